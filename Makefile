@@ -1,0 +1,38 @@
+# Strata — build, test and check. `make help` lists the targets.
+GO       ?= go
+PKGS     := ./...
+FUZZTIME ?= 30s
+
+.PHONY: help build test check bench fuzz generate clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/strata
+	$(GO) build -o bin/strata ./cmd/strata
+
+test: ## run every test with the race detector (fuzz targets run their seed corpus)
+	$(GO) test -race -timeout 12m $(PKGS)
+
+check: ## gofmt, go vet, go.mod drift and the dependency-direction rule of DESIGN.md
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/gen/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@cp go.mod /tmp/strata-go.mod.bak; cp go.sum /tmp/strata-go.sum.bak; $(GO) mod tidy; \
+	  if ! cmp -s go.mod /tmp/strata-go.mod.bak || ! cmp -s go.sum /tmp/strata-go.sum.bak; then \
+	    cp /tmp/strata-go.mod.bak go.mod; cp /tmp/strata-go.sum.bak go.sum; echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; fi
+	$(GO) run ./internal/depcheck
+
+bench: ## run the micro-benchmarks beside the code and in bench/
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+generate: ## regenerate the Thrift code from the IDL (needs thrift-compiler)
+	$(GO) generate ./internal/databridge/...
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,55 @@
+package databridge
+
+// AttributeType is the type of one stream attribute (STRATOS-WIRE.md §2.4).
+type AttributeType uint8
+
+// Attribute types as written in stream definitions.
+const (
+	TypeString AttributeType = iota + 1
+	TypeInt
+	TypeLong
+	TypeFloat
+	TypeDouble
+	TypeBool
+)
+
+// Attribute is one named, typed attribute of a stream definition.
+type Attribute struct {
+	Name string
+	Type AttributeType
+}
+
+// StreamDefinition is a defined stream. Its attributes are listed in definition order: meta, then
+// correlation, then payload. Index gives where an attribute lands in an Event's typed lists.
+type StreamDefinition struct {
+	ID          string // name:version
+	Name        string
+	Version     string
+	NickName    string
+	Description string
+	Meta        []Attribute
+	Correlation []Attribute
+	Payload     []Attribute
+	JSON        string // the definition as it was given
+}
+
+// Event is one decoded event of a bundle, with its attributes split by type in definition order
+// (meta, correlation, payload), the stream id and timestamp excluded (§2.3). FLOAT and DOUBLE
+// attributes both land in Doubles. Strings are interned by the decoder: they may be kept after the
+// handler returns, but the Event value and its slices are reused for the next bundle.
+type Event struct {
+	Stream    *StreamDefinition
+	Timestamp int64 // ms since the epoch
+	Strings   []string
+	Longs     []int64
+	Doubles   []float64
+	Ints      []int32
+	Bools     []bool
+	Arbitrary map[string]string // the event's arbitraryDataMap entry, nil when absent
+}
+
+// Handler receives the events of each published bundle, in order. It runs on the connection's
+// goroutine and must not block for long; the slice is reused after it returns.
+type Handler interface {
+	HandleEvents(events []Event)
+}

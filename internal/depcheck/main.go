@@ -1,0 +1,100 @@
+// Command depcheck enforces the dependency direction of DESIGN.md: each top-level component may
+// import only the packages listed for it. It runs `go list -deps` and exits 1 naming every
+// forbidden import. `make check` runs it.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+)
+
+const module = "github.com/strata-paas/strata/"
+
+// allowed lists, per component, the module packages it may import (besides itself and its own
+// subpackages). internal/testenv is imported by tests only, which `go list` .Imports leaves out,
+// so any non-test import of it is reported.
+var allowed = map[string][]string{
+	"internal/model":      {},
+	"internal/bus":        {"internal/model"},
+	"internal/databridge": {"internal/model"},
+	"internal/testenv":    {},
+	"internal/depcheck":   {},
+	"rules":               {"internal/model"},
+	"policies":            {"internal/model", "rules"},
+	"cep":                 {"internal/model", "internal/bus", "internal/databridge", "history"},
+	"history":             {"internal/model"},
+	"autoscaler":          {"internal/model", "internal/bus", "rules", "policies", "history"},
+	"controller":          {"internal/model", "internal/bus", "history"},
+	"manager":             {"internal/model", "internal/bus", "policies", "history"},
+	"agent":               {"internal/model", "internal/bus", "internal/databridge"},
+	"lb":                  {"internal/model", "internal/bus", "internal/databridge"},
+	"cmd":                 {"*"},
+	"bench":               {"*"},
+}
+
+// component maps a package path inside the module to the component it belongs to.
+func component(rel string) string {
+	parts := strings.Split(rel, "/")
+	if parts[0] == "internal" && len(parts) > 1 {
+		return "internal/" + parts[1]
+	}
+	return parts[0]
+}
+
+func main() {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "depcheck: go list: %v\n", err)
+		os.Exit(2)
+	}
+	var problems []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || !strings.HasPrefix(fields[0], module) {
+			continue
+		}
+		from := component(strings.TrimPrefix(fields[0], module))
+		rules, known := allowed[from]
+		if !known {
+			problems = append(problems, fmt.Sprintf("%s: component %q is not in DESIGN.md's dependency rule", fields[0], from))
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if from == "internal/model" && strings.Contains(strings.Split(imp, "/")[0], ".") {
+				problems = append(problems, fmt.Sprintf("%s imports %s: internal/model uses the standard library only", fields[0], imp))
+				continue
+			}
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			to := component(strings.TrimPrefix(imp, module))
+			if to == from || ok(rules, to) {
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("%s imports %s: %s may import only %v", fields[0], imp, from, rules))
+		}
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
+		fmt.Fprintln(os.Stderr, "depcheck:", p)
+	}
+	if len(problems) > 0 {
+		os.Exit(1)
+	}
+}
+
+func ok(rules []string, to string) bool {
+	for _, r := range rules {
+		if r == "*" || r == to {
+			return true
+		}
+	}
+	return false
+}

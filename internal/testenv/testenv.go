@@ -1,0 +1,242 @@
+// Package testenv starts the real servers that integration tests run against: Mosquitto and
+// ClickHouse. A test either gets a shared server that .ci/run started (named in the environment)
+// or starts a private one on a free loopback port. When the server's binary is missing the test is
+// skipped on a developer machine and fails in CI (CI is set), so CI never passes silently without it.
+//
+// It is imported only from _test.go files.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Environment variables .ci/run sets to share one server between test binaries.
+const (
+	EnvMosquitto  = "STRATA_TEST_MQTT"       // tcp://127.0.0.1:port
+	EnvClickHouse = "STRATA_TEST_CLICKHOUSE" // 127.0.0.1:port (native protocol)
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// need finds a binary or skips (fails in CI).
+func need(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+		for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/bin"} {
+			p := filepath.Join(dir, n)
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	msg := fmt.Sprintf("%s not installed (apt-get install -y %s)", names[0], names[0])
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Server is a server process this package started. Stop and Start restart it on the same port,
+// keeping its data, so tests can take it away and bring it back.
+type Server struct {
+	t    testing.TB
+	args []string
+	Port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	up   func() error // reports nil once the server answers
+}
+
+// Start starts the server and waits until it answers (up to 30 s).
+func (s *Server) Start() {
+	s.t.Helper()
+	if s.cmd != nil {
+		return
+	}
+	cmd := exec.Command(s.args[0], s.args[1:]...)
+	cmd.Dir = s.dir
+	out, err := os.OpenFile(filepath.Join(s.dir, "process.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", s.args[0], err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func() { _ = cmd.Wait(); out.Close(); close(s.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err = s.up(); err == nil {
+			return
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "process.log"))
+			s.t.Fatalf("%s exited at start: %s", s.args[0], tail(log))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s did not answer on port %d: %v", s.args[0], s.Port, err)
+		}
+	}
+}
+
+// Stop ends the server (SIGTERM, then SIGKILL after 10 s) and waits for it.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+func tail(b []byte) string {
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func dialUp(port int) func() error {
+	return func() error {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// StartMosquitto starts a private Mosquitto on a free loopback port, stopped at the end of the test.
+func StartMosquitto(t testing.TB) *Server {
+	t.Helper()
+	bin := need(t, "mosquitto")
+	dir := t.TempDir()
+	port := FreePort(t)
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n", port)
+	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, args: []string{bin, "-c", filepath.Join(dir, "mosquitto.conf")}, Port: port, dir: dir, up: dialUp(port)}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the broker URL of a Mosquitto server.
+func (s *Server) URL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", s.Port) }
+
+// Addr is host:port of the server.
+func (s *Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
+
+// Mosquitto returns the URL of a Mosquitto broker: the shared one .ci/run started, or a private one.
+func Mosquitto(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv(EnvMosquitto); u != "" {
+		return u
+	}
+	return StartMosquitto(t).URL()
+}
+
+const clickhouseConfig = `<yandex>
+  <logger><level>warning</level><log>{{dir}}/server.log</log><errorlog>{{dir}}/error.log</errorlog><console>0</console></logger>
+  <tcp_port>{{tcp}}</tcp_port>
+  <http_port>{{http}}</http_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{{dir}}/data/</path>
+  <tmp_path>{{dir}}/tmp/</tmp_path>
+  <user_files_path>{{dir}}/user_files/</user_files_path>
+  <format_schema_path>{{dir}}/format_schemas/</format_schema_path>
+  <users_config>{{dir}}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+`
+
+const clickhouseUsers = `<yandex>
+  <profiles><default></default></profiles>
+  <users><default><password></password><networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default></default></quotas>
+</yandex>
+`
+
+// StartClickHouse starts a private ClickHouse server on free loopback ports, stopped at the end of
+// the test. Addr is its native-protocol address.
+func StartClickHouse(t testing.TB) *Server {
+	t.Helper()
+	bin := need(t, "clickhouse-server")
+	dir := t.TempDir()
+	port, httpPort := FreePort(t), FreePort(t)
+	conf := strings.NewReplacer("{{dir}}", dir, "{{tcp}}", strconv.Itoa(port), "{{http}}", strconv.Itoa(httpPort)).Replace(clickhouseConfig)
+	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(clickhouseUsers), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, args: []string{bin, "--config-file=" + filepath.Join(dir, "config.xml")}, Port: port, dir: dir, up: clickhouseUp(port)}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// clickhouseUp checks the HTTP-independent readiness: the native port accepts and the server
+// answers a ping through clickhouse-client when it is installed.
+func clickhouseUp(port int) func() error {
+	return func() error {
+		if err := dialUp(port)(); err != nil {
+			return err
+		}
+		client, err := exec.LookPath("clickhouse-client")
+		if err != nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return exec.CommandContext(ctx, client, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "-q", "SELECT 1").Run()
+	}
+}
+
+// ClickHouse returns the native address (host:port) of a ClickHouse server: the shared one
+// .ci/run started, or a private one.
+func ClickHouse(t testing.TB) string {
+	t.Helper()
+	if a := os.Getenv(EnvClickHouse); a != "" {
+		return a
+	}
+	return StartClickHouse(t).Addr()
+}
