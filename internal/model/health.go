@@ -94,8 +94,8 @@ var summaryClasses = [...]string{
 	MemberGradientOfMemoryConsumption:         "health.stat.MemberGradientOfMemoryConsumptionEvent",
 	MemberSecondDerivativeOfLoadAverage:       "health.stat.MemberSecondDerivativeOfLoadAverageEvent",
 	MemberSecondDerivativeOfMemoryConsumption: "health.stat.MemberSecondDerivativeOfMemoryConsumptionEvent",
-	MemberFault:                               "health.stat.MemberFaultEvent",
-	AverageRequestsServingCapability:          "health.stat.AverageRequestsServingCapabilityEvent",
+	MemberFault:                      "health.stat.MemberFaultEvent",
+	AverageRequestsServingCapability: "health.stat.AverageRequestsServingCapabilityEvent",
 }
 
 // Class is the event class of the kind, relative to ClassPrefix.
