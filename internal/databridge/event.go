@@ -53,3 +53,28 @@ type Event struct {
 type Handler interface {
 	HandleEvents(events []Event)
 }
+
+// list returns which typed list of an Event an attribute type lands in.
+func (t AttributeType) list() AttributeType {
+	if t == TypeFloat {
+		return TypeDouble
+	}
+	return t
+}
+
+// Index finds an attribute by name and returns its type and its position in the Event's list for
+// that type (Strings, Longs, Doubles, Ints or Bools). Consumers resolve names once per definition,
+// then read events by position.
+func (d *StreamDefinition) Index(name string) (AttributeType, int, bool) {
+	var n [TypeBool + 1]int
+	for _, section := range [][]Attribute{d.Meta, d.Correlation, d.Payload} {
+		for _, a := range section {
+			l := a.Type.list()
+			if a.Name == name {
+				return a.Type, n[l], true
+			}
+			n[l]++
+		}
+	}
+	return 0, 0, false
+}
