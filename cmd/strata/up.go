@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-paas/strata/manager"
+)
+
+// upConfig is what `strata up` is told by its flags.
+type upConfig struct {
+	dataDir    string
+	api        string
+	mqttListen string
+	broker     string
+	logFormat  string
+	logLevel   string
+}
+
+func (c *upConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.dataDir, "data-dir", "strata-data", "directory for state, credentials and generated certificates")
+	fs.StringVar(&c.api, "api", "127.0.0.1:9763", "REST API listen address")
+	fs.StringVar(&c.mqttListen, "mqtt-listen", "127.0.0.1:1883", "embedded MQTT broker listen address (ignored with --broker)")
+	fs.StringVar(&c.broker, "broker", "", "external MQTT broker URL, e.g. tcp://host:1883 (comma-separated for failover); the embedded broker is not started")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func runUp(args []string, stdout, stderr io.Writer) int {
+	var cfg upConfig
+	fs := flag.NewFlagSet("strata up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := up(ctx, cfg, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "strata: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// resources closes what up opened, in reverse order.
+type resources []func()
+
+func (r *resources) add(f func()) { *r = append(*r, f) }
+func (r resources) close() {
+	for i := len(r) - 1; i >= 0; i-- {
+		r[i]()
+	}
+}
+
+// up starts every component and blocks until ctx ends.
+func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) error {
+	var res resources
+	defer res.close()
+
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.dataDir, err)
+	}
+	db, err := bbolt.Open(filepath.Join(cfg.dataDir, "manager.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return fmt.Errorf("--data-dir %s: in use by another strata process", cfg.dataDir)
+		}
+		return fmt.Errorf("open state: %w", err)
+	}
+	res.add(func() { _ = db.Close() })
+	users, err := manager.NewUsers(db)
+	if err != nil {
+		return err
+	}
+	if err := ensureAdmin(users, cfg.dataDir, stdout); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	apiLn, err := listen("api", cfg.api)
+	if err != nil {
+		return err
+	}
+	res.add(func() { _ = apiLn.Close() })
+	api, err := manager.New(manager.Options{Listener: apiLn, Users: users, Gatherer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Run(ctx) })
+	log.Info("strata up", "api", apiLn.Addr().String(), "data_dir", cfg.dataDir, "version", versionString())
+	return g.Wait()
+}
+
+// listen binds a flag's address; the error names the flag and the address on one line.
+func listen(flagName, addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		return nil, fmt.Errorf("--%s %s: %w", flagName, addr, err)
+	}
+	return l, nil
+}
+
+// ensureAdmin creates the super tenant's admin on first start, with STRATA_ADMIN_PASSWORD or a
+// generated password that is written to the data dir (mode 0600) and printed once.
+func ensureAdmin(users *manager.Users, dataDir string, stdout io.Writer) error {
+	generated, err := users.EnsureAdmin(os.Getenv("STRATA_ADMIN_PASSWORD"))
+	if err != nil {
+		return fmt.Errorf("admin account: %w", err)
+	}
+	if generated == "" {
+		return nil
+	}
+	path := filepath.Join(dataDir, "admin-password")
+	if err := os.WriteFile(path, []byte(generated+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "generated password for admin: %s (also in %s)\n", generated, path)
+	return nil
+}

@@ -1,0 +1,177 @@
+package manager
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// SuperTenantDomain and SuperTenantID name the super tenant, as in Stratos (§6.2).
+const (
+	SuperTenantDomain = "carbon.super"
+	SuperTenantID     = -1234
+	AdminUser         = "admin"
+)
+
+// Roles a user can hold.
+const (
+	RoleAdmin       = "admin"        // cartridge deployer: manages the platform
+	RoleTenantAdmin = "tenant-admin" // subscriber: manages its tenant's subscriptions and users
+	RoleUser        = "user"         // tenant user: reads its tenant's subscriptions
+)
+
+// ErrNoSuchUser is returned when a user does not exist.
+var ErrNoSuchUser = errors.New("manager: no such user")
+
+var usersBucket = []byte("users")
+
+// User is one account of the credential store. The password is kept only as a bcrypt hash.
+type User struct {
+	Name         string    `json:"name"`
+	TenantDomain string    `json:"tenantDomain"`
+	Role         string    `json:"role"`
+	PasswordHash []byte    `json:"passwordHash"`
+	Created      time.Time `json:"created"`
+}
+
+// Users is the one credential store that the REST API, the Thrift receiver and the embedded
+// broker authenticate against. Accounts live in a bbolt database in the data dir. A successful
+// bcrypt check is remembered as an HMAC of the password under a per-process key, so agents that
+// reconnect often do not pay bcrypt's cost each time; changing a password forgets it.
+type Users struct {
+	db  *bbolt.DB
+	key [32]byte
+
+	mu       sync.Mutex
+	verified map[string][]byte // qualified user name -> HMAC(key, password)
+}
+
+// NewUsers opens the credential store kept in db.
+func NewUsers(db *bbolt.DB) (*Users, error) {
+	u := &Users{db: db, verified: map[string][]byte{}}
+	if _, err := rand.Read(u.key[:]); err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	err := db.Update(func(tx *bbolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(usersBucket)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("users: create bucket: %w", err)
+	}
+	return u, nil
+}
+
+// Qualify turns "name" or "name@domain" into "name@domain", the super tenant being the default.
+func Qualify(name string) (user, domain string) {
+	if i := strings.LastIndexByte(name, '@'); i > 0 {
+		return name[:i], name[i+1:]
+	}
+	return name, SuperTenantDomain
+}
+
+func key(user, domain string) string { return user + "@" + domain }
+
+// EnsureAdmin creates the super tenant's admin on first start. With an empty password it
+// generates one and returns it; when the admin exists already it changes nothing and returns "".
+func (u *Users) EnsureAdmin(password string) (generated string, err error) {
+	if _, err := u.Get(AdminUser); err == nil {
+		return "", nil
+	} else if !errors.Is(err, ErrNoSuchUser) {
+		return "", err
+	}
+	if password == "" {
+		b := make([]byte, 18)
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("generate admin password: %w", err)
+		}
+		password = base64.RawURLEncoding.EncodeToString(b)
+		generated = password
+	}
+	return generated, u.Put(AdminUser, SuperTenantDomain, RoleAdmin, password)
+}
+
+// Put creates or replaces a user with a new password.
+func (u *Users) Put(name, domain, role, password string) error {
+	if name == "" || strings.ContainsAny(name, "@/ ") {
+		return fmt.Errorf("user name %q: must be non-empty without '@', '/' or spaces", name)
+	}
+	if len(password) < 8 {
+		return fmt.Errorf("user %s: password must have at least 8 characters", name)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	rec := User{Name: name, TenantDomain: domain, Role: role, PasswordHash: hash, Created: time.Now().UTC()}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	k := key(name, domain)
+	err = u.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(usersBucket).Put([]byte(k), b) })
+	if err != nil {
+		return fmt.Errorf("store user %s: %w", k, err)
+	}
+	u.mu.Lock()
+	delete(u.verified, k)
+	u.mu.Unlock()
+	return nil
+}
+
+// Get returns a user by "name" or "name@domain".
+func (u *Users) Get(qualified string) (User, error) {
+	name, domain := Qualify(qualified)
+	var rec User
+	err := u.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(usersBucket).Get([]byte(key(name, domain)))
+		if b == nil {
+			return fmt.Errorf("%w: %s@%s", ErrNoSuchUser, name, domain)
+		}
+		return json.Unmarshal(b, &rec)
+	})
+	return rec, err
+}
+
+// Authenticate checks a password for "name" or "name@domain" and returns the user.
+func (u *Users) Authenticate(qualified, password string) (User, bool) {
+	rec, err := u.Get(qualified)
+	if err != nil {
+		// Spend the same time as a real check so unknown names are not told apart by timing.
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return User{}, false
+	}
+	k := key(rec.Name, rec.TenantDomain)
+	mac := hmac.New(sha256.New, u.key[:])
+	mac.Write(rec.PasswordHash) // bind the memo to this hash: a new password invalidates it
+	mac.Write([]byte(password))
+	sum := mac.Sum(nil)
+	u.mu.Lock()
+	memo, ok := u.verified[k]
+	u.mu.Unlock()
+	if ok && hmac.Equal(memo, sum) {
+		return rec, true
+	}
+	if bcrypt.CompareHashAndPassword(rec.PasswordHash, []byte(password)) != nil {
+		return User{}, false
+	}
+	u.mu.Lock()
+	u.verified[k] = sum
+	u.mu.Unlock()
+	return rec, true
+}
+
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("strata-dummy-password"), bcrypt.DefaultCost)
+	return h
+})
