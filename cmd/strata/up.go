@@ -78,6 +78,13 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 	var res resources
 	defer res.close()
 
+	// Bind every address first, so a port in use fails before anything is created.
+	apiLn, err := listen("api", cfg.api)
+	if err != nil {
+		return err
+	}
+	res.add(func() { _ = apiLn.Close() })
+
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir %s: %w", cfg.dataDir, err)
 	}
@@ -100,11 +107,6 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	apiLn, err := listen("api", cfg.api)
-	if err != nil {
-		return err
-	}
-	res.add(func() { _ = apiLn.Close() })
 	api, err := manager.New(manager.Options{Listener: apiLn, Users: users, Gatherer: reg, Logger: log})
 	if err != nil {
 		return err

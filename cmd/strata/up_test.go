@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/testenv"
+)
+
+// strataBin is the binary under test, built once by TestMain.
+var strataBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "strata-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	strataBin = filepath.Join(dir, "strata")
+	out, err := exec.Command("go", "build", "-race", "-o", strataBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build strata: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running `strata` process.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(strataBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("strata output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
+// waitHTTP polls url until it answers 200 or the process exits.
+func (p *proc) waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("strata exited before serving %s: %v\n%s", url, err, p.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not answer within 30 s", url)
+}
+
+// exitCode waits for the process to end and returns its exit status.
+func (p *proc) exitCode(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatalf("wait: %v", err)
+	case <-time.After(within):
+		t.Fatalf("strata did not exit within %v", within)
+	}
+	return -1
+}
+
+type upAddrs struct{ api, mqtt string }
+
+func upArgs(t *testing.T) (upAddrs, []string) {
+	a := upAddrs{
+		api:  fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		mqtt: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+	}
+	return a, []string{"up", "--data-dir", t.TempDir(), "--api", a.api, "--mqtt-listen", a.mqtt}
+}
+
+func get(t *testing.T, url, user, password string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestUpServesAPIAndStopsOnSIGTERM(t *testing.T) {
+	a, args := upArgs(t)
+	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p.waitHTTP(t, "http://"+a.api+"/healthz")
+
+	if code, body, _ := get(t, "http://"+a.api+"/api/init", "admin", "s3cret-pass"); code != 200 || !strings.Contains(body, `"success"`) {
+		t.Errorf("GET /api/init as admin = %d %s, want 200 success", code, body)
+	}
+	if code, body, h := get(t, "http://"+a.api+"/api/init", "admin", "wrong-password"); code != 401 || h.Get("WWW-Authenticate") == "" || !strings.Contains(body, `"error"`) {
+		t.Errorf("GET /api/init with a wrong password = %d %q (WWW-Authenticate %q), want 401 with the header", code, body, h.Get("WWW-Authenticate"))
+	}
+	if code, body, _ := get(t, "http://"+a.api+"/metrics", "", ""); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("GET /metrics = %d, want 200 with Prometheus text", code)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.exitCode(t, 5*time.Second); code != 0 {
+		t.Errorf("exit status after SIGTERM = %d, want 0", code)
+	}
+}
+
+func TestUpGeneratesAdminPasswordOnce(t *testing.T) {
+	a, args := upArgs(t)
+	p := start(t, nil, args...)
+	p.waitHTTP(t, "http://"+a.api+"/healthz")
+	dataDir := args[2]
+	info, err := os.Stat(filepath.Join(dataDir, "admin-password"))
+	if err != nil {
+		t.Fatalf("generated password file: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("admin-password mode = %v, want 0600", info.Mode().Perm())
+	}
+	b, _ := os.ReadFile(filepath.Join(dataDir, "admin-password"))
+	password := strings.TrimSpace(string(b))
+	if !strings.Contains(p.out.String(), password) {
+		t.Errorf("the generated password was not printed")
+	}
+	if code, _, _ := get(t, "http://"+a.api+"/api/init", "admin@carbon.super", password); code != 200 {
+		t.Errorf("GET /api/init with the generated password = %d, want 200", code)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exitCode(t, 5*time.Second); code != 0 {
+		t.Fatalf("exit status = %d", code)
+	}
+
+	// A second start keeps the password and prints nothing about it.
+	p2 := start(t, nil, args...)
+	p2.waitHTTP(t, "http://"+a.api+"/healthz")
+	if strings.Contains(p2.out.String(), "generated password") {
+		t.Errorf("second start printed a password again:\n%s", p2.out.String())
+	}
+	if code, _, _ := get(t, "http://"+a.api+"/api/init", "admin", password); code != 200 {
+		t.Errorf("GET /api/init after restart = %d, want 200", code)
+	}
+}
+
+func TestUpPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, args := upArgs(t)
+	args[4] = l.Addr().String() // --api
+	p := start(t, nil, args...)
+	if code := p.exitCode(t, 10*time.Second); code != 1 {
+		t.Fatalf("exit status = %d, want 1", code)
+	}
+	out := strings.TrimSpace(p.out.String())
+	want := "strata: --api " + l.Addr().String() + ": address already in use"
+	if !strings.HasSuffix(out, want) || strings.Count(out, "\n") > 0 && !strings.Contains(out, want) {
+		t.Errorf("output = %q, want the one line %q", out, want)
+	}
+}
