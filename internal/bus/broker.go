@@ -1,0 +1,257 @@
+package bus
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"sync/atomic"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// DefaultBrokerAddr is where `strata up` listens when no address is given.
+const DefaultBrokerAddr = "127.0.0.1:1883"
+
+// DefaultClientWritesPending is the default of BrokerOptions.ClientWritesPending.
+const DefaultClientWritesPending = 64 * 1024
+
+// BrokerOptions configure an embedded broker.
+type BrokerOptions struct {
+	// Listeners are the TCP addresses to listen on (host:port; port 0 picks a free port). Empty
+	// means DefaultBrokerAddr.
+	Listeners []string
+	// TLS, when set, makes every listener a TLS listener.
+	TLS *tls.Config
+	// Authenticate checks a username and password. Clients connecting to a loopback listener
+	// may connect anonymously (with no username); everywhere else a client must present
+	// credentials that Authenticate accepts. A non-loopback listener without Authenticate is a
+	// configuration error. Credentials presented on a loopback listener are checked when
+	// Authenticate is set.
+	Authenticate func(user, password string) bool
+	// ClientWritesPending is how many messages the broker buffers per subscriber before it drops
+	// QoS 0 messages to that subscriber (mochi's default of 8192 dropped 9-15 % of a burst; see
+	// DESIGN.md). Each connected client costs 8 bytes per slot; 0 means DefaultClientWritesPending.
+	ClientWritesPending int
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// BrokerStats are the embedded broker's counters, for metrics.
+type BrokerStats struct {
+	ClientsConnected int64
+	MessagesReceived int64 // PUBLISH packets received from clients
+	MessagesSent     int64 // PUBLISH packets sent to clients
+	MessagesDropped  int64 // messages dropped because a subscriber's buffer was full
+	InflightDropped  int64 // QoS 1/2 messages dropped because a subscriber's inflight quota was full
+	AuthRejected     int64 // connections refused for missing or wrong credentials
+}
+
+// Broker is an embedded MQTT 3.1.1/5 broker (mochi-mqtt) for `strata up`. NewBroker binds its
+// listeners, so Addrs and URL are known before Run.
+type Broker struct {
+	srv       *mochi.Server
+	lns       []net.Listener
+	tls       bool
+	log       *slog.Logger
+	auth      *authHook
+	running   atomic.Bool
+	closeOnce atomic.Bool
+}
+
+// NewBroker validates the options and binds every listener. Run serves them; if Run is never
+// called, Close releases them.
+func NewBroker(o BrokerOptions) (*Broker, error) {
+	addrs := o.Listeners
+	if len(addrs) == 0 {
+		addrs = []string{DefaultBrokerAddr}
+	}
+	writes := o.ClientWritesPending
+	switch {
+	case writes == 0:
+		writes = DefaultClientWritesPending
+	case writes < 0 || writes > math.MaxInt32:
+		return nil, fmt.Errorf("broker: client writes pending %d out of range", writes)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "broker")
+
+	b := &Broker{tls: o.TLS != nil, log: log}
+	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}}
+	var errs []error
+	for i, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listen %s: %w", a, err))
+			continue
+		}
+		loop := ln.Addr().(*net.TCPAddr).IP.IsLoopback()
+		if !loop && o.Authenticate == nil {
+			ln.Close()
+			errs = append(errs, fmt.Errorf("listener %s is not loopback and no Authenticate func is set", a))
+			continue
+		}
+		id := "l" + strconv.Itoa(i)
+		b.auth.loopback[id] = loop
+		if o.TLS != nil {
+			ln = tls.NewListener(ln, o.TLS)
+		}
+		b.lns = append(b.lns, ln)
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, ln := range b.lns {
+			ln.Close()
+		}
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumClientWritesPending = int32(writes)
+	caps.MaximumInflight = math.MaxUint16 // QoS 1/2 messages stored per client before dropping
+	caps.ReceiveMaximum = math.MaxUint16  // MQTT 5 clients may have this many QoS 1/2 in flight
+	caps.MaximumSessionExpiryInterval = 3600
+	b.srv = mochi.New(&mochi.Options{
+		Capabilities:           caps,
+		Logger:                 log,
+		SysTopicResendInterval: 10,
+	})
+	if err := b.srv.AddHook(b.auth, nil); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("broker: add auth hook: %w", err)
+	}
+	for i, ln := range b.lns {
+		if err := b.srv.AddListener(listeners.NewNet("l"+strconv.Itoa(i), ln)); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("broker: add listener: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Addrs are the bound listener addresses, in the order of BrokerOptions.Listeners.
+func (b *Broker) Addrs() []net.Addr {
+	out := make([]net.Addr, len(b.lns))
+	for i, ln := range b.lns {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// URL is the client URL of the first listener: tcp://host:port, or ssl://host:port with TLS.
+func (b *Broker) URL() string {
+	scheme := "tcp"
+	if b.tls {
+		scheme = "ssl"
+	}
+	return scheme + "://" + b.lns[0].Addr().String()
+}
+
+// Run serves the listeners until ctx ends, then disconnects every client, closes the listeners
+// and returns once the client goroutines have exited.
+func (b *Broker) Run(ctx context.Context) error {
+	if !b.running.CompareAndSwap(false, true) {
+		return errors.New("broker: Run called twice")
+	}
+	if err := b.srv.Serve(); err != nil {
+		b.Close()
+		return fmt.Errorf("broker: serve: %w", err)
+	}
+	b.log.Info("broker listening", "addrs", b.Addrs())
+	<-ctx.Done()
+	b.Close()
+	return nil
+}
+
+// Close stops the broker; Run calls it when ctx ends. It is needed only when Run is never called.
+func (b *Broker) Close() {
+	if !b.closeOnce.CompareAndSwap(false, true) {
+		return
+	}
+	if b.running.Load() {
+		_ = b.srv.Close() // closes the listeners too, and waits for client goroutines
+		return
+	}
+	for _, ln := range b.lns {
+		ln.Close()
+	}
+}
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() BrokerStats {
+	i := b.srv.Info
+	return BrokerStats{
+		ClientsConnected: atomic.LoadInt64(&i.ClientsConnected),
+		MessagesReceived: atomic.LoadInt64(&i.MessagesReceived),
+		MessagesSent:     atomic.LoadInt64(&i.MessagesSent),
+		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
+		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),
+		AuthRejected:     b.auth.rejected.Load(),
+	}
+}
+
+// authHook lets anonymous clients in on loopback listeners only and checks credentials with the
+// caller's func. Topics are not restricted.
+type authHook struct {
+	mochi.HookBase
+	authenticate func(user, password string) bool
+	loopback     map[string]bool // listener id -> loopback; written before Serve only
+	rejected     atomic.Int64
+	dropLogged   atomic.Bool
+}
+
+func (h *authHook) ID() string { return "strata-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck || b == mochi.OnPublishDropped
+}
+
+func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if !pk.Connect.UsernameFlag || len(pk.Connect.Username) == 0 {
+		if h.loopback[cl.Net.Listener] {
+			return true
+		}
+		h.rejected.Add(1)
+		return false
+	}
+	if h.authenticate == nil {
+		return true // loopback only: NewBroker refuses other listeners without Authenticate
+	}
+	if h.authenticate(string(pk.Connect.Username), string(pk.Connect.Password)) {
+		return true
+	}
+	h.rejected.Add(1)
+	return false
+}
+
+func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// OnPublishDropped logs the first drop; the rest are counted in BrokerStats.MessagesDropped.
+func (h *authHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
+	if h.dropLogged.CompareAndSwap(false, true) && h.Log != nil {
+		h.Log.Warn("subscriber too slow, dropping messages (counted in broker stats)", "client", cl.ID, "topic", pk.TopicName)
+	}
+}
+
+// constantTimeEqual compares secrets without leaking their common prefix length through timing;
+// callers building an Authenticate func can use it through CheckPassword.
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// CheckPassword returns an Authenticate func that accepts exactly one username and password,
+// compared in constant time.
+func CheckPassword(user, password string) func(string, string) bool {
+	return func(u, p string) bool {
+		return constantTimeEqual(u, user) && constantTimeEqual(p, password)
+	}
+}

@@ -1,0 +1,317 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// errConnLost ends a session whose connection dropped.
+var errConnLost = errors.New("connection lost")
+
+// Run connects, keeps the connection up (reconnecting with back-off, failing over across
+// Options.URLs and restoring every subscription) and sends the outbox, until ctx ends. It returns
+// nil after ctx ends and its goroutines have exited, or an error at once when called twice.
+// Messages still in the outbox when Run returns are reported in one log line and not sent; call
+// Flush first to wait for them.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("bus: Run called twice")
+	}
+	defer func() {
+		c.mu.Lock()
+		c.closed = true
+		left := len(c.queue) - c.head
+		c.broadcastLocked()
+		c.mu.Unlock()
+		if left > 0 {
+			c.log.Warn("messages left unsent", "count", left)
+		}
+	}()
+
+	retryMin, retryMax := orDefault(c.opts.RetryMin, DefaultRetryMin), orDefault(c.opts.RetryMax, DefaultRetryMax)
+	delay := retryMin
+	failures := 0
+	for ctx.Err() == nil {
+		connected, err := c.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		switch {
+		case connected:
+			delay, failures = retryMin, 0
+			c.log.Warn("connection lost", "error", err)
+		default:
+			c.connectFailures.Add(1)
+			failures++
+			if failures == 1 {
+				c.log.Warn("cannot connect, retrying", "urls", c.urls, "error", err)
+			} else {
+				c.log.Debug("cannot connect", "attempt", failures, "error", err)
+			}
+		}
+		// Jitter keeps many clients from reconnecting in step after a broker restart.
+		wait := delay/2 + rand.N(delay/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		delay = min(delay*2, retryMax)
+	}
+	return nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// pahoOptions builds the options of one connection. Paho's own reconnect and persistent session
+// are off: Run reconnects, resubscribes and resends from the outbox itself.
+func (c *Client) pahoOptions(lost func(error)) *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions()
+	for _, u := range c.urls {
+		o.AddBroker(u)
+	}
+	o.SetClientID(c.clientID)
+	if c.opts.Username != "" {
+		o.SetUsername(c.opts.Username)
+		o.SetPassword(c.opts.Password)
+	}
+	if c.opts.TLS != nil {
+		o.SetTLSConfig(c.opts.TLS)
+	}
+	o.SetProtocolVersion(4) // MQTT 3.1.1, as Stratos and Mosquitto speak it
+	o.SetCleanSession(true)
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
+	o.SetKeepAlive(orDefault(c.opts.KeepAlive, DefaultKeepAlive))
+	o.SetPingTimeout(orDefault(c.opts.KeepAlive, DefaultKeepAlive) / 2)
+	o.SetConnectTimeout(orDefault(c.opts.ConnectTimeout, DefaultConnectTimeout))
+	o.SetWriteTimeout(writeTimeout)
+	o.SetOrderMatters(true)
+	o.SetDefaultPublishHandler(c.dispatch)
+	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost(err) })
+	return o
+}
+
+// session runs one connection: connect, restore subscriptions, report Connected, send the outbox
+// until the connection drops or ctx ends. connected reports whether it got as far as Connected.
+func (c *Client) session(ctx context.Context) (connected bool, err error) {
+	lost := make(chan struct{})
+	var lostErr error
+	var once sync.Once
+	pc := mqtt.NewClient(c.pahoOptions(func(err error) {
+		once.Do(func() { lostErr = err; close(lost) })
+	}))
+
+	tok := pc.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		<-tok.Done() // bounded by ConnectTimeout per URL
+		pc.Disconnect(0)
+		return false, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return false, fmt.Errorf("connect: %w", err)
+	}
+	defer pc.Disconnect(250)
+
+	c.mu.Lock()
+	c.conn = pc
+	filters := make(map[string]byte, len(c.subList))
+	for _, s := range c.subList {
+		filters[s.filter] = c.qos
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.conn = nil
+		c.mu.Unlock()
+	}()
+
+	if len(filters) > 0 {
+		st := pc.SubscribeMultiple(filters, nil)
+		select {
+		case <-st.Done():
+		case <-lost:
+			return false, fmt.Errorf("resubscribe: %w: %w", errConnLost, lostErr)
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if err := st.Error(); err != nil {
+			return false, fmt.Errorf("resubscribe: %w", err)
+		}
+		for f, code := range st.(*mqtt.SubscribeToken).Result() {
+			if code == 0x80 {
+				// Retrying would fail the same way; the rest of the client stays useful.
+				c.log.Error("broker refused subscription", "filter", f)
+			}
+		}
+	}
+
+	c.connects.Add(1)
+	c.setState(Connected)
+	defer c.setState(Disconnected)
+	c.log.Info("connected", "urls", c.urls)
+
+	err = c.send(ctx, pc, lost)
+	if errors.Is(err, errConnLost) {
+		err = fmt.Errorf("%w: %w", err, lostErr)
+	}
+	return true, err
+}
+
+func (c *Client) setState(s State) {
+	c.mu.Lock()
+	changed := c.state != s
+	c.state = s
+	c.broadcastLocked()
+	c.mu.Unlock()
+	if changed && c.opts.OnState != nil {
+		c.opts.OnState(s)
+	}
+}
+
+// send hands the outbox to paho in order, keeping up to sendWindow messages in flight, and
+// removes a message from the outbox only once paho reports it sent. It returns when the
+// connection drops or a publish fails (the unacknowledged messages stay queued for the next
+// connection) or when ctx ends.
+func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{}) error {
+	inflight := make([]mqtt.Token, 0, sendWindow) // tokens of queue[head : head+len(inflight)]
+	for {
+		for len(inflight) < sendWindow {
+			c.mu.Lock()
+			i := c.head + len(inflight)
+			if i >= len(c.queue) {
+				c.mu.Unlock()
+				break
+			}
+			m := c.queue[i]
+			c.mu.Unlock()
+			inflight = append(inflight, pc.Publish(m.topic, m.qos, false, m.payload))
+		}
+		if len(inflight) == 0 {
+			select {
+			case <-c.ready:
+				continue
+			case <-lost:
+				return errConnLost
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		t := inflight[0]
+		select {
+		case <-t.Done():
+		case <-lost:
+			return errConnLost
+		case <-ctx.Done():
+			return nil
+		}
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		c.mu.Lock()
+		c.queue[c.head] = outMsg{}
+		c.head++
+		c.dequeued++
+		if c.head == len(c.queue) {
+			c.queue, c.head = c.queue[:0], 0
+		} else if c.head >= 1024 && c.head*2 >= len(c.queue) {
+			n := copy(c.queue, c.queue[c.head:])
+			clear(c.queue[n:])
+			c.queue, c.head = c.queue[:n], 0
+		}
+		c.broadcastLocked()
+		c.mu.Unlock()
+		c.sent.Add(1)
+		inflight = slices.Delete(inflight, 0, 1)
+	}
+}
+
+// Subscribe adds handler for every message on topics matching filter ("+" and "#" wildcards). The
+// subscription is restored on every reconnect. When connected, Subscribe returns once the broker
+// has acknowledged it; otherwise at once, and the subscription is made when the client connects.
+// Several handlers may share a filter. A message matching several filters reaches each matching
+// handler; a broker may also deliver it once per matching filter.
+func (c *Client) Subscribe(ctx context.Context, filter string, handler Handler) error {
+	if err := validFilter(filter); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	if handler == nil {
+		return fmt.Errorf("subscribe %s: nil handler", filter)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("subscribe %s: %w", filter, ErrClosed)
+	}
+	c.subList = append(c.subList, subscription{filter: filter, handler: handler})
+	c.subs.Store(new(slices.Clone(c.subList)))
+	pc := c.conn
+	c.mu.Unlock()
+	if pc == nil {
+		return nil
+	}
+	st := pc.Subscribe(filter, c.qos, nil)
+	select {
+	case <-st.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("subscribe %s: %w", filter, ctx.Err())
+	}
+	if err := st.Error(); err != nil {
+		// The connection dropped; the next one restores the subscription.
+		return nil
+	}
+	if st.(*mqtt.SubscribeToken).Result()[filter] == 0x80 {
+		c.removeSubs(filter)
+		return fmt.Errorf("subscribe %s: %w", filter, ErrSubscribeRejected)
+	}
+	return nil
+}
+
+// Unsubscribe removes every handler of filter.
+func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
+	pc := c.removeSubs(filter)
+	if pc == nil {
+		return nil
+	}
+	t := pc.Unsubscribe(filter)
+	select {
+	case <-t.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
+	}
+	return nil // an error means the connection dropped, which unsubscribes too
+}
+
+func (c *Client) removeSubs(filter string) mqtt.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subList = slices.DeleteFunc(c.subList, func(s subscription) bool { return s.filter == filter })
+	c.subs.Store(new(slices.Clone(c.subList)))
+	return c.conn
+}
+
+// dispatch is paho's default publish handler: it hands a message to every matching handler.
+func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
+	topic, payload := m.Topic(), m.Payload()
+	c.received.Add(1)
+	for _, s := range *c.subs.Load() {
+		if match(s.filter, topic) {
+			s.handler(topic, payload)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+// Package bus is Strata's message bus: publish/subscribe over MQTT 3.1.1 (Eclipse Paho) with the
+// topics and bodies of STRATOS-WIRE.md §1, and the embedded broker (mochi-mqtt) that `strata up`
+// runs when no external broker is given with --broker.
+//
+// # Client
+//
+// New(Options) returns a Client; Run(ctx) connects and keeps it connected until ctx ends.
+//
+//	Publish ──> outbox (bounded FIFO) ──> sender (in Run) ──> paho ──> broker
+//	broker ──> paho receive goroutine ──> dispatch ──> every Handler whose filter matches
+//
+// Publish appends to the outbox and returns. Run's sender hands up to 128 messages at a time to
+// paho and removes a message from the outbox only when paho reports it done: PUBACK for QoS 1
+// (PUBCOMP for 2), written to the socket for QoS 0. When the connection drops, whatever is not
+// acknowledged stays queued and is sent again, in order, after the next connect: delivery is at
+// least once and a subscriber may see duplicates after a reconnect. When the outbox holds
+// OutboxLimit messages, Publish waits for room while connected and returns ErrOutboxFull at once
+// while disconnected; a message is never dropped without the caller being told.
+//
+// Connections. Run makes a new paho connection for every attempt (paho's own auto-reconnect and
+// store are off), trying Options.URLs in order, with a jittered back-off doubling from RetryMin to
+// RetryMax. Sessions are clean (CleanSession=true) and every subscription is sent again on each
+// connect before the client reports Connected and before the outbox is flushed. This is
+// deliberate: a broker without persistence (Mosquitto's default, the test brokers) forgets
+// sessions when it restarts anyway, and a persistent session would make the broker queue
+// unbounded traffic for a component that is gone. The consequence: a message published while a
+// subscriber is disconnected (or before it has resubscribed after a broker restart) is not
+// delivered to that subscriber. Stratos lives with the same rule and covers it with the periodic
+// Complete* events (§1.2); OnState(Connected) is the hook to request them after a reconnect.
+//
+// Typed events. PublishEvent marshals a model.Event with model.Marshal and publishes it on
+// model.TopicOf(e) at Options.QoS (1 by default: lifecycle events travel at QoS 1).
+// SubscribeEvents decodes each message with model.Unmarshal(topic, body); a message that does not
+// decode is counted in Stats.DecodeErrors and logged once per topic.
+//
+// # Broker
+//
+// NewBroker binds its listeners at once (port 0 is allowed; Addrs and URL report what was bound),
+// and Run serves them until ctx ends. Anonymous clients are accepted only on loopback listeners;
+// on any other address a client must present credentials that BrokerOptions.Authenticate
+// accepts. mochi's per-client write buffer is raised from 8192 to 65536 messages and its QoS 1/2
+// inflight quota to 65535: at the defaults mochi dropped 9-15 % of a burst of QoS 0 messages
+// (DESIGN.md). Drops that still happen are counted in BrokerStats and the first is logged.
+//
+// # Concurrency and lock order
+//
+// A Client runs these goroutines: the caller's Run goroutine (connect, resubscribe, the sender,
+// OnState callbacks) and paho's goroutines for the current connection, one of which calls the
+// handlers, one message at a time in arrival order. A handler that blocks stalls that connection's
+// receiving (and, at QoS 1, the acknowledgements paho reads on it), so handlers hand long work to
+// their own goroutines; a handler that publishes should pass a ctx with a deadline.
+//
+// Client.mu guards the outbox, the subscription list, the current connection and the state. It is
+// the only lock of a Client and is never held while calling paho, a Handler or OnState. dispatch
+// reads the subscriptions from an atomic copy and takes no lock. The Broker has no lock of its
+// own; mochi's locks are internal to it.
+package bus

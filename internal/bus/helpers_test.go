@@ -1,0 +1,155 @@
+package bus
+
+import (
+	"os"
+	"runtime/pprof"
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// wait is how long a test waits for something that should happen promptly.
+const wait = 20 * time.Second
+
+// testLogger writes warnings and errors to the test output until the test ends.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(func() { w.done.Store(true) }) // registered first, so it runs last
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done.Load() {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
+
+// runBroker starts an embedded broker, stopped at the end of the test.
+func runBroker(t testing.TB, o BrokerOptions) *Broker {
+	t.Helper()
+	if len(o.Listeners) == 0 {
+		o.Listeners = []string{"127.0.0.1:0"}
+	}
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	b, err := NewBroker(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("broker Run: %v", err)
+			}
+		case <-time.After(wait):
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+			t.Errorf("broker Run did not return")
+		}
+	})
+	return b
+}
+
+// testClient is a running Client with its state changes on a channel.
+type testClient struct {
+	*Client
+	states chan State
+}
+
+// runClient creates a client for the URLs and runs it until the end of the test. Retries are
+// fast so reconnects are quick.
+func runClient(t testing.TB, o Options) *testClient {
+	t.Helper()
+	states := make(chan State, 1024)
+	user := o.OnState
+	o.OnState = func(s State) {
+		if user != nil {
+			user(s)
+		}
+		select {
+		case states <- s:
+		default:
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	if o.RetryMin == 0 {
+		o.RetryMin = 20 * time.Millisecond
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 200 * time.Millisecond
+	}
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("client Run: %v", err)
+			}
+		case <-time.After(wait):
+			t.Errorf("client Run did not return")
+		}
+	})
+	return &testClient{Client: c, states: states}
+}
+
+// waitFor waits until the client reports state s.
+func (c *testClient) waitFor(t testing.TB, s State) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case got := <-c.states:
+			if got == s {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("client did not become %v (stats %+v)", s, c.Stats())
+		}
+	}
+}
+
+// received collects messages from a handler.
+type received struct {
+	topic   string
+	payload string
+}
+
+func collector(n int) (Handler, chan received) {
+	ch := make(chan received, n)
+	return func(topic string, payload []byte) {
+		ch <- received{topic, string(payload)}
+	}, ch
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
