@@ -139,15 +139,15 @@ type Client struct {
 	ready   chan struct{} // capacity 1: a message was queued
 	subs    atomic.Pointer[[]subscription]
 
-	mu      sync.Mutex // guards everything below
-	queue   []outMsg   // the outbox; queue[head:] are waiting, oldest first
-	head    int
-	enqueued, dequeued uint64 // messages ever added to and removed from the outbox
-	conn    mqtt.Client   // the current connection once its subscriptions are being restored; nil otherwise
-	state   State         // as reported to OnState
-	changed chan struct{} // closed and cleared when the outbox shrinks or the state changes
-	closed  bool
-	subList []subscription // the subscriptions; subs holds a copy for dispatch
+	mu                 sync.Mutex // guards everything below
+	queue              []outMsg   // the outbox; queue[head:] are waiting, oldest first
+	head               int
+	enqueued, dequeued uint64        // messages ever added to and removed from the outbox
+	conn               mqtt.Client   // the current connection once its subscriptions are being restored; nil otherwise
+	state              State         // as reported to OnState
+	changed            chan struct{} // closed and cleared when the outbox shrinks or the state changes
+	closed             bool
+	subList            []subscription // the subscriptions; subs holds a copy for dispatch
 
 	queued, sent, rejected, received, decodeErrors atomic.Uint64
 	connects, connectFailures                      atomic.Uint64

@@ -1,11 +1,11 @@
 package bus
 
 import (
-	"os"
-	"runtime/pprof"
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
