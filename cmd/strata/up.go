@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -84,6 +86,14 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 	res.add(func() { _ = apiLn.Close() })
+	if cfg.broker == "" {
+		// The broker binds its own listener; check the address here so the error names the flag.
+		ln, err := listen("mqtt-listen", cfg.mqttListen)
+		if err != nil {
+			return err
+		}
+		_ = ln.Close()
+	}
 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir %s: %w", cfg.dataDir, err)
@@ -112,10 +122,39 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 
+	authenticate := func(user, password string) bool {
+		_, ok := users.Authenticate(user, password)
+		return ok
+	}
 	g, ctx := errgroup.WithContext(ctx)
+	brokerURLs := splitURLs(cfg.broker)
+	if len(brokerURLs) == 0 {
+		broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{cfg.mqttListen}, Authenticate: authenticate, Logger: log})
+		if err != nil {
+			return fmt.Errorf("--mqtt-listen %s: %w", cfg.mqttListen, err)
+		}
+		brokerURLs = []string{broker.URL()}
+		g.Go(func() error { return broker.Run(ctx) })
+	}
+	client, err := bus.New(bus.Options{URLs: brokerURLs, ClientID: "strata-up", Username: os.Getenv("STRATA_BROKER_USERNAME"), Password: os.Getenv("STRATA_BROKER_PASSWORD"), Logger: log})
+	if err != nil {
+		return fmt.Errorf("--broker: %w", err)
+	}
+	g.Go(func() error { return client.Run(ctx) })
 	g.Go(func() error { return api.Run(ctx) })
-	log.Info("strata up", "api", apiLn.Addr().String(), "data_dir", cfg.dataDir, "version", versionString())
+	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
 	return g.Wait()
+}
+
+// splitURLs splits a comma-separated list, dropping empty entries.
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // listen binds a flag's address; the error names the flag and the address on one line.
