@@ -1,0 +1,66 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// maxLoggedDecodeTopics caps the set of topics whose decode errors have been logged, so a stream
+// of garbage on ever-new topics cannot grow it without bound. Decode errors are always counted.
+const maxLoggedDecodeTopics = 1024
+
+// EventTopic is the topic an event is published on: model.TopicOf(e), except health summaries,
+// which the Stratos CEP publishes on model.SummaryTopic in the §1.4 envelope (STRATOS-WIRE.md
+// §1.4), where the autoscaler's summarized-health-stats/# subscription finds them.
+func EventTopic(e model.Event) string {
+	switch e.(type) {
+	case model.Summary, *model.Summary:
+		return model.SummaryTopic
+	}
+	return model.TopicOf(e)
+}
+
+// PublishEvent encodes e with model.Marshal and publishes it on EventTopic(e) at Options.QoS, with
+// the queueing and errors of Publish.
+func (c *Client) PublishEvent(ctx context.Context, e model.Event) error {
+	body, err := model.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("publish event: %w", err)
+	}
+	return c.Publish(ctx, EventTopic(e), body, c.qos)
+}
+
+// EventHandler receives a decoded event: a pointer to the event type, e.g.
+// *model.MemberActivatedEvent or *model.Summary. It runs like a Handler.
+type EventHandler func(topic string, e model.Event)
+
+// SubscribeEvents subscribes to filter (for example "topology/#") and hands every message that
+// model.Unmarshal decodes to handler. A message that does not decode (an unknown class, bad JSON)
+// is counted in Stats.DecodeErrors and logged once per topic.
+func (c *Client) SubscribeEvents(ctx context.Context, filter string, handler EventHandler) error {
+	if handler == nil {
+		return fmt.Errorf("subscribe %s: nil handler", filter)
+	}
+	return c.Subscribe(ctx, filter, func(topic string, payload []byte) {
+		e, err := model.Unmarshal(topic, payload)
+		if err != nil {
+			c.decodeError(topic, err)
+			return
+		}
+		handler(topic, e)
+	})
+}
+
+func (c *Client) decodeError(topic string, err error) {
+	c.decodeErrors.Add(1)
+	if _, seen := c.decodeLogged.Load(topic); seen || c.decodeTopics.Load() >= maxLoggedDecodeTopics {
+		return
+	}
+	if _, seen := c.decodeLogged.LoadOrStore(topic, struct{}{}); seen {
+		return
+	}
+	c.decodeTopics.Add(1)
+	c.log.Warn("cannot decode event; further errors on this topic are only counted", "topic", topic, "error", err)
+}
