@@ -321,7 +321,7 @@ func TestUnmarshalPythonAgentStyle(t *testing.T) {
 		{
 			name:  "artifact updated with numeric tenant and string bool",
 			topic: "instance/notifier/ArtifactUpdatedEvent",
-			body: `{"clusterId":"c1","commitEnabled":"true","repoURL":"https://example.com/r.git","tenantId":-1234}`,
+			body:  `{"clusterId":"c1","commitEnabled":"true","repoURL":"https://example.com/r.git","tenantId":-1234}`,
 			want: &ArtifactUpdatedEvent{ClusterID: "c1", CommitEnabled: true,
 				RepoURL: "https://example.com/r.git", TenantID: "-1234"},
 		},

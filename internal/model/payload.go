@@ -256,6 +256,10 @@ func ParsePayload(r io.Reader) (Payload, error) {
 				errs = append(errs, &PayloadError{Line: line, Key: key, Reason: "value contains '=' (the agent would cut it)"})
 				continue
 			}
+			if strings.Contains(value, "\r") {
+				errs = append(errs, &PayloadError{Line: line, Key: key, Reason: "value contains a carriage return"})
+				continue
+			}
 			if seen[key] {
 				errs = append(errs, &PayloadError{Line: line, Key: key, Reason: "repeated key"})
 				continue
