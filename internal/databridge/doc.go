@@ -1,0 +1,63 @@
+// Package databridge speaks the WSO2 Carbon data-bridge Thrift protocol (STRATOS-WIRE.md §2):
+// the receiver the CEP runs (Server) and the publisher agents and the load balancer use (Client).
+//
+// # Wire
+//
+// databridge.thrift is the interface (both services, every method and exception of §2.1, the
+// bundle of §2.2); gen/ is its generated Go code, refreshed by `make generate`. The generated code
+// serves tests and the stock-server benchmark; the server and the client speak the binary protocol
+// through the hand-written codec in wire.go, because the generated decoder allocates every list
+// and string of every bundle. Messages are TBinaryProtocol, strict or old-style headers, over the
+// buffered transport; the server also accepts the framed transport, detected from a connection's
+// first bytes.
+//
+// # Data flow in the server
+//
+//	listener (plain 7611 | TLS 7711) -> one goroutine per connection:
+//	  reader (per-connection buffer, every length checked against MaxFrame before use)
+//	  -> message header -> dispatch by method name
+//	     publish: bundleDecoder.readArgs (flat typed lists, strings interned)
+//	              -> session check -> build (cut lists into []Event by stream definition, §2.3)
+//	              -> Handler.HandleEvents(events) -> reply
+//	     connect/disconnect (secure only), defineStream, findStreamId, deleteStream*: parsed with
+//	              allocations (rare), answered with the declared exceptions
+//	  -> replies buffered, written when no further request is already buffered (one write per
+//	     batch for a pipelining client)
+//
+// The whole server loop is hand-written rather than the generated processor with a fast publish
+// path: it keeps one reader per connection for every method, no per-call goroutine, context or
+// ticker (the generated processor starts one per call), and the framed/unframed detection.
+//
+// Decoding a bundle allocates nothing per event once the connection's buffers have grown: the
+// typed lists, the Event slice and the arbitrary-data maps are reused, Event slices are windows
+// into the lists, and strings up to 128 bytes go through a per-connection intern table of at most
+// 8192 entries (cleared when full). Longer strings (log lines) are copied.
+//
+// Malformed bytes (bad header, unknown type, a length beyond MaxFrame or the message, truncation)
+// close that connection only, with a warning log line and the BadFrames counter. Semantic errors
+// are answered and the connection goes on: an unknown or expired session gets
+// ThriftSessionExpiredException, an undefined stream ThriftUndefinedEventTypeException, and a
+// bundle whose lists are shorter than the definitions of its events a TApplicationException
+// (PROTOCOL_ERROR); in every case the handler sees nothing of that bundle.
+//
+// Sessions come from connect on the secure service and are valid on both services; one expires
+// after SessionTTL without a call naming it (checked on use by the injectable clock, swept
+// periodically). Stream definitions are global to the server; the §2.6 health and in-flight
+// streams are defined at start so their layout is fixed.
+//
+// # Concurrency and lock order
+//
+// Each connection's goroutine owns its reader, decoder, reply buffer and caches (its last session
+// and a stream cache invalidated by Server.streamGen). Shared state: Server.streamsMu (RWMutex,
+// stream definitions), sessionStore.mu (RWMutex, sessions; session liveness is atomic),
+// Server.connsMu (open connections, for shutdown), and atomic counters. No two of these locks are
+// ever held together; each is a leaf. Handler.HandleEvents is called from many connection
+// goroutines at once and must be safe for concurrent use.
+//
+// # Client
+//
+// A Client holds one connection and session, serialized by Client.mu (the only lock; the
+// connection is owned under it). It connects lazily, defines every stream it has used on each new
+// session, reconnects and retries once on ThriftSessionExpiredException, and on a connection error
+// fails over to the next URL and retries once.
+package databridge

@@ -1,0 +1,663 @@
+package databridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ServerOptions configures a Server.
+type ServerOptions struct {
+	// PlainAddr is where the plain service (ThriftEventTransmissionService, no connect/disconnect)
+	// listens, e.g. ":7611"; empty for none. Port 0 picks a free port (see PlainAddr()).
+	PlainAddr string
+	// SecureAddr is where the secure service (ThriftSecureEventTransmissionService) listens over
+	// TLS, e.g. ":7711"; empty for none. It needs TLS and Authenticate.
+	SecureAddr string
+	// TLS is the secure port's configuration, with the operator's certificate or one from
+	// LoadOrCreateCertificate.
+	TLS *tls.Config
+	// Authenticate checks the credentials of a connect call; a non-nil error refuses them.
+	Authenticate func(ctx context.Context, user, password string) error
+	// Handler receives the events of every accepted bundle, from many connections at once.
+	Handler Handler
+	// SessionTTL is how long a session lives without a call naming it. Default 30 minutes.
+	SessionTTL time.Duration
+	// Streams are defined when the server starts. Nil means HealthStream and InFlightStream, so
+	// that publishers cannot define them with another layout.
+	Streams []*StreamDefinition
+	// MaxFrame bounds one message (a frame, or an unframed message as read). Default 16 MiB.
+	MaxFrame int
+	// HandshakeTimeout bounds the TLS handshake. Default 10 s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that sends nothing for that long; 0 never does.
+	IdleTimeout time.Duration
+	// Logger receives connection-level events (never one line per event). Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of session expiry. Default time.Now.
+	Now func() time.Time
+}
+
+// Stats are the server's counters since it started.
+type Stats struct {
+	Connections     uint64 // connections accepted
+	OpenConnections int64  // connections open now
+	Bundles         uint64 // publish calls whose events reached the handler
+	Events          uint64 // events handed to the handler
+	RejectedBundles uint64 // publish calls answered with an exception
+	BadFrames       uint64 // connections closed for malformed bytes
+	AuthFailures    uint64 // connect calls refused
+	Sessions        int    // live sessions at the last sweep
+}
+
+// Server is the data-bridge receiver: the plain and the secure service on their own listeners.
+type Server struct {
+	opts     ServerOptions
+	log      *slog.Logger
+	plainLn  net.Listener
+	secureLn net.Listener
+	sessions *sessionStore
+
+	streamsMu sync.RWMutex
+	streams   map[string]*stream
+	streamGen atomic.Uint64 // bumped on every change of streams; connections drop their caches
+
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{}
+	closing bool
+
+	connections, bundles, events, rejected, badFrames, authFailures atomic.Uint64
+	open                                                            atomic.Int64
+	liveSessions                                                    atomic.Int64
+}
+
+const (
+	defaultMaxFrame   = 16 << 20
+	defaultSessionTTL = 30 * time.Minute
+	readBufferSize    = 16 << 10
+)
+
+// NewServer validates the options, defines the initial streams and binds the listeners; Run serves.
+func NewServer(opts ServerOptions) (*Server, error) {
+	var errs []error
+	if opts.PlainAddr == "" && opts.SecureAddr == "" {
+		errs = append(errs, errors.New("databridge: neither PlainAddr nor SecureAddr is set"))
+	}
+	if opts.SecureAddr != "" && opts.TLS == nil {
+		errs = append(errs, errors.New("databridge: SecureAddr needs TLS"))
+	}
+	if opts.SecureAddr != "" && opts.Authenticate == nil {
+		errs = append(errs, errors.New("databridge: SecureAddr needs Authenticate"))
+	}
+	if opts.Handler == nil {
+		errs = append(errs, errors.New("databridge: no Handler"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = defaultSessionTTL
+	}
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = defaultMaxFrame
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Streams == nil {
+		opts.Streams = []*StreamDefinition{HealthStream(), InFlightStream()}
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger.With("component", "databridge"),
+		sessions: newSessionStore(opts.SessionTTL, opts.Now),
+		streams:  make(map[string]*stream),
+		conns:    make(map[net.Conn]struct{}),
+	}
+	for _, d := range opts.Streams {
+		s.streams[d.ID] = newStream(d)
+	}
+	var err error
+	if opts.PlainAddr != "" {
+		if s.plainLn, err = net.Listen("tcp", opts.PlainAddr); err != nil {
+			return nil, fmt.Errorf("databridge: listen plain %s: %w", opts.PlainAddr, err)
+		}
+	}
+	if opts.SecureAddr != "" {
+		if s.secureLn, err = net.Listen("tcp", opts.SecureAddr); err != nil {
+			if s.plainLn != nil {
+				s.plainLn.Close()
+			}
+			return nil, fmt.Errorf("databridge: listen secure %s: %w", opts.SecureAddr, err)
+		}
+	}
+	return s, nil
+}
+
+// PlainAddr is the bound address of the plain service, or nil.
+func (s *Server) PlainAddr() net.Addr {
+	if s.plainLn == nil {
+		return nil
+	}
+	return s.plainLn.Addr()
+}
+
+// SecureAddr is the bound address of the secure service, or nil.
+func (s *Server) SecureAddr() net.Addr {
+	if s.secureLn == nil {
+		return nil
+	}
+	return s.secureLn.Addr()
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Connections:     s.connections.Load(),
+		OpenConnections: s.open.Load(),
+		Bundles:         s.bundles.Load(),
+		Events:          s.events.Load(),
+		RejectedBundles: s.rejected.Load(),
+		BadFrames:       s.badFrames.Load(),
+		AuthFailures:    s.authFailures.Load(),
+		Sessions:        int(s.liveSessions.Load()),
+	}
+}
+
+// Define defines (or confirms) a stream as defineStream does, for in-process producers and tests.
+func (s *Server) Define(def *StreamDefinition) error {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if old, ok := s.streams[def.ID]; ok {
+		if !old.def.SameLayout(def) {
+			return fmt.Errorf("%w: %s", ErrDifferentDefinition, def.ID)
+		}
+		return nil
+	}
+	s.streams[def.ID] = newStream(def)
+	s.streamGen.Add(1)
+	return nil
+}
+
+// Stream returns the definition of a stream id, or nil.
+func (s *Server) Stream(id string) *StreamDefinition {
+	if st := s.lookupStream(id); st != nil {
+		return st.def
+	}
+	return nil
+}
+
+func (s *Server) lookupStream(id string) *stream {
+	s.streamsMu.RLock()
+	st := s.streams[id]
+	s.streamsMu.RUnlock()
+	return st
+}
+
+func (s *Server) deleteStream(id string) bool {
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	if _, ok := s.streams[id]; !ok {
+		return false
+	}
+	delete(s.streams, id)
+	s.streamGen.Add(1)
+	return true
+}
+
+// Run serves both listeners until ctx ends, then closes them and every connection and returns
+// once all connection goroutines have exited.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if s.plainLn != nil {
+		wg.Go(func() { s.acceptLoop(ctx, &wg, s.plainLn, false) })
+		s.log.Info("serving", "service", "plain", "addr", s.plainLn.Addr().String())
+	}
+	if s.secureLn != nil {
+		wg.Go(func() { s.acceptLoop(ctx, &wg, s.secureLn, true) })
+		s.log.Info("serving", "service", "secure", "addr", s.secureLn.Addr().String())
+	}
+	sweepEvery := min(s.opts.SessionTTL/2, time.Minute)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-t.C:
+			s.liveSessions.Store(int64(s.sessions.sweep()))
+		}
+	}
+	if s.plainLn != nil {
+		s.plainLn.Close()
+	}
+	if s.secureLn != nil {
+		s.secureLn.Close()
+	}
+	s.connsMu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connsMu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, secure bool) {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			// Out of file descriptors and the like: back off rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		if !s.track(c) {
+			c.Close()
+			return
+		}
+		wg.Go(func() { s.serveConn(ctx, c, secure) })
+	}
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connections.Add(1)
+	s.open.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.connsMu.Lock()
+	delete(s.conns, c)
+	s.connsMu.Unlock()
+	s.open.Add(-1)
+	c.Close()
+}
+
+func (s *Server) serveConn(ctx context.Context, c net.Conn, secure bool) {
+	defer s.untrack(c)
+	var rw net.Conn = c
+	if secure {
+		tc := tls.Server(c, s.opts.TLS)
+		hctx, cancel := context.WithTimeout(ctx, s.opts.HandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			return
+		}
+		rw = tc
+	}
+	sc := &serverConn{s: s, c: rw, secure: secure, streams: make(map[string]*stream)}
+	sc.r = newReader(rw, readBufferSize)
+	err := sc.serve(ctx)
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed) && ctx.Err() != nil:
+	case errors.Is(err, ErrProtocol), errors.Is(err, ErrFrameTooLarge), errors.Is(err, io.ErrUnexpectedEOF):
+		s.badFrames.Add(1)
+		s.log.Warn("closing connection on malformed input", "remote", c.RemoteAddr().String(), "secure", secure, "err", err)
+	default:
+		s.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "err", err)
+	}
+}
+
+// serverConn is one connection's state, owned by its goroutine.
+type serverConn struct {
+	s      *Server
+	c      net.Conn
+	secure bool
+	r      *reader
+	out    []byte
+	framed bool
+	dec    bundleDecoder
+	sess   *session // the session of the last publish, to skip the store's lock
+	// streams caches stream lookups; cleared when the server's streamGen moves.
+	streams map[string]*stream
+	gen     uint64
+}
+
+func (sc *serverConn) flush() error {
+	if len(sc.out) == 0 {
+		return nil
+	}
+	_, err := sc.c.Write(sc.out)
+	if cap(sc.out) > 1<<20 {
+		sc.out = nil // do not keep a huge reply buffer around
+	} else {
+		sc.out = sc.out[:0]
+	}
+	return err
+}
+
+// serve reads messages until the peer leaves or sends something malformed. Replies are buffered
+// and written when no further request is already buffered, so a pipelining client gets one write
+// per batch.
+func (sc *serverConn) serve(ctx context.Context) error {
+	r := sc.r
+	max := sc.s.opts.MaxFrame
+	// Tell framed from unframed by the first bytes: an unframed strict header starts 0x80 0x01; a
+	// frame length is followed by 0x80 (strict) or 0x00 (the high byte of an old-style name
+	// length); an unframed old-style header is followed by the method name's first letter.
+	if sc.s.opts.IdleTimeout > 0 {
+		sc.c.SetReadDeadline(time.Now().Add(sc.s.opts.IdleTimeout))
+	}
+	r.left = 5
+	if err := r.fill(5); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: connection closed after %d bytes", ErrProtocol, r.buffered())
+		}
+		return err
+	}
+	b0, b4 := r.buf[r.r], r.buf[r.r+4]
+	sc.framed = b0 != 0x80 && (b4 == 0x80 || b4 == 0)
+	for {
+		if r.buffered() == 0 {
+			if err := sc.flush(); err != nil {
+				return err
+			}
+			if sc.s.opts.IdleTimeout > 0 {
+				sc.c.SetReadDeadline(time.Now().Add(sc.s.opts.IdleTimeout))
+			}
+		}
+		start := len(sc.out)
+		if sc.framed {
+			r.left = 4
+			n, err := r.readI32()
+			if err != nil {
+				return err
+			}
+			if n <= 0 || int(n) > max {
+				return fmt.Errorf("%w: frame of %d bytes", ErrFrameTooLarge, n)
+			}
+			r.left = int(n)
+			sc.out = append(sc.out, 0, 0, 0, 0)
+		} else {
+			r.left = max
+		}
+		name, typ, seq, err := r.readMessageBegin()
+		if err != nil {
+			if errors.Is(err, io.EOF) && !sc.framed {
+				return io.EOF
+			}
+			return err
+		}
+		if typ != msgCall && typ != msgOneway {
+			return fmt.Errorf("%w: message type %d", ErrProtocol, typ)
+		}
+		if err := sc.dispatch(ctx, name, seq); err != nil {
+			return err
+		}
+		if typ == msgOneway {
+			sc.out = sc.out[:start]
+		}
+		if sc.framed {
+			if r.left > 0 { // a frame longer than its message: ignore the rest
+				if err := r.skipN(r.left); err != nil {
+					return err
+				}
+			}
+			if len(sc.out) > start {
+				putI32(sc.out[start:], int32(len(sc.out)-start-4))
+			} else {
+				sc.out = sc.out[:start]
+			}
+		}
+		if len(sc.out) > 64<<10 {
+			if err := sc.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (sc *serverConn) dispatch(ctx context.Context, name []byte, seq int32) error {
+	switch string(name) {
+	case "publish":
+		return sc.publish(seq)
+	case "connect":
+		if sc.secure {
+			return sc.connect(ctx, seq)
+		}
+	case "disconnect":
+		if sc.secure {
+			return sc.disconnect(seq)
+		}
+	case "defineStream":
+		return sc.defineStream(seq)
+	case "findStreamId":
+		return sc.findStreamID(seq)
+	case "deleteStreamById":
+		return sc.deleteStreamByID(seq)
+	case "deleteStreamByNameVersion":
+		return sc.deleteStreamByNameVersion(seq)
+	}
+	method := string(name)
+	if err := sc.r.skip(tStruct, 0); err != nil {
+		return err
+	}
+	sc.appApplicationException(method, seq, appUnknownMethod, "unknown method "+method)
+	return nil
+}
+
+// publish is the hot path.
+func (sc *serverConn) publish(seq int32) error {
+	d := &sc.dec
+	if err := d.readArgs(sc.r); err != nil {
+		return err
+	}
+	s := sc.s
+	if sc.sess == nil || sc.sess.id != string(d.sid) || !s.sessions.alive(sc.sess) {
+		sc.sess = s.sessions.get(d.sid)
+		if sc.sess == nil {
+			s.rejected.Add(1)
+			sc.appException("publish", seq, 2, "session "+string(d.sid)+" expired or unknown")
+			return nil
+		}
+	}
+	if g := s.streamGen.Load(); g != sc.gen {
+		clear(sc.streams)
+		sc.gen = g
+	}
+	evs, err := d.build(sc.lookup)
+	switch {
+	case errors.Is(err, errUndefinedStream):
+		s.rejected.Add(1)
+		sc.appException("publish", seq, 1, "no stream definition for "+d.undef)
+		return nil
+	case err != nil:
+		s.rejected.Add(1)
+		sc.appApplicationException("publish", seq, appProtocolError, err.Error())
+		return nil
+	}
+	if len(evs) > 0 {
+		s.opts.Handler.HandleEvents(evs)
+	}
+	s.bundles.Add(1)
+	s.events.Add(uint64(len(evs)))
+	sc.out = appendMessageBegin(sc.out, "publish", msgReply, seq)
+	sc.out = append(sc.out, tStop)
+	return nil
+}
+
+func (sc *serverConn) lookup(id string) *stream {
+	if st, ok := sc.streams[id]; ok {
+		return st
+	}
+	st := sc.s.lookupStream(id)
+	if st != nil {
+		sc.streams[st.def.ID] = st
+	}
+	return st
+}
+
+// session checks a control call's session id.
+func (sc *serverConn) session(id string) bool {
+	return sc.s.sessions.get([]byte(id)) != nil
+}
+
+func (sc *serverConn) connect(ctx context.Context, seq int32) error {
+	var a [2]string
+	if err := sc.r.readStringFields(a[:]); err != nil {
+		return err
+	}
+	if err := sc.s.opts.Authenticate(ctx, a[0], a[1]); err != nil {
+		sc.s.authFailures.Add(1)
+		sc.s.log.Warn("authentication failed", "remote", sc.c.RemoteAddr().String(), "user", a[0], "err", err)
+		sc.appException("connect", seq, 1, "authentication failed for user "+a[0])
+		return nil
+	}
+	sess := sc.s.sessions.create(a[0])
+	sc.appStringReply("connect", seq, sess.id)
+	return nil
+}
+
+func (sc *serverConn) disconnect(seq int32) error {
+	var a [1]string
+	if err := sc.r.readStringFields(a[:]); err != nil {
+		return err
+	}
+	sc.s.sessions.remove(a[0])
+	sc.out = appendMessageBegin(sc.out, "disconnect", msgReply, seq)
+	sc.out = append(sc.out, tStop)
+	return nil
+}
+
+func (sc *serverConn) defineStream(seq int32) error {
+	var a [2]string
+	if err := sc.r.readStringFields(a[:]); err != nil {
+		return err
+	}
+	if !sc.session(a[0]) {
+		sc.appException("defineStream", seq, 4, "session "+a[0]+" expired or unknown")
+		return nil
+	}
+	def, err := ParseDefinition(a[1])
+	if err != nil {
+		sc.appException("defineStream", seq, 2, err.Error())
+		return nil
+	}
+	if err := sc.s.Define(def); err != nil {
+		sc.appException("defineStream", seq, 1, "stream "+def.ID+" is already defined with other attributes")
+		return nil
+	}
+	sc.appStringReply("defineStream", seq, def.ID)
+	return nil
+}
+
+func (sc *serverConn) findStreamID(seq int32) error {
+	var a [3]string
+	if err := sc.r.readStringFields(a[:]); err != nil {
+		return err
+	}
+	if !sc.session(a[0]) {
+		sc.appException("findStreamId", seq, 2, "session "+a[0]+" expired or unknown")
+		return nil
+	}
+	id := StreamID(a[1], a[2])
+	if sc.s.lookupStream(id) == nil {
+		sc.appException("findStreamId", seq, 1, "no stream definition for "+id)
+		return nil
+	}
+	sc.appStringReply("findStreamId", seq, id)
+	return nil
+}
+
+func (sc *serverConn) deleteStreamByID(seq int32) error {
+	var a [2]string
+	if err := sc.r.readStringFields(a[:]); err != nil {
+		return err
+	}
+	return sc.deleteReply("deleteStreamById", seq, a[0], a[1])
+}
+
+func (sc *serverConn) deleteStreamByNameVersion(seq int32) error {
+	var a [3]string
+	if err := sc.r.readStringFields(a[:]); err != nil {
+		return err
+	}
+	return sc.deleteReply("deleteStreamByNameVersion", seq, a[0], StreamID(a[1], a[2]))
+}
+
+func (sc *serverConn) deleteReply(method string, seq int32, sid, id string) error {
+	if !sc.session(sid) {
+		sc.appException(method, seq, 1, "session "+sid+" expired or unknown")
+		return nil
+	}
+	ok := sc.s.deleteStream(id)
+	sc.out = appendMessageBegin(sc.out, method, msgReply, seq)
+	sc.out = appendFieldBegin(sc.out, tBool, 0)
+	if ok {
+		sc.out = append(sc.out, 1)
+	} else {
+		sc.out = append(sc.out, 0)
+	}
+	sc.out = append(sc.out, tStop)
+	return nil
+}
+
+func (sc *serverConn) appStringReply(method string, seq int32, v string) {
+	sc.out = appendMessageBegin(sc.out, method, msgReply, seq)
+	sc.out = appendFieldBegin(sc.out, tString, 0)
+	sc.out = appendString(sc.out, v)
+	sc.out = append(sc.out, tStop)
+}
+
+// appException answers with a declared exception in result field id; every data-bridge
+// exception is a struct with 1: string message.
+func (sc *serverConn) appException(method string, seq int32, id int16, msg string) {
+	sc.out = appendMessageBegin(sc.out, method, msgReply, seq)
+	sc.out = appendFieldBegin(sc.out, tStruct, id)
+	sc.out = appendFieldBegin(sc.out, tString, 1)
+	sc.out = appendString(sc.out, msg)
+	sc.out = append(sc.out, tStop, tStop)
+}
+
+// TApplicationException types.
+const (
+	appUnknownMethod = 1
+	appProtocolError = 7
+)
+
+func (sc *serverConn) appApplicationException(method string, seq int32, typ int32, msg string) {
+	sc.out = appendMessageBegin(sc.out, method, msgException, seq)
+	sc.out = appendFieldBegin(sc.out, tString, 1)
+	sc.out = appendString(sc.out, msg)
+	sc.out = appendFieldBegin(sc.out, tI32, 2)
+	sc.out = appendI32(sc.out, typ)
+	sc.out = append(sc.out, tStop)
+}
+
+func putI32(b []byte, v int32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
