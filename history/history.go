@@ -1,0 +1,286 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// Defaults of Options.
+const (
+	DefaultBatchSize        = 10000
+	DefaultFlushInterval    = time.Second
+	DefaultQueueBatches     = 4
+	DefaultSpoolLimitBytes  = 1 << 30
+	DefaultRetention        = 7 * 24 * time.Hour
+	DefaultMemoryLimitBytes = 64 << 20
+	DefaultInsertTimeout    = 10 * time.Second
+	DefaultDatabase         = "strata"
+)
+
+// Options configure a store. Zero fields take the defaults above.
+type Options struct {
+	// DSN selects ClickHouse: clickhouse://[user[:password]@]host:9000/database[?options] in the
+	// form clickhouse-go accepts. Empty selects the embedded Memory store.
+	DSN string
+	// DataDir holds the spool (DataDir/history-spool). Required for ClickHouse.
+	DataDir string
+	// BatchSize is the number of rows of one table that makes a batch; a batch is also sealed
+	// every FlushInterval when it is not empty.
+	BatchSize     int
+	FlushInterval time.Duration
+	// QueueBatches is how many sealed batches wait in memory for ClickHouse before further
+	// batches go to the spool instead.
+	QueueBatches int
+	// SpoolLimitBytes bounds the spool; batches that do not fit are dropped and counted.
+	SpoolLimitBytes int64
+	// Retention is how long rows are kept, and how old a record may be to be accepted.
+	Retention time.Duration
+	// MemoryLimitBytes bounds the embedded store (an estimate of the bytes its rows hold).
+	MemoryLimitBytes int64
+	// InsertTimeout bounds one insert; a slower insert counts as failed and its batch is spooled.
+	InsertTimeout time.Duration
+	Logger        *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.QueueBatches <= 0 {
+		o.QueueBatches = DefaultQueueBatches
+	}
+	if o.SpoolLimitBytes <= 0 {
+		o.SpoolLimitBytes = DefaultSpoolLimitBytes
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.MemoryLimitBytes <= 0 {
+		o.MemoryLimitBytes = DefaultMemoryLimitBytes
+	}
+	if o.InsertTimeout <= 0 {
+		o.InsertTimeout = DefaultInsertTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Store is what both backends offer. The Record methods never block for long: they take the record
+// or refuse it (see the rules in doc.go) and return whether it was taken. Queries return the same
+// results from both backends for the same stored records.
+type Store interface {
+	RecordHealth(samples ...model.HealthSample) bool
+	RecordSummary(s model.Summary) bool
+	RecordLog(e model.LogEntry) bool
+	RecordLifecycle(r model.LifecycleRecord) bool
+	RecordDecision(d model.Decision) bool
+
+	Health(ctx context.Context, q HealthQuery) ([]Point, error)
+	Summaries(ctx context.Context, q SummaryQuery) ([]Point, error)
+	Logs(ctx context.Context, q LogQuery) ([]model.LogEntry, error)
+	Lifecycle(ctx context.Context, q LifecycleQuery) ([]model.LifecycleRecord, error)
+	Decisions(ctx context.Context, q DecisionQuery) ([]model.Decision, error)
+
+	// Run does the background work until ctx ends, then stores or spools what it holds and returns.
+	Run(ctx context.Context) error
+	// Close releases the connection and files; call it after Run has returned.
+	Close() error
+	Stats() Stats
+}
+
+// Open opens the backend that o.DSN selects: ClickHouse when it is set, else the embedded Memory
+// store.
+func Open(ctx context.Context, o Options) (Store, error) {
+	if o.DSN == "" {
+		return NewMemory(o), nil
+	}
+	return NewClickHouse(ctx, o)
+}
+
+// Errors of the query interface.
+var (
+	ErrInvalidQuery = errors.New("history: invalid query")
+	ErrClosed       = errors.New("history: closed")
+)
+
+// Query limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 10000
+	// MaxPoints bounds the buckets of one series: (To-From)/Step.
+	MaxPoints = 10000
+)
+
+// HealthQuery selects raw health samples. Empty ids match any. From is inclusive and To exclusive;
+// a zero From or To leaves that end open. Step is the bucket width (at least 1 ms); buckets start
+// at multiples of Step since the Unix epoch.
+type HealthQuery struct {
+	ClusterID         string
+	ClusterInstanceID string
+	MemberID          string
+	Metric            string // e.g. model.MetricLoadAverage
+	From, To          time.Time
+	Step              time.Duration
+}
+
+// SummaryQuery selects CEP summaries like HealthQuery; Kind 0 matches every kind.
+type SummaryQuery struct {
+	ClusterID         string
+	ClusterInstanceID string
+	MemberID          string
+	Kind              model.SummaryKind
+	From, To          time.Time
+	Step              time.Duration
+}
+
+// Point aggregates the values of one series in one step. A series is one metric (health) or kind
+// (summaries) of one cluster instance and member (MemberID is empty for cluster-level values).
+// Points come sorted by Kind, Metric, ClusterID, ClusterInstanceID, MemberID and
+// Time. Only steps holding values appear.
+type Point struct {
+	Time              time.Time // start of the step, UTC
+	Metric            string    // health metric, or the summary kind's String()
+	Kind              model.SummaryKind
+	ClusterID         string
+	ClusterInstanceID string
+	MemberID          string
+	Count             uint64
+	Min, Max, Avg     float64
+}
+
+// LogQuery selects log lines. Contains matches a case-sensitive substring of the message. The
+// newest Limit lines (DefaultLimit when 0, at most MaxLimit) come back oldest first.
+type LogQuery struct {
+	ClusterID string // matched against the alias in the stream name (see doc.go)
+	MemberID  string
+	Contains  string
+	From, To  time.Time
+	Limit     int
+}
+
+// LifecycleQuery selects lifecycle records; the newest Limit come back oldest first.
+type LifecycleQuery struct {
+	ClusterID     string
+	MemberID      string
+	ApplicationID string
+	From, To      time.Time
+	Limit         int
+}
+
+// DecisionQuery selects autoscaler decisions with their traces; the newest Limit come back oldest
+// first.
+type DecisionQuery struct {
+	ClusterID         string
+	ClusterInstanceID string
+	From, To          time.Time
+	Limit             int
+}
+
+// span is a validated time range in ms: [from, to).
+type span struct{ from, to int64 }
+
+func makeSpan(from, to time.Time) (span, error) {
+	s := span{from: minMs, to: maxMs}
+	if !from.IsZero() {
+		s.from = from.UnixMilli()
+	}
+	if !to.IsZero() {
+		s.to = to.UnixMilli()
+	}
+	if s.from >= s.to {
+		return s, fmt.Errorf("%w: from %v is not before to %v", ErrInvalidQuery, from, to)
+	}
+	return s, nil
+}
+
+// The open ends of a span: the timestamps the rules accept lie well inside.
+const (
+	minMs int64 = -1 << 62
+	maxMs int64 = 1 << 62
+)
+
+func stepMs(step time.Duration, s span) (int64, error) {
+	ms := step.Milliseconds()
+	if ms < 1 {
+		return 0, fmt.Errorf("%w: step %v is under 1ms", ErrInvalidQuery, step)
+	}
+	if s.from != minMs && s.to != maxMs && (s.to-s.from)/ms > MaxPoints {
+		return 0, fmt.Errorf("%w: more than %d steps", ErrInvalidQuery, MaxPoints)
+	}
+	return ms, nil
+}
+
+func limit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultLimit, nil
+	case n < 0 || n > MaxLimit:
+		return 0, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidQuery, n, MaxLimit)
+	}
+	return n, nil
+}
+
+// bucket floors ms to a multiple of step (also for negative ms).
+func bucket(ms, step int64) int64 {
+	b := ms / step * step
+	if ms < 0 && b != ms {
+		b -= step
+	}
+	return b
+}
+
+// Stats counts what a store did since it opened. Rows are counted, not batches, unless named.
+type Stats struct {
+	Accepted  uint64 // records taken by a Record method
+	Rejected  uint64 // records refused by the rules (bad time, value or kind)
+	Truncated uint64 // records stored with a string cut or repaired (see doc.go)
+	Dropped   uint64 // records refused because the in-memory queue was full or the store closed
+	Inserted  uint64 // rows written to ClickHouse (or stored in memory)
+	Batches   uint64 // batches written to ClickHouse
+	Failures  uint64 // failed insert attempts
+	// Spool.
+	Spooled      uint64 // rows written to the spool
+	Replayed     uint64 // rows inserted from the spool
+	Duplicates   uint64 // spooled rows found already in ClickHouse and not inserted again
+	SpoolDropped uint64 // rows dropped because the spool was full or unwritable
+	DeadLetter   uint64 // rows of batches ClickHouse refused for good (kept in DataDir, see doc.go)
+	Corrupt      uint64 // spool records skipped as unreadable
+	SpoolBytes   int64  // unread bytes in the spool
+	// Memory.
+	Evicted uint64 // rows evicted by age or by the size bound
+	Queued  int64  // rows held in memory on their way to ClickHouse
+	Healthy bool   // the last insert succeeded
+}
+
+type counters struct {
+	accepted, rejected, truncated, dropped, inserted, batches, failures atomic.Uint64
+	spooled, replayed, duplicates, spoolDropped, deadLetter, corrupt    atomic.Uint64
+	evicted                                                             atomic.Uint64
+	queued                                                              atomic.Int64
+}
+
+func (c *counters) stats() Stats {
+	return Stats{
+		Accepted: c.accepted.Load(), Rejected: c.rejected.Load(), Truncated: c.truncated.Load(),
+		Dropped: c.dropped.Load(), Inserted: c.inserted.Load(), Batches: c.batches.Load(),
+		Failures: c.failures.Load(), Spooled: c.spooled.Load(), Replayed: c.replayed.Load(),
+		Duplicates: c.duplicates.Load(), SpoolDropped: c.spoolDropped.Load(),
+		DeadLetter: c.deadLetter.Load(), Corrupt: c.corrupt.Load(), Evicted: c.evicted.Load(),
+		Queued: c.queued.Load(),
+	}
+}
