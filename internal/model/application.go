@@ -67,10 +67,11 @@ type ScalingDependentList struct {
 	ScalingDependentListComponents []string `json:"scalingDependentListComponents"`
 }
 
-// Tenant is a tenant as the tenant events carry it.
+// Tenant is a tenant as the tenant events carry it. TenantDomain is always written: the Python
+// agent reads it without a guard.
 type Tenant struct {
 	TenantID     Int    `json:"tenantId"`
-	TenantDomain string `json:"tenantDomain,omitempty"`
+	TenantDomain string `json:"tenantDomain"`
 }
 
 // ApplicationSignUp is a tenant's sign-up to an application.

@@ -187,7 +187,7 @@ func AppendSummary(b []byte, s *Summary) ([]byte, error) {
 			b = appendJSONString(b, s.PartitionID)
 		case keyValue:
 			b = append(b, '"')
-			b = append(b, FormatFloat(s.Value)...)
+			b = AppendFloat(b, s.Value)
 			b = append(b, '"')
 		case keyTimestamp:
 			b = append(b, '"')

@@ -161,6 +161,26 @@ func TestTopologyAlwaysWritesPCAKeys(t *testing.T) {
 	if !bytes.Contains(b, []byte(`"portMap":{}`)) {
 		t.Errorf("MemberActivatedEvent without ports: %s, want portMap {}", b)
 	}
+
+	// Other keys the Python agent reads without a guard (PCA/modules/event/*/events.py).
+	for _, tt := range []struct {
+		e    Event
+		want string
+	}{
+		{e: MemberCreatedEvent{MemberID: "m1"}, want: `"properties":{}`},
+		{e: MemberInitializedEvent{MemberID: "m1"}, want: `"properties":{}`},
+		{e: MemberActivatedEvent{PortMap: PortMap{80: {Value: 8080, Proxy: 80}}}, want: `"protocol":""`},
+		{e: CompleteTenantEvent{Tenants: []Tenant{{TenantID: 1}}}, want: `"tenantDomain":""`},
+		{e: CompleteTenantEvent{}, want: `"tenants":[]`},
+	} {
+		b, err := Marshal(tt.e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(tt.want)) {
+			t.Errorf("%s: %s lacks %s", tt.e.EventClass(), b, tt.want)
+		}
+	}
 }
 
 func requireKeys(t *testing.T, what string, obj map[string]any, keys ...string) {
@@ -540,5 +560,41 @@ func TestTopicHelpers(t *testing.T) {
 	// AMQP-style topics (dots) decode too.
 	if _, err := Unmarshal("topology.MemberSuspendedEvent", []byte(`{"memberId":"m"}`)); err != nil {
 		t.Errorf("AMQP topic: %v", err)
+	}
+}
+
+func TestSubscriptionsMatchClasses(t *testing.T) {
+	subs := []string{SubscribeTopology, SubscribeInitializer, SubscribeInstanceStatus,
+		SubscribeInstanceNotifier, SubscribeApplication, SubscribeClusterStatus, SubscribeTenant,
+		SubscribeDomainMapping}
+	for _, class := range Classes() {
+		if strings.HasPrefix(class, "health.stat.") {
+			continue // published on SummaryTopic, inside the envelope
+		}
+		topic := Topic(class)
+		matched := false
+		for _, s := range subs {
+			if strings.HasPrefix(topic, strings.TrimSuffix(s, "#")) {
+				matched = true
+			}
+		}
+		if !matched {
+			t.Errorf("no subscription filter matches %s", topic)
+		}
+	}
+}
+
+func TestAppendSummaryAllocs(t *testing.T) {
+	s := sampleSummaries()[0]
+	buf := make([]byte, 0, 512)
+	allocs := testing.AllocsPerRun(100, func() {
+		var err error
+		buf, err = AppendSummary(buf[:0], s)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("AppendSummary allocates %.1f times per call, want 0", allocs)
 	}
 }

@@ -76,7 +76,8 @@ type ClusterInstanceActivatedEvent struct {
 	LoadBalancerIPs []string `json:"loadBalancerIps,omitzero"`
 }
 
-// MemberCreatedEvent announces a member context, before the IaaS starts it.
+// MemberCreatedEvent announces a member context, before the IaaS starts it. Properties is always
+// written (as {} when empty): the Python agent reads it without a guard.
 type MemberCreatedEvent struct {
 	ServiceName         string              `json:"serviceName"`
 	ClusterID           string              `json:"clusterId"`
@@ -86,10 +87,19 @@ type MemberCreatedEvent struct {
 	MemberID            string              `json:"memberId"`
 	LoadBalancingIPType LoadBalancingIPType `json:"loadBalancingIPType,omitempty"`
 	InitTime            Long                `json:"initTime"`
-	Properties          Properties          `json:"properties,omitzero"`
+	Properties          Properties          `json:"properties"`
 }
 
-// MemberInitializedEvent announces a member the IaaS started and gave addresses.
+// MarshalJSON writes properties as {} when there are none.
+func (e MemberCreatedEvent) MarshalJSON() ([]byte, error) {
+	type plain MemberCreatedEvent
+	p := plain(e)
+	p.Properties = orEmptyMap(p.Properties)
+	return marshalPlain(p)
+}
+
+// MemberInitializedEvent announces a member the IaaS started and gave addresses. Properties is
+// always written (as {} when empty): the Python agent reads it without a guard.
 type MemberInitializedEvent struct {
 	ServiceName        string     `json:"serviceName"`
 	ClusterID          string     `json:"clusterId"`
@@ -102,7 +112,15 @@ type MemberInitializedEvent struct {
 	DefaultPublicIP    string     `json:"defaultPublicIP,omitempty"`
 	MemberPrivateIPs   []string   `json:"memberPrivateIPs,omitzero"`
 	DefaultPrivateIP   string     `json:"defaultPrivateIP,omitempty"`
-	Properties         Properties `json:"properties,omitzero"`
+	Properties         Properties `json:"properties"`
+}
+
+// MarshalJSON writes properties as {} when there are none.
+func (e MemberInitializedEvent) MarshalJSON() ([]byte, error) {
+	type plain MemberInitializedEvent
+	p := plain(e)
+	p.Properties = orEmptyMap(p.Properties)
+	return marshalPlain(p)
 }
 
 // MemberStartedEvent announces a member whose agent sent InstanceStartedEvent.

@@ -114,15 +114,10 @@ func parseInt(s string, bits int) (int64, error) {
 // MarshalJSON writes the number, or a string for NaN and the infinities.
 func (f Float) MarshalJSON() ([]byte, error) {
 	v := float64(f)
-	switch {
-	case math.IsNaN(v):
-		return []byte(`"NaN"`), nil
-	case math.IsInf(v, 1):
-		return []byte(`"Infinity"`), nil
-	case math.IsInf(v, -1):
-		return []byte(`"-Infinity"`), nil
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.AppendQuote(nil, FormatFloat(v)), nil
 	}
-	return strconv.AppendFloat(nil, v, 'f', -1, 64), nil
+	return AppendFloat(nil, v), nil
 }
 
 // UnmarshalJSON accepts a number, a numeric string (including Java's "NaN", "Infinity" and
@@ -160,16 +155,24 @@ func ParseFloat(s string) (float64, error) {
 
 // FormatFloat writes a float the way ParseFloat and Java read it back: the shortest decimal, or
 // "NaN", "Infinity" and "-Infinity".
-func FormatFloat(v float64) string {
+func FormatFloat(v float64) string { return string(AppendFloat(nil, v)) }
+
+// AppendFloat appends FormatFloat(v) to b without allocating when b has room.
+func AppendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsNaN(v):
-		return "NaN"
+		return append(b, "NaN"...)
 	case math.IsInf(v, 1):
-		return "Infinity"
+		return append(b, "Infinity"...)
 	case math.IsInf(v, -1):
-		return "-Infinity"
+		return append(b, "-Infinity"...)
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
+	// Plain decimals, except for very large or small magnitudes, which would be long runs of zeros
+	// (the same rule as JavaScript's Number.prototype.toString).
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+		return strconv.AppendFloat(b, v, 'e', -1, 64)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
 // MarshalJSON writes true or false.

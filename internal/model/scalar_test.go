@@ -69,7 +69,11 @@ func TestFlexibleScalarsEncode(t *testing.T) {
 		{f: math.NaN(), want: `"NaN"`},
 		{f: math.Inf(1), want: `"Infinity"`},
 		{f: math.Inf(-1), want: `"-Infinity"`},
-		{f: 1e21, want: `1000000000000000000000`},
+		{f: 1e20, want: `100000000000000000000`},
+		{f: 1e21, want: `1e+21`},
+		{f: -2.5e-7, want: `-2.5e-7`},
+		{f: 0.000001, want: `0.000001`},
+		{f: 0, want: `0`},
 	} {
 		b, err := json.Marshal(Float(tt.f))
 		if err != nil || string(b) != tt.want {

@@ -26,9 +26,10 @@ const (
 )
 
 // Port is one port mapping of a member or service: Value is the member port, Proxy the port the
-// load balancer listens on. Port maps are keyed by Proxy.
+// load balancer listens on. Port maps are keyed by Proxy. Protocol is always written: the Python
+// agent reads it without a guard.
 type Port struct {
-	Protocol string `json:"protocol,omitempty"`
+	Protocol string `json:"protocol"`
 	Value    Int    `json:"value"`
 	Proxy    Int    `json:"proxy"`
 }
