@@ -71,7 +71,7 @@ func TestFlexibleScalarsEncode(t *testing.T) {
 		{f: math.Inf(-1), want: `"-Infinity"`},
 		{f: 1e20, want: `100000000000000000000`},
 		{f: 1e21, want: `1e+21`},
-		{f: -2.5e-7, want: `-2.5e-7`},
+		{f: -2.5e-7, want: `-2.5e-07`},
 		{f: 0.000001, want: `0.000001`},
 		{f: 0, want: `0`},
 	} {
