@@ -122,7 +122,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	caps.MaximumSessionExpiryInterval = 3600
 	b.srv = mochi.New(&mochi.Options{
 		Capabilities:           caps,
-		Logger:                 log,
+		Logger:                 slog.New(quietHandler{log.Handler()}),
 		SysTopicResendInterval: 10,
 	})
 	if err := b.srv.AddHook(b.auth, nil); err != nil {
@@ -254,4 +254,29 @@ func CheckPassword(user, password string) func(string, string) bool {
 	return func(u, p string) bool {
 		return constantTimeEqual(u, user) && constantTimeEqual(p, password)
 	}
+}
+
+// quietHandler tames mochi's logging: mochi logs every ended client connection (EOF, a refused
+// password, a closed socket) as a warning with an empty message. Those become debug records with
+// a message; refusals are counted in BrokerStats.AuthRejected.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "" {
+		q := slog.NewRecord(r.Time, slog.LevelDebug, "client connection ended", r.PC)
+		r.Attrs(func(a slog.Attr) bool { q.AddAttrs(a); return true })
+		r = q
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }
