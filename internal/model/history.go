@@ -21,6 +21,8 @@ type LifecycleRecord struct {
 	PartitionID        string
 	MemberID           string
 	Status             string // the state entered, e.g. "Active"
+	GroupID            string // group records only: the group alias
+	InstanceID         string // application and group records: the application or group instance id
 }
 
 // Decision is one autoscaler evaluation of a cluster instance, including the ones that decided not
