@@ -446,9 +446,7 @@ func (e *Engine) endLocked(w *window, next int) batch {
 		return b
 	}
 	b := w.result()
-	if b.n > 0 || w.buf != nil {
-		w.reset()
-	}
+	w.reset()
 	return b
 }
 
@@ -463,13 +461,13 @@ func (e *Engine) emitLocked(b batch, kinds [3]model.SummaryKind, which [3]bool, 
 		if !which[i] || (i == 2 && !b.hasSD) {
 			continue
 		}
-		s := tmpl
+		e.out = append(e.out, tmpl)
+		s := &e.out[len(e.out)-1]
 		s.Kind = k
 		s.Value = vals[i]
 		if i == 0 {
 			s.Timestamp = e.now
 		}
-		e.out = append(e.out, s)
 	}
 }
 

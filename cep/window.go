@@ -34,7 +34,8 @@ type window struct {
 	sum   float64
 	first point
 	last  point
-	buf   []point
+	buf   []point // starts as small[:0]: short batches need no allocation and stay in cache
+	small [4]point
 	// ring counts the events of each sliding bucket (sliding mode only); ring[cur] is the bucket
 	// that is filling.
 	ring []uint32
@@ -75,6 +76,9 @@ func (w *window) add(v float64, t int64, limit int) (overflow bool) {
 	w.last = p
 	w.sum += v
 	if w.n&(1<<w.shift-1) == 0 {
+		if w.buf == nil {
+			w.buf = w.small[:0]
+		}
 		if len(w.buf) >= limit {
 			w.decimate()
 			overflow = true
@@ -133,7 +137,7 @@ func (w *window) reset() {
 func (w *window) keepOrRelease(used int) {
 	w.peak = max(w.peak/2, uint32(used))
 	if cap(w.buf) > 64 && uint32(cap(w.buf)) > 4*w.peak {
-		w.buf = nil
+		w.buf = w.small[:0]
 	}
 }
 
@@ -145,6 +149,9 @@ func (w *window) slideAdd(v float64, t int64, limit, buckets, cur int) (overflow
 	}
 	if w.ring == nil {
 		w.ring = make([]uint32, buckets)
+	}
+	if w.buf == nil {
+		w.buf = w.small[:0]
 	}
 	w.buf = append(w.buf, point{v: v, t: t})
 	w.ring[cur]++
