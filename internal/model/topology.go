@@ -207,3 +207,65 @@ func orEmptySlice[S ~[]E, E any](s S) S {
 	}
 	return s
 }
+
+// Service returns the named service, or nil.
+func (t *Topology) Service(name string) *Service {
+	if t == nil {
+		return nil
+	}
+	return t.ServiceMap[name]
+}
+
+// Cluster returns the cluster with the id from any service (or from ClusterMap), or nil.
+func (t *Topology) Cluster(clusterID string) *Cluster {
+	if t == nil {
+		return nil
+	}
+	if c := t.ClusterMap[clusterID]; c != nil {
+		return c
+	}
+	for _, s := range t.ServiceMap {
+		if s == nil {
+			continue
+		}
+		if c := s.ClusterIDClusterMap[clusterID]; c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// Member returns the member of the cluster, or nil.
+func (t *Topology) Member(clusterID, memberID string) *Member {
+	if c := t.Cluster(clusterID); c != nil {
+		return c.MemberMap[memberID]
+	}
+	return nil
+}
+
+// FindMember returns the member with the id from any cluster, or nil. It tries the cluster the id
+// was made from first (see MemberClusterID).
+func (t *Topology) FindMember(memberID string) *Member {
+	if cid, ok := MemberClusterID(memberID); ok {
+		if m := t.Member(cid, memberID); m != nil {
+			return m
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	for _, s := range t.ServiceMap {
+		if s == nil {
+			continue
+		}
+		for _, c := range s.ClusterIDClusterMap {
+			if c == nil {
+				continue
+			}
+			if m := c.MemberMap[memberID]; m != nil {
+				return m
+			}
+		}
+	}
+	return nil
+}
