@@ -240,6 +240,10 @@ func (m *summaryMessage) fill(s *Summary) {
 // UnmarshalSummary decodes a §1.4 envelope: one key, the fully-qualified (or relative) class
 // name of a health.stat event, holding {"message": {...}}. Values may be strings or numbers.
 func UnmarshalSummary(body []byte) (*Summary, error) {
+	s := new(Summary)
+	if decodeSummaryFast(body, s) {
+		return s, nil
+	}
 	var outer map[string]json.RawMessage
 	if err := json.Unmarshal(body, &outer); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
@@ -265,7 +269,7 @@ func UnmarshalSummary(body []byte) (*Summary, error) {
 		if err := json.Unmarshal(*wrap.Message, &m); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrBadEnvelope, class, err)
 		}
-		s := &Summary{Kind: kind}
+		*s = Summary{Kind: kind}
 		m.fill(s)
 		return s, nil
 	}

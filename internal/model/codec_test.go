@@ -598,3 +598,74 @@ func TestAppendSummaryAllocs(t *testing.T) {
 		t.Errorf("AppendSummary allocates %.1f times per call, want 0", allocs)
 	}
 }
+
+// slowSummary decodes with the general path only.
+func slowSummary(body []byte) (*Summary, error) {
+	var s Summary
+	var outer map[string]json.RawMessage
+	if err := json.Unmarshal(body, &outer); err != nil || len(outer) != 1 {
+		return nil, errors.New("bad envelope")
+	}
+	for class, inner := range outer {
+		kind, ok := SummaryKindOf(class)
+		if !ok {
+			return nil, ErrUnknownEvent
+		}
+		var wrap struct {
+			Message *json.RawMessage `json:"message"`
+		}
+		if err := json.Unmarshal(inner, &wrap); err != nil || wrap.Message == nil {
+			return nil, errors.New("bad wrap")
+		}
+		var m summaryMessage
+		if err := json.Unmarshal(*wrap.Message, &m); err != nil {
+			return nil, err
+		}
+		s.Kind = kind
+		m.fill(&s)
+	}
+	return &s, nil
+}
+
+func TestSummaryFastPathAgreesWithGeneral(t *testing.T) {
+	bodies := []string{
+		`{"org.apache.stratos.messaging.event.health.stat.AverageLoadAverageEvent":{"message":{}}}`,
+		` { "health.stat.MemberFaultEvent" : { "message" : { "memberId" : "m" , "value" : "NaN" } } } `,
+		`{"org.apache.stratos.messaging.event.health.stat.AverageRequestsInFlightEvent":{"message":{"servedCount":"3","activeInstances":"2","value":"-1e3","timestamp":"99"}}}`,
+	}
+	for _, s := range sampleSummaries() {
+		b, _ := Marshal(s)
+		bodies = append(bodies, string(b))
+	}
+	for _, body := range bodies {
+		var fast Summary
+		if !decodeSummaryFast([]byte(body), &fast) {
+			t.Errorf("fast path refused %s", body)
+			continue
+		}
+		slow, err := slowSummary([]byte(body))
+		if err != nil {
+			t.Errorf("general path refused %s: %v", body, err)
+			continue
+		}
+		if diff := cmp.Diff(slow, &fast, cmpopts.EquateNaNs()); diff != "" {
+			t.Errorf("%s: (-general +fast):\n%s", body, diff)
+		}
+	}
+	// Shapes the fast path leaves to the general one.
+	for _, body := range []string{
+		`{"health.stat.MemberFaultEvent":{"message":{"value":1}}}`,
+		`{"health.stat.MemberFaultEvent":{"message":{"memberId":null}}}`,
+		`{"health.stat.MemberFaultEvent":{"message":{"memberId":"a\"b"}}}`,
+		`{"health.stat.MemberFaultEvent":{"message":{"MemberID":"m"}}}`,
+		`{"health.stat.MemberFaultEvent":{"message":{}},"x":1}`,
+		`{"health.stat.MemberFaultEvent":{"message":{},"x":1}}`,
+		`{"health.stat.MemberFaultEvent":{"message":{}}}x`,
+		`{"health.stat.Nope":{"message":{}}}`,
+	} {
+		var s Summary
+		if decodeSummaryFast([]byte(body), &s) {
+			t.Errorf("fast path accepted %s", body)
+		}
+	}
+}

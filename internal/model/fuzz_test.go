@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // FuzzUnmarshal feeds topics and bodies to Unmarshal; it must never panic, and whatever it accepts
@@ -25,6 +28,16 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add("initializer/CompleteTopologyRequestEvent", []byte(``))
 	f.Add("nothing", []byte(`{}`))
 	f.Fuzz(func(t *testing.T, topic string, body []byte) {
+		var fast Summary
+		if decodeSummaryFast(body, &fast) {
+			slow, err := slowSummary(body)
+			if err != nil {
+				t.Fatalf("fast path accepted what the general path refuses (%v): %q", err, body)
+			}
+			if diff := cmp.Diff(slow, &fast, cmpopts.EquateNaNs()); diff != "" {
+				t.Fatalf("fast and general paths disagree on %q (-general +fast):\n%s", body, diff)
+			}
+		}
 		e, err := Unmarshal(topic, body)
 		if err != nil {
 			return
