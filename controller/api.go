@@ -1,0 +1,55 @@
+package controller
+
+import (
+	"errors"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// Errors of the controller's API. Compare with errors.Is; the returned errors wrap them with
+// the offending id.
+var (
+	ErrNotFound      = errors.New("controller: not found")
+	ErrExists        = errors.New("controller: already exists")
+	ErrInUse         = errors.New("controller: in use")
+	ErrInvalid       = errors.New("controller: invalid request")
+	ErrNoDriver      = errors.New("controller: no driver for the IaaS provider")
+	ErrClosed        = errors.New("controller: closed")
+	ErrNotRunning    = errors.New("controller: not running")
+	ErrMemberStopped = errors.New("controller: member already terminated")
+)
+
+// ClusterSpec describes a cluster to create: one cluster of an application, for one cartridge
+// (service). The autoscaler builds it from the application and its policies.
+type ClusterSpec struct {
+	ClusterID        string   // e.g. model.ClusterID(appID, alias, cartridgeType)
+	ServiceName      string   // the cartridge type; it must exist
+	AppID            string   // the application id (APPLICATION_ID)
+	Alias            string   // the cartridge alias in the application (CARTRIDGE_ALIAS)
+	HostNames        []string // default: model.HostName(AppID, Alias, cartridge host, multiTenant)
+	AutoscalePolicy  string
+	DeploymentPolicy string
+	TenantRange      string // default "*"
+	TenantID         string // TENANT_ID, default "-1234" (the super tenant)
+	IsLbCluster      bool
+	LBClusterID      string // LB_CLUSTER_ID of the members, optional
+	ParentID         string // the group instance the cluster belongs to, optional
+	// Properties become the cluster's topology properties; the ones named
+	// payload_parameter.X go into its members' payload as X.
+	Properties []model.NameValue
+	// Payload holds cluster-level payload entries the autoscaler or manager computes
+	// (CARTRIDGE_KEY, REPO_URL, TOKEN, DEPENDENCY_*, ...); they override the controller's.
+	Payload model.Payload
+}
+
+// StartRequest asks for one member of a cluster in a partition.
+type StartRequest struct {
+	ClusterID          string
+	ClusterInstanceID  string // created on first use, with ClusterInstanceCreatedEvent
+	NetworkPartitionID string
+	PartitionID        string
+	MinCount           int    // MIN_COUNT in the payload and the member's properties
+	ScalingDecisionID  string // SCALING_DECISION_ID, optional
+	// Properties become the member's topology properties.
+	Properties model.Properties
+}

@@ -1,0 +1,104 @@
+// Package controller is Strata's cloud controller (Stratos' CC): the registry of cartridges and
+// network partitions, the topology (services, clusters, cluster instances, members) with the
+// lifecycle state machines of the wire model, member payloads (STRATOS-WIRE.md §7.2), and the IaaS
+// drivers behind one small interface (Driver: start, terminate, list), each in its own subpackage
+// (controller/mock, controller/local).
+//
+// # Data flow
+//
+//	API (autoscaler, manager) ──CreateCluster/StartMember/TerminateMember──> Controller ──Driver──> IaaS
+//	instance/status/*  ──> handler ──> work queue ──> worker: lifecycle transition ──┐
+//	cluster/status/*   ──> handler ──> work queue ──> worker: cluster instance       ├─> state (bbolt)
+//	initializer/CompleteTopologyRequestEvent ──> throttled CompleteTopologyEvent      └─> outbox ──> bus, Recorder
+//
+// Every change happens under the controller's mutex and appends, in the same critical section,
+// the events it causes to an ordered outbox; one publisher goroutine hands the outbox to the bus
+// and the Recorder in that order. So the events of one member leave in lifecycle order even
+// though the API, the bus handlers and the drivers run on different goroutines. Bus handlers only
+// queue the decoded event for the worker, so a handler never blocks the bus.
+//
+// When each topology event is published (Appendix A, §1.5.1):
+//   - ServiceCreatedEvent when a cartridge is added, ServiceRemovedEvent when it is removed;
+//   - ClusterCreatedEvent (CreateCluster) or ApplicationClustersCreatedEvent
+//     (CreateApplicationClusters); ClusterRemovedEvent when a cluster is removed;
+//   - ClusterInstanceCreatedEvent when a cluster instance is first used by StartMember or
+//     announced by the autoscaler (ClusterStatusClusterInstanceCreatedEvent); the other
+//     ClusterInstance* events on the matching cluster/status events;
+//   - MemberCreatedEvent when the member is recorded, before the driver's Start (StartMember
+//     waits until the bus has taken it); MemberInitializedEvent after Start returned the
+//     instance id and addresses;
+//   - MemberStartedEvent on InstanceStartedEvent, MemberActivatedEvent (port map from the
+//     cartridge's port mappings, the member's addresses) on InstanceActivatedEvent,
+//     MemberMaintenanceModeEvent on InstanceMaintenanceModeEvent, MemberReadyToShutdownEvent on
+//     InstanceReadyToShutdownEvent;
+//   - MemberTerminatedEvent after the driver's Terminate, or when a driver reports that the
+//     instance ended on its own;
+//   - CompleteTopologyEvent every SyncInterval (60 s) and in answer to
+//     CompleteTopologyRequestEvent (at most once per TopologyThrottle).
+//
+// A status event whose transition the member's state machine refuses is logged and counted
+// (Stats.InvalidTransitions); no event is published. A status event for an unknown member is
+// only counted. Every transition is also handed to the Recorder as a model.LifecycleRecord.
+//
+// # Member lifecycle
+//
+//	StartMember                                      InstanceStarted        InstanceActivated
+//	    │ MemberCreated            MemberInitialized       │ MemberStarted        │ MemberActivated
+//	    v                                 v                v                      v
+//	 Created ──driver.Start──> Initialized ──────────> Starting ─────────────> Active <──┐
+//	    │                          │                       │               │  │   │      │ (Active→Starting
+//	    │ Start failed             │                       │     InstanceMaintenanceMode  │  on a restarted
+//	    v                          v                       v               v  │   └──────┘  agent)
+//	 (removed,               ┌─────────── forced TerminateMember ─── In_Maintenance
+//	  MemberTerminated)      │        or driver reports exit            │ InstanceReadyToShutdown
+//	                         v                                          v
+//	                    Terminated <──────── driver.Terminate ─── ReadyToShutDown
+//
+// Graceful TerminateMember: a member that is not Active yet is terminated at once; an Active one
+// gets InstanceCleanupMemberEvent (repeated every CleanupInterval) and is terminated when it
+// reaches ReadyToShutDown, or forcibly after GracefulTimeout. Forced TerminateMember and
+// TerminateAll terminate at once, whatever the state (Stratos' terminateInstanceForcefully).
+// A terminated member leaves the topology; MemberTerminatedEvent is its last event.
+//
+// # Cluster instance lifecycle
+//
+//	Created ──> Active <──> Inactive        (cluster/status events from the autoscaler)
+//	   │  ^       │  ^         │
+//	   │  │       v  │         │
+//	   │  │    Patching        │
+//	   v  │                    v
+//	Terminating <──────────────┘ ──> Terminated (removed from the cluster)
+//
+// Terminating may go back to Created (ClusterResetEvent).
+//
+// # A member that dies
+//
+// Decision: when a driver reports an instance that ended without a Terminate call (Watcher),
+// the controller publishes MemberTerminatedEvent at once and drops the member. The autoscaler
+// removes it from its lists and its min check starts a replacement within one monitor tick,
+// instead of the 60-120 s the CEP's silence-based fault detection needs. The CEP fault path stays
+// the backstop for what no driver can see: an instance that runs but whose agent is hung or
+// killed (controller/mock's Kill, like Stratos' mock IaaS DELETE), for which the autoscaler
+// receives MemberFaultEvent and calls TerminateMember; a driver answering ErrInstanceNotFound
+// then still leads to MemberTerminatedEvent.
+//
+// # Restart and adoption
+//
+// Cartridges, network partitions, clusters (with their cluster instances and credentials) and
+// members (with state stack, addresses, payload and driver) are kept in bbolt. API changes are
+// written before the call returns; status transitions are written behind, within FlushInterval.
+// When Run starts it asks every driver for List and reconciles: a member whose instance is listed
+// is adopted as it was; a member stuck in Created whose instance is listed is completed
+// (MemberInitializedEvent); a member whose instance is gone is published as terminated; a listed
+// instance that no member owns (the controller stopped between the driver's Start and writing
+// the member) is terminated. The API waits until this is done.
+//
+// # Concurrency and lock order
+//
+// Goroutines: Run's (tickers), the worker (status events), the publisher (outbox), the flusher
+// (state writes), one per Watcher, and the callers of the API. Locks, in the order they may be
+// taken: Controller.mu (all state), then Controller.outMu (the outbox) and Controller.dirtyMu
+// (the set of members to write); the last two are never held together. No lock is held while
+// calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt, except that bbolt is written
+// under mu by the API calls that must be durable before they return.
+package controller

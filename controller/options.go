@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// Bus is what the controller needs from the message bus; *bus.Client implements it.
+type Bus interface {
+	PublishEvent(ctx context.Context, e model.Event) error
+	SubscribeEvents(ctx context.Context, filter string, handler bus.EventHandler) error
+}
+
+// Recorder receives every lifecycle transition; history's stores implement it. RecordLifecycle
+// must not block; it reports false when the record was dropped.
+type Recorder interface {
+	RecordLifecycle(r model.LifecycleRecord) bool
+}
+
+// Clock tells the time and makes tickers; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	NewTicker(d time.Duration) Ticker
+}
+
+// Ticker is a stoppable source of ticks, like *time.Ticker.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTicker returns a time.Ticker.
+func (SystemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
+
+type systemTicker struct{ t *time.Ticker }
+
+func (t systemTicker) C() <-chan time.Time { return t.t.C }
+func (t systemTicker) Stop()               { t.t.Stop() }
+
+// Credentials are the message-broker and CEP credentials a cluster's members receive in their
+// payload (MB_USERNAME/MB_PASSWORD, CEP_USERNAME/CEP_PASSWORD and CEP_ADMIN_USERNAME/PASSWORD).
+type Credentials struct {
+	MBUsername, MBPassword   string
+	CEPUsername, CEPPassword string
+}
+
+// IssueFunc issues the credentials of a new cluster (e.g. a broker account per cluster). It is
+// called once per cluster, by CreateCluster; the result is stored with the cluster.
+type IssueFunc func(ctx context.Context, clusterID string) (Credentials, error)
+
+// Defaults of Options.
+const (
+	DefaultSyncInterval      = 60 * time.Second
+	DefaultGracefulTimeout   = 30 * time.Minute
+	DefaultCleanupInterval   = 30 * time.Second
+	DefaultTopologyThrottle  = time.Second
+	DefaultStartParallelism  = 32
+	DefaultFlushInterval     = 200 * time.Millisecond
+	DefaultStatePath         = "controller.db"
+	bucketCartridges         = "cartridges"
+	bucketNetworkPartitions  = "network_partitions"
+	bucketClusters           = "clusters"
+	bucketMembers            = "members"
+	eventsSubscriptionPrefix = "controller"
+)
+
+// Options configure a Controller.
+type Options struct {
+	// Bus publishes the topology events and receives instance status, cluster status and
+	// CompleteTopologyRequest events. Required.
+	Bus Bus
+	// DB holds the state (cartridges, network partitions, clusters, members). When nil,
+	// DataDir/controller.db is opened (and closed by Close). One of the two is required.
+	DB      *bbolt.DB
+	DataDir string
+	// Drivers by IaaS type: a network partition's provider chooses the driver.
+	Drivers map[string]Driver
+	// Recorder receives every lifecycle transition; optional.
+	Recorder Recorder
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// SyncInterval is how often the complete topology is published (Stratos: 60 s).
+	SyncInterval time.Duration
+	// TopologyThrottle is the least time between two CompleteTopologyEvents sent in answer to
+	// requests: requests that arrive meanwhile share the next one (10 000 agents starting at once
+	// would otherwise each cost a full topology).
+	TopologyThrottle time.Duration
+	// GracefulTimeout bounds a graceful termination: a member that has not reached
+	// ReadyToShutDown this long after TerminateMember(graceful) is terminated forcibly
+	// (Stratos' pendingTerminationMemberExpiryTimeout, 30 min).
+	GracefulTimeout time.Duration
+	// CleanupInterval is how often InstanceCleanupMemberEvent is repeated for a member being
+	// terminated gracefully until its agent answers.
+	CleanupInterval time.Duration
+	// MBURLs ("host:port" or "tcp://host:port") and CEPURLs (the CEP's secure data-bridge
+	// port, "host:7711") are the coordinates every payload carries as MB_URLS, MB_IP, MB_PORT,
+	// CEP_URLS, CEP_IP and CEP_PORT. Only the first entry is used: launch-params values cannot
+	// hold the "," the agents split their lists on.
+	MBURLs  []string
+	CEPURLs []string
+	// Issue issues per-cluster credentials; nil leaves them to payload parameters.
+	Issue IssueFunc
+	// Payload entries added to every member's payload before the cartridge's, cluster's and
+	// network partition's payload parameters (which override them), e.g. LOG_LEVEL.
+	Payload model.Payload
+}
