@@ -200,7 +200,7 @@ func load100k(tb testing.TB) (float64, *Engine) {
 		for _, s := range samples {
 			if s.Metric == model.MetricLoadAverage {
 				seed = append(seed, Member{ClusterID: s.ClusterID, ClusterInstanceID: s.ClusterInstanceID,
-					NetworkPartitionID: s.NetworkPartitionID, PartitionID: s.PartitionID, MemberID: s.MemberID})
+					NetworkPartitionID: s.NetworkPartitionID, PartitionID: s.PartitionID, MemberID: s.MemberID, Active: true})
 			}
 		}
 		e.SeedTopology(seed)

@@ -152,6 +152,8 @@ type Member struct {
 	NetworkPartitionID string
 	PartitionID        string
 	MemberID           string
+	// Active tells SeedTopology that the member is in the Active state; MemberActivated ignores it.
+	Active bool
 }
 
 // metric indexes the windows of a key.
@@ -618,20 +620,23 @@ func (e *Engine) ClusterRemoved(clusterID string) {
 	}
 }
 
-// SeedTopology reconciles the watched members with a complete topology: active lists the members
-// in the Active state. Members not watched yet are watched from now on; watched members missing
-// from it are released (they were terminated while an event was lost).
-func (e *Engine) SeedTopology(active []Member) {
+// SeedTopology reconciles the watched members with a complete topology that lists every member
+// present. Active members not watched yet are watched from now on (Stratos seeds them with now);
+// watched members keep their last-seen time; watched members missing from the topology are
+// released (their MemberTerminatedEvent was missed).
+func (e *Engine) SeedTopology(members []Member) {
 	now := e.opt.Clock.Now().UnixMilli()
-	keep := make(map[string]struct{}, len(active))
+	present := make(map[string]struct{}, len(members))
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, m := range active {
-		keep[m.MemberID] = struct{}{}
-		e.activateLocked(m, now)
+	for _, m := range members {
+		present[m.MemberID] = struct{}{}
+		if m.Active {
+			e.activateLocked(m, now)
+		}
 	}
 	for id, ms := range e.members {
-		if _, ok := keep[id]; !ok && ms.tracked {
+		if _, ok := present[id]; !ok && ms.tracked {
 			delete(e.members, id)
 		}
 	}

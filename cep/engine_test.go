@@ -186,9 +186,9 @@ func TestMemberSecondDerivative(t *testing.T) {
 func TestTopologyReleasesState(t *testing.T) {
 	e := newTestEngine(t, Options{})
 	e.SeedTopology([]Member{
-		{ClusterID: "app.php.domain", ClusterInstanceID: "ci1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "m1"},
-		{ClusterID: "app.php.domain", ClusterInstanceID: "ci1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "m2"},
-		{ClusterID: "other.domain", ClusterInstanceID: "o1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "o1"},
+		{ClusterID: "app.php.domain", ClusterInstanceID: "ci1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "m1", Active: true},
+		{ClusterID: "app.php.domain", ClusterInstanceID: "ci1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "m2", Active: true},
+		{ClusterID: "other.domain", ClusterInstanceID: "o1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "o1", Active: true},
 	})
 	e.Ingest(health("m1", "ci1", "np1", model.MetricLoadAverage, 1, 0))
 	e.Ingest(rif("ci1", "np1", 1, 0))

@@ -7,7 +7,7 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-var m1 = Member{ClusterID: "app.php.domain", ClusterInstanceID: "ci1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "m1"}
+var m1 = Member{ClusterID: "app.php.domain", ClusterInstanceID: "ci1", NetworkPartitionID: "np1", PartitionID: "p1", MemberID: "m1", Active: true}
 
 // scanUntil runs a fault scan every interval from `from` to `to` (ms) and returns each fault with
 // the time it was raised.
