@@ -13,7 +13,8 @@
 // paho and removes a message from the outbox only when paho reports it done: PUBACK for QoS 1
 // (PUBCOMP for 2), written to the socket for QoS 0. When the connection drops, whatever is not
 // acknowledged stays queued and is sent again, in order, after the next connect: delivery is at
-// least once and a subscriber may see duplicates after a reconnect. When the outbox holds
+// least once and a subscriber may see duplicates after a reconnect. Flush waits until everything
+// queued so far has gone. When the outbox holds
 // OutboxLimit messages, Publish waits for room while connected and returns ErrOutboxFull at once
 // while disconnected; a message is never dropped without the caller being told.
 //
@@ -29,7 +30,9 @@
 // Complete* events (§1.2); OnState(Connected) is the hook to request them after a reconnect.
 //
 // Typed events. PublishEvent marshals a model.Event with model.Marshal and publishes it on
-// model.TopicOf(e) at Options.QoS (1 by default: lifecycle events travel at QoS 1).
+// EventTopic(e) at Options.QoS (1 by default: lifecycle events travel at QoS 1). EventTopic is
+// model.TopicOf(e) except for health summaries, which go to model.SummaryTopic in the §1.4
+// envelope, where the Stratos CEP puts them.
 // SubscribeEvents decodes each message with model.Unmarshal(topic, body); a message that does not
 // decode is counted in Stats.DecodeErrors and logged once per topic.
 //
