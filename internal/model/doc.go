@@ -36,7 +36,13 @@
 // nulls are accepted, unknown keys are ignored, and pretty-printed, key-sorted bodies (the Python
 // agent's json.dumps(sort_keys=True, indent=4)) decode like compact ones. The flexible scalars
 // Int, Long, Float, Bool and String implement that and are meant for reuse by other decoders (the
-// REST API). Summary envelopes accept string or number values.
+// REST API). Summary envelopes accept string or number values; the exact shape the CEP writes
+// takes a fast path (AppendSummary and UnmarshalSummary are the CEP's and autoscaler's hot
+// paths), and anything else goes through encoding/json.
+//
+// Subscribe* are the MQTT filters of the Stratos receivers. Topology, Service, Cluster and Member
+// are the domain objects of CompleteTopologyEvent, with lookups (Topology.Cluster, FindMember);
+// Applications, Application and Group those of CompleteApplicationsEvent.
 //
 // # Lifecycles
 //
@@ -44,6 +50,7 @@
 // with their allowed transitions (CanTransition, Transition); an invalid move is a
 // *TransitionError that names both states and wraps ErrInvalidTransition. StateManager is the
 // Java LifeCycleStateManager: a stack of states whose last element is the current state.
+// LifecycleOf turns a lifecycle event into the LifecycleRecord that history keeps.
 //
 // # Payload
 //
@@ -51,8 +58,14 @@
 // ParsePayload is stricter than the Python agent, which silently misreads a value holding "=";
 // WriteTo refuses to write what the agent would misread; Validate lists the keys the agent needs.
 //
+// # Ids
+//
+// ClusterID, NewMemberID (cluster id + random UUID), InstanceID and InstanceSequence follow the
+// Stratos id formats (§1.7).
+//
 // # Concurrency
 //
 // The types here are plain values with no locks; a caller that shares one between goroutines
-// guards it. InstanceSequence is the exception: it is safe for concurrent use.
+// guards it. InstanceSequence is the exception: it is safe for concurrent use. The event registry
+// is filled by init functions and only read afterwards.
 package model
