@@ -69,13 +69,27 @@ func Errors(err error) []*Error {
 }
 
 // problems collects positioned errors.
-type problems struct{ errs []error }
+type problems struct {
+	errs []error
+	at   map[Pos]bool
+}
 
 func (p *problems) add(pos Pos, format string, args ...any) {
 	p.addIs(pos, ErrInvalid, format, args...)
 }
 
 func (p *problems) addIs(pos Pos, sentinel error, format string, args ...any) {
+	// One problem per position: a value that failed to decode is not also reported as out of
+	// range by the validation that reads its zero value.
+	if pos.Line > 0 {
+		if p.at == nil {
+			p.at = map[Pos]bool{}
+		}
+		if p.at[pos] {
+			return
+		}
+		p.at[pos] = true
+	}
 	p.errs = append(p.errs, &Error{Pos: pos, Err: &problem{msg: fmt.Sprintf(format, args...), is: sentinel}})
 }
 
