@@ -84,7 +84,7 @@ func (c *ClickHouse) Health(ctx context.Context, q HealthQuery) ([]Point, error)
 	w.eq("cluster_instance_id", q.ClusterInstanceID)
 	w.eq("member_id", q.MemberID)
 	w.eq("metric", q.Metric)
-	sql := fmt.Sprintf("SELECT 0, toString(metric), toString(cluster_id), toString(cluster_instance_id), member_id, "+
+	sql := fmt.Sprintf("SELECT toInt8(0), toString(metric), toString(cluster_id), toString(cluster_instance_id), member_id, "+
 		"toInt64(intDiv(ts, %d) * %d) AS b, count(), min(value), max(value), avg(value) FROM %s.health%s "+
 		"GROUP BY metric, cluster_id, cluster_instance_id, member_id, b "+
 		"ORDER BY metric, cluster_id, cluster_instance_id, member_id, b", step, step, c.db, w.String())
