@@ -68,6 +68,7 @@ type bundleDecoder struct {
 	doubles  []float64
 	bools    []bool
 	strs     []string
+	prevStrs int     // len(strs) of the previous bundle; strs[:cap] still holds its strings
 	arbIdx   []int32 // event index of arbMaps[i]
 	arbMaps  []map[string]string
 	arbUsed  int
@@ -82,6 +83,7 @@ func (d *bundleDecoder) reset() {
 	d.longs = d.longs[:0]
 	d.doubles = d.doubles[:0]
 	d.bools = d.bools[:0]
+	d.prevStrs = len(d.strs)
 	d.strs = d.strs[:0]
 	d.arbIdx = d.arbIdx[:0]
 	d.arbUsed = 0
@@ -184,9 +186,27 @@ func (d *bundleDecoder) readBundle(r *reader) error {
 				return err
 			}
 			for range n {
-				b, err := r.readBytes()
-				if err != nil {
-					return err
+				var b []byte
+				// Fast path: length and bytes already buffered.
+				if avail := r.w - r.r; avail >= 4 {
+					l := int(int32(binary.BigEndian.Uint32(r.buf[r.r:])))
+					if l >= 0 && avail-4 >= l && l+4 <= r.left {
+						b = r.buf[r.r+4 : r.r+4+l]
+						r.advance(4 + l)
+					}
+				}
+				if b == nil {
+					if b, err = r.readBytes(); err != nil {
+						return err
+					}
+				}
+				// A publisher repeats itself: the string at the same position of the previous
+				// bundle is compared before the intern table is hashed.
+				if i := len(d.strs); i < d.prevStrs {
+					if old := d.strs[:i+1][i]; old == string(b) {
+						d.strs = append(d.strs, old)
+						continue
+					}
 				}
 				d.strs = append(d.strs, d.intern.get(b))
 			}

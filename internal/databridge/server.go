@@ -334,14 +334,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, secure bool) {
 
 // serverConn is one connection's state, owned by its goroutine.
 type serverConn struct {
-	s      *Server
-	c      net.Conn
-	secure bool
-	r      *reader
-	out    []byte
-	framed bool
-	dec    bundleDecoder
-	sess   *session // the session of the last publish, to skip the store's lock
+	s        *Server
+	c        net.Conn
+	secure   bool
+	r        *reader
+	out      []byte
+	framed   bool
+	detected bool
+	dec      bundleDecoder
+	sess     *session // the session of the last publish, to skip the store's lock
 	// streams caches stream lookups; cleared when the server's streamGen moves.
 	streams map[string]*stream
 	gen     uint64
@@ -360,27 +361,17 @@ func (sc *serverConn) flush() error {
 	return err
 }
 
-// serve reads messages until the peer leaves or sends something malformed. Replies are buffered
-// and written when no further request is already buffered, so a pipelining client gets one write
-// per batch.
+// serve reads messages until the peer leaves or sends something malformed (goroutine mode).
+// Replies are buffered and written when no further request is already buffered, so a pipelining
+// client gets one write per batch.
 func (sc *serverConn) serve(ctx context.Context) error {
 	r := sc.r
-	max := sc.s.opts.MaxFrame
-	// Tell framed from unframed by the first bytes: an unframed strict header starts 0x80 0x01; a
-	// frame length is followed by 0x80 (strict) or 0x00 (the high byte of an old-style name
-	// length); an unframed old-style header is followed by the method name's first letter.
 	if sc.s.opts.IdleTimeout > 0 {
 		sc.c.SetReadDeadline(time.Now().Add(sc.s.opts.IdleTimeout))
 	}
-	r.left = 5
-	if err := r.fill(5); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: connection closed after %d bytes", ErrProtocol, r.buffered())
-		}
+	if err := sc.detect(); err != nil {
 		return err
 	}
-	b0, b4 := r.buf[r.r], r.buf[r.r+4]
-	sc.framed = b0 != 0x80 && (b4 == 0x80 || b4 == 0)
 	for {
 		if r.buffered() == 0 {
 			if err := sc.flush(); err != nil {
@@ -390,48 +381,8 @@ func (sc *serverConn) serve(ctx context.Context) error {
 				sc.c.SetReadDeadline(time.Now().Add(sc.s.opts.IdleTimeout))
 			}
 		}
-		start := len(sc.out)
-		if sc.framed {
-			r.left = 4
-			n, err := r.readI32()
-			if err != nil {
-				return err
-			}
-			if n <= 0 || int(n) > max {
-				return fmt.Errorf("%w: frame of %d bytes", ErrFrameTooLarge, n)
-			}
-			r.left = int(n)
-			sc.out = append(sc.out, 0, 0, 0, 0)
-		} else {
-			r.left = max
-		}
-		name, typ, seq, err := r.readMessageBegin()
-		if err != nil {
-			if errors.Is(err, io.EOF) && !sc.framed {
-				return io.EOF
-			}
+		if err := sc.handle(ctx); err != nil {
 			return err
-		}
-		if typ != msgCall && typ != msgOneway {
-			return fmt.Errorf("%w: message type %d", ErrProtocol, typ)
-		}
-		if err := sc.dispatch(ctx, name, seq); err != nil {
-			return err
-		}
-		if typ == msgOneway {
-			sc.out = sc.out[:start]
-		}
-		if sc.framed {
-			if r.left > 0 { // a frame longer than its message: ignore the rest
-				if err := r.skipN(r.left); err != nil {
-					return err
-				}
-			}
-			if len(sc.out) > start {
-				putI32(sc.out[start:], int32(len(sc.out)-start-4))
-			} else {
-				sc.out = sc.out[:start]
-			}
 		}
 		if len(sc.out) > 64<<10 {
 			if err := sc.flush(); err != nil {
@@ -439,6 +390,74 @@ func (sc *serverConn) serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// detect tells framed from unframed by the first bytes: an unframed strict header starts 0x80
+// 0x01; a frame length is followed by 0x80 (strict) or 0x00 (the high byte of an old-style name
+// length); an unframed old-style header is followed by the method name's first letter.
+func (sc *serverConn) detect() error {
+	r := sc.r
+	r.left = 5
+	if err := r.fill(5); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: connection closed after %d bytes", ErrProtocol, r.buffered())
+		}
+		return err
+	}
+	b0, b4 := r.buf[r.r], r.buf[r.r+4]
+	sc.framed = b0 != 0x80 && (b4 == 0x80 || b4 == 0)
+	sc.detected = true
+	return nil
+}
+
+// handle reads one message and appends its reply to sc.out. In event-loop mode it may return
+// errNeedMore; the caller then rewinds the reader and truncates sc.out.
+func (sc *serverConn) handle(ctx context.Context) error {
+	r := sc.r
+	start := len(sc.out)
+	if sc.framed {
+		r.left = 4
+		n, err := r.readI32()
+		if err != nil {
+			return err
+		}
+		if n <= 0 || int(n) > sc.s.opts.MaxFrame {
+			return r.fail(fmt.Errorf("%w: frame of %d bytes", ErrFrameTooLarge, n))
+		}
+		r.left = int(n)
+		if r.src == nil && r.buffered() < int(n) {
+			return errNeedMore // wait for the whole frame before parsing it
+		}
+		sc.out = append(sc.out, 0, 0, 0, 0)
+	} else {
+		r.left = sc.s.opts.MaxFrame
+	}
+	name, typ, seq, err := r.readMessageBegin()
+	if err != nil {
+		return err
+	}
+	if typ != msgCall && typ != msgOneway {
+		return r.fail(fmt.Errorf("%w: message type %d", ErrProtocol, typ))
+	}
+	if err := sc.dispatch(ctx, name, seq); err != nil {
+		return err
+	}
+	if typ == msgOneway {
+		sc.out = sc.out[:start]
+	}
+	if sc.framed {
+		if r.left > 0 { // a frame longer than its message: ignore the rest
+			if err := r.skipN(r.left); err != nil {
+				return err
+			}
+		}
+		if len(sc.out) > start {
+			putI32(sc.out[start:], int32(len(sc.out)-start-4))
+		} else {
+			sc.out = sc.out[:start]
+		}
+	}
+	return nil
 }
 
 func (sc *serverConn) dispatch(ctx context.Context, name []byte, seq int32) error {

@@ -49,6 +49,10 @@ var (
 	ErrProtocol      = errors.New("databridge: protocol error")
 )
 
+// errNeedMore reports, in event-loop mode (a reader without src), that the buffered bytes end
+// inside the current message. It is not sticky.
+var errNeedMore = errors.New("databridge: message incomplete")
+
 // reader reads Thrift binary values from src through buf. Slices it returns point into buf and
 // are valid until the next read. left is the budget of the current message: no read may pass it,
 // so an absurd length is refused before anything is allocated for it.
@@ -77,6 +81,9 @@ func (r *reader) fill(n int) error {
 	}
 	if r.w-r.r >= n {
 		return nil
+	}
+	if r.src == nil { // event-loop mode: the loop reads, the parser waits for more
+		return errNeedMore
 	}
 	if r.r+n > len(r.buf) {
 		if n > len(r.buf) {
