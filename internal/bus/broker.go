@@ -10,7 +10,9 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -19,6 +21,13 @@ import (
 
 // DefaultBrokerAddr is where `strata up` listens when no address is given.
 const DefaultBrokerAddr = "127.0.0.1:1883"
+
+// connectDeadline is how long a new connection has to complete its TLS handshake and CONNECT;
+// mochi replaces the deadline with the keep-alive once the client is connected.
+const connectDeadline = 10 * time.Second
+
+// closeGrace is how long Close lets mochi disconnect its clients before closing sockets itself.
+const closeGrace = time.Second
 
 // DefaultClientWritesPending is the default of BrokerOptions.ClientWritesPending.
 const DefaultClientWritesPending = 64 * 1024
@@ -59,6 +68,7 @@ type BrokerStats struct {
 type Broker struct {
 	srv       *mochi.Server
 	lns       []net.Listener
+	conns     *connSet
 	tls       bool
 	log       *slog.Logger
 	auth      *authHook
@@ -86,7 +96,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	}
 	log = log.With("component", "broker")
 
-	b := &Broker{tls: o.TLS != nil, log: log}
+	b := &Broker{tls: o.TLS != nil, log: log, conns: &connSet{m: map[*trackedConn]struct{}{}}}
 	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}}
 	var errs []error
 	for i, a := range addrs {
@@ -103,6 +113,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		}
 		id := "l" + strconv.Itoa(i)
 		b.auth.loopback[id] = loop
+		ln = &trackingListener{Listener: ln, set: b.conns}
 		if o.TLS != nil {
 			ln = tls.NewListener(ln, o.TLS)
 		}
@@ -178,7 +189,17 @@ func (b *Broker) Close() {
 		return
 	}
 	if b.running.Load() {
-		_ = b.srv.Close() // closes the listeners too, and waits for client goroutines
+		// mochi's Close disconnects the clients it knows and waits for every connection's
+		// goroutine; a connection that has not finished CONNECT is not known to it yet, so after
+		// a grace period the remaining sockets are closed underneath it.
+		done := make(chan struct{})
+		go func() { _ = b.srv.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeGrace):
+			b.conns.closeAll()
+			<-done
+		}
 		return
 	}
 	for _, ln := range b.lns {
@@ -279,4 +300,50 @@ func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h quietHandler) WithGroup(name string) slog.Handler {
 	return quietHandler{h.Handler.WithGroup(name)}
+}
+
+// trackingListener gives every accepted connection a deadline for its CONNECT and records it, so
+// Close can end connections mochi does not know about yet (a client that never sends CONNECT
+// would otherwise hold mochi's shutdown forever).
+type trackingListener struct {
+	net.Listener
+	set *connSet
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(connectDeadline))
+	tc := &trackedConn{Conn: c, set: l.set}
+	l.set.mu.Lock()
+	l.set.m[tc] = struct{}{}
+	l.set.mu.Unlock()
+	return tc, nil
+}
+
+type connSet struct {
+	mu sync.Mutex
+	m  map[*trackedConn]struct{}
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.m {
+		_ = c.Conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	set *connSet
+}
+
+func (c *trackedConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.m, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
 }

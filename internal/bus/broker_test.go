@@ -2,6 +2,7 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -225,4 +226,33 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return server, client
+}
+
+// TestBrokerShutdownWithSilentConnection: a connection that never sends CONNECT (mochi does not
+// know it yet) must not hold up Run's return.
+func TestBrokerShutdownWithSilentConnection(t *testing.T) {
+	b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	c := runClient(t, Options{URLs: []string{b.URL()}})
+	c.waitFor(t, Connected) // Run is serving
+	silent, err := net.Dial("tcp", b.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(closeGrace + 5*time.Second):
+		t.Fatal("Run did not return")
+	}
+	c.waitFor(t, Disconnected)
 }
