@@ -27,6 +27,9 @@ const (
 	DefaultPublishBuffer      = 1 << 20
 )
 
+// maxPendingFaults bounds the ports_not_open faults waiting for the Run goroutine.
+const maxPendingFaults = 1 << 16
+
 // ErrInvalidOptions is wrapped by New when Options are out of range.
 var ErrInvalidOptions = errors.New("cep: invalid options")
 
@@ -240,7 +243,7 @@ type Engine struct {
 
 // counters are the engine's event counters, guarded by Engine.mu.
 type counters struct {
-	ingested, unknown, logs, summaries, faults, overflow uint64
+	ingested, unknown, logs, summaries, faults, faultsShed, overflow uint64
 }
 
 // New returns an engine. It does nothing until Run.
@@ -332,6 +335,10 @@ func (e *Engine) ingestLocked(s *model.HealthSample) {
 	case model.MetricPortsNotOpen:
 		e.st.ingested++
 		e.touchLocked(s)
+		if len(e.faults) >= maxPendingFaults {
+			e.st.faultsShed++ // Run is not draining: do not grow without bound
+			return
+		}
 		e.st.faults++
 		e.faults = append(e.faults, model.Summary{
 			Kind:               model.MemberFault,

@@ -9,6 +9,7 @@ type Stats struct {
 	Logs           uint64 // log lines received
 	Summaries      uint64 // window summaries emitted
 	Faults         uint64 // member faults raised (silences and ports_not_open)
+	FaultsShed     uint64 // ports_not_open faults dropped because Run was not draining them
 	WindowOverflow uint64 // events beyond MaxWindowEvents in one key's window (see window.go)
 	HistoryShed    uint64 // raw samples not handed to history (buffer full or Recorder error)
 	LogsShed       uint64 // log lines not handed to history
@@ -35,6 +36,7 @@ func (e *Engine) Stats() Stats {
 		Logs:           e.st.logs,
 		Summaries:      e.st.summaries,
 		Faults:         e.st.faults,
+		FaultsShed:     e.st.faultsShed,
 		WindowOverflow: e.st.overflow,
 		HistoryShed:    e.rawShed,
 		Members:        len(e.members),
@@ -82,6 +84,7 @@ var metricDefs = []metricDef{
 	counter("logs_total", "Log lines received.", func(s *Stats) float64 { return float64(s.Logs) }),
 	counter("summaries_total", "Window summaries emitted.", func(s *Stats) float64 { return float64(s.Summaries) }),
 	counter("faults_total", "Member faults raised.", func(s *Stats) float64 { return float64(s.Faults) }),
+	counter("faults_shed_total", "Faults dropped: Run not draining.", func(s *Stats) float64 { return float64(s.FaultsShed) }),
 	counter("window_overflow_total", "Events beyond the per-key window bound.", func(s *Stats) float64 { return float64(s.WindowOverflow) }),
 	counter("history_shed_total", "Raw samples not handed to history.", func(s *Stats) float64 { return float64(s.HistoryShed) }),
 	counter("logs_shed_total", "Log lines not handed to history.", func(s *Stats) float64 { return float64(s.LogsShed) }),
