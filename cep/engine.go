@@ -73,7 +73,7 @@ type Options struct {
 	// between FaultTimeout and FaultTimeout + 2*FaultCheckInterval after the member's last event.
 	FaultCheckInterval time.Duration
 	// StartupGrace is how long after Run starts no silence fault is raised, so members get time to
-	// reconnect after a CEP restart (default 2 minutes; Stratos uses 15).
+	// reconnect after a CEP restart (default 2 minutes; Stratos uses 15). Negative means none.
 	StartupGrace time.Duration
 	// MaxWindowEvents bounds the events one key keeps per window (default 4096); see window.go.
 	MaxWindowEvents int
@@ -102,11 +102,11 @@ func (o *Options) setDefaults() error {
 	def(&o.Window, DefaultWindow, "window")
 	def(&o.FaultTimeout, DefaultFaultTimeout, "fault timeout")
 	def(&o.FaultCheckInterval, DefaultFaultCheckInterval, "fault check interval")
-	if o.StartupGrace < 0 {
-		errs = append(errs, fmt.Errorf("startup grace %v is negative", o.StartupGrace))
-	}
-	if o.StartupGrace == 0 {
+	switch {
+	case o.StartupGrace == 0:
 		o.StartupGrace = DefaultStartupGrace
+	case o.StartupGrace < 0:
+		o.StartupGrace = 0
 	}
 	if o.Sliding < 0 {
 		errs = append(errs, fmt.Errorf("sliding %v is negative", o.Sliding))
@@ -280,7 +280,7 @@ func New(opt Options) (*Engine, error) {
 
 // Subscribe adds an in-process consumer of every summary and fault (the autoscaler). Consumers are
 // called in order from the Run goroutine, one summary at a time, without JSON; they must not
-// block for long and must not keep pointers into the summary (it is a value).
+// block for long (window ends and fault scans wait for them).
 func (e *Engine) Subscribe(f func(model.Summary)) {
 	for {
 		old := e.subs.Load()
