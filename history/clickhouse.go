@@ -57,6 +57,10 @@ type ClickHouse struct {
 
 var _ Store = (*ClickHouse)(nil)
 
+// minPending is the least number of rows a table buffer holds before Record refuses records, so a
+// burst is absorbed even with a small BatchSize.
+const minPending = 16384
+
 // buffer collects the rows of one table until the sealer takes them.
 type buffer[T any] struct {
 	mu     sync.Mutex
@@ -105,7 +109,7 @@ func NewClickHouse(ctx context.Context, o Options) (*ClickHouse, error) {
 	c := &ClickHouse{
 		o: o, log: o.Logger.With("component", "history", "backend", "clickhouse"),
 		conn: conn, db: db, spool: sp, dead: filepath.Join(dir, "dead"),
-		maxPending: 4 * o.BatchSize, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1),
+		maxPending: max(4*o.BatchSize, minPending), kick: make(chan struct{}, 1), wake: make(chan struct{}, 1),
 		healthy: true,
 	}
 	c.rules = rules{now: o.Now, retention: o.Retention, c: &c.c}

@@ -97,7 +97,9 @@ func stored(t *testing.T, s Store) {
 	})
 }
 
-func at(min, sec int) time.Time { return testNow.Add(-time.Hour + time.Duration(min)*time.Minute + time.Duration(sec)*time.Second) }
+func at(min, sec int) time.Time {
+	return testNow.Add(-time.Hour + time.Duration(min)*time.Minute + time.Duration(sec)*time.Second)
+}
 
 type fixture struct {
 	health    []model.HealthSample
