@@ -1,0 +1,442 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// Controller is the cloud controller. Create it with New, call Run, and use its methods from any
+// goroutine.
+type Controller struct {
+	opts  Options
+	bus   Bus
+	db    *bbolt.DB
+	ownDB bool
+	clock Clock
+	log   *slog.Logger
+
+	running  atomic.Bool
+	ready    chan struct{} // closed once Run has adopted the drivers' instances
+	stopped  chan struct{} // closed when Run returns
+	runCtx   atomic.Pointer[context.Context]
+	inflight sync.WaitGroup // terminations and completions started by the worker
+
+	mu         sync.Mutex // guards the state below (see the lock order in doc.go)
+	cartridges map[string]*model.Cartridge
+	nps        map[string]*model.NetworkPartition
+	clusters   map[string]*cluster
+	members    map[string]*member
+	closed     bool
+
+	outMu     sync.Mutex
+	out       []outItem
+	outSignal chan struct{}
+
+	dirtyMu     sync.Mutex
+	dirty       map[string]bool // member ids to write (true) or delete (false)
+	dirtyGen    uint64          // incremented by every markDirty
+	flushedGen  uint64          // the generation the last completed flush covered
+	flushErr    error
+	flushed     chan struct{} // closed and replaced after each flush
+	dirtySignal chan struct{}
+
+	workMu     sync.Mutex
+	work       []model.Event
+	workSignal chan struct{}
+
+	topologyRequested chan struct{}
+
+	stats stats
+}
+
+// cluster is a cluster and what the controller keeps about it besides the topology object.
+type cluster struct {
+	Spec        ClusterSpec
+	Cluster     *model.Cluster // MemberMap holds the live members
+	Credentials Credentials
+}
+
+// member is a member of the topology and what the controller keeps about it.
+type member struct {
+	m       *model.Member // the object in the cluster's MemberMap
+	driver  string
+	payload model.Payload
+
+	graceful    bool      // a graceful termination is under way
+	deadline    time.Time // when a graceful termination turns forced
+	nextCleanup time.Time // when InstanceCleanupMemberEvent is sent again
+	starting    bool      // the driver's Start is in flight
+	cancelled   bool      // terminated while Start was in flight
+	terminating bool      // the driver's Terminate is in flight
+}
+
+// outItem is one entry of the ordered outbox.
+type outItem struct {
+	ev   model.Event
+	rec  *model.LifecycleRecord
+	done chan struct{}
+}
+
+type stats struct {
+	published, publishErrors, recordsDropped   atomic.Uint64
+	invalidTransitions, unknownMembers         atomic.Uint64
+	statusEvents, topologyPublished, adopted   atomic.Uint64
+	adoptTerminated, orphansTerminated, exited atomic.Uint64
+}
+
+// Stats are the controller's counters, for metrics.
+type Stats struct {
+	Members            int
+	Clusters           int
+	Published          uint64 // events handed to the bus
+	PublishErrors      uint64
+	RecordsDropped     uint64 // lifecycle records the Recorder refused
+	StatusEvents       uint64 // instance and cluster status events handled
+	InvalidTransitions uint64 // status events refused by a lifecycle machine
+	UnknownMembers     uint64 // status events for members the controller does not have
+	TopologyPublished  uint64 // CompleteTopologyEvents
+	Adopted            uint64 // members adopted from the drivers after a restart
+	AdoptTerminated    uint64 // members whose instance was gone after a restart
+	OrphansTerminated  uint64 // instances no member owned after a restart
+	Exited             uint64 // instances a driver reported as ended on their own
+}
+
+// New opens the state and returns a controller that is not running yet.
+func New(o Options) (*Controller, error) {
+	if o.Bus == nil {
+		return nil, fmt.Errorf("controller: %w: Options.Bus is required", ErrInvalid)
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = DefaultSyncInterval
+	}
+	if o.TopologyThrottle <= 0 {
+		o.TopologyThrottle = DefaultTopologyThrottle
+	}
+	if o.GracefulTimeout <= 0 {
+		o.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if o.CleanupInterval <= 0 {
+		o.CleanupInterval = DefaultCleanupInterval
+	}
+	if o.Payload != nil {
+		if err := o.Payload.Check(); err != nil {
+			return nil, fmt.Errorf("controller: %w: Options.Payload: %w", ErrInvalid, err)
+		}
+	}
+	c := &Controller{
+		opts:              o,
+		bus:               o.Bus,
+		db:                o.DB,
+		clock:             o.Clock,
+		log:               o.Logger.With("component", "controller"),
+		ready:             make(chan struct{}),
+		stopped:           make(chan struct{}),
+		cartridges:        map[string]*model.Cartridge{},
+		nps:               map[string]*model.NetworkPartition{},
+		clusters:          map[string]*cluster{},
+		members:           map[string]*member{},
+		outSignal:         make(chan struct{}, 1),
+		dirty:             map[string]bool{},
+		flushed:           make(chan struct{}),
+		dirtySignal:       make(chan struct{}, 1),
+		workSignal:        make(chan struct{}, 1),
+		topologyRequested: make(chan struct{}, 1),
+	}
+	if c.db == nil {
+		if o.DataDir == "" {
+			return nil, fmt.Errorf("controller: %w: Options.DB or Options.DataDir is required", ErrInvalid)
+		}
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("controller: data dir: %w", err)
+		}
+		db, err := bbolt.Open(filepath.Join(o.DataDir, DefaultStatePath), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("controller: open state: %w", err)
+		}
+		c.db, c.ownDB = db, true
+	}
+	if err := c.load(); err != nil {
+		if c.ownDB {
+			c.db.Close()
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close releases the state database when New opened it. Call it after Run has returned.
+func (c *Controller) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	if c.ownDB {
+		return c.db.Close()
+	}
+	return nil
+}
+
+// Stats returns the controller's counters.
+func (c *Controller) Stats() Stats {
+	c.mu.Lock()
+	s := Stats{Members: len(c.members), Clusters: len(c.clusters)}
+	c.mu.Unlock()
+	s.Published = c.stats.published.Load()
+	s.PublishErrors = c.stats.publishErrors.Load()
+	s.RecordsDropped = c.stats.recordsDropped.Load()
+	s.StatusEvents = c.stats.statusEvents.Load()
+	s.InvalidTransitions = c.stats.invalidTransitions.Load()
+	s.UnknownMembers = c.stats.unknownMembers.Load()
+	s.TopologyPublished = c.stats.topologyPublished.Load()
+	s.Adopted = c.stats.adopted.Load()
+	s.AdoptTerminated = c.stats.adoptTerminated.Load()
+	s.OrphansTerminated = c.stats.orphansTerminated.Load()
+	s.Exited = c.stats.exited.Load()
+	return s
+}
+
+// Run subscribes to the bus, adopts the drivers' instances, then publishes the topology, handles
+// status events and drives graceful terminations until ctx ends. It returns after its goroutines
+// have exited and the state is written. Run may be called once.
+func (c *Controller) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("controller: Run called twice")
+	}
+	defer close(c.stopped)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.runCtx.Store(&ctx)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.publisher(ctx) })
+	wg.Go(func() { c.flusher(ctx) })
+	defer func() {
+		cancel()
+		wg.Wait()
+		c.inflight.Wait()
+		c.flush() // whatever changed since the flusher stopped
+	}()
+
+	subs := []struct {
+		filter string
+		h      func(string, model.Event)
+	}{
+		{"instance/status/#", c.enqueue},
+		{"cluster/status/#", c.enqueue},
+		{model.TopicOf(model.CompleteTopologyRequestEvent{}), func(string, model.Event) { c.requestTopology() }},
+	}
+	for _, s := range subs {
+		if err := c.bus.SubscribeEvents(ctx, s.filter, s.h); err != nil {
+			return fmt.Errorf("controller: subscribe %s: %w", s.filter, err)
+		}
+	}
+	if err := c.adopt(ctx); err != nil {
+		return err
+	}
+	close(c.ready)
+	for typ, d := range c.opts.Drivers {
+		if w, ok := d.(Watcher); ok {
+			wg.Go(func() { w.Watch(ctx, func(e Exit) { c.instanceExited(typ, e) }) })
+		}
+	}
+	wg.Go(func() { c.worker(ctx) })
+
+	c.publishTopology()
+	resync := c.clock.NewTicker(c.opts.SyncInterval)
+	defer resync.Stop()
+	check := c.clock.NewTicker(min(c.opts.CleanupInterval, time.Second*10))
+	defer check.Stop()
+	var lastAnswer time.Time
+	var throttle <-chan time.Time
+	var throttleTicker Ticker
+	for {
+		select {
+		case <-ctx.Done():
+			if throttleTicker != nil {
+				throttleTicker.Stop()
+			}
+			return nil
+		case <-resync.C():
+			c.publishTopology()
+		case <-check.C():
+			c.checkGraceful(ctx)
+		case <-c.topologyRequested:
+			if now := c.clock.Now(); now.Sub(lastAnswer) >= c.opts.TopologyThrottle {
+				lastAnswer = now
+				c.publishTopology()
+				continue
+			}
+			if throttle == nil {
+				throttleTicker = c.clock.NewTicker(c.opts.TopologyThrottle)
+				throttle = throttleTicker.C()
+			}
+		case <-throttle:
+			throttleTicker.Stop()
+			throttle, throttleTicker = nil, nil
+			lastAnswer = c.clock.Now()
+			c.publishTopology()
+		}
+	}
+}
+
+// ctxOrBackground returns Run's context for work the worker starts on its own.
+func (c *Controller) runContext() context.Context {
+	if p := c.runCtx.Load(); p != nil {
+		return *p
+	}
+	return context.Background()
+}
+
+// waitReady waits until Run has adopted the drivers' instances.
+func (c *Controller) waitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-c.stopped:
+		return ErrClosed
+	default:
+	}
+	if !c.running.Load() {
+		return ErrNotRunning
+	}
+	select {
+	case <-c.ready:
+		return nil
+	case <-c.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Controller) requestTopology() {
+	select {
+	case c.topologyRequested <- struct{}{}:
+	default:
+	}
+}
+
+// publishTopology queues a CompleteTopologyEvent with a snapshot of the topology.
+func (c *Controller) publishTopology() {
+	c.mu.Lock()
+	t := c.snapshotLocked()
+	c.emitLocked(&model.CompleteTopologyEvent{Topology: t}, nil)
+	c.mu.Unlock()
+	c.stats.topologyPublished.Add(1)
+}
+
+// emitLocked appends an event and its lifecycle record to the outbox; c.mu is held, so the
+// outbox order is the order of the changes.
+func (c *Controller) emitLocked(ev model.Event, rec *model.LifecycleRecord) chan struct{} {
+	return c.emit(ev, rec, false)
+}
+
+func (c *Controller) emit(ev model.Event, rec *model.LifecycleRecord, wait bool) chan struct{} {
+	it := outItem{ev: ev, rec: rec}
+	if wait {
+		it.done = make(chan struct{})
+	}
+	c.outMu.Lock()
+	c.out = append(c.out, it)
+	c.outMu.Unlock()
+	select {
+	case c.outSignal <- struct{}{}:
+	default:
+	}
+	return it.done
+}
+
+// publisher hands the outbox to the bus and the Recorder, in order.
+func (c *Controller) publisher(ctx context.Context) {
+	var batch []outItem
+	logged := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.outSignal:
+		}
+		c.outMu.Lock()
+		batch, c.out = c.out, batch[:0]
+		c.outMu.Unlock()
+		for i := range batch {
+			it := &batch[i]
+			if it.ev != nil {
+				if err := c.bus.PublishEvent(ctx, it.ev); err != nil {
+					c.stats.publishErrors.Add(1)
+					if !logged && ctx.Err() == nil {
+						logged = true
+						c.log.Warn("cannot publish event; further errors are only counted", "event", it.ev.EventClass(), "error", err)
+					}
+				} else {
+					c.stats.published.Add(1)
+				}
+			}
+			if it.rec != nil && c.opts.Recorder != nil && !c.opts.Recorder.RecordLifecycle(*it.rec) {
+				c.stats.recordsDropped.Add(1)
+			}
+			if it.done != nil {
+				close(it.done)
+			}
+			*it = outItem{}
+		}
+	}
+}
+
+// enqueue hands a status event to the worker; it never blocks the bus.
+func (c *Controller) enqueue(_ string, e model.Event) {
+	c.workMu.Lock()
+	c.work = append(c.work, e)
+	c.workMu.Unlock()
+	select {
+	case c.workSignal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	var batch []model.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.workSignal:
+		}
+		c.workMu.Lock()
+		batch, c.work = c.work, batch[:0]
+		c.workMu.Unlock()
+		for i, e := range batch {
+			c.stats.statusEvents.Add(1)
+			c.handleStatus(ctx, e)
+			batch[i] = nil
+		}
+	}
+}
+
+// record builds the lifecycle record of a member transition.
+func (c *Controller) memberRecord(m *model.Member, appID, class string) *model.LifecycleRecord {
+	return &model.LifecycleRecord{
+		Time: c.clock.Now(), Entity: "member", Event: class, ServiceName: m.ServiceName,
+		ApplicationID: appID, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
+		NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID, MemberID: m.MemberID,
+		Status: string(m.Status()),
+	}
+}
+
+var errStopped = errors.New("controller: stopped")

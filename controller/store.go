@@ -1,0 +1,237 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// State in bbolt: one bucket per kind, keyed by id, JSON values. Cartridges, network partitions
+// and clusters are written synchronously by the API; members go through the dirty set and the
+// flusher, which writes every member changed since the last flush in one transaction.
+
+type clusterRecord struct {
+	Spec        ClusterSpec
+	Cluster     *model.Cluster // without members
+	Credentials Credentials
+}
+
+type memberRecord struct {
+	Member   *model.Member
+	Driver   string
+	Payload  model.Payload
+	Graceful bool      `json:",omitempty"`
+	Deadline time.Time `json:",omitzero"`
+}
+
+func (c *Controller) load() error {
+	err := c.db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range []string{bucketCartridges, bucketNetworkPartitions, bucketClusters, bucketMembers} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("controller: create state buckets: %w", err)
+	}
+	return c.db.View(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket([]byte(bucketCartridges)).ForEach(func(k, v []byte) error {
+			var ct model.Cartridge
+			if err := json.Unmarshal(v, &ct); err != nil {
+				return fmt.Errorf("controller: load cartridge %s: %w", k, err)
+			}
+			c.cartridges[ct.Type] = &ct
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte(bucketNetworkPartitions)).ForEach(func(k, v []byte) error {
+			var np model.NetworkPartition
+			if err := json.Unmarshal(v, &np); err != nil {
+				return fmt.Errorf("controller: load network partition %s: %w", k, err)
+			}
+			c.nps[np.ID] = &np
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte(bucketClusters)).ForEach(func(k, v []byte) error {
+			var r clusterRecord
+			if err := json.Unmarshal(v, &r); err != nil || r.Cluster == nil {
+				return fmt.Errorf("controller: load cluster %s: %v", k, err)
+			}
+			r.Cluster.MemberMap = map[string]*model.Member{}
+			if r.Cluster.InstanceIDToInstanceContextMap == nil {
+				r.Cluster.InstanceIDToInstanceContextMap = map[string]*model.ClusterInstance{}
+			}
+			c.clusters[r.Spec.ClusterID] = &cluster{Spec: r.Spec, Cluster: r.Cluster, Credentials: r.Credentials}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(bucketMembers)).ForEach(func(k, v []byte) error {
+			var r memberRecord
+			if err := json.Unmarshal(v, &r); err != nil || r.Member == nil {
+				return fmt.Errorf("controller: load member %s: %v", k, err)
+			}
+			cl := c.clusters[r.Member.ClusterID]
+			if cl == nil {
+				c.log.Warn("dropping a stored member of an unknown cluster", "member_id", string(k), "cluster_id", r.Member.ClusterID)
+				c.markDirty(string(k))
+				return nil
+			}
+			m := &member{m: r.Member, driver: r.Driver, payload: r.Payload, graceful: r.Graceful, deadline: r.Deadline}
+			cl.Cluster.MemberMap[r.Member.MemberID] = r.Member
+			c.members[r.Member.MemberID] = m
+			return nil
+		})
+	})
+}
+
+// put writes one value synchronously.
+func (c *Controller) put(bucket, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("controller: encode %s %s: %w", bucket, key, err)
+	}
+	if err := c.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucket)).Put([]byte(key), b)
+	}); err != nil {
+		return fmt.Errorf("controller: write %s %s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// del deletes one key synchronously.
+func (c *Controller) del(bucket, key string) error {
+	if err := c.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucket)).Delete([]byte(key))
+	}); err != nil {
+		return fmt.Errorf("controller: delete %s %s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func clusterRecordOf(cl *cluster) clusterRecord {
+	obj := *cl.Cluster
+	obj.MemberMap = nil
+	return clusterRecord{Spec: cl.Spec, Cluster: &obj, Credentials: cl.Credentials}
+}
+
+// markDirty schedules members to be written (or deleted, when no longer in c.members) and
+// returns the generation a flush must reach to cover them. Any lock may be held.
+func (c *Controller) markDirty(ids ...string) uint64 {
+	c.dirtyMu.Lock()
+	for _, id := range ids {
+		c.dirty[id] = true
+	}
+	c.dirtyGen++
+	gen := c.dirtyGen
+	c.dirtyMu.Unlock()
+	select {
+	case c.dirtySignal <- struct{}{}:
+	default:
+	}
+	return gen
+}
+
+// persist marks members dirty and waits until a flush has written them.
+func (c *Controller) persist(ctx context.Context, ids ...string) error {
+	gen := c.markDirty(ids...)
+	for {
+		c.dirtyMu.Lock()
+		if c.flushedGen >= gen {
+			err := c.flushErr
+			c.dirtyMu.Unlock()
+			return err
+		}
+		ch := c.flushed
+		c.dirtyMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.stopped:
+			return ErrClosed
+		}
+	}
+}
+
+func (c *Controller) flusher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.dirtySignal:
+		}
+		c.flush()
+	}
+}
+
+// flush writes every dirty member in one transaction.
+func (c *Controller) flush() {
+	c.dirtyMu.Lock()
+	ids, gen := c.dirty, c.dirtyGen
+	c.dirty = make(map[string]bool, len(ids))
+	c.dirtyMu.Unlock()
+
+	vals := make(map[string][]byte, len(ids))
+	var encErr error
+	c.mu.Lock()
+	for id := range ids {
+		m, ok := c.members[id]
+		if !ok {
+			vals[id] = nil
+			continue
+		}
+		b, err := json.Marshal(memberRecord{Member: m.m, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
+		if err != nil {
+			encErr = err
+			continue
+		}
+		vals[id] = b
+	}
+	c.mu.Unlock()
+	var err error
+	if len(vals) > 0 {
+		err = c.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket([]byte(bucketMembers))
+			for id, v := range vals {
+				var err error
+				if v == nil {
+					err = b.Delete([]byte(id))
+				} else {
+					err = b.Put([]byte(id), v)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = encErr
+	}
+	c.dirtyMu.Lock()
+	if err != nil {
+		err = fmt.Errorf("controller: write members: %w", err)
+		for id := range ids {
+			c.dirty[id] = true // retried by the next flush
+		}
+	}
+	c.flushedGen, c.flushErr = gen, err
+	close(c.flushed)
+	c.flushed = make(chan struct{})
+	c.dirtyMu.Unlock()
+	if err != nil {
+		c.log.Error("cannot write member state", "error", err)
+	}
+}

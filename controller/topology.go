@@ -1,0 +1,141 @@
+package controller
+
+import (
+	"cmp"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+func errJoin(errs ...error) error { return errors.Join(errs...) }
+
+// serviceOf is the topology service of a cartridge: its port map and its plain properties
+// (payload parameters go to payloads, not to the topology).
+func serviceOf(ct *model.Cartridge) *model.Service {
+	s := &model.Service{
+		ServiceName:         ct.Type,
+		ServiceType:         model.SingleTenant,
+		ClusterIDClusterMap: map[string]*model.Cluster{},
+		PortMap:             ct.PortMap(),
+	}
+	if ct.MultiTenant {
+		s.ServiceType = model.MultiTenant
+	}
+	for _, p := range ct.Property {
+		if !strings.HasPrefix(p.Name, model.PayloadParameterPrefix) {
+			if s.Properties == nil {
+				s.Properties = model.Properties{}
+			}
+			s.Properties[p.Name] = string(p.Value)
+		}
+	}
+	return s
+}
+
+// Topology returns a deep copy of the topology: every cartridge as a service, with its
+// clusters, cluster instances and members.
+func (c *Controller) Topology() *model.Topology {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snapshotLocked()
+}
+
+func (c *Controller) snapshotLocked() *model.Topology {
+	t := &model.Topology{
+		ClusterMap:  map[string]*model.Cluster{},
+		ServiceMap:  make(map[string]*model.Service, len(c.cartridges)),
+		Initialized: true,
+	}
+	for typ, ct := range c.cartridges {
+		t.ServiceMap[typ] = serviceOf(ct)
+	}
+	for id, cl := range c.clusters {
+		s := t.ServiceMap[cl.Spec.ServiceName]
+		if s == nil { // cannot happen: a used cartridge cannot be removed
+			continue
+		}
+		s.ClusterIDClusterMap[id] = cloneCluster(cl.Cluster, true)
+	}
+	return t
+}
+
+// cloneCluster copies a cluster, with deep copies of its members when withMembers is set.
+func cloneCluster(src *model.Cluster, withMembers bool) *model.Cluster {
+	cl := *src
+	cl.HostNames = slices.Clone(src.HostNames)
+	cl.Properties = maps.Clone(src.Properties)
+	cl.AccessURLs = maps.Clone(src.AccessURLs)
+	cl.LoadBalancerIPs = slices.Clone(src.LoadBalancerIPs)
+	cl.KubernetesServices = slices.Clone(src.KubernetesServices)
+	cl.InstanceIDToInstanceContextMap = make(map[string]*model.ClusterInstance, len(src.InstanceIDToInstanceContextMap))
+	for id, ci := range src.InstanceIDToInstanceContextMap {
+		cl.InstanceIDToInstanceContextMap[id] = cloneClusterInstance(ci)
+	}
+	cl.MemberMap = map[string]*model.Member{}
+	if withMembers {
+		cl.MemberMap = make(map[string]*model.Member, len(src.MemberMap))
+		for id, m := range src.MemberMap {
+			cl.MemberMap[id] = cloneMember(m)
+		}
+	}
+	return &cl
+}
+
+func cloneClusterInstance(src *model.ClusterInstance) *model.ClusterInstance {
+	ci := *src
+	ci.InstanceProperties = maps.Clone(src.InstanceProperties)
+	ci.LifeCycleStateManager.StateStack = slices.Clone(src.LifeCycleStateManager.StateStack)
+	return &ci
+}
+
+func cloneMember(src *model.Member) *model.Member {
+	m := *src
+	m.PortMap = maps.Clone(src.PortMap)
+	m.MemberPublicIPs = slices.Clone(src.MemberPublicIPs)
+	m.MemberPrivateIPs = slices.Clone(src.MemberPrivateIPs)
+	m.Properties = maps.Clone(src.Properties)
+	m.MemberStateManager.StateStack = slices.Clone(src.MemberStateManager.StateStack)
+	return &m
+}
+
+// Member returns a copy of a member.
+func (c *Controller) Member(id string) (model.Member, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.members[id]
+	if !ok {
+		return model.Member{}, errNotFound("member", id)
+	}
+	return *cloneMember(m.m), nil
+}
+
+// Members returns copies of the members of a cluster ("" for every cluster), sorted by init
+// time, then id.
+func (c *Controller) Members(clusterID string) []model.Member {
+	c.mu.Lock()
+	out := make([]model.Member, 0, len(c.members))
+	for _, m := range c.members {
+		if clusterID == "" || m.m.ClusterID == clusterID {
+			out = append(out, *cloneMember(m.m))
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b model.Member) int {
+		return cmp.Or(cmp.Compare(a.InitTime, b.InitTime), strings.Compare(a.MemberID, b.MemberID))
+	})
+	return out
+}
+
+// Cluster returns a copy of a cluster with its members.
+func (c *Controller) Cluster(id string) (model.Cluster, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.clusters[id]
+	if !ok {
+		return model.Cluster{}, errNotFound("cluster", id)
+	}
+	return *cloneCluster(cl.Cluster, true), nil
+}
