@@ -45,6 +45,8 @@ type layout struct {
 	logger, ip, instanceName, stacktrace            pos
 }
 
+var _ databridge.Handler = (*Engine)(nil)
+
 // ignored is the layout of events without a definition.
 var ignored = &layout{}
 
@@ -183,9 +185,18 @@ func (e *Engine) layoutLocked(d *databridge.StreamDefinition) *layout {
 	if d == nil {
 		return ignored
 	}
-	if l, ok := e.layouts[d]; ok {
-		return l
+	if d == e.lastDef {
+		return e.lastLayout
 	}
+	l, ok := e.layouts[d]
+	if !ok {
+		l = e.resolveLocked(d)
+	}
+	e.lastDef, e.lastLayout = d, l
+	return l
+}
+
+func (e *Engine) resolveLocked(d *databridge.StreamDefinition) *layout {
 	l := resolve(d)
 	if l.kind == layoutIgnore {
 		e.log.Warn("stream_ignored", "stream", d.ID)

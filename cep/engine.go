@@ -217,18 +217,20 @@ type Engine struct {
 	subs    atomic.Pointer[[]func(model.Summary)]
 
 	// mu guards everything below it.
-	mu       sync.Mutex
-	members  map[string]*memberState
-	cis      map[ciKey]*ciState
-	nps      map[npKey]*npState
-	layouts  map[*databridge.StreamDefinition]*layout
-	now      int64 // ms: coarse time, refreshed by every tick and fault scan
-	graceEnd int64 // ms: no silence fault before
-	cur      int   // the sliding bucket filling now
-	raw      []model.HealthSample
-	rawShed  uint64
-	faults   []model.Summary // ports_not_open faults waiting for the Run goroutine
-	st       counters
+	mu         sync.Mutex
+	members    map[string]*memberState
+	cis        map[ciKey]*ciState
+	nps        map[npKey]*npState
+	layouts    map[*databridge.StreamDefinition]*layout
+	lastDef    *databridge.StreamDefinition // one-entry cache in front of layouts
+	lastLayout *layout
+	now        int64 // ms: coarse time, refreshed by every tick and fault scan
+	graceEnd   int64 // ms: no silence fault before
+	cur        int   // the sliding bucket filling now
+	raw        []model.HealthSample
+	rawShed    uint64
+	faults     []model.Summary // ports_not_open faults waiting for the Run goroutine
+	st         counters
 
 	wake chan struct{} // faults are waiting
 
