@@ -23,7 +23,7 @@ type Agent struct {
 	logs   Publisher
 	owned  []*databridge.Client // clients New made, closed when Run returns
 
-	events      chan model.Event                  // from the bus handlers to the dispatcher
+	events      chan model.Event                 // from the bus handlers to the dispatcher
 	artifactReq chan *model.ArtifactUpdatedEvent // to the artifact loop; capacity 1, newest wins
 
 	wg sync.WaitGroup // every goroutine Run starts besides the bus

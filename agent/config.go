@@ -185,7 +185,7 @@ var confKeys = map[string][]string{
 	"param.file.path":                  nil,
 	"log.level":                        {model.PayloadLogLevel},
 	// PCA plugin selectors: accepted so a PCA agent.conf loads; Strata has one built-in of each.
-	"extension.executor":      nil,
+	"extension.executor":       nil,
 	"artifact.checkout.plugin": nil,
 	"artifact.commit.plugin":   nil,
 	"health.stat.plugin":       nil,
