@@ -1,0 +1,43 @@
+// Package mock is the mock IaaS driver: simulated members that behave like Stratos' mock IaaS
+// (STRATOS-WIRE.md §8.1), for tests and for simulating thousands of members in one process.
+//
+// Each started instance stands in for a VM running a cartridge agent:
+//   - on its MemberInitializedEvent it publishes InstanceStartedEvent;
+//   - on its MemberStartedEvent it publishes InstanceActivatedEvent (no port check, no artifacts);
+//   - on InstanceCleanupMemberEvent (its member id) or InstanceCleanupClusterEvent (its cluster
+//     and cluster instance) it publishes InstanceMaintenanceModeEvent, unless it has already
+//     answered ready-to-shutdown;
+//   - on its MemberMaintenanceModeEvent it publishes InstanceReadyToShutdownEvent;
+//   - every Interval (15 s), starting at once, it publishes health statistics: memory_consumption
+//     and load_average (cartridge_agent_health_stats) and, when configured, the cluster's
+//     in-flight request count (in_flight_requests), from the per-cartridge sample Patterns.
+//
+// Private addresses are 10.0.0.N and public ones 20.0.0.N (N counting on past 255 into the
+// higher octets); the instance id is the member id, as in Stratos.
+//
+// Kill removes an instance without telling anyone, like Stratos' mock IaaS DELETE: it goes
+// silent, the CEP declares it faulty and the autoscaler replaces it. Crash removes it and reports
+// it through Watch, like a process that exits under the local driver.
+//
+// # Scale
+//
+// One Driver carries 10 000 instances: the instances share one bus subscription per event type
+// (dispatched by member id from a map, not a subscription per member) and one health loop, which
+// every Resolution collects the instances that are due and hands their samples to the Publish
+// function in batches of BatchSize (one Thrift bundle each when Publish is a data-bridge client,
+// so a few connections serve every instance). Samples are plain values built without
+// allocating per instance.
+//
+// Health goes out through Options.Publish, a func, because this package may not import the
+// data-bridge client (DESIGN.md's dependency rule): cmd/strata passes a function that turns the
+// samples into databridge.HealthEvent / InFlightEvent and publishes them with a
+// databridge.Client, as this package's tests do.
+//
+// # Concurrency and lock order
+//
+// Goroutines: Run's (the health loop), the event worker (bus handlers only queue), and the
+// callers of Start, Terminate, List, Kill and Crash. Driver.mu guards the instances and the
+// pattern clocks; queueMu guards the event queue; they are never held together, and neither is
+// held while publishing, calling Publish or a Watch report function. bbolt (Options.DB) is
+// written outside both.
+package mock

@@ -1,0 +1,616 @@
+package mock
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// Type is the IaaS type the mock serves: a network partition's provider.
+const Type = "mock"
+
+// Factor is a health statistic a pattern drives (the factor names of Stratos' mock-iaas.xml).
+type Factor string
+
+// The factors.
+const (
+	MemoryConsumption Factor = "memory-consumption"
+	LoadAverage       Factor = "load-average"
+	RequestsInFlight  Factor = "requests-in-flight"
+)
+
+// Mode says what a pattern does after its last sample.
+type Mode string
+
+// The modes.
+const (
+	Loop     Mode = "loop"     // start again from the first sample
+	Continue Mode = "continue" // keep the last sample
+	Stop     Mode = "stop"     // publish nothing more for this factor
+)
+
+// Pattern is the sample sequence of one factor for one cartridge type. Every Duration the
+// generator moves to the next value; all instances of the cartridge type share the position,
+// which starts when the first instance of the type starts.
+type Pattern struct {
+	Factor   Factor
+	Values   []float64
+	Duration time.Duration
+	Mode     Mode
+}
+
+// PublishFunc publishes a batch of health samples (one data-bridge bundle). Samples with Metric
+// model.MetricRequestsInFlight belong to the in_flight_requests stream, the others to
+// cartridge_agent_health_stats. The slice is reused after the call returns.
+type PublishFunc func(ctx context.Context, samples []model.HealthSample) error
+
+// Defaults of Options.
+const (
+	DefaultInterval   = 15 * time.Second
+	DefaultResolution = time.Second
+	DefaultBatchSize  = 1000
+	bucketInstances   = "mock_instances"
+)
+
+// Options configure a Driver.
+type Options struct {
+	// Bus carries the lifecycle events the instances answer. Required.
+	Bus controller.Bus
+	// Publish sends health statistics; nil publishes none.
+	Publish PublishFunc
+	// Patterns by cartridge type; the entry "*" serves the types that have none.
+	Patterns map[string][]Pattern
+	// Interval between two health publications of an instance (Stratos: 15 s).
+	Interval time.Duration
+	// Resolution is how often the health loop looks for instances that are due.
+	Resolution time.Duration
+	// BatchSize is the most samples per Publish call.
+	BatchSize int
+	// DB, when set, keeps the instances so a restarted process resumes them (bucket
+	// mock_instances), as Stratos' mock IaaS keeps them in its registry.
+	DB *bbolt.DB
+	// Clock defaults to controller.SystemClock.
+	Clock controller.Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are the driver's counters.
+type Stats struct {
+	Instances     int
+	Samples       uint64 // health samples handed to Publish
+	Batches       uint64 // Publish calls
+	PublishErrors uint64
+	Events        uint64 // lifecycle events published
+}
+
+// Driver is the mock IaaS. It implements controller.Driver and controller.Watcher.
+type Driver struct {
+	opts  Options
+	clock controller.Clock
+	log   *slog.Logger
+	seq   atomic.Uint32 // addresses handed out
+
+	mu        sync.Mutex
+	instances map[string]*instance
+	types     map[string]*typeState
+	report    func(controller.Exit)
+	buf       []model.HealthSample
+
+	queueMu     sync.Mutex
+	queue       []model.Event
+	queueSignal chan struct{}
+
+	samples, batches, publishErrors, events atomic.Uint64
+}
+
+// typeState is the pattern clock of one cartridge type.
+type typeState struct {
+	patterns []Pattern
+	start    time.Time
+}
+
+// instance is one simulated member.
+type instance struct {
+	rec       record
+	ts        *typeState
+	next      time.Time // next health publication
+	started   bool      // InstanceStartedEvent sent
+	activated bool      // InstanceActivatedEvent sent
+	shutdown  bool      // InstanceReadyToShutdownEvent sent
+}
+
+// record is what the driver keeps (and persists) about an instance.
+type record struct {
+	Started            controller.Started
+	ClusterID          string
+	ClusterInstanceID  string
+	ServiceName        string
+	NetworkPartitionID string
+	PartitionID        string
+	ApplicationID      string
+	Payload            model.Payload
+	StartTime          time.Time
+}
+
+// New checks the options and loads the persisted instances, if any.
+func New(o Options) (*Driver, error) {
+	if o.Bus == nil {
+		return nil, errors.New("mock: Options.Bus is required")
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Resolution <= 0 {
+		o.Resolution = DefaultResolution
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Clock == nil {
+		o.Clock = controller.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	var errs []error
+	for typ, ps := range o.Patterns {
+		for i, p := range ps {
+			if err := p.check(); err != nil {
+				errs = append(errs, fmt.Errorf("mock: pattern %s[%d]: %w", typ, i, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	d := &Driver{
+		opts:        o,
+		clock:       o.Clock,
+		log:         o.Logger.With("component", "mock_iaas"),
+		instances:   map[string]*instance{},
+		types:       map[string]*typeState{},
+		queueSignal: make(chan struct{}, 1),
+	}
+	if err := d.load(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (p Pattern) check() error {
+	var errs []error
+	switch p.Factor {
+	case MemoryConsumption, LoadAverage, RequestsInFlight:
+	default:
+		errs = append(errs, fmt.Errorf("unknown factor %q", p.Factor))
+	}
+	switch p.Mode {
+	case Loop, Continue, Stop:
+	default:
+		errs = append(errs, fmt.Errorf("unknown mode %q (loop, continue or stop)", p.Mode))
+	}
+	if len(p.Values) == 0 {
+		errs = append(errs, errors.New("no sample values"))
+	}
+	if p.Duration <= 0 {
+		errs = append(errs, errors.New("sample duration must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// value is the pattern's sample elapsed after its start, or false when it has none.
+func (p *Pattern) value(elapsed time.Duration) (float64, bool) {
+	i := int(elapsed / p.Duration)
+	if i < len(p.Values) {
+		return p.Values[i], true
+	}
+	switch p.Mode {
+	case Loop:
+		return p.Values[i%len(p.Values)], true
+	case Continue:
+		return p.Values[len(p.Values)-1], true
+	}
+	return 0, false
+}
+
+func (d *Driver) load() error {
+	if d.opts.DB == nil {
+		return nil
+	}
+	var max uint32
+	err := d.opts.DB.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucketInstances))
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("instance %s: %w", k, err)
+			}
+			in := &instance{rec: r, ts: d.typeLocked(r.ServiceName, r.StartTime), started: true, activated: true}
+			d.instances[r.Started.InstanceID] = in
+			for _, ip := range r.Started.PrivateIPs {
+				if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
+					b := a.As4()
+					max = maxU32(max, binary.BigEndian.Uint32(b[:])-binary.BigEndian.Uint32([]byte{10, 0, 0, 0}))
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("mock: load instances: %w", err)
+	}
+	d.seq.Store(max)
+	return nil
+}
+
+func maxU32(a, b uint32) uint32 {
+	if b > a && b < 1<<24 {
+		return b
+	}
+	return a
+}
+
+// typeLocked returns the pattern clock of a cartridge type, starting it at now.
+func (d *Driver) typeLocked(typ string, now time.Time) *typeState {
+	ts := d.types[typ]
+	if ts == nil {
+		ps, ok := d.opts.Patterns[typ]
+		if !ok {
+			ps = d.opts.Patterns["*"]
+		}
+		ts = &typeState{patterns: ps, start: now}
+		d.types[typ] = ts
+	}
+	return ts
+}
+
+func addr(base byte, n uint32) string {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(base)<<24+n)
+	return netip.AddrFrom4(b).String()
+}
+
+// Start creates a simulated instance. Its id is the member id.
+func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.Started, error) {
+	if in.MemberID == "" {
+		return controller.Started{}, errors.New("mock: start: no member id")
+	}
+	n := d.seq.Add(1)
+	st := controller.Started{InstanceID: in.MemberID, MemberID: in.MemberID,
+		PrivateIPs: []string{addr(10, n)}, PublicIPs: []string{addr(20, n)}}
+	if in.PrivateIP != "" {
+		st.PrivateIPs[0] = in.PrivateIP
+	}
+	now := d.clock.Now()
+	appID, _ := in.Payload.Get(model.PayloadApplicationID)
+	r := record{Started: st, ClusterID: in.ClusterID, ClusterInstanceID: in.ClusterInstanceID, ServiceName: in.ServiceName,
+		NetworkPartitionID: in.NetworkPartitionID, PartitionID: in.PartitionID, ApplicationID: appID,
+		Payload: slices.Clone(in.Payload), StartTime: now}
+	if err := d.save(r); err != nil {
+		return controller.Started{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, dup := d.instances[st.InstanceID]; dup {
+		return controller.Started{}, fmt.Errorf("mock: start: instance %s exists", st.InstanceID)
+	}
+	d.instances[st.InstanceID] = &instance{rec: r, ts: d.typeLocked(in.ServiceName, now), next: now}
+	return cloneStarted(st), nil
+}
+
+func cloneStarted(s controller.Started) controller.Started {
+	s.PrivateIPs = slices.Clone(s.PrivateIPs)
+	s.PublicIPs = slices.Clone(s.PublicIPs)
+	return s
+}
+
+func (d *Driver) save(r record) error {
+	if d.opts.DB == nil {
+		return nil
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("mock: encode instance: %w", err)
+	}
+	if err := d.opts.DB.Batch(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucketInstances)).Put([]byte(r.Started.InstanceID), v)
+	}); err != nil {
+		return fmt.Errorf("mock: save instance: %w", err)
+	}
+	return nil
+}
+
+func (d *Driver) forget(id string) {
+	if d.opts.DB == nil {
+		return
+	}
+	if err := d.opts.DB.Batch(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucketInstances)).Delete([]byte(id))
+	}); err != nil {
+		d.log.Warn("cannot delete an instance from the state", "instance_id", id, "error", err)
+	}
+}
+
+// remove drops an instance and reports whether it existed.
+func (d *Driver) remove(id string) (record, bool) {
+	d.mu.Lock()
+	in, ok := d.instances[id]
+	delete(d.instances, id)
+	d.mu.Unlock()
+	if !ok {
+		return record{}, false
+	}
+	d.forget(id)
+	return in.rec, true
+}
+
+// Terminate removes an instance; its health stops. An unknown id is controller.ErrInstanceNotFound.
+func (d *Driver) Terminate(ctx context.Context, instanceID string) error {
+	if _, ok := d.remove(instanceID); !ok {
+		return fmt.Errorf("mock: terminate %s: %w", instanceID, controller.ErrInstanceNotFound)
+	}
+	return nil
+}
+
+// List returns every instance.
+func (d *Driver) List(ctx context.Context) ([]controller.Started, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]controller.Started, 0, len(d.instances))
+	for _, in := range d.instances {
+		out = append(out, cloneStarted(in.rec.Started))
+	}
+	return out, nil
+}
+
+// Kill removes an instance without reporting it, like a DELETE on Stratos' mock IaaS API: the
+// member goes silent and the CEP's fault detection has to notice.
+func (d *Driver) Kill(memberID string) error {
+	if _, ok := d.remove(memberID); !ok {
+		return fmt.Errorf("mock: kill %s: %w", memberID, controller.ErrInstanceNotFound)
+	}
+	return nil
+}
+
+// Crash removes an instance and reports it through Watch, like a process that exits.
+func (d *Driver) Crash(memberID string) error {
+	r, ok := d.remove(memberID)
+	if !ok {
+		return fmt.Errorf("mock: crash %s: %w", memberID, controller.ErrInstanceNotFound)
+	}
+	d.mu.Lock()
+	report := d.report
+	d.mu.Unlock()
+	if report != nil {
+		report(controller.Exit{InstanceID: r.Started.InstanceID, MemberID: memberID, Time: d.clock.Now(), Reason: "crashed"})
+	}
+	return nil
+}
+
+// Watch delivers Crash reports to report until ctx ends.
+func (d *Driver) Watch(ctx context.Context, report func(controller.Exit)) {
+	d.mu.Lock()
+	d.report = report
+	d.mu.Unlock()
+	<-ctx.Done()
+	d.mu.Lock()
+	d.report = nil
+	d.mu.Unlock()
+}
+
+// Payload returns the launch parameters an instance was started with (Stratos' mock IaaS API
+// GET /instances/{id}).
+func (d *Driver) Payload(instanceID string) (model.Payload, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in, ok := d.instances[instanceID]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(in.rec.Payload), true
+}
+
+// Stats returns the driver's counters.
+func (d *Driver) Stats() Stats {
+	d.mu.Lock()
+	n := len(d.instances)
+	d.mu.Unlock()
+	return Stats{Instances: n, Samples: d.samples.Load(), Batches: d.batches.Load(),
+		PublishErrors: d.publishErrors.Load(), Events: d.events.Load()}
+}
+
+// Run answers lifecycle events and publishes health until ctx ends.
+func (d *Driver) Run(ctx context.Context) error {
+	for _, e := range []model.Event{model.MemberInitializedEvent{}, model.MemberStartedEvent{},
+		model.MemberMaintenanceModeEvent{}, model.InstanceCleanupMemberEvent{}, model.InstanceCleanupClusterEvent{}} {
+		topic := model.TopicOf(e)
+		if err := d.opts.Bus.SubscribeEvents(ctx, topic, d.enqueue); err != nil {
+			return fmt.Errorf("mock: subscribe %s: %w", topic, err)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { d.worker(ctx) })
+	t := d.clock.NewTicker(d.opts.Resolution)
+	defer t.Stop()
+	d.publishDue(ctx, d.clock.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C():
+			d.publishDue(ctx, now)
+		}
+	}
+}
+
+// publishDue publishes the samples of every instance whose health is due at now.
+func (d *Driver) publishDue(ctx context.Context, now time.Time) {
+	if d.opts.Publish == nil {
+		return
+	}
+	d.mu.Lock()
+	buf := d.buf[:0]
+	ms := now.UnixMilli()
+	for _, in := range d.instances {
+		if now.Before(in.next) {
+			continue
+		}
+		if in.next = in.next.Add(d.opts.Interval); !now.Before(in.next) {
+			in.next = now.Add(d.opts.Interval) // fell behind: no burst of catch-up samples
+		}
+		r := &in.rec
+		elapsed := now.Sub(in.ts.start)
+		// memory_consumption, then load_average, then the in-flight count (§2.6, §8.1).
+		for _, f := range [...]Factor{MemoryConsumption, LoadAverage, RequestsInFlight} {
+			for i := range in.ts.patterns {
+				p := &in.ts.patterns[i]
+				if p.Factor != f {
+					continue
+				}
+				v, ok := p.value(elapsed)
+				if !ok {
+					continue
+				}
+				s := model.HealthSample{ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+					NetworkPartitionID: r.NetworkPartitionID, Value: v, Timestamp: ms}
+				switch f {
+				case MemoryConsumption:
+					s.MemberID, s.PartitionID, s.Metric = r.Started.MemberID, r.PartitionID, model.MetricMemoryConsumption
+				case LoadAverage:
+					s.MemberID, s.PartitionID, s.Metric = r.Started.MemberID, r.PartitionID, model.MetricLoadAverage
+				default:
+					s.Metric = model.MetricRequestsInFlight
+				}
+				buf = append(buf, s)
+			}
+		}
+	}
+	d.buf = buf
+	d.mu.Unlock()
+	for len(buf) > 0 {
+		n := min(len(buf), d.opts.BatchSize)
+		err := d.opts.Publish(ctx, buf[:n])
+		d.batches.Add(1)
+		if err != nil {
+			if d.publishErrors.Add(1) == 1 && ctx.Err() == nil {
+				d.log.Warn("cannot publish health statistics; further errors are only counted", "error", err)
+			}
+		} else {
+			d.samples.Add(uint64(n))
+		}
+		buf = buf[n:]
+	}
+}
+
+// enqueue hands an event to the worker; bus handlers never block.
+func (d *Driver) enqueue(_ string, e model.Event) {
+	d.queueMu.Lock()
+	d.queue = append(d.queue, e)
+	d.queueMu.Unlock()
+	select {
+	case d.queueSignal <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) worker(ctx context.Context) {
+	var batch, out []model.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.queueSignal:
+		}
+		d.queueMu.Lock()
+		batch, d.queue = d.queue, batch[:0]
+		d.queueMu.Unlock()
+		out = out[:0]
+		d.mu.Lock()
+		for i, e := range batch {
+			out = d.answerLocked(e, out)
+			batch[i] = nil
+		}
+		d.mu.Unlock()
+		for i, e := range out {
+			if err := d.opts.Bus.PublishEvent(ctx, e); err != nil {
+				if d.publishErrors.Add(1) == 1 && ctx.Err() == nil {
+					d.log.Warn("cannot publish an instance event; further errors are only counted", "error", err)
+				}
+				continue
+			}
+			d.events.Add(1)
+			out[i] = nil
+		}
+	}
+}
+
+// answerLocked appends what the instances answer to one event.
+func (d *Driver) answerLocked(e model.Event, out []model.Event) []model.Event {
+	switch ev := e.(type) {
+	case *model.MemberInitializedEvent:
+		if in := d.instances[ev.MemberID]; in != nil && !in.started {
+			in.started = true
+			r := &in.rec
+			out = append(out, &model.InstanceStartedEvent{ApplicationID: r.ApplicationID, ServiceName: r.ServiceName,
+				ClusterID: r.ClusterID, MemberID: r.Started.MemberID, ClusterInstanceID: r.ClusterInstanceID,
+				NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID})
+		}
+	case *model.MemberStartedEvent:
+		if in := d.instances[ev.MemberID]; in != nil && !in.activated {
+			in.activated = true
+			r := &in.rec
+			out = append(out, &model.InstanceActivatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID,
+				MemberID: r.Started.MemberID, InstanceID: r.Started.InstanceID, ClusterInstanceID: r.ClusterInstanceID,
+				NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID})
+		}
+	case *model.InstanceCleanupMemberEvent:
+		if in := d.instances[ev.MemberID]; in != nil {
+			out = in.maintenance(out)
+		}
+	case *model.InstanceCleanupClusterEvent:
+		for _, in := range d.instances {
+			if in.rec.ClusterID == ev.ClusterID && in.rec.ClusterInstanceID == ev.ClusterInstanceID {
+				out = in.maintenance(out)
+			}
+		}
+	case *model.MemberMaintenanceModeEvent:
+		if in := d.instances[ev.MemberID]; in != nil && !in.shutdown {
+			in.shutdown = true
+			r := &in.rec
+			e := model.InstanceReadyToShutdownEvent(instanceMaintenance(r))
+			out = append(out, &e)
+		}
+	}
+	return out
+}
+
+func (in *instance) maintenance(out []model.Event) []model.Event {
+	if in.shutdown {
+		return out
+	}
+	e := instanceMaintenance(&in.rec)
+	return append(out, &e)
+}
+
+func instanceMaintenance(r *record) model.InstanceMaintenanceModeEvent {
+	return model.InstanceMaintenanceModeEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, MemberID: r.Started.MemberID,
+		ClusterInstanceID: r.ClusterInstanceID, NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID}
+}
