@@ -26,9 +26,6 @@ const DefaultBrokerAddr = "127.0.0.1:1883"
 // mochi replaces the deadline with the keep-alive once the client is connected.
 const connectDeadline = 10 * time.Second
 
-// closeGrace is how long Close lets mochi disconnect its clients before closing sockets itself.
-const closeGrace = time.Second
-
 // DefaultClientWritesPending is the default of BrokerOptions.ClientWritesPending.
 const DefaultClientWritesPending = 64 * 1024
 
@@ -68,7 +65,6 @@ type BrokerStats struct {
 type Broker struct {
 	srv       *mochi.Server
 	lns       []net.Listener
-	conns     *connSet
 	tls       bool
 	log       *slog.Logger
 	auth      *authHook
@@ -96,7 +92,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	}
 	log = log.With("component", "broker")
 
-	b := &Broker{tls: o.TLS != nil, log: log, conns: &connSet{m: map[*trackedConn]struct{}{}}}
+	b := &Broker{tls: o.TLS != nil, log: log}
 	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}}
 	var errs []error
 	for i, a := range addrs {
@@ -113,7 +109,6 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		}
 		id := "l" + strconv.Itoa(i)
 		b.auth.loopback[id] = loop
-		ln = &trackingListener{Listener: ln, set: b.conns}
 		if o.TLS != nil {
 			ln = tls.NewListener(ln, o.TLS)
 		}
@@ -141,7 +136,8 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
 	for i, ln := range b.lns {
-		if err := b.srv.AddListener(listeners.NewNet("l"+strconv.Itoa(i), ln)); err != nil {
+		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+		if err := b.srv.AddListener(l); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("broker: add listener: %w", err)
 		}
@@ -189,17 +185,7 @@ func (b *Broker) Close() {
 		return
 	}
 	if b.running.Load() {
-		// mochi's Close disconnects the clients it knows and waits for every connection's
-		// goroutine; a connection that has not finished CONNECT is not known to it yet, so after
-		// a grace period the remaining sockets are closed underneath it.
-		done := make(chan struct{})
-		go func() { _ = b.srv.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(closeGrace):
-			b.conns.closeAll()
-			<-done
-		}
+		_ = b.srv.Close() // closes the listeners (listener.Close) and waits for client goroutines
 		return
 	}
 	for _, ln := range b.lns {
@@ -302,48 +288,80 @@ func (h quietHandler) WithGroup(name string) slog.Handler {
 	return quietHandler{h.Handler.WithGroup(name)}
 }
 
-// trackingListener gives every accepted connection a deadline for its CONNECT and records it, so
-// Close can end connections mochi does not know about yet (a client that never sends CONNECT
-// would otherwise hold mochi's shutdown forever).
-type trackingListener struct {
-	net.Listener
-	set *connSet
+// listener serves one bound net.Listener for mochi, in place of mochi's listeners.Net, for two
+// reasons. mochi's Close waits for every connection goroutine but only disconnects clients that
+// completed CONNECT, so one silent connection would hold shutdown forever; and mochi's listener
+// can hand it a connection while Close already waits (a WaitGroup Add racing its Wait). This one
+// gives each connection a deadline for its TLS handshake and CONNECT (mochi replaces it with the
+// keep-alive once connected), and its Close ends every connection it handed out and waits for
+// them before mochi waits.
+type listener struct {
+	id  string
+	ln  net.Listener
+	log *slog.Logger
+
+	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup // one per connection handed to mochi
 }
 
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+func (l *listener) ID() string              { return l.id }
+func (l *listener) Address() string         { return l.ln.Addr().String() }
+func (l *listener) Protocol() string        { return "tcp" }
+func (l *listener) Init(*slog.Logger) error { return nil }
+
+// Serve accepts connections until the listener is closed.
+func (l *listener) Serve(establish listeners.EstablishFn) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait a little rather than spin.
+			l.log.Warn("accept", "listener", l.Address(), "error", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(connectDeadline))
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return
+		}
+		l.conns[c] = struct{}{}
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go func() {
+			defer l.wg.Done()
+			err := establish(l.id, c)
+			c.Close()
+			l.mu.Lock()
+			delete(l.conns, c)
+			l.mu.Unlock()
+			l.log.Debug("client connection ended", "listener", l.Address(), "error", err)
+		}()
 	}
-	_ = c.SetDeadline(time.Now().Add(connectDeadline))
-	tc := &trackedConn{Conn: c, set: l.set}
-	l.set.mu.Lock()
-	l.set.m[tc] = struct{}{}
-	l.set.mu.Unlock()
-	return tc, nil
 }
 
-type connSet struct {
-	mu sync.Mutex
-	m  map[*trackedConn]struct{}
-}
-
-func (s *connSet) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.m {
-		_ = c.Conn.Close()
+// Close stops accepting, lets mochi disconnect its clients (closeClients), closes whatever
+// connections remain (those still before CONNECT) and waits for their goroutines.
+func (l *listener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
 	}
-}
-
-type trackedConn struct {
-	net.Conn
-	set *connSet
-}
-
-func (c *trackedConn) Close() error {
-	c.set.mu.Lock()
-	delete(c.set.m, c)
-	c.set.mu.Unlock()
-	return c.Conn.Close()
+	l.closed = true
+	l.mu.Unlock()
+	l.ln.Close()
+	closeClients(l.id)
+	l.mu.Lock()
+	for c := range l.conns {
+		c.Close()
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
 }

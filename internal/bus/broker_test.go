@@ -251,7 +251,7 @@ func TestBrokerShutdownWithSilentConnection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(closeGrace + 5*time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return")
 	}
 	c.waitFor(t, Disconnected)

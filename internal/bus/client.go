@@ -70,6 +70,8 @@ type Options struct {
 	// (also tls:// and mqtts://), ws:// or wss://. A bare host:port means tcp://host:port.
 	URLs []string
 	// ClientID is the MQTT client id; empty means a random 23-character id, as Stratos uses.
+	// It must be unique on the broker: two connections with one id take each other over in a
+	// loop.
 	ClientID string
 	// Username and Password are sent when Username is not empty.
 	Username string

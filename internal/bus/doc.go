@@ -43,7 +43,9 @@
 // on any other address a client must present credentials that BrokerOptions.Authenticate
 // accepts. mochi's per-client write buffer is raised from 8192 to 65536 messages and its QoS 1/2
 // inflight quota to 65535: at the defaults mochi dropped 9-15 % of a burst of QoS 0 messages
-// (DESIGN.md). Drops that still happen are counted in BrokerStats and the first is logged.
+// (DESIGN.md). Drops that still happen are counted in BrokerStats and the first is logged. The
+// broker serves its sockets through its own listener type: a new connection has 10 s to finish
+// its TLS handshake and CONNECT, and shutdown closes every connection, so Run always returns.
 //
 // # Concurrency and lock order
 //
@@ -55,6 +57,8 @@
 //
 // Client.mu guards the outbox, the subscription list, the current connection and the state. It is
 // the only lock of a Client and is never held while calling paho, a Handler or OnState. dispatch
-// reads the subscriptions from an atomic copy and takes no lock. The Broker has no lock of its
-// own; mochi's locks are internal to it.
+// reads the subscriptions from an atomic copy and takes no lock. A Broker runs mochi's goroutines
+// plus, per listener, an accept loop and one goroutine per connection (mochi's). The broker's
+// listener.mu guards its set of connections and is never held while calling into mochi; mochi's
+// locks are internal to it.
 package bus
