@@ -26,6 +26,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"up", "run the whole platform in one process (embedded broker, REST API, topology)", runUp},
+		{"cep", "run the CEP alone: Thrift receiver, windows and fault detection, against --broker", runCEP},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -20,7 +20,9 @@ import (
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -32,6 +34,7 @@ type upConfig struct {
 	broker     string
 	logFormat  string
 	logLevel   string
+	cep        cepConfig
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -41,6 +44,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.broker, "broker", "", "external MQTT broker URL, e.g. tcp://host:1883 (comma-separated for failover); the embedded broker is not started")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.cep.flags(fs)
 }
 
 func runUp(args []string, stdout, stderr io.Writer) int {
@@ -86,13 +90,16 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 		return err
 	}
 	res.add(func() { _ = apiLn.Close() })
+	// The broker and the Thrift receiver bind their own listeners; check them here so the error
+	// names the flag.
+	checks := [][2]string{{"thrift", cfg.cep.thrift}, {"thrift-tls", cfg.cep.thriftTLS}}
 	if cfg.broker == "" {
-		// The broker binds its own listener; check the address here so the error names the flag.
-		ln, err := listen("mqtt-listen", cfg.mqttListen)
-		if err != nil {
+		checks = append(checks, [2]string{"mqtt-listen", cfg.mqttListen})
+	}
+	for _, c := range checks {
+		if err := checkFree(c[0], c[1]); err != nil {
 			return err
 		}
-		_ = ln.Close()
 	}
 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
@@ -142,6 +149,20 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 	}
 	g.Go(func() error { return client.Run(ctx) })
 	g.Go(func() error { return api.Run(ctx) })
+
+	thriftAuth := func(_ context.Context, user, password string) error {
+		if !authenticate(user, password) {
+			return databridge.ErrAuthentication
+		}
+		return nil
+	}
+	cepStack, err := newCEP(cfg.cep, cfg.dataDir, thriftAuth, cep.BusPublisher(client), nil, log)
+	if err != nil {
+		return err
+	}
+	if err := cepStack.run(ctx, g, client); err != nil {
+		return err
+	}
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
 	return g.Wait()
 }

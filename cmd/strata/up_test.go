@@ -124,14 +124,14 @@ func (p *proc) exitCode(t *testing.T, within time.Duration) int {
 	return -1
 }
 
-type upAddrs struct{ api, mqtt string }
+type upAddrs struct{ api, mqtt, thrift, thriftTLS string }
 
+// upArgs gives `strata up` a fresh data dir (args[2]) and free ports (--api is args[4]).
 func upArgs(t *testing.T) (upAddrs, []string) {
-	a := upAddrs{
-		api:  fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-		mqtt: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-	}
-	return a, []string{"up", "--data-dir", t.TempDir(), "--api", a.api, "--mqtt-listen", a.mqtt}
+	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
+	a := upAddrs{api: free(), mqtt: free(), thrift: free(), thriftTLS: free()}
+	return a, []string{"up", "--data-dir", t.TempDir(), "--api", a.api, "--mqtt-listen", a.mqtt,
+		"--thrift", a.thrift, "--thrift-tls", a.thriftTLS}
 }
 
 func get(t *testing.T, url, user, password string) (int, string, http.Header) {

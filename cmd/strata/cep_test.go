@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// A TLS Thrift publisher with the admin's credentials feeds the CEP inside `strata up`; the
+// summaries reach the bus in the §1.4 envelope.
+func TestUpSummarizesThriftHealth(t *testing.T) {
+	a, args := upArgs(t)
+	args = append(args, "--cep-window", "2s")
+	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p.waitHTTP(t, "http://"+a.api+"/healthz")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sub, err := bus.New(bus.Options{URLs: []string{"tcp://" + a.mqtt}, ClientID: "cep-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make(chan string, 64)
+	if err := sub.Subscribe(ctx, model.SummaryTopic+"/#", func(_ string, b []byte) {
+		select {
+		case raw <- string(b):
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sub.Run(ctx) }()
+
+	// A wrong password is refused at connect.
+	bad, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + a.thriftTLS},
+		TLS: &tls.Config{InsecureSkipVerify: true}, Username: "admin", Password: "wrong-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Define(ctx, databridge.HealthStream()); err == nil {
+		t.Error("connect with a wrong password succeeded")
+	}
+
+	client, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + a.thriftTLS},
+		TLS: &tls.Config{InsecureSkipVerify: true}, Username: "admin", Password: "s3cret-pass"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sample := model.HealthSample{ClusterID: "app.php.php.domain", ClusterInstanceID: "app-1", NetworkPartitionID: "np1",
+		MemberID: "m1", PartitionID: "p1", Metric: model.MetricLoadAverage}
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		sample.Value, sample.Timestamp = 42, time.Now().UnixMilli()
+		if err := client.Publish(ctx, databridge.HealthEvent(sample)); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		select {
+		case body := <-raw:
+			if !strings.HasPrefix(body, `{"org.apache.stratos.messaging.event.health.stat.`) {
+				t.Fatalf("summary not in the §1.4 envelope: %s", body)
+			}
+			if strings.Contains(body, "AverageLoadAverageEvent") && strings.Contains(body, `"clusterId":"app.php.php.domain"`) {
+				if !strings.Contains(body, `"value":"42"`) && !strings.Contains(body, `"value":"42.0"`) {
+					t.Errorf("average of 42s = %s", body)
+				}
+				return
+			}
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	t.Fatal("no AverageLoadAverageEvent for the published cluster within 45 s")
+}
