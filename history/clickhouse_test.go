@@ -24,7 +24,7 @@ type runner struct {
 	once   sync.Once
 }
 
-func run(t *testing.T, s Store) *runner {
+func run(t testing.TB, s Store) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- s.Run(ctx) }()
@@ -32,7 +32,7 @@ func run(t *testing.T, s Store) *runner {
 	return r
 }
 
-func (r *runner) stop(t *testing.T) {
+func (r *runner) stop(t testing.TB) {
 	r.once.Do(func() {
 		r.cancel()
 		if err := <-r.done; err != nil {
@@ -50,7 +50,7 @@ func drained(t *testing.T, c *ClickHouse, d time.Duration) {
 	})
 }
 
-func scalar(t *testing.T, c *ClickHouse, q string) uint64 {
+func scalar(t testing.TB, c *ClickHouse, q string) uint64 {
 	t.Helper()
 	var n uint64
 	if err := c.conn.QueryRow(t.Context(), q).Scan(&n); err != nil {
