@@ -25,6 +25,10 @@
 // clusterId, clusterInstanceId, networkPartitionId, applicationId, tenantId and cartridge.
 // The builtin now() is disabled: time comes from the environment so replays are exact.
 //
+// Comparisons, boolean logic, ternaries and integer arithmetic on small values do not allocate;
+// a float result of arithmetic is boxed (one allocation), and so is the argument list of a
+// builtin call such as max(required, 2). Hot rules are best written as comparisons.
+//
 // # Concurrency
 //
 // Program and RegoQuery are immutable after compilation and safe for concurrent use (RegoQuery's
