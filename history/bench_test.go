@@ -42,8 +42,8 @@ func benchRow(i int, base int64) model.HealthSample {
 	return model.HealthSample{
 		ClusterID: benchClusters[m%10], ClusterInstanceID: benchInsts[m%10], NetworkPartitionID: "np-1",
 		MemberID: benchMembers[m], PartitionID: benchParts[m%3],
-		Metric:    []string{model.MetricLoadAverage, model.MetricMemoryConsumption}[i/1000%2],
-		Value:     float64(i%1000) / 8, Timestamp: base + int64(i/2000)*1000,
+		Metric: []string{model.MetricLoadAverage, model.MetricMemoryConsumption}[i/1000%2],
+		Value:  float64(i%1000) / 8, Timestamp: base + int64(i/2000)*1000,
 	}
 }
 
