@@ -76,29 +76,29 @@ func TestDecodeErrors(t *testing.T) {
 			want:  []string{`np.yaml:4:13: |expected a list, got "p1"`},
 		},
 		{
-			name: "expr type error",
+			name:  "expr type error",
 			files: map[string]string{"a.yaml": validAS + "rules:\n  - name: r\n    scaleUp: tenantId > 3\n"},
-			want: []string{`a.yaml:9:23: |rule r: invalid operation: > (mismatched types string and int)`},
+			want:  []string{`a.yaml:9:23: |rule r: invalid operation: > (mismatched types string and int)`},
 		},
 		{
-			name: "expr error in a quoted scalar",
+			name:  "expr error in a quoted scalar",
 			files: map[string]string{"a.yaml": validAS + "rules:\n  - name: r\n    scaleUp: 'active > 1 && nope'\n"},
-			want: []string{`a.yaml:9:29: |unknown name nope`},
+			want:  []string{`a.yaml:9:29: |unknown name nope`},
 		},
 		{
-			name: "expr error in a block scalar",
+			name:  "expr error in a block scalar",
 			files: map[string]string{"a.yaml": validAS + "rules:\n  - name: r\n    required: |\n      active > 1\n        ? required + \"x\"\n        : required\n"},
-			want: []string{`a.yaml:11:20: |rule r: invalid operation: + (mismatched types int and string)`},
+			want:  []string{`a.yaml:11:20: |rule r: invalid operation: + (mismatched types int and string)`},
 		},
 		{
-			name: "expr wrong result kind",
+			name:  "expr wrong result kind",
 			files: map[string]string{"a.yaml": validAS + "rules:\n  - name: r\n    required: active > 1\n"},
-			want: []string{`a.yaml:9:15: |expected a number`},
+			want:  []string{`a.yaml:9:15: |expected a number`},
 		},
 		{
-			name: "rule with two targets",
+			name:  "rule with two targets",
 			files: map[string]string{"a.yaml": validAS + "rules:\n  - name: r\n    required: active\n    scaleUp: true\n"},
-			want: []string{`a.yaml:8:5: |exactly one of required, scaleUp or scaleDown`},
+			want:  []string{`a.yaml:8:5: |exactly one of required, scaleUp or scaleDown`},
 		},
 		{
 			name:  "rego syntax error",
@@ -142,9 +142,9 @@ networkPartitions:
 			want:  []string{`a.yaml:7:1: |duplicate field "id"`},
 		},
 		{
-			name: "multi-document file: problems in the second and third documents",
+			name:  "multi-document file: problems in the second and third documents",
 			files: map[string]string{"m.yaml": validNP + "---\n" + strings.Replace(validAS, "as-1", "as-2", 1) + "mode: sometimes\n---\nkind: Nonsense\n"},
-			want: []string{`m.yaml:14:7: |mode "sometimes"`, `m.yaml:16:7: |unknown kind "Nonsense"`},
+			want:  []string{`m.yaml:14:7: |mode "sometimes"`, `m.yaml:16:7: |unknown kind "Nonsense"`},
 		},
 		{
 			name:  "missing kind and missing id",
@@ -157,7 +157,7 @@ networkPartitions:
 			want:  []string{`a.yaml:|yaml: did not find expected`},
 		},
 		{
-			name: "shadow of a missing policy, bad behaviour",
+			name:  "shadow of a missing policy, bad behaviour",
 			files: map[string]string{"a.yaml": validAS + "mode: shadow\nshadowOf: nope\nbehaviour:\n  tolerance: 1.5\n  scaleDown: {stabilizationWindow: soon}\n  missingMetrics: {action: floor}\n"},
 			want: []string{`a.yaml:8:11: |shadows "nope", which does not exist`, `a.yaml:10:14: |tolerance`,
 				`a.yaml:11:36: |expected a duration`, `a.yaml:12:19: |action floor needs floor`},
