@@ -303,6 +303,10 @@ func (c *Controller) runContext() context.Context {
 	return context.Background()
 }
 
+// Ready is closed once Run has subscribed and adopted the drivers' instances; from then on the
+// API serves requests.
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
+
 // waitReady waits until Run has adopted the drivers' instances.
 func (c *Controller) waitReady(ctx context.Context) error {
 	select {

@@ -68,6 +68,9 @@ func (c *Controller) load() error {
 				return fmt.Errorf("controller: load cluster %s: %v", k, err)
 			}
 			r.Cluster.MemberMap = map[string]*model.Member{}
+			if len(r.Cluster.KubernetesServices) == 0 {
+				r.Cluster.KubernetesServices = nil // written as [], kept as nil
+			}
 			if r.Cluster.InstanceIDToInstanceContextMap == nil {
 				r.Cluster.InstanceIDToInstanceContextMap = map[string]*model.ClusterInstance{}
 			}

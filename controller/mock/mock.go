@@ -113,6 +113,7 @@ type Driver struct {
 	queueMu     sync.Mutex
 	queue       []model.Event
 	queueSignal chan struct{}
+	kick        chan struct{} // a new instance: publish its first health at once
 
 	samples, batches, publishErrors, events atomic.Uint64
 }
@@ -184,6 +185,7 @@ func New(o Options) (*Driver, error) {
 		instances:   map[string]*instance{},
 		types:       map[string]*typeState{},
 		queueSignal: make(chan struct{}, 1),
+		kick:        make(chan struct{}, 1),
 	}
 	if err := d.load(); err != nil {
 		return nil, err
@@ -312,6 +314,10 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 		return controller.Started{}, fmt.Errorf("mock: start: instance %s exists", st.InstanceID)
 	}
 	d.instances[st.InstanceID] = &instance{rec: r, ts: d.typeLocked(in.ServiceName, now), next: now}
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
 	return cloneStarted(st), nil
 }
 
@@ -457,6 +463,8 @@ func (d *Driver) Run(ctx context.Context) error {
 			return nil
 		case now := <-t.C():
 			d.publishDue(ctx, now)
+		case <-d.kick:
+			d.publishDue(ctx, d.clock.Now())
 		}
 	}
 }

@@ -1,0 +1,751 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/controller/mock"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+var (
+	clusterID = model.ClusterID("app1", "php1", "php")
+	phpSpec   = controller.ClusterSpec{ClusterID: clusterID, ServiceName: "php", AppID: "app1", Alias: "php1",
+		AutoscalePolicy: "autoscaling-policy-1", DeploymentPolicy: "deployment-policy-1"}
+	startReq = controller.StartRequest{ClusterID: clusterID, ClusterInstanceID: "app1-1",
+		NetworkPartitionID: "network-partition-1", PartitionID: "partition-1", MinCount: 1}
+)
+
+// healthSink records what the mock publishes.
+type healthSink struct {
+	mu      sync.Mutex
+	ticks   [][]model.HealthSample
+	signal  chan struct{}
+	dropped bool
+}
+
+func newHealthSink() *healthSink { return &healthSink{signal: make(chan struct{}, 1)} }
+
+func (h *healthSink) publish(_ context.Context, s []model.HealthSample) error {
+	h.mu.Lock()
+	h.ticks = append(h.ticks, slices.Clone(s))
+	h.mu.Unlock()
+	select {
+	case h.signal <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// next waits for a batch with a sample of the member and returns it.
+func (h *healthSink) next(t *testing.T, seen *int, memberID string) []model.HealthSample {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		h.mu.Lock()
+		for *seen < len(h.ticks) {
+			b := h.ticks[*seen]
+			*seen++
+			for _, s := range b {
+				if s.MemberID == memberID {
+					h.mu.Unlock()
+					return b
+				}
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.signal:
+		case <-timeout:
+			t.Fatalf("no health sample of %s", memberID)
+		}
+	}
+}
+
+// env is a broker, a running mock driver, a watcher on the bus and the controller options.
+type env struct {
+	url    string
+	clock  *fakeClock
+	mock   *mock.Driver
+	health *healthSink
+	watch  *watcher
+	rec    *recorder
+	opts   controller.Options
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	b := runBroker(t)
+	e := &env{url: b.URL(), clock: newFakeClock(), health: newHealthSink(), rec: &recorder{}}
+	watchBus, _ := runClient(t, e.url)
+	e.watch = watch(t, watchBus, "topology/#", "instance/#")
+	mockBus, _ := runClient(t, e.url)
+	d, err := mock.New(mock.Options{Bus: mockBus, Publish: e.health.publish, Clock: e.clock, Logger: testLogger(t),
+		Patterns: map[string][]mock.Pattern{"php": {
+			{Factor: mock.MemoryConsumption, Values: []float64{50, 60}, Duration: time.Minute, Mode: mock.Loop},
+			{Factor: mock.LoadAverage, Values: []float64{20}, Duration: time.Minute, Mode: mock.Continue},
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mock = d
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ctrlBus, _ := runClient(t, e.url)
+	e.opts = controller.Options{
+		Bus:      ctrlBus,
+		DataDir:  t.TempDir(),
+		Drivers:  map[string]controller.Driver{mock.Type: d},
+		Recorder: e.rec,
+		Clock:    e.clock,
+		MBURLs:   []string{"tcp://127.0.0.1:1883"},
+		CEPURLs:  []string{"127.0.0.1:7711"},
+		Issue: func(_ context.Context, id string) (controller.Credentials, error) {
+			return controller.Credentials{MBUsername: "mb-" + id, MBPassword: "secret", CEPUsername: "cep-" + id, CEPPassword: "secret"}, nil
+		},
+	}
+	return e
+}
+
+// seed adds the php cartridge and network-partition-1 from the Stratos samples and the cluster.
+func seed(t *testing.T, c *controller.Controller) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.AddCartridge(ctx, sample[model.Cartridge](t, "cartridges__mock__php.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddNetworkPartition(ctx, sample[model.NetworkPartition](t, "network-partitions__mock__network-partition-1.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateCluster(ctx, phpSpec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startActive starts a member and waits until it is Active.
+func (e *env) startActive(t *testing.T, c *controller.Controller) model.Member {
+	t.Helper()
+	m, err := c.StartMember(context.Background(), startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.watch.until(t, "MemberActivated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberActivatedEvent")
+	})
+	return m
+}
+
+func TestMemberLifecycleOnMock(t *testing.T) {
+	e := newEnv(t)
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m := e.startActive(t, c)
+
+	got := ofMember(e.watch.until(t, "MemberActivated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberActivatedEvent")
+	}), m.MemberID)
+	want := []string{"topology.MemberCreatedEvent", "topology.MemberInitializedEvent", "instance.status.InstanceStartedEvent",
+		"topology.MemberStartedEvent", "instance.status.InstanceActivatedEvent", "topology.MemberActivatedEvent"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("event sequence (-want +got):\n%s", d)
+	}
+	var activated *model.MemberActivatedEvent
+	var initialized *model.MemberInitializedEvent
+	for _, ev := range e.watch.events {
+		switch ev := ev.(type) {
+		case *model.MemberActivatedEvent:
+			activated = ev
+		case *model.MemberInitializedEvent:
+			initialized = ev
+		}
+	}
+	wantPorts := model.PortMap{8280: {Protocol: "http", Value: 8080, Proxy: 8280}, 8222: {Protocol: "tcp", Value: 22, Proxy: 8222}}
+	if d := cmp.Diff(wantPorts, activated.PortMap); d != "" {
+		t.Errorf("MemberActivated portMap (-want +got):\n%s", d)
+	}
+	if activated.DefaultPrivateIP != "10.0.0.1" || activated.DefaultPublicIP != "20.0.0.1" || activated.ApplicationID != "app1" {
+		t.Errorf("MemberActivated addresses: %+v", activated)
+	}
+	if initialized.InstanceID != m.MemberID || initialized.DefaultPrivateIP != "10.0.0.1" {
+		t.Errorf("MemberInitialized: %+v", initialized)
+	}
+	mem, err := c.Member(m.MemberID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]model.MemberStatus{model.MemberCreated, model.MemberInitialized, model.MemberStarting, model.MemberActive},
+		mem.MemberStateManager.StateStack); d != "" {
+		t.Errorf("state stack (-want +got):\n%s", d)
+	}
+	// The Recorder saw every transition (records are handed over by the publisher, just after
+	// the events).
+	wantRec := []string{"Created", "Initialized", "Starting", "Active"}
+	deadline := time.Now().Add(wait)
+	for !slices.Equal(e.rec.statuses(m.MemberID), wantRec) && time.Now().Before(deadline) {
+		e.watch.until(t, "anything", func([]model.Event) bool { return true })
+		time.Sleep(time.Millisecond) // polling a fake's slice; no ordering is inferred from it
+	}
+	if d := cmp.Diff(wantRec, e.rec.statuses(m.MemberID)); d != "" {
+		t.Errorf("lifecycle records (-want +got):\n%s", d)
+	}
+
+	// The payload the mock received (Stratos' mock IaaS GET /instances/{id}).
+	p, ok := e.mock.Payload(m.MemberID)
+	if !ok {
+		t.Fatal("mock has no payload")
+	}
+	if err := p.Validate(); err != nil {
+		t.Errorf("payload: %v", err)
+	}
+	for k, v := range map[string]string{
+		model.PayloadApplicationID: "app1", model.PayloadServiceName: "php", model.PayloadClusterID: clusterID,
+		model.PayloadMemberID: m.MemberID, model.PayloadClusterInstanceID: "app1-1", model.PayloadPorts: "8080|22",
+		model.PayloadNetworkPartitionID: "network-partition-1", model.PayloadPartitionID: "partition-1",
+		model.PayloadMBURLs: "127.0.0.1:1883", model.PayloadCEPURLs: "127.0.0.1:7711", model.PayloadMultitenant: "false",
+		model.PayloadMBUsername: "mb-" + clusterID, model.PayloadCEPUsername: "cep-" + clusterID, model.PayloadMinCount: "1",
+		model.PayloadHostName: "app1.php1.php.stratos.org", model.PayloadTenantID: "-1234",
+		model.PayloadPortMappings: "NAME:http-80|PROTOCOL:http|PORT:8080|PROXY_PORT:8280|TYPE:;NAME:http-22|PROTOCOL:tcp|PORT:22|PROXY_PORT:8222|TYPE:",
+	} {
+		if got, _ := p.Get(k); got != v {
+			t.Errorf("payload %s = %q, want %q", k, got, v)
+		}
+	}
+
+	// Health: memory_consumption then load_average at once, then every 15 s.
+	seen := 0
+	b := e.health.next(t, &seen, m.MemberID)
+	if len(b) != 2 || b[0].Metric != model.MetricMemoryConsumption || b[0].Value != 50 || b[1].Metric != model.MetricLoadAverage || b[1].Value != 20 {
+		t.Errorf("first health batch: %+v", b)
+	}
+	if b[0].ClusterInstanceID != "app1-1" || b[0].PartitionID != "partition-1" || b[0].NetworkPartitionID != "network-partition-1" {
+		t.Errorf("health sample keys: %+v", b[0])
+	}
+	e.clock.Advance(61 * time.Second) // past the first sample duration: memory moves on to 60
+	b = e.health.next(t, &seen, m.MemberID)
+	if b[0].Value != 60 {
+		t.Errorf("memory after a minute = %v, want 60", b[0].Value)
+	}
+}
+
+func TestCompleteTopologyRequest(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Drivers["mock"] = &stuckDriver{}
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m, err := c.StartMember(context.Background(), startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentBus, _ := runClient(t, e.url)
+	raw := make(chan []byte, 16)
+	if err := agentBus.Subscribe(context.Background(), "topology/CompleteTopologyEvent", func(_ string, b []byte) { raw <- b }); err != nil {
+		t.Fatal(err)
+	}
+	if err := agentBus.PublishEvent(context.Background(), model.CompleteTopologyRequestEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(wait)
+	for {
+		var body []byte
+		select {
+		case body = <-raw:
+		case <-timeout:
+			t.Fatal("no CompleteTopologyEvent with the member")
+		}
+		// Read it the way the Python agent does: plain maps, no guards.
+		var v struct {
+			Topology struct {
+				Initialized *bool `json:"initialized"`
+				ServiceMap  map[string]struct {
+					ServiceType         string `json:"serviceType"`
+					ClusterIDClusterMap map[string]struct {
+						HostNames          []string `json:"hostNames"`
+						KubernetesServices []any    `json:"kubernetesServices"`
+						MemberMap          map[string]struct {
+							PortMap            map[string]any `json:"portMap"`
+							MemberStateManager struct {
+								StateStack []string `json:"stateStack"`
+							} `json:"memberStateManager"`
+						} `json:"memberMap"`
+					} `json:"clusterIdClusterMap"`
+				} `json:"serviceMap"`
+			} `json:"topology"`
+		}
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatal(err)
+		}
+		mm, ok := v.Topology.ServiceMap["php"].ClusterIDClusterMap[clusterID].MemberMap[m.MemberID]
+		if !ok {
+			continue // an earlier periodic one
+		}
+		if v.Topology.Initialized == nil || !*v.Topology.Initialized {
+			t.Errorf(`topology lacks "initialized": true: %s`, body)
+		}
+		if d := cmp.Diff([]string{"Created", "Initialized"}, mm.MemberStateManager.StateStack); d != "" {
+			t.Errorf("stateStack (-want +got):\n%s", d)
+		}
+		for _, key := range []string{`"serviceType":"SingleTenant"`, `"portMap":{`, `"hostNames":["app1.php1.php.stratos.org"]`,
+			`"kubernetesServices":[]`, `"isLbCluster":false`, `"appId":"app1"`, `"instanceIdToInstanceContextMap":{"app1-1"`} {
+			if !strings.Contains(string(body), key) {
+				t.Errorf("topology lacks %s", key)
+			}
+		}
+		return
+	}
+}
+
+// stuckDriver starts instances whose agent never answers.
+type stuckDriver struct {
+	mu    sync.Mutex
+	live  map[string]bool
+	calls int
+}
+
+func (d *stuckDriver) Start(_ context.Context, in controller.Instance) (controller.Started, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live == nil {
+		d.live = map[string]bool{}
+	}
+	d.live[in.MemberID] = true
+	d.calls++
+	return controller.Started{InstanceID: in.MemberID, MemberID: in.MemberID, PrivateIPs: []string{"192.0.2.1"}}, nil
+}
+
+func (d *stuckDriver) Terminate(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.live[id] {
+		return controller.ErrInstanceNotFound
+	}
+	delete(d.live, id)
+	return nil
+}
+
+func (d *stuckDriver) List(context.Context) ([]controller.Started, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []controller.Started
+	for id := range d.live {
+		out = append(out, controller.Started{InstanceID: id, MemberID: id})
+	}
+	return out, nil
+}
+
+func TestGracefulTermination(t *testing.T) {
+	e := newEnv(t)
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m := e.startActive(t, c)
+	if err := c.TerminateMember(context.Background(), m.MemberID, false); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.watch.until(t, "MemberTerminated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberTerminatedEvent")
+	})
+	got := ofMember(evs, m.MemberID)
+	i := slices.Index(got, "instance.notifier.InstanceCleanupMemberEvent")
+	if i < 0 {
+		t.Fatalf("no cleanup event:\n%s", strings.Join(got, "\n"))
+	}
+	want := []string{"instance.notifier.InstanceCleanupMemberEvent", "instance.status.InstanceMaintenanceModeEvent",
+		"topology.MemberMaintenanceModeEvent", "instance.status.InstanceReadyToShutdownEvent",
+		"topology.MemberReadyToShutdownEvent", "topology.MemberTerminatedEvent"}
+	if d := cmp.Diff(want, got[i:]); d != "" {
+		t.Errorf("graceful termination sequence (-want +got):\n%s", d)
+	}
+	if _, err := c.Member(m.MemberID); !errors.Is(err, controller.ErrNotFound) {
+		t.Errorf("member still known: %v", err)
+	}
+	if l, _ := e.mock.List(context.Background()); len(l) != 0 {
+		t.Errorf("mock still runs %d instances", len(l))
+	}
+	if d := cmp.Diff([]string{"Created", "Initialized", "Starting", "Active", "In_Maintenance", "ReadyToShutDown", "Terminated"},
+		waitStatuses(t, e.rec, m.MemberID, 7)); d != "" {
+		t.Errorf("lifecycle records (-want +got):\n%s", d)
+	}
+}
+
+func waitStatuses(t *testing.T, r *recorder, memberID string, n int) []string {
+	deadline := time.Now().Add(wait)
+	for len(r.statuses(memberID)) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling a fake's slice; no ordering is inferred from it
+	}
+	return r.statuses(memberID)
+}
+
+func TestForcedTerminationAndTerminateAll(t *testing.T) {
+	e := newEnv(t)
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	a := e.startActive(t, c)
+	if err := c.TerminateMember(context.Background(), a.MemberID, true); err != nil {
+		t.Fatal(err)
+	}
+	got := ofMember(e.watch.until(t, "MemberTerminated", func(evs []model.Event) bool {
+		return hasClass(evs, a.MemberID, "topology.MemberTerminatedEvent")
+	}), a.MemberID)
+	if slices.Contains(got, "instance.notifier.InstanceCleanupMemberEvent") {
+		t.Errorf("forced termination sent a cleanup event: %v", got)
+	}
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.startActive(t, c).MemberID)
+	}
+	if err := c.TerminateAll(context.Background(), clusterID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Members(clusterID)); n != 0 {
+		t.Errorf("%d members left", n)
+	}
+	e.watch.until(t, "MemberTerminated for all", func(evs []model.Event) bool {
+		for _, id := range ids {
+			if !hasClass(evs, id, "topology.MemberTerminatedEvent") {
+				return false
+			}
+		}
+		return true
+	})
+	if err := c.RemoveCluster(context.Background(), clusterID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveCartridge(context.Background(), "php"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDriverReportsDeath(t *testing.T) {
+	e := newEnv(t)
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m := e.startActive(t, c)
+	if err := e.mock.Crash(m.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	e.watch.until(t, "MemberTerminated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberTerminatedEvent")
+	})
+	if _, err := c.Member(m.MemberID); !errors.Is(err, controller.ErrNotFound) {
+		t.Errorf("member still known: %v", err)
+	}
+	if c.Stats().Exited != 1 {
+		t.Errorf("stats: %+v", c.Stats())
+	}
+}
+
+func TestKilledMockMemberGoesSilent(t *testing.T) {
+	e := newEnv(t)
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	alive := e.startActive(t, c)
+	killed := e.startActive(t, c)
+	seen := 0
+	e.health.next(t, &seen, killed.MemberID)
+	if err := e.mock.Kill(killed.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e.clock.Advance(15 * time.Second)
+		b := e.health.next(t, &seen, alive.MemberID)
+		for _, s := range b {
+			if s.MemberID == killed.MemberID {
+				t.Fatalf("killed member still publishes: %+v", s)
+			}
+		}
+	}
+	// Kill is silent: the controller still has the member (the CEP's fault detection is what
+	// notices), and terminating it later is not an error.
+	if _, err := c.Member(killed.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.TerminateMember(context.Background(), killed.MemberID, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartAdoptsMembers(t *testing.T) {
+	e := newEnv(t)
+	c, stop := runController(t, e.opts)
+	seed(t, c)
+	kept := e.startActive(t, c)
+	gone := e.startActive(t, c)
+	before := c.Topology()
+	stop()
+
+	// While the controller is down: one instance vanishes, and one appears that no member owns
+	// (as if the controller had stopped between the driver's Start and writing the member).
+	if err := e.mock.Kill(gone.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.mock.Start(context.Background(), controller.Instance{MemberID: clusterID + "orphan", ClusterID: clusterID, ServiceName: "php"}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctrlBus, _ := runClient(t, e.url)
+	o := e.opts
+	o.Bus = ctrlBus
+	c2, _ := runController(t, o)
+
+	e.watch.until(t, "MemberTerminated of the vanished member", func(evs []model.Event) bool {
+		return hasClass(evs, gone.MemberID, "topology.MemberTerminatedEvent")
+	})
+	after := c2.Topology()
+	delete(before.ServiceMap["php"].ClusterIDClusterMap[clusterID].MemberMap, gone.MemberID)
+	if d := cmp.Diff(before, after); d != "" {
+		t.Errorf("topology after restart (-before +after):\n%s", d)
+	}
+	l, _ := e.mock.List(context.Background())
+	if len(l) != 1 || l[0].InstanceID != kept.MemberID {
+		t.Errorf("mock instances after adoption: %+v", l)
+	}
+	if n := len(c2.Members("")); n != 1 {
+		t.Errorf("%d members after restart, want 1", n)
+	}
+	if s := c2.Stats(); s.Adopted != 1 || s.AdoptTerminated != 1 || s.OrphansTerminated != 1 {
+		t.Errorf("stats: %+v", s)
+	}
+	for _, ct := range []string{"php"} {
+		if _, err := c2.Cartridge(ct); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := c2.NetworkPartition("network-partition-1"); err != nil {
+		t.Error(err)
+	}
+	// The adopted member still follows its lifecycle.
+	if err := c2.TerminateMember(context.Background(), kept.MemberID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.watch.until(t, "MemberTerminated of the adopted member", func(evs []model.Event) bool {
+		return hasClass(evs, kept.MemberID, "topology.MemberReadyToShutdownEvent") &&
+			hasClass(evs, kept.MemberID, "topology.MemberTerminatedEvent")
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	drv := &stuckDriver{}
+	e.opts.Drivers["mock"] = drv
+	c, _ := runController(t, e.opts)
+	ctx := context.Background()
+	php := sample[model.Cartridge](t, "cartridges__mock__php.json")
+
+	bad := php
+	bad.PortMapping = slices.Clone(php.PortMapping)
+	bad.PortMapping[0].Port = 70000
+	if err := c.AddCartridge(ctx, bad); !errors.Is(err, model.ErrInvalidCartridge) || !strings.Contains(err.Error(), "70000") {
+		t.Errorf("bad port: %v", err)
+	}
+	if len(c.Cartridges()) != 0 {
+		t.Errorf("a bad cartridge was stored")
+	}
+	np := sample[model.NetworkPartition](t, "network-partitions__mock__network-partition-1.json")
+	ec2 := np
+	ec2.ID, ec2.Provider = "ec2-np", "ec2"
+	if err := c.AddNetworkPartition(ctx, ec2); !errors.Is(err, controller.ErrNoDriver) {
+		t.Errorf("network partition of an unconfigured provider: %v", err)
+	}
+	if err := c.AddCartridge(ctx, php); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddNetworkPartition(ctx, np); err != nil {
+		t.Fatal(err)
+	}
+
+	spec := phpSpec
+	spec.ServiceName = "tomcat"
+	err := c.CreateCluster(ctx, spec)
+	if !errors.Is(err, controller.ErrNotFound) || !strings.Contains(err.Error(), `unknown cartridge "tomcat"`) {
+		t.Errorf("unknown cartridge: %v", err)
+	}
+	if _, err := c.Cluster(clusterID); !errors.Is(err, controller.ErrNotFound) {
+		t.Errorf("cluster half-created: %v", err)
+	}
+	noPorts := php
+	noPorts.Type, noPorts.PortMapping = "noports", nil
+	if err := c.AddCartridge(ctx, noPorts); err != nil {
+		t.Fatal(err)
+	}
+	spec = phpSpec
+	spec.ClusterID, spec.ServiceName = "app1.x.noports.domain", "noports"
+	if err := c.CreateCluster(ctx, spec); !errors.Is(err, controller.ErrInvalid) || !errors.Is(err, model.ErrPayload) ||
+		!strings.Contains(err.Error(), "missing required key PORTS") {
+		t.Errorf("cluster whose payload lacks PORTS: %v", err)
+	}
+	if err := c.CreateApplicationClusters(ctx, "app1", []controller.ClusterSpec{phpSpec, spec}); err == nil {
+		t.Errorf("application clusters with one bad cluster were created")
+	}
+	if _, err := c.Cluster(clusterID); !errors.Is(err, controller.ErrNotFound) {
+		t.Errorf("application clusters half-created: %v", err)
+	}
+	if err := c.CreateCluster(ctx, phpSpec); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateCluster(ctx, phpSpec); !errors.Is(err, controller.ErrExists) {
+		t.Errorf("second create: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		change func(*controller.StartRequest)
+		is     error
+		text   string
+	}{
+		{name: "unknown cluster", change: func(r *controller.StartRequest) { r.ClusterID = "nope" }, is: controller.ErrNotFound, text: `cluster "nope"`},
+		{name: "unknown network partition", change: func(r *controller.StartRequest) { r.NetworkPartitionID = "np-x" },
+			is: controller.ErrNotFound, text: `network partition "np-x" does not exist`},
+		{name: "unknown partition", change: func(r *controller.StartRequest) { r.PartitionID = "p-x" },
+			is: controller.ErrNotFound, text: `partition "p-x" does not exist in network partition network-partition-1`},
+		{name: "no cluster instance", change: func(r *controller.StartRequest) { r.ClusterInstanceID = "" },
+			is: controller.ErrInvalid, text: "cluster instance id is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startReq
+			tc.change(&r)
+			_, err := c.StartMember(ctx, r)
+			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("got %v, want %v with %q", err, tc.is, tc.text)
+			}
+		})
+	}
+
+	// A payload missing required keys: a controller with no broker or CEP coordinates.
+	ctrlBus, _ := runClient(t, e.url)
+	o := e.opts
+	o.Bus, o.DataDir, o.MBURLs, o.CEPURLs, o.Issue = ctrlBus, t.TempDir(), nil, nil, nil
+	c2, _ := runController(t, o)
+	if err := c2.AddCartridge(ctx, php); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.AddNetworkPartition(ctx, np); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.CreateCluster(ctx, phpSpec); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.StartMember(ctx, startReq)
+	if !errors.Is(err, model.ErrPayload) || !strings.Contains(err.Error(), "MB_URLS|MB_IP+MB_PORT") ||
+		!strings.Contains(err.Error(), "CEP_URLS|CEP_IP+CEP_PORT") {
+		t.Errorf("payload without broker and CEP: %v", err)
+	}
+
+	// Nothing was half-created: no member, no instance, no member event.
+	if n := len(c.Members("")) + len(c2.Members("")); n != 0 {
+		t.Errorf("%d members created by bad requests", n)
+	}
+	drv.mu.Lock()
+	if drv.calls != 0 {
+		t.Errorf("the driver was called %d times", drv.calls)
+	}
+	drv.mu.Unlock()
+	// A good request after all the bad ones is the first member event on the bus.
+	m, err := c.StartMember(ctx, startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := e.watch.until(t, "MemberInitialized", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberInitializedEvent")
+	})
+	for _, ev := range evs {
+		if id := memberOf(ev); id != "" && id != m.MemberID {
+			t.Errorf("event of another member: %s %s", ev.EventClass(), id)
+		}
+	}
+	if err := c.RemoveCartridge(ctx, "php"); !errors.Is(err, controller.ErrInUse) {
+		t.Errorf("remove a cartridge in use: %v", err)
+	}
+	if err := c.RemoveNetworkPartition(ctx, "network-partition-1"); !errors.Is(err, controller.ErrInUse) {
+		t.Errorf("remove a network partition in use: %v", err)
+	}
+}
+
+func TestInvalidTransitionPublishesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Drivers["mock"] = &stuckDriver{}
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m, err := c.StartMember(context.Background(), startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := runClient(t, e.url)
+	// Activated straight from Initialized is not allowed; Started then is.
+	for _, ev := range []model.Event{
+		&model.InstanceActivatedEvent{ServiceName: "php", ClusterID: clusterID, MemberID: m.MemberID},
+		&model.InstanceStartedEvent{ServiceName: "php", ClusterID: clusterID, MemberID: m.MemberID},
+	} {
+		if err := agent.PublishEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := e.watch.until(t, "MemberStarted", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberStartedEvent")
+	})
+	if hasClass(evs, m.MemberID, "topology.MemberActivatedEvent") {
+		t.Errorf("an invalid transition was published")
+	}
+	if s := c.Stats(); s.InvalidTransitions != 1 {
+		t.Errorf("stats: %+v", s)
+	}
+}
+
+func TestClusterInstanceLifecycle(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Drivers["mock"] = &stuckDriver{}
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	as, _ := runClient(t, e.url)
+	w := watch(t, as, "topology/#")
+	ctx := context.Background()
+	for _, ev := range []model.Event{
+		&model.ClusterStatusClusterInstanceCreatedEvent{ClusterID: clusterID, InstanceID: "app1-2", ServiceName: "php"},
+		&model.ClusterStatusClusterActivatedEvent{ServiceName: "php", ClusterID: clusterID, AppID: "app1", InstanceID: "app1-2"},
+		&model.ClusterStatusClusterActivatedEvent{ServiceName: "php", ClusterID: clusterID, AppID: "app1", InstanceID: "app1-2"}, // invalid: Active→Active
+		&model.ClusterStatusClusterTerminatingEvent{ServiceName: "php", ClusterID: clusterID, AppID: "app1", InstanceID: "app1-2"},
+		&model.ClusterStatusClusterTerminatedEvent{ServiceName: "php", ClusterID: clusterID, AppID: "app1", InstanceID: "app1-2"},
+	} {
+		if err := as.PublishEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := w.until(t, "ClusterInstanceTerminated", func(evs []model.Event) bool {
+		for _, e := range evs {
+			if _, ok := e.(*model.ClusterInstanceTerminatedEvent); ok {
+				return true
+			}
+		}
+		return false
+	})
+	var got []string
+	for _, e := range evs {
+		if strings.Contains(e.EventClass(), "ClusterInstance") {
+			got = append(got, e.EventClass())
+		}
+	}
+	want := []string{"topology.ClusterInstanceCreatedEvent", "topology.ClusterInstanceActivatedEvent",
+		"topology.ClusterInstanceTerminatingEvent", "topology.ClusterInstanceTerminatedEvent"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("cluster instance events (-want +got):\n%s", d)
+	}
+	cl, _ := c.Cluster(clusterID)
+	if _, ok := cl.InstanceIDToInstanceContextMap["app1-2"]; ok {
+		t.Errorf("terminated cluster instance still present")
+	}
+	if _, err := c.StartMember(ctx, controller.StartRequest{ClusterID: clusterID, ClusterInstanceID: "app1-1",
+		NetworkPartitionID: "network-partition-1", PartitionID: "partition-1"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = bus.Connected
+}

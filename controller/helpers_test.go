@@ -1,0 +1,316 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// wait bounds how long a test waits for something that should happen promptly.
+const wait = 20 * time.Second
+
+// fakeClock is a manual clock: tickers fire only when Advance passes their next tick.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	tickers []*fakeTicker
+}
+
+type fakeTicker struct {
+	c       chan time.Time
+	d       time.Duration
+	next    time.Time
+	stopped atomic.Bool
+}
+
+func (t *fakeTicker) C() <-chan time.Time { return t.c }
+func (t *fakeTicker) Stop()               { t.stopped.Store(true) }
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) NewTicker(d time.Duration) controller.Ticker {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTicker{c: make(chan time.Time, 1), d: d, next: f.now.Add(d)}
+	f.tickers = append(f.tickers, t)
+	return t
+}
+
+// Advance moves the clock and fires the tickers that are due (at most one pending tick each,
+// like time.Ticker).
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for _, t := range f.tickers {
+		if t.stopped.Load() {
+			continue
+		}
+		for !t.next.After(f.now) {
+			select {
+			case t.c <- f.now:
+			default:
+			}
+			t.next = t.next.Add(t.d)
+		}
+	}
+}
+
+// testLogger writes warnings to the test output until the test ends.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(func() { w.done.Store(true) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done.Load() {
+		return len(p), nil
+	}
+	return w.w.Write(p)
+}
+
+// runBroker starts an embedded broker on a free port until the test ends.
+func runBroker(t testing.TB) *bus.Broker {
+	t.Helper()
+	b, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return b
+}
+
+// runClient runs a connected bus client; stop ends it (also at the end of the test).
+func runClient(t testing.TB, url string) (c *bus.Client, stop func()) {
+	t.Helper()
+	connected := make(chan struct{}, 1)
+	c, err := bus.New(bus.Options{URLs: []string{url}, Logger: testLogger(t), RetryMin: 20 * time.Millisecond,
+		RetryMax: 200 * time.Millisecond, OnState: func(s bus.State) {
+			if s == bus.Connected {
+				select {
+				case connected <- struct{}{}:
+				default:
+				}
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-connected:
+	case <-time.After(wait):
+		t.Fatal("bus client did not connect")
+	}
+	return c, stop
+}
+
+// watcher records every event on the topics it watches, in arrival order.
+type watcher struct {
+	mu     sync.Mutex
+	events []model.Event
+	raw    map[string][][]byte // topic -> bodies, for CompleteTopologyEvent
+	signal chan struct{}
+}
+
+func watch(t testing.TB, c *bus.Client, filters ...string) *watcher {
+	t.Helper()
+	w := &watcher{raw: map[string][][]byte{}, signal: make(chan struct{}, 1)}
+	for _, f := range filters {
+		if err := c.Subscribe(context.Background(), f, func(topic string, body []byte) {
+			e, err := model.Unmarshal(topic, body)
+			if err != nil {
+				return
+			}
+			w.mu.Lock()
+			w.events = append(w.events, e)
+			if _, ok := e.(*model.CompleteTopologyEvent); ok {
+				w.raw[topic] = append(w.raw[topic], body)
+			}
+			w.mu.Unlock()
+			select {
+			case w.signal <- struct{}{}:
+			default:
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// memberOf returns the member id an event names, or "".
+func memberOf(e model.Event) string {
+	b, _ := json.Marshal(e)
+	var v struct {
+		MemberID string `json:"memberId"`
+	}
+	json.Unmarshal(b, &v)
+	return v.MemberID
+}
+
+// until waits until cond holds for the events seen so far and returns them.
+func (w *watcher) until(t testing.TB, what string, cond func([]model.Event) bool) []model.Event {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		w.mu.Lock()
+		evs := slices.Clone(w.events)
+		w.mu.Unlock()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-w.signal:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s; events seen:\n%s", what, classes(evs))
+		}
+	}
+}
+
+// ofMember returns the classes of the events naming the member, in order.
+func ofMember(evs []model.Event, memberID string) []string {
+	var out []string
+	for _, e := range evs {
+		if memberOf(e) == memberID {
+			out = append(out, e.EventClass())
+		}
+	}
+	return out
+}
+
+func classes(evs []model.Event) string {
+	var s string
+	for _, e := range evs {
+		s += e.EventClass() + " " + memberOf(e) + "\n"
+	}
+	return s
+}
+
+func hasClass(evs []model.Event, memberID, class string) bool {
+	return slices.Contains(ofMember(evs, memberID), class)
+}
+
+// recorder is a fake controller.Recorder.
+type recorder struct {
+	mu   sync.Mutex
+	recs []model.LifecycleRecord
+}
+
+func (r *recorder) RecordLifecycle(rec model.LifecycleRecord) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, rec)
+	return true
+}
+
+func (r *recorder) statuses(memberID string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rec := range r.recs {
+		if rec.MemberID == memberID {
+			out = append(out, rec.Status)
+		}
+	}
+	return out
+}
+
+// sample loads a Stratos sample definition from internal/model's testdata.
+func sample[T any](t testing.TB, name string) T {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "internal", "model", "testdata", "cartridge-samples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// runController runs a controller until stop (or the end of the test) and waits until it is
+// ready.
+func runController(t testing.TB, o controller.Options) (c *controller.Controller, stop func()) {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = testLogger(t)
+	}
+	c, err := controller.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("controller Run: %v", err)
+				}
+			case <-time.After(wait):
+				t.Errorf("controller Run did not return")
+			}
+			if err := c.Close(); err != nil {
+				t.Errorf("controller Close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-c.Ready():
+	case <-time.After(wait):
+		t.Fatal("controller did not become ready")
+	}
+	return c, stop
+}
