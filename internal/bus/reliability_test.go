@@ -348,3 +348,75 @@ func TestDecodeErrorsCounted(t *testing.T) {
 		t.Errorf("event on %s", got)
 	}
 }
+
+// TestFailoverWhenBrokerDies: a client on the first of two brokers moves to the second when the
+// first goes away, restores its subscription there and keeps publishing.
+func TestFailoverWhenBrokerDies(t *testing.T) {
+	first, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx1, stopFirst := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- first.Run(ctx1) }()
+	defer func() { stopFirst(); <-firstDone }()
+	second := runBroker(t, BrokerOptions{})
+
+	c := runClient(t, Options{URLs: []string{first.URL(), second.URL()}})
+	ctx := ctxT(t)
+	handler, ch := collector(10)
+	if err := c.Subscribe(ctx, "strata-test/failover", handler); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, Connected)
+	if err := c.Publish(ctx, "strata-test/failover", []byte("on first"), 1); err != nil {
+		t.Fatal(err)
+	}
+	take(t, ch, 1)
+	if first.Stats().ClientsConnected != 1 || second.Stats().ClientsConnected != 0 {
+		t.Fatalf("client not on the first broker: %+v %+v", first.Stats(), second.Stats())
+	}
+
+	stopFirst()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	firstDone <- nil // for the deferred stop
+	c.waitFor(t, Disconnected)
+	c.waitFor(t, Connected)
+	if err := c.Publish(ctx, "strata-test/failover", []byte("on second"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if r := take(t, ch, 1); r[0].payload != "on second" {
+		t.Errorf("got %v", r)
+	}
+	if second.Stats().ClientsConnected != 1 {
+		t.Errorf("second broker: %+v", second.Stats())
+	}
+}
+
+// TestPublishFromHandler: a handler may publish (Publish only queues), here echoing every
+// request to a reply topic.
+func TestPublishFromHandler(t *testing.T) {
+	b := runBroker(t, BrokerOptions{})
+	c := runClient(t, Options{URLs: []string{b.URL()}})
+	ctx := ctxT(t)
+	if err := c.Subscribe(ctx, "strata-test/req", func(_ string, p []byte) {
+		if err := c.Publish(ctx, "strata-test/reply", p, 1); err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	handler, ch := collector(100)
+	if err := c.Subscribe(ctx, "strata-test/reply", handler); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, Connected)
+	for i := range 100 {
+		if err := c.Publish(ctx, "strata-test/req", []byte(strconv.Itoa(i)), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	take(t, ch, 100)
+}
