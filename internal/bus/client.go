@@ -113,14 +113,14 @@ type outMsg struct {
 	qos     byte
 }
 
-// Stats are the client's counters, for metrics. Counters only grow.
+// Stats are the client's counters, for metrics. State and Outbox are gauges; the rest only grow.
 type Stats struct {
 	State           State
 	Outbox          int    // messages waiting to be sent or acknowledged
 	Queued          uint64 // messages accepted by Publish
 	Sent            uint64 // messages the broker took (PUBACK at QoS 1, written at QoS 0)
 	Rejected        uint64 // Publish calls that failed with ErrOutboxFull
-	Received        uint64 // messages delivered to handlers
+	Received        uint64 // messages received from the broker
 	DecodeErrors    uint64 // events that model.Unmarshal could not decode
 	Connects        uint64 // successful connections
 	ConnectFailures uint64 // failed connection attempts
