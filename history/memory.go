@@ -181,7 +181,7 @@ func (m *Memory) RecordDecision(d model.Decision) bool {
 // Run evicts rows older than the retention every minute (or every Retention/10 when shorter)
 // until ctx ends.
 func (m *Memory) Run(ctx context.Context) error {
-	every := min(time.Minute, m.o.Retention/10)
+	every := max(min(time.Minute, m.o.Retention/10), 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
