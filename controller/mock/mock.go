@@ -461,8 +461,9 @@ func (d *Driver) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-t.C():
-			d.publishDue(ctx, now)
+		case <-t.C():
+			d.publishDue(ctx, d.clock.Now()) // not the tick's time: a tick may wait in the channel
+
 		case <-d.kick:
 			d.publishDue(ctx, d.clock.Now())
 		}
