@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -69,6 +70,9 @@ var (
 // maxNodes bounds the work one document may cause; aliases can make a small file expand
 // exponentially.
 const maxNodes = 100_000
+
+// maxDepth bounds the nesting of Stratos JSON; policies nest five levels deep.
+const maxDepth = 64
 
 type decoder struct {
 	file    string
@@ -239,11 +243,11 @@ type field struct {
 	jsonOnly bool // accepted in Stratos JSON only
 }
 
-var fieldCache = map[reflect.Type]map[string]field{}
+var fieldCache sync.Map // reflect.Type → map[string]field
 
 func fieldsOf(t reflect.Type) map[string]field {
-	if m, ok := fieldCache[t]; ok {
-		return m
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]field)
 	}
 	m := map[string]field{}
 	for i := 0; i < t.NumField(); i++ {
@@ -255,23 +259,8 @@ func fieldsOf(t reflect.Type) map[string]field {
 		name, opt, _ := strings.Cut(tag, ",")
 		m[name] = field{index: i, jsonOnly: opt == "json"}
 	}
-	fieldCache[t] = m
+	fieldCache.Store(t, m)
 	return m
-}
-
-func init() {
-	// Fill the cache up front so that concurrent loads only read it.
-	for _, t := range []reflect.Type{
-		reflect.TypeFor[fileAutoscaling](), reflect.TypeFor[fileThresholds](), reflect.TypeFor[fileThreshold](),
-		reflect.TypeFor[fileRule](), reflect.TypeFor[fileBehaviour](), reflect.TypeFor[fileDirection](),
-		reflect.TypeFor[fileMissing](), reflect.TypeFor[fileNetworkPartition](), reflect.TypeFor[filePartition](),
-		reflect.TypeFor[fileDeployment](), reflect.TypeFor[fileDeploymentNP](), reflect.TypeFor[fileDeploymentPartition](),
-		reflect.TypeFor[fileApplication](), reflect.TypeFor[fileProperty](),
-		reflect.TypeFor[fileFixture](), reflect.TypeFor[fileFixtureCluster](), reflect.TypeFor[fileFixtureMembers](),
-		reflect.TypeFor[fileFixtureStep](), reflect.TypeFor[fileFixtureSummary](), reflect.TypeFor[fileFixtureExpect](),
-	} {
-		fieldsOf(t)
-	}
 }
 
 func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
@@ -446,6 +435,7 @@ func jsonNode(file string, data []byte, p *problems) *yaml.Node {
 	dec.UseNumber()
 	lc := newLineCounter(data)
 	var parse func() (*yaml.Node, error)
+	depth := 0
 	start := func() Pos {
 		off := int(dec.InputOffset())
 		for off < len(data) && strings.IndexByte(" \t\r\n,:", data[off]) >= 0 {
@@ -462,6 +452,10 @@ func jsonNode(file string, data []byte, p *problems) *yaml.Node {
 		n := &yaml.Node{Line: at.Line, Column: at.Col}
 		switch t := tok.(type) {
 		case json.Delim:
+			if depth++; depth > maxDepth {
+				return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+			}
+			defer func() { depth-- }()
 			switch t {
 			case '{':
 				n.Kind, n.Tag = yaml.MappingNode, "!!map"

@@ -186,3 +186,26 @@ func TestStratosJSONErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEncodeStratosJSONRoundTrip(t *testing.T) {
+	set, err := LoadDir(examplesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range set.All() {
+		if p.Ref().Kind == KindGovernance {
+			continue
+		}
+		b, err := EncodeStratosJSON(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := DecodeStratosJSON(p.Ref().Kind, b)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", p.Ref(), err, b)
+		}
+		if back.fingerprint() != p.fingerprint() {
+			t.Errorf("%s does not round-trip:\n%s", p.Ref(), b)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -168,6 +169,25 @@ func TestEvaluatorConcurrent(t *testing.T) {
 	for range 4 {
 		if !<-done {
 			t.Error("wrong result under concurrency")
+		}
+	}
+}
+
+func TestEvaluatorSurvivesGC(t *testing.T) {
+	p, err := CompileExpr(`tenantId + cartridge == "t1php" && active == 7`, Bool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := NewEvaluator()
+	for i := range 50 {
+		env := ev.Env()
+		env.TenantID = string([]byte("t1")) // fresh heap strings, reachable only through env
+		env.Cartridge = string([]byte("php"))
+		env.Active = 7
+		runtime.GC()
+		r, err := ev.Eval(p)
+		if err != nil || !r.Bool {
+			t.Fatalf("round %d: %+v %v", i, r, err)
 		}
 	}
 }
