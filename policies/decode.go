@@ -414,6 +414,12 @@ func yamlDocs(file string, data []byte, p *problems) []*yaml.Node {
 					pos.Line, _ = strconv.Atoi(m[1])
 				}
 				msg = m[2]
+				// yaml.v3 numbers a parser error's line from 0 (a scanner error's from 1), and
+				// leaves the line out when it is 0; libyaml's parser messages are the "did not
+				// find expected ..." ones.
+				if strings.HasPrefix(msg, "did not find expected") && m[1] != "" {
+					pos.Line++
+				}
 			}
 			p.add(pos, "yaml: %s", msg)
 			return docs

@@ -154,7 +154,17 @@ networkPartitions:
 		{
 			name:  "yaml syntax error",
 			files: map[string]string{"a.yaml": "kind: NetworkPartition\nid: [x\n"},
-			want:  []string{`a.yaml:|yaml: did not find expected`},
+			want:  []string{`a.yaml:2:1: |yaml: did not find expected`},
+		},
+		{
+			name:  "yaml syntax error in a flow list",
+			files: map[string]string{"a.yaml": "kind: NetworkPartition\nid: x\npartitions: [a, b\nprovider: mock\n"},
+			want:  []string{`a.yaml:3:1: |yaml: did not find expected ',' or ']'`},
+		},
+		{
+			name:  "yaml tab indentation",
+			files: map[string]string{"a.yaml": "kind: NetworkPartition\nid: x\npartitions:\n\t- id: p\n"},
+			want:  []string{`a.yaml:4:1: |yaml: found character that cannot start any token`},
 		},
 		{
 			name:  "shadow of a missing policy, bad behaviour",
