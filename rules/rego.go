@@ -222,48 +222,56 @@ type Proposal struct {
 func (p *Proposal) value() ast.Value {
 	s, n := ast.StringTerm, ast.InternedTerm[int]
 	return ast.NewObject(
-		ast.Item(key("action"), s(p.Action)),
-		ast.Item(key("delta"), n(p.Delta)),
-		ast.Item(key("policy"), s(p.Policy)),
-		ast.Item(key("cluster_id"), s(p.ClusterID)),
-		ast.Item(key("cluster_instance_id"), s(p.ClusterInstanceID)),
-		ast.Item(key("network_partition_id"), s(p.NetworkPartitionID)),
-		ast.Item(key("partition_id"), s(p.PartitionID)),
-		ast.Item(key("application_id"), s(p.ApplicationID)),
-		ast.Item(key("tenant_id"), s(p.TenantID)),
-		ast.Item(key("cartridge"), s(p.Cartridge)),
-		ast.Item(key("active"), n(p.Active)),
-		ast.Item(key("non_terminated"), n(p.NonTerminated)),
-		ast.Item(key("required"), n(p.Required)),
-		ast.Item(key("min_members"), n(p.MinMembers)),
-		ast.Item(key("max_members"), n(p.MaxMembers)),
-		ast.Item(key("cluster_members"), n(p.ClusterMembers)),
-		ast.Item(key("tenant_members"), n(p.TenantMembers)),
-		ast.Item(key("time"), ast.ObjectTerm(
-			ast.Item(key("hour"), n(p.Hour)),
-			ast.Item(key("minute"), n(p.Minute)),
-			ast.Item(key("weekday"), n(p.Weekday)),
+		ast.Item(keys.Action, s(p.Action)),
+		ast.Item(keys.Delta, n(p.Delta)),
+		ast.Item(keys.Policy, s(p.Policy)),
+		ast.Item(keys.ClusterId, s(p.ClusterID)),
+		ast.Item(keys.ClusterInstanceId, s(p.ClusterInstanceID)),
+		ast.Item(keys.NetworkPartitionId, s(p.NetworkPartitionID)),
+		ast.Item(keys.PartitionId, s(p.PartitionID)),
+		ast.Item(keys.ApplicationId, s(p.ApplicationID)),
+		ast.Item(keys.TenantId, s(p.TenantID)),
+		ast.Item(keys.Cartridge, s(p.Cartridge)),
+		ast.Item(keys.Active, n(p.Active)),
+		ast.Item(keys.NonTerminated, n(p.NonTerminated)),
+		ast.Item(keys.Required, n(p.Required)),
+		ast.Item(keys.MinMembers, n(p.MinMembers)),
+		ast.Item(keys.MaxMembers, n(p.MaxMembers)),
+		ast.Item(keys.ClusterMembers, n(p.ClusterMembers)),
+		ast.Item(keys.TenantMembers, n(p.TenantMembers)),
+		ast.Item(keys.Time, ast.ObjectTerm(
+			ast.Item(keys.Hour, n(p.Hour)),
+			ast.Item(keys.Minute, n(p.Minute)),
+			ast.Item(keys.Weekday, n(p.Weekday)),
 		)),
 	)
 }
 
 // keys holds the input's object keys, built once.
-var keys = map[string]*ast.Term{}
-
-func key(name string) *ast.Term {
-	if t, ok := keys[name]; ok {
-		return t
-	}
-	panic("rules: unknown proposal key " + name)
-}
-
-func init() {
-	for _, k := range []string{"action", "delta", "policy", "cluster_id", "cluster_instance_id",
-		"network_partition_id", "partition_id", "application_id", "tenant_id", "cartridge", "active",
-		"non_terminated", "required", "min_members", "max_members", "cluster_members", "tenant_members",
-		"time", "hour", "minute", "weekday"} {
-		keys[k] = ast.StringTerm(k)
-	}
+var keys = struct {
+	Action, Delta, Policy, ClusterId, ClusterInstanceId, NetworkPartitionId, PartitionId, ApplicationId, TenantId, Cartridge, Active, NonTerminated, Required, MinMembers, MaxMembers, ClusterMembers, TenantMembers, Time, Hour, Minute, Weekday *ast.Term
+}{
+	Action:             ast.StringTerm("action"),
+	Delta:              ast.StringTerm("delta"),
+	Policy:             ast.StringTerm("policy"),
+	ClusterId:          ast.StringTerm("cluster_id"),
+	ClusterInstanceId:  ast.StringTerm("cluster_instance_id"),
+	NetworkPartitionId: ast.StringTerm("network_partition_id"),
+	PartitionId:        ast.StringTerm("partition_id"),
+	ApplicationId:      ast.StringTerm("application_id"),
+	TenantId:           ast.StringTerm("tenant_id"),
+	Cartridge:          ast.StringTerm("cartridge"),
+	Active:             ast.StringTerm("active"),
+	NonTerminated:      ast.StringTerm("non_terminated"),
+	Required:           ast.StringTerm("required"),
+	MinMembers:         ast.StringTerm("min_members"),
+	MaxMembers:         ast.StringTerm("max_members"),
+	ClusterMembers:     ast.StringTerm("cluster_members"),
+	TenantMembers:      ast.StringTerm("tenant_members"),
+	Time:               ast.StringTerm("time"),
+	Hour:               ast.StringTerm("hour"),
+	Minute:             ast.StringTerm("minute"),
+	Weekday:            ast.StringTerm("weekday"),
 }
 
 // String names the proposal briefly, for logs.
