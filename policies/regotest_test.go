@@ -13,8 +13,8 @@ func TestTestRegoExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 5 {
-		t.Errorf("got %d results, want 5", len(res))
+	if len(res) != 7 {
+		t.Errorf("got %d results, want 7", len(res))
 	}
 	for _, r := range res {
 		if !r.Pass {

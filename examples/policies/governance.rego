@@ -18,6 +18,9 @@ quota(tenant) := default_quota if not tenant_quota[tenant]
 # Partitions each cartridge may use; cartridges not listed may use any.
 allowed_partitions := {"mysql": {"partition-1"}}
 
+# Network partitions each tenant may use; tenants not listed may use any.
+tenant_network_partitions := {"t2": {"network-partition-1"}}
+
 deny contains msg if {
 	input.action == "scale-up"
 	input.tenant_members + input.delta > quota(input.tenant_id)
@@ -30,6 +33,13 @@ deny contains msg if {
 	input.partition_id != ""
 	not allowed[input.partition_id]
 	msg := sprintf("cartridge %s may not run in partition %s", [input.cartridge, input.partition_id])
+}
+
+deny contains msg if {
+	input.action == "scale-up"
+	allowed := tenant_network_partitions[input.tenant_id]
+	not allowed[input.network_partition_id]
+	msg := sprintf("tenant %s may not run in network partition %s", [input.tenant_id, input.network_partition_id])
 }
 
 # No scale-down during the Sunday maintenance window, 02:00-04:00 UTC.
