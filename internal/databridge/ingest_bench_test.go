@@ -33,7 +33,7 @@ type stockHandler struct {
 }
 
 func (h *stockHandler) Connect(context.Context, string, string) (string, error) { return h.sid, nil }
-func (h *stockHandler) Disconnect(context.Context, string) error                  { return nil }
+func (h *stockHandler) Disconnect(context.Context, string) error                { return nil }
 func (h *stockHandler) DefineStream(_ context.Context, _ string, def string) (string, error) {
 	d, err := ParseDefinition(def)
 	if err != nil {

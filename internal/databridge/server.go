@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,9 @@ type ServerOptions struct {
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes a connection that sends nothing for that long; 0 never does.
 	IdleTimeout time.Duration
+	// EventLoops is how many epoll loops serve the plain service's connections on Linux; 0 means
+	// GOMAXPROCS, a negative number a goroutine per connection (as TLS connections always have).
+	EventLoops int
 	// Logger receives connection-level events (never one line per event). Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock of session expiry. Default time.Now.
@@ -222,15 +226,40 @@ func (s *Server) deleteStream(id string) bool {
 // once all connection goroutines have exited.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	var loops []*evLoop
+	if s.plainLn != nil && s.opts.EventLoops >= 0 {
+		n := s.opts.EventLoops
+		if n == 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		for range n {
+			l, err := newEvLoop(s)
+			if err != nil {
+				s.log.Debug("no event loop, a goroutine per connection", "err", err)
+				break
+			}
+			loops = append(loops, l)
+			wg.Go(func() { l.run(ctx) })
+		}
+		if len(loops) < n {
+			for _, l := range loops {
+				l.stop()
+			}
+			loops = nil
+		}
+	}
 	if s.plainLn != nil {
-		wg.Go(func() { s.acceptLoop(ctx, &wg, s.plainLn, false) })
+		wg.Go(func() { s.acceptLoop(ctx, &wg, s.plainLn, false, loops) })
 		s.log.Info("serving", "service", "plain", "addr", s.plainLn.Addr().String())
 	}
 	if s.secureLn != nil {
-		wg.Go(func() { s.acceptLoop(ctx, &wg, s.secureLn, true) })
+		wg.Go(func() { s.acceptLoop(ctx, &wg, s.secureLn, true, nil) })
 		s.log.Info("serving", "service", "secure", "addr", s.secureLn.Addr().String())
 	}
 	sweepEvery := min(s.opts.SessionTTL/2, time.Minute)
+	if s.opts.IdleTimeout > 0 {
+		sweepEvery = min(sweepEvery, max(s.opts.IdleTimeout/4, 10*time.Millisecond))
+	}
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 loop:
@@ -240,6 +269,11 @@ loop:
 			break loop
 		case <-t.C:
 			s.liveSessions.Store(int64(s.sessions.sweep()))
+			if s.opts.IdleTimeout > 0 {
+				for _, l := range loops {
+					l.wake() // the loops check idle connections when they wake
+				}
+			}
 		}
 	}
 	if s.plainLn != nil {
@@ -247,6 +281,9 @@ loop:
 	}
 	if s.secureLn != nil {
 		s.secureLn.Close()
+	}
+	for _, l := range loops {
+		l.stop()
 	}
 	s.connsMu.Lock()
 	s.closing = true
@@ -258,8 +295,9 @@ loop:
 	return nil
 }
 
-func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, secure bool) {
+func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, secure bool, loops []*evLoop) {
 	var delay time.Duration
+	next := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -277,6 +315,20 @@ func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.List
 			continue
 		}
 		delay = 0
+		if len(loops) > 0 {
+			s.connections.Add(1)
+			s.open.Add(1)
+			if err := loops[next%len(loops)].add(c); err != nil {
+				s.open.Add(-1)
+				c.Close()
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				s.log.Warn("event loop refused a connection", "err", err)
+			}
+			next++
+			continue
+		}
 		if !s.track(c) {
 			c.Close()
 			return
@@ -322,13 +374,21 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, secure bool) {
 	sc := &serverConn{s: s, c: rw, secure: secure, streams: make(map[string]*stream)}
 	sc.r = newReader(rw, readBufferSize)
 	err := sc.serve(ctx)
+	if errors.Is(err, net.ErrClosed) && ctx.Err() != nil {
+		err = nil
+	}
+	s.connEnded(c.RemoteAddr().String(), secure, err)
+}
+
+// connEnded accounts for a connection's end: malformed input is logged and counted.
+func (s *Server) connEnded(remote string, secure bool, err error) {
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed) && ctx.Err() != nil:
+	case err == nil, errors.Is(err, io.EOF):
 	case errors.Is(err, ErrProtocol), errors.Is(err, ErrFrameTooLarge), errors.Is(err, io.ErrUnexpectedEOF):
 		s.badFrames.Add(1)
-		s.log.Warn("closing connection on malformed input", "remote", c.RemoteAddr().String(), "secure", secure, "err", err)
+		s.log.Warn("closing connection on malformed input", "remote", remote, "secure", secure, "err", err)
 	default:
-		s.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "err", err)
+		s.log.Debug("connection ended", "remote", remote, "secure", secure, "err", err)
 	}
 }
 

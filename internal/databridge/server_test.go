@@ -44,7 +44,10 @@ func (r *recorder) HandleEvents(evs []Event) {
 		r.events = append(r.events, c)
 	}
 	r.mu.Unlock()
-	r.ch <- struct{}{}
+	select {
+	case r.ch <- struct{}{}:
+	default:
+	}
 }
 
 func (r *recorder) wait(t *testing.T, n int) []Event {
