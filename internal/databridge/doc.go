@@ -13,7 +13,10 @@
 //
 // # Data flow in the server
 //
-//	listener (plain 7611 | TLS 7711) -> one goroutine per connection:
+//	plain listener (7611) -> accept goroutine -> one of GOMAXPROCS epoll loops (Linux; the socket
+//	                         is taken over by descriptor and read only when epoll reports it ready)
+//	TLS listener (7711)   -> accept goroutine -> one goroutine per connection (crypto/tls)
+//	either way, per connection:
 //	  reader (per-connection buffer, every length checked against MaxFrame before use)
 //	  -> message header -> dispatch by method name
 //	     publish: bundleDecoder.readArgs (flat typed lists, strings interned)
@@ -21,12 +24,18 @@
 //	              -> Handler.HandleEvents(events) -> reply
 //	     connect/disconnect (secure only), defineStream, findStreamId, deleteStream*: parsed with
 //	              allocations (rare), answered with the declared exceptions
-//	  -> replies buffered, written when no further request is already buffered (one write per
-//	     batch for a pipelining client)
+//	  -> replies buffered and written once per read (a pipelining client gets one write per batch)
 //
 // The whole server loop is hand-written rather than the generated processor with a fast publish
-// path: it keeps one reader per connection for every method, no per-call goroutine, context or
-// ticker (the generated processor starts one per call), and the framed/unframed detection.
+// path: one reader per connection serves every method, there is no per-call goroutine, context or
+// ticker (the generated processor starts one per call), and framed and unframed transports are
+// told apart from a connection's first bytes. In an epoll loop the parser works on what has been
+// read: when the bytes end inside a message it reports errNeedMore, the loop rewinds to the
+// message start and reads on; a large unframed message is then walked by skipping (cheap) on
+// each wake-up and decoded once when whole. The loops park in Go's netpoller (the epoll
+// descriptor is itself registered there), never in a blocking epoll_wait. A handler that blocks
+// stalls its loop's other connections: HandleEvents must return quickly (hand off to a channel).
+// ServerOptions.EventLoops < 0 gives the plain port a goroutine per connection as well.
 //
 // Decoding a bundle allocates nothing per event once the connection's buffers have grown: the
 // typed lists, the Event slice and the arbitrary-data maps are reused, Event slices are windows
@@ -47,11 +56,13 @@
 //
 // # Concurrency and lock order
 //
-// Each connection's goroutine owns its reader, decoder, reply buffer and caches (its last session
-// and a stream cache invalidated by Server.streamGen). Shared state: Server.streamsMu (RWMutex,
-// stream definitions), sessionStore.mu (RWMutex, sessions; session liveness is atomic),
-// Server.connsMu (open connections, for shutdown), and atomic counters. No two of these locks are
-// ever held together; each is a leaf. Handler.HandleEvents is called from many connection
+// Each connection's goroutine, or its epoll loop's goroutine, owns its reader, decoder, reply
+// buffer and caches (its last session and a stream cache invalidated by Server.streamGen). Shared
+// state: Server.streamsMu (RWMutex, stream definitions), sessionStore.mu (RWMutex, sessions;
+// session liveness is atomic), Server.connsMu (goroutine connections, for shutdown), evLoop.mu
+// (connections handed to a loop, and its stop flag) and atomic counters. No two of these locks
+// are ever held together; each is a leaf. Run stops the accept loops and the epoll loops (which
+// close their connections), closes the goroutine connections and waits for all of them. Handler.HandleEvents is called from many connection
 // goroutines at once and must be safe for concurrent use.
 //
 // # Client
