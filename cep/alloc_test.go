@@ -3,7 +3,9 @@ package cep
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
@@ -216,4 +218,43 @@ func load100k(tb testing.TB) (float64, *Engine) {
 		tb.Fatalf("members = %d, want %d", n, members)
 	}
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20), e
+}
+
+// TestCanonicalStreams: the stream definitions and event builders of the databridge package (what
+// the server defines at start and agents publish) reach the engine intact.
+func TestCanonicalStreams(t *testing.T) {
+	rec := &fakeRecorder{}
+	e := newTestEngine(t, Options{Recorder: rec})
+	samples := workload(10, 5)
+	var evs []databridge.Event
+	for _, s := range samples {
+		if s.Metric == model.MetricRequestsInFlight {
+			evs = append(evs, databridge.InFlightEvent(s))
+		} else {
+			evs = append(evs, databridge.HealthEvent(s))
+		}
+	}
+	logDef := databridge.LogStream(databridge.LogStreamName("-1234", "app.php.domain", time.Unix(0, 0)))
+	entry := model.LogEntry{Stream: logDef.Name, MemberID: "m1", TenantID: "0", LogTime: "1970.01.01",
+		Message: "started", Instance: "m1", Timestamp: 9}
+	evs = append(evs, databridge.LogEvent(logDef, entry))
+	e.HandleEvents(evs)
+
+	e.mu.Lock()
+	raw := slices.Clone(e.raw)
+	e.mu.Unlock()
+	for i := range samples {
+		if samples[i].Metric == model.MetricRequestsInFlight {
+			samples[i].MemberID, samples[i].PartitionID = "", ""
+		}
+	}
+	if !slices.Equal(raw, samples) {
+		t.Errorf("samples differ from what was published:\n got %+v\nwant %+v", raw, samples)
+	}
+	if got := e.logs.take(nil); len(got) != 1 || got[0] != entry {
+		t.Errorf("log entries %+v, want [%+v]", got, entry)
+	}
+	if st := e.Stats(); st.Unknown != 0 || st.Ingested != uint64(len(samples)) || st.Logs != 1 {
+		t.Errorf("stats %+v", st)
+	}
 }
