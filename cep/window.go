@@ -9,7 +9,8 @@ package cep
 // after 2m events, any of e[m..2m-1] becomes the middle pair if enough further events arrive, so
 // all of them have to be kept. The window therefore keeps the values of the batch in a per-key
 // buffer that is reused from batch to batch (no allocation once it has grown to the key's usual
-// batch size) and bounded by Options.MaxWindowEvents. When a batch outgrows the bound, the buffer
+// batch size; the first four events live inside the window itself, which covers a member key)
+// and bounded by Options.MaxWindowEvents. When a batch outgrows the bound, the buffer
 // keeps every other event and doubles its stride (the events it keeps are e[0], e[s], e[2s], ...),
 // so the middle pair becomes the nearest kept events around n/2: the average, the gradient and the
 // first and last events stay exact, the second derivative becomes an approximation, and the
