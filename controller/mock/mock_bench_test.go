@@ -1,0 +1,73 @@
+package mock
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// BenchmarkMock10k measures one health tick of n simulated instances (every instance due, two
+// samples each, bundles of DefaultBatchSize). "thrift" publishes through a real data-bridge
+// client to a real data-bridge server (the secure service over TLS) in the same process, so its
+// cpu-ns/member includes the receiver decoding the bundles; "discard" hands the samples to a
+// function that drops them, which is the mock's own cost. Metrics: ns/member is the wall time of
+// a tick per instance, cpu-ns/member the process CPU (user+system) per instance and tick, and
+// cpu-%/10k@15s the share of one core that 10 000 instances publishing every 15 s need.
+func BenchmarkMock10k(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		for _, transport := range []string{"discard", "thrift"} {
+			b.Run(fmt.Sprintf("members=%d/%s", n, transport), func(b *testing.B) {
+				publish := PublishFunc(func(context.Context, []model.HealthSample) error { return nil })
+				if transport == "thrift" {
+					_, client := startReceiver(b, false)
+					publish = thriftPublish(client)
+				}
+				clock := newFakeClock()
+				d, err := New(Options{Bus: newFakeBus(), Clock: clock, Publish: publish, Logger: discard,
+					Patterns: map[string][]Pattern{"php": {
+						{Factor: MemoryConsumption, Values: []float64{60, 60, 10}, Duration: time.Minute, Mode: Loop},
+						{Factor: LoadAverage, Values: []float64{40, 20}, Duration: time.Minute, Mode: Loop},
+					}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range n {
+					startInstance(b, d, fmt.Sprintf("app1.php1.php.domain%036d", i), "php")
+				}
+				ctx := context.Background()
+				now := clock.Now()
+				d.publishDue(ctx, now) // warm up: connect, define the stream, size the buffer
+				b.ReportAllocs()
+				cpu0 := cpuTime()
+				start := time.Now()
+				ticks := 0
+				for b.Loop() {
+					now = now.Add(DefaultInterval)
+					d.publishDue(ctx, now)
+					ticks++
+				}
+				wall := time.Since(start)
+				cpu := cpuTime() - cpu0
+				if s := d.Stats(); s.PublishErrors != 0 {
+					b.Fatalf("publish errors: %+v", s)
+				}
+				perMember := float64(cpu.Nanoseconds()) / float64(ticks*n)
+				b.ReportMetric(float64(wall.Nanoseconds())/float64(ticks*n), "ns/member")
+				b.ReportMetric(perMember, "cpu-ns/member")
+				b.ReportMetric(perMember*10000/float64(DefaultInterval.Nanoseconds())*100, "cpu-%/10k@15s")
+			})
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
