@@ -771,3 +771,79 @@ func TestClusterInstanceLifecycle(t *testing.T) {
 	}
 	_ = bus.Connected
 }
+
+func TestCartridgeRegistry(t *testing.T) {
+	e := newEnv(t)
+	c, stop := runController(t, e.opts)
+	ctx := context.Background()
+	for _, f := range []string{"cartridges__mock__php.json", "cartridges__mock__mysql.json", "cartridges__mock__tomcat.json"} {
+		if err := c.AddCartridge(ctx, sample[model.Cartridge](t, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	php := sample[model.Cartridge](t, "cartridges__mock__php.json")
+	if err := c.AddCartridge(ctx, php); !errors.Is(err, controller.ErrExists) {
+		t.Errorf("second add: %v", err)
+	}
+	evs := e.watch.until(t, "ServiceCreated x3", func(evs []model.Event) bool {
+		n := 0
+		for _, ev := range evs {
+			if _, ok := ev.(*model.ServiceCreatedEvent); ok {
+				n++
+			}
+		}
+		return n == 3
+	})
+	for _, ev := range evs {
+		if s, ok := ev.(*model.ServiceCreatedEvent); ok && s.ServiceName == "php" {
+			want := model.PortMap{8280: {Protocol: "http", Value: 8080, Proxy: 8280}, 8222: {Protocol: "tcp", Value: 22, Proxy: 8222}}
+			if d := cmp.Diff(want, s.PortMap); d != "" || s.ServiceType != model.SingleTenant {
+				t.Errorf("ServiceCreated php: %+v\n%s", s, d)
+			}
+		}
+	}
+	php.Property = []model.NameValue{{Name: "payload_parameter.LOG_LEVEL", Value: "DEBUG"}, {Name: "category", Value: "web"}}
+	php.Version = "8"
+	if err := c.UpdateCartridge(ctx, php); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveCartridge(ctx, "mysql"); err != nil {
+		t.Fatal(err)
+	}
+	e.watch.until(t, "ServiceRemoved", func(evs []model.Event) bool {
+		for _, ev := range evs {
+			if s, ok := ev.(*model.ServiceRemovedEvent); ok && s.ServiceName == "mysql" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := c.RemoveCartridge(ctx, "mysql"); !errors.Is(err, controller.ErrNotFound) {
+		t.Errorf("second remove: %v", err)
+	}
+	stop()
+
+	// The registry survives a restart; the topology's services follow it.
+	ctrlBus, _ := runClient(t, e.url)
+	o := e.opts
+	o.Bus = ctrlBus
+	c2, _ := runController(t, o)
+	var types []string
+	for _, ct := range c2.Cartridges() {
+		types = append(types, ct.Type)
+	}
+	if d := cmp.Diff([]string{"php", "tomcat"}, types); d != "" {
+		t.Errorf("cartridges after restart (-want +got):\n%s", d)
+	}
+	got, err := c2.Cartridge("php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(php, got); d != "" {
+		t.Errorf("updated cartridge after restart (-want +got):\n%s", d)
+	}
+	s := c2.Topology().ServiceMap["php"]
+	if s == nil || s.Properties["category"] != "web" || len(s.Properties) != 1 {
+		t.Errorf("php service: %+v", s)
+	}
+}
