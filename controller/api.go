@@ -22,34 +22,34 @@ var (
 // ClusterSpec describes a cluster to create: one cluster of an application, for one cartridge
 // (service). The autoscaler builds it from the application and its policies.
 type ClusterSpec struct {
-	ClusterID        string   // e.g. model.ClusterID(appID, alias, cartridgeType)
-	ServiceName      string   // the cartridge type; it must exist
-	AppID            string   // the application id (APPLICATION_ID)
-	Alias            string   // the cartridge alias in the application (CARTRIDGE_ALIAS)
-	HostNames        []string // default: model.HostName(AppID, Alias, cartridge host, multiTenant)
-	AutoscalePolicy  string
-	DeploymentPolicy string
-	TenantRange      string // default "*"
-	TenantID         string // TENANT_ID, default "-1234" (the super tenant)
-	IsLbCluster      bool
-	LBClusterID      string // LB_CLUSTER_ID of the members, optional
-	ParentID         string // the group instance the cluster belongs to, optional
+	ClusterID        string   `json:"clusterId,omitempty"`   // e.g. model.ClusterID(appID, alias, cartridgeType)
+	ServiceName      string   `json:"serviceName,omitempty"` // the cartridge type; it must exist
+	AppID            string   `json:"appId,omitempty"`       // the application id (APPLICATION_ID)
+	Alias            string   `json:"alias,omitempty"`       // the cartridge alias in the application (CARTRIDGE_ALIAS)
+	HostNames        []string `json:"hostNames,omitempty"`   // default: model.HostName(AppID, Alias, cartridge host, multiTenant)
+	AutoscalePolicy  string   `json:"autoscalePolicy,omitempty"`
+	DeploymentPolicy string   `json:"deploymentPolicy,omitempty"`
+	TenantRange      string   `json:"tenantRange,omitempty"` // default "*"
+	TenantID         string   `json:"tenantId,omitempty"`    // TENANT_ID, default "-1234" (the super tenant)
+	IsLbCluster      bool     `json:"isLbCluster,omitempty"`
+	LBClusterID      string   `json:"lbClusterId,omitempty"` // LB_CLUSTER_ID of the members, optional
+	ParentID         string   `json:"parentId,omitempty"`    // the group instance the cluster belongs to, optional
 	// Properties become the cluster's topology properties; the ones named
 	// payload_parameter.X go into its members' payload as X.
-	Properties []model.NameValue
+	Properties []model.NameValue `json:"properties,omitempty"`
 	// Payload holds cluster-level payload entries the autoscaler or manager computes
 	// (CARTRIDGE_KEY, REPO_URL, TOKEN, DEPENDENCY_*, ...); they override the controller's.
-	Payload model.Payload
+	Payload model.Payload `json:"payload,omitempty"`
 }
 
 // StartRequest asks for one member of a cluster in a partition.
 type StartRequest struct {
-	ClusterID          string
-	ClusterInstanceID  string // created on first use, with ClusterInstanceCreatedEvent
-	NetworkPartitionID string
-	PartitionID        string
-	MinCount           int    // MIN_COUNT in the payload and the member's properties
-	ScalingDecisionID  string // SCALING_DECISION_ID, optional
+	ClusterID          string `json:"clusterId,omitempty"`
+	ClusterInstanceID  string `json:"clusterInstanceId,omitempty"` // created on first use, with ClusterInstanceCreatedEvent
+	NetworkPartitionID string `json:"networkPartitionId,omitempty"`
+	PartitionID        string `json:"partitionId,omitempty"`
+	MinCount           int    `json:"minCount,omitempty"`          // MIN_COUNT in the payload and the member's properties
+	ScalingDecisionID  string `json:"scalingDecisionId,omitempty"` // SCALING_DECISION_ID, optional
 	// Properties become the member's topology properties.
-	Properties model.Properties
+	Properties model.Properties `json:"properties,omitempty"`
 }
