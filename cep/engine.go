@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -311,6 +312,10 @@ func (e *Engine) Ingest(s model.HealthSample) {
 
 // ingestLocked is the hot path: no allocation once the keys exist and their buffers have grown.
 func (e *Engine) ingestLocked(s *model.HealthSample) {
+	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+		e.st.unknown++ // would poison every window it enters
+		return
+	}
 	if e.opt.Recorder != nil {
 		if len(e.raw) < e.opt.HistoryBuffer {
 			e.raw = append(e.raw, *s)
@@ -470,6 +475,10 @@ func (e *Engine) emitLocked(b batch, kinds [3]model.SummaryKind, which [3]bool, 
 	vals := [3]float64{b.avg, b.grad, b.second}
 	for i, k := range kinds {
 		if !which[i] || (i == 2 && !b.hasSD) {
+			continue
+		}
+		if math.IsNaN(vals[i]) || math.IsInf(vals[i], 0) {
+			e.st.unknown++ // finite inputs whose sum overflowed
 			continue
 		}
 		e.out = append(e.out, tmpl)

@@ -2,6 +2,9 @@ package cep
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -60,9 +63,12 @@ func (h *historyState) drain(ctx context.Context) bool {
 	if len(h.sums) > 0 {
 		if err := e.opt.Recorder.RecordSummaries(ctx, h.sums); err != nil {
 			e.errs.history.Add(1)
-			e.log.Warn("record_summaries_failed", "summaries", len(h.sums), "err", err)
-			e.hist.putBack(h.sums)
-			h.sums = nil // now owned by the queue
+			rest := h.sums
+			if re, isRefused := errors.AsType[*RefusedError](err); isRefused {
+				rest = h.sums[min(max(re.Accepted, 0), len(h.sums)):]
+			}
+			e.log.Warn("record_summaries_failed", "summaries", len(h.sums), "retried", len(rest), "err", err)
+			e.hist.putBack(slices.Clone(rest))
 			ok = false
 		}
 	}
@@ -75,7 +81,7 @@ func (h *historyState) drain(ctx context.Context) bool {
 		if err := e.opt.Recorder.RecordHealth(ctx, h.raw); err != nil {
 			e.errs.history.Add(1)
 			e.mu.Lock()
-			e.rawShed += uint64(len(h.raw))
+			e.rawShed += uint64(refused(err, len(h.raw)))
 			e.mu.Unlock()
 			e.log.Warn("record_health_failed", "events", len(h.raw), "err", err)
 		}
@@ -86,10 +92,80 @@ func (h *historyState) drain(ctx context.Context) bool {
 		if err := e.opt.Recorder.RecordLogs(ctx, h.logs); err != nil {
 			e.errs.history.Add(1)
 			e.logs.mu.Lock()
-			e.logs.shed += uint64(len(h.logs))
+			e.logs.shed += uint64(refused(err, len(h.logs)))
 			e.logs.mu.Unlock()
 			e.log.Warn("record_logs_failed", "lines", len(h.logs), "err", err)
 		}
 	}
 	return ok
+}
+
+// RefusedError is the error a Recorder returns when it took only part of a batch. For summaries,
+// the first Accepted were taken and the rest are offered again later; for raw samples and log
+// lines, Refused were dropped (and are counted as shed).
+type RefusedError struct {
+	Accepted, Refused int
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("cep: history refused %d of %d", e.Refused, e.Accepted+e.Refused)
+}
+
+// refused is how many values of a batch of n a failed Recorder call dropped.
+func refused(err error, n int) int {
+	if re, ok := errors.AsType[*RefusedError](err); ok {
+		return min(max(re.Refused, 0), n)
+	}
+	return n
+}
+
+// historyWriter is what the engine needs from a history store (history.Store has it): calls that
+// do not block, copy what they keep and return false when they refuse a value.
+type historyWriter interface {
+	RecordHealth(samples ...model.HealthSample) bool
+	RecordSummary(s model.Summary) bool
+	RecordLog(e model.LogEntry) bool
+}
+
+// HistoryRecorder adapts a history store to Recorder. A refused summary is taken for back-pressure
+// (the store's queue is full) and offered again: the engine only emits summaries that a store's
+// validation accepts (known kind, finite value, current timestamp). Refused raw samples and log
+// lines are counted as shed.
+func HistoryRecorder(h historyWriter) Recorder { return historyRecorder{h} }
+
+type historyRecorder struct{ h historyWriter }
+
+func (r historyRecorder) RecordHealth(_ context.Context, batch []model.HealthSample) error {
+	n := 0
+	for i := range batch {
+		if !r.h.RecordHealth(batch[i]) {
+			n++
+		}
+	}
+	if n > 0 {
+		return &RefusedError{Accepted: len(batch) - n, Refused: n}
+	}
+	return nil
+}
+
+func (r historyRecorder) RecordSummaries(_ context.Context, batch []model.Summary) error {
+	for i := range batch {
+		if !r.h.RecordSummary(batch[i]) {
+			return &RefusedError{Accepted: i, Refused: len(batch) - i}
+		}
+	}
+	return nil
+}
+
+func (r historyRecorder) RecordLogs(_ context.Context, batch []model.LogEntry) error {
+	n := 0
+	for i := range batch {
+		if !r.h.RecordLog(batch[i]) {
+			n++
+		}
+	}
+	if n > 0 {
+		return &RefusedError{Accepted: len(batch) - n, Refused: n}
+	}
+	return nil
 }

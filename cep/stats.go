@@ -5,7 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Stats are the engine's counters (monotonic unless marked as a gauge).
 type Stats struct {
 	Ingested       uint64 // health and in-flight samples processed
-	Unknown        uint64 // samples with an unknown metric, malformed events, events of unknown streams
+	Unknown        uint64 // samples with an unknown metric or a non-finite value, malformed events, events of unknown streams, non-finite results
 	Logs           uint64 // log lines received
 	Summaries      uint64 // window summaries emitted
 	Faults         uint64 // member faults raised (silences and ports_not_open)
