@@ -142,4 +142,3 @@ func TestNonFinite(t *testing.T) {
 		t.Errorf("unknown %d, want the two non-finite samples (and the overflowed averages) counted", st.Unknown)
 	}
 }
-
