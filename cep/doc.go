@@ -59,6 +59,14 @@
 // summary is lost; Stats.HistoryBacklog shows the queue. Ingest never waits for history or the
 // bus.
 //
+// # Wiring
+//
+// The engine declares what it needs from its neighbours and adapts to them in thin functions:
+// HandleEvents makes it a databridge.Handler; HandleTopology has the shape of bus.EventHandler
+// (subscribe it to "topology/#"); BusPublisher wraps a bus client's PublishEvent (model.Marshal
+// writes the §1.4 envelope, byte-compatible with the Java receiver's ':' split); HistoryRecorder
+// wraps a history store; Collector exports Stats to Prometheus.
+//
 // # Goroutines
 //
 // The caller's goroutines call HandleEvents, Ingest and the topology methods; they take Engine.mu
