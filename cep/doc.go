@@ -43,7 +43,8 @@
 // a fault comes between 60 s and 62 s after the last event instead of Stratos' 60-120 s. The
 // member is then marked, not forgotten: it faults again only after it has published again and
 // fallen silent again. Members outside the topology never fault on silence; a ports_not_open
-// stat faults at once. No silence fault is raised during Options.StartupGrace after Run starts,
+// stat faults at once. A scan walks a dense list of the watched members (about 0.3 ms for
+// 100 000 here, BenchmarkFaultScan). No silence fault is raised during Options.StartupGrace after Run starts,
 // so agents can reconnect after a CEP restart.
 //
 // State is bounded: a member's state is released when it is terminated, its cluster is removed,

@@ -181,6 +181,7 @@ type memberState struct {
 	ci       *ciState  // the member's key(ci) state, cached to save a map lookup per event
 	lastSeen int64     // ms, the engine's coarse time of the last health event
 	tracked  bool      // in the topology view: silences are faults
+	watchIdx int       // position in Engine.watched when tracked
 	faulted  bool      // a fault was raised for the current silence
 }
 
@@ -220,6 +221,7 @@ type Engine struct {
 	// mu guards everything below it.
 	mu         sync.Mutex
 	members    map[string]*memberState
+	watched    []*memberState // the tracked members, so a fault scan walks a dense slice
 	cis        map[ciKey]*ciState
 	nps        map[npKey]*npState
 	layouts    map[*databridge.StreamDefinition]*layout
@@ -566,8 +568,8 @@ func (e *Engine) scanLocked(now int64) {
 		return
 	}
 	limit := e.opt.FaultTimeout.Milliseconds() + e.opt.FaultCheckInterval.Milliseconds()
-	for _, ms := range e.members {
-		if ms.tracked && !ms.faulted && now-ms.lastSeen > limit {
+	for _, ms := range e.watched {
+		if !ms.faulted && now-ms.lastSeen > limit {
 			ms.faulted = true
 			e.st.faults++
 			e.out = append(e.out, faultOf(ms))
@@ -604,15 +606,32 @@ func (e *Engine) activateLocked(m Member, now int64) {
 	ms.ids = ids{intern(m.ClusterID), intern(m.ClusterInstanceID), intern(m.NetworkPartitionID), intern(m.PartitionID)}
 	if !ms.tracked {
 		ms.tracked = true
+		ms.watchIdx = len(e.watched)
+		e.watched = append(e.watched, ms)
 		ms.faulted = false
 		ms.lastSeen = now
+	}
+}
+
+// dropLocked releases a member's state and stops watching it.
+func (e *Engine) dropLocked(ms *memberState) {
+	delete(e.members, ms.id)
+	if ms.tracked {
+		last := e.watched[len(e.watched)-1]
+		e.watched[ms.watchIdx] = last
+		last.watchIdx = ms.watchIdx
+		e.watched[len(e.watched)-1] = nil
+		e.watched = e.watched[:len(e.watched)-1]
+		ms.tracked = false
 	}
 }
 
 // MemberTerminated stops watching a member and releases its state.
 func (e *Engine) MemberTerminated(memberID string) {
 	e.mu.Lock()
-	delete(e.members, memberID)
+	if ms := e.members[memberID]; ms != nil {
+		e.dropLocked(ms)
+	}
 	e.mu.Unlock()
 }
 
@@ -620,9 +639,9 @@ func (e *Engine) MemberTerminated(memberID string) {
 func (e *Engine) ClusterRemoved(clusterID string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for id, ms := range e.members {
+	for _, ms := range e.members {
 		if ms.ids.cluster == clusterID {
-			delete(e.members, id)
+			e.dropLocked(ms)
 		}
 	}
 	for k, ci := range e.cis {
@@ -655,7 +674,7 @@ func (e *Engine) SeedTopology(members []Member) {
 	}
 	for id, ms := range e.members {
 		if _, ok := present[id]; !ok && ms.tracked {
-			delete(e.members, id)
+			e.dropLocked(ms)
 		}
 	}
 }

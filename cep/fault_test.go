@@ -151,3 +151,53 @@ func TestSeedKeepsLastSeen(t *testing.T) {
 		t.Errorf("faults %+v at %v, want one within 65 s of activation", faults, at)
 	}
 }
+
+// TestWatchedInvariant: the dense list of watched members stays consistent with the member map
+// through activations, terminations, cluster removals and reconciliations.
+func TestWatchedInvariant(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	check := func(step string) {
+		t.Helper()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		tracked := 0
+		for _, ms := range e.members {
+			if ms.tracked {
+				tracked++
+			}
+		}
+		if tracked != len(e.watched) {
+			t.Fatalf("%s: %d tracked members, %d watched", step, tracked, len(e.watched))
+		}
+		for i, ms := range e.watched {
+			if ms.watchIdx != i || !ms.tracked || e.members[ms.id] != ms {
+				t.Fatalf("%s: watched[%d] = %s is inconsistent", step, i, ms.id)
+			}
+		}
+	}
+	member := func(c, id string) Member {
+		return Member{ClusterID: c, ClusterInstanceID: "ci", NetworkPartitionID: "np", PartitionID: "p", MemberID: id, Active: true}
+	}
+	var all []Member
+	for i := range 60 {
+		m := member([]string{"a", "b", "c"}[i%3], string(rune('A'+i)))
+		all = append(all, m)
+		e.MemberActivated(m)
+	}
+	e.Ingest(health("loose", "ci", "np", model.MetricLoadAverage, 1, 0)) // not watched
+	check("activated")
+	for i := 0; i < 60; i += 7 {
+		e.MemberTerminated(all[i].MemberID)
+	}
+	e.MemberTerminated("unknown")
+	check("terminated")
+	e.ClusterRemoved("b")
+	check("cluster removed")
+	e.SeedTopology(all[:30])
+	check("reconciled")
+	e.SeedTopology(all)
+	check("seeded again")
+	if st := e.Stats(); st.WatchedMembers != 60 {
+		t.Errorf("watched %d, want 60", st.WatchedMembers)
+	}
+}

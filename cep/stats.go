@@ -45,11 +45,7 @@ func (e *Engine) Stats() Stats {
 		PendingFaults:  len(e.faults),
 		RawBacklog:     len(e.raw),
 	}
-	for _, ms := range e.members {
-		if ms.tracked {
-			s.WatchedMembers++
-		}
-	}
+	s.WatchedMembers = len(e.watched)
 	e.mu.Unlock()
 	s.HistoryBacklog, _ = e.hist.stats()
 	s.LogBacklog, s.LogsShed = e.logs.stats()
