@@ -383,6 +383,10 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		return
 	}
 	cl := c.clusters[mem.m.ClusterID]
+	if cl == nil { // cannot happen: a cluster is removed only without members
+		c.stats.unknownMembers.Add(1)
+		return
+	}
 	m := mem.m
 	if err := m.SetStatus(to); err != nil {
 		c.stats.invalidTransitions.Add(1)
