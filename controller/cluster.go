@@ -319,8 +319,7 @@ func (c *Controller) handleClusterStatus(e model.Event) {
 		return
 	}
 	if err := ci.SetStatus(to); err != nil {
-		c.stats.invalidTransitions.Add(1)
-		c.log.Warn("invalid cluster instance transition; no event published", "cluster_id", clusterID, "cluster_instance_id", instanceID, "error", err)
+		c.invalidTransition("cluster_instance", clusterID+"/"+instanceID, err)
 		return
 	}
 	rec := c.clusterRecord(cl, instanceID, class, string(to))
@@ -336,4 +335,73 @@ func (c *Controller) putClusterLocked(cl *cluster) {
 	if err := c.put(bucketClusters, cl.Spec.ClusterID, clusterRecordOf(cl)); err != nil {
 		c.log.Error("cannot write cluster state", "cluster_id", cl.Spec.ClusterID, "error", err)
 	}
+}
+
+// invalidTransition counts a refused transition and logs the first ones and then every
+// power of two, so a misbehaving agent cannot flood the log.
+func (c *Controller) invalidTransition(entity, id string, err error) {
+	n := c.stats.invalidTransitions.Add(1)
+	if n <= 16 || n&(n-1) == 0 {
+		c.log.Warn("invalid transition; no event published", "entity", entity, "id", id, "count", n, "error", err)
+	}
+}
+
+// RemoveApplicationClusters removes every cluster of an application, terminating their members
+// forcibly first, and publishes one ApplicationClustersRemovedEvent.
+func (c *Controller) RemoveApplicationClusters(ctx context.Context, appID string) error {
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	var ids []string
+	for id, cl := range c.clusters {
+		if cl.Spec.AppID == appID {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	if len(ids) == 0 {
+		return fmt.Errorf("clusters of application %q: %w", appID, ErrNotFound)
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := c.TerminateAll(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("remove clusters of application %s: %w", appID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var data []model.ClusterDataHolder
+	var removed []*cluster
+	for _, id := range ids {
+		cl := c.clusters[id]
+		if cl == nil {
+			continue
+		}
+		if n := len(cl.Cluster.MemberMap); n > 0 {
+			return fmt.Errorf("remove clusters of application %s: %w: cluster %s got %d members meanwhile", appID, ErrInUse, id, n)
+		}
+		removed = append(removed, cl)
+	}
+	if err := c.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(bucketClusters))
+		for _, cl := range removed {
+			if err := b.Delete([]byte(cl.Spec.ClusterID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("remove clusters of application %s: write state: %w", appID, err)
+	}
+	for _, cl := range removed {
+		delete(c.clusters, cl.Spec.ClusterID)
+		data = append(data, model.ClusterDataHolder{ServiceType: cl.Spec.ServiceName, ClusterID: cl.Spec.ClusterID})
+		c.emitLocked(nil, c.clusterRecord(cl, "", "topology.ApplicationClustersRemovedEvent", "Removed"))
+	}
+	c.emitLocked(&model.ApplicationClustersRemovedEvent{ClusterData: data, AppID: appID}, nil)
+	return nil
 }

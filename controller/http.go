@@ -32,6 +32,7 @@ import (
 //	DELETE /network-partitions/{id}
 //	POST   /clusters                            ClusterSpec
 //	POST   /applications/{appId}/clusters       []ClusterSpec
+//	DELETE /applications/{appId}/clusters       (terminates their members first)
 //	GET    /clusters/{id}                       model.Cluster
 //	DELETE /clusters/{id}                       (terminates its members first)
 //	POST   /clusters/{id}/members               StartRequest -> 201 model.Member
@@ -108,6 +109,9 @@ func (c *Controller) Handler() http.Handler {
 		if decode(w, r, &specs) {
 			replyErr(w, http.StatusCreated, c.CreateApplicationClusters(r.Context(), r.PathValue("appId"), specs))
 		}
+	})
+	mux.HandleFunc("DELETE /applications/{appId}/clusters", func(w http.ResponseWriter, r *http.Request) {
+		replyErr(w, http.StatusOK, c.RemoveApplicationClusters(r.Context(), r.PathValue("appId")))
 	})
 	mux.HandleFunc("GET /clusters/{id}", func(w http.ResponseWriter, r *http.Request) {
 		cl, err := c.Cluster(r.PathValue("id"))
@@ -293,6 +297,11 @@ func (c *Client) CreateCluster(ctx context.Context, spec ClusterSpec) error {
 // CreateApplicationClusters calls POST /applications/{appId}/clusters.
 func (c *Client) CreateApplicationClusters(ctx context.Context, appID string, specs []ClusterSpec) error {
 	return c.do(ctx, http.MethodPost, "/applications/"+url.PathEscape(appID)+"/clusters", specs, nil)
+}
+
+// RemoveApplicationClusters calls DELETE /applications/{appId}/clusters.
+func (c *Client) RemoveApplicationClusters(ctx context.Context, appID string) error {
+	return c.do(ctx, http.MethodDelete, "/applications/"+url.PathEscape(appID)+"/clusters", nil, nil)
 }
 
 // RemoveCluster calls DELETE /clusters/{id}.

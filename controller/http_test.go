@@ -91,4 +91,43 @@ func TestHTTPAPI(t *testing.T) {
 	if err := cl.RemoveCluster(ctx, clusterID); err != nil {
 		t.Fatal(err)
 	}
+
+	// An application's clusters, created and removed together.
+	a, b := phpSpec, phpSpec
+	a.ClusterID, a.AppID, a.Alias = model.ClusterID("app2", "web", "php"), "", "web"
+	b.ClusterID, b.AppID, b.Alias = model.ClusterID("app2", "api", "php"), "", "api"
+	if err := cl.CreateApplicationClusters(ctx, "app2", []controller.ClusterSpec{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	r := startReq
+	r.ClusterID = b.ClusterID
+	if _, err := cl.StartMember(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.RemoveApplicationClusters(ctx, "app2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.RemoveApplicationClusters(ctx, "app2"); !errors.Is(err, controller.ErrNotFound) {
+		t.Errorf("second removal: %v", err)
+	}
+	evs := e.watch.until(t, "ApplicationClustersRemoved", func(evs []model.Event) bool {
+		for _, ev := range evs {
+			if _, ok := ev.(*model.ApplicationClustersRemovedEvent); ok {
+				return true
+			}
+		}
+		return false
+	})
+	var created, removed int
+	for _, ev := range evs {
+		switch ev := ev.(type) {
+		case *model.ApplicationClustersCreatedEvent:
+			created = len(ev.ClusterList)
+		case *model.ApplicationClustersRemovedEvent:
+			removed = len(ev.ClusterData)
+		}
+	}
+	if created != 2 || removed != 2 {
+		t.Errorf("application clusters created %d, removed %d; want 2 and 2", created, removed)
+	}
 }

@@ -389,8 +389,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 	}
 	m := mem.m
 	if err := m.SetStatus(to); err != nil {
-		c.stats.invalidTransitions.Add(1)
-		c.log.Warn("invalid member transition; no event published", "member_id", memberID, "error", err)
+		c.invalidTransition("member", memberID, err)
 		return
 	}
 	if to == model.MemberActive {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // sampleDirs are where the Stratos conformance samples live: a copy under testdata, and the
@@ -208,4 +209,38 @@ func TestCartridgeNetworkPartitionValidate(t *testing.T) {
 	if got := PayloadParameters(np.Properties); got.String() != "MB_URLS=a=b" {
 		t.Errorf("payload parameters = %q", got.String())
 	}
+}
+
+// FuzzCartridgeDecode feeds arbitrary bytes to the cartridge and network-partition decoders:
+// no panic, and a valid definition survives marshal and decode unchanged.
+func FuzzCartridgeDecode(f *testing.F) {
+	for _, d := range sampleDirs[:1] {
+		files, _ := filepath.Glob(filepath.Join(d, "*.json"))
+		for _, file := range files {
+			if b, err := os.ReadFile(file); err == nil {
+				f.Add(b)
+			}
+		}
+	}
+	f.Add([]byte(`{"type":"x","persistence":{"isRequired":"true","volume":[{"size":"1","device":"/d"}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Cartridge
+		if json.Unmarshal(b, &c) == nil && c.Validate() == nil {
+			out, err := json.Marshal(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again Cartridge
+			if err := json.Unmarshal(out, &again); err != nil {
+				t.Fatalf("re-decode %s: %v", out, err)
+			}
+			if d := cmp.Diff(c, again, cmpopts.EquateEmpty()); d != "" {
+				t.Fatalf("round trip (-first +second):\n%s", d)
+			}
+		}
+		var np NetworkPartition
+		if json.Unmarshal(b, &np) == nil {
+			_ = np.Validate()
+		}
+	})
 }
