@@ -20,7 +20,8 @@
 // When each topology event is published (Appendix A, §1.5.1):
 //   - ServiceCreatedEvent when a cartridge is added, ServiceRemovedEvent when it is removed;
 //   - ClusterCreatedEvent (CreateCluster) or ApplicationClustersCreatedEvent
-//     (CreateApplicationClusters); ClusterRemovedEvent when a cluster is removed;
+//     (CreateApplicationClusters); ClusterRemovedEvent (RemoveCluster) or
+//     ApplicationClustersRemovedEvent (RemoveApplicationClusters) once the members are gone;
 //   - ClusterInstanceCreatedEvent when a cluster instance is first used by StartMember or
 //     announced by the autoscaler (ClusterStatusClusterInstanceCreatedEvent); the other
 //     ClusterInstance* events on the matching cluster/status events;
@@ -92,6 +93,14 @@
 // (MemberInitializedEvent); a member whose instance is gone is published as terminated; a listed
 // instance that no member owns (the controller stopped between the driver's Start and writing
 // the member) is terminated. The API waits until this is done.
+//
+// # API
+//
+// The methods of Controller are the Go API (the autoscaler and manager call them in process).
+// Handler serves the same operations over HTTP and Client calls them from another process;
+// errors wrap ErrNotFound, ErrExists, ErrInUse, ErrInvalid, ErrNoDriver (and the model's
+// ErrInvalidCartridge, ErrInvalidNetworkPartition, ErrPayload), which Handler maps to 404, 409
+// and 400.
 //
 // # Concurrency and lock order
 //
