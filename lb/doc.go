@@ -1,0 +1,33 @@
+// Package lb is Strata's load balancer (`strata lb`): an HTTP reverse proxy whose routes follow the
+// topology on the message bus. It listens on every cartridge's proxy port (the keys of the
+// service's and the members' port maps), finds the cluster by the request's host name (the
+// cluster's hostNames; a port that serves a single cluster also takes unknown hosts), and sends
+// the request to the cluster's Active members in turn (round robin). A member leaves the routes
+// the moment an event moves it out of Active (MemberMaintenanceModeEvent, MemberReadyToShutdown,
+// MemberSuspended, MemberStarted for a restarted agent, MemberTerminated, its cluster instance
+// or cluster removed); requests already sent to it finish. A request for a cluster with no
+// Active member gets 503 at once, never a hang; a member whose connection fails before the
+// request was sent is skipped for the next one.
+//
+// Every StatsInterval (15 s) it publishes in_flight_requests (STRATOS-WIRE.md §2.6), one event
+// per cluster instance (or "not-defined" for a cluster without members): the time-weighted
+// average number of requests in flight over the interval, which catches short requests that an
+// instantaneous count would miss.
+//
+// # Data flow
+//
+//	bus topology/# ──> apply (on the bus's receive goroutine, under mu) ──> topology ──> rebuild
+//	      ──> routing table (atomic pointer, immutable) + open/close proxy ports
+//	request ──> handler: table.Load ──> port ──> host ──> route ──> round robin ──> ReverseProxy
+//	      ──> failover transport (next member on a dial error) ──> member
+//	Run's ticker ──> sample the per-instance in-flight integrals ──> CEP publisher
+//
+// # Goroutines and locks
+//
+// Run's goroutine (topology requests until the first CompleteTopologyEvent, the statistics
+// ticker), the bus's receive goroutine (apply), one Serve goroutine per proxy port and one per
+// port being shut down, plus net/http's per-connection goroutines serving requests. Requests
+// take no LB lock: they read the table through an atomic pointer and count in-flight requests
+// under their cluster instance's small mutex. Lock order: LB.mu, then clusterStats.mu, then
+// instanceStats.mu; the request path takes only the last.
+package lb
