@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -82,15 +83,16 @@ func New(cfg Config) (*Agent, error) {
 			urls, user, pass = cfg.CEPURLs, cfg.CEPUsername, cfg.CEPPassword
 		}
 		if len(urls) == 0 {
-			return nil, fmt.Errorf("%w: log publishing on but no monitoring server or CEP URL", ErrConfig)
+			a.log.Warn("log publishing is on but there is no monitoring server or CEP URL; logs are not published")
+		} else {
+			c, err := databridge.NewClient(databridge.ClientOptions{
+				URLs: urls, TLS: cfg.CEPTLS, Username: user, Password: pass, Logger: cfg.Logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%w: log publisher: %w", ErrConfig, err)
+			}
+			a.logs, a.owned = c, append(a.owned, c)
 		}
-		c, err := databridge.NewClient(databridge.ClientOptions{
-			URLs: urls, TLS: cfg.CEPTLS, Username: user, Password: pass, Logger: cfg.Logger,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%w: log publisher: %w", ErrConfig, err)
-		}
-		a.logs, a.owned = c, append(a.owned, c)
 	}
 	return a, nil
 }
@@ -221,6 +223,15 @@ func (a *Agent) handle(ctx context.Context, e model.Event) {
 		}
 	case *model.ApplicationSignUpRemovedEvent:
 		if ev.ApplicationID == a.cfg.ApplicationID {
+			tenant := fmt.Sprint(int32(ev.TenantID))
+			if a.cfg.Multitenant && tenant != superTenantID {
+				// The tenant's own checkout under the multi-tenant repository path goes.
+				if dir := a.repoPath(tenant); dir != a.cfg.ApplicationPath {
+					if err := os.RemoveAll(dir); err != nil {
+						a.log.Warn("cannot remove the tenant's artifacts", "path", dir, "error", err)
+					}
+				}
+			}
 			vals := map[string]string{"APPLICATION_ID": ev.ApplicationID, "TENANT_ID": fmt.Sprint(int32(ev.TenantID))}
 			a.spawn(func() { a.extension(ctx, ExtApplicationSignUpRemoved, vals) })
 		}
