@@ -1,0 +1,508 @@
+package autoscaler
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
+)
+
+// HandleSummary takes one CEP summary (the in-process cep.Engine.Subscribe callback, or decoded
+// from summarized-health-stats). It only records the value; when a metric family becomes fresh
+// (average, gradient and second derivative all received, §4.2) the instance is evaluated Settle
+// later. It does not allocate.
+func (a *Autoscaler) HandleSummary(s model.Summary) {
+	a.stats.summaries.Add(1)
+	now := a.clock.Now()
+	a.mu.Lock()
+	woke := a.summaryLocked(&s, now)
+	a.mu.Unlock()
+	if woke {
+		a.signal()
+	}
+}
+
+// summaryLocked routes a summary (§4.2) and reports whether an instance became due.
+func (a *Autoscaler) summaryLocked(s *model.Summary, now time.Time) bool {
+	if s.Kind.MemberLevel() {
+		m := a.members[s.MemberID]
+		if m == nil {
+			a.stats.unrouted.Add(1)
+			return false
+		}
+		switch s.Kind {
+		case model.MemberFault:
+			return a.faultLocked(m, now)
+		case model.MemberAverageLoadAverage:
+			m.la.avg = s.Value
+		case model.MemberGradientOfLoadAverage:
+			m.la.grad = s.Value
+		case model.MemberSecondDerivativeOfLoadAverage:
+			m.la.sd = s.Value
+		case model.MemberAverageMemoryConsumption:
+			m.mc.avg = s.Value
+		case model.MemberGradientOfMemoryConsumption:
+			m.mc.grad = s.Value
+		case model.MemberSecondDerivativeOfMemoryConsumption:
+			// Stratos' listener for this event is empty: the member's memory sd stays 0.
+		}
+		return false
+	}
+	var f, comp int
+	switch s.Kind {
+	case model.AverageRequestsInFlight:
+		f, comp = familyRIF, componentAvg
+	case model.GradientOfRequestsInFlight:
+		f, comp = familyRIF, componentGrad
+	case model.SecondDerivativeOfRequestsInFlight:
+		f, comp = familyRIF, componentSD
+	case model.AverageMemoryConsumption:
+		f, comp = familyMC, componentAvg
+	case model.GradientOfMemoryConsumption:
+		f, comp = familyMC, componentGrad
+	case model.SecondDerivativeOfMemoryConsumption:
+		f, comp = familyMC, componentSD
+	case model.AverageLoadAverage:
+		f, comp = familyLA, componentAvg
+	case model.GradientOfLoadAverage:
+		f, comp = familyLA, componentGrad
+	case model.SecondDerivativeOfLoadAverage:
+		f, comp = familyLA, componentSD
+	default:
+		return false
+	}
+	c := a.clusters[s.ClusterID]
+	if c == nil {
+		a.stats.unrouted.Add(1)
+		return false
+	}
+	if s.ClusterInstanceID == notDefinedInstance && f == familyRIF {
+		// From a load balancer that does not know the instance: spread the value over the
+		// instances of the network partition by their active members (§4.2).
+		total := 0
+		for _, in := range c.instances {
+			if in.np == s.NetworkPartitionID {
+				total += in.count(listActive)
+			}
+		}
+		woke := false
+		for _, in := range c.instances {
+			if in.np != s.NetworkPartitionID {
+				continue
+			}
+			v := 0.0
+			if total > 0 {
+				v = s.Value * float64(in.count(listActive)) / float64(total)
+			}
+			woke = a.setComponent(in, f, comp, v, now) || woke
+		}
+		return woke
+	}
+	in := c.instances[s.ClusterInstanceID]
+	if in == nil {
+		a.stats.unrouted.Add(1)
+		return false
+	}
+	return a.setComponent(in, f, comp, s.Value, now)
+}
+
+func (a *Autoscaler) setComponent(in *instance, f, comp int, v float64, now time.Time) bool {
+	fm := &in.fam[f]
+	switch comp {
+	case componentAvg:
+		fm.avg = v
+	case componentGrad:
+		fm.grad = v
+	case componentSD:
+		fm.sd = v
+	}
+	fm.last = now
+	fm.fresh |= uint8(comp)
+	if fm.fresh != allComponents {
+		return false
+	}
+	fm.fresh = 0
+	fm.reset = true
+	a.queue.schedule(in, now.Add(a.opts.Settle))
+	if in.trigger == "" || in.trigger == triggerTick {
+		in.trigger = triggerMetrics
+	}
+	return true
+}
+
+// HandleEvent takes a topology event (and decoded summaries), from the bus or in process.
+func (a *Autoscaler) HandleEvent(e model.Event) {
+	switch ev := e.(type) {
+	case model.Summary:
+		a.HandleSummary(ev)
+		return
+	case *model.Summary:
+		a.HandleSummary(*ev)
+		return
+	}
+	a.stats.events.Add(1)
+	now := a.clock.Now()
+	a.mu.Lock()
+	woke := a.eventLocked(e, now)
+	a.mu.Unlock()
+	if woke {
+		a.signal()
+	}
+}
+
+func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
+	switch ev := e.(type) {
+	case *model.ClusterCreatedEvent:
+		return a.adoptLocked(ev.Cluster, now)
+	case *model.ApplicationClustersCreatedEvent:
+		woke := false
+		for _, c := range ev.ClusterList {
+			woke = a.adoptLocked(c, now) || woke
+		}
+		return woke
+	case *model.ClusterRemovedEvent:
+		a.removeClusterLocked(ev.ClusterID)
+	case *model.ApplicationClustersRemovedEvent:
+		for _, d := range ev.ClusterData {
+			a.removeClusterLocked(d.ClusterID)
+		}
+	case *model.ClusterInstanceCreatedEvent:
+		if ev.ClusterInstance != nil {
+			return a.adoptInstanceLocked(ev.ClusterID, ev.ClusterInstance.InstanceID, orKeep(ev.ClusterInstance.NetworkPartitionID, ev.NetworkPartitionID), now)
+		}
+	case *model.ClusterInstanceActivatedEvent:
+		a.setStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterActive)
+	case *model.ClusterInstanceInactivateEvent:
+		a.setStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterInactive)
+	case *model.ClusterResetEvent:
+		a.setStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterCreated)
+	case *model.ClusterInstanceTerminatingEvent:
+		if in := a.instanceLocked(ev.ClusterID, ev.InstanceID); in != nil {
+			in.status = model.ClusterTerminating
+			in.trigger = triggerEvent
+			a.queue.schedule(in, now)
+			return true
+		}
+	case *model.ClusterInstanceTerminatedEvent:
+		if in := a.instanceLocked(ev.ClusterID, ev.InstanceID); in != nil {
+			a.removeInstanceLocked(in)
+		}
+	case *model.MemberCreatedEvent:
+		a.knowMemberLocked(ev.ClusterID, ev.ClusterInstanceID, ev.PartitionID, ev.MemberID, listPending, now)
+	case *model.MemberInitializedEvent:
+		a.knowMemberLocked(ev.ClusterID, ev.ClusterInstanceID, ev.PartitionID, ev.MemberID, listPending, now)
+	case *model.MemberStartedEvent:
+		a.knowMemberLocked(ev.ClusterID, ev.ClusterInstanceID, ev.PartitionID, ev.MemberID, listPending, now)
+	case *model.MemberActivatedEvent:
+		m := a.knowMemberLocked(ev.ClusterID, ev.ClusterInstanceID, ev.PartitionID, ev.MemberID, listActive, now)
+		if m != nil && m.list == listPending {
+			a.moveLocked(m, listActive, now)
+		}
+		if m != nil && m.list == listActive {
+			m.hasStats, m.la, m.mc = true, stat3{}, stat3{} // the stats context is recreated
+			a.activeCheckLocked(m.in)
+		}
+	case *model.MemberMaintenanceModeEvent:
+		if m := a.members[ev.MemberID]; m != nil && m.list == listActive {
+			a.moveLocked(m, listTerminationPending, now)
+		}
+	case *model.MemberReadyToShutdownEvent:
+		if m := a.members[ev.MemberID]; m != nil && (m.list == listTerminationPending || m.list == listActive) {
+			a.moveLocked(m, listObsolete, now)
+			return a.dueLocked(m.in, now)
+		}
+	case *model.MemberTerminatedEvent:
+		if m := a.members[ev.MemberID]; m != nil {
+			in := m.in
+			a.dropMemberLocked(m)
+			return a.dueLocked(in, now)
+		}
+	case *model.CompleteTopologyEvent:
+		return a.completeTopologyLocked(ev.Topology, now)
+	}
+	return false
+}
+
+// dueLocked makes an instance due Settle from now, for a member event that needs action (a
+// member to terminate, a member to replace).
+func (a *Autoscaler) dueLocked(in *instance, now time.Time) bool {
+	if in.trigger == "" || in.trigger == triggerTick {
+		in.trigger = triggerEvent
+	}
+	a.queue.schedule(in, now.Add(a.opts.Settle))
+	return true
+}
+
+func (a *Autoscaler) instanceLocked(clusterID, instanceID string) *instance {
+	if c := a.clusters[clusterID]; c != nil {
+		return c.instances[instanceID]
+	}
+	return nil
+}
+
+func (a *Autoscaler) setStatusLocked(clusterID, instanceID string, s model.ClusterStatus) {
+	if in := a.instanceLocked(clusterID, instanceID); in != nil && in.status != model.ClusterTerminating {
+		in.status = s
+	}
+}
+
+// adoptLocked creates monitors for a cluster from a topology event. Strata takes min and max
+// from the cluster properties MIN_COUNT and MAX_COUNT (MAX_COUNT defaults to MIN_COUNT); a
+// cluster without MIN_COUNT is left to RegisterCluster. Instances come from the cluster's
+// instance map, or one per network partition of the deployment policy when it has none.
+func (a *Autoscaler) adoptLocked(cl *model.Cluster, now time.Time) bool {
+	if cl == nil || cl.AutoscalePolicyName == "" || cl.DeploymentPolicyName == "" {
+		return false
+	}
+	minS, ok := cl.Properties[minCountProperty]
+	if !ok {
+		return false
+	}
+	minN, err := strconv.Atoi(minS)
+	if err != nil || minN < 0 {
+		a.log.Warn("cluster min count is not a number", "cluster_id", cl.ClusterID, "value", minS)
+		return false
+	}
+	maxN := minN
+	if s, ok := cl.Properties[maxCountProperty]; ok {
+		if n, err := strconv.Atoi(s); err == nil && n >= minN {
+			maxN = n
+		}
+	}
+	spec := ClusterSpec{ClusterID: cl.ClusterID, ServiceName: cl.ServiceName, ApplicationID: cl.AppID,
+		Min: minN, Max: maxN, AutoscalePolicy: cl.AutoscalePolicyName, DeploymentPolicy: cl.DeploymentPolicyName}
+	if len(cl.InstanceIDToInstanceContextMap) > 0 {
+		for id, ci := range cl.InstanceIDToInstanceContextMap {
+			if ci == nil || ci.NetworkPartitionID == "" || ci.Status() == model.ClusterTerminated {
+				continue
+			}
+			spec.InstanceID, spec.NetworkPartition = id, ci.NetworkPartitionID
+			a.registerLocked(spec, now)
+		}
+		return true
+	}
+	dep, ok := a.opts.Policies.Set().Deployment(cl.DeploymentPolicyName)
+	if !ok {
+		a.log.Warn("deployment policy of cluster not found", "cluster_id", cl.ClusterID, "policy", cl.DeploymentPolicyName)
+		return false
+	}
+	for i, np := range dep.NetworkPartitions {
+		spec.InstanceID, spec.NetworkPartition = model.InstanceID(alias(cl.ClusterID), i+1), np.ID
+		a.registerLocked(spec, now)
+	}
+	return true
+}
+
+func (a *Autoscaler) adoptInstanceLocked(clusterID, instanceID, np string, now time.Time) bool {
+	c := a.clusters[clusterID]
+	if c == nil || c.instances[instanceID] != nil || np == "" || len(c.instances) == 0 {
+		return false
+	}
+	var proto *instance
+	for _, in := range c.instances {
+		proto = in
+		break
+	}
+	a.registerLocked(ClusterSpec{ClusterID: clusterID, InstanceID: instanceID, NetworkPartition: np,
+		Min: proto.min, Max: proto.max, AutoscalePolicy: c.autoscalePolicy, DeploymentPolicy: c.deploymentPolicy}, now)
+	return true
+}
+
+// completeTopologyLocked adopts clusters and learns members it does not know (after a restart,
+// §8.2 StratosServerRestartTestCase). It never forgets members: MemberTerminatedEvent does.
+func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bool {
+	if t == nil {
+		return false
+	}
+	woke := false
+	for _, s := range t.ServiceMap {
+		if s == nil {
+			continue
+		}
+		for _, cl := range s.ClusterIDClusterMap {
+			if cl == nil {
+				continue
+			}
+			if a.clusters[cl.ClusterID] == nil {
+				woke = a.adoptLocked(cl, now) || woke
+			}
+			for _, m := range cl.MemberMap {
+				if m == nil || a.members[m.MemberID] != nil {
+					continue
+				}
+				l := listPending
+				switch m.Status() {
+				case model.MemberActive:
+					l = listActive
+				case model.MemberInMaintenance:
+					l = listTerminationPending
+				case model.MemberReadyToShutDown, model.MemberSuspended:
+					l = listObsolete
+				case model.MemberTerminated:
+					continue
+				}
+				if mm := a.knowMemberLocked(cl.ClusterID, m.ClusterInstanceID, m.PartitionID, m.MemberID, l, now); mm != nil && l == listActive {
+					mm.hasStats = true
+				}
+			}
+		}
+	}
+	return woke
+}
+
+// knowMemberLocked returns the member, adding it to list l when the autoscaler did not know it
+// (a member the controller announced before StartMember returned, or one from before a restart).
+func (a *Autoscaler) knowMemberLocked(clusterID, instanceID, partitionID, memberID string, l list, now time.Time) *member {
+	if m := a.members[memberID]; m != nil {
+		return m
+	}
+	in := a.instanceLocked(clusterID, instanceID)
+	if in == nil || memberID == "" {
+		return nil
+	}
+	p := a.partIndexLocked(in, partitionID)
+	m := &member{id: memberID, in: in, part: p, list: l, since: now, hasStats: l == listPending || l == listActive}
+	in.parts[p].lists[l] = append(in.parts[p].lists[l], m)
+	a.members[memberID] = m
+	return m
+}
+
+// partIndexLocked finds a partition context by id, building the contexts from the deployment
+// policy first if needed. A partition the policy does not list is added as obsolete.
+func (a *Autoscaler) partIndexLocked(in *instance, partitionID string) int {
+	if in.dep == nil {
+		if dep, ok := a.opts.Policies.Set().Deployment(in.c.deploymentPolicy); ok {
+			a.syncPartitionsLocked(in, dep)
+		}
+	}
+	for i := range in.parts {
+		if in.parts[i].id == partitionID {
+			return i
+		}
+	}
+	in.parts = append(in.parts, partition{id: partitionID, obsolete: true})
+	return len(in.parts) - 1
+}
+
+// syncPartitionsLocked rebuilds the partition contexts when the deployment policy changed:
+// partitions keep their members by id; a partition that left the policy becomes obsolete, its
+// active members are cleaned up and terminated and its pending ones terminated (the min check
+// replaces them elsewhere), and it is removed once empty.
+func (a *Autoscaler) syncPartitionsLocked(in *instance, dep *policies.Deployment) {
+	if in.dep == dep {
+		return
+	}
+	in.dep = dep
+	var np *policies.DeploymentNetworkPartition
+	for i := range dep.NetworkPartitions {
+		if dep.NetworkPartitions[i].ID == in.np {
+			np = &dep.NetworkPartitions[i]
+		}
+	}
+	old := in.parts
+	in.parts = nil
+	if np != nil {
+		in.algo = np.Algorithm
+		for _, dp := range np.Partitions {
+			p := partition{id: dp.ID, max: dp.Max}
+			for i := range old {
+				if old[i].id == dp.ID {
+					p.lists, p.starting, p.expiries = old[i].lists, old[i].starting, old[i].expiries
+					old[i].id = ""
+				}
+			}
+			in.parts = append(in.parts, p)
+		}
+	}
+	now := a.clock.Now()
+	for i := range old {
+		if old[i].id == "" {
+			continue
+		}
+		p := old[i]
+		p.obsolete = true
+		in.parts = append(in.parts, p)
+		idx := len(in.parts) - 1
+		for _, m := range append([]*member(nil), p.lists[listActive]...) {
+			a.moveLocked(m, listTerminationPending, now)
+		}
+		for _, m := range append([]*member(nil), p.lists[listPending]...) {
+			a.moveLocked(m, listObsolete, now)
+		}
+		_ = idx
+	}
+	for i := range in.parts {
+		for l := range in.parts[i].lists {
+			for _, m := range in.parts[i].lists[l] {
+				m.part = i
+			}
+		}
+	}
+}
+
+// moveLocked moves a member to another list of its partition (§4.8).
+func (a *Autoscaler) moveLocked(m *member, to list, now time.Time) {
+	p := &m.in.parts[m.part]
+	p.lists[m.list] = removeMember(p.lists[m.list], m)
+	m.list, m.since = to, now
+	p.lists[to] = append(p.lists[to], m)
+	if to == listTerminationPending || to == listObsolete {
+		m.hasStats = false
+	}
+}
+
+func (a *Autoscaler) dropMemberLocked(m *member) {
+	p := &m.in.parts[m.part]
+	p.lists[m.list] = removeMember(p.lists[m.list], m)
+	delete(a.members, m.id)
+	if p.obsolete && p.nonTerminated() == 0 && len(p.lists[listTerminationPending]) == 0 && len(p.lists[listObsolete]) == 0 {
+		in := m.in
+		idx := m.part
+		in.parts = append(in.parts[:idx], in.parts[idx+1:]...)
+		for i := idx; i < len(in.parts); i++ {
+			for l := range in.parts[i].lists {
+				for _, mm := range in.parts[i].lists[l] {
+					mm.part = i
+				}
+			}
+		}
+	}
+}
+
+func removeMember(s []*member, m *member) []*member {
+	for i, x := range s {
+		if x == m {
+			copy(s[i:], s[i+1:])
+			s[len(s)-1] = nil
+			return s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+// faultLocked handles MemberFaultEvent (§4.9): an active member becomes obsolete, so the next
+// obsolete check terminates it and the min check replaces it; the instance may become Inactive.
+func (a *Autoscaler) faultLocked(m *member, now time.Time) bool {
+	if m.list != listActive {
+		return false
+	}
+	a.moveLocked(m, listObsolete, now)
+	in := m.in
+	if in.status == model.ClusterActive && in.count(listActive) < in.min {
+		in.status = model.ClusterInactive
+		a.work = append(a.work, action{kind: actPublish, event: &model.ClusterStatusClusterInactivateEvent{
+			ServiceName: in.c.service, ClusterID: in.c.id, AppID: in.c.app, InstanceID: in.id}})
+	}
+	return a.dueLocked(in, now)
+}
+
+// activeCheckLocked makes a Created or Inactive instance Active once it has min active members.
+func (a *Autoscaler) activeCheckLocked(in *instance) {
+	if (in.status == model.ClusterCreated || in.status == model.ClusterInactive) && in.count(listActive) >= in.min {
+		in.status = model.ClusterActive
+		a.work = append(a.work, action{kind: actPublish, event: &model.ClusterStatusClusterActivatedEvent{
+			ServiceName: in.c.service, ClusterID: in.c.id, AppID: in.c.app, InstanceID: in.id}})
+		a.signal()
+	}
+}
