@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-paas/strata/internal/bus"
@@ -27,7 +28,8 @@ type Agent struct {
 	events      chan model.Event                 // from the bus handlers to the dispatcher
 	artifactReq chan *model.ArtifactUpdatedEvent // to the artifact loop; capacity 1, newest wins
 
-	wg sync.WaitGroup // every goroutine Run starts besides the bus
+	wg      sync.WaitGroup // every goroutine Run starts besides the bus
+	running atomic.Bool
 
 	mu            sync.Mutex // guards everything below; a leaf: never held while calling out
 	topology      *model.Topology
@@ -101,6 +103,9 @@ func New(cfg Config) (*Agent, error) {
 // ctx ends. It then waits for its goroutines, gives queued lifecycle events a few seconds to reach
 // the broker, and returns nil. It returns an error at once when called twice.
 func (a *Agent) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice")
+	}
 	busCtx, stopBus := context.WithCancel(context.WithoutCancel(ctx))
 	busDone := make(chan error, 1)
 	go func() { busDone <- a.bus.Run(busCtx) }()

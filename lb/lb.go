@@ -265,6 +265,7 @@ func (l *LB) Run(ctx context.Context) error {
 	defer req.Stop()
 	stats := time.NewTicker(l.opts.StatsInterval)
 	defer stats.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -279,8 +280,14 @@ func (l *LB) Run(ctx context.Context) error {
 			}
 			l.requestTopology(ctx)
 		case <-stats.C:
-			if err := l.publishStats(ctx); err != nil && ctx.Err() == nil {
-				l.log.Warn("cannot publish in-flight requests", "error", err)
+			err := l.publishStats(ctx)
+			switch {
+			case err != nil && !failing && ctx.Err() == nil:
+				l.log.Warn("cannot publish in-flight requests; retrying every interval", "error", err)
+				failing = true
+			case err == nil && failing:
+				l.log.Info("in-flight requests published again")
+				failing = false
 			}
 		}
 	}
