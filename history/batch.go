@@ -45,8 +45,11 @@ type batch struct {
 	lifecycle []model.LifecycleRecord
 	decisions []model.Decision
 
-	attempts int  // failed inserts of this batch in this process
-	spooled  bool // read back from the spool: verify before inserting
+	// ids and seqs, when not nil, are the keys of the rows (see key).
+	ids  []uint64
+	seqs []uint32
+
+	spooled bool // left memory (spooled, or its rows accounted as gone from the queue)
 }
 
 func (b *batch) len() int {
@@ -82,31 +85,59 @@ func (b *batch) tsAt(i int) int64 {
 	return 0
 }
 
-// keep returns a batch with the same id holding only the rows for which want(i) is true. It is
-// used to insert the missing part of a partly inserted batch. The seq of a row is its index in the
-// original batch, so keep also returns those indexes.
-func (b *batch) keep(want func(i int) bool) (*batch, []uint32) {
-	nb := &batch{table: b.table, id: b.id, spooled: b.spooled}
-	var seqs []uint32
+// key is the idempotent key of row i: (batch id, index in that batch). A merged or filtered batch
+// carries the keys of its rows in ids and seqs.
+func (b *batch) key(i int) (uint64, uint32) {
+	if b.ids != nil {
+		return b.ids[i], b.seqs[i]
+	}
+	return b.id, uint32(i)
+}
+
+// appendRow appends row i of src to b, with its key.
+func (b *batch) appendRow(src *batch, i int) {
+	id, seq := src.key(i)
+	b.ids = append(b.ids, id)
+	b.seqs = append(b.seqs, seq)
+	switch src.table {
+	case tHealth:
+		b.health = append(b.health, src.health[i])
+	case tSummaries:
+		b.summaries = append(b.summaries, src.summaries[i])
+	case tLogs:
+		b.logs = append(b.logs, src.logs[i])
+	case tLifecycle:
+		b.lifecycle = append(b.lifecycle, src.lifecycle[i])
+	case tDecisions:
+		b.decisions = append(b.decisions, src.decisions[i])
+	}
+}
+
+// keep returns a batch holding only the rows for which want(i) is true, with their keys. It is
+// used to insert the missing part of a partly inserted batch.
+func (b *batch) keep(want func(i int) bool) *batch {
+	nb := &batch{table: b.table, id: b.id, spooled: b.spooled, ids: []uint64{}, seqs: []uint32{}}
 	for i := range b.len() {
-		if !want(i) {
-			continue
-		}
-		seqs = append(seqs, uint32(i))
-		switch b.table {
-		case tHealth:
-			nb.health = append(nb.health, b.health[i])
-		case tSummaries:
-			nb.summaries = append(nb.summaries, b.summaries[i])
-		case tLogs:
-			nb.logs = append(nb.logs, b.logs[i])
-		case tLifecycle:
-			nb.lifecycle = append(nb.lifecycle, b.lifecycle[i])
-		case tDecisions:
-			nb.decisions = append(nb.decisions, b.decisions[i])
+		if want(i) {
+			nb.appendRow(b, i)
 		}
 	}
-	return nb, seqs
+	return nb
+}
+
+// merge concatenates batches of one table, keeping each row's key. The result's id is the first
+// batch's (it names the insert's query id).
+func merge(bs []*batch) *batch {
+	if len(bs) == 1 {
+		return bs[0]
+	}
+	nb := &batch{table: bs[0].table, id: bs[0].id, spooled: true}
+	for _, b := range bs {
+		for i := range b.len() {
+			nb.appendRow(b, i)
+		}
+	}
+	return nb
 }
 
 // Encoding of a batch in the spool:

@@ -50,6 +50,8 @@ type ClickHouse struct {
 	lastDrop time.Time
 	wake     chan struct{} // the sender has work
 
+	single bool // sender only: replay one spooled batch at a time (after a refused batch)
+
 	ready atomic.Bool // schema checked; features known
 	feat  features    // set by setup, read by the sender goroutine and by queries after ready
 	fmu   sync.Mutex  // guards setup
@@ -386,6 +388,8 @@ const (
 	minBackoff  = 100 * time.Millisecond
 	maxBackoff  = 2 * time.Second
 	maxAttempts = 3 // for errors the server reports about the data, before dead-lettering
+	replayGroup = 256
+	replayBytes = 32 << 20
 )
 
 // send is the sender goroutine: it replays the spool (oldest first) and inserts queued batches.
@@ -422,19 +426,26 @@ func (c *ClickHouse) send(draining <-chan struct{}) {
 		cancel()
 		if err != nil {
 			c.c.failures.Add(1)
-			if pos != (position{}) && pos == failedPos {
-				attempts++
-			} else {
-				failedPos, attempts = pos, 1
-			}
-			if pos != (position{}) && permanent(err) && attempts >= maxAttempts {
-				c.deadLetter(buf, pos, err)
-				attempts, wait = 0, 0
-				continue
+			if pos != (position{}) && permanent(err) {
+				// Find the batch the server refuses: replay one at a time from now on.
+				if !c.single {
+					c.single = true
+					failedPos, attempts = position{}, 0
+				}
+				if pos == failedPos {
+					attempts++
+				} else {
+					failedPos, attempts = pos, 1
+				}
+				if attempts >= maxAttempts {
+					c.deadLetter(buf, pos, err)
+					attempts, wait = 0, 0
+					continue
+				}
 			}
 			c.qmu.Lock()
 			if c.healthy {
-				c.log.Warn("clickhouse insert failed, spooling", "err", err)
+				c.log.Warn("clickhouse unavailable, spooling", "err", err)
 			}
 			c.healthy = false
 			c.qmu.Unlock()
@@ -470,27 +481,43 @@ func (c *ClickHouse) step(ctx context.Context, buf *[]byte) (bool, position, err
 		}
 	}
 	if c.spool.Bytes() > 0 {
-		payload, pos, ok, err := c.spool.peek(buf)
+		limit := replayGroup
+		if c.single {
+			limit = 1
+		}
+		payloads, poss, err := c.spool.peekMany(limit, replayBytes)
 		if err != nil {
 			return true, position{}, err
 		}
-		if ok {
-			b, err := decodeBatch(payload)
-			if err != nil {
-				c.c.corrupt.Add(1)
-				c.log.Error("skipping unreadable spooled batch", "err", err)
-				return true, pos, c.spool.commit(pos)
+		if len(poss) > 0 {
+			*buf = payloads[0]
+			var bs []*batch
+			for i, p := range payloads {
+				b, err := decodeBatch(p)
+				if err != nil {
+					if i == 0 {
+						c.c.corrupt.Add(1)
+						c.log.Error("skipping unreadable spooled batch", "err", err)
+						return true, poss[0], c.spool.commit(poss[0])
+					}
+					poss = poss[:i]
+					break
+				}
+				bs = append(bs, b)
 			}
-			if err := c.insertVerified(ctx, b); err != nil {
-				return true, pos, err
+			if err := c.replay(ctx, bs); err != nil {
+				return true, poss[0], err
 			}
-			if err := c.spool.commit(pos); err != nil {
-				return true, pos, err
+			for _, p := range poss {
+				if err := c.spool.commit(p); err != nil {
+					return true, p, err
+				}
 			}
 			c.recovered()
-			return true, pos, nil
+			return true, poss[0], nil
 		}
 	}
+	c.single = false // the spool is empty
 	c.qmu.Lock()
 	if len(c.queue) == 0 {
 		c.qmu.Unlock()
@@ -499,10 +526,13 @@ func (c *ClickHouse) step(ctx context.Context, buf *[]byte) (bool, position, err
 	}
 	b := c.queue[0]
 	c.qmu.Unlock()
-	err := c.insert(ctx, b, nil)
+	err := c.insert(ctx, b)
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if err != nil {
+		if c.healthy {
+			c.log.Warn("clickhouse insert failed, spooling", "err", err)
+		}
 		c.healthy = false
 		c.spillLocked(nil) // b is at the head of what is spilled, unless a spill already took it
 		return true, position{}, err

@@ -207,11 +207,11 @@ func TestReplaySkipsStoredRows(t *testing.T) {
 		return b
 	}
 	whole, half, none := mk(101, 0), mk(102, 10), mk(103, 20)
-	if err := c.insert(t.Context(), whole, nil); err != nil {
+	if err := c.insert(t.Context(), whole); err != nil {
 		t.Fatal(err)
 	}
-	part, seqs := half.keep(func(i int) bool { return i%2 == 0 })
-	if err := c.insert(t.Context(), part, seqs); err != nil {
+	part := half.keep(func(i int) bool { return i%2 == 0 })
+	if err := c.insert(t.Context(), part); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range []*batch{whole, half, none} {

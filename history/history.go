@@ -256,7 +256,7 @@ type Stats struct {
 	// Spool.
 	Spooled      uint64 // rows written to the spool
 	Replayed     uint64 // rows inserted from the spool
-	Duplicates   uint64 // spooled rows found already in ClickHouse and not inserted again
+	Duplicates   uint64 // spooled rows found already in ClickHouse and not inserted again (Inserted+Duplicates rows are stored)
 	SpoolDropped uint64 // rows dropped because the spool was full or unwritable
 	DeadLetter   uint64 // rows of batches ClickHouse refused for good (kept in DataDir, see doc.go)
 	Corrupt      uint64 // spool records skipped as unreadable

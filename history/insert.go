@@ -3,6 +3,8 @@ package history
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -25,18 +27,14 @@ func col[T, V any](rows []T, f func(*T) V) []V {
 	return out
 }
 
-// columns builds the column slices of b in the order of insertColumns. seqs gives the seq of each
-// row; nil means 0..n-1.
-func columns(b *batch, seqs []uint32) []any {
+// columns builds the column slices of b in the order of insertColumns, ending with the rows' keys.
+func columns(b *batch) []any {
 	n := b.len()
-	ids := make([]uint64, n)
-	for i := range ids {
-		ids[i] = b.id
-	}
-	if seqs == nil {
-		seqs = make([]uint32, n)
-		for i := range seqs {
-			seqs[i] = uint32(i)
+	ids, seqs := b.ids, b.seqs
+	if ids == nil {
+		ids, seqs = make([]uint64, n), make([]uint32, n)
+		for i := range ids {
+			ids[i], seqs[i] = b.id, uint32(i)
 		}
 	}
 	var cols []any
@@ -122,9 +120,9 @@ func columns(b *batch, seqs []uint32) []any {
 	return append(cols, ids, seqs)
 }
 
-// insert writes b (with the given seqs, nil for 0..n-1) in one INSERT. The query id names the
-// batch so a replay can wait for an insert the server still runs.
-func (c *ClickHouse) insert(ctx context.Context, b *batch, seqs []uint32) error {
+// insert writes b in one INSERT. The query id names the batch so a replay can wait for an insert
+// the server still runs.
+func (c *ClickHouse) insert(ctx context.Context, b *batch) error {
 	opts := []clickhouse.QueryOption{clickhouse.WithQueryID(fmt.Sprintf("strata-%x-%d", b.id, c.queryN.Add(1)))}
 	if c.feat.maxPartitionsPerInsert {
 		opts = append(opts, clickhouse.WithSettings(clickhouse.Settings{"max_partitions_per_insert_block": 0}))
@@ -134,7 +132,7 @@ func (c *ClickHouse) insert(ctx context.Context, b *batch, seqs []uint32) error 
 	if err != nil {
 		return fmt.Errorf("insert %s batch %x: %w", b.table, b.id, err)
 	}
-	for i, v := range columns(b, seqs) {
+	for i, v := range columns(b) {
 		if err := bt.Column(i).Append(v); err != nil {
 			_ = bt.Abort()
 			return fmt.Errorf("insert %s batch %x column %d: %w", b.table, b.id, i, err)
@@ -146,75 +144,122 @@ func (c *ClickHouse) insert(ctx context.Context, b *batch, seqs []uint32) error 
 	return nil
 }
 
-// insertVerified inserts a spooled batch exactly once: it waits until no earlier attempt of the
-// batch is still running on the server, asks which of its rows (batch_id, seq) are already stored,
-// and inserts only the others.
-func (c *ClickHouse) insertVerified(ctx context.Context, b *batch) error {
-	if err := c.waitAttempts(ctx, b.id); err != nil {
+// replay inserts spooled batches exactly once. It waits until the server runs no earlier attempt
+// of any of them, then, per table, asks which keys (batch_id, seq) of the batches are stored and
+// inserts the other rows in one INSERT. Batches are grouped so that a backlog of many small
+// batches costs a few round trips, not three per batch.
+func (c *ClickHouse) replay(ctx context.Context, bs []*batch) error {
+	ids := make(map[uint64]bool, len(bs))
+	for _, b := range bs {
+		ids[b.id] = true
+	}
+	if err := c.waitAttempts(ctx, ids); err != nil {
 		return err
 	}
+	var byTable [numTables][]*batch
+	for _, b := range bs {
+		byTable[b.table] = append(byTable[b.table], b)
+	}
+	for t, group := range byTable {
+		if len(group) == 0 {
+			continue
+		}
+		if err := c.replayTable(ctx, table(t), group); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type rowKey struct {
+	id  uint64
+	seq uint32
+}
+
+func (c *ClickHouse) replayTable(ctx context.Context, t table, group []*batch) error {
+	b := merge(group)
 	n := b.len()
 	lo, hi := b.tsAt(0), b.tsAt(0)
 	for i := 1; i < n; i++ {
 		ts := b.tsAt(i)
 		lo, hi = min(lo, ts), max(hi, ts)
 	}
-	q := fmt.Sprintf("SELECT seq FROM %s.%s WHERE day >= '%s' AND day <= '%s' AND batch_id = %d",
-		c.db, b.table, dayOf(lo), dayOf(hi), b.id)
+	var idList strings.Builder
+	for i, g := range group {
+		if i > 0 {
+			idList.WriteByte(',')
+		}
+		idList.WriteString(strconv.FormatUint(g.id, 10))
+	}
+	q := fmt.Sprintf("SELECT batch_id, seq FROM %s.%s WHERE day >= '%s' AND day <= '%s' AND batch_id IN (%s)",
+		c.db, t, dayOf(lo), dayOf(hi), idList.String())
 	rows, err := c.conn.Query(ctx, q)
 	if err != nil {
-		return fmt.Errorf("verify %s batch %x: %w", b.table, b.id, err)
+		return fmt.Errorf("verify %s batch %x: %w", t, b.id, err)
 	}
-	present := make(map[uint32]bool)
+	present := make(map[rowKey]bool)
 	for rows.Next() {
-		var s uint32
-		if err := rows.Scan(&s); err != nil {
+		var k rowKey
+		if err := rows.Scan(&k.id, &k.seq); err != nil {
 			rows.Close()
-			return fmt.Errorf("verify %s batch %x: %w", b.table, b.id, err)
+			return fmt.Errorf("verify %s batch %x: %w", t, b.id, err)
 		}
-		present[s] = true
+		present[k] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("verify %s batch %x: %w", b.table, b.id, err)
+		return fmt.Errorf("verify %s batch %x: %w", t, b.id, err)
 	}
-	if len(present) == 0 {
-		if err := c.insert(ctx, b, nil); err != nil {
-			return err
-		}
-		c.c.replayed.Add(uint64(n))
-		c.c.inserted.Add(uint64(n))
-		c.c.batches.Add(1)
-		return nil
+	missing := b
+	if len(present) > 0 {
+		missing = b.keep(func(i int) bool {
+			id, seq := b.key(i)
+			return !present[rowKey{id, seq}]
+		})
 	}
-	missing, seqs := b.keep(func(i int) bool { return !present[uint32(i)] })
-	if len(seqs) > 0 {
-		if err := c.insert(ctx, missing, seqs); err != nil {
+	m := missing.len()
+	if m > 0 {
+		if err := c.insert(ctx, missing); err != nil {
 			return err
 		}
 		c.c.batches.Add(1)
 	}
-	c.c.replayed.Add(uint64(len(seqs)))
-	c.c.inserted.Add(uint64(len(seqs)))
-	c.c.duplicates.Add(uint64(n - len(seqs)))
+	c.c.replayed.Add(uint64(m))
+	c.c.inserted.Add(uint64(m))
+	c.c.duplicates.Add(uint64(n - m))
 	return nil
 }
 
-// waitAttempts waits while the server still runs an insert of batch id (one whose client gave up),
-// so the check that follows sees its outcome.
-func (c *ClickHouse) waitAttempts(ctx context.Context, id uint64) error {
-	q := fmt.Sprintf("SELECT count() FROM system.processes WHERE startsWith(query_id, 'strata-%x-')", id)
+// waitAttempts waits while the server still runs an insert of one of the batches in ids (one whose
+// client gave up), so the check that follows sees its outcome.
+func (c *ClickHouse) waitAttempts(ctx context.Context, ids map[uint64]bool) error {
 	for {
-		var running uint64
-		if err := c.conn.QueryRow(ctx, q).Scan(&running); err != nil {
+		rows, err := c.conn.Query(ctx, "SELECT query_id FROM system.processes WHERE startsWith(query_id, 'strata-')")
+		if err != nil {
 			return fmt.Errorf("check running inserts: %w", err)
 		}
-		if running == 0 {
+		running := false
+		for rows.Next() {
+			var qid string
+			if err := rows.Scan(&qid); err != nil {
+				rows.Close()
+				return fmt.Errorf("check running inserts: %w", err)
+			}
+			hexID, _, _ := strings.Cut(strings.TrimPrefix(qid, "strata-"), "-")
+			if id, err := strconv.ParseUint(hexID, 16, 64); err == nil && ids[id] {
+				running = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("check running inserts: %w", err)
+		}
+		if !running {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for running insert of batch %x: %w", id, ctx.Err())
+			return fmt.Errorf("wait for a running insert: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

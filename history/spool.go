@@ -294,6 +294,42 @@ func (s *spool) peek(buf *[]byte) (payload []byte, pos position, ok bool, err er
 	return nil, position{}, false, nil
 }
 
+// peekMany returns copies of up to max records from the head of the spool and their positions,
+// stopping after maxBytes, at the end of the head segment, or before an unreadable record (which a
+// later peek deals with).
+func (s *spool) peekMany(max int, maxBytes int64) ([][]byte, []position, error) {
+	var buf []byte
+	first, pos, ok, err := s.peek(&buf)
+	if err != nil || !ok {
+		return nil, nil, err
+	}
+	payloads, poss := [][]byte{first}, []position{pos}
+	total := int64(len(first))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.segs) == 0 || s.segs[0] != pos.seg {
+		return payloads, poss, nil
+	}
+	f, err := os.Open(s.path(pos.seg))
+	if err != nil {
+		return payloads, poss, nil
+	}
+	defer f.Close()
+	off := pos.off + pos.n
+	for len(poss) < max && total < maxBytes && off < s.sizes[0] {
+		var b []byte
+		n, err := readRecordAt(f, off, s.sizes[0], &b)
+		if err != nil {
+			break
+		}
+		payloads = append(payloads, b)
+		poss = append(poss, position{seg: pos.seg, off: off, n: recordHeader + int64(n)})
+		total += int64(n)
+		off += recordHeader + int64(n)
+	}
+	return payloads, poss, nil
+}
+
 // dropHeadSegment removes the fully read oldest segment (never the last one).
 func (s *spool) dropHeadSegment() {
 	_ = os.Remove(s.path(s.segs[0]))

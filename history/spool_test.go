@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -183,7 +184,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}
-		if diff := cmp.Diff(b, again, cmp.AllowUnexported(batch{})); diff != "" {
+		if diff := cmp.Diff(b, again, cmp.AllowUnexported(batch{}), cmpopts.EquateNaNs()); diff != "" {
 			t.Errorf("round trip (-first +second):\n%s", diff)
 		}
 	})
