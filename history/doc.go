@@ -36,16 +36,21 @@
 // # Exactly once
 //
 // Every row carries an idempotent key: batch_id (UInt64) and seq (its index in the batch). A batch
-// is sent at most once from memory; every later attempt goes through the spool, and a spooled
-// batch is verified before it is inserted: the sender waits until the server runs no earlier
-// attempt of the batch (each INSERT has the query id strata-<batch id>-<n>, looked up in
-// system.processes), then reads which seqs of the batch are stored (SELECT seq … WHERE batch_id =
-// id, pruned to the batch's day partitions) and inserts only the missing rows. This covers an
-// insert that succeeded but whose reply was lost, an insert that reached only some partitions,
-// and a batch that is spooled while its insert is in flight. It works on plain MergeTree, which on
-// 18.16 has no insert deduplication; the tables need no FINAL and queries no argMax.
-// TestOutageExactlyOnce, TestRestartWhileDown and TestReplaySkipsStoredRows prove it with counts
-// and distinct keys.
+// is sent at most once from memory; every later attempt goes through the spool, and spooled
+// batches are verified before they are inserted. The sender reads up to 256 spooled batches (32
+// MiB) from the head of the spool, waits until the server runs no earlier attempt of any of them
+// (each INSERT has the query id strata-<batch id>-<n>, looked up in system.processes), then, per
+// table, reads which keys of those batches are stored (SELECT batch_id, seq … WHERE batch_id IN
+// (…), pruned to the batches' day partitions) and inserts the missing rows in one INSERT; only then
+// does it advance the spool. Grouping keeps a backlog of many small batches cheap to replay. This
+// covers an insert that succeeded but whose reply was lost, one that reached the server after the
+// client gave up (TestSlowClickHouse sees such rows in Stats.Duplicates), one that reached only
+// some partitions, and a batch spooled while its insert was in flight. It works on plain
+// MergeTree, which on 18.16 has no insert deduplication; tables need no FINAL and queries no
+// argMax. TestOutageExactlyOnce, TestRestartWhileDown, TestSlowClickHouse and
+// TestReplaySkipsStoredRows prove it with counts and distinct keys. (Limit: an attempt the server
+// has received but not yet registered in system.processes when the check runs; the check runs at
+// least 100 ms after the attempt failed.)
 //
 // # Spool
 //
@@ -62,8 +67,9 @@
 // sender replays it when the server answers. When an append would pass SpoolLimitBytes the batch
 // is dropped, its rows counted in Stats.SpoolDropped and an error logged (at most every 10 s,
 // with the running total). A batch the server refuses for a reason retrying cannot fix (an
-// exception other than timeouts, overload or network errors) three times in a row is moved to
-// history-spool/dead/ (Stats.DeadLetter, logged) so the batches behind it go on.
+// exception other than timeouts, overload or network errors) makes the sender replay one batch at
+// a time; a batch refused three times in a row is moved to history-spool/dead/ (Stats.DeadLetter,
+// logged) so the batches behind it go on.
 //
 // # Backpressure
 //
