@@ -218,7 +218,7 @@ func (a *Autoscaler) shadowLocked(ctx context.Context, in *instance, sp *policie
 	r.tr.Policy, r.tr.ShadowOf = sp.ID, sp.ShadowOf
 	r.res = result{action: ActionNone}
 	a.decideLocked(ctx, in, &r, now, set)
-	sc.shadowDecs = append(sc.shadowDecs, shadowDec{pol: sp, res: r.res, trace: a.encodeTrace(r.tr)})
+	sc.shadowDecs = append(sc.shadowDecs, shadowDec{pol: sp, res: r.res, trace: append([]byte(nil), a.encodeTrace(r.tr)...)})
 }
 
 // finishShadowsLocked records the shadow decisions that differ from the enforced one.

@@ -176,6 +176,7 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	b = kint(b, "min", m.Min)
 	b = kint(b, "max", m.Max)
 	b = endObj(b)
+	b = append(b, ',')
 	if len(t.Partitions) > 0 {
 		b = key(b, "partitions")
 		b = append(b, '[')
