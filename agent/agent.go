@@ -251,7 +251,10 @@ func (a *Agent) onCompleteTopology(ctx context.Context, ev *model.CompleteTopolo
 	first := !a.topologyReady
 	a.topology, a.topologyReady = ev.Topology, true
 	_, _, self := a.findSelfLocked()
-	ready := self != nil && self.Status() == model.MemberInitialized
+	// Initialized is the PCA's condition. Starting and Active mean this agent was restarted in a
+	// running member: it announces itself again (the controller allows Active -> Starting).
+	ready := self != nil && (self.Status() == model.MemberInitialized || self.Status() == model.MemberStarting ||
+		self.Status() == model.MemberActive)
 	a.mu.Unlock()
 	if first {
 		a.log.Info("complete topology received")

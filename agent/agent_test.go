@@ -297,7 +297,8 @@ func TestLifecycleFileRepositoryGCM(t *testing.T) {
 	next[*model.InstanceActivatedEvent](cc, 10*time.Second)
 }
 
-// TestLifecycleNoRepository activates once the ports answer, and cleans up on
+// TestLifecycleNoRepository activates a restarted agent's member once the ports answer, and cleans
+// up on
 // InstanceCleanupClusterEvent for its cluster instance only.
 func TestLifecycleNoRepository(t *testing.T) {
 	brokerURL := startBroker(t)
@@ -311,7 +312,9 @@ func TestLifecycleNoRepository(t *testing.T) {
 	}
 	runAgent(t, cfg)
 	next[*model.CompleteTopologyRequestEvent](cc, 20*time.Second)
-	cc.publish(model.CompleteTopologyEvent{Topology: topologyWith(testService, testCluster, testMember, "", model.MemberInitialized)})
+	// The member shows Active: this agent was restarted in a running member and announces itself again.
+	cc.publish(model.CompleteTopologyEvent{Topology: topologyWith(testService, testCluster, testMember, "",
+		model.MemberInitialized, model.MemberStarting, model.MemberActive)})
 	next[*model.InstanceStartedEvent](cc, 10*time.Second)
 	next[*model.InstanceActivatedEvent](cc, 10*time.Second)
 

@@ -32,6 +32,10 @@
 //	InstanceCleanupMemberEvent for this member, or InstanceCleanupClusterEvent for its cluster
 //	      instance ──> (once) InstanceMaintenanceModeEvent ──> clean.sh ──> InstanceReadyToShutdownEvent
 //
+// Unlike the PCA, the agent also initializes when the complete topology shows its member Starting
+// or Active: that is an agent restarted inside a running member, which announces itself again so
+// the member returns to Active instead of staying unreported.
+//
 // Member{Started,Activated,Terminated,Suspended}Event update the local topology and, once this
 // agent is initialized, run the extension of the same name with the event's fields as
 // STRATOS_<EVENT>_<FIELD> (e.g. STRATOS_MEMBER_ACTIVATED_MEMBER_ID).

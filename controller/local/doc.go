@@ -36,7 +36,7 @@
 //
 // Start, Terminate and List may run concurrently from any goroutine. Goroutines: one waiter per
 // started process (exec.Cmd.Wait), one per member to close its done channel, one per ended
-// member to stop its group, and the caller's Watch. Driver.mu guards the member map, the
-// address set and the exit queue; it is a leaf and is never held while starting, signalling or
-// waiting for processes or touching files.
+// member to stop its group (Watch waits for those before returning), and the caller's Watch.
+// Driver.mu guards the member map, the address set and the exit queue; it is a leaf and is never
+// held while starting, signalling or waiting for processes or touching files.
 package local

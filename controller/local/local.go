@@ -91,6 +91,8 @@ type Driver struct {
 	members map[string]*member
 	ips     map[netip.Addr]string // address -> instance id
 	exits   []controller.Exit
+	stops   int        // ended members whose groups are being stopped; Watch waits for them
+	stopped *sync.Cond // on mu: signalled when stops drops to 0
 }
 
 var (
@@ -173,6 +175,7 @@ func New(o Options) (*Driver, error) {
 		opts: o, log: o.Logger.With("component", "local_driver"), first: first, last: last,
 		exitsCh: make(chan struct{}, 1), members: map[string]*member{}, ips: map[netip.Addr]string{},
 	}
+	d.stopped = sync.NewCond(&d.mu)
 	if err := d.adopt(); err != nil {
 		return nil, err
 	}
@@ -451,6 +454,7 @@ func (d *Driver) ended(id, reason string) {
 	delete(d.members, id)
 	delete(d.ips, m.ip)
 	d.exits = append(d.exits, controller.Exit{InstanceID: id, MemberID: m.rec.MemberID, Time: d.opts.Now(), Reason: reason})
+	d.stops++
 	d.mu.Unlock()
 	select {
 	case d.exitsCh <- struct{}{}:
@@ -460,6 +464,11 @@ func (d *Driver) ended(id, reason string) {
 	go func() {
 		d.stopGroup(m)
 		d.retire(m.dir)
+		d.mu.Lock()
+		if d.stops--; d.stops == 0 {
+			d.stopped.Broadcast()
+		}
+		d.mu.Unlock()
 	}()
 }
 
@@ -540,10 +549,18 @@ func (d *Driver) List(ctx context.Context) ([]controller.Started, error) {
 }
 
 // Watch reports members that ended without Terminate: a process this driver started exited, or
-// an adopted one is no longer alive (checked every PollInterval). It returns when ctx ends.
+// an adopted one is no longer alive (checked every PollInterval). It returns when ctx ends and
+// the ended members' groups have been stopped.
 func (d *Driver) Watch(ctx context.Context, report func(controller.Exit)) {
 	t := time.NewTicker(d.opts.PollInterval)
 	defer t.Stop()
+	defer func() {
+		d.mu.Lock()
+		for d.stops > 0 {
+			d.stopped.Wait()
+		}
+		d.mu.Unlock()
+	}()
 	for {
 		d.mu.Lock()
 		exits := d.exits
