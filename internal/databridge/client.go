@@ -229,6 +229,10 @@ func (c *Client) do(ctx context.Context, fn func(*clientConn) error) error {
 		switch {
 		case err == nil:
 			return nil
+		case errors.Is(err, ErrUndefinedStream) && attempt == 0:
+			// The receiver lost its definitions (a restart behind the same session store): the
+			// failed publish cleared cc.defined, so the retry defines them again.
+			c.log.Info("receiver forgot a stream, defining again", "url", cc.ep.url)
 		case errors.Is(err, ErrSessionExpired):
 			c.log.Info("session expired, reconnecting", "url", cc.ep.url)
 			c.drop()

@@ -1,9 +1,14 @@
 package databridge
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -193,4 +198,49 @@ func TestParseDefinition(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzServeBytes feeds arbitrary bytes to a connection's message loop, as an epoll loop does:
+// whatever they are, it answers, waits for more, or fails with an error; it never panics.
+func FuzzServeBytes(f *testing.F) {
+	const sid = "fuzz-session"
+	call := func(method string, args func([]byte) []byte) []byte {
+		b := appendMessageBegin(nil, method, msgCall, 7)
+		return append(args(b), tStop)
+	}
+	f.Add(publishMessage(sid, benchSamples(2)))
+	f.Add(call("defineStream", func(b []byte) []byte {
+		return appendStringField(appendStringField(b, 1, sid), 2, LogStream("logs.x").String())
+	}))
+	f.Add(call("findStreamId", func(b []byte) []byte {
+		return appendStringField(appendStringField(appendStringField(b, 1, sid), 2, "cartridge_agent_health_stats"), 3, "1.0.0")
+	}))
+	f.Add(call("deleteStreamById", func(b []byte) []byte {
+		return appendStringField(appendStringField(b, 1, sid), 2, model.InFlightStreamID)
+	}))
+	f.Add(call("nosuch", func(b []byte) []byte { return appendStringField(b, 1, "x") }))
+	framed := publishMessage(sid, benchSamples(1))
+	f.Add(append(binary.BigEndian.AppendUint32(nil, uint32(len(framed))), framed...))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := &Server{
+			opts:     ServerOptions{MaxFrame: 1 << 20, Handler: &countingHandler{}},
+			log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+			sessions: newSessionStore(time.Hour, time.Now),
+			streams:  map[string]*stream{model.HealthStreamID: newStream(HealthStream())},
+		}
+		sess := s.sessions.create("fuzz")
+		s.sessions.m[sid] = sess
+		sc := &serverConn{s: s, streams: make(map[string]*stream), r: &reader{buf: in, w: len(in)}}
+		if sc.detect() != nil {
+			return
+		}
+		for range 100 {
+			if err := sc.handle(context.Background()); err != nil {
+				return
+			}
+			if sc.r.buffered() == 0 {
+				return
+			}
+		}
+	})
 }

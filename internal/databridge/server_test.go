@@ -253,3 +253,28 @@ func TestClientRoundTrip(t *testing.T) {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }
+
+func TestClientRedefinesForgottenStream(t *testing.T) {
+	ts := startServer(t, nil)
+	c, err := NewClient(ClientOptions{URLs: []string{ts.SecureAddr().String()}, TLS: clientTLS(t),
+		Username: "admin", Password: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	logs := LogStream("logs.0.app.2026.01.01")
+	if err := c.Publish(ctx, LogEvent(logs, model.LogEntry{Message: "one"})); err != nil {
+		t.Fatal(err)
+	}
+	if !ts.deleteStream(logs.ID) {
+		t.Fatal("stream was not defined")
+	}
+	if err := c.Publish(ctx, LogEvent(logs, model.LogEntry{Message: "two"})); err != nil {
+		t.Fatalf("publish after the receiver forgot the stream: %v", err)
+	}
+	if ts.Stream(logs.ID) == nil {
+		t.Error("stream not defined again")
+	}
+	ts.rec.wait(t, 2)
+}
