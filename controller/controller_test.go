@@ -303,6 +303,13 @@ func TestCompleteTopologyRequest(t *testing.T) {
 		if d := cmp.Diff([]string{"Created", "Initialized"}, mm.MemberStateManager.StateStack); d != "" {
 			t.Errorf("stateStack (-want +got):\n%s", d)
 		}
+		// And again every SyncInterval.
+		e.clock.Advance(controller.DefaultSyncInterval)
+		select {
+		case <-raw:
+		case <-time.After(wait):
+			t.Fatal("no CompleteTopologyEvent after SyncInterval")
+		}
 		for _, key := range []string{`"serviceType":"SingleTenant"`, `"portMap":{`, `"hostNames":["app1.php1.php.stratos.org"]`,
 			`"kubernetesServices":[]`, `"isLbCluster":false`, `"appId":"app1"`, `"instanceIdToInstanceContextMap":{"app1-1"`} {
 			if !strings.Contains(string(body), key) {
@@ -845,5 +852,57 @@ func TestCartridgeRegistry(t *testing.T) {
 	s := c2.Topology().ServiceMap["php"]
 	if s == nil || s.Properties["category"] != "web" || len(s.Properties) != 1 {
 		t.Errorf("php service: %+v", s)
+	}
+}
+
+func TestGracefulTimeout(t *testing.T) {
+	e := newEnv(t)
+	drv := &stuckDriver{}
+	e.opts.Drivers["mock"] = drv
+	e.opts.CleanupInterval = 30 * time.Second
+	e.opts.GracefulTimeout = 5 * time.Minute
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m, err := c.StartMember(context.Background(), startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := runClient(t, e.url)
+	for _, ev := range []model.Event{
+		&model.InstanceStartedEvent{ServiceName: "php", ClusterID: clusterID, MemberID: m.MemberID},
+		&model.InstanceActivatedEvent{ServiceName: "php", ClusterID: clusterID, MemberID: m.MemberID},
+	} {
+		if err := agent.PublishEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.watch.until(t, "MemberActivated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberActivatedEvent")
+	})
+	if err := c.TerminateMember(context.Background(), m.MemberID, false); err != nil {
+		t.Fatal(err)
+	}
+	cleanups := func(n int) func([]model.Event) bool {
+		return func(evs []model.Event) bool {
+			k := 0
+			for _, c := range ofMember(evs, m.MemberID) {
+				if c == "instance.notifier.InstanceCleanupMemberEvent" {
+					k++
+				}
+			}
+			return k >= n
+		}
+	}
+	e.watch.until(t, "first cleanup", cleanups(1))
+	// The agent does not answer: the request is repeated every CleanupInterval...
+	e.clock.Advance(30 * time.Second)
+	e.watch.until(t, "second cleanup", cleanups(2))
+	// ...and after GracefulTimeout the member is terminated forcibly.
+	e.clock.Advance(5 * time.Minute)
+	e.watch.until(t, "MemberTerminated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberTerminatedEvent")
+	})
+	if l, _ := drv.List(context.Background()); len(l) != 0 {
+		t.Errorf("instances left: %+v", l)
 	}
 }
