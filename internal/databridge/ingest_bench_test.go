@@ -24,6 +24,14 @@ import (
 // (TSimpleServer, buffered transport, binary protocol, the processor generated from
 // databridge.thrift), in the same run and with the same client bytes: a raw client that writes
 // pre-encoded publish messages (strict headers, unframed) and reads the 20-byte replies.
+//
+// What the numbers say (2 shared cores, loopback): one connection with pipelined bundles is bound
+// by the server's decoding, where Strata is 4-20x the stock server. 1000 connections with one
+// synchronous publish each (depth=1) are bound by the kernel: each publish costs two writes and
+// two reads on loopback TCP (the writes, which run the peer's receive path, are half the CPU), the
+// same for both servers, so an efficient load generator measures them at parity within the noise.
+// With publishes pipelined per connection (depth=4) Strata's one read and one write per batch pay
+// off again.
 
 // stockHandler is the generated service's handler for the stock server: it checks the session
 // and counts the events, nothing more.
