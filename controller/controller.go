@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,9 +26,8 @@ type Controller struct {
 	log   *slog.Logger
 
 	running  atomic.Bool
-	ready    chan struct{} // closed once Run has adopted the drivers' instances
-	stopped  chan struct{} // closed when Run returns
-	runCtx   atomic.Pointer[context.Context]
+	ready    chan struct{}  // closed once Run has adopted the drivers' instances
+	stopped  chan struct{}  // closed when Run returns
 	inflight sync.WaitGroup // terminations and completions started by the worker
 
 	mu         sync.Mutex // guards the state below (see the lock order in doc.go)
@@ -221,7 +219,6 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer close(c.stopped)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	c.runCtx.Store(&ctx)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { c.publisher(ctx) })
@@ -293,14 +290,6 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.publishTopology()
 		}
 	}
-}
-
-// ctxOrBackground returns Run's context for work the worker starts on its own.
-func (c *Controller) runContext() context.Context {
-	if p := c.runCtx.Load(); p != nil {
-		return *p
-	}
-	return context.Background()
 }
 
 // Ready is closed once Run has subscribed and adopted the drivers' instances; from then on the
@@ -442,5 +431,3 @@ func (c *Controller) memberRecord(m *model.Member, appID, class string) *model.L
 		Status: string(m.Status()),
 	}
 }
-
-var errStopped = errors.New("controller: stopped")

@@ -87,7 +87,9 @@
 //
 // Cartridges, network partitions, clusters (with their cluster instances and credentials) and
 // members (with state stack, addresses, payload and driver) are kept in bbolt. API changes are
-// written before the call returns; status transitions are written behind, within FlushInterval.
+// written before the call returns; status transitions are written behind by the flusher, which
+// writes every member changed since its last transaction in one transaction (a crash may lose
+// the last few transitions; the agents' next status events and the adoption below repair them).
 // When Run starts it asks every driver for List and reconciles: a member whose instance is listed
 // is adopted as it was; a member stuck in Created whose instance is listed is completed
 // (MemberInitializedEvent); a member whose instance is gone is published as terminated; a listed

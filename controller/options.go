@@ -62,18 +62,15 @@ type IssueFunc func(ctx context.Context, clusterID string) (Credentials, error)
 
 // Defaults of Options.
 const (
-	DefaultSyncInterval      = 60 * time.Second
-	DefaultGracefulTimeout   = 30 * time.Minute
-	DefaultCleanupInterval   = 30 * time.Second
-	DefaultTopologyThrottle  = time.Second
-	DefaultStartParallelism  = 32
-	DefaultFlushInterval     = 200 * time.Millisecond
-	DefaultStatePath         = "controller.db"
-	bucketCartridges         = "cartridges"
-	bucketNetworkPartitions  = "network_partitions"
-	bucketClusters           = "clusters"
-	bucketMembers            = "members"
-	eventsSubscriptionPrefix = "controller"
+	DefaultSyncInterval     = 60 * time.Second
+	DefaultGracefulTimeout  = 30 * time.Minute
+	DefaultCleanupInterval  = 30 * time.Second
+	DefaultTopologyThrottle = time.Second
+	DefaultStatePath        = "controller.db"
+	bucketCartridges        = "cartridges"
+	bucketNetworkPartitions = "network_partitions"
+	bucketClusters          = "clusters"
+	bucketMembers           = "members"
 )
 
 // Options configure a Controller.
