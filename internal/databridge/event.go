@@ -48,8 +48,10 @@ type Event struct {
 	Arbitrary map[string]string // the event's arbitraryDataMap entry, nil when absent
 }
 
-// Handler receives the events of each published bundle, in order. It runs on the connection's
-// goroutine and must not block for long; the slice is reused after it returns.
+// Handler receives the events of each published bundle, in order. It is called from many
+// goroutines at once (a TLS connection's goroutine, or an epoll loop shared by many plain
+// connections), so it must be safe for concurrent use and must not block for long; the slice and
+// the events' slices are reused after it returns (the strings may be kept).
 type Handler interface {
 	HandleEvents(events []Event)
 }
