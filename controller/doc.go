@@ -88,8 +88,10 @@
 // Cartridges, network partitions, clusters (with their cluster instances and credentials) and
 // members (with state stack, addresses, payload and driver) are kept in bbolt. API changes are
 // written before the call returns; status transitions are written behind by the flusher, which
-// writes every member changed since its last transaction in one transaction (a crash may lose
-// the last few transitions; the agents' next status events and the adoption below repair them).
+// writes every member changed since its last transaction in one transaction. Run writes what is
+// left before it returns; a crash can lose the transitions of the last transaction in flight,
+// and such a member reloads in its previous state (the autoscaler's pending timeout covers one
+// stuck before Active).
 // When Run starts it asks every driver for List and reconciles: a member whose instance is listed
 // is adopted as it was; a member stuck in Created whose instance is listed is completed
 // (MemberInitializedEvent); a member whose instance is gone is published as terminated; a listed
