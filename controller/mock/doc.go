@@ -17,7 +17,9 @@
 //
 // Kill removes an instance without telling anyone, like Stratos' mock IaaS DELETE: it goes
 // silent, the CEP declares it faulty and the autoscaler replaces it. Crash removes it and reports
-// it through Watch, like a process that exits under the local driver.
+// it through Watch, like a process that exits under the local driver. Handler serves the parts
+// of Stratos' mock IaaS REST API that tests use (list, read an instance and its payload, DELETE
+// to kill).
 //
 // # Scale
 //
