@@ -394,6 +394,11 @@ func (c *Controller) publisher(ctx context.Context) {
 
 // enqueue hands a status event to the worker; it never blocks the bus.
 func (c *Controller) enqueue(_ string, e model.Event) {
+	select {
+	case <-c.stopped: // the bus client outlives Run: drop
+		return
+	default:
+	}
 	c.workMu.Lock()
 	c.work = append(c.work, e)
 	c.workMu.Unlock()

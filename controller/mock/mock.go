@@ -114,6 +114,7 @@ type Driver struct {
 	queue       []model.Event
 	queueSignal chan struct{}
 	kick        chan struct{} // a new instance: publish its first health at once
+	stopped     atomic.Bool   // Run returned: bus handlers drop events
 
 	samples, batches, publishErrors, events atomic.Uint64
 }
@@ -451,6 +452,7 @@ func (d *Driver) Run(ctx context.Context) error {
 			return fmt.Errorf("mock: subscribe %s: %w", topic, err)
 		}
 	}
+	defer d.stopped.Store(true)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { d.worker(ctx) })
@@ -531,6 +533,9 @@ func (d *Driver) publishDue(ctx context.Context, now time.Time) {
 
 // enqueue hands an event to the worker; bus handlers never block.
 func (d *Driver) enqueue(_ string, e model.Event) {
+	if d.stopped.Load() {
+		return
+	}
 	d.queueMu.Lock()
 	d.queue = append(d.queue, e)
 	d.queueMu.Unlock()
