@@ -80,7 +80,7 @@ const (
 	DefaultPendingMemberExpiry               = 15 * time.Minute
 	DefaultTerminationPendingMemberExpiry    = 30 * time.Minute
 	DefaultObsoleteMemberExpiry              = 24 * time.Hour
-	DefaultDecisionHistory                   = 16
+	DefaultDecisionHistory                   = 8
 	pendingFailureThreshold                  = 5 // PENDING_MEMBER_FAILURE_THRESHOLD
 	minCountProperty, maxCountProperty       = "MIN_COUNT", "MAX_COUNT"
 	notDefinedInstance                       = model.NotDefined
@@ -114,7 +114,7 @@ type Options struct {
 	PendingMemberExpiry            time.Duration
 	TerminationPendingMemberExpiry time.Duration
 	ObsoleteMemberExpiry           time.Duration
-	// DecisionHistory is how many decisions per cluster instance Decisions can return; default 16.
+	// DecisionHistory is how many decisions per cluster instance Decisions can return; default 8.
 	DecisionHistory int
 	// PublishDecisions publishes every decision on DecisionTopic when Bus is set.
 	PublishDecisions bool
@@ -152,6 +152,8 @@ type Autoscaler struct {
 	scratch   *scratch
 	work      []action
 	decisions []decisionOut
+	spareWork []action // the buffers of the last round, reused by the next (roundMu)
+	spareDecs []decisionOut
 
 	stats counters
 }

@@ -129,9 +129,14 @@ func (a *Autoscaler) Evaluate(ctx context.Context) int {
 		n++
 	}
 	work, decs := a.work, a.decisions
-	a.work, a.decisions = nil, nil
+	a.work, a.decisions = a.spareWork[:0], a.spareDecs[:0]
 	a.mu.Unlock()
 	a.execute(ctx, work, decs)
+	clear(work)
+	clear(decs)
+	a.mu.Lock()
+	a.spareWork, a.spareDecs = work[:0], decs[:0]
+	a.mu.Unlock()
 	return n
 }
 

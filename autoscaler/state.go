@@ -94,8 +94,9 @@ type instance struct {
 	heapIdx  int
 	trigger  string
 
-	ring     []model.Decision
-	ringNext int
+	ring      []model.Decision
+	ringNext  int
+	lastTrace []byte // the enforced policy's last trace, shared while unchanged
 }
 
 type sample struct {

@@ -73,14 +73,14 @@ type PartitionTrace struct {
 // FamilyTrace is one metric family: the CEP values, the prediction and the required count.
 type FamilyTrace struct {
 	Name             string  `json:"name"`
-	Average          float64 `json:"average"`
-	Gradient         float64 `json:"gradient"`
-	SecondDerivative float64 `json:"secondDerivative"`
-	Predicted        float64 `json:"predicted"`
+	Average          float64 `json:"average,omitempty"`
+	Gradient         float64 `json:"gradient,omitempty"`
+	SecondDerivative float64 `json:"secondDerivative,omitempty"`
+	Predicted        float64 `json:"predicted,omitempty"`
 	Threshold        float64 `json:"threshold"`
 	Required         int     `json:"required"`
-	Fresh            bool    `json:"fresh"`
-	Missing          bool    `json:"missing"`
+	Fresh            bool    `json:"fresh,omitempty"`
+	Missing          bool    `json:"missing,omitempty"`
 	Members          int     `json:"members,omitempty"` // member stats contexts averaged (MC, LA)
 }
 
@@ -95,7 +95,7 @@ type Verdict struct {
 type RuleTrace struct {
 	Name    string  `json:"name"`
 	Target  string  `json:"target"`
-	Expr    string  `json:"expr"`
+	Expr    string  `json:"expr,omitempty"`    // only when the rule changed its target or failed
 	Value   float64 `json:"value,omitempty"`   // a required rule's number
 	Verdict bool    `json:"verdict,omitempty"` // a scaleUp/scaleDown rule's value
 	IsBool  bool    `json:"isBool,omitempty"`
@@ -200,14 +200,22 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	for _, f := range t.Families {
 		b = append(b, '{')
 		b = kstr(b, "name", f.Name)
-		b = knum(b, "average", f.Average)
-		b = knum(b, "gradient", f.Gradient)
-		b = knum(b, "secondDerivative", f.SecondDerivative)
-		b = knum(b, "predicted", f.Predicted)
+		for _, kv := range [...]struct {
+			k string
+			v float64
+		}{{"average", f.Average}, {"gradient", f.Gradient}, {"secondDerivative", f.SecondDerivative}, {"predicted", f.Predicted}} {
+			if kv.v != 0 {
+				b = knum(b, kv.k, kv.v)
+			}
+		}
 		b = knum(b, "threshold", f.Threshold)
 		b = kint(b, "required", f.Required)
-		b = kbool(b, "fresh", f.Fresh)
-		b = kbool(b, "missing", f.Missing)
+		if f.Fresh {
+			b = kbool(b, "fresh", true)
+		}
+		if f.Missing {
+			b = kbool(b, "missing", true)
+		}
 		if f.Members != 0 {
 			b = kint(b, "members", f.Members)
 		}
@@ -224,7 +232,9 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 			b = append(b, '{')
 			b = kstr(b, "name", r.Name)
 			b = kstr(b, "target", r.Target)
-			b = kstr(b, "expr", r.Expr)
+			if r.Changed || r.Error != "" {
+				b = kstr(b, "expr", r.Expr) // the policy holds the others' text
+			}
 			if r.IsBool {
 				b = kbool(b, "verdict", r.Verdict)
 				b = kbool(b, "isBool", true)
@@ -455,20 +465,23 @@ func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode s
 		Policy: policy, Mode: mode, Action: res.action, Active: in.count(listActive),
 		NonTerminated: in.nonTerminated(), Required: res.required, Delta: res.delta, Reason: reason,
 	}
-	// The ring reuses each slot's trace buffer.
-	var slot *model.Decision
-	if len(in.ring) < cap(in.ring) {
-		in.ring = append(in.ring, model.Decision{})
-		slot = &in.ring[len(in.ring)-1]
+	// Traces are immutable once recorded: the ring and the recorder share one copy, and a trace
+	// equal to the instance's previous one (a steady instance) shares that copy.
+	if prev := in.lastTrace; prev != nil && string(prev) == string(trace) {
+		d.Trace = prev
 	} else {
-		slot = &in.ring[in.ringNext]
+		d.Trace = append(json.RawMessage(nil), trace...)
+		if policy == in.c.autoscalePolicy {
+			in.lastTrace = d.Trace
+		}
+	}
+	if len(in.ring) < cap(in.ring) {
+		in.ring = append(in.ring, d)
+	} else {
+		in.ring[in.ringNext] = d
 		in.ringNext = (in.ringNext + 1) % len(in.ring)
 	}
-	buf := slot.Trace[:0]
-	*slot = d
-	slot.Trace = append(buf, trace...)
 	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
-		d.Trace = append(json.RawMessage(nil), trace...)
 		a.decisions = append(a.decisions, decisionOut{d: d})
 	}
 }
@@ -540,7 +553,10 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 			if r.Error != "" {
 				val = "error: " + r.Error
 			}
-			p("  rule %s: %s = %s%s\n      %s\n", r.Name, r.Target, val, ch, strings.TrimSpace(r.Expr))
+			p("  rule %s: %s = %s%s\n", r.Name, r.Target, val, ch)
+			if r.Expr != "" {
+				p("      %s\n", strings.TrimSpace(r.Expr))
+			}
 		}
 		if t.Stabilized != 0 {
 			p("  stabilization window: acting on required %d\n", t.Stabilized)
