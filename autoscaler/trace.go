@@ -459,8 +459,9 @@ func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Aut
 
 func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode string, res result, reason string, trace []byte) {
 	a.stats.decisions.Add(1)
+	var seq [16]byte
 	d := model.Decision{
-		ID: in.c.id + "-" + a.idBase + strconv.FormatUint(a.seq.Add(1), 36), Time: now,
+		ID: in.c.id + "-" + a.idBase + string(strconv.AppendUint(seq[:0], a.seq.Add(1), 36)), Time: now,
 		ClusterID: in.c.id, ClusterInstanceID: in.id, NetworkPartitionID: in.np,
 		Policy: policy, Mode: mode, Action: res.action, Active: in.count(listActive),
 		NonTerminated: in.nonTerminated(), Required: res.required, Delta: res.delta, Reason: reason,

@@ -1,0 +1,103 @@
+// Package autoscaler grows and shrinks every cluster instance the way Apache Stratos' autoscaler
+// does (STRATOS-WIRE.md §4), with the policy's expr rules, behaviour settings and Rego
+// governance on top, and records every decision with a trace that explains it.
+//
+// # Data flow
+//
+//	cep.Engine.Subscribe ──HandleSummary──┐                      ┌─► Starter.StartMember / TerminateMember (controller)
+//	bus summarized-health-stats/# ────────┤                      ├─► bus instance/notifier (cleanup), cluster/status
+//	bus topology/# ──HandleEvent──────────┼─► monitors ─► Evaluate ┼─► Recorder.RecordDecision (history)
+//	RegisterCluster (manager, cmd) ───────┘   (state,      (one    └─► bus strata/autoscaler/decision (PublishDecisions)
+//	                                           queue)      round)
+//
+// A monitor is a ClusterInstanceContext (§4.1): min and max of the cartridge, one partition
+// context per partition of the deployment policy's network partition (with partitionMax), the
+// member lists of each (§4.8), the three metric families with Stratos' reset gating (§4.2), the
+// scale-down counter, the stabilization window samples and, for each shadow policy, its own
+// counter and window. There is no goroutine per monitor: a single scheduler keeps the monitors
+// in a heap by due time.
+//
+// An instance is due at its monitor tick (MonitorInterval, 90 s as in Stratos), and also Settle
+// (500 ms) after a metric family becomes fresh (average, gradient and second derivative of one
+// CEP window all received) or after a member event that needs action (fault, ready to shutdown,
+// terminated). So a load step is acted on when the CEP's window closes, not up to 90 s later:
+// from the first health sample above threshold to the start call takes at most one CEP window
+// plus Settle (Stratos: 15 s stats + 60 s window + up to 90 s tick). The scaling rule still runs
+// only when a family was reset, at most once per fresh set of CEP outputs, so the scale-down
+// counter counts CEP windows (one a minute) where Stratos counts 90 s ticks.
+//
+// Evaluate decides every due instance, in Stratos' order (ClusterMonitor#monitor):
+//
+//  1. min check (mincheck.drl): non-terminated < min starts the difference;
+//  2. max check (maxcheck.drl): per partition, active above partitionMax terminates the excess;
+//  3. scaling (scaling.drl), only with a reset family: predictions (§4.3; MC and LA are means of
+//     per-member predictions), required counts (§4.4), Stratos' verdicts, then the policy's expr
+//     rules in order (a rule that changes required also moves the verdicts), then behaviour:
+//     stabilization windows, the tolerance band, maxStep; then scale up (partition algorithm per
+//     member, §4.6, with the guard additional > 0 against Stratos' spawn loop) or scale down
+//     (counted three times, acting on the fourth consecutive request; one member, the lowest
+//     (LA + MC)/2 in the partition the algorithm picks). Without a reset family but with every
+//     family missing for missingMetrics.after, the missing-metrics action applies instead;
+//  4. obsolete check (obsoletecheck.drl) and the partition watchers (§4.9): terminate obsolete
+//     members (again each round until MemberTerminated), send InstanceCleanupMemberEvent to
+//     termination-pending members (again each round until they answer), expire members stuck in
+//     pending (15 min, doubled after 5 expiries in a partition), termination pending (30 min) or
+//     obsolete (24 h: forced terminate, forgotten).
+//
+// Every proposed action (start or terminate) is first put to governance as a rules.Proposal;
+// Rego runs only then, never for an instance that holds steady, and answers are cached for a
+// minute. Each evaluation records one model.Decision — also the ones that changed nothing —
+// with a JSON Trace (see Trace) written by hand without allocating; a trace equal to the
+// instance's previous one is shared, not copied. A shadow policy (mode: shadow, shadowOf: X) is
+// evaluated on the same inputs before X and recorded only where it differs; a dry-run policy
+// records the steps it would have taken ("would-start") and does nothing.
+//
+// # Member lists
+//
+// Each partition context holds four lists (ClusterLevelPartitionContext) plus a count of start
+// calls in flight, which counts as pending:
+//
+//	                 start (decided)           MemberActivated
+//	 (starting) ──────────────────► pending ────────────────────► active
+//	                                   │                            │  scale-down, max check,
+//	                pending expiry,    │                            │  MemberMaintenanceMode,
+//	                scale-down of a    │                            │  instance Terminating
+//	                pending member     ▼                            ▼
+//	                               obsolete ◄──── ReadyToShutdown ─ termination-pending ──► InstanceCleanupMemberEvent
+//	                                   │   ◄──── 30 min expiry ────┘                         (every round)
+//	                MemberFault ───────┤ (from active)
+//	                                   ▼
+//	                  TerminateMember every round ─► MemberTerminated: removed from any list
+//	                  (after 24 h: forced, and forgotten)
+//
+// Members the controller announces (MemberCreated, CompleteTopology after a restart) join the
+// list their status implies. A member has a stats context (its LA and MC averages, gradients
+// and second derivatives) while pending or active, recreated empty on MemberActivated, as in
+// Stratos; pending members therefore pull the MC and LA means down.
+//
+// Cluster instance status: Created → Active once active ≥ min; Active → Inactive on a member
+// fault that leaves active < min; Terminating (from the topology) cleans up and terminates every
+// member; Terminated removes the monitor. The autoscaler publishes the changes it makes as
+// cluster/status events; the controller answers with the topology ones.
+//
+// # Monitors from topology
+//
+// RegisterCluster is the explicit way (the manager knows the application's cartridge min and
+// max). ClusterCreatedEvent and ApplicationClustersCreatedEvent create monitors too when the
+// cluster carries the properties MIN_COUNT (and MAX_COUNT, default MIN_COUNT) and both policy
+// names; the instances are the cluster's instance map, or one per network partition of the
+// deployment policy.
+//
+// # Concurrency and lock order
+//
+// Goroutines: Run's scheduler (the only one the package starts; it calls Evaluate), the bus's
+// receive goroutine and the CEP's publishing goroutine calling HandleEvent and HandleSummary,
+// and any caller of Decisions, PoliciesInUse, Stats and RegisterCluster.
+//
+// Lock order: Autoscaler.roundMu, then Autoscaler.mu. roundMu serializes rounds (Evaluate). mu
+// guards all monitor state; HandleSummary and HandleEvent hold it for a map lookup and a few
+// stores. Evaluate holds mu while it decides (governance's cache lock, inside rules, is taken
+// under it) and releases it before calling the Starter, the bus and the Recorder, which may
+// block; the controller's answers are applied under mu again. Nothing calls out of the package
+// with mu held.
+package autoscaler
