@@ -57,18 +57,18 @@
 // Each partition context holds four lists (ClusterLevelPartitionContext) plus a count of start
 // calls in flight, which counts as pending:
 //
-//	                 start (decided)           MemberActivated
-//	 (starting) ──────────────────► pending ────────────────────► active
-//	                                   │                            │  scale-down, max check,
-//	                pending expiry,    │                            │  MemberMaintenanceMode,
-//	                scale-down of a    │                            │  instance Terminating
-//	                pending member     ▼                            ▼
-//	                               obsolete ◄──── ReadyToShutdown ─ termination-pending ──► InstanceCleanupMemberEvent
-//	                                   │   ◄──── 30 min expiry ────┘                         (every round)
-//	                MemberFault ───────┤ (from active)
-//	                                   ▼
-//	                  TerminateMember every round ─► MemberTerminated: removed from any list
-//	                  (after 24 h: forced, and forgotten)
+//	                start (decided)           MemberActivated
+//	(starting) ──────────────────► pending ────────────────────► active
+//	                                  │                            │  scale-down, max check,
+//	               pending expiry,    │                            │  MemberMaintenanceMode,
+//	               scale-down of a    │                            │  instance Terminating
+//	               pending member     ▼                            ▼
+//	                              obsolete ◄──── ReadyToShutdown ─ termination-pending ──► InstanceCleanupMemberEvent
+//	                                  │   ◄──── 30 min expiry ────┘                         (every round)
+//	               MemberFault ───────┤ (from active)
+//	                                  ▼
+//	                 TerminateMember every round ─► MemberTerminated: removed from any list
+//	                 (after 24 h: forced, and forgotten)
 //
 // Members the controller announces (MemberCreated, CompleteTopology after a restart) join the
 // list their status implies. A member has a stats context (its LA and MC averages, gradients

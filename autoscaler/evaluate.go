@@ -285,7 +285,11 @@ func (a *Autoscaler) fillEnv(in *instance, pol *policies.Autoscaling, now time.T
 		m := mets[f]
 		m.Average, m.Gradient, m.SecondDerivative = fm.avg, fm.grad, fm.sd
 		m.Fresh = fm.reset
-		m.Missing = now.Sub(fm.last) > after
+		last := fm.last
+		if in.activeSince.After(last) {
+			last = in.activeSince
+		}
+		m.Missing = active > 0 && now.Sub(last) > after
 		if m.Missing {
 			missing++
 		}
@@ -577,11 +581,16 @@ func (a *Autoscaler) scaleLocked(ctx context.Context, in *instance, r *run, env 
 		r.res.action, r.res.delta = ActionScaleDown, r.res.delta-1
 		r.res.reason = "scaling rule: active above required"
 	default:
-		if tr.Limit == "" {
+		switch tr.Limit {
+		case "":
 			tr.Limit = LimitSteady
-		}
-		if r.res.reason == "" {
 			r.res.reason = "active matches required"
+		case LimitStabilization:
+			r.res.reason = "held back by the stabilization window"
+		case LimitTolerance:
+			r.res.reason = "within the tolerance band"
+		default:
+			r.res.reason = "no change: " + tr.Limit
 		}
 	}
 }
@@ -856,6 +865,11 @@ func (a *Autoscaler) terminatingLocked(in *instance, now time.Time, act bool, tr
 	tr.Limit = ActionTerminating
 	if !act {
 		return
+	}
+	if !in.terminatedSent && in.nonTerminated() == 0 && in.count(listTerminationPending) == 0 && in.count(listObsolete) == 0 {
+		in.terminatedSent = true
+		a.work = append(a.work, action{kind: actPublish, event: &model.ClusterStatusClusterTerminatedEvent{
+			ServiceName: in.c.service, ClusterID: in.c.id, AppID: in.c.app, InstanceID: in.id}})
 	}
 	for i := range in.parts {
 		p := &in.parts[i]

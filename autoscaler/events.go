@@ -199,6 +199,9 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 		if m != nil && m.list == listPending {
 			a.moveLocked(m, listActive, now)
 		}
+		if m != nil && m.list == listActive && m.in.count(listActive) == 1 {
+			m.in.activeSince = now
+		}
 		if m != nil && m.list == listActive {
 			m.hasStats, m.la, m.mc = true, stat3{}, stat3{} // the stats context is recreated
 			a.activeCheckLocked(m.in)

@@ -84,6 +84,8 @@ type instance struct {
 
 	fam [3]family
 
+	activeSince       time.Time // when active last went from 0 to more; metrics can only go missing after it
+	terminatedSent    bool      // ClusterStatusClusterTerminatedEvent published
 	scaleDownRequests int
 	window            []sample // required counts for the stabilization windows
 	missingEpisode    bool     // the missing-metrics action already ran for this outage
@@ -106,6 +108,8 @@ type sample struct {
 
 type shadowState struct {
 	policy            *policies.Autoscaling
+	activeSince       time.Time // when active last went from 0 to more; metrics can only go missing after it
+	terminatedSent    bool      // ClusterStatusClusterTerminatedEvent published
 	scaleDownRequests int
 	window            []sample
 }

@@ -1,0 +1,100 @@
+package autoscaler
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/strata-paas/strata/policies"
+)
+
+const behaviourPolicies = `---
+kind: AutoscalingPolicy
+id: beh
+loadThresholds:
+  requestsInFlight: {threshold: 20}
+  memoryConsumption: {threshold: 30}
+  loadAverage: {threshold: 25}
+behaviour:
+  scaleUp: {maxStep: 2}
+  scaleDown: {stabilizationWindow: 3m}
+  tolerance: 0.25
+---
+kind: AutoscalingPolicy
+id: miss
+loadThresholds:
+  requestsInFlight: {threshold: 20}
+  memoryConsumption: {threshold: 30}
+  loadAverage: {threshold: 25}
+behaviour:
+  missingMetrics: {after: 2m, action: scale-out, step: 2}
+---
+kind: AutoscalingPolicy
+id: floor
+loadThresholds:
+  requestsInFlight: {threshold: 20}
+  memoryConsumption: {threshold: 30}
+  loadAverage: {threshold: 25}
+behaviour:
+  missingMetrics: {after: 2m, action: floor, floor: 3}
+`
+
+const behaviourFixtures = `name: max step, stabilization window, tolerance
+autoscalingPolicy: beh
+deploymentPolicy: dep
+cluster: {clusterId: c1, clusterInstanceId: c1-1, networkPartitionId: np1, minMembers: 1, maxMembers: 20}
+members: [{partition: p1, active: 2}, {partition: p2, active: 2}]
+steps:
+  - at: 0s
+    summaries: [{kind: AverageRequestsInFlight, value: 200}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: scale-up, delta: 2, required: 10}
+  - at: 60s
+    members: [{partition: p1, active: 5}, {partition: p2, active: 5}]
+    summaries: [{kind: AverageRequestsInFlight, value: 100}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: none, reasonContains: stabilization}
+  - at: 240s
+    summaries: [{kind: AverageRequestsInFlight, value: 100}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: none, required: 5, reasonContains: counted}
+  - at: 300s
+    summaries: [{kind: AverageRequestsInFlight, value: 180}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: none, reasonContains: tolerance}
+---
+name: missing metrics, fail-safe scale-out once per outage
+autoscalingPolicy: miss
+deploymentPolicy: dep
+cluster: {clusterId: c2, clusterInstanceId: c2-1, networkPartitionId: np1, minMembers: 1, maxMembers: 6}
+members: [{partition: p1, active: 1}, {partition: p2, active: 1}]
+steps:
+  - at: 60s
+    expect: {action: none, reasonContains: no fresh metrics}
+  - at: 180s
+    expect: {action: missing-metrics, delta: 2}
+  - at: 270s
+    expect: {action: none, reasonContains: already done}
+---
+name: missing metrics, floor
+autoscalingPolicy: floor
+deploymentPolicy: dep
+cluster: {clusterId: c3, clusterInstanceId: c3-1, networkPartitionId: np1, minMembers: 1, maxMembers: 6}
+members: [{partition: p1, active: 1}]
+steps:
+  - at: 180s
+    expect: {action: missing-metrics, delta: 2}
+`
+
+func TestBehaviourFixtures(t *testing.T) {
+	set := buildSet(t, strings.ReplaceAll(scalingPolicies("round-robin", "enforce", behaviourPolicies), "partitionMax: 3", "partitionMax: 10"))
+	fxs, err := policies.DecodeFixtures("b_test.yaml", []byte(behaviourFixtures), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := RunFixtures(context.Background(), set, fxs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reps {
+		if !r.Passed() {
+			t.Error(r.String())
+		}
+	}
+}
