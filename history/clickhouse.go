@@ -294,12 +294,13 @@ func (c *ClickHouse) seal(min int, closing bool) {
 }
 
 // dispatch hands a sealed batch to the sender through the memory queue, or writes it to the spool
-// when ClickHouse is failing, the spool already holds batches (to keep the order) or the queue is
-// full (ClickHouse is slow).
+// when ClickHouse is failing or the queue is full (ClickHouse is slow). Order holds because
+// everything in the spool is older than everything in the queue: the sender drains the spool
+// first, and a spill moves the whole queue behind what the spool holds.
 func (c *ClickHouse) dispatch(b *batch) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if !c.healthy || c.spool.Bytes() > 0 || len(c.queue) >= c.o.QueueBatches {
+	if !c.healthy || len(c.queue) >= c.o.QueueBatches {
 		c.spillLocked(b)
 		return
 	}
@@ -547,13 +548,14 @@ func (c *ClickHouse) step(ctx context.Context, buf *[]byte) (bool, position, err
 	return true, position{}, nil
 }
 
-// recovered marks ClickHouse healthy after a success, logging the change.
+// recovered marks ClickHouse healthy after a success, logging the change. New batches then go to
+// the memory queue again while the sender drains the spool ahead of them.
 func (c *ClickHouse) recovered() {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if !c.healthy && c.ready.Load() && c.spool.Bytes() == 0 {
+	if !c.healthy && c.ready.Load() {
 		c.healthy = true
-		c.log.Info("clickhouse back, spool drained", "replayed_rows", c.c.replayed.Load())
+		c.log.Info("clickhouse back, replaying the spool", "spool_bytes", c.spool.Bytes(), "replayed_rows", c.c.replayed.Load())
 	}
 }
 
@@ -567,7 +569,7 @@ func (c *ClickHouse) finish() {
 			c.qmu.Unlock()
 			return
 		}
-		if !c.healthy || !c.ready.Load() || c.spool.Bytes() > 0 || time.Now().After(deadline) {
+		if !c.healthy || !c.ready.Load() || time.Now().After(deadline) {
 			c.spillLocked(nil)
 			c.qmu.Unlock()
 			return

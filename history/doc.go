@@ -15,7 +15,7 @@
 //	Record* (any goroutine)                    Run: sealer goroutine            sender goroutine
 //	  rules: check, normalize ──► table buffer ──(BatchSize or FlushInterval)──► dispatch
 //	  (no I/O, no blocking)      (≤ max(4×BatchSize,                               │
-//	                              16384) rows, else                healthy, spool empty, queue not full?
+//	                              16384) rows, else                     healthy and queue not full?
 //	                              refused: Dropped)               yes │                      │ no
 //	                                                                  ▼                      ▼
 //	                                                      memory queue (QueueBatches) ─fail─► spool (disk)
@@ -27,11 +27,12 @@
 // that buffer's mutex and return; they never wait for I/O. A buffer that reaches BatchSize wakes
 // the sealer, which also seals every non-empty buffer each FlushInterval. A sealed batch gets an id
 // (random 63-bit start per process, then +1) and goes to the memory queue, unless ClickHouse is
-// failing, the spool holds batches (which must go first, to keep the order) or the queue holds
-// QueueBatches batches (ClickHouse is slow): then the whole queue and the batch go to the spool, in
-// order. The sender inserts the oldest spooled batch if there is one, else the oldest queued batch.
-// A failed insert moves the queue to the spool and backs off (100 ms doubling to 2 s); when the
-// spool is empty again the sender goes back to the memory queue.
+// failing or the queue holds QueueBatches batches (ClickHouse is slow): then the whole queue and
+// the batch go to the spool, in order. The sender inserts the oldest spooled batches if there are
+// any, else the oldest queued batch, so everything in the spool stays older than everything in
+// the queue and batches land in order. A failed insert moves the queue to the spool and backs off
+// (100 ms doubling to 2 s); the first successful replay marks ClickHouse healthy again, so new
+// batches go back to the memory queue while the spool drains ahead of them.
 //
 // # Exactly once
 //

@@ -109,7 +109,7 @@ func TestSlowClickHouse(t *testing.T) {
 		waitFor(t, 10*time.Second, "spooling", func() bool { return c.Stats().Failures > 0 && c.Stats().Spooled > 0 })
 		time.Sleep(time.Second) // ClickHouse "slow" for a while, with the stream running
 		p.resume()
-		waitFor(t, 10*time.Second, "recovery", func() bool { return c.Stats().Healthy })
+		waitFor(t, 20*time.Second, "recovery", func() bool { return c.Stats().Healthy })
 	}
 	n := pr.halt()
 	drained(t, c, 60*time.Second)
