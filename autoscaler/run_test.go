@@ -1,0 +1,147 @@
+package autoscaler
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// recStarter records start calls with their time.
+type recStarter struct {
+	mu     sync.Mutex
+	starts []time.Time
+	n      int
+}
+
+func (r *recStarter) StartMember(_ context.Context, req StartRequest) (model.Member, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts = append(r.starts, time.Now())
+	r.n++
+	return model.Member{ClusterID: req.ClusterID, MemberID: req.ClusterID + "-m" + string(rune('0'+r.n)),
+		ClusterInstanceID: req.ClusterInstanceID, PartitionID: req.PartitionID}, nil
+}
+
+func (r *recStarter) TerminateMember(context.Context, string, bool) error { return nil }
+
+func (r *recStarter) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.starts) }
+
+// fakeBus delivers what the test publishes to the autoscaler's subscriptions.
+type fakeBus struct {
+	mu       sync.Mutex
+	handlers map[string]bus.EventHandler
+	out      []model.Event
+}
+
+func (b *fakeBus) PublishEvent(_ context.Context, e model.Event) error {
+	b.mu.Lock()
+	b.out = append(b.out, e)
+	b.mu.Unlock()
+	return nil
+}
+func (b *fakeBus) Publish(context.Context, string, []byte, byte) error { return nil }
+func (b *fakeBus) SubscribeEvents(_ context.Context, filter string, h bus.EventHandler) error {
+	b.mu.Lock()
+	b.handlers[filter] = h
+	b.mu.Unlock()
+	return nil
+}
+func (b *fakeBus) deliver(filter string, e model.Event) {
+	b.mu.Lock()
+	h := b.handlers[filter]
+	b.mu.Unlock()
+	h(model.TopicOf(e), e)
+}
+
+// TestRunReactsWithinSettle runs the real scheduler under synctest: the cluster comes from a
+// ClusterCreatedEvent on the bus (MIN_COUNT/MAX_COUNT), the min check starts its members at
+// once, and a fresh family of summaries above threshold is acted on Settle later, not at the
+// next 90 s tick.
+func TestRunReactsWithinSettle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &recStarter{}
+		fb := &fakeBus{handlers: map[string]bus.EventHandler{}}
+		a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st, Bus: fb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		defer func() {
+			cancel()
+			<-done
+			for _, d := range a.Decisions("app.php.php.domain", 10) {
+				t.Logf("%s %s %+d %s", d.Time.Format("15:04:05.000"), d.Action, d.Delta, d.Reason)
+			}
+		}()
+		synctest.Wait()
+		cl := &model.Cluster{ClusterID: "app.php.php.domain", ServiceName: "php", AppID: "app", AutoscalePolicyName: "as",
+			DeploymentPolicyName: "dep", Properties: model.Properties{"MIN_COUNT": "2", "MAX_COUNT": "6"}}
+		fb.deliver(model.SubscribeTopology, &model.ClusterCreatedEvent{Cluster: cl})
+		synctest.Wait()
+		if n := st.count(); n != 2 {
+			t.Fatalf("%d starts after ClusterCreated, want 2 (min)", n)
+		}
+		for i := 1; i <= 2; i++ {
+			fb.deliver(model.SubscribeTopology, &model.MemberActivatedEvent{ClusterID: cl.ClusterID, ClusterInstanceID: "php-1",
+				MemberID: cl.ClusterID + "-m" + string(rune('0'+i))})
+		}
+		time.Sleep(10 * time.Second)
+		t0 := time.Now()
+		for k, v := range map[model.SummaryKind]float64{model.AverageRequestsInFlight: 100, model.GradientOfRequestsInFlight: 0, model.SecondDerivativeOfRequestsInFlight: 0} {
+			fb.deliver(model.SubscribeHealthStats, &model.Summary{Kind: k, ClusterID: cl.ClusterID, ClusterInstanceID: "php-1", NetworkPartitionID: "np1", Value: v})
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := st.count(); n != 5 {
+			t.Fatalf("%d starts, want 5 (RIF 100 / 20 requires 5)", n)
+		}
+		st.mu.Lock()
+		lag := st.starts[2].Sub(t0)
+		st.mu.Unlock()
+		if lag != DefaultSettle {
+			t.Errorf("started %v after the summaries, want Settle (%v)", lag, DefaultSettle)
+		}
+		fb.mu.Lock()
+		activated := false
+		for _, e := range fb.out {
+			_, ok := e.(*model.ClusterStatusClusterActivatedEvent)
+			activated = activated || ok
+		}
+		fb.mu.Unlock()
+		if !activated {
+			t.Error("no ClusterStatusClusterActivatedEvent")
+		}
+	})
+}
+
+// TestNotDefinedRIFSpread checks §4.2: RIF from a load balancer that does not know the instance
+// is spread over the network partition's instances by active members.
+func TestNotDefinedRIFSpread(t *testing.T) {
+	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
+	a := s.a
+	for _, id := range []string{"php-1", "php-2"} {
+		if err := a.RegisterCluster(ClusterSpec{ClusterID: "c", InstanceID: id, NetworkPartition: "np1", Min: 0, Max: 6,
+			AutoscalePolicy: "as", DeploymentPolicy: "dep"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mu.Lock()
+	in1, in2 := a.clusters["c"].instances["php-1"], a.clusters["c"].instances["php-2"]
+	a.mu.Unlock()
+	a.HandleEvent(&model.MemberActivatedEvent{ClusterID: "c", ClusterInstanceID: "php-1", MemberID: "m1", PartitionID: "p1"})
+	a.HandleEvent(&model.MemberActivatedEvent{ClusterID: "c", ClusterInstanceID: "php-2", MemberID: "m2", PartitionID: "p1"})
+	a.HandleEvent(&model.MemberActivatedEvent{ClusterID: "c", ClusterInstanceID: "php-2", MemberID: "m3", PartitionID: "p2"})
+	a.HandleSummary(model.Summary{Kind: model.AverageRequestsInFlight, ClusterID: "c", ClusterInstanceID: model.NotDefined, NetworkPartitionID: "np1", Value: 90})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if in1.fam[familyRIF].avg != 30 || in2.fam[familyRIF].avg != 60 {
+		t.Errorf("spread %v and %v, want 30 and 60", in1.fam[familyRIF].avg, in2.fam[familyRIF].avg)
+	}
+}
