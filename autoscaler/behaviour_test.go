@@ -98,3 +98,34 @@ func TestBehaviourFixtures(t *testing.T) {
 		}
 	}
 }
+
+const maxCheckFixture = `name: the max check terminates active members above partitionMax
+autoscalingPolicy: as
+deploymentPolicy: dep
+cluster: {clusterId: c4, clusterInstanceId: c4-1, networkPartitionId: np1, minMembers: 1, maxMembers: 6}
+members: [{partition: p1, active: 5}, {partition: p2, active: 1}]
+steps:
+  - at: 0s
+    expect: {action: max, delta: -2}
+  - at: 90s
+    members: [{partition: p1, active: 3, terminationPending: 0}]
+    expect: {action: none}
+`
+
+func TestMaxCheckFixture(t *testing.T) {
+	set := buildSet(t, scalingPolicies("round-robin", "enforce", ""))
+	fxs, err := policies.DecodeFixtures("m_test.yaml", []byte(maxCheckFixture), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RunFixture(context.Background(), set, fxs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Passed() {
+		t.Error(r.String())
+	}
+	if tr, _ := DecodeTrace(r.Steps[0].Decision); len(tr.Steps) < 4 { // 2 terminations, 2 cleanups
+		t.Errorf("steps %+v", tr.Steps)
+	}
+}

@@ -145,3 +145,32 @@ func TestNotDefinedRIFSpread(t *testing.T) {
 		t.Errorf("spread %v and %v, want 30 and 60", in1.fam[familyRIF].avg, in2.fam[familyRIF].avg)
 	}
 }
+
+// TestRestartFromCompleteTopology: after a restart the monitors are rebuilt from the topology
+// (StratosServerRestartTestCase): running members are adopted, nothing extra starts, and a
+// killed member is still replaced.
+func TestRestartFromCompleteTopology(t *testing.T) {
+	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
+	mk := func(id, part string) *model.Member {
+		m := &model.Member{ClusterID: "app.php.php.domain", MemberID: id, ClusterInstanceID: "php-1", NetworkPartitionID: "np1", PartitionID: part}
+		m.PushStatus(model.MemberActive)
+		return m
+	}
+	ci := &model.ClusterInstance{InstanceID: "php-1", NetworkPartitionID: "np1"}
+	ci.LifeCycleStateManager.Push(model.ClusterActive)
+	cl := &model.Cluster{ClusterID: "app.php.php.domain", ServiceName: "php", AutoscalePolicyName: "as", DeploymentPolicyName: "dep",
+		Properties:                     model.Properties{"MIN_COUNT": "2", "MAX_COUNT": "6"},
+		MemberMap:                      map[string]*model.Member{"a": mk("a", "p1"), "b": mk("b", "p2")},
+		InstanceIDToInstanceContextMap: map[string]*model.ClusterInstance{"php-1": ci}}
+	s.a.HandleEvent(&model.CompleteTopologyEvent{Topology: &model.Topology{ServiceMap: map[string]*model.Service{
+		"php": {ServiceName: "php", ClusterIDClusterMap: map[string]*model.Cluster{cl.ClusterID: cl}}}}})
+	s.advance(epoch.Add(time.Minute))
+	if len(s.starts) != 0 {
+		t.Fatalf("%d starts after adopting 2 running members with min 2", len(s.starts))
+	}
+	s.a.HandleSummary(model.Summary{Kind: model.MemberFault, ClusterID: cl.ClusterID, ClusterInstanceID: "php-1", MemberID: "a"})
+	s.advance(epoch.Add(2 * time.Minute))
+	if len(s.starts) != 1 || len(s.terms) == 0 || s.terms[0] != "a" { // repeated until MemberTerminated
+		t.Errorf("after the fault: starts %v, terminations %v", len(s.starts), s.terms)
+	}
+}

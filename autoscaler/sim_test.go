@@ -170,7 +170,11 @@ func (s *sim) TerminateMember(_ context.Context, memberID string, forced bool) e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.members[memberID]
-	if m == nil || m.gone {
+	if m == nil {
+		s.terms = append(s.terms, memberID) // a member from before the sim (a restart)
+		return nil
+	}
+	if m.gone {
 		return nil
 	}
 	m.gone = true
