@@ -75,18 +75,38 @@ const DecisionTopic = "strata/autoscaler/decision"
 
 // Defaults of Options (Stratos' autoscaler.xml, §4.1 and §4.9).
 const (
-	DefaultMonitorInterval                   = 90 * time.Second
-	DefaultSettle                            = 500 * time.Millisecond
-	DefaultPendingMemberExpiry               = 15 * time.Minute
-	DefaultTerminationPendingMemberExpiry    = 30 * time.Minute
-	DefaultObsoleteMemberExpiry              = 24 * time.Hour
-	DefaultDecisionHistory                   = 8
-	pendingFailureThreshold                  = 5 // PENDING_MEMBER_FAILURE_THRESHOLD
-	minCountProperty, maxCountProperty       = "MIN_COUNT", "MAX_COUNT"
-	notDefinedInstance                       = model.NotDefined
-	familyRIF, familyMC, familyLA            = 0, 1, 2
-	componentAvg, componentGrad, componentSD = 1, 2, 4
-	allComponents                            = componentAvg | componentGrad | componentSD
+	DefaultMonitorInterval                = 90 * time.Second
+	DefaultSettle                         = 500 * time.Millisecond
+	DefaultPendingMemberExpiry            = 15 * time.Minute
+	DefaultTerminationPendingMemberExpiry = 30 * time.Minute
+	DefaultObsoleteMemberExpiry           = 24 * time.Hour
+	DefaultDecisionHistory                = 8
+)
+
+// pendingFailureThreshold is Stratos' PENDING_MEMBER_FAILURE_THRESHOLD: after more pending
+// expiries than this in a partition, the pending timeout doubles.
+const pendingFailureThreshold = 5
+
+// The cluster properties a topology-created cluster carries its min and max in.
+const (
+	minCountProperty = "MIN_COUNT"
+	maxCountProperty = "MAX_COUNT"
+)
+
+const notDefinedInstance = model.NotDefined
+
+// Metric families (indexes of instance.fam) and the components of one CEP window.
+const (
+	familyRIF = iota
+	familyMC
+	familyLA
+)
+
+const (
+	componentAvg  = 1
+	componentGrad = 2
+	componentSD   = 4
+	allComponents = componentAvg | componentGrad | componentSD
 )
 
 // Options configure an Autoscaler. Policies and Starter are required.

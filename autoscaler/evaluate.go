@@ -791,7 +791,7 @@ func (a *Autoscaler) wouldLocked(in *instance, env *rules.Env, active int, w *[6
 			w[5] = (A - 1) * t / mn
 		}
 	}
-	tr.Would = w
+	tr.would = w
 }
 
 // obsoleteCheckLocked is obsoletecheck.drl and the partition watchers (§4.9): terminate obsolete

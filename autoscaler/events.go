@@ -426,14 +426,12 @@ func (a *Autoscaler) syncPartitionsLocked(in *instance, dep *policies.Deployment
 		p := old[i]
 		p.obsolete = true
 		in.parts = append(in.parts, p)
-		idx := len(in.parts) - 1
 		for _, m := range append([]*member(nil), p.lists[listActive]...) {
 			a.moveLocked(m, listTerminationPending, now)
 		}
 		for _, m := range append([]*member(nil), p.lists[listPending]...) {
 			a.moveLocked(m, listObsolete, now)
 		}
-		_ = idx
 	}
 	for i := range in.parts {
 		for l := range in.parts[i].lists {

@@ -174,3 +174,24 @@ func TestRestartFromCompleteTopology(t *testing.T) {
 		t.Errorf("after the fault: starts %v, terminations %v", len(s.starts), s.terms)
 	}
 }
+
+// TestHandleSummaryAllocs pins the summary path at 0 allocations.
+func TestHandleSummaryAllocs(t *testing.T) {
+	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
+	register(t, s.a, 1, 6)
+	s.a.HandleEvent(&model.MemberActivatedEvent{ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", MemberID: "m", PartitionID: "p1"})
+	sums := []model.Summary{
+		{Kind: model.AverageLoadAverage, ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", NetworkPartitionID: "np1", Value: 3},
+		{Kind: model.GradientOfLoadAverage, ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", NetworkPartitionID: "np1", Value: 3},
+		{Kind: model.SecondDerivativeOfLoadAverage, ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", NetworkPartitionID: "np1", Value: 3},
+		{Kind: model.MemberAverageLoadAverage, ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", MemberID: "m", Value: 3},
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		for _, sm := range sums {
+			s.a.HandleSummary(sm)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per summary burst, want 0", allocs)
+	}
+}

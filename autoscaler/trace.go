@@ -36,16 +36,17 @@ type Trace struct {
 	Final      Verdict          `json:"final"` // after rules and behaviour
 	Stabilized int              `json:"stabilized,omitempty"`
 	// ToleranceBand: the change was within the tolerance band. MaxStepCap: the step was capped.
-	ToleranceBand     bool        `json:"toleranceBand,omitempty"`
-	MaxStepCap        int         `json:"maxStepCap,omitempty"`
-	BeyondMax         bool        `json:"beyondMax,omitempty"` // required > max (ScalingUpBeyondMax)
-	ScaleDownRequests int         `json:"scaleDownRequests"`
-	Governance        []GovTrace  `json:"governance,omitempty"`
-	Steps             []Step      `json:"steps,omitempty"`
-	Limit             string      `json:"limit,omitempty"`
-	Would             *[6]float64 `json:"-"`
-	WouldTrigger      Would       `json:"would"`
-	Error             string      `json:"error,omitempty"`
+	ToleranceBand     bool       `json:"toleranceBand,omitempty"`
+	MaxStepCap        int        `json:"maxStepCap,omitempty"`
+	BeyondMax         bool       `json:"beyondMax,omitempty"` // required > max (ScalingUpBeyondMax)
+	ScaleDownRequests int        `json:"scaleDownRequests"`
+	Governance        []GovTrace `json:"governance,omitempty"`
+	Steps             []Step     `json:"steps,omitempty"`
+	Limit             string     `json:"limit,omitempty"`
+	WouldTrigger      Would      `json:"would"`
+	Error             string     `json:"error,omitempty"`
+
+	would *[6]float64 // the values WouldTrigger is written from (NaN: absent)
 }
 
 // Counts are the member counts of the instance.
@@ -324,8 +325,8 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	}
 	b = key(b, "would")
 	b = append(b, '{')
-	if t.Would != nil {
-		for i, v := range t.Would {
+	if t.would != nil {
+		for i, v := range t.would {
 			if !math.IsNaN(v) && !math.IsInf(v, 0) {
 				b = knum(b, wouldKeys[i], v)
 			}
