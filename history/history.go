@@ -112,11 +112,8 @@ func Open(ctx context.Context, o Options) (Store, error) {
 	return NewClickHouse(ctx, o)
 }
 
-// Errors of the query interface.
-var (
-	ErrInvalidQuery = errors.New("history: invalid query")
-	ErrClosed       = errors.New("history: closed")
-)
+// ErrInvalidQuery is returned (wrapped) for a query with a bad range, step or limit.
+var ErrInvalidQuery = errors.New("history: invalid query")
 
 // Query limits.
 const (
