@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -15,6 +16,18 @@ const publishTimeout = 5 * time.Second
 // controller, events on the bus, decisions to the recorder. A started member joins its
 // partition's pending list when the controller answers (or earlier, from MemberCreatedEvent).
 func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decisionOut) {
+	// Failures are counted and logged once a round, not once a member: a controller that is
+	// down would otherwise log a line per cluster instance.
+	var startErrs, termErrs int
+	var lastStart, lastTerm error
+	defer func() {
+		if startErrs > 0 {
+			a.log.Warn("start member", "failures", startErrs, "err", lastStart)
+		}
+		if termErrs > 0 {
+			a.log.Warn("terminate member", "failures", termErrs, "err", lastTerm)
+		}
+	}()
 	for i := range work {
 		w := &work[i]
 		switch w.kind {
@@ -27,14 +40,15 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 			a.mu.Unlock()
 			if err != nil {
 				a.stats.startErrors.Add(1)
-				a.log.Warn("start member", "cluster_id", w.req.ClusterID, "cluster_instance_id", w.req.ClusterInstanceID,
-					"partition_id", w.req.PartitionID, "err", err)
+				startErrs++
+				lastStart = fmt.Errorf("cluster %s instance %s partition %s: %w", w.req.ClusterID, w.req.ClusterInstanceID, w.req.PartitionID, err)
 			}
 		case actTerminate:
 			a.stats.actions.Add(1)
 			if err := a.opts.Starter.TerminateMember(ctx, w.memberID, w.forced); err != nil {
 				a.stats.terminateErrors.Add(1)
-				a.log.Warn("terminate member", "member_id", w.memberID, "forced", w.forced, "err", err)
+				termErrs++
+				lastTerm = fmt.Errorf("member %s (forced %t): %w", w.memberID, w.forced, err)
 			}
 		case actPublish:
 			if a.opts.Bus == nil {
