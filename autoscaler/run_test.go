@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -193,5 +194,39 @@ func TestHandleSummaryAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per summary burst, want 0", allocs)
+	}
+}
+
+type failingStarter struct {
+	recStarter
+	fail bool
+}
+
+func (f *failingStarter) StartMember(ctx context.Context, req StartRequest) (model.Member, error) {
+	if f.fail {
+		return model.Member{}, errors.New("iaas down")
+	}
+	return f.recStarter.StartMember(ctx, req)
+}
+
+// TestStartFailureRetried: a failed start leaves no phantom pending member; the next round's min
+// check starts again.
+func TestStartFailureRetried(t *testing.T) {
+	clock := &fakeClock{now: epoch}
+	st := &failingStarter{fail: true}
+	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(t, a, 2, 6)
+	a.Evaluate(context.Background())
+	if s := a.Stats(); s.StartErrors != 2 || s.Members != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	st.fail = false
+	clock.Set(epoch.Add(DefaultMonitorInterval))
+	a.Evaluate(context.Background())
+	if n := st.count(); n != 2 {
+		t.Fatalf("%d starts after the controller came back, want 2", n)
 	}
 }

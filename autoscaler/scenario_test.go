@@ -321,3 +321,21 @@ func TestTraceJSON(t *testing.T) {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
 }
+
+// TestReactionWorstCase: the first sample above threshold arrives just after a CEP window
+// closed, so the next window takes a full minute; the start call follows Settle after it.
+func TestReactionWorstCase(t *testing.T) {
+	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
+	s.pattern = pattern6060
+	s.advance(epoch.Add(30*time.Second + 250*time.Millisecond))
+	register(t, s.a, 2, 6) // members start at +30.5 s, are active and sample from +60.5 s
+	s.advance(epoch.Add(3 * time.Minute))
+	if len(s.starts) < 3 {
+		t.Fatalf("%d starts", len(s.starts))
+	}
+	reaction := s.starts[2].at.Sub(s.firstHigh)
+	t.Logf("worst case: first sample above threshold at +%v, start call at +%v: %v", s.firstHigh.Sub(epoch), s.starts[2].at.Sub(epoch), reaction)
+	if reaction > time.Minute+time.Second {
+		t.Errorf("reaction %v > one window + 1s", reaction)
+	}
+}
