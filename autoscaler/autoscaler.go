@@ -402,6 +402,11 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				return fmt.Errorf("autoscaler: subscribe %s: %w", f, err)
 			}
 		}
+		// Ask for the whole topology, as Stratos components do at start: it rebuilds the
+		// monitors and member lists after a restart.
+		if err := b.PublishEvent(ctx, &model.CompleteTopologyRequestEvent{}); err != nil {
+			a.stats.publishErrors.Add(1)
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -142,6 +142,7 @@ func (a *Autoscaler) HandleEvent(e model.Event) {
 		return
 	}
 	a.stats.events.Add(1)
+	e = pointerTo(e)
 	now := a.clock.Now()
 	a.mu.Lock()
 	woke := a.eventLocked(e, now)
@@ -506,4 +507,48 @@ func (a *Autoscaler) activeCheckLocked(in *instance) {
 			ServiceName: in.c.service, ClusterID: in.c.id, AppID: in.c.app, InstanceID: in.id}})
 		a.signal()
 	}
+}
+
+// pointerTo turns an event passed by value into the pointer form model.Unmarshal returns, for
+// the events the autoscaler handles, so in-process callers may pass either.
+func pointerTo(e model.Event) model.Event {
+	switch v := e.(type) {
+	case model.ClusterCreatedEvent:
+		return &v
+	case model.ApplicationClustersCreatedEvent:
+		return &v
+	case model.ClusterRemovedEvent:
+		return &v
+	case model.ApplicationClustersRemovedEvent:
+		return &v
+	case model.ClusterInstanceCreatedEvent:
+		return &v
+	case model.ClusterInstanceActivatedEvent:
+		return &v
+	case model.ClusterInstanceInactivateEvent:
+		return &v
+	case model.ClusterResetEvent:
+		return &v
+	case model.ClusterInstanceTerminatingEvent:
+		return &v
+	case model.ClusterInstanceTerminatedEvent:
+		return &v
+	case model.MemberCreatedEvent:
+		return &v
+	case model.MemberInitializedEvent:
+		return &v
+	case model.MemberStartedEvent:
+		return &v
+	case model.MemberActivatedEvent:
+		return &v
+	case model.MemberMaintenanceModeEvent:
+		return &v
+	case model.MemberReadyToShutdownEvent:
+		return &v
+	case model.MemberTerminatedEvent:
+		return &v
+	case model.CompleteTopologyEvent:
+		return &v
+	}
+	return e
 }

@@ -230,3 +230,12 @@ func TestStartFailureRetried(t *testing.T) {
 		t.Fatalf("%d starts after the controller came back, want 2", n)
 	}
 }
+
+func TestHandleEventByValue(t *testing.T) {
+	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
+	register(t, s.a, 0, 6)
+	s.a.HandleEvent(model.MemberActivatedEvent{ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", MemberID: "m", PartitionID: "p1"})
+	if s.a.Stats().Members != 1 {
+		t.Error("a MemberActivatedEvent passed by value was ignored")
+	}
+}

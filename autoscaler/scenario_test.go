@@ -231,9 +231,6 @@ loadThresholds:
 	if d.Policy != "cautious" || !strings.Contains(d.Reason, "differs from as") || d.Action == ActionScaleUp {
 		t.Errorf("shadow decision %+v", d)
 	}
-	for _, st := range s.starts {
-		_ = st // every start comes from the enforced policy; the shadow never acts
-	}
 	tr, err := DecodeTrace(d)
 	if err != nil || tr.ShadowOf != "as" {
 		t.Errorf("shadow trace: %+v, %v", tr, err)
