@@ -129,3 +129,23 @@ func TestMaxCheckFixture(t *testing.T) {
 		t.Errorf("steps %+v", tr.Steps)
 	}
 }
+
+// TestTenantQuotaWithinOneRound: proposals later in a round see the members earlier instances
+// of the same tenant were just given.
+func TestTenantQuotaWithinOneRound(t *testing.T) {
+	rego := `package strata.governance
+deny contains "tenant quota" if {
+	input.tenant_members + input.delta > 5
+}`
+	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", ""), rego), nil)
+	for i := range 4 {
+		if err := s.a.RegisterCluster(ClusterSpec{ClusterID: "c" + string(rune('0'+i)), InstanceID: "i-1", NetworkPartition: "np1",
+			TenantID: "t1", Min: 2, Max: 6, AutoscalePolicy: "as", DeploymentPolicy: "dep"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.a.Evaluate(context.Background())
+	if len(s.starts) != 4 {
+		t.Errorf("%d starts, want 4 (quota 5, two members per cluster)", len(s.starts))
+	}
+}

@@ -700,6 +700,9 @@ func (a *Autoscaler) startLocked(ctx context.Context, in *instance, r *run, chec
 		if !r.act {
 			continue
 		}
+		if t := a.scratch.tenants; t != nil {
+			t[in.c.tenant]++ // later proposals in this round see the members already decided
+		}
 		p.starting++
 		a.work = append(a.work, action{kind: actStart, in: in, partID: p.id, req: StartRequest{
 			ClusterID: in.c.id, ClusterInstanceID: in.id, NetworkPartitionID: in.np, PartitionID: p.id,
