@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -237,5 +238,31 @@ func TestHandleEventByValue(t *testing.T) {
 	s.a.HandleEvent(model.MemberActivatedEvent{ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", MemberID: "m", PartitionID: "p1"})
 	if s.a.Stats().Members != 1 {
 		t.Error("a MemberActivatedEvent passed by value was ignored")
+	}
+}
+
+// TestDeploymentPolicyChange: a partition that leaves the deployment policy is drained through
+// the graceful protocol and removed; the min check replaces its members in the partitions left.
+func TestDeploymentPolicyChange(t *testing.T) {
+	src := &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}
+	s := newSim(t, src.set, nil)
+	s.a.opts.Policies = src
+	register(t, s.a, 2, 6)
+	s.advance(epoch.Add(time.Minute))
+	if _, by := s.running(); by["p1"] != 1 || by["p2"] != 1 {
+		t.Fatalf("running by partition %v", by)
+	}
+	one := strings.Replace(scalingPolicies("round-robin", "enforce", ""), "      - {id: p2, partitionMax: 3}\n", "", 1)
+	src.set = buildSet(t, one)
+	s.advance(epoch.Add(6 * time.Minute))
+	n, by := s.running()
+	if n != 2 || by["p1"] != 2 {
+		t.Errorf("after removing p2: %d running, by partition %v", n, by)
+	}
+	s.a.mu.Lock()
+	parts := len(s.a.clusters["app.php.php.domain"].instances["php-1"].parts)
+	s.a.mu.Unlock()
+	if parts != 1 {
+		t.Errorf("%d partition contexts, want 1", parts)
 	}
 }

@@ -205,23 +205,13 @@ func startReceiver(t testing.TB, keep bool) (*receiver, *databridge.Client) {
 // in_flight_requests.
 func thriftPublish(c *databridge.Client) PublishFunc {
 	var events []databridge.Event // reused with their attribute slices: no allocation per sample
-	health, inFlight := databridge.HealthStream(), databridge.InFlightStream()
 	return func(ctx context.Context, samples []model.HealthSample) error {
 		if cap(events) < len(samples) {
 			events = append(events[:cap(events)], make([]databridge.Event, len(samples)-cap(events))...)
 		}
 		events = events[:len(samples)]
 		for i, s := range samples {
-			e := &events[i]
-			e.Timestamp = s.Timestamp
-			e.Doubles = append(e.Doubles[:0], s.Value)
-			if s.Metric == model.MetricRequestsInFlight {
-				e.Stream = inFlight
-				e.Strings = append(e.Strings[:0], s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID)
-			} else {
-				e.Stream = health
-				e.Strings = append(e.Strings[:0], s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.MemberID, s.PartitionID, s.Metric)
-			}
+			events[i].SetSample(s)
 		}
 		return c.Publish(ctx, events...)
 	}

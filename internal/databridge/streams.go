@@ -85,23 +85,32 @@ func LogStreamName(tenantID, alias string, day time.Time) string {
 
 // HealthEvent builds a cartridge_agent_health_stats event from a sample.
 func HealthEvent(s model.HealthSample) Event {
-	return Event{
-		Stream:    healthStream,
-		Timestamp: s.Timestamp,
-		Strings:   []string{s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.MemberID, s.PartitionID, s.Metric},
-		Doubles:   []float64{s.Value},
-	}
+	var e Event
+	e.SetSample(s)
+	return e
 }
 
 // InFlightEvent builds an in_flight_requests event from a sample (MemberID, PartitionID and Metric
 // are not sent).
 func InFlightEvent(s model.HealthSample) Event {
-	return Event{
-		Stream:    inFlightStream,
-		Timestamp: s.Timestamp,
-		Strings:   []string{s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID},
-		Doubles:   []float64{s.Value},
+	s.Metric = model.MetricRequestsInFlight
+	return HealthEvent(s)
+}
+
+// SetSample makes e the event of a sample, reusing e's slices so that publishers that keep their
+// events allocate nothing per sample: an in_flight_requests event when the metric is
+// model.MetricRequestsInFlight, otherwise a cartridge_agent_health_stats event.
+func (e *Event) SetSample(s model.HealthSample) {
+	e.Timestamp = s.Timestamp
+	e.Doubles = append(e.Doubles[:0], s.Value)
+	e.Arbitrary = nil
+	if s.Metric == model.MetricRequestsInFlight {
+		e.Stream = inFlightStream
+		e.Strings = append(e.Strings[:0], s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID)
+		return
 	}
+	e.Stream = healthStream
+	e.Strings = append(e.Strings[:0], s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.MemberID, s.PartitionID, s.Metric)
 }
 
 // LogEvent builds a log event of the stream def (made by LogStream) from an entry.
