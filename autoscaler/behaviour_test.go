@@ -149,3 +149,52 @@ deny contains "tenant quota" if {
 		t.Errorf("%d starts, want 4 (quota 5, two members per cluster)", len(s.starts))
 	}
 }
+
+const guardFixtures = `name: pending members cover required (the spawn-loop guard)
+autoscalingPolicy: as
+deploymentPolicy: dep
+cluster: {clusterId: c5, clusterInstanceId: c5-1, networkPartitionId: np1, minMembers: 1, maxMembers: 6}
+members: [{partition: p1, active: 1, pending: 2}, {partition: p2, active: 1, pending: 1}]
+steps:
+  - at: 0s
+    summaries: [{kind: AverageRequestsInFlight, value: 80}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: none, required: 4, reasonContains: pending members already cover}
+---
+name: round-robin respects partitionMax and max
+autoscalingPolicy: as
+deploymentPolicy: dep
+cluster: {clusterId: c6, clusterInstanceId: c6-1, networkPartitionId: np1, minMembers: 1, maxMembers: 6}
+members: [{partition: p1, active: 3}, {partition: p2, active: 1}]
+steps:
+  - at: 0s
+    summaries: [{kind: AverageRequestsInFlight, value: 160}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: scale-up, required: 8, delta: 2}
+  - at: 60s
+    summaries: [{kind: AverageRequestsInFlight, value: 160}, {kind: GradientOfRequestsInFlight, value: 0}, {kind: SecondDerivativeOfRequestsInFlight, value: 0}]
+    expect: {action: none, reasonContains: already at max}
+`
+
+func TestGuardAndPartitionMaxFixtures(t *testing.T) {
+	set := buildSet(t, scalingPolicies("round-robin", "enforce", ""))
+	fxs, err := policies.DecodeFixtures("g_test.yaml", []byte(guardFixtures), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := RunFixtures(context.Background(), set, fxs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reps {
+		if !r.Passed() {
+			t.Error(r.String())
+		}
+	}
+	tr, _ := DecodeTrace(reps[1].Steps[0].Decision)
+	var parts []string
+	for _, s := range tr.Steps {
+		parts = append(parts, s.Partition)
+	}
+	if strings.Join(parts, ",") != "p2,p2" {
+		t.Errorf("started in %v, want p2,p2 (p1 is at its partitionMax)", parts)
+	}
+}
