@@ -138,6 +138,9 @@ type Options struct {
 	DecisionHistory int
 	// PublishDecisions publishes every decision on DecisionTopic when Bus is set.
 	PublishDecisions bool
+	// InProcessSummaries: the CEP runs in this process and calls HandleSummary, so Run does not
+	// also subscribe to summarized-health-stats (each summary would arrive twice).
+	InProcessSummaries bool
 }
 
 // ClusterSpec registers one cluster instance for autoscaling: the ids, the cartridge's min and
@@ -397,7 +400,11 @@ func (a *Autoscaler) signal() {
 func (a *Autoscaler) Run(ctx context.Context) error {
 	if b := a.opts.Bus; b != nil {
 		h := func(_ string, e model.Event) { a.HandleEvent(e) }
-		for _, f := range []string{model.SubscribeTopology, model.SubscribeHealthStats} {
+		filters := []string{model.SubscribeTopology, model.SubscribeHealthStats}
+		if a.opts.InProcessSummaries {
+			filters = filters[:1]
+		}
+		for _, f := range filters {
 			if err := b.SubscribeEvents(ctx, f, h); err != nil {
 				return fmt.Errorf("autoscaler: subscribe %s: %w", f, err)
 			}
