@@ -60,6 +60,7 @@ func checkFree(flagName, addr string) error {
 type cepStack struct {
 	engine *cep.Engine
 	server *databridge.Server
+	cert   tls.Certificate // the TLS receiver's certificate
 }
 
 // newCEP builds the engine and binds the receiver. authenticate checks connect(user, password).
@@ -77,9 +78,11 @@ func newCEP(cfg cepConfig, dataDir string, authenticate func(ctx context.Context
 	if err != nil {
 		return nil, err
 	}
-	var tlsConf *tls.Config
+	var (
+		tlsConf *tls.Config
+		cert    tls.Certificate
+	)
 	if cfg.thriftTLS != "" {
-		var cert tls.Certificate
 		if cfg.tlsCert != "" {
 			cert, err = tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
 			if err != nil {
@@ -101,7 +104,7 @@ func newCEP(cfg cepConfig, dataDir string, authenticate func(ctx context.Context
 	if err != nil {
 		return nil, err
 	}
-	return &cepStack{engine: engine, server: server}, nil
+	return &cepStack{engine: engine, server: server, cert: cert}, nil
 }
 
 // run serves the receiver and the engine, and feeds the engine the topology from the bus.

@@ -26,6 +26,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"up", "run the whole platform in one process (embedded broker, REST API, topology)", runUp},
+		{"agent", "run the cartridge agent of one member (--conf agent.conf --payload launch-params)", runAgent},
+		{"lb", "run the load balancer: proxy ports follow the topology, in-flight counts go to the CEP", runLB},
 		{"cep", "run the CEP alone: Thrift receiver, windows and fault detection, against --broker", runCEP},
 		{"version", "print the version", runVersion},
 	}

@@ -21,8 +21,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-paas/strata/cep"
+	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/lb"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -34,7 +36,11 @@ type upConfig struct {
 	broker     string
 	logFormat  string
 	logLevel   string
+	clickhouse string
+	lb         bool
+	lbHost     string
 	cep        cepConfig
+	controller controllerConfig
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -44,7 +50,11 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.broker, "broker", "", "external MQTT broker URL, e.g. tcp://host:1883 (comma-separated for failover); the embedded broker is not started")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse for history, e.g. clickhouse://127.0.0.1:9000/strata (default: an embedded, bounded in-process store)")
+	fs.BoolVar(&c.lb, "lb", true, "run the load balancer: every cartridge's proxy port routes to its Active members")
+	fs.StringVar(&c.lbHost, "lb-host", "127.0.0.1", "address the load balancer's proxy ports listen on (empty: every interface)")
 	c.cep.flags(fs)
+	c.controller.flags(fs)
 }
 
 func runUp(args []string, stdout, stderr io.Writer) int {
@@ -156,12 +166,51 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 		}
 		return nil
 	}
-	cepStack, err := newCEP(cfg.cep, cfg.dataDir, thriftAuth, cep.BusPublisher(client), nil, log)
+	store, err := history.Open(ctx, history.Options{DSN: cfg.clickhouse, DataDir: cfg.dataDir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("--clickhouse: %w", err)
+	}
+	res.add(func() { _ = store.Close() })
+	g.Go(func() error { return store.Run(ctx) })
+
+	cepStack, err := newCEP(cfg.cep, cfg.dataDir, thriftAuth, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(cepStack.engine.Collector())
 	if err := cepStack.run(ctx, g, client); err != nil {
 		return err
+	}
+
+	ctrlDB, err := bbolt.Open(filepath.Join(cfg.dataDir, "controller.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("open controller state: %w", err)
+	}
+	res.add(func() { _ = ctrlDB.Close() })
+	var thrift *databridge.Client
+	if cfg.cep.thriftTLS != "" {
+		if thrift, err = internalThrift(users, cfg.cep.thriftTLS, cepStack.cert, log); err != nil {
+			return err
+		}
+		res.add(func() { _ = thrift.Close() })
+	}
+	plat, err := newPlatform(cfg.controller, cfg.dataDir, ctrlDB, client, users, store,
+		brokerURLs[0], cfg.cep.thriftTLS, thrift, log)
+	if err != nil {
+		return err
+	}
+	plat.run(ctx, g)
+
+	if cfg.lb {
+		opts := lb.Options{Bus: client, Host: cfg.lbHost, Logger: log}
+		if thrift != nil {
+			opts.CEP = thrift
+		}
+		balancer, err := lb.New(opts)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return balancer.Run(ctx) })
 	}
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
 	return g.Wait()

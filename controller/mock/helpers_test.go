@@ -203,19 +203,7 @@ func startReceiver(t testing.TB, keep bool) (*receiver, *databridge.Client) {
 // thriftPublish is the PublishFunc cmd/strata wires: one bundle per batch over a data-bridge
 // client, health samples on cartridge_agent_health_stats and in-flight counts on
 // in_flight_requests.
-func thriftPublish(c *databridge.Client) PublishFunc {
-	var events []databridge.Event // reused with their attribute slices: no allocation per sample
-	return func(ctx context.Context, samples []model.HealthSample) error {
-		if cap(events) < len(samples) {
-			events = append(events[:cap(events)], make([]databridge.Event, len(samples)-cap(events))...)
-		}
-		events = events[:len(samples)]
-		for i, s := range samples {
-			events[i].SetSample(s)
-		}
-		return c.Publish(ctx, events...)
-	}
-}
+func thriftPublish(c *databridge.Client) PublishFunc { return databridge.SamplePublisher(c) }
 
 // samplesOf returns the samples the receiver has for a member.
 func (r *receiver) samplesOf(member string) []model.HealthSample {

@@ -1,6 +1,7 @@
 package databridge
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -158,4 +159,21 @@ func (e *Event) LogEntry() (model.LogEntry, bool) {
 		Priority: s[5], Message: s[6], Logger: s[7], IP: s[8], Instance: s[9], Stacktrace: s[10],
 		Timestamp: e.Timestamp,
 	}, true
+}
+
+// SamplePublisher returns a function that publishes samples over c as health and in-flight events
+// (see Event.SetSample). It reuses its events, so a call allocates nothing per sample; it must not
+// be called concurrently.
+func SamplePublisher(c *Client) func(ctx context.Context, samples []model.HealthSample) error {
+	var events []Event
+	return func(ctx context.Context, samples []model.HealthSample) error {
+		if cap(events) < len(samples) {
+			events = append(events[:cap(events)], make([]Event, len(samples)-cap(events))...)
+		}
+		events = events[:len(samples)]
+		for i, s := range samples {
+			events[i].SetSample(s)
+		}
+		return c.Publish(ctx, events...)
+	}
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/controller/local"
+	"github.com/strata-paas/strata/controller/mock"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/manager"
+)
+
+// controllerConfig is what the controller's flags say.
+type controllerConfig struct {
+	syncInterval    time.Duration
+	gracefulTimeout time.Duration
+	mockInterval    time.Duration
+}
+
+func (c *controllerConfig) flags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.syncInterval, "topology-sync", controller.DefaultSyncInterval, "how often the complete topology is published")
+	fs.DurationVar(&c.gracefulTimeout, "graceful-timeout", controller.DefaultGracefulTimeout, "a member not ready to shut down this long after a graceful termination is terminated forcibly")
+	fs.DurationVar(&c.mockInterval, "mock-health-interval", 15*time.Second, "how often mock members publish health")
+}
+
+// platform is the controller with its IaaS drivers.
+type platform struct {
+	controller *controller.Controller
+	mock       *mock.Driver
+	local      *local.Driver
+	thrift     *databridge.Client // the mock members' health publisher, or nil
+}
+
+// newPlatform builds the controller on db with the mock and local drivers. mbURL and cepURL are the
+// coordinates members get in their payloads; mock members publish health through thrift (nil:
+// none).
+func newPlatform(cfg controllerConfig, dataDir string, db *bbolt.DB, client *bus.Client, users *manager.Users,
+	recorder controller.Recorder, mbURL, cepURL string, thrift *databridge.Client, log *slog.Logger) (*platform, error) {
+	p := platform{thrift: thrift}
+	var err error
+	p.mock, err = mock.New(mock.Options{Bus: client, Publish: thriftPublisher(p.thrift), Interval: cfg.mockInterval, DB: db, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	p.local, err = local.New(local.Options{DataDir: filepath.Join(dataDir, "members"), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	issue := func(_ context.Context, clusterID string) (controller.Credentials, error) {
+		user, password, err := users.IssueAgent(clusterID)
+		if err != nil {
+			return controller.Credentials{}, err
+		}
+		return controller.Credentials{MBUsername: user, MBPassword: password, CEPUsername: user, CEPPassword: password}, nil
+	}
+	var cepURLs []string
+	if cepURL != "" {
+		cepURLs = []string{cepURL}
+	}
+	p.controller, err = controller.New(controller.Options{
+		Bus:             client,
+		DB:              db,
+		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local},
+		Recorder:        recorder,
+		Logger:          log,
+		SyncInterval:    cfg.syncInterval,
+		GracefulTimeout: cfg.gracefulTimeout,
+		MBURLs:          []string{mbURL},
+		CEPURLs:         cepURLs,
+		Issue:           issue,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *platform) run(ctx context.Context, g *errgroup.Group) {
+	g.Go(func() error { return p.mock.Run(ctx) })
+	g.Go(func() error { return p.controller.Run(ctx) })
+}
+
+// thriftPublisher publishes the mock members' samples over one data-bridge client; nil publishes
+// nothing.
+func thriftPublisher(c *databridge.Client) mock.PublishFunc {
+	if c == nil {
+		return nil
+	}
+	return databridge.SamplePublisher(c)
+}
+
+// internalThrift is a data-bridge client to this process's own TLS receiver, as an account of its
+// own, for the publishers that run inside `strata up` (mock members, the load balancer).
+func internalThrift(users *manager.Users, addr string, cert tls.Certificate, log *slog.Logger) (*databridge.Client, error) {
+	user, password, err := users.IssueAgent("strata-internal")
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := databridge.ClientTLS(cert)
+	if err != nil {
+		return nil, err
+	}
+	return databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + addr}, TLS: tlsConf,
+		Username: user, Password: password, Logger: log})
+}

@@ -1,0 +1,27 @@
+package manager
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+)
+
+// RoleAgent is the role of the accounts cartridge agents and the platform's own publishers use
+// for the broker and the Thrift receiver. It grants nothing on the REST API.
+const RoleAgent = "agent"
+
+// IssueAgent creates, or renews with a new password, the account the agents of one cluster use
+// (name "agent.<clusterID>" in the super tenant) and returns its credentials.
+func (u *Users) IssueAgent(clusterID string) (user, password string, err error) {
+	user = "agent." + strings.NewReplacer("@", "_", "/", "_", " ", "_").Replace(clusterID)
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("issue agent credentials: %w", err)
+	}
+	password = base64.RawURLEncoding.EncodeToString(b)
+	if err := u.Put(user, SuperTenantDomain, RoleAgent, password); err != nil {
+		return "", "", fmt.Errorf("issue agent credentials for %s: %w", clusterID, err)
+	}
+	return user, password, nil
+}
