@@ -41,6 +41,7 @@ type upConfig struct {
 	lbHost     string
 	cep        cepConfig
 	controller controllerConfig
+	scaling    scalingConfig
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -55,6 +56,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.lbHost, "lb-host", "127.0.0.1", "address the load balancer's proxy ports listen on (empty: every interface)")
 	c.cep.flags(fs)
 	c.controller.flags(fs)
+	c.scaling.flags(fs)
 }
 
 func runUp(args []string, stdout, stderr io.Writer) int {
@@ -72,7 +74,19 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := up(ctx, cfg, log, stdout); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if err := up(ctx, cfg, log, stdout, reload); err != nil {
 		fmt.Fprintf(stderr, "strata: %v\n", err)
 		return 1
 	}
@@ -90,7 +104,8 @@ func (r resources) close() {
 }
 
 // up starts every component and blocks until ctx ends.
-func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) error {
+// A value on reload (SIGHUP) reloads the policy directory.
+func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, reload <-chan struct{}) error {
 	var res resources
 	defer res.close()
 
@@ -158,7 +173,6 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 		return fmt.Errorf("--broker: %w", err)
 	}
 	g.Go(func() error { return client.Run(ctx) })
-	g.Go(func() error { return api.Run(ctx) })
 
 	thriftAuth := func(_ context.Context, user, password string) error {
 		if !authenticate(user, password) {
@@ -201,6 +215,13 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 	}
 	plat.run(ctx, g)
 
+	sc, err := newScaling(ctx, cfg.scaling, plat.controller, client, store, log)
+	if err != nil {
+		return err
+	}
+	cepStack.engine.Subscribe(sc.scaler.HandleSummary)
+	sc.run(ctx, g, cfg.scaling.policiesDir, reload, log)
+
 	if cfg.lb {
 		opts := lb.Options{Bus: client, Host: cfg.lbHost, Logger: log}
 		if thrift != nil {
@@ -212,6 +233,8 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer) e
 		}
 		g.Go(func() error { return balancer.Run(ctx) })
 	}
+	// The API starts last: /healthz answers once every component is built and bound.
+	g.Go(func() error { return api.Run(ctx) })
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
 	return g.Wait()
 }

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-paas/strata/autoscaler"
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
+)
+
+// scalingConfig is what the autoscaler's flags say.
+type scalingConfig struct {
+	policiesDir     string
+	monitorInterval time.Duration
+}
+
+func (c *scalingConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.policiesDir, "policies", "", "directory of policy files (YAML, Stratos JSON, .rego), reloaded on change and on SIGHUP (default: policies come only through the API)")
+	fs.DurationVar(&c.monitorInterval, "monitor-interval", autoscaler.DefaultMonitorInterval, "the autoscaler's periodic evaluation (it also decides as soon as fresh summaries arrive)")
+}
+
+// controllerStarter adapts the controller to the autoscaler's starter.
+type controllerStarter struct{ c *controller.Controller }
+
+func (s controllerStarter) StartMember(ctx context.Context, r autoscaler.StartRequest) (model.Member, error) {
+	return s.c.StartMember(ctx, controller.StartRequest{
+		ClusterID:          r.ClusterID,
+		ClusterInstanceID:  r.ClusterInstanceID,
+		NetworkPartitionID: r.NetworkPartitionID,
+		PartitionID:        r.PartitionID,
+		MinCount:           r.MinCount,
+		ScalingDecisionID:  r.ScalingDecisionID,
+	})
+}
+
+func (s controllerStarter) TerminateMember(ctx context.Context, memberID string, forced bool) error {
+	return s.c.TerminateMember(ctx, memberID, forced)
+}
+
+// scaling is the policy store and the autoscaler.
+type scaling struct {
+	store  *policies.Store
+	scaler *autoscaler.Autoscaler
+}
+
+func newScaling(ctx context.Context, cfg scalingConfig, c *controller.Controller, client *bus.Client,
+	rec interface {
+		RecordDecision(model.Decision) bool
+	}, log *slog.Logger) (*scaling, error) {
+	store, err := policies.NewStore(ctx, policies.StoreOptions{Dir: cfg.policiesDir, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--policies %s: %w", cfg.policiesDir, err)
+	}
+	scaler, err := autoscaler.New(autoscaler.Options{
+		Policies:           store,
+		Starter:            controllerStarter{c},
+		Bus:                client,
+		Recorder:           rec,
+		Logger:             log,
+		MonitorInterval:    cfg.monitorInterval,
+		InProcessSummaries: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &scaling{store: store, scaler: scaler}, nil
+}
+
+// run runs the autoscaler and, with a policy directory, the store's polling; every value on
+// reload (SIGHUP) reloads the directory at once.
+func (s *scaling) run(ctx context.Context, g *errgroup.Group, dir string, reload <-chan struct{}, log *slog.Logger) {
+	g.Go(func() error { return s.scaler.Run(ctx) })
+	if dir == "" {
+		return
+	}
+	g.Go(func() error { return s.store.Run(ctx) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-reload:
+				if c, err := s.store.Reload(ctx); err != nil {
+					log.Error("policy reload refused; the running policies are unchanged", "dir", dir, "err", err)
+				} else {
+					log.Info("policies reloaded", "added", len(c.Added), "changed", len(c.Changed), "removed", len(c.Removed))
+				}
+			}
+		}
+	})
+}
+
+// runPolicy is `strata policy check|test DIR`.
+func runPolicy(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 || (args[0] != "check" && args[0] != "test") {
+		fmt.Fprintln(stderr, "usage: strata policy check DIR   validate every policy file, printing every problem as file:line:col")
+		fmt.Fprintln(stderr, "       strata policy test DIR    run the fixtures (*_test.yaml) and the Rego tests (test_* rules)")
+		return 2
+	}
+	ctx := context.Background()
+	dir := args[1]
+	if args[0] == "check" {
+		if err := policies.CheckDir(ctx, dir); err != nil {
+			printProblems(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", dir)
+		return 0
+	}
+	set, err := policies.LoadDir(dir)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	failed := 0
+	fixtures, err := policies.LoadFixtures(dir, set)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	reports, err := autoscaler.RunFixtures(ctx, set, fixtures)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata policy test: %v\n", err)
+		return 1
+	}
+	for _, r := range reports {
+		fmt.Fprint(stdout, r.String())
+		if !r.Passed() {
+			failed++
+		}
+	}
+	results, err := policies.TestRego(ctx, dir)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	for _, r := range results {
+		fmt.Fprintln(stdout, r.String())
+		if !r.Pass && !r.Skip {
+			failed++
+		}
+	}
+	fmt.Fprintf(stdout, "%d fixtures, %d rego tests, %d failed\n", len(reports), len(results), failed)
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// printProblems prints every joined problem on its own line.
+func printProblems(w io.Writer, err error) {
+	if ps := policies.Errors(err); len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			fmt.Fprintln(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
