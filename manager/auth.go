@@ -2,7 +2,11 @@ package manager
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 )
 
 type ctxKey int
@@ -15,20 +19,30 @@ func UserFrom(ctx context.Context) (User, bool) {
 	return u, ok
 }
 
-// authenticate requires HTTP Basic credentials ("user" or "user@tenant.domain") for every API
-// call. A missing or wrong credential gets 401 with WWW-Authenticate and the error body (§6.2).
+// authenticate requires HTTP Basic credentials ("user" or "user@tenant.domain") or a bearer API
+// token for every API call. A missing or wrong credential gets 401 with WWW-Authenticate and the
+// error body (§6.2). Users of a deactivated tenant are refused too.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, password, ok := r.BasicAuth()
-		if !ok {
+		var user User
+		var ok bool
+		if tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
+			user, ok = s.tokenUser(strings.TrimSpace(tok))
+		} else if name, password, basic := r.BasicAuth(); basic {
+			user, ok = s.opts.Users.Authenticate(name, password)
+		} else {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Strata"`)
 			writeError(w, http.StatusUnauthorized, "The endpoint requires authentication")
 			return
 		}
-		user, ok := s.opts.Users.Authenticate(name, password)
+		if ok && user.TenantDomain != SuperTenantDomain {
+			if _, err := s.tenantID(user.TenantDomain); err != nil {
+				ok = false
+			}
+		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Strata"`)
-			writeError(w, http.StatusUnauthorized, "Authentication failed: invalid user name or password")
+			writeError(w, http.StatusUnauthorized, "Authentication failed: invalid user name, password or token")
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, user)))
@@ -39,10 +53,44 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.opts.MaxBody {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", s.opts.MaxBody))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// can asks the authorisation policy whether the request's user may perform action ("view" or
+// "manage") on resource; a refusal is 403 as in Stratos.
+func (s *Server) can(resource, action string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, _ := UserFrom(r.Context())
+			ok, err := s.authz.allow(r.Context(), authzInput{
+				User:     authzUser{Name: u.Name, Tenant: u.TenantDomain, Role: u.Role, SuperTenant: u.TenantDomain == SuperTenantDomain},
+				Resource: resource, Action: action, Method: r.Method, Path: r.URL.Path,
+			})
+			if err != nil {
+				s.log.Error("authorization", "err", err)
+				writeError(w, http.StatusInternalServerError, "Internal server error")
+				return
+			}
+			if !ok {
+				writeError(w, http.StatusForbidden, "The user does not have required permissions to perform this operation")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// readOptionalBody reads a body that may be empty.
+func readOptionalBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+	}
+	return b, err
 }

@@ -8,21 +8,50 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/bbolt"
+
+	"github.com/strata-paas/strata/policies"
 )
 
-// Options configure the REST server.
+// Options configure the REST server. Listener and Users are required; the rest have defaults
+// that let the API run alone (no bus, no controller: definitions are stored, deploys are
+// recorded but start nothing).
 type Options struct {
 	Listener net.Listener        // where to serve; the caller binds it so it can name the flag on error
 	Users    *Users              // the credential store
 	Gatherer prometheus.Gatherer // what /metrics exposes
 	Logger   *slog.Logger
 	MaxBody  int64 // request body limit in bytes; 0 means 1 MiB
+
+	// DB keeps definitions, applications, subscriptions, tenants and tokens (buckets named
+	// "manager.*"). Nil: the database of Users.
+	DB *bbolt.DB
+	// Policies is the policy store the autoscaler reads; the API adds and removes Stratos JSON
+	// policies through Update. Nil: a private, empty store.
+	Policies *policies.Store
+	// Cartridges, Partitions and Clusters are the controller's side; Scaler the autoscaler's.
+	// Nil ones are replaced by no-ops.
+	Cartridges CartridgeRegistry
+	Partitions PartitionRegistry
+	Clusters   ClusterManager
+	Scaler     Scaler
+	// Bus publishes artifact, tenant, sign-up and domain-mapping events and delivers
+	// InstanceStartedEvent; nil: nothing is published.
+	Bus Bus
+	// History answers /api/history/...; nil: those endpoints answer 503.
+	History History
+	// AuthzPolicy is the path of a Rego module replacing the embedded authorisation policy
+	// (package strata.authz, rule allow). Empty: the embedded default.rego.
+	AuthzPolicy string
+	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock and local.
+	IaasProviders []string
 }
 
 // Server is the manager's REST server: the Stratos 4.1 API under /api and /api/v4.1, /healthz and
@@ -31,6 +60,14 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	server *http.Server
+	store  *store
+	authz  *authorizer
+
+	// mu serialises changes to definitions and applications, so that in-use checks and the
+	// change they guard see the same state. Reads go to bbolt without it.
+	mu sync.Mutex
+	// bg tracks undeploys and artifact notifications running after their 202.
+	bg sync.WaitGroup
 }
 
 // New builds the server; Run serves it.
@@ -47,7 +84,45 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxBody == 0 {
 		opts.MaxBody = 1 << 20
 	}
+	if opts.DB == nil {
+		opts.DB = opts.Users.db
+	}
+	if opts.Cartridges == nil {
+		opts.Cartridges = nopPlatform{}
+	}
+	if opts.Partitions == nil {
+		opts.Partitions = nopPlatform{}
+	}
+	if opts.Clusters == nil {
+		opts.Clusters = nopPlatform{}
+	}
+	if opts.Scaler == nil {
+		opts.Scaler = nopPlatform{}
+	}
+	if opts.IaasProviders == nil {
+		opts.IaasProviders = []string{"mock", "local"}
+	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "manager")}
+	if opts.Policies == nil {
+		ps, err := policies.NewStore(context.Background(), policies.StoreOptions{Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("manager: policy store: %w", err)
+		}
+		s.opts.Policies = ps
+	}
+	st, err := openStore(opts.DB)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	if err := s.restorePolicies(); err != nil {
+		return nil, err
+	}
+	az, err := newAuthorizer(context.Background(), opts.AuthzPolicy)
+	if err != nil {
+		return nil, err
+	}
+	s.authz = az
 	s.server = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -56,8 +131,15 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Run serves until ctx ends, then shuts down within 5 s.
+// Handler is the server's HTTP handler (every route), for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.server.Handler }
+
+// Run subscribes to the instance status events (artifact distribution), serves until ctx ends,
+// then shuts down within 5 s and waits for background work.
 func (s *Server) Run(ctx context.Context) error {
+	if err := s.subscribe(ctx); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.server.Serve(s.opts.Listener) }()
 	select {
@@ -71,10 +153,12 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = s.server.Close()
 	}
 	<-errc
+	s.bg.Wait()
 	return nil
 }
 
-// routes lists every route of the server.
+// routes lists every route of the server. Each API route names the permission it needs
+// (s.can(resource, action)); the authorisation policy decides.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -85,18 +169,124 @@ func (s *Server) routes() http.Handler {
 	r.Handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 	api := func(r chi.Router) {
 		r.Use(s.limitBody, s.authenticate)
-		r.Get("/init", s.getInit)
+		v, m := "view", "manage"
+		r.With(s.can("session", v)).Get("/init", s.getInit)
+		r.With(s.can("session", v)).Get("/session", s.getSession)
+		r.With(s.can("session", v)).Get("/openapi.json", s.getOpenAPI)
+		r.With(s.can("session", v)).Get("/iaasProviders", s.getIaasProviders)
+
+		r.With(s.can("autoscalingPolicies", m)).Post("/autoscalingPolicies", s.addPolicy(policies.KindAutoscaling))
+		r.With(s.can("autoscalingPolicies", m)).Put("/autoscalingPolicies", s.updatePolicy(policies.KindAutoscaling))
+		r.With(s.can("autoscalingPolicies", v)).Get("/autoscalingPolicies", s.listPolicies(policies.KindAutoscaling))
+		r.With(s.can("autoscalingPolicies", v)).Get("/autoscalingPolicies/{id}", s.getPolicy(policies.KindAutoscaling))
+		r.With(s.can("autoscalingPolicies", m)).Delete("/autoscalingPolicies/{id}", s.removePolicy(policies.KindAutoscaling))
+
+		r.With(s.can("networkPartitions", m)).Post("/networkPartitions", s.addPolicy(policies.KindNetworkPartition))
+		r.With(s.can("networkPartitions", m)).Put("/networkPartitions", s.updatePolicy(policies.KindNetworkPartition))
+		r.With(s.can("networkPartitions", v)).Get("/networkPartitions", s.listPolicies(policies.KindNetworkPartition))
+		r.With(s.can("networkPartitions", v)).Get("/networkPartitions/{id}", s.getPolicy(policies.KindNetworkPartition))
+		r.With(s.can("networkPartitions", m)).Delete("/networkPartitions/{id}", s.removePolicy(policies.KindNetworkPartition))
+
+		r.With(s.can("deploymentPolicies", m)).Post("/deploymentPolicies", s.addPolicy(policies.KindDeployment))
+		r.With(s.can("deploymentPolicies", m)).Put("/deploymentPolicies", s.updatePolicy(policies.KindDeployment))
+		r.With(s.can("deploymentPolicies", v)).Get("/deploymentPolicies", s.listPolicies(policies.KindDeployment))
+		r.With(s.can("deploymentPolicies", v)).Get("/deploymentPolicies/{id}", s.getPolicy(policies.KindDeployment))
+		r.With(s.can("deploymentPolicies", m)).Delete("/deploymentPolicies/{id}", s.removePolicy(policies.KindDeployment))
+
+		r.With(s.can("applicationPolicies", m)).Post("/applicationPolicies", s.addPolicy(policies.KindApplication))
+		r.With(s.can("applicationPolicies", m)).Put("/applicationPolicies", s.updatePolicy(policies.KindApplication))
+		r.With(s.can("applicationPolicies", v)).Get("/applicationPolicies", s.listPolicies(policies.KindApplication))
+		r.With(s.can("applicationPolicies", v)).Get("/applicationPolicies/{id}", s.getPolicy(policies.KindApplication))
+		r.With(s.can("applicationPolicies", m)).Delete("/applicationPolicies/{id}", s.removePolicy(policies.KindApplication))
+
+		r.With(s.can("cartridges", m)).Post("/cartridges", s.addCartridge)
+		r.With(s.can("cartridges", m)).Put("/cartridges", s.updateCartridge)
+		r.With(s.can("cartridges", v)).Get("/cartridges", s.listCartridges)
+		r.With(s.can("cartridges", v)).Get("/cartridges/filter/{filter}", s.filterCartridges)
+		r.With(s.can("cartridges", v)).Get("/cartridges/{type}", s.getCartridge)
+		r.With(s.can("cartridges", v)).Get("/cartridges/{type}/filter/{filter}", s.getCartridgeFiltered)
+		r.With(s.can("cartridges", m)).Delete("/cartridges/{type}", s.removeCartridge)
+
+		r.With(s.can("cartridgeGroups", m)).Post("/cartridgeGroups", s.addGroup)
+		r.With(s.can("cartridgeGroups", m)).Put("/cartridgeGroups", s.updateGroup)
+		r.With(s.can("cartridgeGroups", v)).Get("/cartridgeGroups", s.listGroups)
+		r.With(s.can("cartridgeGroups", v)).Get("/cartridgeGroups/{name}", s.getGroup)
+		r.With(s.can("cartridgeGroups", m)).Delete("/cartridgeGroups/{name}", s.removeGroup)
+
+		r.With(s.can("applications", m)).Post("/applications", s.addApplication)
+		r.With(s.can("applications", m)).Put("/applications", s.updateApplication)
+		r.With(s.can("applications", v)).Get("/applications", s.listApplications)
+		r.With(s.can("applications", v)).Get("/applications/{appId}", s.getApplication)
+		r.With(s.can("applications", m)).Delete("/applications/{appId}", s.removeApplication)
+		r.With(s.can("applications", m)).Post("/applications/{appId}/deploy/{applicationPolicyId}", s.deployApplication)
+		r.With(s.can("applications", m)).Post("/applications/{appId}/undeploy", s.undeployApplication)
+		r.With(s.can("applications", v)).Get("/applications/{appId}/runtime", s.getRuntime)
+		r.With(s.can("applications", v)).Get("/applications/{appId}/networkPartitions", s.getApplicationNetworkPartitions)
+		r.With(s.can("signups", m)).Post("/applications/{appId}/signup", s.addSignUp)
+		r.With(s.can("signups", v)).Get("/applications/{appId}/signup", s.getSignUp)
+		r.With(s.can("signups", m)).Delete("/applications/{appId}/signup", s.removeSignUp)
+		r.With(s.can("tenants", m)).Post("/applications/{appId}/signup/{tenantDomain}", s.addSignUp)
+		r.With(s.can("tenants", m)).Delete("/applications/{appId}/signup/{tenantDomain}", s.removeSignUp)
+		r.With(s.can("signups", m)).Post("/applications/{appId}/domainMappings", s.addDomainMappings)
+		r.With(s.can("signups", v)).Get("/applications/{appId}/domainMappings", s.getDomainMappings)
+		r.With(s.can("signups", m)).Delete("/applications/{appId}/domainMappings/{domainName}", s.removeDomainMapping)
+		r.With(s.can("applications", v)).Get("/cluster/{clusterId}", s.getCluster)
+
+		r.With(s.can("subscriptions", m)).Post("/subscriptions", s.addSubscription)
+		r.With(s.can("subscriptions", v)).Get("/subscriptions", s.listSubscriptions)
+		r.With(s.can("subscriptions", v)).Get("/subscriptions/{alias}", s.getSubscription)
+		r.With(s.can("subscriptions", m)).Delete("/subscriptions/{alias}", s.unsubscribe)
+
+		r.With(s.can("repo", m)).Post("/repo/notify", s.repoNotify)
+
+		r.With(s.can("tenants", m)).Post("/tenants", s.addTenant)
+		r.With(s.can("tenants", m)).Put("/tenants", s.updateTenant)
+		r.With(s.can("tenants", v)).Get("/tenants", s.listTenants)
+		r.With(s.can("tenants", v)).Get("/tenants/{domain}", s.getTenant)
+		r.With(s.can("tenants", v)).Get("/tenants/search/{domain}", s.searchTenants)
+		r.With(s.can("tenants", m)).Delete("/tenants/{domain}", s.removeTenant)
+		r.With(s.can("tenants", m)).Put("/tenants/activate/{domain}", s.activateTenant(true))
+		r.With(s.can("tenants", m)).Put("/tenants/deactivate/{domain}", s.activateTenant(false))
+
+		r.With(s.can("users", m)).Post("/users", s.addUser)
+		r.With(s.can("users", m)).Put("/users", s.updateUser)
+		r.With(s.can("users", v)).Get("/users", s.listUsers)
+		r.With(s.can("users", m)).Delete("/users/{userName}", s.removeUser)
+
+		r.With(s.can("tokens", m)).Post("/tokens", s.addToken)
+		r.With(s.can("tokens", v)).Get("/tokens", s.listTokens)
+		r.With(s.can("tokens", m)).Delete("/tokens/{id}", s.removeToken)
+
+		r.With(s.can("history", v)).Get("/history/health", s.historyHealth)
+		r.With(s.can("history", v)).Get("/history/summaries", s.historySummaries)
+		r.With(s.can("history", v)).Get("/history/logs", s.historyLogs)
+		r.With(s.can("history", v)).Get("/history/lifecycle", s.historyLifecycle)
+		r.With(s.can("history", v)).Get("/history/decisions", s.historyDecisions)
 	}
 	r.Route("/api", api)
 	r.Route("/api/v4.1", api)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
 	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+	})
 	return r
 }
 
 func (s *Server) getInit(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, message{Status: "success", Message: "Successfully authenticated"})
+}
+
+// getSession answers Stratos' session call; Strata has no sessions, Basic or a bearer token
+// goes with every request, so the "session id" is the caller's identity.
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	u, _ := UserFrom(r.Context())
+	writeJSON(w, http.StatusOK, map[string]string{"sessionId": key(u.Name, u.TenantDomain)})
+}
+
+func (s *Server) getIaasProviders(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]string{"iaasProviders": s.opts.IaasProviders})
 }
 
 // message is the {"status":…, "message":…} body of Stratos' responses (§6.1).
@@ -113,4 +303,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, message{Status: "error", Message: msg})
+}
+
+func writeSuccess(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, message{Status: "success", Message: msg})
+}
+
+// created answers 201 with Location: <request URL>/<id> (§6.1).
+func created(w http.ResponseWriter, r *http.Request, id, msg string) {
+	loc := r.URL.Path
+	if len(loc) > 0 && loc[len(loc)-1] != '/' {
+		loc += "/"
+	}
+	w.Header().Set("Location", loc+id)
+	writeSuccess(w, http.StatusCreated, msg)
 }

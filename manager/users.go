@@ -175,3 +175,43 @@ var dummyHash = sync.OnceValue(func() []byte {
 	h, _ := bcrypt.GenerateFromPassword([]byte("strata-dummy-password"), bcrypt.DefaultCost)
 	return h
 })
+
+// List returns the users of a tenant domain, by name.
+func (u *Users) List(domain string) ([]User, error) {
+	var out []User
+	err := u.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(usersBucket).ForEach(func(k, v []byte) error {
+			if !strings.HasSuffix(string(k), "@"+domain) {
+				return nil
+			}
+			var rec User
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode user %s: %w", k, err)
+			}
+			if rec.TenantDomain == domain {
+				out = append(out, rec)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Delete removes a user.
+func (u *Users) Delete(name, domain string) error {
+	k := key(name, domain)
+	err := u.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(usersBucket)
+		if b.Get([]byte(k)) == nil {
+			return fmt.Errorf("%w: %s", ErrNoSuchUser, k)
+		}
+		return b.Delete([]byte(k))
+	})
+	if err != nil {
+		return err
+	}
+	u.mu.Lock()
+	delete(u.verified, k)
+	u.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,600 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
+)
+
+// policyNames are the words Stratos' messages use for each policy kind.
+var policyNames = map[policies.Kind][2]string{
+	policies.KindAutoscaling:      {"Autoscaling policy", "autoscaling-policy"},
+	policies.KindNetworkPartition: {"Network partition", "network-partition"},
+	policies.KindDeployment:       {"Deployment policy", "deployment-policy-id"},
+	policies.KindApplication:      {"Application policy", "application-policy"},
+}
+
+// readBody reads the request body; a body over MaxBody is 413.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return nil, false
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		writeError(w, http.StatusBadRequest, "request body is empty: please check your input format")
+		return nil, false
+	}
+	return b, true
+}
+
+// decodeStrict decodes JSON into v, refusing unknown keys and trailing data; the error names the
+// offending field.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fmt.Errorf("field %s: %w", te.Field, err)
+		}
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if dec.More() {
+		return errors.New("invalid JSON: data after the object")
+	}
+	return nil
+}
+
+// errorText joins every problem of a validation error into one message.
+func errorText(err error) string {
+	var msgs []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		msgs = append(msgs, e.Error())
+	}
+	walk(err)
+	return strings.Join(msgs, "; ")
+}
+
+func policyKey(kind policies.Kind, id string) string { return string(kind) + "/" + id }
+
+// restorePolicies loads the policies the API stored into the policy store, all at once.
+func (s *Server) restorePolicies() error {
+	keys, values, err := s.store.rawList(bucketPolicies)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	var ps []policies.Policy
+	var errs []error
+	for i, k := range keys {
+		kind, _, _ := strings.Cut(k, "/")
+		p, err := policies.DecodeStratosJSON(policies.Kind(kind), values[i])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stored policy %s: %w", k, err))
+			continue
+		}
+		ps = append(ps, p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("manager: restore policies: %w", err)
+	}
+	_, err = s.opts.Policies.Update(func(set *policies.Set) (*policies.Set, error) {
+		return set.With(context.Background(), ps...)
+	})
+	if err != nil {
+		return fmt.Errorf("manager: restore policies: %w", err)
+	}
+	return nil
+}
+
+// decodePolicy decodes a Stratos JSON policy and, for a network partition, the controller's form.
+func decodePolicy(kind policies.Kind, body []byte) (policies.Policy, *model.NetworkPartition, error) {
+	p, err := policies.DecodeStratosJSON(kind, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !validID(p.Ref().ID) {
+		return nil, nil, fmt.Errorf("id %q: must be 1-128 letters, digits, '.', '_' or '-'", p.Ref().ID)
+	}
+	if kind != policies.KindNetworkPartition {
+		return p, nil, nil
+	}
+	var np model.NetworkPartition
+	if err := json.Unmarshal(body, &np); err != nil {
+		return nil, nil, fmt.Errorf("network partition: %w", err)
+	}
+	if err := np.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return p, &np, nil
+}
+
+func validID(id string) bool { return model.ValidName(id) }
+
+func (s *Server) addPolicy(kind policies.Kind) http.HandlerFunc {
+	names := policyNames[kind]
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		p, np, err := decodePolicy(kind, body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, names[0]+" is not valid: "+errorText(err))
+			return
+		}
+		id := p.Ref().ID
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, exists := s.opts.Policies.Set().Get(p.Ref()); exists {
+			writeError(w, http.StatusConflict, fmt.Sprintf("%s already exists: [%s] %s", names[0], names[1], id))
+			return
+		}
+		if code, err := s.applyPolicy(r.Context(), p, np, body, false); err != nil {
+			writeError(w, code, names[0]+" is not valid: "+errorText(err))
+			return
+		}
+		s.log.Info("policy_added", "kind", kind, "id", id)
+		created(w, r, id, fmt.Sprintf("%s added successfully: [%s] %s", names[0], names[1], id))
+	}
+}
+
+// applyPolicy checks p against the current set, tells the controller about a network partition,
+// then swaps the set and stores the body. Called with s.mu held.
+func (s *Server) applyPolicy(ctx context.Context, p policies.Policy, np *model.NetworkPartition, body []byte, update bool) (int, error) {
+	if _, err := s.opts.Policies.Set().With(ctx, p); err != nil {
+		return http.StatusBadRequest, err
+	}
+	if np != nil {
+		var err error
+		if update {
+			err = s.opts.Partitions.UpdateNetworkPartition(ctx, *np)
+		} else {
+			err = s.opts.Partitions.AddNetworkPartition(ctx, *np)
+		}
+		if err != nil {
+			return http.StatusBadRequest, fmt.Errorf("controller: %w", err)
+		}
+	}
+	if _, err := s.opts.Policies.Update(func(set *policies.Set) (*policies.Set, error) { return set.With(ctx, p) }); err != nil {
+		return http.StatusBadRequest, err
+	}
+	if err := s.store.putRaw(bucketPolicies, policyKey(p.Ref().Kind, p.Ref().ID), body); err != nil {
+		return http.StatusInternalServerError, err
+	}
+	return 0, nil
+}
+
+func (s *Server) updatePolicy(kind policies.Kind) http.HandlerFunc {
+	names := policyNames[kind]
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		p, np, err := decodePolicy(kind, body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, names[0]+" is not valid: "+errorText(err))
+			return
+		}
+		id := p.Ref().ID
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, exists := s.opts.Policies.Set().Get(p.Ref()); !exists {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s not found: [%s] %s", names[0], names[1], id))
+			return
+		}
+		if code, err := s.applyPolicy(r.Context(), p, np, body, true); err != nil {
+			writeError(w, code, names[0]+" is not valid: "+errorText(err))
+			return
+		}
+		writeSuccess(w, http.StatusOK, fmt.Sprintf("%s updated successfully: [%s] %s", names[0], names[1], id))
+	}
+}
+
+func (s *Server) listPolicies(kind policies.Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		var out []json.RawMessage
+		for _, p := range s.opts.Policies.Set().All() {
+			if p.Ref().Kind != kind {
+				continue
+			}
+			b, err := policies.EncodeStratosJSON(p)
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			out = append(out, b)
+		}
+		if len(out) == 0 {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("No %ss found", strings.ToLower(policyNames[kind][0])))
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *Server) getPolicy(kind policies.Kind) http.HandlerFunc {
+	names := policyNames[kind]
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		p, ok := s.opts.Policies.Set().Get(policies.Ref{Kind: kind, ID: id})
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s not found: [%s] %s", names[0], names[1], id))
+			return
+		}
+		b, err := policies.EncodeStratosJSON(p)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, json.RawMessage(b))
+	}
+}
+
+func (s *Server) removePolicy(kind policies.Kind) http.HandlerFunc {
+	names := policyNames[kind]
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		ref := policies.Ref{Kind: kind, ID: id}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		set := s.opts.Policies.Set()
+		if _, ok := set.Get(ref); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s not found: [%s] %s", names[0], names[1], id))
+			return
+		}
+		users := s.policyUsers(ref)
+		for _, x := range set.Referrers(ref) {
+			users = append(users, x.String())
+		}
+		if len(users) > 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s is in use: [%s] %s is used by %s", names[0], names[1], id, strings.Join(users, ", ")))
+			return
+		}
+		if _, err := s.opts.Policies.Update(func(set *policies.Set) (*policies.Set, error) { return set.Without(r.Context(), ref) }); err != nil {
+			code := http.StatusBadRequest
+			if errors.Is(err, policies.ErrNotFound) {
+				code = http.StatusNotFound
+			}
+			writeError(w, code, fmt.Sprintf("%s could not be removed: %s", names[0], errorText(err)))
+			return
+		}
+		if kind == policies.KindNetworkPartition {
+			if err := s.opts.Partitions.RemoveNetworkPartition(r.Context(), id); err != nil {
+				s.log.Warn("controller_remove_network_partition", "id", id, "err", err)
+			}
+		}
+		if err := s.store.delete(bucketPolicies, policyKey(kind, id)); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		writeSuccess(w, http.StatusOK, fmt.Sprintf("%s deleted successfully: [%s] %s", names[0], names[1], id))
+	}
+}
+
+// policyUsers names the applications that use a policy: their definitions for autoscaling and
+// deployment policies, their deployment for application policies and network partitions.
+func (s *Server) policyUsers(ref policies.Ref) []string {
+	apps, _ := list[applicationRecord](s.store, bucketApplications, "")
+	var users []string
+	for _, a := range apps {
+		used := false
+		switch ref.Kind {
+		case policies.KindAutoscaling, policies.KindDeployment:
+			a.Bean.walkCartridges(func(c *cartridgeRef, groupPolicy string) {
+				si := c.SubscribableInfo
+				if ref.Kind == policies.KindAutoscaling && si.AutoscalingPolicy == ref.ID {
+					used = true
+				}
+				if ref.Kind == policies.KindDeployment && (si.DeploymentPolicy == ref.ID || si.DeploymentPolicy == "" && groupPolicy == ref.ID) {
+					used = true
+				}
+			})
+		case policies.KindApplication:
+			used = a.Status != statusCreated && a.ApplicationPolicy == ref.ID
+		case policies.KindNetworkPartition:
+			if a.Status != statusCreated {
+				if ap, ok := s.opts.Policies.Set().Application(a.ApplicationPolicy); ok {
+					used = slices.Contains(ap.NetworkPartitions, ref.ID)
+				}
+			}
+		}
+		if used {
+			users = append(users, "application "+a.Bean.ApplicationID)
+		}
+	}
+	return users
+}
+
+// Cartridges.
+
+func (s *Server) decodeCartridge(w http.ResponseWriter, r *http.Request) (model.Cartridge, bool) {
+	var c model.Cartridge
+	body, ok := readBody(w, r)
+	if !ok {
+		return c, false
+	}
+	if err := decodeStrict(body, &c); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge is not valid: "+err.Error())
+		return c, false
+	}
+	if err := c.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge is not valid: "+errorText(err))
+		return c, false
+	}
+	return c, true
+}
+
+func (s *Server) addCartridge(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.decodeCartridge(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store.has(bucketCartridges, c.Type) {
+		writeError(w, http.StatusConflict, "Cartridge already exists: [cartridge-type] "+c.Type)
+		return
+	}
+	if err := s.opts.Cartridges.AddCartridge(r.Context(), c); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge could not be added: "+err.Error())
+		return
+	}
+	if err := s.store.put(bucketCartridges, c.Type, c); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.log.Info("cartridge_added", "type", c.Type)
+	created(w, r, c.Type, "Cartridge added successfully: [cartridge-type] "+c.Type)
+}
+
+func (s *Server) updateCartridge(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.decodeCartridge(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.store.has(bucketCartridges, c.Type) {
+		writeError(w, http.StatusNotFound, "Cartridge not found: [cartridge-type] "+c.Type)
+		return
+	}
+	if err := s.opts.Cartridges.UpdateCartridge(r.Context(), c); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge could not be updated: "+err.Error())
+		return
+	}
+	if err := s.store.put(bucketCartridges, c.Type, c); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeSuccess(w, http.StatusOK, "Cartridge updated successfully: [cartridge-type] "+c.Type)
+}
+
+func (s *Server) cartridges() ([]model.Cartridge, error) {
+	return list[model.Cartridge](s.store, bucketCartridges, "")
+}
+
+func (s *Server) listCartridges(w http.ResponseWriter, r *http.Request) {
+	s.writeCartridges(w, r, "")
+}
+
+func (s *Server) filterCartridges(w http.ResponseWriter, r *http.Request) {
+	s.writeCartridges(w, r, chi.URLParam(r, "filter"))
+}
+
+// writeCartridges lists the cartridges, optionally those of a category (filter) and whose type
+// contains ?criteria=.
+func (s *Server) writeCartridges(w http.ResponseWriter, r *http.Request, category string) {
+	cs, err := s.cartridges()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	criteria := r.URL.Query().Get("criteria")
+	out := []model.Cartridge{}
+	for _, c := range cs {
+		if category != "" && !strings.EqualFold(c.Category, category) {
+			continue
+		}
+		if criteria != "" && !strings.Contains(c.Type, criteria) {
+			continue
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		writeError(w, http.StatusNotFound, "No cartridges found")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getCartridge(w http.ResponseWriter, r *http.Request) {
+	typ := chi.URLParam(r, "type")
+	var c model.Cartridge
+	if err := s.store.get(bucketCartridges, typ, &c); err != nil {
+		writeError(w, http.StatusNotFound, "Cartridge not found: [cartridge-type] "+typ)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) getCartridgeFiltered(w http.ResponseWriter, r *http.Request) {
+	typ := chi.URLParam(r, "type")
+	var c model.Cartridge
+	if err := s.store.get(bucketCartridges, typ, &c); err != nil || !strings.EqualFold(c.Category, chi.URLParam(r, "filter")) {
+		writeError(w, http.StatusNotFound, "Cartridge not found: [cartridge-type] "+typ)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) removeCartridge(w http.ResponseWriter, r *http.Request) {
+	typ := chi.URLParam(r, "type")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.store.has(bucketCartridges, typ) {
+		writeError(w, http.StatusNotFound, "Cartridge not found: [cartridge-type] "+typ)
+		return
+	}
+	if users := s.cartridgeUsers(typ); len(users) > 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Cartridge is in use: [cartridge-type] %s is used by %s", typ, strings.Join(users, ", ")))
+		return
+	}
+	if err := s.opts.Cartridges.RemoveCartridge(r.Context(), typ); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge could not be removed: "+err.Error())
+		return
+	}
+	if err := s.store.delete(bucketCartridges, typ); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeSuccess(w, http.StatusOK, "Cartridge deleted successfully: [cartridge-type] "+typ)
+}
+
+// cartridgeUsers names the applications, groups and subscriptions that use a cartridge type.
+func (s *Server) cartridgeUsers(typ string) []string {
+	var users []string
+	apps, _ := list[applicationRecord](s.store, bucketApplications, "")
+	for _, a := range apps {
+		used := false
+		a.Bean.walkCartridges(func(c *cartridgeRef, _ string) { used = used || c.Type == typ })
+		if used {
+			users = append(users, "application "+a.Bean.ApplicationID)
+		}
+	}
+	groups, _ := list[cartridgeGroup](s.store, bucketGroups, "")
+	for _, g := range groups {
+		if g.uses(typ) {
+			users = append(users, "cartridge group "+g.Name)
+		}
+	}
+	return users
+}
+
+// Cartridge groups.
+
+func (s *Server) decodeGroup(w http.ResponseWriter, r *http.Request) (cartridgeGroup, bool) {
+	var g cartridgeGroup
+	body, ok := readBody(w, r)
+	if !ok {
+		return g, false
+	}
+	if err := decodeStrict(body, &g); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge group is not valid: "+err.Error())
+		return g, false
+	}
+	if err := g.validate(); err != nil {
+		writeError(w, http.StatusBadRequest, "Cartridge group is not valid: "+errorText(err))
+		return g, false
+	}
+	return g, true
+}
+
+func (s *Server) addGroup(w http.ResponseWriter, r *http.Request) {
+	g, ok := s.decodeGroup(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store.has(bucketGroups, g.Name) {
+		writeError(w, http.StatusConflict, "Cartridge group already exists: [cartridge-group] "+g.Name)
+		return
+	}
+	if err := s.store.put(bucketGroups, g.Name, g); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	created(w, r, g.Name, "Cartridge Group added successfully: [cartridge-group] "+g.Name)
+}
+
+func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request) {
+	g, ok := s.decodeGroup(w, r)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.store.has(bucketGroups, g.Name) {
+		writeError(w, http.StatusNotFound, "Cartridge group not found: [cartridge-group] "+g.Name)
+		return
+	}
+	if err := s.store.put(bucketGroups, g.Name, g); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeSuccess(w, http.StatusOK, "Cartridge Group updated successfully: [cartridge-group] "+g.Name)
+}
+
+func (s *Server) listGroups(w http.ResponseWriter, _ *http.Request) {
+	gs, err := list[cartridgeGroup](s.store, bucketGroups, "")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if len(gs) == 0 {
+		writeError(w, http.StatusNotFound, "No cartridge groups found")
+		return
+	}
+	writeJSON(w, http.StatusOK, gs)
+}
+
+func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	var g cartridgeGroup
+	if err := s.store.get(bucketGroups, name, &g); err != nil {
+		writeError(w, http.StatusNotFound, "Cartridge group not found: [cartridge-group] "+name)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *Server) removeGroup(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.store.has(bucketGroups, name) {
+		writeError(w, http.StatusNotFound, "Cartridge group not found: [cartridge-group] "+name)
+		return
+	}
+	var users []string
+	apps, _ := list[applicationRecord](s.store, bucketApplications, "")
+	for _, a := range apps {
+		if a.Bean.usesGroup(name) {
+			users = append(users, "application "+a.Bean.ApplicationID)
+		}
+	}
+	if len(users) > 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Cartridge group is in use: [cartridge-group] %s is used by %s", name, strings.Join(users, ", ")))
+		return
+	}
+	if err := s.store.delete(bucketGroups, name); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeSuccess(w, http.StatusOK, "Cartridge Group deleted successfully: [cartridge-group] "+name)
+}
