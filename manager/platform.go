@@ -93,9 +93,9 @@ type History interface {
 // nopPlatform stands in for a missing controller or autoscaler.
 type nopPlatform struct{}
 
-func (nopPlatform) AddCartridge(context.Context, model.Cartridge) error                 { return nil }
-func (nopPlatform) UpdateCartridge(context.Context, model.Cartridge) error              { return nil }
-func (nopPlatform) RemoveCartridge(context.Context, string) error                       { return nil }
+func (nopPlatform) AddCartridge(context.Context, model.Cartridge) error                  { return nil }
+func (nopPlatform) UpdateCartridge(context.Context, model.Cartridge) error               { return nil }
+func (nopPlatform) RemoveCartridge(context.Context, string) error                        { return nil }
 func (nopPlatform) AddNetworkPartition(context.Context, model.NetworkPartition) error    { return nil }
 func (nopPlatform) UpdateNetworkPartition(context.Context, model.NetworkPartition) error { return nil }
 func (nopPlatform) RemoveNetworkPartition(context.Context, string) error                 { return nil }
