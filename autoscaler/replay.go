@@ -1,0 +1,705 @@
+package autoscaler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
+)
+
+// Replay runs an autoscaling policy over a cluster instance's recorded history (`strata policy
+// replay`): the CEP summaries and lifecycle records history kept are fed, at the times they were
+// stored, to a fresh autoscaler on a fake clock, and its decisions are set beside the decisions the
+// live autoscaler recorded.
+//
+// The replay follows the recorded membership: members come, activate and go when the lifecycle
+// records say so, whatever the replayed policy decides. A start the policy decides takes the id of
+// the next member the controller really created in that partition within ReplayOptions.ClaimWindow
+// (so replaying the enforced policy rebuilds exactly the member lists the live autoscaler had);
+// a start reality has no member for becomes a phantom member that stays pending (it counts towards
+// non-terminated, as an unanswered start does live) until the pending expiry makes it obsolete and
+// it is terminated. The load is the recorded load: the replay cannot know how a different member
+// count would have changed it. So the replay answers "given what happened, what would this policy
+// have decided, and when", exactly for the enforced policy and as a first-order estimate for a
+// candidate.
+//
+// What the replay cannot see: member state that changed before the replayed range without a
+// lifecycle record (a scale-down victim moved to termination pending by the autoscaler itself),
+// and the phase of the monitor tick, which is taken from the first recorded tick in the range.
+
+// DefaultClaimWindow is how long after a start decision a member the controller created is taken
+// as the answer to that start.
+const DefaultClaimWindow = 30 * time.Second
+
+// DefaultMatchTolerance is how far apart a recorded and a replayed decision may be and still be
+// put on one row of the timeline.
+const DefaultMatchTolerance = time.Second
+
+// ReplayHistory is the recorded history of one cluster, as LoadReplayHistory reads it.
+type ReplayHistory struct {
+	// Summaries with Timestamp set (history stamps the ones the CEP sends without one on receipt).
+	Summaries []model.Summary
+	// Lifecycle records of the cluster's members and instances, also from before the range: they
+	// rebuild the member lists at its start.
+	Lifecycle []model.LifecycleRecord
+	// Decisions the live autoscaler recorded for the cluster.
+	Decisions []model.Decision
+}
+
+// ReplayOptions say what to replay.
+type ReplayOptions struct {
+	// Policies holds the policy to replay and the deployment policy (and governance) it runs with.
+	Policies *policies.Set
+	// Policy is the autoscaling policy to replay; empty replays the recorded (enforced) one. A
+	// dry-run or shadow policy is replayed as if it were enforced.
+	Policy string
+	// Cluster is the cluster instance. Only ClusterID is required: the instance, network
+	// partition, min, max and deployment policy default to those of the first recorded decision,
+	// the service and application to those of the lifecycle records.
+	Cluster ClusterSpec
+	// From and To bound the replay: [From, To). Zero To means the end of the history.
+	From, To time.Time
+	// The live autoscaler's timing; zero means the defaults of Options.
+	MonitorInterval time.Duration
+	Settle          time.Duration
+	// ClaimWindow: see DefaultClaimWindow. MatchTolerance: see DefaultMatchTolerance.
+	ClaimWindow    time.Duration
+	MatchTolerance time.Duration
+}
+
+// ReplayResult is the outcome of a replay.
+type ReplayResult struct {
+	Cluster        ClusterSpec
+	Policy         string // the replayed policy
+	RecordedPolicy string // the policy the recorded decisions came from
+	From, To       time.Time
+	// Recorded are the live autoscaler's decisions in the range (shadow decisions left out);
+	// Replayed are the replayed policy's. Both oldest first, with their traces.
+	Recorded []model.Decision
+	Replayed []model.Decision
+	// Timeline pairs them by time.
+	Timeline []ReplayRow
+	// Differences counts the rows that differ.
+	Differences int
+}
+
+// ReplayRow is one evaluation: the recorded decision, the replayed one, or both when they were
+// made within MatchTolerance of each other.
+type ReplayRow struct {
+	Time     time.Time       `json:"time"`
+	Recorded *ReplayDecision `json:"recorded,omitempty"`
+	Replayed *ReplayDecision `json:"replayed,omitempty"`
+	Differs  bool            `json:"differs"`
+}
+
+// ReplayDecision is the part of a decision a timeline shows.
+type ReplayDecision struct {
+	Time          time.Time `json:"time"`
+	Action        string    `json:"action"`
+	Delta         int       `json:"delta"`
+	Active        int       `json:"active"`
+	NonTerminated int       `json:"nonTerminated"`
+	Required      int       `json:"required"`
+	Trigger       string    `json:"trigger,omitempty"`
+	Reason        string    `json:"reason"`
+}
+
+func replayDecisionOf(d model.Decision) *ReplayDecision {
+	rd := &ReplayDecision{Time: d.Time, Action: d.Action, Delta: d.Delta, Active: d.Active,
+		NonTerminated: d.NonTerminated, Required: d.Required, Reason: d.Reason}
+	if t, err := DecodeTrace(d); err == nil {
+		rd.Trigger = t.Trigger
+	}
+	return rd
+}
+
+// Acted reports whether the decision started or terminated members.
+func (d *ReplayDecision) Acted() bool { return d != nil && d.Delta != 0 }
+
+// Replay runs the policy over the history; see the comment at the top of replay.go.
+func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResult, error) {
+	if o.Policies == nil {
+		return nil, fmt.Errorf("%w: replay: no policies", ErrInvalid)
+	}
+	if o.Cluster.ClusterID == "" {
+		return nil, fmt.Errorf("%w: replay: no cluster", ErrInvalid)
+	}
+	if o.ClaimWindow <= 0 {
+		o.ClaimWindow = DefaultClaimWindow
+	}
+	if o.MatchTolerance <= 0 {
+		o.MatchTolerance = DefaultMatchTolerance
+	}
+	inRange := func(t time.Time) bool { return !t.Before(o.From) && (o.To.IsZero() || t.Before(o.To)) }
+
+	// The recorded decisions of the cluster (instance), enforced or dry-run.
+	var recorded []model.Decision
+	for _, d := range h.Decisions {
+		if d.ClusterID != o.Cluster.ClusterID || d.Mode == string(policies.ModeShadow) || !inRange(d.Time) ||
+			(o.Cluster.InstanceID != "" && d.ClusterInstanceID != o.Cluster.InstanceID) {
+			continue
+		}
+		recorded = append(recorded, d)
+	}
+	slices.SortStableFunc(recorded, func(a, b model.Decision) int { return a.Time.Compare(b.Time) })
+	spec, recPolicy, err := replaySpec(o.Cluster, recorded, h.Lifecycle)
+	if err != nil {
+		return nil, err
+	}
+	recorded = slices.DeleteFunc(recorded, func(d model.Decision) bool { return d.ClusterInstanceID != spec.InstanceID })
+	polID := cmp.Or(o.Policy, recPolicy, spec.AutoscalePolicy)
+	if polID == "" {
+		return nil, fmt.Errorf("%w: replay %s: no policy given and none recorded", ErrInvalid, spec.ClusterID)
+	}
+	pol, ok := o.Policies.Autoscaling(polID)
+	if !ok {
+		return nil, fmt.Errorf("%w: replay: autoscaling policy %q", ErrNotFound, polID)
+	}
+	if _, ok := o.Policies.Deployment(spec.DeploymentPolicy); !ok {
+		return nil, fmt.Errorf("%w: replay: deployment policy %q", ErrNotFound, spec.DeploymentPolicy)
+	}
+	set := o.Policies
+	if pol.Mode != policies.ModeEnforce {
+		enforced := *pol
+		enforced.Mode, enforced.ShadowOf = policies.ModeEnforce, ""
+		// Built afresh: With would keep the old policy, whose source is the same.
+		ps := []policies.Policy{&enforced}
+		for _, p := range set.All() {
+			if p.Ref() != enforced.Ref() {
+				ps = append(ps, p)
+			}
+		}
+		if set, err = policies.Empty().With(ctx, ps...); err != nil {
+			return nil, fmt.Errorf("replay policy %s as enforced: %w", polID, err)
+		}
+	}
+	spec.AutoscalePolicy = polID
+
+	// The start: the first recorded decision in the range (the live monitor's registration when
+	// the range covers it), else From.
+	start := o.From
+	if len(recorded) > 0 {
+		start = recorded[0].Time
+	}
+	if start.IsZero() {
+		return nil, fmt.Errorf("%w: replay %s: no start time and no recorded decision", ErrInvalid, spec.ClusterID)
+	}
+
+	clock := &manualClock{now: start}
+	st := &replayStarter{claims: replayClaims(h.Lifecycle, spec), window: o.ClaimWindow, clock: clock}
+	rec := &collectRecorder{}
+	a, err := New(Options{Policies: setSource{set}, Starter: st, Recorder: rec, Clock: clock,
+		MonitorInterval: o.MonitorInterval, Settle: o.Settle})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.RegisterCluster(spec); err != nil {
+		return nil, err
+	}
+
+	// The inputs in time order: lifecycle records first at equal times, as the controller's
+	// events precede the load they cause.
+	type input struct {
+		at  time.Time
+		ev  model.Event
+		sum *model.Summary
+	}
+	var ins []input
+	for _, r := range h.Lifecycle {
+		if r.ClusterID != spec.ClusterID || (!o.To.IsZero() && !r.Time.Before(o.To)) {
+			continue
+		}
+		if ev := eventOfRecord(r); ev != nil {
+			ins = append(ins, input{at: r.Time, ev: ev})
+		}
+	}
+	for i := range h.Summaries {
+		s := &h.Summaries[i]
+		at := time.UnixMilli(s.Timestamp).UTC()
+		if s.ClusterID != spec.ClusterID || at.Before(o.From) || (!o.To.IsZero() && !at.Before(o.To)) {
+			continue
+		}
+		if s.ClusterInstanceID != "" && s.ClusterInstanceID != spec.InstanceID && s.ClusterInstanceID != model.NotDefined {
+			continue
+		}
+		ins = append(ins, input{at: at, sum: s})
+	}
+	slices.SortStableFunc(ins, func(x, y input) int {
+		if c := x.at.Compare(y.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(boolInt(x.ev == nil), boolInt(y.ev == nil))
+	})
+
+	a.mu.Lock()
+	in := a.clusters[spec.ClusterID].instances[spec.InstanceID]
+	// The phase of the monitor tick: the first recorded tick after the start.
+	for _, d := range recorded {
+		if t, err := DecodeTrace(d); err == nil && t.Trigger == triggerTick && d.Time.After(start) {
+			in.nextTick = d.Time
+			break
+		}
+	}
+	a.mu.Unlock()
+
+	apply := func(x input) {
+		a.mu.Lock()
+		if x.sum != nil {
+			s := *x.sum
+			if s.ClusterInstanceID == "" {
+				s.ClusterInstanceID = spec.InstanceID
+			}
+			if s.NetworkPartitionID == "" {
+				s.NetworkPartitionID = spec.NetworkPartition
+			}
+			a.summaryLocked(&s, x.at)
+		} else {
+			a.eventLocked(x.ev, x.at)
+		}
+		a.mu.Unlock()
+	}
+	// evaluateUntil runs every round due before t (at t too when inclusive), at its due time.
+	evaluateUntil := func(t time.Time, inclusive bool) error {
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			a.mu.Lock()
+			var due time.Time
+			ok := len(a.queue) > 0
+			if ok {
+				due = a.queue[0].due
+			}
+			a.mu.Unlock()
+			if !ok || due.After(t) || (!inclusive && due.Equal(t)) {
+				return nil
+			}
+			if due.Before(clock.Now()) {
+				due = clock.Now()
+			}
+			clock.set(due)
+			a.Evaluate(ctx)
+			for _, id := range st.takeTerminated() {
+				a.mu.Lock()
+				if m := a.members[id]; m != nil {
+					a.eventLocked(&model.MemberTerminatedEvent{ClusterID: spec.ClusterID, ClusterInstanceID: spec.InstanceID,
+						PartitionID: m.in.parts[m.part].id, MemberID: id}, due)
+				}
+				a.mu.Unlock()
+			}
+		}
+	}
+	// Before the start: rebuild the member lists and the metric families, deciding nothing.
+	k := 0
+	for ; k < len(ins) && ins[k].at.Before(start); k++ {
+		clock.set(maxTime(clock.Now(), ins[k].at))
+		apply(ins[k])
+	}
+	clock.set(start)
+	a.mu.Lock()
+	a.queue.reschedule(in, start)
+	a.mu.Unlock()
+	for ; k < len(ins); k++ {
+		// A round due at the same time as an input runs first: a start then claims a member
+		// whose creation was stored within the same millisecond.
+		if err := evaluateUntil(ins[k].at, true); err != nil {
+			return nil, err
+		}
+		clock.set(ins[k].at)
+		apply(ins[k])
+	}
+	end := o.To
+	if end.IsZero() {
+		end = clock.Now()
+		if len(recorded) > 0 {
+			end = maxTime(end, recorded[len(recorded)-1].Time)
+		}
+		end = end.Add(time.Millisecond)
+	}
+	if err := evaluateUntil(end, false); err != nil {
+		return nil, err
+	}
+
+	var replayed []model.Decision
+	for _, d := range rec.ds {
+		if d.Policy == polID && d.Mode != string(policies.ModeShadow) && d.ClusterInstanceID == spec.InstanceID {
+			replayed = append(replayed, d)
+		}
+	}
+	res := &ReplayResult{Cluster: spec, Policy: polID, RecordedPolicy: recPolicy, From: start, To: o.To,
+		Recorded: recorded, Replayed: replayed}
+	res.Timeline, res.Differences = timeline(recorded, replayed, o.MatchTolerance)
+	return res, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// replaySpec completes the cluster spec from the first recorded decision and the lifecycle
+// records, and returns the recorded policy.
+func replaySpec(spec ClusterSpec, recorded []model.Decision, life []model.LifecycleRecord) (ClusterSpec, string, error) {
+	recPolicy := ""
+	for _, d := range recorded {
+		if spec.InstanceID != "" && d.ClusterInstanceID != spec.InstanceID {
+			continue
+		}
+		t, err := DecodeTrace(d)
+		if err != nil {
+			return spec, "", err
+		}
+		recPolicy = d.Policy
+		spec.InstanceID = cmp.Or(spec.InstanceID, d.ClusterInstanceID)
+		spec.NetworkPartition = cmp.Or(spec.NetworkPartition, d.NetworkPartitionID)
+		spec.DeploymentPolicy = cmp.Or(spec.DeploymentPolicy, t.Deployment)
+		if spec.Min == 0 && spec.Max == 0 {
+			spec.Min, spec.Max = t.Members.Min, t.Members.Max
+		}
+		break
+	}
+	for _, r := range life {
+		if r.ClusterID != spec.ClusterID {
+			continue
+		}
+		spec.ServiceName = cmp.Or(spec.ServiceName, r.ServiceName)
+		spec.ApplicationID = cmp.Or(spec.ApplicationID, r.ApplicationID)
+		if r.Entity == "member" {
+			spec.InstanceID = cmp.Or(spec.InstanceID, r.ClusterInstanceID)
+			spec.NetworkPartition = cmp.Or(spec.NetworkPartition, r.NetworkPartitionID)
+		}
+	}
+	var errs []error
+	if spec.InstanceID == "" || spec.NetworkPartition == "" {
+		errs = append(errs, fmt.Errorf("%w: replay %s: no recorded decision or member names the cluster instance and network partition", ErrInvalid, spec.ClusterID))
+	}
+	if spec.DeploymentPolicy == "" {
+		errs = append(errs, fmt.Errorf("%w: replay %s: no recorded decision names the deployment policy", ErrInvalid, spec.ClusterID))
+	}
+	if spec.Max == 0 && spec.Min == 0 {
+		errs = append(errs, fmt.Errorf("%w: replay %s: no recorded decision gives min and max", ErrInvalid, spec.ClusterID))
+	}
+	spec.AutoscalePolicy = cmp.Or(spec.AutoscalePolicy, recPolicy)
+	return spec, recPolicy, errors.Join(errs...)
+}
+
+// eventOfRecord turns a lifecycle record back into the topology event the autoscaler handles, or
+// nil for records it does not act on.
+func eventOfRecord(r model.LifecycleRecord) model.Event {
+	switch r.Event {
+	case (&model.MemberCreatedEvent{}).EventClass():
+		return &model.MemberCreatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID}
+	case (&model.MemberInitializedEvent{}).EventClass():
+		return &model.MemberInitializedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID}
+	case (&model.MemberStartedEvent{}).EventClass():
+		return &model.MemberStartedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID}
+	case (&model.MemberActivatedEvent{}).EventClass():
+		return &model.MemberActivatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID, ApplicationID: r.ApplicationID}
+	case (&model.MemberMaintenanceModeEvent{}).EventClass():
+		return &model.MemberMaintenanceModeEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID}
+	case (&model.MemberReadyToShutdownEvent{}).EventClass():
+		return &model.MemberReadyToShutdownEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID}
+	case (&model.MemberTerminatedEvent{}).EventClass():
+		return &model.MemberTerminatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+			NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, MemberID: r.MemberID}
+	case (&model.ClusterInstanceActivatedEvent{}).EventClass():
+		return &model.ClusterInstanceActivatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, AppID: r.ApplicationID, InstanceID: r.ClusterInstanceID}
+	case (&model.ClusterInstanceInactivateEvent{}).EventClass():
+		return &model.ClusterInstanceInactivateEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, AppID: r.ApplicationID, InstanceID: r.ClusterInstanceID}
+	case (&model.ClusterInstanceTerminatingEvent{}).EventClass():
+		return &model.ClusterInstanceTerminatingEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, AppID: r.ApplicationID, InstanceID: r.ClusterInstanceID}
+	case (&model.ClusterResetEvent{}).EventClass():
+		return &model.ClusterResetEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, AppID: r.ApplicationID, InstanceID: r.ClusterInstanceID}
+	}
+	return nil
+}
+
+// replayClaim is a member the controller really created: its first record.
+type replayClaim struct {
+	at        time.Time
+	partition string
+	id        string
+	taken     bool
+}
+
+func replayClaims(life []model.LifecycleRecord, spec ClusterSpec) []*replayClaim {
+	seen := map[string]bool{}
+	var out []*replayClaim
+	for _, r := range life {
+		if r.Entity != "member" || r.MemberID == "" || r.ClusterID != spec.ClusterID ||
+			(r.ClusterInstanceID != "" && r.ClusterInstanceID != spec.InstanceID) || seen[r.MemberID] {
+			continue
+		}
+		seen[r.MemberID] = true
+		out = append(out, &replayClaim{at: r.Time, partition: r.PartitionID, id: r.MemberID})
+	}
+	slices.SortStableFunc(out, func(a, b *replayClaim) int { return a.at.Compare(b.at) })
+	return out
+}
+
+// replayStarter answers the replayed policy's starts with the members the controller really
+// created (see Replay), else with phantom members, and turns the termination of a phantom into
+// its MemberTerminatedEvent.
+type replayStarter struct {
+	mu         sync.Mutex
+	claims     []*replayClaim
+	window     time.Duration
+	clock      *manualClock
+	phantoms   map[string]bool
+	n          int
+	terminated []string
+}
+
+func (s *replayStarter) StartMember(_ context.Context, req StartRequest) (model.Member, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	m := model.Member{ClusterID: req.ClusterID, ClusterInstanceID: req.ClusterInstanceID,
+		NetworkPartitionID: req.NetworkPartitionID, PartitionID: req.PartitionID}
+	for _, c := range s.claims {
+		if c.taken || c.partition != req.PartitionID || c.at.Before(now) || c.at.Sub(now) > s.window {
+			continue
+		}
+		c.taken = true
+		m.MemberID = c.id
+		return m, nil
+	}
+	s.n++
+	m.MemberID = req.ClusterID + "-replay-" + strconv.Itoa(s.n)
+	if s.phantoms == nil {
+		s.phantoms = map[string]bool{}
+	}
+	s.phantoms[m.MemberID] = true
+	return m, nil
+}
+
+func (s *replayStarter) TerminateMember(_ context.Context, id string, _ bool) error {
+	s.mu.Lock()
+	if s.phantoms[id] {
+		delete(s.phantoms, id)
+		s.terminated = append(s.terminated, id)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *replayStarter) takeTerminated() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.terminated
+	s.terminated = nil
+	return t
+}
+
+// timeline pairs recorded and replayed decisions, both sorted by time: the next two within tol
+// share a row, else the earlier stands alone. A row differs when its two decisions differ in
+// action or delta, or when a decision that acted has no partner.
+func timeline(recorded, replayed []model.Decision, tol time.Duration) ([]ReplayRow, int) {
+	var rows []ReplayRow
+	diffs := 0
+	i, j := 0, 0
+	for i < len(recorded) || j < len(replayed) {
+		var row ReplayRow
+		switch {
+		case j == len(replayed) || (i < len(recorded) && recorded[i].Time.Before(replayed[j].Time.Add(-tol))):
+			row.Recorded = replayDecisionOf(recorded[i])
+			row.Time = recorded[i].Time
+			row.Differs = row.Recorded.Acted()
+			i++
+		case i == len(recorded) || replayed[j].Time.Before(recorded[i].Time.Add(-tol)):
+			row.Replayed = replayDecisionOf(replayed[j])
+			row.Time = replayed[j].Time
+			row.Differs = row.Replayed.Acted()
+			j++
+		default:
+			row.Recorded, row.Replayed = replayDecisionOf(recorded[i]), replayDecisionOf(replayed[j])
+			row.Time = recorded[i].Time
+			row.Differs = row.Recorded.Action != row.Replayed.Action || row.Recorded.Delta != row.Replayed.Delta
+			i++
+			j++
+		}
+		if row.Differs {
+			diffs++
+		}
+		rows = append(rows, row)
+	}
+	return rows, diffs
+}
+
+// replaySource is what LoadReplayHistory reads; history.Store (Memory and ClickHouse) is one.
+type replaySource interface {
+	Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error)
+	Lifecycle(ctx context.Context, q history.LifecycleQuery) ([]model.LifecycleRecord, error)
+	Decisions(ctx context.Context, q history.DecisionQuery) ([]model.Decision, error)
+}
+
+// LoadReplayHistory reads what Replay needs of one cluster from history: its summaries and
+// decisions in [from, to) (zero to: up to now), and its lifecycle records up to to (all of them,
+// so that the member lists at from can be rebuilt). Summaries are read one per millisecond step,
+// which gives back every stored summary unless two of one kind and member share a millisecond;
+// the query leaves its end open (history bounds the steps of a closed range) and the rows after
+// to are dropped here.
+func LoadReplayHistory(ctx context.Context, src replaySource, clusterID string, from, to time.Time) (ReplayHistory, error) {
+	var h ReplayHistory
+	if clusterID == "" {
+		return h, fmt.Errorf("%w: replay history: no cluster", ErrInvalid)
+	}
+	pts, err := src.Summaries(ctx, history.SummaryQuery{ClusterID: clusterID, From: from, Step: time.Millisecond})
+	if err != nil {
+		return h, fmt.Errorf("read summaries of %s: %w", clusterID, err)
+	}
+	for _, p := range pts {
+		if !to.IsZero() && !p.Time.Before(to) {
+			continue
+		}
+		h.Summaries = append(h.Summaries, model.Summary{Kind: p.Kind, ClusterID: p.ClusterID,
+			ClusterInstanceID: p.ClusterInstanceID, MemberID: p.MemberID, Value: p.Avg, Timestamp: p.Time.UnixMilli()})
+	}
+	slices.SortStableFunc(h.Summaries, func(a, b model.Summary) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
+
+	h.Lifecycle, err = pageBack(time.Time{}, to,
+		func(f, t time.Time) ([]model.LifecycleRecord, error) {
+			return src.Lifecycle(ctx, history.LifecycleQuery{ClusterID: clusterID, From: f, To: t, Limit: history.MaxLimit})
+		},
+		func(r model.LifecycleRecord) time.Time { return r.Time },
+		func(r model.LifecycleRecord) string { return fmt.Sprint(r) })
+	if err != nil {
+		return h, fmt.Errorf("read lifecycle of %s: %w", clusterID, err)
+	}
+	h.Decisions, err = pageBack(from, to,
+		func(f, t time.Time) ([]model.Decision, error) {
+			return src.Decisions(ctx, history.DecisionQuery{ClusterID: clusterID, From: f, To: t, Limit: history.MaxLimit})
+		},
+		func(d model.Decision) time.Time { return d.Time },
+		func(d model.Decision) string { return d.ID })
+	if err != nil {
+		return h, fmt.Errorf("read decisions of %s: %w", clusterID, err)
+	}
+	return h, nil
+}
+
+// pageBack reads a range newest page first (history returns the newest Limit records), moving
+// the end back to the oldest record read; records at the boundary millisecond are read twice and
+// kept once.
+func pageBack[T any](from, to time.Time, q func(from, to time.Time) ([]T, error), at func(T) time.Time, key func(T) string) ([]T, error) {
+	var pages [][]T
+	seen := map[string]bool{}
+	for {
+		page, err := q(from, to)
+		if err != nil {
+			return nil, err
+		}
+		fresh := page[:0:0]
+		for _, r := range page {
+			if k := key(r); !seen[k] {
+				seen[k] = true
+				fresh = append(fresh, r)
+			}
+		}
+		pages = append(pages, fresh)
+		if len(page) < history.MaxLimit || len(fresh) == 0 {
+			break
+		}
+		next := at(page[0]).Add(time.Millisecond)
+		if !to.IsZero() && !next.Before(to) {
+			break
+		}
+		to = next
+	}
+	var out []T
+	for i := len(pages) - 1; i >= 0; i-- {
+		out = append(out, pages[i]...)
+	}
+	slices.SortStableFunc(out, func(a, b T) int { return at(a).Compare(at(b)) })
+	return out, nil
+}
+
+// WriteText writes the timeline as a table for people, then a summary line: every row where
+// either side acted or the two differ, or every row with all. A '*' marks a difference;
+// members are active/non-terminated after the decision's own step was decided.
+func (r *ReplayResult) WriteText(w io.Writer, all bool) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster %s instance %s: recorded %s, replayed %s, from %s\n", r.Cluster.ClusterID, r.Cluster.InstanceID,
+		orDash(r.RecordedPolicy), r.Policy, r.From.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tTIME\tRECORDED\tMEMBERS\tREPLAYED\tMEMBERS\tREPLAYED REASON")
+	side := func(d *ReplayDecision) (string, string) {
+		if d == nil {
+			return "-", "-"
+		}
+		act := d.Action
+		if d.Delta != 0 {
+			act += fmt.Sprintf(" %+d", d.Delta)
+		}
+		return act, fmt.Sprintf("%d/%d", d.Active, d.NonTerminated)
+	}
+	for _, row := range r.Timeline {
+		if !all && !row.Differs && !row.Recorded.Acted() && !row.Replayed.Acted() {
+			continue
+		}
+		mark := ""
+		if row.Differs {
+			mark = "*"
+		}
+		ra, rm := side(row.Recorded)
+		ca, cm := side(row.Replayed)
+		reason := "-"
+		if row.Replayed != nil {
+			reason = row.Replayed.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, row.Time.UTC().Format("2006-01-02T15:04:05.000Z"), ra, rm, ca, cm, reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	rs, rt := sumDeltas(r.Recorded)
+	cs, ct := sumDeltas(r.Replayed)
+	fmt.Fprintf(&b, "%d recorded decisions (+%d -%d members), %d replayed (+%d -%d), %d differences",
+		len(r.Recorded), rs, rt, len(r.Replayed), cs, ct, r.Differences)
+	for _, row := range r.Timeline {
+		if row.Differs {
+			fmt.Fprintf(&b, ", first at %s", row.Time.UTC().Format(time.RFC3339))
+			break
+		}
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func sumDeltas(ds []model.Decision) (started, terminated int) {
+	for _, d := range ds {
+		if d.Delta > 0 {
+			started += d.Delta
+		} else {
+			terminated -= d.Delta
+		}
+	}
+	return started, terminated
+}

@@ -1,0 +1,377 @@
+package autoscaler
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
+	"github.com/strata-paas/strata/policies"
+)
+
+// replayPolicies are scalingPolicies plus "low", a candidate with a lower load-average threshold.
+func replayPolicies(t testing.TB) *policies.Set {
+	return buildSet(t, scalingPolicies("round-robin", "enforce", `---
+kind: AutoscalingPolicy
+id: low
+mode: dry-run
+loadThresholds:
+  requestsInFlight: {threshold: 20}
+  memoryConsumption: {threshold: 30}
+  loadAverage: {threshold: 10}
+`))
+}
+
+const replayCluster = "app.web.php.domain"
+
+// liveRecord is what a live run stored, kept raw as well (with the timestamps history gave them),
+// so that it can be written to another store.
+type liveRecord struct {
+	mu        sync.Mutex
+	summaries []model.Summary
+	lifecycle []model.LifecycleRecord
+	decisions []model.Decision
+}
+
+// liveWorld is the live run's surroundings: a controller that creates and activates members
+// (MemberCreated 2 s after the start, MemberActivated 20 s after), agents that answer the cleanup
+// (ReadyToShutdown 3 s later) and a controller that confirms terminations (1 s later). Every
+// lifecycle event goes to the autoscaler and to history, as in `strata up`.
+type liveWorld struct {
+	a     *Autoscaler
+	store history.Store
+	raw   *liveRecord
+
+	mu       sync.Mutex
+	n        int
+	part     map[string]string
+	active   map[string]bool
+	handlers map[string]bus.EventHandler
+}
+
+func (w *liveWorld) emit(e model.Event) {
+	w.a.HandleEvent(e)
+	if r, ok := model.LifecycleOf(e, time.Now()); ok {
+		w.store.RecordLifecycle(r)
+		w.raw.mu.Lock()
+		w.raw.lifecycle = append(w.raw.lifecycle, r)
+		w.raw.mu.Unlock()
+	}
+}
+
+func (w *liveWorld) later(d time.Duration, e model.Event) {
+	go func() {
+		time.Sleep(d)
+		w.emit(e)
+	}()
+}
+
+func (w *liveWorld) memberEvent(id string) (cluster, instance, np, part string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return replayCluster, model.InstanceID("web", 1), "np1", w.part[id]
+}
+
+func (w *liveWorld) StartMember(_ context.Context, req StartRequest) (model.Member, error) {
+	w.mu.Lock()
+	w.n++
+	id := "m-" + strconv.Itoa(w.n)
+	w.part[id] = req.PartitionID
+	w.mu.Unlock()
+	base := model.MemberCreatedEvent{ServiceName: "php", ClusterID: req.ClusterID, ClusterInstanceID: req.ClusterInstanceID,
+		NetworkPartitionID: req.NetworkPartitionID, PartitionID: req.PartitionID, MemberID: id}
+	w.later(2*time.Second, &base)
+	go func() {
+		time.Sleep(20 * time.Second)
+		w.mu.Lock()
+		w.active[id] = true
+		w.mu.Unlock()
+		w.emit(&model.MemberActivatedEvent{ServiceName: "php", ClusterID: req.ClusterID, ClusterInstanceID: req.ClusterInstanceID,
+			NetworkPartitionID: req.NetworkPartitionID, PartitionID: req.PartitionID, MemberID: id, ApplicationID: "app"})
+	}()
+	return model.Member{ClusterID: req.ClusterID, ClusterInstanceID: req.ClusterInstanceID,
+		NetworkPartitionID: req.NetworkPartitionID, PartitionID: req.PartitionID, MemberID: id}, nil
+}
+
+func (w *liveWorld) TerminateMember(_ context.Context, id string, _ bool) error {
+	c, in, np, p := w.memberEvent(id)
+	w.later(time.Second, &model.MemberTerminatedEvent{ServiceName: "php", ClusterID: c, ClusterInstanceID: in,
+		NetworkPartitionID: np, PartitionID: p, MemberID: id})
+	return nil
+}
+
+func (w *liveWorld) PublishEvent(_ context.Context, e model.Event) error {
+	if ev, ok := e.(*model.InstanceCleanupMemberEvent); ok {
+		w.mu.Lock()
+		delete(w.active, ev.MemberID)
+		w.mu.Unlock()
+		c, in, np, p := w.memberEvent(ev.MemberID)
+		w.later(3*time.Second, &model.MemberReadyToShutdownEvent{ServiceName: "php", ClusterID: c, ClusterInstanceID: in,
+			NetworkPartitionID: np, PartitionID: p, MemberID: ev.MemberID})
+	}
+	return nil
+}
+
+func (w *liveWorld) Publish(context.Context, string, []byte, byte) error { return nil }
+
+func (w *liveWorld) SubscribeEvents(context.Context, string, bus.EventHandler) error { return nil }
+
+func (w *liveWorld) RecordDecision(d model.Decision) bool {
+	w.raw.mu.Lock()
+	w.raw.decisions = append(w.raw.decisions, d)
+	w.raw.mu.Unlock()
+	return w.store.RecordDecision(d)
+}
+
+// summary hands one CEP summary to the autoscaler and to history, as the CEP does; history
+// stamps a summary without a timestamp (gradients, second derivatives) on receipt.
+func (w *liveWorld) summary(s model.Summary) {
+	w.a.HandleSummary(s)
+	w.store.RecordSummary(s)
+	if s.Timestamp == 0 {
+		s.Timestamp = time.Now().UnixMilli()
+	}
+	w.raw.mu.Lock()
+	w.raw.summaries = append(w.raw.summaries, s)
+	w.raw.mu.Unlock()
+}
+
+// liveRun runs the enforced policy "as" under synctest on the real scheduler (Run) for 12 CEP
+// windows of a load that steps up (3 windows) and down: the min check, a scale-up, scale-down
+// votes and two scale-downs with the cleanup protocol. The decisions, summaries and lifecycle
+// records go to a Memory store; it returns them with the store.
+func liveRun(t *testing.T, set *policies.Set) (*history.Memory, *liveRecord, time.Time) {
+	var mem *history.Memory
+	raw := &liveRecord{}
+	var t0 time.Time
+	synctest.Test(t, func(t *testing.T) {
+		t0 = time.Now()
+		mem = history.NewMemory(history.Options{})
+		w := &liveWorld{store: mem, raw: raw, part: map[string]string{}, active: map[string]bool{}}
+		a, err := New(Options{Policies: &staticPolicies{set}, Starter: w, Bus: w, Recorder: w, InProcessSummaries: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.a = a
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		if err := a.RegisterCluster(ClusterSpec{ClusterID: replayCluster, InstanceID: model.InstanceID("web", 1),
+			NetworkPartition: "np1", ServiceName: "php", ApplicationID: "app", Min: 1, Max: 6,
+			AutoscalePolicy: "as", DeploymentPolicy: "dep"}); err != nil {
+			t.Fatal(err)
+		}
+		inst := model.InstanceID("web", 1)
+		for win := 1; win <= 12; win++ {
+			time.Sleep(time.Until(t0.Add(time.Duration(win)*time.Minute + 7*time.Millisecond)))
+			load := 60.0
+			if win > 3 {
+				load = 15
+			}
+			w.mu.Lock()
+			var members []string
+			for id := range w.active {
+				members = append(members, id)
+			}
+			w.mu.Unlock()
+			per := load
+			if len(members) > 0 {
+				per = load / float64(len(members))
+			}
+			kinds := [3][2]model.SummaryKind{
+				{model.AverageLoadAverage, model.MemberAverageLoadAverage},
+				{model.GradientOfLoadAverage, model.MemberGradientOfLoadAverage},
+				{model.SecondDerivativeOfLoadAverage, model.MemberSecondDerivativeOfLoadAverage},
+			}
+			for k, kk := range kinds {
+				if k > 0 {
+					time.Sleep(time.Millisecond)
+				}
+				ts := int64(0)
+				v := per
+				if k == 0 {
+					ts = time.Now().UnixMilli() // the window's end; gradients carry none
+				} else {
+					v = 0
+				}
+				for _, id := range members {
+					w.summary(model.Summary{Kind: kk[1], ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: "np1",
+						MemberID: id, PartitionID: w.part[id], Value: v, Timestamp: ts})
+				}
+				w.summary(model.Summary{Kind: kk[0], ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: "np1",
+					Value: v, Timestamp: ts})
+			}
+		}
+		time.Sleep(time.Until(t0.Add(12*time.Minute + 30*time.Second)))
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		synctest.Wait()
+	})
+	return mem, raw, t0
+}
+
+// brief is what "the same decisions" compares.
+type brief struct {
+	Time                                   time.Time
+	Action                                 string
+	Delta, Active, NonTerminated, Required int
+	Reason                                 string
+}
+
+func briefs(ds []model.Decision) []brief {
+	out := make([]brief, len(ds))
+	for i, d := range ds {
+		out[i] = brief{Time: d.Time.UTC(), Action: d.Action, Delta: d.Delta, Active: d.Active, NonTerminated: d.NonTerminated,
+			Required: d.Required, Reason: d.Reason}
+	}
+	return out
+}
+
+// checkReplay replays the enforced policy and the candidate over what src holds.
+func checkReplay(t *testing.T, src replaySource, set *policies.Set, live []model.Decision) {
+	t.Helper()
+	ctx := context.Background()
+	h, err := LoadReplayHistory(ctx, src, replayCluster, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Replay(ctx, ReplayOptions{Policies: set, Cluster: ClusterSpec{ClusterID: replayCluster}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(briefs(live), briefs(res.Recorded)); diff != "" {
+		t.Fatalf("recorded decisions read back differ from the live ones (-live +stored):\n%s", diff)
+	}
+	if diff := cmp.Diff(briefs(res.Recorded), briefs(res.Replayed)); diff != "" {
+		t.Errorf("replaying the enforced policy gives other decisions (-recorded +replayed):\n%s", diff)
+	}
+	if res.Differences != 0 || res.Policy != "as" || res.RecordedPolicy != "as" {
+		t.Errorf("differences %d, policy %s, recorded %s; want 0, as, as", res.Differences, res.Policy, res.RecordedPolicy)
+	}
+	if s, d := sumDeltas(res.Recorded); s < 3 || d < 2 {
+		t.Errorf("the live run started %d and terminated %d members; the test wants a scale-up and scale-downs", s, d)
+	}
+
+	low, err := Replay(ctx, ReplayOptions{Policies: set, Policy: "low", Cluster: ClusterSpec{ClusterID: replayCluster}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	if err := low.WriteText(&text, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replay of low:\n%s", text.String())
+	if low.Differences == 0 {
+		t.Fatalf("the candidate with a lower threshold decided the same:\n%v", briefs(low.Replayed))
+	}
+	var first *ReplayRow
+	for i := range low.Timeline {
+		if low.Timeline[i].Differs {
+			first = &low.Timeline[i]
+			break
+		}
+	}
+	// The first window (load 60 on one member): "as" (threshold 25) wants 3 members, "low" (10) 6.
+	if first == nil || first.Recorded == nil || first.Replayed == nil || first.Recorded.Action != ActionScaleUp ||
+		first.Replayed.Action != ActionScaleUp || first.Recorded.Delta != 2 || first.Replayed.Delta != 5 {
+		t.Errorf("first difference %+v; want scale-up +2 recorded, +5 replayed", first)
+	}
+	if low.Replayed[0].Policy != "low" || low.Replayed[0].Mode != string(policies.ModeEnforce) {
+		t.Errorf("replayed decision of policy %s mode %s; want low, enforce", low.Replayed[0].Policy, low.Replayed[0].Mode)
+	}
+}
+
+// TestReplaySameDecisions: a live run of the enforced policy recorded in history (Memory), then
+// replayed from what history stored, gives the live decisions again: actions, deltas and times.
+func TestReplaySameDecisions(t *testing.T) {
+	set := replayPolicies(t)
+	mem, raw, _ := liveRun(t, set)
+	if len(raw.decisions) < 10 {
+		t.Fatalf("live run made %d decisions", len(raw.decisions))
+	}
+	checkReplay(t, mem, set, raw.decisions)
+}
+
+// TestReplayClickHouse stores the same live run in ClickHouse (timestamps in milliseconds,
+// summaries read back as points) and replays it from there.
+func TestReplayClickHouse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	set := replayPolicies(t)
+	_, raw, _ := liveRun(t, set)
+	addr := testenv.ClickHouse(t)
+	db := fmt.Sprintf("strata_replay_%d", rand.Uint64())
+	// synctest's clock starts in 2000: keep 30 years.
+	ch, err := history.NewClickHouse(t.Context(), history.Options{DSN: "clickhouse://" + addr + "/" + db, DataDir: t.TempDir(),
+		Retention: 30 * 365 * 24 * time.Hour, FlushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ch.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		ch.Close()
+	})
+	for _, s := range raw.summaries {
+		ch.RecordSummary(s)
+	}
+	for _, r := range raw.lifecycle {
+		ch.RecordLifecycle(r)
+	}
+	for _, d := range raw.decisions {
+		ch.RecordDecision(d)
+	}
+	want := uint64(len(raw.summaries) + len(raw.lifecycle) + len(raw.decisions))
+	deadline := time.Now().Add(30 * time.Second)
+	for st := ch.Stats(); st.Inserted+st.Duplicates < want; st = ch.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("ClickHouse stored %d of %d rows: %+v", st.Inserted, want, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkReplay(t, ch, set, raw.decisions)
+}
+
+// TestReplayTimeline pins the pairing rules.
+func TestReplayTimeline(t *testing.T) {
+	at := func(s int) time.Time { return FixtureEpoch.Add(time.Duration(s) * time.Second) }
+	d := func(s int, action string, delta int) model.Decision {
+		return model.Decision{Time: at(s), Action: action, Delta: delta}
+	}
+	tests := []struct {
+		name     string
+		rec, rep []model.Decision
+		rows     int
+		diffs    int
+	}{
+		{name: "same", rec: []model.Decision{d(0, "none", 0), d(60, "scale-up", 2)}, rep: []model.Decision{d(0, "none", 0), d(60, "scale-up", 2)}, rows: 2},
+		{name: "other delta", rec: []model.Decision{d(60, "scale-up", 2)}, rep: []model.Decision{d(60, "scale-up", 5)}, rows: 1, diffs: 1},
+		{name: "unpaired none", rec: []model.Decision{d(0, "none", 0)}, rep: []model.Decision{d(30, "none", 0)}, rows: 2},
+		{name: "unpaired action", rec: []model.Decision{d(0, "none", 0)}, rep: []model.Decision{d(30, "scale-down", -1)}, rows: 2, diffs: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, diffs := timeline(tt.rec, tt.rep, time.Second)
+			if len(rows) != tt.rows || diffs != tt.diffs {
+				t.Errorf("rows %d, diffs %d; want %d, %d", len(rows), diffs, tt.rows, tt.diffs)
+			}
+		})
+	}
+}
