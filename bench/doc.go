@@ -1,0 +1,34 @@
+// Package bench holds Strata's end-to-end scenarios and benchmarks: the real components wired in
+// one process the way `strata up` wires them, with short timings, driven through the mock IaaS.
+//
+// # Wiring (platform_test.go)
+//
+//	mock members ──samples──> databridge client ──TLS Thrift──> databridge server ──> cep.Engine
+//	                                                                                     │ Subscribe
+//	embedded broker <──> bus.Client ──topology/#──> cep.Engine.HandleTopology            v
+//	        ^  │                    ──topology/#──> autoscaler ──StartMember/TerminateMember──> controller
+//	        │  └── instance/*, cluster/status ──> controller ──MemberCreated, …──> bus     │ mock driver
+//	        └────────── instance/status (the mock members' answers) <───────────────────────┘
+//
+// Every component is the real one (bus.NewBroker on 127.0.0.1:0, bus.Client, databridge.Server
+// with cep.Engine as its Handler, history.NewMemory, controller.New with controller/mock,
+// policies.Store, autoscaler.New with InProcessSummaries). Only the timings are scaled down: a
+// CEP window of 2 s instead of 60 s, health every 250 ms instead of 15 s, a monitor tick of 1 s
+// instead of 90 s and a fault timeout of 3 s instead of 60 s, so each scenario takes seconds.
+//
+// # Scenarios (scenario_test.go)
+//
+// The Stratos integration tests of STRATOS-WIRE.md §8.2 on the mock IaaS, with the same
+// thresholds, minimums, maximums and sample patterns: single-cluster scaling, round-robin and
+// one-after-another placement, a killed member detected by the CEP and replaced, policies in use
+// that cannot be removed, and Strata's dry-run and shadow modes. Tests wait on conditions by
+// polling (every 50 ms, with a deadline), never by sleeping.
+//
+// # Benchmarks (reaction_test.go)
+//
+// BenchmarkReaction measures, on the single-cluster-scaling set-up, the time from the first
+// health sample above the threshold to the controller's StartMember call, in CEP windows, next
+// to Stratos' path (15 s of stats, a 60 s window and up to a 90 s monitor tick).
+//
+// Nothing imports this package; it may import everything.
+package bench

@@ -1,0 +1,551 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-paas/strata/autoscaler"
+	"github.com/strata-paas/strata/cep"
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/controller/mock"
+	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
+)
+
+// Short timings: Stratos' 60 s window, 15 s stats, 90 s tick and 60 s fault timeout scaled down
+// so that a scenario takes seconds.
+const (
+	defaultWindow          = 2 * time.Second
+	defaultHealthInterval  = 250 * time.Millisecond
+	defaultMonitorInterval = time.Second
+	defaultFaultTimeout    = 3 * time.Second
+	defaultSettle          = 100 * time.Millisecond
+
+	// poll is how often a condition is checked; startTimeout bounds the platform's start.
+	poll         = 50 * time.Millisecond
+	startTimeout = 20 * time.Second
+
+	// The data-bridge account of the mock members (and the payloads' CEP credentials).
+	thriftUser, thriftPassword = "bench", "bench-secret"
+)
+
+// options say how a platform is wired; zero values take the short defaults above.
+type options struct {
+	Window          time.Duration // CEP window
+	HealthInterval  time.Duration // mock members' health interval
+	MonitorInterval time.Duration // autoscaler monitor tick
+	FaultTimeout    time.Duration // CEP silence timeout
+	Settle          time.Duration // autoscaler settle after fresh metrics
+	// Patterns by cartridge type (mock.Options.Patterns).
+	Patterns map[string][]mock.Pattern
+	// Policies are put into the policy store before the autoscaler starts.
+	Policies []policies.Policy
+	// Threshold: the first memory_consumption sample published above it is timed (reaction).
+	Threshold float64
+}
+
+// platform is every component of `strata up` that scaling involves, running in this process.
+type platform struct {
+	t       testing.TB
+	opts    options
+	ctrl    *controller.Controller
+	mock    *mock.Driver
+	engine  *cep.Engine
+	scaler  *autoscaler.Autoscaler
+	store   *policies.Store
+	history *history.Memory
+	bus     *bus.Client
+
+	starts     callLog
+	firstAbove atomic.Int64 // UnixNano of the first sample published above opts.Threshold
+	events     eventLog     // topology events seen on the bus
+	logs       *syncBuffer
+}
+
+// startPlatform wires the components as cmd/strata's up does (see the package documentation)
+// and runs them until the test ends.
+func startPlatform(t testing.TB, o options) *platform {
+	t.Helper()
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.Window, defaultWindow)
+	def(&o.HealthInterval, defaultHealthInterval)
+	def(&o.MonitorInterval, defaultMonitorInterval)
+	def(&o.FaultTimeout, defaultFaultTimeout)
+	def(&o.Settle, defaultSettle)
+
+	p := &platform{t: t, opts: o, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	var closers []func() error
+	t.Cleanup(func() {
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- g.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("platform: %v", err)
+			}
+		case <-time.After(startTimeout):
+			t.Errorf("platform did not stop within %v", startTimeout)
+		}
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i](); err != nil {
+				t.Errorf("platform close: %v", err)
+			}
+		}
+		if t.Failed() {
+			t.Logf("platform log:\n%s", p.logs.String())
+		}
+	})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+
+	// Broker and bus client.
+	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: log})
+	must(err)
+	g.Go(func() error { return broker.Run(gctx) })
+	connected := make(chan struct{})
+	var once sync.Once
+	p.bus, err = bus.New(bus.Options{URLs: []string{broker.URL()}, ClientID: "bench-up", Logger: log,
+		OnState: func(s bus.State) {
+			if s == bus.Connected {
+				once.Do(func() { close(connected) })
+			}
+		}})
+	must(err)
+	g.Go(func() error { return p.bus.Run(gctx) })
+	select {
+	case <-connected:
+	case <-time.After(startTimeout):
+		t.Fatal("bus client did not connect")
+	}
+	must(p.bus.SubscribeEvents(gctx, "topology/#", p.events.add))
+
+	// History, CEP and its Thrift receiver (TLS only, as members use it).
+	p.history = history.NewMemory(history.Options{Logger: log})
+	closers = append(closers, p.history.Close)
+	g.Go(func() error { return p.history.Run(gctx) })
+	p.engine, err = cep.New(cep.Options{
+		Window:             o.Window,
+		FaultTimeout:       o.FaultTimeout,
+		FaultCheckInterval: 100 * time.Millisecond,
+		StartupGrace:       -1,
+		Publisher:          cep.BusPublisher(p.bus),
+		Recorder:           cep.HistoryRecorder(p.history),
+		Logger:             log,
+	})
+	must(err)
+	cert, err := databridge.LoadOrCreateCertificate(dir)
+	must(err)
+	server, err := databridge.NewServer(databridge.ServerOptions{
+		SecureAddr:   "127.0.0.1:0",
+		TLS:          databridge.ServerTLS(cert),
+		Authenticate: databridge.StaticCredentials(thriftUser, thriftPassword),
+		Handler:      p.engine,
+		Logger:       log,
+	})
+	must(err)
+	must(p.bus.SubscribeEvents(gctx, "topology/#", p.engine.HandleTopology))
+	g.Go(func() error { return p.engine.Run(gctx) })
+	g.Go(func() error { return server.Run(gctx) })
+
+	// The mock members' health goes over a real data-bridge client to the TLS receiver.
+	ctls, err := databridge.ClientTLS(cert)
+	must(err)
+	thrift, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + server.SecureAddr().String()},
+		TLS: ctls, Username: thriftUser, Password: thriftPassword, Logger: log})
+	must(err)
+	// The receiver stops before the client closes, so Close's TLS close-notify may fail: ignore it.
+	closers = append(closers, func() error { _ = thrift.Close(); return nil })
+	publish := databridge.SamplePublisher(thrift)
+
+	// Controller with the mock driver.
+	mockBus := &subBus{Client: p.bus}
+	p.mock, err = mock.New(mock.Options{
+		Bus:        mockBus,
+		Publish:    p.timedPublish(publish),
+		Patterns:   o.Patterns,
+		Interval:   o.HealthInterval,
+		Resolution: o.HealthInterval / 5,
+		Logger:     log,
+	})
+	must(err)
+	g.Go(func() error { return p.mock.Run(gctx) })
+	p.ctrl, err = controller.New(controller.Options{
+		Bus:             p.bus,
+		DataDir:         dir,
+		Drivers:         map[string]controller.Driver{mock.Type: p.mock},
+		Recorder:        p.history,
+		Logger:          log,
+		CleanupInterval: 500 * time.Millisecond,
+		GracefulTimeout: 30 * time.Second, // longer than any scenario: a member that needs it is a bug
+		MBURLs:          []string{broker.URL()},
+		CEPURLs:         []string{server.SecureAddr().String()},
+		Issue: func(context.Context, string) (controller.Credentials, error) {
+			return controller.Credentials{MBUsername: "bench", MBPassword: "bench",
+				CEPUsername: thriftUser, CEPPassword: thriftPassword}, nil
+		},
+	})
+	must(err)
+	closers = append(closers, p.ctrl.Close)
+	g.Go(func() error { return p.ctrl.Run(gctx) })
+
+	// Policies and the autoscaler (summaries in process, as `strata up` does).
+	p.store, err = policies.NewStore(gctx, policies.StoreOptions{Logger: log})
+	must(err)
+	if len(o.Policies) > 0 {
+		_, err = p.store.Update(func(s *policies.Set) (*policies.Set, error) { return s.With(gctx, o.Policies...) })
+		must(err)
+	}
+	scalerBus := &subBus{Client: p.bus}
+	p.scaler, err = autoscaler.New(autoscaler.Options{
+		Policies:           p.store,
+		Starter:            &starter{c: p.ctrl, log: &p.starts},
+		Bus:                scalerBus,
+		Recorder:           p.history,
+		Logger:             log,
+		MonitorInterval:    o.MonitorInterval,
+		Settle:             o.Settle,
+		DecisionHistory:    4096,
+		InProcessSummaries: true,
+	})
+	must(err)
+	p.engine.Subscribe(p.scaler.HandleSummary)
+	g.Go(func() error { return p.scaler.Run(gctx) })
+
+	// Ready: the controller has subscribed and adopted, the mock and the autoscaler have
+	// subscribed (so no lifecycle event of the first members is missed).
+	select {
+	case <-p.ctrl.Ready():
+	case <-time.After(startTimeout):
+		t.Fatal("controller did not become ready")
+	}
+	p.waitFor("the mock driver and the autoscaler to subscribe", startTimeout, func() bool {
+		return mockBus.subs.Load() >= 5 && scalerBus.subs.Load() >= 1
+	})
+	return p
+}
+
+// subBus counts the subscriptions a component has made, so the harness knows when it listens.
+type subBus struct {
+	*bus.Client
+	subs atomic.Int32
+}
+
+func (b *subBus) SubscribeEvents(ctx context.Context, filter string, h bus.EventHandler) error {
+	err := b.Client.SubscribeEvents(ctx, filter, h)
+	if err == nil {
+		b.subs.Add(1)
+	}
+	return err
+}
+
+// timedPublish wraps the mock's publisher: it notes when the first memory_consumption sample
+// above opts.Threshold goes out (the start of the reaction time).
+func (p *platform) timedPublish(next mock.PublishFunc) mock.PublishFunc {
+	return func(ctx context.Context, samples []model.HealthSample) error {
+		if p.opts.Threshold > 0 && p.firstAbove.Load() == 0 {
+			for _, s := range samples {
+				if s.Metric == model.MetricMemoryConsumption && s.Value > p.opts.Threshold {
+					p.firstAbove.CompareAndSwap(0, time.Now().UnixNano())
+					break
+				}
+			}
+		}
+		return next(ctx, samples)
+	}
+}
+
+// starter adapts the controller to the autoscaler (as cmd/strata's controllerStarter) and logs
+// every call with its time.
+type starter struct {
+	c   *controller.Controller
+	log *callLog
+}
+
+func (s *starter) StartMember(ctx context.Context, r autoscaler.StartRequest) (model.Member, error) {
+	at := time.Now()
+	m, err := s.c.StartMember(ctx, controller.StartRequest{
+		ClusterID:          r.ClusterID,
+		ClusterInstanceID:  r.ClusterInstanceID,
+		NetworkPartitionID: r.NetworkPartitionID,
+		PartitionID:        r.PartitionID,
+		MinCount:           r.MinCount,
+		ScalingDecisionID:  r.ScalingDecisionID,
+	})
+	s.log.add(call{At: at, Start: true, Req: r, MemberID: m.MemberID, Err: err})
+	return m, err
+}
+
+func (s *starter) TerminateMember(ctx context.Context, memberID string, forced bool) error {
+	s.log.add(call{At: time.Now(), MemberID: memberID, Forced: forced})
+	return s.c.TerminateMember(ctx, memberID, forced)
+}
+
+// call is one StartMember or TerminateMember call the autoscaler made.
+type call struct {
+	At       time.Time
+	Start    bool
+	Req      autoscaler.StartRequest
+	MemberID string // the member started or terminated
+	Forced   bool
+	Err      error
+}
+
+type callLog struct {
+	mu    sync.Mutex
+	calls []call
+}
+
+func (l *callLog) add(c call) {
+	l.mu.Lock()
+	l.calls = append(l.calls, c)
+	l.mu.Unlock()
+}
+
+// startCalls returns the StartMember calls so far.
+func (l *callLog) startCalls() []call {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []call
+	for _, c := range l.calls {
+		if c.Start {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// eventLog keeps the topology events seen on the bus, with their arrival time.
+type eventLog struct {
+	mu     sync.Mutex
+	events []timedEvent
+}
+
+type timedEvent struct {
+	At    time.Time
+	Event model.Event
+}
+
+func (l *eventLog) add(_ string, e model.Event) {
+	l.mu.Lock()
+	l.events = append(l.events, timedEvent{At: time.Now(), Event: e})
+	l.mu.Unlock()
+}
+
+func (l *eventLog) snapshot() []timedEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
+// waitFor polls cond every 50 ms until it holds or the deadline passes.
+func (p *platform) waitFor(what string, within time.Duration, cond func() bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// cluster returns the cluster's current topology (nil before it exists).
+func (p *platform) cluster(id string) *model.Cluster {
+	return p.ctrl.Topology().Cluster(id)
+}
+
+// members returns the cluster's members in the given states (all when none are given), sorted by
+// init time.
+func (p *platform) members(clusterID string, states ...model.MemberStatus) []model.Member {
+	var out []model.Member
+	for _, m := range p.ctrl.Members(clusterID) {
+		if len(states) == 0 || slices.Contains(states, m.Status()) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// active counts the cluster's Active members.
+func (p *platform) active(clusterID string) int {
+	return len(p.members(clusterID, model.MemberActive))
+}
+
+// instanceStatus returns the status of a cluster instance in the topology ("" when absent).
+func (p *platform) instanceStatus(clusterID, instanceID string) model.ClusterStatus {
+	c := p.cluster(clusterID)
+	if c == nil || c.InstanceIDToInstanceContextMap[instanceID] == nil {
+		return ""
+	}
+	return c.InstanceIDToInstanceContextMap[instanceID].Status()
+}
+
+// decisions returns the autoscaler's recorded decisions of a cluster, oldest first.
+func (p *platform) decisions(clusterID string) []model.Decision {
+	return p.scaler.Decisions(clusterID, 4096)
+}
+
+// trace decodes a decision's trace or fails the test.
+func (p *platform) trace(d model.Decision) autoscaler.Trace {
+	p.t.Helper()
+	tr, err := autoscaler.DecodeTrace(d)
+	if err != nil {
+		p.t.Fatalf("decode trace of %s: %v", d.ID, err)
+	}
+	return tr
+}
+
+// deploy registers the php cartridge and the mock network partitions with the controller (the
+// Stratos samples, as the REST API receives them).
+func (p *platform) deploy() {
+	p.t.Helper()
+	ctx := p.t.Context()
+	if err := p.ctrl.AddCartridge(ctx, sample[model.Cartridge](p.t, "cartridges__mock__php.json")); err != nil {
+		p.t.Fatal(err)
+	}
+	for _, f := range []string{"network-partitions__mock__network-partition-1.json", "network-partitions__mock__network-partition-2.json"} {
+		if err := p.ctrl.AddNetworkPartition(ctx, sample[model.NetworkPartition](p.t, f)); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+}
+
+// clusterDef is one cluster of an application on the php cartridge.
+type clusterDef struct {
+	App, Alias       string
+	Min, Max         int
+	AutoscalePolicy  string
+	DeploymentPolicy string
+	NetworkPartition string
+	// ViaProperties creates the cluster with MIN_COUNT/MAX_COUNT properties, so the autoscaler
+	// adopts it from ClusterCreatedEvent instead of RegisterCluster.
+	ViaProperties bool
+}
+
+func (d clusterDef) id() string       { return model.ClusterID(d.App, d.Alias, "php") }
+func (d clusterDef) instance() string { return model.InstanceID(d.Alias, 1) }
+
+// createCluster creates the cluster in the controller and registers it with the autoscaler.
+func (p *platform) createCluster(d clusterDef) {
+	p.t.Helper()
+	spec := controller.ClusterSpec{ClusterID: d.id(), ServiceName: "php", AppID: d.App, Alias: d.Alias,
+		AutoscalePolicy: d.AutoscalePolicy, DeploymentPolicy: d.DeploymentPolicy}
+	if d.ViaProperties {
+		spec.Properties = []model.NameValue{{Name: "MIN_COUNT", Value: model.String(fmt.Sprint(d.Min))},
+			{Name: "MAX_COUNT", Value: model.String(fmt.Sprint(d.Max))}}
+	}
+	if err := p.ctrl.CreateCluster(p.t.Context(), spec); err != nil {
+		p.t.Fatal(err)
+	}
+	if d.ViaProperties {
+		return
+	}
+	if err := p.scaler.RegisterCluster(autoscaler.ClusterSpec{ClusterID: d.id(), InstanceID: d.instance(),
+		NetworkPartition: d.NetworkPartition, ServiceName: "php", ApplicationID: d.App, Min: d.Min, Max: d.Max,
+		AutoscalePolicy: d.AutoscalePolicy, DeploymentPolicy: d.DeploymentPolicy}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// samplesDir holds copies of the Stratos samples of /work/shared/conformance (unchanged).
+var samplesDir = filepath.Join("testdata", "stratos-samples")
+
+// sample decodes a Stratos sample file into T.
+func sample[T any](t testing.TB, name string) T {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samplesDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+// stratosPolicy decodes a Stratos JSON policy from a sample file.
+func stratosPolicy(t testing.TB, kind policies.Kind, name string) policies.Policy {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samplesDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodePolicy(t, kind, string(b))
+}
+
+// decodePolicy decodes a Stratos JSON policy (with Strata's extensions) written in the test.
+func decodePolicy(t testing.TB, kind policies.Kind, js string) policies.Policy {
+	t.Helper()
+	pol, err := policies.DecodeStratosJSON(kind, []byte(js))
+	if err != nil {
+		t.Fatalf("decode %s: %v\n%s", kind, err, js)
+	}
+	return pol
+}
+
+// networkPartitionPolicies are the two mock network partitions as policies (deployment policies
+// refer to them).
+func networkPartitionPolicies(t testing.TB) []policies.Policy {
+	return []policies.Policy{
+		stratosPolicy(t, policies.KindNetworkPartition, "network-partitions__mock__network-partition-1.json"),
+		stratosPolicy(t, policies.KindNetworkPartition, "network-partitions__mock__network-partition-2.json"),
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (the platform's log).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(b)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// describe prints the members of a cluster for failure messages.
+func (p *platform) describe(clusterID string) string {
+	var sb strings.Builder
+	for _, m := range p.ctrl.Members(clusterID) {
+		fmt.Fprintf(&sb, "  %s %s %s init %d\n", m.MemberID[len(m.MemberID)-8:], m.PartitionID, m.Status(), m.InitTime)
+	}
+	return sb.String()
+}
