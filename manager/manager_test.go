@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
 )
 
 const (
@@ -46,6 +47,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	users.cost = bcrypt.MinCost // bcrypt at its default cost takes seconds per check under -race
 	if _, err := users.EnsureAdmin(adminPassword); err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,10 @@ type User struct {
 // bcrypt check is remembered as an HMAC of the password under a per-process key, so agents that
 // reconnect often do not pay bcrypt's cost each time; changing a password forgets it.
 type Users struct {
-	db  *bbolt.DB
-	key [32]byte
+	db    *bbolt.DB
+	key   [32]byte
+	cost  int           // bcrypt cost; tests lower it
+	dummy func() []byte // a hash to compare against for unknown names
 
 	mu       sync.Mutex
 	verified map[string][]byte // qualified user name -> HMAC(key, password)
@@ -58,7 +60,11 @@ type Users struct {
 
 // NewUsers opens the credential store kept in db.
 func NewUsers(db *bbolt.DB) (*Users, error) {
-	u := &Users{db: db, verified: map[string][]byte{}}
+	u := &Users{db: db, verified: map[string][]byte{}, cost: bcrypt.DefaultCost}
+	u.dummy = sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("strata-dummy-password"), u.cost)
+		return h
+	})
 	if _, err := rand.Read(u.key[:]); err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
@@ -109,7 +115,7 @@ func (u *Users) Put(name, domain, role, password string) error {
 	if len(password) < 8 {
 		return fmt.Errorf("user %s: password must have at least 8 characters", name)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), u.cost)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
@@ -148,7 +154,7 @@ func (u *Users) Authenticate(qualified, password string) (User, bool) {
 	rec, err := u.Get(qualified)
 	if err != nil {
 		// Spend the same time as a real check so unknown names are not told apart by timing.
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		_ = bcrypt.CompareHashAndPassword(u.dummy(), []byte(password))
 		return User{}, false
 	}
 	k := key(rec.Name, rec.TenantDomain)
@@ -170,11 +176,6 @@ func (u *Users) Authenticate(qualified, password string) (User, bool) {
 	u.mu.Unlock()
 	return rec, true
 }
-
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("strata-dummy-password"), bcrypt.DefaultCost)
-	return h
-})
 
 // List returns the users of a tenant domain, by name.
 func (u *Users) List(domain string) ([]User, error) {
