@@ -844,7 +844,13 @@ func (a *Autoscaler) obsoleteCheckLocked(in *instance, now time.Time, act bool, 
 			forced := now.Sub(m.since) > a.opts.ObsoleteMemberExpiry
 			tr.Steps = append(tr.Steps, Step{Check: "obsolete", Action: verb(act, "terminate"), Partition: p.id, Member: m.id, Forced: forced})
 			if act {
-				a.work = append(a.work, action{kind: actTerminate, in: in, memberID: m.id, forced: forced})
+				// The controller terminates an obsolete member at once (forced), as Stratos' CC
+				// terminateInstance does: the graceful part has happened in termination pending
+				// (cleanup, ready to shutdown) or cannot happen (a faulty member's agent is gone,
+				// an expired member did not answer). A graceful call would make the controller
+				// send cleanup again and keep a dead member Active in the topology until its
+				// GracefulTimeout (30 min). Forced in the trace is the 24 h expiry: forgotten.
+				a.work = append(a.work, action{kind: actTerminate, in: in, memberID: m.id, forced: true})
 				if forced {
 					before := len(in.parts)
 					a.dropMemberLocked(m)
