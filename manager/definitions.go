@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -54,12 +55,30 @@ func decodeStrict(data []byte, v any) error {
 		if errors.As(err, &te) && te.Field != "" {
 			return fmt.Errorf("field %s: %w", te.Field, err)
 		}
+		if k := keyBefore(data, dec.InputOffset()); k != "" && !strings.Contains(err.Error(), k) {
+			return fmt.Errorf("invalid JSON near field %s: %w", k, err)
+		}
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
 	if dec.More() {
 		return errors.New("invalid JSON: data after the object")
 	}
 	return nil
+}
+
+var keyRE = regexp.MustCompile(`"([^"\\]{1,128})"\s*:`)
+
+// keyBefore names the last object key before offset, to point at the value a decoder refused.
+func keyBefore(data []byte, offset int64) string {
+	if offset <= 0 || offset > int64(len(data)) {
+		return ""
+	}
+	start := max(0, offset-4096)
+	m := keyRE.FindAllSubmatch(data[start:offset], -1)
+	if len(m) == 0 {
+		return ""
+	}
+	return string(m[len(m)-1][1])
 }
 
 // errorText joins every problem of a validation error into one message.
@@ -114,6 +133,12 @@ func (s *Server) restorePolicies() error {
 func decodePolicy(kind policies.Kind, body []byte) (policies.Policy, *model.NetworkPartition, error) {
 	p, err := policies.DecodeStratosJSON(kind, body)
 	if err != nil {
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(body, &head) == nil && head.ID != "" && !validID(head.ID) {
+			err = errors.Join(fmt.Errorf("id %q: must be 1-128 letters, digits, '.', '_' or '-'", head.ID), err)
+		}
 		return nil, nil, err
 	}
 	if !validID(p.Ref().ID) {
