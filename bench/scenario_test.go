@@ -295,37 +295,49 @@ func TestKilledMemberReplaced(t *testing.T) {
 	goneAt = time.Since(killed)
 
 	// The cluster instance went Inactive in between (topology events on the bus and history).
-	var seq []string
-	for _, e := range p.events.snapshot() {
-		switch ev := e.Event.(type) {
-		case *model.ClusterInstanceActivatedEvent:
-			if ev.ClusterID == id {
-				seq = append(seq, "Active")
-			}
-		case *model.ClusterInstanceInactivateEvent:
-			if ev.ClusterID == id {
-				seq = append(seq, "Inactive")
-				if inactiveAt == 0 {
-					inactiveAt = e.At.Sub(killed)
+	const want = "Active → Inactive → Active"
+	busSeq := func() string {
+		var seq []string
+		for _, e := range p.events.snapshot() {
+			switch ev := e.Event.(type) {
+			case *model.ClusterInstanceActivatedEvent:
+				if ev.ClusterID == id {
+					seq = append(seq, "Active")
+				}
+			case *model.ClusterInstanceInactivateEvent:
+				if ev.ClusterID == id {
+					seq = append(seq, "Inactive")
+					if inactiveAt == 0 {
+						inactiveAt = e.At.Sub(killed)
+					}
 				}
 			}
 		}
+		return strings.Join(seq, " → ")
 	}
-	if got := strings.Join(seq, " → "); got != "Active → Inactive → Active" {
-		t.Errorf("cluster instance states on the bus: %s; want Active → Inactive → Active", got)
-	}
-	recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hseq []string
-	for _, r := range recs {
-		if r.Entity == "cluster_instance" && r.Status != string(model.ClusterCreated) {
-			hseq = append(hseq, r.Status)
+	historySeq := func() string {
+		recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
+		if err != nil {
+			t.Fatal(err)
 		}
+		var seq []string
+		for _, r := range recs {
+			if r.Entity == "cluster_instance" && r.Status != string(model.ClusterCreated) {
+				seq = append(seq, r.Status)
+			}
+		}
+		return strings.Join(seq, " → ")
 	}
-	if got := strings.Join(hseq, " → "); got != "Active → Inactive → Active" {
-		t.Errorf("cluster instance states in history: %s; want Active → Inactive → Active", got)
+	// The events trail the topology by the controller's outbox and the bus: wait for them.
+	deadline := time.Now().Add(5 * time.Second)
+	for (busSeq() != want || historySeq() != want) && time.Now().Before(deadline) {
+		time.Sleep(poll)
+	}
+	if got := busSeq(); got != want {
+		t.Errorf("cluster instance states on the bus: %s; want %s", got, want)
+	}
+	if got := historySeq(); got != want {
+		t.Errorf("cluster instance states in history: %s; want %s", got, want)
 	}
 	// The fault came from the CEP's silence detection, not from a driver report.
 	if st := p.ctrl.Stats(); st.Exited != 0 {
