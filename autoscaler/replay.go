@@ -27,7 +27,8 @@ import (
 // records say so, whatever the replayed policy decides. A start the policy decides takes the id of
 // the next member the controller really created in that partition within ReplayOptions.ClaimWindow
 // (so replaying the enforced policy rebuilds exactly the member lists the live autoscaler had);
-// a start reality has no member for becomes a phantom member that stays pending (it counts towards
+// a start the live autoscaler also made without a member appearing fails, as it did live; any
+// other start reality has no member for becomes a phantom member that stays pending (it counts towards
 // non-terminated, as an unanswered start does live) until the pending expiry makes it obsolete and
 // it is terminated. The load is the recorded load: the replay cannot know how a different member
 // count would have changed it. So the replay answers "given what happened, what would this policy
@@ -197,7 +198,12 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 	}
 
 	clock := &manualClock{now: start}
-	st := &replayStarter{claims: replayClaims(h.Lifecycle, spec), window: o.ClaimWindow, clock: clock}
+	st := &replayStarter{claims: replayClaims(h.Lifecycle, spec), window: o.ClaimWindow, tolerance: o.MatchTolerance, clock: clock}
+	for _, d := range recorded {
+		if d.Delta > 0 {
+			st.attempts = append(st.attempts, &replayAttempt{at: d.Time, left: d.Delta})
+		}
+	}
 	rec := &collectRecorder{}
 	a, err := New(Options{Policies: setSource{set}, Starter: st, Recorder: rec, Clock: clock,
 		MonitorInterval: o.MonitorInterval, Settle: o.Settle})
@@ -300,11 +306,20 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 			}
 		}
 	}
-	// Before the start: rebuild the member lists and the metric families, deciding nothing.
+	// Before the start: rebuild the member lists, deciding nothing, and the metric families when
+	// the first recorded decision found them fresh (otherwise the monitor did not exist yet, or
+	// had used them already).
+	fresh := false
+	if len(recorded) > 0 {
+		if t, err := DecodeTrace(recorded[0]); err == nil {
+			fresh = t.ScalingRun
+		}
+	}
 	k := 0
 	for ; k < len(ins) && ins[k].at.Before(start); k++ {
-		clock.set(maxTime(clock.Now(), ins[k].at))
-		apply(ins[k])
+		if ins[k].sum == nil || fresh {
+			apply(ins[k])
+		}
 	}
 	clock.set(start)
 	a.mu.Lock()
@@ -463,13 +478,27 @@ func replayClaims(life []model.LifecycleRecord, spec ClusterSpec) []*replayClaim
 	return out
 }
 
+// replayAttempt is a recorded decision that started members: left of its starts have not been
+// matched by a replayed start yet.
+type replayAttempt struct {
+	at   time.Time
+	left int
+}
+
+// errReplayStartFailed answers a replayed start that the live autoscaler also made and that
+// produced no member: the controller refused it.
+var errReplayStartFailed = errors.New("autoscaler: replay: the recorded start created no member")
+
 // replayStarter answers the replayed policy's starts with the members the controller really
-// created (see Replay), else with phantom members, and turns the termination of a phantom into
-// its MemberTerminatedEvent.
+// created (see Replay). A start without such a member fails when the live autoscaler made the
+// same start then (the controller refused it), else it gets a phantom member. The termination of
+// a phantom becomes its MemberTerminatedEvent.
 type replayStarter struct {
 	mu         sync.Mutex
 	claims     []*replayClaim
+	attempts   []*replayAttempt
 	window     time.Duration
+	tolerance  time.Duration
 	clock      *manualClock
 	phantoms   map[string]bool
 	n          int
@@ -482,6 +511,14 @@ func (s *replayStarter) StartMember(_ context.Context, req StartRequest) (model.
 	now := s.clock.Now()
 	m := model.Member{ClusterID: req.ClusterID, ClusterInstanceID: req.ClusterInstanceID,
 		NetworkPartitionID: req.NetworkPartitionID, PartitionID: req.PartitionID}
+	recorded := false
+	for _, a := range s.attempts {
+		if a.left > 0 && now.Sub(a.at).Abs() <= s.tolerance {
+			a.left--
+			recorded = true
+			break
+		}
+	}
 	for _, c := range s.claims {
 		if c.taken || c.partition != req.PartitionID || c.at.Before(now) || c.at.Sub(now) > s.window {
 			continue
@@ -489,6 +526,9 @@ func (s *replayStarter) StartMember(_ context.Context, req StartRequest) (model.
 		c.taken = true
 		m.MemberID = c.id
 		return m, nil
+	}
+	if recorded {
+		return model.Member{}, errReplayStartFailed
 	}
 	s.n++
 	m.MemberID = req.ClusterID + "-replay-" + strconv.Itoa(s.n)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -199,6 +200,38 @@ func TestUpKeepsHistoryInClickHouse(t *testing.T) {
 		}
 		return ""
 	})
+	// `strata policy replay` over what ClickHouse holds: the enforced policy decides the same.
+	time.Sleep(3 * time.Second) // let the summaries' round be recorded too
+	var out, errOut strings.Builder
+	replayArgs := []string{"as", "--cluster", cluster, "--policies", dir, "--clickhouse", dsn,
+		"--from", t0.Add(-time.Minute).Format(time.RFC3339Nano), "--to", "now", "--all"}
+	if code := runReplay(replayArgs, &out, &errOut); code != 0 {
+		t.Fatalf("strata policy replay = %d\n%s%s", code, out.String(), errOut.String())
+	}
+	t.Logf("strata policy replay:\n%s", out.String())
+	if !strings.Contains(out.String(), "min +1") || !strings.Contains(out.String(), " 0 differences") {
+		t.Errorf("replay of the enforced policy: want the min check and 0 differences:\n%s", out.String())
+	}
+	out.Reset()
+	if code := runReplay(append(replayArgs, "--output", "json"), &out, &errOut); code != 0 {
+		t.Fatalf("strata policy replay --output json = %d\n%s", code, errOut.String())
+	}
+	var js struct {
+		Cluster     string `json:"cluster"`
+		Differences int    `json:"differences"`
+		Recorded    int    `json:"recordedDecisions"`
+		Timeline    []struct {
+			Recorded *struct{ Action string } `json:"recorded"`
+		} `json:"timeline"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &js); err != nil {
+		t.Fatalf("--output json: %v\n%s", err, out.String())
+	}
+	if js.Cluster != cluster || js.Differences != 0 || js.Recorded == 0 || len(js.Timeline) == 0 ||
+		js.Timeline[0].Recorded == nil || js.Timeline[0].Recorded.Action != autoscaler.ActionMin {
+		t.Errorf("--output json = %s", out.String())
+	}
+
 	// Lifecycle: the controller records the transitions of the clusters it runs; this one was
 	// only announced on the bus, so its start failed and there is no member to record.
 	recs, err := ch.Lifecycle(ctx, history.LifecycleQuery{ClusterID: cluster, From: t0})

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-paas/strata/autoscaler"
+	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/policies"
+)
+
+const replayUsage = `usage: strata policy replay POLICY --cluster ID --policies DIR --clickhouse DSN [--from T] [--to T] [flags]
+
+Runs the autoscaling policy POLICY over the cluster's recorded summaries and member lifecycle
+and prints what it would have decided beside what the live autoscaler decided. POLICY is the id
+of an autoscaling policy in --policies, or a YAML file holding the candidate policy (it joins
+the set from --policies, replacing a policy of the same id). T is RFC 3339, "now", or a
+duration relative to now such as -1h.
+`
+
+// runReplay is `strata policy replay`; args are the arguments after "replay".
+func runReplay(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("strata policy replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, replayUsage)
+		fs.PrintDefaults()
+	}
+	var (
+		cluster    = fs.String("cluster", "", "cluster id (required)")
+		instance   = fs.String("instance", "", "cluster instance id (default: the one the recorded decisions name)")
+		from       = fs.String("from", "-1h", "start of the replay: RFC 3339, now, or a duration before now (-1h)")
+		to         = fs.String("to", "now", "end of the replay (exclusive), as --from")
+		dir        = fs.String("policies", "", "policy directory the cluster's deployment policy (and governance) come from (required)")
+		dsn        = fs.String("clickhouse", os.Getenv("STRATA_CLICKHOUSE"), "ClickHouse holding the history, clickhouse://[user[:password]@]host:9000/db (env STRATA_CLICKHOUSE)")
+		output     = fs.String("output", "text", "text or json")
+		all        = fs.Bool("all", false, "text: list every evaluation, not only those that acted or differ")
+		interval   = fs.Duration("monitor-interval", autoscaler.DefaultMonitorInterval, "the live autoscaler's --monitor-interval")
+		claim      = fs.Duration("claim-window", autoscaler.DefaultClaimWindow, "a member created this soon after a replayed start is taken as its answer")
+		tolerance  = fs.Duration("match-tolerance", autoscaler.DefaultMatchTolerance, "recorded and replayed decisions this close share a timeline row")
+		policyArgs []string
+	)
+	// POLICY may come before or after the flags.
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		policyArgs, args = args[:1], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	policyArgs = append(policyArgs, fs.Args()...)
+	var problems []string
+	if len(policyArgs) != 1 {
+		problems = append(problems, "want exactly one POLICY")
+	}
+	if *cluster == "" {
+		problems = append(problems, "--cluster is required")
+	}
+	if *dir == "" {
+		problems = append(problems, "--policies is required")
+	}
+	if *dsn == "" {
+		// The embedded store lives inside `strata up`; the manager's /api/history endpoints
+		// would be the way in, and are not served yet.
+		problems = append(problems, "--clickhouse is required (the embedded history of `strata up` cannot be read from outside it)")
+	}
+	if *output != "text" && *output != "json" {
+		problems = append(problems, fmt.Sprintf("--output %q: want text or json", *output))
+	}
+	now := time.Now()
+	fromT, err := parseReplayTime(*from, now)
+	if err != nil {
+		problems = append(problems, "--from: "+err.Error())
+	}
+	toT, err := parseReplayTime(*to, now)
+	if err != nil {
+		problems = append(problems, "--to: "+err.Error())
+	}
+	if len(problems) == 0 && !fromT.Before(toT) {
+		problems = append(problems, fmt.Sprintf("--from %s is not before --to %s", fromT.Format(time.RFC3339), toT.Format(time.RFC3339)))
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "strata policy replay: %s\n", p)
+		}
+		fs.Usage()
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	set, policyID, err := replayPolicySet(ctx, *dir, policyArgs[0])
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	res, err := replayFromClickHouse(ctx, *dsn, set, autoscaler.ReplayOptions{Policies: set, Policy: policyID,
+		Cluster: autoscaler.ClusterSpec{ClusterID: *cluster, InstanceID: *instance}, From: fromT, To: toT,
+		MonitorInterval: *interval, ClaimWindow: *claim, MatchTolerance: *tolerance})
+	if err != nil {
+		fmt.Fprintf(stderr, "strata policy replay: %v\n", err)
+		return 1
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(replayJSON{Cluster: res.Cluster.ClusterID, Instance: res.Cluster.InstanceID, Policy: res.Policy,
+			RecordedPolicy: res.RecordedPolicy, From: res.From, To: res.To, Recorded: len(res.Recorded),
+			Replayed: len(res.Replayed), Differences: res.Differences, Timeline: res.Timeline}); err != nil {
+			fmt.Fprintf(stderr, "strata policy replay: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := res.WriteText(stdout, *all); err != nil {
+		fmt.Fprintf(stderr, "strata policy replay: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// replayJSON is --output json.
+type replayJSON struct {
+	Cluster        string                 `json:"cluster"`
+	Instance       string                 `json:"instance"`
+	Policy         string                 `json:"policy"`
+	RecordedPolicy string                 `json:"recordedPolicy"`
+	From           time.Time              `json:"from"`
+	To             time.Time              `json:"to"`
+	Recorded       int                    `json:"recordedDecisions"`
+	Replayed       int                    `json:"replayedDecisions"`
+	Differences    int                    `json:"differences"`
+	Timeline       []autoscaler.ReplayRow `json:"timeline"`
+}
+
+// parseReplayTime reads RFC 3339, "now" or a duration relative to now.
+func parseReplayTime(s string, now time.Time) (time.Time, error) {
+	if s == "" || s == "now" {
+		return now, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339, now, nor a duration like -1h", s)
+	}
+	return now.Add(d), nil
+}
+
+// replayPolicySet loads the policy directory and, when POLICY names a file, adds the policies
+// in it; it returns the set and the id of the autoscaling policy to replay.
+func replayPolicySet(ctx context.Context, dir, policy string) (*policies.Set, string, error) {
+	set, err := policies.LoadDir(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	fi, err := os.Stat(policy)
+	if err != nil || fi.IsDir() {
+		if _, ok := set.Autoscaling(policy); !ok {
+			return nil, "", fmt.Errorf("autoscaling policy %q: not in %s, and not a file", policy, dir)
+		}
+		return set, policy, nil
+	}
+	data, err := os.ReadFile(policy)
+	if err != nil {
+		return nil, "", fmt.Errorf("read policy: %w", err)
+	}
+	ps, err := policies.DecodeYAML(policy, data)
+	if err != nil {
+		return nil, "", err
+	}
+	id := ""
+	for _, p := range ps {
+		if r := p.Ref(); r.Kind == policies.KindAutoscaling {
+			if id != "" {
+				return nil, "", fmt.Errorf("%s: more than one autoscaling policy (%s, %s); replay takes one", policy, id, r.ID)
+			}
+			id = r.ID
+		}
+	}
+	if id == "" {
+		return nil, "", fmt.Errorf("%s: no autoscaling policy", policy)
+	}
+	// Replace what the directory has under the same refs; the file's policies are new to the set.
+	var keep []policies.Policy
+	for _, p := range set.All() {
+		replaced := false
+		for _, q := range ps {
+			replaced = replaced || p.Ref() == q.Ref()
+		}
+		if !replaced {
+			keep = append(keep, p)
+		}
+	}
+	set, err = policies.Empty().With(ctx, append(keep, ps...)...)
+	if err != nil {
+		return nil, "", err
+	}
+	return set, id, nil
+}
+
+// replayFromClickHouse reads the cluster's history from ClickHouse and replays it.
+func replayFromClickHouse(ctx context.Context, dsn string, set *policies.Set, o autoscaler.ReplayOptions) (*autoscaler.ReplayResult, error) {
+	// The store only reads here; its spool directory stays empty and is removed.
+	tmp, err := os.MkdirTemp("", "strata-replay-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	ch, err := history.NewClickHouse(ctx, history.Options{DSN: dsn, DataDir: tmp})
+	if err != nil {
+		return nil, fmt.Errorf("open history: %w", err)
+	}
+	defer ch.Close()
+	h, err := autoscaler.LoadReplayHistory(ctx, ch, o.Cluster.ClusterID, o.From, o.To)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Decisions) == 0 {
+		return nil, fmt.Errorf("no recorded decisions of cluster %s between %s and %s", o.Cluster.ClusterID,
+			o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))
+	}
+	o.Policies = set
+	return autoscaler.Replay(ctx, o, h)
+}
