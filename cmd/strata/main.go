@@ -29,8 +29,15 @@ func commands() []command {
 		{"agent", "run the cartridge agent of one member (--conf agent.conf --payload launch-params)", runAgent},
 		{"lb", "run the load balancer: proxy ports follow the topology, in-flight counts go to the CEP", runLB},
 		{"cep", "run the CEP alone: Thrift receiver, windows and fault detection, against --broker", runCEP},
+		{"demo-server", "the demo cartridge's server: burns CPU on every request (--listen ADDR --burn 20ms)", runDemoServer},
 		{"policy", "check policy files (check DIR) or run their fixtures and Rego tests (test DIR)", runPolicy},
 		{"version", "print the version", runVersion},
+		{"deploy", "add definitions from files: cartridges, policies, groups, applications (client)", runDeploy},
+		{"deploy-app", "deploy an application and show progress until it is active (client)", runDeployApp},
+		{"undeploy", "undeploy an application and show progress until it is down (client)", runUndeploy},
+		{"subscribe", "subscribe to a cartridge and show progress until it is active (client)", runSubscribe},
+		{"list", "list cartridges, policies, applications, subscriptions, tenants or users (client)", runList},
+		{"runtime", "show an application's instances, clusters and members (client)", runRuntime},
 	}
 }
 
