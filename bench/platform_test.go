@@ -77,6 +77,7 @@ type platform struct {
 	firstAbove atomic.Int64 // UnixNano of the first sample published above opts.Threshold
 	events     eventLog     // topology events seen on the bus
 	logs       *syncBuffer
+	stop       func() // stops the platform (also at the end of the test)
 }
 
 // startPlatform wires the components as cmd/strata's up does (see the package documentation)
@@ -99,27 +100,31 @@ func startPlatform(t testing.TB, o options) *platform {
 	ctx, cancel := context.WithCancel(context.Background())
 	g, gctx := errgroup.WithContext(ctx)
 	var closers []func() error
-	t.Cleanup(func() {
-		cancel()
-		done := make(chan error, 1)
-		go func() { done <- g.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("platform: %v", err)
+	var stopOnce sync.Once
+	p.stop = func() {
+		stopOnce.Do(func() {
+			cancel()
+			done := make(chan error, 1)
+			go func() { done <- g.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("platform: %v", err)
+				}
+			case <-time.After(startTimeout):
+				t.Errorf("platform did not stop within %v", startTimeout)
 			}
-		case <-time.After(startTimeout):
-			t.Errorf("platform did not stop within %v", startTimeout)
-		}
-		for i := len(closers) - 1; i >= 0; i-- {
-			if err := closers[i](); err != nil {
-				t.Errorf("platform close: %v", err)
+			for i := len(closers) - 1; i >= 0; i-- {
+				if err := closers[i](); err != nil {
+					t.Errorf("platform close: %v", err)
+				}
 			}
-		}
-		if t.Failed() {
-			t.Logf("platform log:\n%s", p.logs.String())
-		}
-	})
+			if t.Failed() {
+				t.Logf("platform log:\n%s", p.logs.String())
+			}
+		})
+	}
+	t.Cleanup(p.stop)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
