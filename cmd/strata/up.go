@@ -42,6 +42,7 @@ type upConfig struct {
 	cep        cepConfig
 	controller controllerConfig
 	scaling    scalingConfig
+	demo       demoConfig
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -57,6 +58,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	c.cep.flags(fs)
 	c.controller.flags(fs)
 	c.scaling.flags(fs)
+	c.demo.flags(fs)
 }
 
 func runUp(args []string, stdout, stderr io.Writer) int {
@@ -66,6 +68,12 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 	cfg.flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if cfg.demo.enabled {
+		if err := applyDemoTimings(fs); err != nil {
+			fmt.Fprintf(stderr, "strata: %v\n", err)
+			return 2
+		}
 	}
 	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	if err != nil {
@@ -223,7 +231,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	sc.run(ctx, g, cfg.scaling.policiesDir, reload, log)
 
 	if cfg.lb {
-		opts := lb.Options{Bus: client, Host: cfg.lbHost, Logger: log}
+		opts := lb.Options{Bus: client, Host: cfg.lbHost, StatsInterval: cfg.lbStatsInterval(), Logger: log}
 		if thrift != nil {
 			opts.CEP = thrift
 		}
@@ -236,7 +244,15 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	// The API starts last: /healthz answers once every component is built and bound.
 	g.Go(func() error { return api.Run(ctx) })
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
-	return g.Wait()
+	if cfg.demo.enabled {
+		d := demoDeps{cfg: cfg.demo, controller: plat.controller, driver: plat.local, scaler: sc.scaler, policies: sc.store,
+			cep: cepStack.engine, window: cfg.cep.window, lbHost: cfg.lbHost, log: log}
+		g.Go(func() error { return runDemo(ctx, d, stdout) })
+	}
+	if err := g.Wait(); !errors.Is(err, errDemoDone) {
+		return err
+	}
+	return nil
 }
 
 // splitURLs splits a comma-separated list, dropping empty entries.
