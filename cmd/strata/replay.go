@@ -7,24 +7,29 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/policies"
 )
 
-const replayUsage = `usage: strata policy replay POLICY --cluster ID --policies DIR --clickhouse DSN [--from T] [--to T] [flags]
+const replayUsage = `usage: strata policy replay POLICY --cluster ID --policies DIR (--clickhouse DSN | --api URL) [--from T] [--to T] [flags]
 
 Runs the autoscaling policy POLICY over the cluster's recorded summaries and member lifecycle
 and prints what it would have decided beside what the live autoscaler decided. POLICY is the id
 of an autoscaling policy in --policies, or a YAML file holding the candidate policy (it joins
 the set from --policies, replacing a policy of the same id). T is RFC 3339, "now", or a
-duration relative to now such as -1h.
+duration relative to now such as -1h. The history comes from ClickHouse (--clickhouse) or from
+a running strata's /api/history (--api, with --user and STRATA_PASSWORD or --password).
 `
 
 // runReplay is `strata policy replay`; args are the arguments after "replay".
@@ -42,6 +47,9 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		to         = fs.String("to", "now", "end of the replay (exclusive), as --from")
 		dir        = fs.String("policies", "", "policy directory the cluster's deployment policy (and governance) come from (required)")
 		dsn        = fs.String("clickhouse", os.Getenv("STRATA_CLICKHOUSE"), "ClickHouse holding the history, clickhouse://[user[:password]@]host:9000/db (env STRATA_CLICKHOUSE)")
+		apiURL     = fs.String("api", "", "a running strata's REST API, e.g. http://127.0.0.1:9763, to read /api/history from")
+		user       = fs.String("user", "admin", "--api: user name")
+		password   = fs.String("password", os.Getenv("STRATA_PASSWORD"), "--api: password (env STRATA_PASSWORD)")
 		output     = fs.String("output", "text", "text or json")
 		all        = fs.Bool("all", false, "text: list every evaluation, not only those that acted or differ")
 		interval   = fs.Duration("monitor-interval", autoscaler.DefaultMonitorInterval, "the live autoscaler's --monitor-interval")
@@ -70,10 +78,11 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if *dir == "" {
 		problems = append(problems, "--policies is required")
 	}
-	if *dsn == "" {
-		// The embedded store lives inside `strata up`; the manager's /api/history endpoints
-		// would be the way in, and are not served yet.
-		problems = append(problems, "--clickhouse is required (the embedded history of `strata up` cannot be read from outside it)")
+	switch {
+	case *dsn == "" && *apiURL == "":
+		problems = append(problems, "--clickhouse or --api is required")
+	case *dsn != "" && *apiURL != "":
+		problems = append(problems, "--clickhouse and --api: give one")
 	}
 	if *output != "text" && *output != "json" {
 		problems = append(problems, fmt.Sprintf("--output %q: want text or json", *output))
@@ -105,9 +114,15 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return 1
 	}
-	res, err := replayFromClickHouse(ctx, *dsn, set, autoscaler.ReplayOptions{Policies: set, Policy: policyID,
+	o := autoscaler.ReplayOptions{Policies: set, Policy: policyID,
 		Cluster: autoscaler.ClusterSpec{ClusterID: *cluster, InstanceID: *instance}, From: fromT, To: toT,
-		MonitorInterval: *interval, ClaimWindow: *claim, MatchTolerance: *tolerance})
+		MonitorInterval: *interval, ClaimWindow: *claim, MatchTolerance: *tolerance}
+	var res *autoscaler.ReplayResult
+	if *apiURL != "" {
+		res, err = replayFrom(ctx, &apiHistory{base: strings.TrimSuffix(*apiURL, "/"), user: *user, password: *password}, o)
+	} else {
+		res, err = replayFromClickHouse(ctx, *dsn, o)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "strata policy replay: %v\n", err)
 		return 1
@@ -212,7 +227,7 @@ func replayPolicySet(ctx context.Context, dir, policy string) (*policies.Set, st
 }
 
 // replayFromClickHouse reads the cluster's history from ClickHouse and replays it.
-func replayFromClickHouse(ctx context.Context, dsn string, set *policies.Set, o autoscaler.ReplayOptions) (*autoscaler.ReplayResult, error) {
+func replayFromClickHouse(ctx context.Context, dsn string, o autoscaler.ReplayOptions) (*autoscaler.ReplayResult, error) {
 	// The store only reads here; its spool directory stays empty and is removed.
 	tmp, err := os.MkdirTemp("", "strata-replay-")
 	if err != nil {
@@ -224,7 +239,18 @@ func replayFromClickHouse(ctx context.Context, dsn string, set *policies.Set, o 
 		return nil, fmt.Errorf("open history: %w", err)
 	}
 	defer ch.Close()
-	h, err := autoscaler.LoadReplayHistory(ctx, ch, o.Cluster.ClusterID, o.From, o.To)
+	return replayFrom(ctx, ch, o)
+}
+
+// replaySource is what autoscaler.LoadReplayHistory reads.
+type replaySource interface {
+	Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error)
+	Lifecycle(ctx context.Context, q history.LifecycleQuery) ([]model.LifecycleRecord, error)
+	Decisions(ctx context.Context, q history.DecisionQuery) ([]model.Decision, error)
+}
+
+func replayFrom(ctx context.Context, src replaySource, o autoscaler.ReplayOptions) (*autoscaler.ReplayResult, error) {
+	h, err := autoscaler.LoadReplayHistory(ctx, src, o.Cluster.ClusterID, o.From, o.To)
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +258,68 @@ func replayFromClickHouse(ctx context.Context, dsn string, set *policies.Set, o 
 		return nil, fmt.Errorf("no recorded decisions of cluster %s between %s and %s", o.Cluster.ClusterID,
 			o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))
 	}
-	o.Policies = set
 	return autoscaler.Replay(ctx, o, h)
+}
+
+// apiHistory reads history through a running strata's /api/history endpoints, which answer
+// the history package's queries as JSON.
+type apiHistory struct {
+	base, user, password string
+}
+
+// apiTime writes a time for the API's from and to (RFC 3339; the zero time is the epoch, so
+// an open start reads everything).
+func apiTime(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func (h *apiHistory) get(ctx context.Context, path string, q url.Values, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/api/history/"+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(h.user, h.password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("read history: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("read history: GET /api/history/%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("read history: /api/history/%s: %w", path, err)
+	}
+	return nil
+}
+
+func (h *apiHistory) Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error) {
+	v := url.Values{"cluster": {q.ClusterID}, "from": {apiTime(q.From)}, "step": {q.Step.String()}}
+	if !q.To.IsZero() {
+		v.Set("to", apiTime(q.To))
+	}
+	var out []history.Point
+	return out, h.get(ctx, "summaries", v, &out)
+}
+
+func (h *apiHistory) Lifecycle(ctx context.Context, q history.LifecycleQuery) ([]model.LifecycleRecord, error) {
+	v := url.Values{"cluster": {q.ClusterID}, "from": {apiTime(q.From)}, "limit": {strconv.Itoa(q.Limit)}}
+	if !q.To.IsZero() {
+		v.Set("to", apiTime(q.To))
+	}
+	var out []model.LifecycleRecord
+	return out, h.get(ctx, "lifecycle", v, &out)
+}
+
+func (h *apiHistory) Decisions(ctx context.Context, q history.DecisionQuery) ([]model.Decision, error) {
+	v := url.Values{"cluster": {q.ClusterID}, "from": {apiTime(q.From)}, "limit": {strconv.Itoa(q.Limit)}}
+	if !q.To.IsZero() {
+		v.Set("to", apiTime(q.To))
+	}
+	var out []model.Decision
+	return out, h.get(ctx, "decisions", v, &out)
 }
