@@ -471,9 +471,15 @@ func TestDryRunAndShadow(t *testing.T) {
 		}
 		return would.ID != "" && differ.ID != ""
 	})
-	// Let the 60 phase end: nothing more must have started.
-	p.waitFor("the load to fall (two windows past the 60 phase)", 30*time.Second, func() bool {
-		return time.Since(switched) > 2*sampleDuration+2*defaultWindow
+	// Let the 60 phase end: both clusters decide on the low load (required 1), and nothing more
+	// has started.
+	p.waitFor("decisions on the fallen load", 30*time.Second, func() bool {
+		fell := func(id, mode string, after time.Time) bool {
+			return slices.ContainsFunc(p.decisions(id), func(dec model.Decision) bool {
+				return dec.Mode == mode && dec.Time.After(after) && dec.Required <= 1 && p.trace(dec).ScalingRun
+			})
+		}
+		return fell(dry.id(), string(policies.ModeDryRun), would.Time) && fell(sh.id(), string(policies.ModeEnforce), differ.Time)
 	})
 
 	tr := p.trace(would)
