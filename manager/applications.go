@@ -37,7 +37,8 @@ type applicationRecord struct {
 	Owner             string          `json:"owner"`
 	Agent             string          `json:"agent,omitempty"` // agentStratos or agentStrata
 	Clusters          []string        `json:"clusters,omitempty"`
-	Subscription      bool            `json:"subscription,omitempty"` // made by POST /subscriptions
+	NetworkPartitions []string        `json:"networkPartitions,omitempty"` // where it was deployed
+	Subscription      bool            `json:"subscription,omitempty"`      // made by POST /subscriptions
 	// RemoveWhenUndeployed: the subscription is gone; remove the application once undeployed.
 	RemoveWhenUndeployed bool `json:"removeWhenUndeployed,omitempty"`
 }
@@ -394,7 +395,7 @@ func (s *Server) deploy(ctx context.Context, a *applicationRecord, ap *policies.
 			}
 		}
 	}
-	a.Status, a.ApplicationPolicy = statusDeployed, policyID
+	a.Status, a.ApplicationPolicy, a.NetworkPartitions = statusDeployed, policyID, ap.NetworkPartitions
 	if err := s.store.put(bucketApplications, id, a); err != nil {
 		s.rollback(ctx, id, a.Clusters)
 		return http.StatusInternalServerError, err
@@ -469,7 +470,7 @@ func (s *Server) undeploy(a *applicationRecord, force bool) error {
 			s.log.Info("application_removed", "application_id", id)
 			return
 		}
-		cur.Status, cur.Clusters, cur.ApplicationPolicy = statusCreated, nil, ""
+		cur.Status, cur.Clusters, cur.ApplicationPolicy, cur.NetworkPartitions = statusCreated, nil, "", nil
 		if err := s.store.put(bucketApplications, id, cur); err != nil {
 			s.log.Warn("undeploy", "application_id", id, "err", err)
 		}

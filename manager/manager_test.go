@@ -290,3 +290,35 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestResync: a new Server tells the platform what its state holds.
+func TestResync(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []struct{ path, file string }{
+		{"/api/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
+		{"/api/networkPartitions", "network-partitions__mock__network-partition-1.json"},
+		{"/api/deploymentPolicies", "deployment-policies__deployment-policy-1.json"},
+		{"/api/cartridges", "cartridges__mock__php.json"},
+		{"/api/applicationPolicies", "application-policies__application-policy-1.json"},
+		{"/api/applications", "applications__simple__single-cartridge-app__artifacts__application.json"},
+	} {
+		expect(t, p.path, e.admin("POST", p.path, sample(t, p.file)), http.StatusCreated, "")
+	}
+	expect(t, "deploy", e.admin("POST", "/api/applications/single-cartridge-app/deploy/application-policy-1", nil), http.StatusAccepted, "")
+	fresh := newFakePlatform()
+	s2, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler),
+		Cartridges: fresh, Partitions: fresh, Clusters: fresh, Scaler: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.resync(context.Background())
+	if _, ok := fresh.cartridges["php"]; !ok {
+		t.Error("cartridge not resynced")
+	}
+	if _, ok := fresh.partitions["network-partition-1"]; !ok {
+		t.Error("network partition not resynced")
+	}
+	if got := fresh.registered["single-cartridge-app.my-php.php.domain"]; len(got) != 1 {
+		t.Errorf("cluster instances not re-registered: %+v", fresh.registered)
+	}
+}

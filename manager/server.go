@@ -137,6 +137,7 @@ func (s *Server) Handler() http.Handler { return s.server.Handler }
 // Run subscribes to the instance status events (artifact distribution), serves until ctx ends,
 // then shuts down within 5 s and waits for background work.
 func (s *Server) Run(ctx context.Context) error {
+	s.resync(ctx)
 	if err := s.subscribe(ctx); err != nil {
 		return err
 	}

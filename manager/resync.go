@@ -1,0 +1,71 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
+)
+
+// resync tells the platform, at start, what the manager's state holds: every cartridge and
+// network partition (added, or updated when the controller kept its own copy), and every
+// cluster instance of the deployed applications (the autoscaler's RegisterCluster updates an
+// instance it knows). A failure is logged: the API still serves, and the next change retries.
+func (s *Server) resync(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs, err := s.cartridges()
+	if err != nil {
+		s.log.Warn("resync_cartridges", "err", err)
+	}
+	for _, c := range cs {
+		if err := s.opts.Cartridges.AddCartridge(ctx, c); err != nil {
+			if err := s.opts.Cartridges.UpdateCartridge(ctx, c); err != nil {
+				s.log.Warn("resync_cartridge", "type", c.Type, "err", err)
+			}
+		}
+	}
+	keys, values, err := s.store.rawList(bucketPolicies)
+	if err != nil {
+		s.log.Warn("resync_network_partitions", "err", err)
+	}
+	prefix := string(policies.KindNetworkPartition) + "/"
+	for i, k := range keys {
+		if len(k) <= len(prefix) || k[:len(prefix)] != prefix {
+			continue
+		}
+		var np model.NetworkPartition
+		if err := json.Unmarshal(values[i], &np); err != nil {
+			s.log.Warn("resync_network_partition", "id", k[len(prefix):], "err", err)
+			continue
+		}
+		if err := s.opts.Partitions.AddNetworkPartition(ctx, np); err != nil {
+			if err := s.opts.Partitions.UpdateNetworkPartition(ctx, np); err != nil {
+				s.log.Warn("resync_network_partition", "id", np.ID, "err", err)
+			}
+		}
+	}
+	apps, err := list[applicationRecord](s.store, bucketApplications, "")
+	if err != nil {
+		s.log.Warn("resync_applications", "err", err)
+	}
+	for i := range apps {
+		a := &apps[i]
+		if a.Status != statusDeployed {
+			continue
+		}
+		clusters, err := s.buildClusters(a, &policies.Application{NetworkPartitions: a.NetworkPartitions})
+		if err != nil {
+			s.log.Warn("resync_application", "application_id", a.Bean.ApplicationID, "err", err)
+			continue
+		}
+		for _, c := range clusters {
+			for _, in := range c.Instances {
+				if err := s.opts.Scaler.RegisterCluster(in); err != nil {
+					s.log.Warn("resync_cluster", "cluster_id", in.ClusterID, "err", err)
+				}
+			}
+		}
+	}
+}
