@@ -254,3 +254,23 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.h }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(c int)           { r.code = c }
+
+func TestCompleteEvents(t *testing.T) {
+	e := newEnv(t)
+	setupTenants(t, e)
+	sub := `{"cartridgeType":"tomcat-mt","alias":"web","autoscalingPolicy":"autoscaling-policy-1","deploymentPolicy":"deployment-policy-1",
+		"repoUrl":"https://git.example.com/a/web.git","repoPassword":"` + repoSecret + `"}`
+	expect(t, "subscribe", e.do("POST", "/api/subscriptions", "boss@a.com", "boss-secret-a.com", []byte(sub)), http.StatusCreated, "")
+	evs := e.srv.completeEvents()
+	tenants := evs[0].(model.CompleteTenantEvent)
+	if len(tenants.Tenants) != 3 || tenants.Tenants[0].TenantID != SuperTenantID {
+		t.Errorf("tenants: %+v", tenants)
+	}
+	sus := evs[1].(model.CompleteApplicationSignUpsEvent)
+	if len(sus.ApplicationSignUps) != 1 || sus.ApplicationSignUps[0].TenantID != 1 || len(sus.ApplicationSignUps[0].ArtifactRepositories) != 1 {
+		t.Fatalf("sign-ups: %+v", sus)
+	}
+	if pw := sus.ApplicationSignUps[0].ArtifactRepositories[0].RepoPassword; pw == "" || pw == repoSecret {
+		t.Errorf("sign-up password %q: want it encrypted", pw)
+	}
+}

@@ -141,6 +141,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.subscribe(ctx); err != nil {
 		return err
 	}
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.publishComplete(ctx) }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.server.Serve(s.opts.Listener) }()
 	select {

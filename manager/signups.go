@@ -421,20 +421,12 @@ func (s *Server) publishArtifactUpdated(ctx context.Context, a *applicationRecor
 	}
 	e := model.ArtifactUpdatedEvent{ClusterID: rr.ClusterID, Status: "updated", RepoUserName: rr.RepoUsername, RepoURL: rr.RepoURL,
 		TenantID: model.String(strconv.Itoa(tenantID)), CommitEnabled: model.Bool(rr.CommitEnabled)}
-	if rr.RepoPassword != "" {
-		clear, err := model.DecryptPassword(a.Key, rr.RepoPassword)
-		if err == nil {
-			if a.Agent == agentStrata {
-				e.RepoPassword, err = model.EncryptPassword(a.Key, clear)
-			} else {
-				e.RepoPassword, err = model.EncryptPasswordECB(a.Key, clear)
-			}
-		}
-		if err != nil {
-			s.log.Warn("artifact_password", "cluster_id", rr.ClusterID, "err", err)
-			return
-		}
+	pw, err := s.agentPassword(a, rr.RepoPassword)
+	if err != nil {
+		s.log.Warn("artifact_password", "cluster_id", rr.ClusterID, "err", err)
+		return
 	}
+	e.RepoPassword = pw
 	if err := s.opts.Bus.PublishEvent(ctx, e); err != nil {
 		s.log.Warn("publish_artifact_updated", "cluster_id", rr.ClusterID, "err", err)
 	}
