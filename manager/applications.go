@@ -464,6 +464,9 @@ func (s *Server) undeploy(a *applicationRecord, force bool) error {
 		if s.store.get(bucketApplications, id, &cur) != nil || (err != nil && cur.Status == statusUndeploying) {
 			return
 		}
+		if cur.Status == statusDeployed {
+			return // deployed again after a forced undeploy: leave the new deployment alone
+		}
 		if cur.RemoveWhenUndeployed {
 			_ = s.store.delete(bucketApplications, id)
 			s.removeSignUps(id)
