@@ -75,7 +75,8 @@ type Options struct {
 	Patterns map[string][]Pattern
 	// Interval between two health publications of an instance (Stratos: 15 s).
 	Interval time.Duration
-	// Resolution is how often the health loop looks for instances that are due.
+	// Resolution is how often the health loop looks for instances that are due; default the
+	// smaller of DefaultResolution and Interval.
 	Resolution time.Duration
 	// BatchSize is the most samples per Publish call.
 	BatchSize int
@@ -157,7 +158,9 @@ func New(o Options) (*Driver, error) {
 		o.Interval = DefaultInterval
 	}
 	if o.Resolution <= 0 {
-		o.Resolution = DefaultResolution
+		// A health loop slower than the interval would publish at its own pace, not every
+		// Interval (`strata up --mock-health-interval 250ms` published once a second).
+		o.Resolution = min(DefaultResolution, o.Interval)
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
