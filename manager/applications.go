@@ -197,7 +197,7 @@ func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("application_added", "application_id", bean.ApplicationID, "tenant", u.TenantDomain)
-	created(w, r, bean.ApplicationID, "Application added successfully: [application-id] "+bean.ApplicationID)
+	created(w, r, bean.ApplicationID, "Application added successfully: [application] "+bean.ApplicationID)
 }
 
 // agentOf reads the application property strata.agent ("stratos" or "strata"): the form of the
@@ -235,7 +235,7 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	created(w, r, bean.ApplicationID, "Application updated successfully: [application-id] "+bean.ApplicationID)
+	created(w, r, bean.ApplicationID, "Application updated successfully: [application] "+bean.ApplicationID)
 }
 
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request) {
@@ -283,7 +283,7 @@ func (s *Server) removeApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.removeSignUps(id)
-	writeSuccess(w, http.StatusOK, "Application deleted successfully: [application-id] "+id)
+	writeSuccess(w, http.StatusOK, "Application deleted successfully: [application] "+id)
 }
 
 // buildClusters turns a deployed application into the clusters the controller creates and the
@@ -365,7 +365,7 @@ func (s *Server) deployApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
-	writeSuccess(w, http.StatusAccepted, "Application deployed successfully: [application-id] "+a.Bean.ApplicationID)
+	writeSuccess(w, http.StatusAccepted, "Application deployed successfully: [application] "+a.Bean.ApplicationID)
 }
 
 // deploy creates the application's clusters and registers their instances with the autoscaler.
@@ -428,7 +428,7 @@ func (s *Server) undeployApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
-	writeSuccess(w, http.StatusAccepted, "Application undeployed successfully: [application-id] "+a.Bean.ApplicationID)
+	writeSuccess(w, http.StatusAccepted, "Application undeployed successfully: [application] "+a.Bean.ApplicationID)
 }
 
 // undeploy stops the autoscaling of the application's clusters and removes them in the

@@ -183,7 +183,11 @@ func (s *Server) addPolicy(kind policies.Kind) http.HandlerFunc {
 			return
 		}
 		s.log.Info("policy_added", "kind", kind, "id", id)
-		created(w, r, id, fmt.Sprintf("%s added successfully: [%s] %s", names[0], names[1], id))
+		tag := names[1]
+		if kind == policies.KindAutoscaling {
+			tag = "autoscale-policy" // Stratos' add message says so; its delete message does not
+		}
+		created(w, r, id, fmt.Sprintf("%s added successfully: [%s] %s", names[0], tag, id))
 	}
 }
 
