@@ -144,6 +144,31 @@ func TestSingleClusterScaling(t *testing.T) {
 			t.Errorf("scale-down decision %s: steps %+v, want a terminate step", dec.ID, dtr.Steps)
 		}
 	}
+	// Each scaled-down member went the graceful way of Appendix A: cleanup → In_Maintenance →
+	// ReadyToShutDown → Terminated.
+	recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string][]string{}
+	for _, r := range recs {
+		if r.Entity == "member" {
+			states[r.MemberID] = append(states[r.MemberID], r.Status)
+		}
+	}
+	terminated := 0
+	for m, st := range states {
+		if !slices.Contains(st, string(model.MemberTerminated)) {
+			continue
+		}
+		terminated++
+		if got, want := strings.Join(st, " → "), "Created → Initialized → Starting → Active → In_Maintenance → ReadyToShutDown → Terminated"; got != want {
+			t.Errorf("member %s: %s; want %s", m, got, want)
+		}
+	}
+	if terminated != peak-d.Min {
+		t.Errorf("%d members terminated, want %d", terminated, peak-d.Min)
+	}
 	if downs != peak-d.Min {
 		t.Errorf("%d scale-down decisions from %d to min %d; want %d", downs, peak, d.Min, peak-d.Min)
 	}
@@ -338,6 +363,21 @@ func TestKilledMemberReplaced(t *testing.T) {
 	}
 	if got := historySeq(); got != want {
 		t.Errorf("cluster instance states in history: %s; want %s", got, want)
+	}
+	// The replacement was launched like the others (SampleApplicationStartupTestCase reads the
+	// payload from the mock IaaS): its application and cluster.
+	for _, m := range p.members(id) {
+		pl, ok := p.mock.Payload(m.InstanceID)
+		if !ok {
+			t.Errorf("member %s: no payload in the mock IaaS", m.MemberID)
+			continue
+		}
+		if app, _ := pl.Get(model.PayloadApplicationID); app != d.App {
+			t.Errorf("member %s payload APPLICATION_ID %q, want %q", m.MemberID, app, d.App)
+		}
+		if cl, _ := pl.Get(model.PayloadClusterID); cl != id {
+			t.Errorf("member %s payload CLUSTER_ID %q, want %q", m.MemberID, cl, id)
+		}
 	}
 	// The fault came from the CEP's silence detection, not from a driver report.
 	if st := p.ctrl.Stats(); st.Exited != 0 {
