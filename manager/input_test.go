@@ -3,7 +3,9 @@ package manager
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -126,5 +128,21 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 				t.Errorf("%s: the OpenAPI document has %s, which is not routed", prefix, k)
 			}
 		}
+	}
+}
+
+// TestChunkedBodyLimit: a body without Content-Length is cut at MaxBody too.
+func TestChunkedBodyLimit(t *testing.T) {
+	e := newEnv(t)
+	body := io.MultiReader(strings.NewReader(`{"type":"`), strings.NewReader(strings.Repeat("a", 2<<20)), strings.NewReader(`"}`))
+	req := httptest.NewRequest("POST", "/api/cartridges", body)
+	req.SetBasicAuth("admin", adminPassword)
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if keys := e.stateKeys(); len(keys) != 0 {
+		t.Errorf("stored: %v", keys)
 	}
 }
