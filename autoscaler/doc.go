@@ -42,7 +42,9 @@
 //     members (again each round until MemberTerminated), send InstanceCleanupMemberEvent to
 //     termination-pending members (again each round until they answer), expire members stuck in
 //     pending (15 min, doubled after 5 expiries in a partition), termination pending (30 min) or
-//     obsolete (24 h: forced terminate, forgotten).
+//     obsolete (24 h: forgotten). Obsolete members are terminated forcibly: the graceful part
+//     happened in termination pending, or cannot happen (a faulty member's agent is gone), so
+//     the controller must not start its own cleanup and graceful timeout.
 //
 // Every proposed action (start or terminate) is first put to governance as a rules.Proposal;
 // Rego runs only then, never for an instance that holds steady, and answers are cached for a
@@ -67,8 +69,8 @@
 //	                                  │   ◄──── 30 min expiry ────┘                         (every round)
 //	               MemberFault ───────┤ (from active)
 //	                                  ▼
-//	                 TerminateMember every round ─► MemberTerminated: removed from any list
-//	                 (after 24 h: forced, and forgotten)
+//	                 TerminateMember (forced) every round ─► MemberTerminated: removed from any list
+//	                 (after 24 h: forgotten)
 //
 // Members the controller announces (MemberCreated, CompleteTopology after a restart) join the
 // list their status implies. A member has a stats context (its LA and MC averages, gradients
