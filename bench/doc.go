@@ -14,7 +14,12 @@
 // with cep.Engine as its Handler, history.NewMemory, controller.New with controller/mock,
 // policies.Store, autoscaler.New with InProcessSummaries). Only the timings are scaled down: a
 // CEP window of 2 s instead of 60 s, health every 250 ms instead of 15 s, a monitor tick of 1 s
-// instead of 90 s and a fault timeout of 3 s instead of 60 s, so each scenario takes seconds.
+// instead of 90 s, a fault timeout of 3 s instead of 60 s (checked every 100 ms, no start-up
+// grace) and a settle of 100 ms, so each scenario takes seconds. The sample patterns keep
+// Stratos' shape against the window: 60, 60, 10 with a 3 s sampleDuration holds 60 for three
+// windows. The harness waits until the mock driver and the autoscaler have subscribed before a
+// test creates clusters, and records the autoscaler's StartMember and TerminateMember calls, the
+// topology events on the bus and the publish time of the first sample above a threshold.
 //
 // # Scenarios (scenario_test.go)
 //
@@ -24,11 +29,13 @@
 // that cannot be removed, and Strata's dry-run and shadow modes. Tests wait on conditions by
 // polling (every 50 ms, with a deadline), never by sleeping.
 //
-// # Benchmarks (reaction_test.go)
+// # Reaction (reaction_test.go)
 //
-// BenchmarkReaction measures, on the single-cluster-scaling set-up, the time from the first
-// health sample above the threshold to the controller's StartMember call, in CEP windows, next
-// to Stratos' path (15 s of stats, a 60 s window and up to a 90 s monitor tick).
+// TestReaction and BenchmarkReaction measure, on the single-cluster-scaling set-up with a load
+// step (10, then 60), the time from the first health sample above the threshold (publish time) to
+// the autoscaler's StartMember call, in CEP windows, next to Stratos' path (15 s of stats, a 60 s
+// window and up to a 90 s monitor tick: 1 to 2.75 of its windows). BenchmarkReaction moves the
+// step over the phases of the window (-benchtime=6x covers six).
 //
 // Nothing imports this package; it may import everything.
 package bench
