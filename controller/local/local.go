@@ -53,7 +53,8 @@ const (
 
 // Options configure a Driver.
 type Options struct {
-	// DataDir holds one directory per member (DataDir/<instance id>/). Required.
+	// DataDir holds one directory per member (DataDir/<instance id>/); a relative path is made
+	// absolute. Required.
 	DataDir string
 	// Executable is the strata binary the agent runs from; default os.Executable().
 	Executable string
@@ -133,6 +134,13 @@ func New(o Options) (*Driver, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("local: no DataDir")
 	}
+	// The agent runs in the member's directory and gets the paths of its files: they must not be
+	// relative to this process's working directory.
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("local: data dir: %w", err)
+	}
+	o.DataDir = abs
 	if o.Executable == "" {
 		exe, err := os.Executable()
 		if err != nil {

@@ -427,3 +427,20 @@ func TestAddressAllocation(t *testing.T) {
 		t.Error("reversed range accepted")
 	}
 }
+
+// A relative DataDir (`strata up`'s default data dir is "strata-data") still gives the agent
+// paths it can open: the agent runs in the member's directory, not in the caller's.
+func TestRelativeDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	d := newDriver(t, "members")
+	terminateAll(t, d)
+	s, err := d.Start(context.Background(), instance("memberR", freePort(t), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	okFile := filepath.Join(d.opts.DataDir, s.InstanceID, "agent.ok")
+	eventually(t, 10*time.Second, "fake agent reading its payload and agent.conf", func() bool { _, err := os.Stat(okFile); return err == nil })
+	if got, _ := os.ReadFile(okFile); !strings.Contains(string(got), "conf=[agent]|") {
+		t.Errorf("agent saw\n%s\nwant its agent.conf", got)
+	}
+}
