@@ -274,3 +274,21 @@ func TestCompleteEvents(t *testing.T) {
 		t.Errorf("sign-up password %q: want it encrypted", pw)
 	}
 }
+
+// TestTenantUserCannotWrite walks every route as a tenant's plain user: no write answers 2xx
+// (except managing the user's own API tokens).
+func TestTenantUserCannotWrite(t *testing.T) {
+	e := newEnv(t)
+	setupTenants(t, e)
+	expect(t, "add user", e.do("POST", "/api/users", "boss@a.com", "boss-secret-a.com", []byte(`{"userName":"dev","credential":"dev-secret-1","role":"user"}`)), http.StatusCreated, "")
+	for _, rt := range walkRoutes(t, e.h) {
+		method, route := rt[0], rt[1]
+		if !strings.HasPrefix(route, "/api") || method == "GET" || strings.Contains(route, "/tokens") {
+			continue
+		}
+		path := paramRE.ReplaceAllString(route, "x")
+		if r := e.do(method, path, "dev@a.com", "dev-secret-1", []byte(`{}`)); r.code/100 == 2 {
+			t.Errorf("%s %s as a tenant user: %d", method, path, r.code)
+		}
+	}
+}
