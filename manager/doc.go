@@ -46,7 +46,9 @@
 // POST /repo/notify (a git webhook), every deployed sign-up using the cluster or repository gets
 // an ArtifactUpdatedEvent whose password is re-encrypted for the cluster's agents: Stratos'
 // AES/ECB form by default, AES-GCM when the application property strata.agent is "strata" (or
-// the subscription's agent is).
+// the subscription's agent is). Run also publishes CompleteTenantEvent and
+// CompleteApplicationSignUpsEvent at start and every minute, and resyncs the platform with the
+// stored cartridges, network partitions and deployed cluster instances before serving.
 //
 // # Concurrency and lock order
 //
