@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.etcd.io/bbolt"
@@ -346,8 +348,10 @@ func (c *Controller) invalidTransition(entity, id string, err error) {
 	}
 }
 
-// RemoveApplicationClusters removes every cluster of an application, terminating their members
-// forcibly first, and publishes one ApplicationClustersRemovedEvent.
+// RemoveApplicationClusters removes every cluster of an application (an undeploy) and publishes
+// one ApplicationClustersRemovedEvent. Members are terminated gracefully first, as Stratos
+// undeploys: each Active member is asked to clean up and is terminated once ready to shut down
+// (or forcibly after GracefulTimeout); the call returns when every member is gone or ctx ends.
 func (c *Controller) RemoveApplicationClusters(ctx context.Context, appID string) error {
 	if err := c.waitReady(ctx); err != nil {
 		return err
@@ -363,13 +367,7 @@ func (c *Controller) RemoveApplicationClusters(ctx context.Context, appID string
 	if len(ids) == 0 {
 		return fmt.Errorf("clusters of application %q: %w", appID, ErrNotFound)
 	}
-	var errs []error
-	for _, id := range ids {
-		if err := c.TerminateAll(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := c.drain(ctx, ids); err != nil {
 		return fmt.Errorf("remove clusters of application %s: %w", appID, err)
 	}
 	c.mu.Lock()
@@ -404,4 +402,36 @@ func (c *Controller) RemoveApplicationClusters(ctx context.Context, appID string
 	}
 	c.emitLocked(&model.ApplicationClustersRemovedEvent{ClusterData: data, AppID: appID}, nil)
 	return nil
+}
+
+// drain terminates every member of the clusters gracefully and waits until none is left.
+func (c *Controller) drain(ctx context.Context, clusterIDs []string) error {
+	var errs []error
+	for {
+		c.mu.Lock()
+		var ids []string
+		for _, id := range clusterIDs {
+			if cl := c.clusters[id]; cl != nil {
+				ids = slices.AppendSeq(ids, maps.Keys(cl.Cluster.MemberMap))
+			}
+		}
+		gone := c.gone
+		c.mu.Unlock()
+		if len(ids) == 0 {
+			return nil
+		}
+		for _, id := range ids {
+			if err := c.TerminateMember(ctx, id, false); err != nil && !errors.Is(err, ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d members to terminate: %w", len(ids), ctx.Err())
+		}
+	}
 }

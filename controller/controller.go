@@ -35,6 +35,7 @@ type Controller struct {
 	nps        map[string]*model.NetworkPartition
 	clusters   map[string]*cluster
 	members    map[string]*member
+	gone       chan struct{} // closed and replaced whenever a member leaves the topology
 	closed     bool
 
 	outMu     sync.Mutex
@@ -150,6 +151,7 @@ func New(o Options) (*Controller, error) {
 		nps:               map[string]*model.NetworkPartition{},
 		clusters:          map[string]*cluster{},
 		members:           map[string]*member{},
+		gone:              make(chan struct{}),
 		outSignal:         make(chan struct{}, 1),
 		dirty:             map[string]bool{},
 		flushed:           make(chan struct{}),

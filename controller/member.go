@@ -220,6 +220,8 @@ func (c *Controller) prepareStartLocked(req StartRequest) (Instance, Driver, err
 func (c *Controller) removeMemberLocked(mem *member) {
 	m := mem.m
 	delete(c.members, m.MemberID)
+	close(c.gone)
+	c.gone = make(chan struct{})
 	cl := c.clusters[m.ClusterID]
 	appID := ""
 	if cl != nil {

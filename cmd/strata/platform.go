@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/local"
 	"github.com/strata-paas/strata/controller/mock"
@@ -112,3 +113,35 @@ func internalThrift(users *manager.Users, addr string, cert tls.Certificate, log
 	return databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + addr}, TLS: tlsConf,
 		Username: user, Password: password, Logger: log})
 }
+
+// managerClusters adapts the controller to the manager's ClusterManager.
+type managerClusters struct{ *controller.Controller }
+
+func (m managerClusters) CreateApplicationClusters(ctx context.Context, appID string, clusters []manager.Cluster) error {
+	specs := make([]controller.ClusterSpec, len(clusters))
+	for i, c := range clusters {
+		specs[i] = controller.ClusterSpec{
+			ClusterID:        c.ClusterID,
+			ServiceName:      c.ServiceName,
+			AppID:            c.AppID,
+			Alias:            c.Alias,
+			HostNames:        c.HostNames,
+			AutoscalePolicy:  c.AutoscalePolicy,
+			DeploymentPolicy: c.DeploymentPolicy,
+			TenantRange:      c.TenantRange,
+			TenantID:         c.TenantID,
+			Properties:       c.Properties,
+			Payload:          c.Payload,
+		}
+	}
+	return m.Controller.CreateApplicationClusters(ctx, appID, specs)
+}
+
+// managerScaler adapts the autoscaler to the manager's Scaler.
+type managerScaler struct{ a *autoscaler.Autoscaler }
+
+func (m managerScaler) RegisterCluster(c manager.ClusterInstance) error {
+	return m.a.RegisterCluster(autoscaler.ClusterSpec(c))
+}
+
+func (m managerScaler) RemoveCluster(clusterID string) { m.a.RemoveCluster(clusterID) }

@@ -25,7 +25,7 @@ type scalingConfig struct {
 }
 
 func (c *scalingConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.policiesDir, "policies", "", "directory of policy files (YAML, Stratos JSON, .rego), reloaded on change and on SIGHUP (default: policies come only through the API)")
+	fs.StringVar(&c.policiesDir, "policies", "", "directory of policy files (YAML, Stratos JSON, .rego), reloaded on change and on SIGHUP; the directory is then the source of truth and a reload replaces policies posted through the REST API (default: policies come only through the API)")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", autoscaler.DefaultMonitorInterval, "the autoscaler's periodic evaluation (it also decides as soon as fresh summaries arrive)")
 }
 

@@ -30,19 +30,20 @@ import (
 
 // upConfig is what `strata up` is told by its flags.
 type upConfig struct {
-	dataDir    string
-	api        string
-	mqttListen string
-	broker     string
-	logFormat  string
-	logLevel   string
-	clickhouse string
-	lb         bool
-	lbHost     string
-	cep        cepConfig
-	controller controllerConfig
-	scaling    scalingConfig
-	demo       demoConfig
+	dataDir     string
+	api         string
+	mqttListen  string
+	broker      string
+	logFormat   string
+	logLevel    string
+	clickhouse  string
+	lb          bool
+	authzPolicy string
+	lbHost      string
+	cep         cepConfig
+	controller  controllerConfig
+	scaling     scalingConfig
+	demo        demoConfig
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -53,6 +54,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse for history, e.g. clickhouse://127.0.0.1:9000/strata (default: an embedded, bounded in-process store)")
+	fs.StringVar(&c.authzPolicy, "authz-policy", "", "Rego module (package strata.authz, rule allow) replacing the REST API's embedded authorisation policy")
 	fs.BoolVar(&c.lb, "lb", true, "run the load balancer: every cartridge's proxy port routes to its Active members")
 	fs.StringVar(&c.lbHost, "lb-host", "127.0.0.1", "address the load balancer's proxy ports listen on (empty: every interface)")
 	c.cep.flags(fs)
@@ -157,11 +159,6 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	api, err := manager.New(manager.Options{Listener: apiLn, Users: users, Gatherer: reg, Logger: log})
-	if err != nil {
-		return err
-	}
-
 	authenticate := func(user, password string) bool {
 		_, ok := users.Authenticate(user, password)
 		return ok
@@ -240,6 +237,23 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 			return err
 		}
 		g.Go(func() error { return balancer.Run(ctx) })
+	}
+	api, err := manager.New(manager.Options{
+		Listener:    apiLn,
+		Users:       users,
+		Gatherer:    reg,
+		Logger:      log,
+		Policies:    sc.store,
+		Cartridges:  plat.controller,
+		Partitions:  plat.controller,
+		Clusters:    managerClusters{plat.controller},
+		Scaler:      managerScaler{sc.scaler},
+		Bus:         client,
+		History:     store,
+		AuthzPolicy: cfg.authzPolicy,
+	})
+	if err != nil {
+		return err
 	}
 	// The API starts last: /healthz answers once every component is built and bound.
 	g.Go(func() error { return api.Run(ctx) })

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+const samplesDir = "../../../shared/conformance/stratos-samples"
+
+// call sends a request as admin and returns the status, body and Location header.
+func call(t *testing.T, method, url, body string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", "s3cret-pass")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header.Get("Location")
+}
+
+// waitUntil polls f every 200 ms until it is true or the deadline passes.
+func waitUntil(t *testing.T, within time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// memberStatuses lists the member statuses of an application's runtime view.
+func memberStatuses(t *testing.T, api, app string) []string {
+	code, body, _ := call(t, http.MethodGet, api+"/api/applications/"+app+"/runtime", "")
+	if code != http.StatusOK {
+		return nil
+	}
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if _, ok := v["memberId"]; ok {
+				if s, ok := v["status"].(string); ok {
+					out = append(out, s)
+				}
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatalf("runtime view is not JSON: %v: %s", err, body)
+	}
+	walk(doc)
+	return out
+}
+
+// The Stratos samples posted as they are, in the order of Stratos' deploy scripts, against
+// `strata up` on the mock IaaS: the application goes Active, what it uses cannot be removed,
+// undeploy terminates every member gracefully, and removal in reverse order succeeds.
+func TestUpConformanceSamples(t *testing.T) {
+	if _, err := os.Stat(samplesDir); err != nil {
+		t.Fatalf("conformance samples: %v", err)
+	}
+	a, args := upArgs(t)
+	args = append(args, "--mock-health-interval", "1s", "--monitor-interval", "1s", "--cep-window", "5s")
+	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	api := "http://" + a.api
+	p.waitHTTP(t, api+"/healthz")
+
+	// Watch the members' lifecycle on the bus.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	seen := map[string][]string{} // member id -> lifecycle events in order
+	watcher, err := bus.New(bus.Options{URLs: []string{"tcp://" + a.mqtt}, ClientID: "conformance-watch"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.SubscribeEvents(ctx, "topology/#", func(topic string, e model.Event) {
+		var id string
+		switch e := e.(type) {
+		case *model.MemberActivatedEvent:
+			id = e.MemberID
+		case *model.MemberMaintenanceModeEvent:
+			id = e.MemberID
+		case *model.MemberReadyToShutdownEvent:
+			id = e.MemberID
+		case *model.MemberTerminatedEvent:
+			id = e.MemberID
+		default:
+			return
+		}
+		mu.Lock()
+		seen[id] = append(seen[id], topic[strings.LastIndexByte(topic, '/')+1:])
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = watcher.Run(ctx) }()
+
+	sample := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(samplesDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	posts := []struct{ path, file string }{
+		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
+		{"/networkPartitions", "network-partitions__mock__network-partition-1.json"},
+		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json"},
+		{"/cartridges", "cartridges__mock__php.json"},
+		{"/applicationPolicies", "application-policies__application-policy-1.json"},
+		{"/applications", "applications__simple__single-cartridge-app__artifacts__application.json"},
+	}
+	for _, post := range posts {
+		code, body, loc := call(t, http.MethodPost, api+"/api"+post.path, sample(post.file))
+		if code != http.StatusCreated || !strings.Contains(body, `"status":"success"`) || !strings.Contains(loc, "/api"+post.path+"/") {
+			t.Fatalf("POST %s (%s) = %d %s Location %q, want 201 success with a Location", post.path, post.file, code, body, loc)
+		}
+		if code, _, _ := call(t, http.MethodPost, api+"/api"+post.path, sample(post.file)); code != http.StatusConflict {
+			t.Errorf("POST %s again = %d, want 409", post.path, code)
+		}
+	}
+	code, body, _ := call(t, http.MethodPost, api+"/api/applications/single-cartridge-app/deploy/application-policy-1", "")
+	if code != http.StatusAccepted {
+		t.Fatalf("deploy = %d %s, want 202", code, body)
+	}
+	waitUntil(t, 90*time.Second, "the application's member to go Active", func() bool {
+		st := memberStatuses(t, api, "single-cartridge-app")
+		return len(st) >= 1 && st[0] == "Active"
+	})
+
+	for _, path := range []string{"/autoscalingPolicies/autoscaling-policy-1", "/deploymentPolicies/deployment-policy-1",
+		"/networkPartitions/network-partition-1", "/cartridges/php", "/applicationPolicies/application-policy-1", "/applications/single-cartridge-app"} {
+		code, body, _ := call(t, http.MethodDelete, api+"/api"+path, "")
+		if code != http.StatusBadRequest && code != http.StatusConflict {
+			t.Errorf("DELETE %s while deployed = %d %s, want 400 or 409", path, code, body)
+		}
+	}
+
+	mu.Lock()
+	var members []string
+	for id := range seen {
+		members = append(members, id)
+	}
+	mu.Unlock()
+	if code, body, _ := call(t, http.MethodPost, api+"/api/applications/single-cartridge-app/undeploy", ""); code != http.StatusAccepted {
+		t.Fatalf("undeploy = %d %s, want 202", code, body)
+	}
+	waitUntil(t, 90*time.Second, "every member to be terminated", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range members {
+			ev := seen[id]
+			if len(ev) == 0 || ev[len(ev)-1] != "MemberTerminatedEvent" {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	for _, id := range members {
+		got := strings.Join(seen[id], " ")
+		if !strings.Contains(got, "MemberMaintenanceModeEvent MemberReadyToShutdownEvent MemberTerminatedEvent") {
+			t.Errorf("member %s: %s, want a graceful termination (maintenance, ready to shut down, terminated)", id, got)
+		}
+	}
+	mu.Unlock()
+
+	waitUntil(t, 30*time.Second, "the application to be undeployed", func() bool {
+		code, _, _ := call(t, http.MethodDelete, api+"/api/applications/single-cartridge-app", "")
+		return code == http.StatusOK
+	})
+	for _, path := range []string{"/applicationPolicies/application-policy-1", "/cartridges/php", "/deploymentPolicies/deployment-policy-1",
+		"/networkPartitions/network-partition-1", "/autoscalingPolicies/autoscaling-policy-1"} {
+		if code, body, _ := call(t, http.MethodDelete, api+"/api"+path, ""); code != http.StatusOK {
+			t.Errorf("DELETE %s after undeploy = %d %s, want 200", path, code, body)
+		}
+		if code, _, _ := call(t, http.MethodGet, api+"/api"+path, ""); code != http.StatusNotFound {
+			t.Errorf("GET %s after removal = %d, want 404", path, code)
+		}
+	}
+}
