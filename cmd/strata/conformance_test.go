@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -159,6 +160,15 @@ func TestUpConformanceSamples(t *testing.T) {
 		st := memberStatuses(t, api, "single-cartridge-app")
 		return len(st) >= 1 && st[0] == "Active"
 	})
+
+	// The decision that started the member explains itself.
+	explain := exec.Command(strataBin, "explain", "--url", api, "single-cartridge-app.my-php.php.domain")
+	explain.Env = append(os.Environ(), "STRATA_PASSWORD=s3cret-pass")
+	out, err := explain.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "single-cartridge-app.my-php.php.domain") {
+		t.Errorf("strata explain: %v\n%s", err, out)
+	}
+	t.Logf("strata explain:\n%s", out)
 
 	for _, path := range []string{"/autoscalingPolicies/autoscaling-policy-1", "/deploymentPolicies/deployment-policy-1",
 		"/networkPartitions/network-partition-1", "/cartridges/php", "/applicationPolicies/application-policy-1", "/applications/single-cartridge-app"} {

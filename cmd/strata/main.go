@@ -30,6 +30,7 @@ func commands() []command {
 		{"lb", "run the load balancer: proxy ports follow the topology, in-flight counts go to the CEP", runLB},
 		{"cep", "run the CEP alone: Thrift receiver, windows and fault detection, against --broker", runCEP},
 		{"demo-server", "the demo cartridge's server: burns CPU on every request (--listen ADDR --burn 20ms)", runDemoServer},
+		{"explain", "print a cluster's last autoscaling decisions with their reasons", runExplain},
 		{"policy", "check policy files (check DIR) or run their fixtures and Rego tests (test DIR)", runPolicy},
 		{"version", "print the version", runVersion},
 		{"deploy", "add definitions from files: cartridges, policies, groups, applications (client)", runDeploy},
