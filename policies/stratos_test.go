@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-const samplesDir = "/work/shared/conformance/stratos-samples"
+const samplesDir = "../../shared/conformance/stratos-samples"
 
 func sample(t *testing.T, name string) []byte {
 	t.Helper()
