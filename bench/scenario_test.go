@@ -160,17 +160,28 @@ func TestSingleClusterScaling(t *testing.T) {
 		}
 	}
 	// Each scaled-down member went the graceful way of Appendix A: cleanup → In_Maintenance →
-	// ReadyToShutDown → Terminated.
-	recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	states := map[string][]string{}
-	for _, r := range recs {
-		if r.Entity == "member" {
-			states[r.MemberID] = append(states[r.MemberID], r.Status)
+	// ReadyToShutDown → Terminated, in the order the topology events came over the bus. (History
+	// has the same records, but orders those of one millisecond by event name.)
+	memberStates := func() (map[string][]string, int) {
+		states := map[string][]string{}
+		n := 0
+		for _, e := range p.events.snapshot() {
+			rec, ok := model.LifecycleOf(e.Event, e.At)
+			if ok && rec.Entity == "member" && rec.ClusterID == id {
+				states[rec.MemberID] = append(states[rec.MemberID], rec.Status)
+				if rec.Status == string(model.MemberTerminated) {
+					n++
+				}
+			}
 		}
+		return states, n
 	}
+	// The events trail the topology by the controller's outbox and the bus.
+	p.waitFor("the bus to carry every termination", 5*time.Second, func() bool {
+		_, n := memberStates()
+		return n >= peak-d.Min
+	})
+	states, _ := memberStates()
 	terminated := 0
 	for m, st := range states {
 		if !slices.Contains(st, string(model.MemberTerminated)) {
@@ -183,6 +194,19 @@ func TestSingleClusterScaling(t *testing.T) {
 	}
 	if terminated != peak-d.Min {
 		t.Errorf("%d members terminated, want %d", terminated, peak-d.Min)
+	}
+	recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hTerminated := 0
+	for _, r := range recs {
+		if r.Entity == "member" && r.Status == string(model.MemberTerminated) {
+			hTerminated++
+		}
+	}
+	if hTerminated != terminated {
+		t.Errorf("history holds %d member terminations, the bus carried %d", hTerminated, terminated)
 	}
 	if downs != peak-d.Min {
 		t.Errorf("%d scale-down decisions from %d to min %d; want %d", downs, peak, d.Min, peak-d.Min)
