@@ -45,6 +45,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "Authentication failed: invalid user name, password or token")
 			return
 		}
+		if user.Role == RoleAgent {
+			// Agent accounts exist for the broker and the Thrift receiver; whatever the
+			// authorisation policy says, they get nothing here.
+			writeError(w, http.StatusForbidden, "The user does not have required permissions to perform this operation")
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, user)))
 	})
 }

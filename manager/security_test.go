@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -289,6 +290,28 @@ func TestTenantUserCannotWrite(t *testing.T) {
 		path := paramRE.ReplaceAllString(route, "x")
 		if r := e.do(method, path, "dev@a.com", "dev-secret-1", []byte(`{}`)); r.code/100 == 2 {
 			t.Errorf("%s %s as a tenant user: %d", method, path, r.code)
+		}
+	}
+}
+
+// The accounts issued to agents (broker and Thrift credentials carried in payloads) get nothing
+// from the REST API, not even reads.
+func TestAgentAccountsHaveNoAPIAccess(t *testing.T) {
+	e := newEnv(t)
+	user, password, err := e.srv.opts.Users.IssueAgent("app.php.php.domain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.srv.opts.Users.Authenticate(user, password); !ok {
+		t.Fatal("the issued credentials do not authenticate")
+	}
+	for _, path := range []string{"/api/init", "/api/cartridges", "/api/applications"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.SetBasicAuth(user, password)
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("GET %s as an agent account = %d, want 403", path, rec.Code)
 		}
 	}
 }
