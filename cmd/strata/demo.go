@@ -81,12 +81,14 @@ func (c *demoConfig) flags(fs *flag.FlagSet) {
 }
 
 // Timings --demo gives the flags the user did not set: summaries every 10 s instead of every
-// minute, a monitor tick every 5 s, silent members faulty after 30 s.
+// minute, a monitor tick every 5 s, silent members faulty after 30 s, and a member asked to clean
+// up terminated after 30 s even if its agent never answers (30 min otherwise).
 var demoTimings = map[string]string{
 	"cep-window":       "10s",
 	"fault-timeout":    "30s",
 	"fault-grace":      "30s",
 	"monitor-interval": "5s",
+	"graceful-timeout": "30s",
 	"log-level":        "warn", // the demo's own lines are the show; warnings and errors still appear
 }
 
@@ -803,6 +805,7 @@ func runDemoServer(args []string, stdout, stderr io.Writer) int {
 	burn := fs.Duration("burn", 20*time.Millisecond, "CPU time burnt per request")
 	wait := fs.Duration("wait", 0, "time waited per request after burning, as for a backend call")
 	member := fs.String("member", os.Getenv(model.PayloadMemberID), "the member id shown on the page (default: $MEMBER_ID from the payload)")
+	root := fs.String("root", "", "serve the files under this directory instead of the demo page, as a php-style cartridge serves its checked-out artifacts (e.g. \"$APPLICATION_PATH\"); dot files are not served")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -815,6 +818,10 @@ func runDemoServer(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	var served atomic.Int64
+	var files http.Handler
+	if *root != "" {
+		files = http.FileServer(http.Dir(*root))
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
@@ -826,6 +833,14 @@ func runDemoServer(args []string, stdout, stderr io.Writer) int {
 		}
 		n := served.Add(1)
 		w.Header().Set(demoMemberHeader, *member)
+		if files != nil {
+			if strings.Contains(r.URL.Path, "/.") { // .git and other dot files stay private
+				http.NotFound(w, r)
+				return
+			}
+			files.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, "<!doctype html><title>Strata demo</title><h1>Served by member %s</h1><p>%s, request %d, %s</p>\n",
 			*member, ln.Addr(), n, time.Since(t0).Round(time.Millisecond))
