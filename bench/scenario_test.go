@@ -195,16 +195,20 @@ func TestSingleClusterScaling(t *testing.T) {
 	if terminated != peak-d.Min {
 		t.Errorf("%d members terminated, want %d", terminated, peak-d.Min)
 	}
-	recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
-	if err != nil {
-		t.Fatal(err)
-	}
 	hTerminated := 0
-	for _, r := range recs {
-		if r.Entity == "member" && r.Status == string(model.MemberTerminated) {
-			hTerminated++
+	p.waitFor("history to hold every termination", 5*time.Second, func() bool {
+		recs, err := p.history.Lifecycle(t.Context(), history.LifecycleQuery{ClusterID: id, Limit: 10000})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		hTerminated = 0
+		for _, r := range recs {
+			if r.Entity == "member" && r.Status == string(model.MemberTerminated) {
+				hTerminated++
+			}
+		}
+		return hTerminated >= terminated
+	})
 	if hTerminated != terminated {
 		t.Errorf("history holds %d member terminations, the bus carried %d", hTerminated, terminated)
 	}
