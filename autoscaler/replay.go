@@ -35,6 +35,12 @@ import (
 // have decided, and when", exactly for the enforced policy and as a first-order estimate for a
 // candidate.
 //
+// Times: a summary is replayed at its stored timestamp (the window's end for averages, history's
+// receipt for gradients and second derivatives), which trails the live autoscaler's receipt by
+// milliseconds, so replayed rounds come a little later than the live ones. The lifecycle records
+// of a member created within MatchTolerance after a recorded start are therefore held back until
+// MatchTolerance after it, so that the replayed round still makes that start.
+//
 // What the replay cannot see: member state that changed before the replayed range without a
 // lifecycle record (a scale-down victim moved to termination pending by the autoscaler itself),
 // and the phase of the monitor tick, which is taken from the first recorded tick in the range.
@@ -210,6 +216,11 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 	if err != nil {
 		return nil, err
 	}
+	st.known = func(id string) bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.members[id] != nil
+	}
 	if err := a.RegisterCluster(spec); err != nil {
 		return nil, err
 	}
@@ -240,6 +251,26 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 			continue
 		}
 		ins = append(ins, input{at: at, sum: s})
+	}
+	// A member the controller created for a recorded start within MatchTolerance of it is held
+	// back until MatchTolerance after the start: the replayed round is stamped from stored
+	// summaries, a few milliseconds after the live one, and must not see the member it is about
+	// to start as already there.
+	held := map[string]time.Time{}
+	for _, a := range st.attempts {
+		for _, c := range st.claims {
+			if !c.at.Before(a.at) && c.at.Sub(a.at) <= o.MatchTolerance {
+				held[c.id] = a.at.Add(o.MatchTolerance)
+			}
+		}
+	}
+	for i := range ins {
+		if ins[i].ev == nil {
+			continue
+		}
+		if until, ok := held[memberOf(ins[i].ev)]; ok && ins[i].at.Before(until) {
+			ins[i].at = until
+		}
 	}
 	slices.SortStableFunc(ins, func(x, y input) int {
 		if c := x.at.Compare(y.at); c != 0 {
@@ -455,6 +486,27 @@ func eventOfRecord(r model.LifecycleRecord) model.Event {
 	return nil
 }
 
+// memberOf is the member id of a member event, or "".
+func memberOf(e model.Event) string {
+	switch ev := e.(type) {
+	case *model.MemberCreatedEvent:
+		return ev.MemberID
+	case *model.MemberInitializedEvent:
+		return ev.MemberID
+	case *model.MemberStartedEvent:
+		return ev.MemberID
+	case *model.MemberActivatedEvent:
+		return ev.MemberID
+	case *model.MemberMaintenanceModeEvent:
+		return ev.MemberID
+	case *model.MemberReadyToShutdownEvent:
+		return ev.MemberID
+	case *model.MemberTerminatedEvent:
+		return ev.MemberID
+	}
+	return ""
+}
+
 // replayClaim is a member the controller really created: its first record.
 type replayClaim struct {
 	at        time.Time
@@ -500,6 +552,7 @@ type replayStarter struct {
 	window     time.Duration
 	tolerance  time.Duration
 	clock      *manualClock
+	known      func(memberID string) bool
 	phantoms   map[string]bool
 	n          int
 	terminated []string
@@ -520,7 +573,8 @@ func (s *replayStarter) StartMember(_ context.Context, req StartRequest) (model.
 		}
 	}
 	for _, c := range s.claims {
-		if c.taken || c.partition != req.PartitionID || c.at.Before(now) || c.at.Sub(now) > s.window {
+		if c.taken || c.partition != req.PartitionID || c.at.Before(now.Add(-s.tolerance)) || c.at.Sub(now) > s.window ||
+			(s.known != nil && s.known(c.id)) {
 			continue
 		}
 		c.taken = true
