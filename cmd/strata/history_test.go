@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -339,6 +340,91 @@ func TestUpHistoryOutageAcrossRestart(t *testing.T) {
 		}
 		if published[ts] != v {
 			t.Errorf("row ts %d value %v was not published (want value %v)", ts, v, published[ts])
+		}
+	}
+}
+
+// `strata up --demo` with ClickHouse: real members on the local driver leave lifecycle records
+// and the autoscaler's decisions in ClickHouse, and `strata policy replay` of the enforced
+// demo policy over them decides the same.
+func TestUpDemoHistoryReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs for over a minute")
+	}
+	addr := testenv.ClickHouse(t)
+	dsn := "clickhouse://" + addr + "/" + freshDB()
+	_, args := upArgs(t)
+	port := func() string { return strconv.Itoa(testenv.FreePort(t)) }
+	args = append(args, "--clickhouse", dsn, "--demo", "--demo-exit", "--demo-dir", "../../examples/demo",
+		"--demo-waves", "5s,30s,5s", "--cep-window", "6s", "--demo-proxy-port", port(), "--demo-port", port())
+	t0 := time.Now()
+	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	if code := p.exitCode(t, 170*time.Second); code != 0 {
+		t.Fatalf("strata up --demo --demo-exit: exit status %d\n%s", code, p.out.String())
+	}
+	ctx := t.Context()
+	ch := openHistory(t, dsn)
+	ds, err := ch.Decisions(ctx, history.DecisionQuery{From: t0, Limit: history.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) == 0 {
+		t.Fatal("no decision in ClickHouse")
+	}
+	cluster := ds[0].ClusterID
+	started := 0
+	for _, d := range ds {
+		if d.ClusterID == cluster && d.Delta > 0 {
+			started += d.Delta
+		}
+	}
+	recs, err := ch.Lifecycle(ctx, history.LifecycleQuery{ClusterID: cluster, From: t0, Limit: history.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, activated := map[string]time.Time{}, map[string]time.Time{}
+	for _, r := range recs {
+		if r.Entity != "member" {
+			continue
+		}
+		switch r.Status {
+		case string(model.MemberCreated):
+			created[r.MemberID] = r.Time
+		case string(model.MemberActive):
+			activated[r.MemberID] = r.Time
+		}
+		if r.Entity == "member" && (r.ClusterInstanceID == "" || r.PartitionID == "" || r.NetworkPartitionID == "" || r.Time.Before(t0)) {
+			t.Errorf("lifecycle record without its keys or before the start: %+v", r)
+		}
+	}
+	if started < 2 || len(created) < started || len(activated) < 2 {
+		t.Errorf("%d members created, %d activated, %d started by decisions; want >= 2 started, each created", len(created), len(activated), started)
+	}
+	for id, at := range activated {
+		if c, ok := created[id]; !ok || !c.Before(at) {
+			t.Errorf("member %s activated at %v, created at %v (%t)", id, at, c, ok)
+		}
+	}
+
+	var out, errOut strings.Builder
+	code := runReplay([]string{"demo-autoscaling", "--cluster", cluster, "--policies", "../../examples/demo/policies", "--clickhouse", dsn,
+		"--monitor-interval", "5s", "--from", t0.Add(-time.Second).Format(time.RFC3339Nano), "--to", "now", "--all"}, &out, &errOut)
+	t.Logf("strata policy replay:\n%s%s", out.String(), errOut.String())
+	if code != 0 || !strings.Contains(out.String(), " 0 differences") {
+		t.Errorf("replay of the enforced demo policy: exit %d, want 0 differences", code)
+		for _, r := range recs {
+			t.Logf("lifecycle %s %s %s %s %s", r.Time.Format(time.RFC3339Nano), r.Entity, r.MemberID, r.PartitionID, r.Status)
+		}
+		for _, d := range ds {
+			if d.Delta != 0 {
+				t.Logf("decision %s %s %+d: %s", d.Time.Format(time.RFC3339Nano), d.Action, d.Delta, d.Trace)
+			}
+		}
+		sums, _ := ch.Summaries(ctx, history.SummaryQuery{ClusterID: cluster, From: t0, Step: time.Millisecond})
+		for _, p := range sums {
+			if p.MemberID == "" {
+				t.Logf("summary %s %s %v", p.Time.Format(time.RFC3339Nano), p.Metric, p.Avg)
+			}
 		}
 	}
 }
