@@ -25,13 +25,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"up", "run the whole platform in one process (embedded broker, REST API, topology)", runUp},
+		{"up", "run the whole platform in one process (broker, REST API, CEP, controller, LB, autoscaler, history)", runUp},
 		{"agent", "run the cartridge agent of one member (--conf agent.conf --payload launch-params)", runAgent},
 		{"lb", "run the load balancer: proxy ports follow the topology, in-flight counts go to the CEP", runLB},
 		{"cep", "run the CEP alone: Thrift receiver, windows and fault detection, against --broker", runCEP},
 		{"demo-server", "the demo cartridge's server: burns CPU on every request (--listen ADDR --burn 20ms)", runDemoServer},
 		{"explain", "print a cluster's last autoscaling decisions with their reasons", runExplain},
-		{"policy", "check policy files (check DIR) or run their fixtures and Rego tests (test DIR)", runPolicy},
+		{"policy", "check policy files (check DIR), run their fixtures and Rego tests (test DIR), replay one over history (replay)", runPolicy},
 		{"version", "print the version", runVersion},
 		{"deploy", "add definitions from files: cartridges, policies, groups, applications (client)", runDeploy},
 		{"deploy-app", "deploy an application and show progress until it is active (client)", runDeployApp},
@@ -60,7 +60,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: strata <command> [flags]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 }
 

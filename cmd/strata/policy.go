@@ -100,11 +100,15 @@ func (s *scaling) run(ctx context.Context, g *errgroup.Group, dir string, reload
 	})
 }
 
-// runPolicy is `strata policy check|test DIR`.
+// runPolicy is `strata policy check|test DIR` and `strata policy replay`.
 func runPolicy(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "replay" {
+		return runReplay(args[1:], stdout, stderr)
+	}
 	if len(args) < 2 || (args[0] != "check" && args[0] != "test") {
 		fmt.Fprintln(stderr, "usage: strata policy check DIR   validate every policy file, printing every problem as file:line:col")
 		fmt.Fprintln(stderr, "       strata policy test DIR    run the fixtures (*_test.yaml) and the Rego tests (test_* rules)")
+		fmt.Fprintln(stderr, "       strata policy replay ...  run a policy over recorded history (strata policy replay -h)")
 		return 2
 	}
 	ctx := context.Background()
