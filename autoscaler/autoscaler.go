@@ -168,6 +168,9 @@ type Autoscaler struct {
 	wake    chan struct{}
 	roundMu sync.Mutex // serializes rounds (Run's loop, Evaluate, RunFixture)
 
+	topology     chan struct{} // closed by the first CompleteTopologyEvent
+	topologyOnce sync.Once
+
 	mu        sync.Mutex // guards everything below
 	clusters  map[string]*cluster
 	members   map[string]*member
@@ -231,6 +234,7 @@ func New(o Options) (*Autoscaler, error) {
 		clock:    o.Clock,
 		idBase:   hex.EncodeToString(b[:]),
 		wake:     make(chan struct{}, 1),
+		topology: make(chan struct{}),
 		clusters: map[string]*cluster{},
 		members:  map[string]*member{},
 		scratch:  newScratch(),
@@ -410,9 +414,12 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 			}
 		}
 		// Ask for the whole topology, as Stratos components do at start: it rebuilds the
-		// monitors and member lists after a restart.
-		if err := b.PublishEvent(ctx, &model.CompleteTopologyRequestEvent{}); err != nil {
-			a.stats.publishErrors.Add(1)
+		// monitors and member lists after a restart. Like Stratos' autoscaler, decide nothing
+		// before it arrived: a cluster registered meanwhile (the manager resyncs its deployed
+		// clusters at start) would show none of its running members, and the min check would
+		// start duplicates of them.
+		if !a.awaitTopology(ctx, b) {
+			return nil
 		}
 	}
 	timer := time.NewTimer(time.Hour)
@@ -440,6 +447,30 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				}
 			}
 		case <-timer.C:
+		}
+	}
+}
+
+// TopologyRequestInterval is how often Run asks again for the complete topology until the first
+// one arrives (the agents' interval, §7.3).
+const TopologyRequestInterval = 5 * time.Second
+
+// awaitTopology publishes CompleteTopologyRequestEvent every TopologyRequestInterval until a
+// CompleteTopologyEvent has been handled; false when ctx ended first.
+func (a *Autoscaler) awaitTopology(ctx context.Context, b eventBus) bool {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.topology:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if err := b.PublishEvent(ctx, &model.CompleteTopologyRequestEvent{}); err != nil {
+				a.stats.publishErrors.Add(1)
+			}
+			t.Reset(TopologyRequestInterval)
 		}
 	}
 }

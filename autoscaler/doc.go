@@ -84,6 +84,11 @@
 //
 // # Monitors from topology
 //
+// With a Bus, Run decides nothing until the first CompleteTopologyEvent has arrived (it asks for
+// one at start and again every TopologyRequestInterval), as Stratos' autoscaler waits for an
+// initialized topology: clusters registered before it (the manager resyncs its deployed clusters
+// at start) would show none of their running members, and the min check would start duplicates.
+//
 // RegisterCluster is the explicit way (the manager knows the application's cartridge min and
 // max). ClusterCreatedEvent and ApplicationClustersCreatedEvent create monitors too when the
 // cluster carries the properties MIN_COUNT (and MAX_COUNT, default MIN_COUNT) and both policy

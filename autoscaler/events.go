@@ -223,6 +223,7 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 			return a.dueLocked(in, now)
 		}
 	case *model.CompleteTopologyEvent:
+		a.topologyOnce.Do(func() { close(a.topology) })
 		return a.completeTopologyLocked(ev.Topology, now)
 	}
 	return false

@@ -112,6 +112,9 @@ func (w *liveWorld) TerminateMember(_ context.Context, id string, _ bool) error 
 }
 
 func (w *liveWorld) PublishEvent(_ context.Context, e model.Event) error {
+	if _, ok := e.(*model.CompleteTopologyRequestEvent); ok {
+		w.a.HandleEvent(&model.CompleteTopologyEvent{Topology: &model.Topology{}}) // nothing runs yet
+	}
 	if ev, ok := e.(*model.InstanceCleanupMemberEvent); ok {
 		w.mu.Lock()
 		delete(w.active, ev.MemberID)

@@ -38,13 +38,32 @@ type fakeBus struct {
 	mu       sync.Mutex
 	handlers map[string]bus.EventHandler
 	out      []model.Event
+	topology *model.Topology // answers CompleteTopologyRequestEvent when set
 }
 
 func (b *fakeBus) PublishEvent(_ context.Context, e model.Event) error {
 	b.mu.Lock()
 	b.out = append(b.out, e)
+	answer := b.topology != nil && b.handlers[model.SubscribeTopology] != nil
 	b.mu.Unlock()
+	if _, ok := e.(*model.CompleteTopologyRequestEvent); ok && answer {
+		// The controller answers with the whole topology.
+		b.deliver(model.SubscribeTopology, &model.CompleteTopologyEvent{Topology: b.topology})
+	}
 	return nil
+}
+
+// requests counts the CompleteTopologyRequestEvents published.
+func (b *fakeBus) requests() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, e := range b.out {
+		if _, ok := e.(*model.CompleteTopologyRequestEvent); ok {
+			n++
+		}
+	}
+	return n
 }
 func (b *fakeBus) Publish(context.Context, string, []byte, byte) error { return nil }
 func (b *fakeBus) SubscribeEvents(_ context.Context, filter string, h bus.EventHandler) error {
@@ -67,7 +86,7 @@ func (b *fakeBus) deliver(filter string, e model.Event) {
 func TestRunReactsWithinSettle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := &recStarter{}
-		fb := &fakeBus{handlers: map[string]bus.EventHandler{}}
+		fb := &fakeBus{handlers: map[string]bus.EventHandler{}, topology: &model.Topology{}}
 		a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st, Bus: fb})
 		if err != nil {
 			t.Fatal(err)
@@ -119,6 +138,56 @@ func TestRunReactsWithinSettle(t *testing.T) {
 		fb.mu.Unlock()
 		if !activated {
 			t.Error("no ClusterStatusClusterActivatedEvent")
+		}
+	})
+}
+
+// TestRunWaitsForCompleteTopology: after a restart the manager registers its deployed clusters
+// at once, before the controller's complete topology has reached the autoscaler. Run decides
+// nothing until it has the topology (asking again every TopologyRequestInterval), so the min
+// check counts the members that still run instead of starting duplicates of them.
+func TestRunWaitsForCompleteTopology(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &recStarter{}
+		fb := &fakeBus{handlers: map[string]bus.EventHandler{}} // no answer to the requests
+		a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st, Bus: fb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		const clusterID = "app.php.php.domain"
+		if err := a.RegisterCluster(ClusterSpec{ClusterID: clusterID, InstanceID: "php-1", NetworkPartition: "np1",
+			ServiceName: "php", ApplicationID: "app", Min: 2, Max: 6, AutoscalePolicy: "as", DeploymentPolicy: "dep"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(TopologyRequestInterval + time.Second)
+		synctest.Wait()
+		if n := st.count(); n != 0 {
+			t.Fatalf("%d starts before the complete topology arrived, want 0", n)
+		}
+		if n := fb.requests(); n != 2 {
+			t.Errorf("%d CompleteTopologyRequestEvents after %v, want 2 (at start, then again)", n, TopologyRequestInterval+time.Second)
+		}
+
+		// The topology shows one of the two members still running: one start, not two.
+		m := &model.Member{ServiceName: "php", ClusterID: clusterID, MemberID: "survivor", ClusterInstanceID: "php-1", NetworkPartitionID: "np1", PartitionID: "p1"}
+		m.PushStatus(model.MemberActive)
+		ci := &model.ClusterInstance{InstanceID: "php-1", NetworkPartitionID: "np1"}
+		ci.LifeCycleStateManager.Push(model.ClusterActive)
+		cl := &model.Cluster{ClusterID: clusterID, ServiceName: "php", AppID: "app", AutoscalePolicyName: "as", DeploymentPolicyName: "dep",
+			MemberMap: map[string]*model.Member{m.MemberID: m}, InstanceIDToInstanceContextMap: map[string]*model.ClusterInstance{"php-1": ci}}
+		fb.deliver(model.SubscribeTopology, &model.CompleteTopologyEvent{Topology: &model.Topology{ServiceMap: map[string]*model.Service{
+			"php": {ServiceName: "php", ClusterIDClusterMap: map[string]*model.Cluster{clusterID: cl}}}}})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := st.count(); n != 1 {
+			t.Errorf("%d starts after the topology showed 1 of min 2 running, want 1", n)
+		}
+		if n := fb.requests(); n != 2 {
+			t.Errorf("%d CompleteTopologyRequestEvents, want no more once the topology arrived", n)
 		}
 	})
 }
