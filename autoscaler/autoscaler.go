@@ -171,7 +171,9 @@ type Autoscaler struct {
 	topology     chan struct{} // closed by the first CompleteTopologyEvent
 	topologyOnce sync.Once
 
-	mu        sync.Mutex // guards everything below
+	mu        sync.Mutex      // guards everything below
+	topo      *model.Topology // the last complete topology (never modified)
+	topoGone  map[string]bool // members terminated since topo that no monitor knew
 	clusters  map[string]*cluster
 	members   map[string]*member
 	queue     instQueue
@@ -235,6 +237,7 @@ func New(o Options) (*Autoscaler, error) {
 		idBase:   hex.EncodeToString(b[:]),
 		wake:     make(chan struct{}, 1),
 		topology: make(chan struct{}),
+		topoGone: map[string]bool{},
 		clusters: map[string]*cluster{},
 		members:  map[string]*member{},
 		scratch:  newScratch(),
@@ -277,6 +280,7 @@ func (a *Autoscaler) RegisterCluster(spec ClusterSpec) error {
 	now := a.clock.Now()
 	a.mu.Lock()
 	a.registerLocked(spec, now)
+	a.learnFromTopologyLocked(spec.ClusterID, now)
 	a.mu.Unlock()
 	a.signal()
 	return nil

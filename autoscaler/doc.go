@@ -88,6 +88,8 @@
 // one at start and again every TopologyRequestInterval), as Stratos' autoscaler waits for an
 // initialized topology: clusters registered before it (the manager resyncs its deployed clusters
 // at start) would show none of their running members, and the min check would start duplicates.
+// The last complete topology is kept: a cluster instance registered after it arrived learns its
+// members from it (less those terminated since), for the same reason.
 //
 // RegisterCluster is the explicit way (the manager knows the application's cartridge min and
 // max). ClusterCreatedEvent and ApplicationClustersCreatedEvent create monitors too when the

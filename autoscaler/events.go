@@ -222,6 +222,9 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 			a.dropMemberLocked(m)
 			return a.dueLocked(in, now)
 		}
+		if a.topo != nil {
+			a.topoGone[ev.MemberID] = true // not to be learnt from the last complete topology
+		}
 	case *model.CompleteTopologyEvent:
 		a.topologyOnce.Do(func() { close(a.topology) })
 		return a.completeTopologyLocked(ev.Topology, now)
@@ -320,6 +323,8 @@ func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bo
 	if t == nil {
 		return false
 	}
+	a.topo = t
+	clear(a.topoGone)
 	woke := false
 	for _, s := range t.ServiceMap {
 		if s == nil {
@@ -332,28 +337,53 @@ func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bo
 			if a.clusters[cl.ClusterID] == nil {
 				woke = a.adoptLocked(cl, now) || woke
 			}
-			for _, m := range cl.MemberMap {
-				if m == nil || a.members[m.MemberID] != nil {
-					continue
-				}
-				l := listPending
-				switch m.Status() {
-				case model.MemberActive:
-					l = listActive
-				case model.MemberInMaintenance:
-					l = listTerminationPending
-				case model.MemberReadyToShutDown, model.MemberSuspended:
-					l = listObsolete
-				case model.MemberTerminated:
-					continue
-				}
-				if mm := a.knowMemberLocked(cl.ClusterID, m.ClusterInstanceID, m.PartitionID, m.MemberID, l, now); mm != nil && l == listActive {
-					mm.hasStats = true
-				}
-			}
+			a.learnMembersLocked(cl, now)
 		}
 	}
 	return woke
+}
+
+// learnMembersLocked adds the members of a topology cluster that the autoscaler does not know to
+// the lists their status implies (members of instances it has no monitor for are left out).
+func (a *Autoscaler) learnMembersLocked(cl *model.Cluster, now time.Time) {
+	for _, m := range cl.MemberMap {
+		if m == nil || a.members[m.MemberID] != nil || a.topoGone[m.MemberID] {
+			continue
+		}
+		l := listPending
+		switch m.Status() {
+		case model.MemberActive:
+			l = listActive
+		case model.MemberInMaintenance:
+			l = listTerminationPending
+		case model.MemberReadyToShutDown, model.MemberSuspended:
+			l = listObsolete
+		case model.MemberTerminated:
+			continue
+		}
+		if mm := a.knowMemberLocked(cl.ClusterID, m.ClusterInstanceID, m.PartitionID, m.MemberID, l, now); mm != nil && l == listActive {
+			mm.hasStats = true
+		}
+	}
+}
+
+// learnFromTopologyLocked learns the members of a cluster instance registered after the last
+// complete topology arrived: after a restart the manager may register its deployed clusters only
+// once the controller's topology has come and gone, and without its members the min check would
+// start duplicates of the ones still running.
+func (a *Autoscaler) learnFromTopologyLocked(clusterID string, now time.Time) {
+	if a.topo == nil {
+		return
+	}
+	for _, s := range a.topo.ServiceMap {
+		if s == nil {
+			continue
+		}
+		if cl := s.ClusterIDClusterMap[clusterID]; cl != nil {
+			a.learnMembersLocked(cl, now)
+			return
+		}
+	}
 }
 
 // knowMemberLocked returns the member, adding it to list l when the autoscaler did not know it

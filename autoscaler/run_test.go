@@ -192,6 +192,43 @@ func TestRunWaitsForCompleteTopology(t *testing.T) {
 	})
 }
 
+// TestRegisterAfterCompleteTopology: a cluster registered after the complete topology went by
+// (the manager's resync after a restart) learns its running members from it, except those
+// terminated since, so the min check replaces only what is gone.
+func TestRegisterAfterCompleteTopology(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		terminated []string // MemberTerminatedEvents between the topology and the registration
+		wantStarts int
+	}{
+		{name: "both running", wantStarts: 0},
+		{name: "one terminated since", terminated: []string{"b"}, wantStarts: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
+			const clusterID = "app.php.php.domain"
+			mk := func(id string) *model.Member {
+				m := &model.Member{ClusterID: clusterID, MemberID: id, ClusterInstanceID: "php-1", NetworkPartitionID: "np1", PartitionID: "p1"}
+				m.PushStatus(model.MemberActive)
+				return m
+			}
+			// No MIN_COUNT: the topology alone does not create the monitor.
+			cl := &model.Cluster{ClusterID: clusterID, ServiceName: "php", AppID: "app", AutoscalePolicyName: "as", DeploymentPolicyName: "dep",
+				MemberMap: map[string]*model.Member{"a": mk("a"), "b": mk("b")}}
+			s.a.HandleEvent(&model.CompleteTopologyEvent{Topology: &model.Topology{ServiceMap: map[string]*model.Service{
+				"php": {ServiceName: "php", ClusterIDClusterMap: map[string]*model.Cluster{clusterID: cl}}}}})
+			for _, id := range tc.terminated {
+				s.a.HandleEvent(&model.MemberTerminatedEvent{ServiceName: "php", ClusterID: clusterID, ClusterInstanceID: "php-1", MemberID: id})
+			}
+			register(t, s.a, 2, 6)
+			s.advance(epoch.Add(10 * time.Second))
+			if len(s.starts) != tc.wantStarts {
+				t.Errorf("%d starts, want %d", len(s.starts), tc.wantStarts)
+			}
+		})
+	}
+}
+
 // TestNotDefinedRIFSpread checks §4.2: RIF from a load balancer that does not know the instance
 // is spread over the network partition's instances by active members.
 func TestNotDefinedRIFSpread(t *testing.T) {
