@@ -148,9 +148,11 @@ func TestLifecycleHTTPRepository(t *testing.T) {
 			t.Errorf("extension env %s = %q, want %q", k, env[k], want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(home, "out", ExtCompleteTopology+".env")); err != nil {
-		t.Errorf("CompleteTopologyEvent extension: %v", err)
-	}
+	// The CompleteTopologyEvent extension runs on its own goroutine, as in the PCA.
+	eventually(t, 5*time.Second, "CompleteTopologyEvent extension", func() bool {
+		_, err := os.Stat(filepath.Join(home, "out", ExtCompleteTopology+".env"))
+		return err == nil
+	})
 
 	// With a REPO_URL the agent waits for the artifacts before activating.
 	expectNone[*model.InstanceActivatedEvent](cc, 300*time.Millisecond)

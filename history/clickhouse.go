@@ -274,22 +274,24 @@ func take[T any](b *buffer[T], min int, closing bool) []T {
 	return r
 }
 
-// seal turns buffers holding at least min rows into batches and dispatches them.
+// seal turns buffers holding at least min rows into batches of at most BatchSize rows (a
+// buffer grows past BatchSize when records arrive faster than Run seals) and dispatches them.
 func (c *ClickHouse) seal(min int, closing bool) {
-	if r := take(&c.health, min, closing); r != nil {
-		c.dispatch(&batch{table: tHealth, id: c.nextID.Add(1), health: r})
-	}
-	if r := take(&c.summaries, min, closing); r != nil {
-		c.dispatch(&batch{table: tSummaries, id: c.nextID.Add(1), summaries: r})
-	}
-	if r := take(&c.logs, min, closing); r != nil {
-		c.dispatch(&batch{table: tLogs, id: c.nextID.Add(1), logs: r})
-	}
-	if r := take(&c.lifecycle, min, closing); r != nil {
-		c.dispatch(&batch{table: tLifecycle, id: c.nextID.Add(1), lifecycle: r})
-	}
-	if r := take(&c.decisions, min, closing); r != nil {
-		c.dispatch(&batch{table: tDecisions, id: c.nextID.Add(1), decisions: r})
+	sealTable(c, &c.health, min, closing, func(b *batch, r []model.HealthSample) { b.health = r }, tHealth)
+	sealTable(c, &c.summaries, min, closing, func(b *batch, r []model.Summary) { b.summaries = r }, tSummaries)
+	sealTable(c, &c.logs, min, closing, func(b *batch, r []model.LogEntry) { b.logs = r }, tLogs)
+	sealTable(c, &c.lifecycle, min, closing, func(b *batch, r []model.LifecycleRecord) { b.lifecycle = r }, tLifecycle)
+	sealTable(c, &c.decisions, min, closing, func(b *batch, r []model.Decision) { b.decisions = r }, tDecisions)
+}
+
+func sealTable[T any](c *ClickHouse, buf *buffer[T], least int, closing bool, set func(*batch, []T), t table) {
+	rows := take(buf, least, closing)
+	for len(rows) > 0 {
+		n := min(len(rows), c.o.BatchSize)
+		b := &batch{table: t, id: c.nextID.Add(1)}
+		set(b, rows[:n:n])
+		c.dispatch(b)
+		rows = rows[n:]
 	}
 }
 
