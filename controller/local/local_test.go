@@ -18,6 +18,7 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // The test binary plays both processes of a member when LOCAL_TEST_FAKE=1: "agent" (what
@@ -113,15 +114,6 @@ func instance(memberID string, port int, mode string) controller.Instance {
 	}
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -180,7 +172,7 @@ func TestStartTwoMembersOnOnePortThenTerminate(t *testing.T) {
 	d := newDriver(t, t.TempDir())
 	terminateAll(t, d)
 	exits := watch(t, d)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 
 	a, err := d.Start(ctx, instance("memberA", port, ""))
 	if err != nil {
@@ -245,7 +237,7 @@ func TestTerminateKillsAfterGracePeriod(t *testing.T) {
 	ctx := context.Background()
 	d := newDriver(t, t.TempDir())
 	terminateAll(t, d)
-	s, err := d.Start(ctx, instance("stubborn", freePort(t), "ignore-term"))
+	s, err := d.Start(ctx, instance("stubborn", testenv.FreePort(t), "ignore-term"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +263,7 @@ func TestDeathIsReported(t *testing.T) {
 	exits := watch(t, d)
 
 	// The server dies: the member is over, its agent is stopped too.
-	s, err := d.Start(ctx, instance("victim", freePort(t), ""))
+	s, err := d.Start(ctx, instance("victim", testenv.FreePort(t), ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +293,7 @@ func TestDeathIsReported(t *testing.T) {
 	}
 
 	// The agent exits by itself.
-	s2, err := d.Start(ctx, instance("quitter", freePort(t), "exit"))
+	s2, err := d.Start(ctx, instance("quitter", testenv.FreePort(t), "exit"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +321,7 @@ func TestAdoptionAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	d1 := newDriver(t, dir)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	s, err := d1.Start(ctx, instance("survivor", port, ""))
 	if err != nil {
 		t.Fatal(err)
@@ -434,7 +426,7 @@ func TestRelativeDataDir(t *testing.T) {
 	t.Chdir(t.TempDir())
 	d := newDriver(t, "members")
 	terminateAll(t, d)
-	s, err := d.Start(context.Background(), instance("memberR", freePort(t), ""))
+	s, err := d.Start(context.Background(), instance("memberR", testenv.FreePort(t), ""))
 	if err != nil {
 		t.Fatal(err)
 	}
