@@ -68,10 +68,11 @@ func BenchmarkIngest(b *testing.B) {
 // BenchmarkHandleEvents measures the data-bridge path: bundles of decoded events, attribute
 // positions resolved once per definition.
 func BenchmarkHandleEvents(b *testing.B) {
-	for _, size := range []int{1, 100} {
-		b.Run(fmt.Sprintf("bundle=%d", size), func(b *testing.B) {
+	for _, c := range []struct{ members, size int }{{10_000, 1}, {10_000, 100}, {100_000, 100}} {
+		members, size := c.members, c.size
+		b.Run(fmt.Sprintf("members=%d/bundle=%d", members, size), func(b *testing.B) {
 			e := newTestEngine(b, Options{})
-			samples := workload(10_000, 100)
+			samples := workload(members, 100)
 			evs := bundle(samples)
 			for range 2 {
 				for range 4 {
@@ -80,6 +81,7 @@ func BenchmarkHandleEvents(b *testing.B) {
 				endWindow(e, 0)
 			}
 			i, n := 0, 0
+			runtime.GC()
 			b.ReportAllocs()
 			start, cpu0 := time.Now(), cpuTime()
 			for b.Loop() {
