@@ -184,6 +184,10 @@ type Autoscaler struct {
 	spareDecs []decisionOut
 
 	stats counters
+
+	// followVictim is set by Replay only: it offers the member the live autoscaler terminated in a
+	// scale-down at about now to take, which the autoscaler takes when it is a candidate.
+	followVictim func(now time.Time, take func(memberID string) bool)
 }
 
 type counters struct {

@@ -566,6 +566,9 @@ func (a *Autoscaler) scaleLocked(ctx context.Context, in *instance, r *run, env 
 		if pi >= 0 {
 			victim = lowestLoad(&in.parts[pi])
 		}
+		if m := a.recordedVictimLocked(in, now); m != nil {
+			pi, victim = m.part, m
+		}
 		if victim == nil {
 			tr.Limit, r.res.reason = LimitNoMember, "scale-down wanted; no member to terminate"
 			return
@@ -603,6 +606,24 @@ func (a *Autoscaler) terminateMemberLocked(m *member, now time.Time) {
 	} else {
 		a.moveLocked(m, listObsolete, now)
 	}
+}
+
+// recordedVictimLocked is, in a replay, the member the live autoscaler terminated in its
+// scale-down at about now, when it is a candidate here too (see Replay); else nil.
+func (a *Autoscaler) recordedVictimLocked(in *instance, now time.Time) *member {
+	if a.followVictim == nil {
+		return nil
+	}
+	var found *member
+	a.followVictim(now, func(id string) bool {
+		m := a.members[id]
+		if m == nil || m.in != in || !m.hasStats || (m.list != listPending && m.list != listActive) {
+			return false
+		}
+		found = m
+		return true
+	})
+	return found
 }
 
 // lowestLoad is the member of the partition with the lowest (predicted LA + predicted MC)/2,

@@ -30,7 +30,12 @@ import (
 // a start the live autoscaler also made without a member appearing fails, as it did live; any
 // other start reality has no member for becomes a phantom member that stays pending (it counts towards
 // non-terminated, as an unanswered start does live) until the pending expiry makes it obsolete and
-// it is terminated. The load is the recorded load: the replay cannot know how a different member
+// it is terminated. Likewise a scale-down the policy decides within MatchTolerance of a recorded
+// one terminates the member the live autoscaler terminated (its trace names it) when that member is
+// a candidate: among members of near-equal load the victim turns on summaries arriving
+// milliseconds apart, and reality went on without that member. The decision itself (whether,
+// when, how many) stays the replayed policy's; the victim's records within MatchTolerance after
+// the recorded scale-down are held back as a started member's are. The load is the recorded load: the replay cannot know how a different member
 // count would have changed it. So the replay answers "given what happened, what would this policy
 // have decided, and when", exactly for the enforced policy and as a first-order estimate for a
 // candidate.
@@ -216,6 +221,8 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 	if err != nil {
 		return nil, err
 	}
+	victims := recordedVictims(recorded)
+	a.followVictim = followVictims(victims, o.MatchTolerance)
 	st.known = func(id string) bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -264,12 +271,23 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 			}
 		}
 	}
+	// Likewise the records of a recorded scale-down's victim (the cleanup it starts) within
+	// MatchTolerance after it: the replayed round must still find the victim active.
+	type span struct{ from, until time.Time }
+	heldVictims := map[string]span{}
+	for _, v := range victims {
+		heldVictims[v.id] = span{v.at, v.at.Add(o.MatchTolerance)}
+	}
 	for i := range ins {
 		if ins[i].ev == nil {
 			continue
 		}
-		if until, ok := held[memberOf(ins[i].ev)]; ok && ins[i].at.Before(until) {
+		id := memberOf(ins[i].ev)
+		if until, ok := held[id]; ok && ins[i].at.Before(until) {
 			ins[i].at = until
+		}
+		if sp, ok := heldVictims[id]; ok && !ins[i].at.Before(sp.from) && ins[i].at.Before(sp.until) {
+			ins[i].at = sp.until
 		}
 	}
 	slices.SortStableFunc(ins, func(x, y input) int {
@@ -535,6 +553,46 @@ func replayClaims(life []model.LifecycleRecord, spec ClusterSpec) []*replayClaim
 type replayAttempt struct {
 	at   time.Time
 	left int
+}
+
+// replayVictim is a member a recorded scale-down terminated, as its trace names it.
+type replayVictim struct {
+	at   time.Time
+	id   string
+	used bool
+}
+
+// recordedVictims returns the victims of the recorded scale-downs.
+func recordedVictims(recorded []model.Decision) []*replayVictim {
+	var vs []*replayVictim
+	for _, d := range recorded {
+		if d.Delta >= 0 {
+			continue
+		}
+		t, err := DecodeTrace(d)
+		if err != nil {
+			continue
+		}
+		for _, s := range t.Steps {
+			if s.Check == "scale" && s.Delta < 0 && s.Member != "" {
+				vs = append(vs, &replayVictim{at: d.Time, id: s.Member})
+			}
+		}
+	}
+	return vs
+}
+
+// followVictims is the Autoscaler.followVictim of a replay: each recorded victim is offered once
+// to a replayed scale-down within tolerance of the recorded one.
+func followVictims(vs []*replayVictim, tolerance time.Duration) func(time.Time, func(string) bool) {
+	return func(now time.Time, take func(string) bool) {
+		for _, v := range vs {
+			if !v.used && now.Sub(v.at).Abs() <= tolerance && take(v.id) {
+				v.used = true
+				return
+			}
+		}
+	}
 }
 
 // errReplayStartFailed answers a replayed start that the live autoscaler also made and that

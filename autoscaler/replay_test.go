@@ -2,8 +2,10 @@ package autoscaler
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -376,5 +378,101 @@ func TestReplayTimeline(t *testing.T) {
 				t.Errorf("rows %d, diffs %d; want %d, %d", len(rows), diffs, tt.rows, tt.diffs)
 			}
 		})
+	}
+}
+
+// TestReplayFollowsRecordedVictim: which of several members of near-equal load a scale-down
+// terminates turns on summaries arriving milliseconds apart, so the replay terminates the member
+// the live autoscaler terminated (its trace names it) when that member is a candidate. Here
+// another member of the victim's partition is made the least loaded in the stored summaries: the
+// replay still follows the recorded victim, and picks that member when the recorded traces name
+// none.
+func TestReplayFollowsRecordedVictim(t *testing.T) {
+	set := replayPolicies(t)
+	mem, _, _ := liveRun(t, set)
+	ctx := context.Background()
+	h, err := LoadReplayHistory(ctx, mem, replayCluster, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victimOf := func(d model.Decision) string {
+		tr, err := DecodeTrace(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range tr.Steps {
+			if s.Check == "scale" && s.Delta < 0 {
+				return s.Member
+			}
+		}
+		return ""
+	}
+	var down model.Decision
+	victim := ""
+	for _, d := range h.Decisions {
+		if d.Delta < 0 {
+			if victim = victimOf(d); victim != "" {
+				down = d
+				break
+			}
+		}
+	}
+	if victim == "" {
+		t.Fatal("the live run made no scale-down that names its victim")
+	}
+	partOf := map[string]string{}
+	for _, r := range h.Lifecycle {
+		if r.MemberID != "" && r.PartitionID != "" && r.Time.Before(down.Time) {
+			partOf[r.MemberID] = r.PartitionID
+		}
+	}
+	other := ""
+	for _, s := range h.Summaries {
+		if s.MemberID != "" && s.MemberID != victim && partOf[s.MemberID] == partOf[victim] && time.UnixMilli(s.Timestamp).Before(down.Time) {
+			other = s.MemberID
+			break
+		}
+	}
+	if other == "" {
+		t.Fatalf("no other member of partition %q reported load before the scale-down", partOf[victim])
+	}
+	for i := range h.Summaries {
+		if h.Summaries[i].MemberID == other {
+			h.Summaries[i].Value = 0
+		}
+	}
+
+	replayedVictim := func(h ReplayHistory) (string, int) {
+		t.Helper()
+		res, err := Replay(ctx, ReplayOptions{Policies: set, Cluster: ClusterSpec{ClusterID: replayCluster}}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range res.Replayed {
+			if d.Delta < 0 && d.Time.Sub(down.Time).Abs() <= DefaultMatchTolerance {
+				return victimOf(d), res.Differences
+			}
+		}
+		t.Fatalf("no replayed scale-down at %v:\n%v", down.Time, briefs(res.Replayed))
+		return "", 0
+	}
+	if v, n := replayedVictim(h); v != victim || n != 0 {
+		t.Errorf("replayed scale-down terminates %s with %d differences; want the recorded victim %s and none", v, n, victim)
+	}
+
+	unnamed := h
+	unnamed.Decisions = slices.Clone(h.Decisions)
+	for i, d := range unnamed.Decisions {
+		var tr map[string]json.RawMessage
+		if err := json.Unmarshal(d.Trace, &tr); err != nil {
+			t.Fatal(err)
+		}
+		delete(tr, "steps")
+		if unnamed.Decisions[i].Trace, err = json.Marshal(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := replayedVictim(unnamed); v != other {
+		t.Errorf("without recorded victims the replay terminates %s; want %s, the least loaded", v, other)
 	}
 }
