@@ -222,6 +222,26 @@ func stepMs(step time.Duration, s span) (int64, error) {
 	return ms, nil
 }
 
+// spanStep checks an aggregation query's span and step.
+func spanStep(from, to time.Time, step time.Duration) (span, int64, error) {
+	s, err := makeSpan(from, to)
+	if err != nil {
+		return s, 0, err
+	}
+	ms, err := stepMs(step, s)
+	return s, ms, err
+}
+
+// spanLimit checks a listing query's span and limit.
+func spanLimit(from, to time.Time, n int) (span, int, error) {
+	s, err := makeSpan(from, to)
+	if err != nil {
+		return s, 0, err
+	}
+	n, err = limit(n)
+	return s, n, err
+}
+
 func limit(n int) (int, error) {
 	switch {
 	case n == 0:

@@ -273,11 +273,7 @@ func match(want, got string) bool { return want == "" || want == got }
 
 // Health aggregates raw samples per step.
 func (m *Memory) Health(ctx context.Context, q HealthQuery) ([]Point, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	step, err := stepMs(q.Step, sp)
+	sp, step, err := spanStep(q.From, q.To, q.Step)
 	if err != nil {
 		return nil, err
 	}
@@ -302,11 +298,7 @@ func (m *Memory) Health(ctx context.Context, q HealthQuery) ([]Point, error) {
 
 // Summaries aggregates CEP summaries per step.
 func (m *Memory) Summaries(ctx context.Context, q SummaryQuery) ([]Point, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	step, err := stepMs(q.Step, sp)
+	sp, step, err := spanStep(q.From, q.To, q.Step)
 	if err != nil {
 		return nil, err
 	}
@@ -342,11 +334,7 @@ func newest[T any](rows []T, n int, cmpf func(a, b T) int) []T {
 
 // Logs returns matching log lines.
 func (m *Memory) Logs(ctx context.Context, q LogQuery) ([]model.LogEntry, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(q.Limit)
+	sp, n, err := spanLimit(q.From, q.To, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -371,11 +359,7 @@ func compareLogs(a, b model.LogEntry) int {
 
 // Lifecycle returns matching lifecycle records.
 func (m *Memory) Lifecycle(ctx context.Context, q LifecycleQuery) ([]model.LifecycleRecord, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(q.Limit)
+	sp, n, err := spanLimit(q.From, q.To, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -401,11 +385,7 @@ func compareLifecycle(a, b model.LifecycleRecord) int {
 
 // Decisions returns matching decisions with their traces.
 func (m *Memory) Decisions(ctx context.Context, q DecisionQuery) ([]model.Decision, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(q.Limit)
+	sp, n, err := spanLimit(q.From, q.To, q.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -70,11 +70,7 @@ func (c *ClickHouse) query(ctx context.Context, sql string, args []any) (driver.
 
 // Health aggregates raw samples per step.
 func (c *ClickHouse) Health(ctx context.Context, q HealthQuery) ([]Point, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	step, err := stepMs(q.Step, sp)
+	sp, step, err := spanStep(q.From, q.To, q.Step)
 	if err != nil {
 		return nil, err
 	}
@@ -93,11 +89,7 @@ func (c *ClickHouse) Health(ctx context.Context, q HealthQuery) ([]Point, error)
 
 // Summaries aggregates CEP summaries per step.
 func (c *ClickHouse) Summaries(ctx context.Context, q SummaryQuery) ([]Point, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	step, err := stepMs(q.Step, sp)
+	sp, step, err := spanStep(q.From, q.To, q.Step)
 	if err != nil {
 		return nil, err
 	}
@@ -120,42 +112,54 @@ func (c *ClickHouse) Summaries(ctx context.Context, q SummaryQuery) ([]Point, er
 }
 
 func (c *ClickHouse) points(ctx context.Context, sql string, args []any) ([]Point, error) {
-	rows, err := c.query(ctx, sql, args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Point
-	for rows.Next() {
+	out, err := readRows(ctx, c, sql, args, "points", func(rows driver.Rows) (Point, error) {
 		var (
 			p    Point
 			kind int8
 			b    int64
 		)
-		if err := rows.Scan(&kind, &p.Metric, &p.ClusterID, &p.ClusterInstanceID, &p.MemberID, &b, &p.Count,
-			&p.Min, &p.Max, &p.Avg); err != nil {
-			return nil, fmt.Errorf("read points: %w", err)
-		}
+		err := rows.Scan(&kind, &p.Metric, &p.ClusterID, &p.ClusterInstanceID, &p.MemberID, &b, &p.Count,
+			&p.Min, &p.Max, &p.Avg)
 		p.Kind = model.SummaryKind(kind)
 		p.Time = msTime(b)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read points: %w", err)
-	}
+		return p, err
+	})
 	// ClickHouse sorts the same way; sorting again here makes the order independent of collation
 	// details of future server versions.
 	slices.SortStableFunc(out, comparePoints)
+	return out, err
+}
+
+// readRows runs a query and scans every row; what names the rows in errors.
+func readRows[T any](ctx context.Context, c *ClickHouse, sql string, args []any, what string, scan func(driver.Rows) (T, error)) ([]T, error) {
+	rows, err := c.query(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
 	return out, nil
+}
+
+// newestFirst reads rows a query returned newest first and returns them oldest first.
+func newestFirst[T any](out []T, err error) ([]T, error) {
+	slices.Reverse(out)
+	return out, err
 }
 
 // Logs returns matching log lines.
 func (c *ClickHouse) Logs(ctx context.Context, q LogQuery) ([]model.LogEntry, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(q.Limit)
+	sp, n, err := spanLimit(q.From, q.To, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -169,34 +173,17 @@ func (c *ClickHouse) Logs(ctx context.Context, q LogQuery) ([]model.LogEntry, er
 	sql := fmt.Sprintf("SELECT ts, toString(stream), member_id, toString(tenant_id), toString(server_name), "+
 		"toString(app_name), log_time, toString(priority), message, toString(logger), toString(ip), instance, stacktrace "+
 		"FROM %s.logs%s ORDER BY ts DESC, member_id DESC, message DESC LIMIT %d", c.db, w.String(), n)
-	rows, err := c.query(ctx, sql, w.args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []model.LogEntry
-	for rows.Next() {
+	return newestFirst(readRows(ctx, c, sql, w.args, "logs", func(rows driver.Rows) (model.LogEntry, error) {
 		var e model.LogEntry
-		if err := rows.Scan(&e.Timestamp, &e.Stream, &e.MemberID, &e.TenantID, &e.ServerName, &e.AppName,
-			&e.LogTime, &e.Priority, &e.Message, &e.Logger, &e.IP, &e.Instance, &e.Stacktrace); err != nil {
-			return nil, fmt.Errorf("read logs: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read logs: %w", err)
-	}
-	slices.Reverse(out)
-	return out, nil
+		err := rows.Scan(&e.Timestamp, &e.Stream, &e.MemberID, &e.TenantID, &e.ServerName, &e.AppName,
+			&e.LogTime, &e.Priority, &e.Message, &e.Logger, &e.IP, &e.Instance, &e.Stacktrace)
+		return e, err
+	}))
 }
 
 // Lifecycle returns matching lifecycle records.
 func (c *ClickHouse) Lifecycle(ctx context.Context, q LifecycleQuery) ([]model.LifecycleRecord, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(q.Limit)
+	sp, n, err := spanLimit(q.From, q.To, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -209,38 +196,21 @@ func (c *ClickHouse) Lifecycle(ctx context.Context, q LifecycleQuery) ([]model.L
 		"toString(cluster_id), toString(cluster_instance_id), toString(network_partition_id), toString(partition_id), "+
 		"member_id, toString(status) FROM %s.lifecycle%s ORDER BY ts DESC, entity DESC, cluster_id DESC, "+
 		"cluster_instance_id DESC, member_id DESC, event DESC, status DESC LIMIT %d", c.db, w.String(), n)
-	rows, err := c.query(ctx, sql, w.args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []model.LifecycleRecord
-	for rows.Next() {
+	return newestFirst(readRows(ctx, c, sql, w.args, "lifecycle", func(rows driver.Rows) (model.LifecycleRecord, error) {
 		var (
 			r  model.LifecycleRecord
 			ts int64
 		)
-		if err := rows.Scan(&ts, &r.Entity, &r.Event, &r.ServiceName, &r.ApplicationID, &r.ClusterID,
-			&r.ClusterInstanceID, &r.NetworkPartitionID, &r.PartitionID, &r.MemberID, &r.Status); err != nil {
-			return nil, fmt.Errorf("read lifecycle: %w", err)
-		}
+		err := rows.Scan(&ts, &r.Entity, &r.Event, &r.ServiceName, &r.ApplicationID, &r.ClusterID,
+			&r.ClusterInstanceID, &r.NetworkPartitionID, &r.PartitionID, &r.MemberID, &r.Status)
 		r.Time = msTime(ts)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read lifecycle: %w", err)
-	}
-	slices.Reverse(out)
-	return out, nil
+		return r, err
+	}))
 }
 
 // Decisions returns matching decisions with their traces.
 func (c *ClickHouse) Decisions(ctx context.Context, q DecisionQuery) ([]model.Decision, error) {
-	sp, err := makeSpan(q.From, q.To)
-	if err != nil {
-		return nil, err
-	}
-	n, err := limit(q.Limit)
+	sp, n, err := spanLimit(q.From, q.To, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -251,33 +221,20 @@ func (c *ClickHouse) Decisions(ctx context.Context, q DecisionQuery) ([]model.De
 	sql := fmt.Sprintf("SELECT ts, id, toString(cluster_id), toString(cluster_instance_id), toString(network_partition_id), "+
 		"toString(policy), toString(mode), toString(action), active, non_terminated, required, delta, reason, trace "+
 		"FROM %s.decisions%s ORDER BY ts DESC, id DESC LIMIT %d", c.db, w.String(), n)
-	rows, err := c.query(ctx, sql, w.args)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []model.Decision
-	for rows.Next() {
+	return newestFirst(readRows(ctx, c, sql, w.args, "decisions", func(rows driver.Rows) (model.Decision, error) {
 		var (
 			d                                model.Decision
 			ts                               int64
 			active, nonTerm, required, delta int32
 			trace                            string
 		)
-		if err := rows.Scan(&ts, &d.ID, &d.ClusterID, &d.ClusterInstanceID, &d.NetworkPartitionID, &d.Policy,
-			&d.Mode, &d.Action, &active, &nonTerm, &required, &delta, &d.Reason, &trace); err != nil {
-			return nil, fmt.Errorf("read decisions: %w", err)
-		}
+		err := rows.Scan(&ts, &d.ID, &d.ClusterID, &d.ClusterInstanceID, &d.NetworkPartitionID, &d.Policy,
+			&d.Mode, &d.Action, &active, &nonTerm, &required, &delta, &d.Reason, &trace)
 		d.Time = msTime(ts)
 		d.Active, d.NonTerminated, d.Required, d.Delta = int(active), int(nonTerm), int(required), int(delta)
 		if trace != "" {
 			d.Trace = json.RawMessage(trace)
 		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read decisions: %w", err)
-	}
-	slices.Reverse(out)
-	return out, nil
+		return d, err
+	}))
 }
