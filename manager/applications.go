@@ -152,21 +152,10 @@ func (s *Server) checkApplication(a *applicationBean) error {
 }
 
 func (s *Server) decodeApplication(w http.ResponseWriter, r *http.Request) (applicationBean, bool) {
-	var a applicationBean
-	body, ok := readBody(w, r)
-	if !ok {
-		return a, false
-	}
-	if err := decodeStrict(body, &a); err != nil {
-		writeError(w, http.StatusBadRequest, "Application is not valid: "+err.Error())
-		return a, false
-	}
-	a.Status, a.SignUpsExist = "", nil
-	if err := errors.Join(a.validate(), s.checkApplication(&a)); err != nil {
-		writeError(w, http.StatusBadRequest, "Application is not valid: "+errorText(err))
-		return a, false
-	}
-	return a, true
+	return decodeBody(w, r, "Application", func(a *applicationBean) error {
+		a.Status, a.SignUpsExist = "", nil
+		return errors.Join(a.validate(), s.checkApplication(a))
+	})
 }
 
 func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {

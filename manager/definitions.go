@@ -45,6 +45,25 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return b, true
 }
 
+// decodeBody reads a request body strictly into a T and checks it with check; either problem is
+// answered 400 with a message that starts with what ("Cartridge is not valid: ...").
+func decodeBody[T any](w http.ResponseWriter, r *http.Request, what string, check func(*T) error) (T, bool) {
+	var v T
+	body, ok := readBody(w, r)
+	if !ok {
+		return v, false
+	}
+	if err := decodeStrict(body, &v); err != nil {
+		writeError(w, http.StatusBadRequest, what+" is not valid: "+err.Error())
+		return v, false
+	}
+	if err := check(&v); err != nil {
+		writeError(w, http.StatusBadRequest, what+" is not valid: "+errorText(err))
+		return v, false
+	}
+	return v, true
+}
+
 // decodeStrict decodes JSON into v, refusing unknown keys and trailing data; the error names the
 // offending field.
 func decodeStrict(data []byte, v any) error {
@@ -361,25 +380,8 @@ func (s *Server) policyUsers(ref policies.Ref) []string {
 
 // Cartridges.
 
-func (s *Server) decodeCartridge(w http.ResponseWriter, r *http.Request) (model.Cartridge, bool) {
-	var c model.Cartridge
-	body, ok := readBody(w, r)
-	if !ok {
-		return c, false
-	}
-	if err := decodeStrict(body, &c); err != nil {
-		writeError(w, http.StatusBadRequest, "Cartridge is not valid: "+err.Error())
-		return c, false
-	}
-	if err := c.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, "Cartridge is not valid: "+errorText(err))
-		return c, false
-	}
-	return c, true
-}
-
 func (s *Server) addCartridge(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.decodeCartridge(w, r)
+	c, ok := decodeBody(w, r, "Cartridge", (*model.Cartridge).Validate)
 	if !ok {
 		return
 	}
@@ -402,7 +404,7 @@ func (s *Server) addCartridge(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateCartridge(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.decodeCartridge(w, r)
+	c, ok := decodeBody(w, r, "Cartridge", (*model.Cartridge).Validate)
 	if !ok {
 		return
 	}
@@ -526,25 +528,8 @@ func (s *Server) cartridgeUsers(typ string) []string {
 
 // Cartridge groups.
 
-func (s *Server) decodeGroup(w http.ResponseWriter, r *http.Request) (cartridgeGroup, bool) {
-	var g cartridgeGroup
-	body, ok := readBody(w, r)
-	if !ok {
-		return g, false
-	}
-	if err := decodeStrict(body, &g); err != nil {
-		writeError(w, http.StatusBadRequest, "Cartridge group is not valid: "+err.Error())
-		return g, false
-	}
-	if err := g.validate(); err != nil {
-		writeError(w, http.StatusBadRequest, "Cartridge group is not valid: "+errorText(err))
-		return g, false
-	}
-	return g, true
-}
-
 func (s *Server) addGroup(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.decodeGroup(w, r)
+	g, ok := decodeBody(w, r, "Cartridge group", (*cartridgeGroup).validate)
 	if !ok {
 		return
 	}
@@ -562,7 +547,7 @@ func (s *Server) addGroup(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.decodeGroup(w, r)
+	g, ok := decodeBody(w, r, "Cartridge group", (*cartridgeGroup).validate)
 	if !ok {
 		return
 	}

@@ -54,16 +54,7 @@ func validDomain(d string) bool {
 	return validID(d) && strings.Contains(d, ".") && d != SuperTenantDomain
 }
 
-func (s *Server) decodeTenant(w http.ResponseWriter, r *http.Request) (tenantBean, bool) {
-	var t tenantBean
-	body, ok := readBody(w, r)
-	if !ok {
-		return t, false
-	}
-	if err := decodeStrict(body, &t); err != nil {
-		writeError(w, http.StatusBadRequest, "Tenant is not valid: "+err.Error())
-		return t, false
-	}
+func (t *tenantBean) validate() error {
 	var errs []error
 	if !validDomain(t.TenantDomain) {
 		errs = append(errs, fmt.Errorf("tenantDomain %q: want a domain such as example.com", t.TenantDomain))
@@ -71,16 +62,12 @@ func (s *Server) decodeTenant(w http.ResponseWriter, r *http.Request) (tenantBea
 	if t.Admin == "" || strings.ContainsAny(t.Admin, "@/ ") {
 		errs = append(errs, fmt.Errorf("admin %q: want a user name without '@', '/' or spaces", t.Admin))
 	}
-	if err := errors.Join(errs...); err != nil {
-		writeError(w, http.StatusBadRequest, "Tenant is not valid: "+errorText(err))
-		return t, false
-	}
-	return t, true
+	return errors.Join(errs...)
 }
 
 // addTenant creates a tenant and its admin (role tenant-admin) and announces TenantCreatedEvent.
 func (s *Server) addTenant(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.decodeTenant(w, r)
+	t, ok := decodeBody(w, r, "Tenant", (*tenantBean).validate)
 	if !ok {
 		return
 	}
@@ -128,7 +115,7 @@ func (s *Server) nextTenantID() (int, error) {
 }
 
 func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.decodeTenant(w, r)
+	t, ok := decodeBody(w, r, "Tenant", (*tenantBean).validate)
 	if !ok {
 		return
 	}
@@ -222,39 +209,28 @@ func (s *Server) activateTenant(active bool) http.HandlerFunc {
 // Users of the caller's tenant.
 
 func (s *Server) decodeUser(w http.ResponseWriter, r *http.Request) (userBean, bool) {
-	var b userBean
-	body, ok := readBody(w, r)
-	if !ok {
-		return b, false
-	}
-	if err := decodeStrict(body, &b); err != nil {
-		writeError(w, http.StatusBadRequest, "User is not valid: "+err.Error())
-		return b, false
-	}
 	caller, _ := UserFrom(r.Context())
-	var errs []error
-	if b.UserName == "" || strings.ContainsAny(b.UserName, "@/ ") {
-		errs = append(errs, fmt.Errorf("userName %q: want a name without '@', '/' or spaces", b.UserName))
-	}
-	switch b.Role {
-	case RoleUser, RoleTenantAdmin:
-	case RoleAdmin:
-		if caller.TenantDomain != SuperTenantDomain {
-			errs = append(errs, errors.New("role admin: only the super tenant has platform admins"))
+	return decodeBody(w, r, "User", func(b *userBean) error {
+		var errs []error
+		if b.UserName == "" || strings.ContainsAny(b.UserName, "@/ ") {
+			errs = append(errs, fmt.Errorf("userName %q: want a name without '@', '/' or spaces", b.UserName))
 		}
-	case "everyone", "":
-		b.Role = RoleUser
-	default:
-		errs = append(errs, fmt.Errorf("role %q: want admin, tenant-admin or user", b.Role))
-	}
-	if len(b.Credential) < 8 {
-		errs = append(errs, errors.New("credential: must have at least 8 characters"))
-	}
-	if err := errors.Join(errs...); err != nil {
-		writeError(w, http.StatusBadRequest, "User is not valid: "+errorText(err))
-		return b, false
-	}
-	return b, true
+		switch b.Role {
+		case RoleUser, RoleTenantAdmin:
+		case RoleAdmin:
+			if caller.TenantDomain != SuperTenantDomain {
+				errs = append(errs, errors.New("role admin: only the super tenant has platform admins"))
+			}
+		case "everyone", "":
+			b.Role = RoleUser
+		default:
+			errs = append(errs, fmt.Errorf("role %q: want admin, tenant-admin or user", b.Role))
+		}
+		if len(b.Credential) < 8 {
+			errs = append(errs, errors.New("credential: must have at least 8 characters"))
+		}
+		return errors.Join(errs...)
+	})
 }
 
 func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
