@@ -12,6 +12,7 @@ import (
 	"time"
 	"unique"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -138,7 +139,7 @@ func (o *Options) setDefaults() error {
 		}
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

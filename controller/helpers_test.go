@@ -15,65 +15,18 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
 // wait bounds how long a test waits for something that should happen promptly.
 const wait = 20 * time.Second
 
-// fakeClock is a manual clock: tickers fire only when Advance passes their next tick.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers []*fakeTicker
-}
-
-type fakeTicker struct {
-	c       chan time.Time
-	d       time.Duration
-	next    time.Time
-	stopped atomic.Bool
-}
-
-func (t *fakeTicker) C() <-chan time.Time { return t.c }
-func (t *fakeTicker) Stop()               { t.stopped.Store(true) }
+// fakeClock is the tests' manual clock.
+type fakeClock = clock.Manual
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) NewTicker(d time.Duration) controller.Ticker {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &fakeTicker{c: make(chan time.Time, 1), d: d, next: f.now.Add(d)}
-	f.tickers = append(f.tickers, t)
-	return t
-}
-
-// Advance moves the clock and fires the tickers that are due (at most one pending tick each,
-// like time.Ticker).
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	for _, t := range f.tickers {
-		if t.stopped.Load() {
-			continue
-		}
-		for !t.next.After(f.now) {
-			select {
-			case t.c <- f.now:
-			default:
-			}
-			t.next = t.next.Add(t.d)
-		}
-	}
+	return clock.NewManual(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 }
 
 // testLogger writes warnings to the test output until the test ends.

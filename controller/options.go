@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"github.com/strata-paas/strata/internal/clock"
 	"log/slog"
 	"time"
 
@@ -23,31 +24,14 @@ type Recorder interface {
 	RecordLifecycle(r model.LifecycleRecord) bool
 }
 
-// Clock tells the time and makes tickers; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	NewTicker(d time.Duration) Ticker
-}
+// Clock tells the time and makes tickers; tests inject a clock.Manual.
+type Clock = clock.Clock
 
 // Ticker is a stoppable source of ticks, like *time.Ticker.
-type Ticker interface {
-	C() <-chan time.Time
-	Stop()
-}
+type Ticker = clock.Ticker
 
 // SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTicker returns a time.Ticker.
-func (SystemClock) NewTicker(d time.Duration) Ticker { return systemTicker{time.NewTicker(d)} }
-
-type systemTicker struct{ t *time.Ticker }
-
-func (t systemTicker) C() <-chan time.Time { return t.t.C }
-func (t systemTicker) Stop()               { t.t.Stop() }
+type SystemClock = clock.System
 
 // Credentials are the message-broker and CEP credentials a cluster's members receive in their
 // payload (MB_USERNAME/MB_PASSWORD, CEP_USERNAME/CEP_PASSWORD and CEP_ADMIN_USERNAME/PASSWORD).

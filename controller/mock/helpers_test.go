@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -19,54 +20,11 @@ const wait = 20 * time.Second
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// fakeClock is a manual clock whose tickers fire when Advance passes them.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers []*fakeTicker
-}
-
-type fakeTicker struct {
-	c       chan time.Time
-	d       time.Duration
-	next    time.Time
-	stopped atomic.Bool
-}
-
-func (t *fakeTicker) C() <-chan time.Time { return t.c }
-func (t *fakeTicker) Stop()               { t.stopped.Store(true) }
+// fakeClock is the tests' manual clock.
+type fakeClock = clock.Manual
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) NewTicker(d time.Duration) controller.Ticker {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &fakeTicker{c: make(chan time.Time, 1), d: d, next: f.now.Add(d)}
-	f.tickers = append(f.tickers, t)
-	return t
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	for _, t := range f.tickers {
-		for !t.stopped.Load() && !t.next.After(f.now) {
-			select {
-			case t.c <- f.now:
-			default:
-			}
-			t.next = t.next.Add(t.d)
-		}
-	}
+	return clock.NewManual(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 }
 
 // fakeBus records published events and delivers events to the subscribed handlers by topic.
