@@ -183,6 +183,7 @@ type memberState struct {
 	lastSeen int64     // ms, the engine's coarse time of the last health event
 	tracked  bool      // in the topology view: silences are faults
 	watchIdx int       // position in Engine.watched when tracked
+	allIdx   int       // position in Engine.all
 	faulted  bool      // a fault was raised for the current silence
 }
 
@@ -222,6 +223,8 @@ type Engine struct {
 	// mu guards everything below it.
 	mu         sync.Mutex
 	members    map[string]*memberState
+	all        []*memberState // the members of members, walked by window ends in (mostly) allocation order
+	lastMember *memberState   // the member of the last health event, or nil
 	watched    []*memberState // the tracked members, so a fault scan walks a dense slice
 	cis        map[ciKey]*ciState
 	nps        map[npKey]*npState
@@ -400,12 +403,15 @@ func (e *Engine) addLocked(w *window, s *model.HealthSample) {
 }
 
 // touchLocked finds or creates the member of a health event and records that it was seen.
+// An agent publishes its statistics together, so the member of the previous event is tried first.
 func (e *Engine) touchLocked(s *model.HealthSample) *memberState {
-	ms := e.members[s.MemberID]
-	if ms == nil {
-		ms = &memberState{id: intern(s.MemberID)}
-		ms.ids = ids{intern(s.ClusterID), intern(s.ClusterInstanceID), intern(s.NetworkPartitionID), intern(s.PartitionID)}
-		e.members[ms.id] = ms
+	ms := e.lastMember
+	if ms == nil || ms.id != s.MemberID {
+		if ms = e.members[s.MemberID]; ms == nil {
+			ms = e.newMemberLocked(s.MemberID)
+			ms.ids = ids{intern(s.ClusterID), intern(s.ClusterInstanceID), intern(s.NetworkPartitionID), intern(s.PartitionID)}
+		}
+		e.lastMember = ms
 	}
 	if ms.tracked {
 		ms.lastSeen = e.now
@@ -509,7 +515,9 @@ func (e *Engine) tickLocked(now int64) {
 	if e.sliding {
 		next = (e.cur + 1) % e.buckets
 	}
-	for id, ms := range e.members {
+	// Backwards, so that a removal (the last member moves into its place) skips nobody.
+	for i := len(e.all) - 1; i >= 0; i-- {
+		ms := e.all[i]
 		active := false
 		for m := range ms.win {
 			w := &ms.win[m]
@@ -523,7 +531,7 @@ func (e *Engine) tickLocked(now int64) {
 			})
 		}
 		if !active && !ms.tracked {
-			delete(e.members, id)
+			e.removeMemberLocked(ms)
 		}
 	}
 	for k, ci := range e.cis {
@@ -601,8 +609,7 @@ func (e *Engine) MemberActivated(m Member) {
 func (e *Engine) activateLocked(m Member, now int64) {
 	ms := e.members[m.MemberID]
 	if ms == nil {
-		ms = &memberState{id: intern(m.MemberID)}
-		e.members[ms.id] = ms
+		ms = e.newMemberLocked(m.MemberID)
 	}
 	ms.ids = ids{intern(m.ClusterID), intern(m.ClusterInstanceID), intern(m.NetworkPartitionID), intern(m.PartitionID)}
 	if !ms.tracked {
@@ -614,9 +621,30 @@ func (e *Engine) activateLocked(m Member, now int64) {
 	}
 }
 
+// newMemberLocked adds the state of a member not known yet.
+func (e *Engine) newMemberLocked(id string) *memberState {
+	ms := &memberState{id: intern(id), allIdx: len(e.all)}
+	e.members[ms.id] = ms
+	e.all = append(e.all, ms)
+	return ms
+}
+
+// removeMemberLocked forgets a member's state; the last of e.all takes its place.
+func (e *Engine) removeMemberLocked(ms *memberState) {
+	delete(e.members, ms.id)
+	if e.lastMember == ms {
+		e.lastMember = nil
+	}
+	last := e.all[len(e.all)-1]
+	e.all[ms.allIdx] = last
+	last.allIdx = ms.allIdx
+	e.all[len(e.all)-1] = nil
+	e.all = e.all[:len(e.all)-1]
+}
+
 // dropLocked releases a member's state and stops watching it.
 func (e *Engine) dropLocked(ms *memberState) {
-	delete(e.members, ms.id)
+	e.removeMemberLocked(ms)
 	if ms.tracked {
 		last := e.watched[len(e.watched)-1]
 		e.watched[ms.watchIdx] = last
