@@ -87,7 +87,16 @@ func newPlatform(cfg controllerConfig, dataDir string, db *bbolt.DB, client *bus
 
 func (p *platform) run(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return p.mock.Run(ctx) })
-	g.Go(func() error { return p.controller.Run(ctx) })
+	g.Go(func() error {
+		// The controller (and so every API call that starts members) waits until the mock
+		// answers lifecycle events.
+		select {
+		case <-p.mock.Subscribed():
+		case <-ctx.Done():
+			return nil
+		}
+		return p.controller.Run(ctx)
+	})
 }
 
 // thriftPublisher publishes the mock members' samples over one data-bridge client; nil publishes

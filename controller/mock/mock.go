@@ -115,6 +115,7 @@ type Driver struct {
 	queue       []model.Event
 	queueSignal chan struct{}
 	kick        chan struct{} // a new instance: publish its first health at once
+	subscribed  chan struct{} // closed once Run has subscribed to the lifecycle events
 	stopped     atomic.Bool   // Run returned: bus handlers drop events
 
 	samples, batches, publishErrors, events atomic.Uint64
@@ -190,6 +191,7 @@ func New(o Options) (*Driver, error) {
 		types:       map[string]*typeState{},
 		queueSignal: make(chan struct{}, 1),
 		kick:        make(chan struct{}, 1),
+		subscribed:  make(chan struct{}),
 	}
 	if err := d.load(); err != nil {
 		return nil, err
@@ -446,6 +448,10 @@ func (d *Driver) Stats() Stats {
 		PublishErrors: d.publishErrors.Load(), Events: d.events.Load()}
 }
 
+// Subscribed is closed once Run has subscribed to the lifecycle events it answers: start the
+// controller after it, so that no member's first event goes unanswered.
+func (d *Driver) Subscribed() <-chan struct{} { return d.subscribed }
+
 // Run answers lifecycle events and publishes health until ctx ends.
 func (d *Driver) Run(ctx context.Context) error {
 	for _, e := range []model.Event{model.MemberInitializedEvent{}, model.MemberStartedEvent{},
@@ -455,6 +461,7 @@ func (d *Driver) Run(ctx context.Context) error {
 			return fmt.Errorf("mock: subscribe %s: %w", topic, err)
 		}
 	}
+	close(d.subscribed)
 	defer d.stopped.Store(true)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -70,6 +70,37 @@ func runDriver(t *testing.T, o Options) *Driver {
 	return d
 }
 
+// TestSubscribed: Subscribed is closed once Run has subscribed to every lifecycle event it answers.
+func TestSubscribed(t *testing.T) {
+	b := newFakeBus()
+	d, err := New(Options{Bus: b, Clock: newFakeClock(), Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.Subscribed():
+		t.Fatal("subscribed before Run")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-d.Subscribed():
+	case <-time.After(wait):
+		t.Fatal("not subscribed after Run started")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range []model.Event{model.MemberInitializedEvent{}, model.MemberStartedEvent{}, model.MemberMaintenanceModeEvent{},
+		model.InstanceCleanupMemberEvent{}, model.InstanceCleanupClusterEvent{}} {
+		if b.handlers[model.TopicOf(e)] == nil {
+			t.Errorf("no subscription to %s when Subscribed is closed", model.TopicOf(e))
+		}
+	}
+}
+
 func TestLifecycleAnswers(t *testing.T) {
 	b := newFakeBus()
 	d := runDriver(t, Options{Bus: b, Clock: newFakeClock()})
