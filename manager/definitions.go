@@ -178,7 +178,9 @@ func decodePolicy(kind policies.Kind, body []byte) (policies.Policy, *model.Netw
 
 func validID(id string) bool { return model.ValidName(id) }
 
-func (s *Server) addPolicy(kind policies.Kind) http.HandlerFunc {
+// putPolicy is POST (update false: the policy must be new) and PUT (update: it must exist) of a
+// policy kind.
+func (s *Server) putPolicy(kind policies.Kind, update bool) http.HandlerFunc {
 	names := policyNames[kind]
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, ok := readBody(w, r)
@@ -193,12 +195,21 @@ func (s *Server) addPolicy(kind policies.Kind) http.HandlerFunc {
 		id := p.Ref().ID
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if _, exists := s.opts.Policies.Set().Get(p.Ref()); exists {
+		switch _, exists := s.opts.Policies.Set().Get(p.Ref()); {
+		case exists && !update:
 			writeError(w, http.StatusConflict, fmt.Sprintf("%s already exists: [%s] %s", names[0], names[1], id))
 			return
+		case !exists && update:
+			writeError(w, http.StatusNotFound, fmt.Sprintf("%s not found: [%s] %s", names[0], names[1], id))
+			return
 		}
-		if code, err := s.applyPolicy(r.Context(), p, np, body, false); err != nil {
+		if code, err := s.applyPolicy(r.Context(), p, np, body, update); err != nil {
 			writeError(w, code, names[0]+" is not valid: "+errorText(err))
+			return
+		}
+		if update {
+			s.log.Info("policy_updated", "kind", kind, "id", id)
+			writeSuccess(w, http.StatusOK, fmt.Sprintf("%s updated successfully: [%s] %s", names[0], names[1], id))
 			return
 		}
 		s.log.Info("policy_added", "kind", kind, "id", id)
@@ -213,11 +224,12 @@ func (s *Server) addPolicy(kind policies.Kind) http.HandlerFunc {
 // applyPolicy checks p against the current set, tells the controller about a network partition,
 // then swaps the set and stores the body. Called with s.mu held.
 func (s *Server) applyPolicy(ctx context.Context, p policies.Policy, np *model.NetworkPartition, body []byte, update bool) (int, error) {
-	if _, err := s.opts.Policies.Set().With(ctx, p); err != nil {
+	base := s.opts.Policies.Set()
+	checked, err := base.With(ctx, p)
+	if err != nil {
 		return http.StatusBadRequest, err
 	}
 	if np != nil {
-		var err error
 		if update {
 			err = s.opts.Partitions.UpdateNetworkPartition(ctx, *np)
 		} else {
@@ -227,40 +239,19 @@ func (s *Server) applyPolicy(ctx context.Context, p policies.Policy, np *model.N
 			return http.StatusBadRequest, fmt.Errorf("controller: %w", err)
 		}
 	}
-	if _, err := s.opts.Policies.Update(func(set *policies.Set) (*policies.Set, error) { return set.With(ctx, p) }); err != nil {
+	// The checked set is swapped in unless a reload of the policy directory came in between.
+	if _, err := s.opts.Policies.Update(func(set *policies.Set) (*policies.Set, error) {
+		if set == base {
+			return checked, nil
+		}
+		return set.With(ctx, p)
+	}); err != nil {
 		return http.StatusBadRequest, err
 	}
 	if err := s.store.putRaw(bucketPolicies, policyKey(p.Ref().Kind, p.Ref().ID), body); err != nil {
 		return http.StatusInternalServerError, err
 	}
 	return 0, nil
-}
-
-func (s *Server) updatePolicy(kind policies.Kind) http.HandlerFunc {
-	names := policyNames[kind]
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, ok := readBody(w, r)
-		if !ok {
-			return
-		}
-		p, np, err := decodePolicy(kind, body)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, names[0]+" is not valid: "+errorText(err))
-			return
-		}
-		id := p.Ref().ID
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, exists := s.opts.Policies.Set().Get(p.Ref()); !exists {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("%s not found: [%s] %s", names[0], names[1], id))
-			return
-		}
-		if code, err := s.applyPolicy(r.Context(), p, np, body, true); err != nil {
-			writeError(w, code, names[0]+" is not valid: "+errorText(err))
-			return
-		}
-		writeSuccess(w, http.StatusOK, fmt.Sprintf("%s updated successfully: [%s] %s", names[0], names[1], id))
-	}
 }
 
 func (s *Server) listPolicies(kind policies.Kind) http.HandlerFunc {
