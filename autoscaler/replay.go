@@ -259,35 +259,32 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 		}
 		ins = append(ins, input{at: at, sum: s})
 	}
-	// A member the controller created for a recorded start within MatchTolerance of it is held
-	// back until MatchTolerance after the start: the replayed round is stamped from stored
-	// summaries, a few milliseconds after the live one, and must not see the member it is about
-	// to start as already there.
-	held := map[string]time.Time{}
+	// Records that follow a recorded decision by less than MatchTolerance are held back until
+	// MatchTolerance after it: the replayed round is stamped from stored summaries, a few
+	// milliseconds after the live one, and must see the cluster as the live round did. These are
+	// the records of a member the controller created for a recorded start (the round must not see
+	// the member it is about to start as already there) and those of a recorded scale-down's
+	// victim (the round must still find the victim active).
+	type span struct{ from, until time.Time }
+	held := map[string][]span{}
 	for _, a := range st.attempts {
 		for _, c := range st.claims {
 			if !c.at.Before(a.at) && c.at.Sub(a.at) <= o.MatchTolerance {
-				held[c.id] = a.at.Add(o.MatchTolerance)
+				held[c.id] = append(held[c.id], span{a.at, a.at.Add(o.MatchTolerance)})
 			}
 		}
 	}
-	// Likewise the records of a recorded scale-down's victim (the cleanup it starts) within
-	// MatchTolerance after it: the replayed round must still find the victim active.
-	type span struct{ from, until time.Time }
-	heldVictims := map[string]span{}
 	for _, v := range victims {
-		heldVictims[v.id] = span{v.at, v.at.Add(o.MatchTolerance)}
+		held[v.id] = append(held[v.id], span{v.at, v.at.Add(o.MatchTolerance)})
 	}
 	for i := range ins {
 		if ins[i].ev == nil {
 			continue
 		}
-		id := memberOf(ins[i].ev)
-		if until, ok := held[id]; ok && ins[i].at.Before(until) {
-			ins[i].at = until
-		}
-		if sp, ok := heldVictims[id]; ok && !ins[i].at.Before(sp.from) && ins[i].at.Before(sp.until) {
-			ins[i].at = sp.until
+		for _, sp := range held[memberOf(ins[i].ev)] {
+			if !ins[i].at.Before(sp.from) && ins[i].at.Before(sp.until) {
+				ins[i].at = sp.until
+			}
 		}
 	}
 	slices.SortStableFunc(ins, func(x, y input) int {
