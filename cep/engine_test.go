@@ -11,27 +11,22 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// fakeClock is a Clock whose time moves only when a test says so. Its tickers never fire: tests
-// that use it call the engine's tick and scan steps directly.
-type fakeClock struct{ t time.Time }
+// fakeClock is the tests' manual clock: its time moves and its tickers fire only when a test
+// advances it.
+type fakeClock = clock.Manual
 
-func (c *fakeClock) Now() time.Time                 { return c.t }
-func (c *fakeClock) NewTicker(time.Duration) Ticker { return nopTicker{} }
-
-type nopTicker struct{}
-
-func (nopTicker) C() <-chan time.Time { return nil }
-func (nopTicker) Stop()               {}
+func newFakeClock() *fakeClock { return clock.NewManual(t0) }
 
 var t0 = time.UnixMilli(1_700_000_000_000)
 
 func newTestEngine(t testing.TB, opt Options) *Engine {
 	t.Helper()
 	if opt.Clock == nil {
-		opt.Clock = &fakeClock{t: t0}
+		opt.Clock = newFakeClock()
 	}
 	e, err := New(opt)
 	if err != nil {

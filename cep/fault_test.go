@@ -24,7 +24,7 @@ func scanUntil(e *Engine, from, to, interval int64) (faults []model.Summary, at 
 // TestSilenceFault: a watched member that stops publishing gets exactly one fault, no earlier
 // than the timeout and within timeout+5 s of its last event; publishing again re-arms it.
 func TestSilenceFault(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := newFakeClock()
 	e := newTestEngine(t, Options{Clock: clk, StartupGrace: time.Millisecond})
 	start := t0.UnixMilli()
 	e.MemberActivated(m1)
@@ -68,7 +68,7 @@ func TestSilenceFault(t *testing.T) {
 // timeout + 2 intervals.
 func TestFaultCheckInterval(t *testing.T) {
 	for _, interval := range []int64{250, 1000, 2000} {
-		clk := &fakeClock{t: t0}
+		clk := newFakeClock()
 		e := newTestEngine(t, Options{Clock: clk, StartupGrace: time.Millisecond,
 			FaultCheckInterval: time.Duration(interval) * time.Millisecond})
 		start := t0.UnixMilli()
@@ -139,11 +139,11 @@ func TestPortsNotOpen(t *testing.T) {
 // TestSeedKeepsLastSeen: a complete topology does not reset the silence of members already watched
 // (MemberActivated is putIfAbsent in Stratos).
 func TestSeedKeepsLastSeen(t *testing.T) {
-	clk := &fakeClock{t: t0}
+	clk := newFakeClock()
 	e := newTestEngine(t, Options{Clock: clk, StartupGrace: time.Millisecond})
 	start := t0.UnixMilli()
 	e.MemberActivated(m1)
-	clk.t = t0.Add(50 * time.Second)
+	clk.Advance(50 * time.Second)
 	e.SeedTopology([]Member{m1})
 	e.MemberActivated(m1)
 	faults, at := scanUntil(e, start, start+200000, 1000)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -18,7 +19,7 @@ var _ historyWriter = (*history.Memory)(nil)
 func TestHistoryRecorderMemory(t *testing.T) {
 	mem := history.NewMemory(history.Options{})
 	now := time.Now()
-	e := newTestEngine(t, Options{Recorder: HistoryRecorder(mem), Clock: &fakeClock{t: now}})
+	e := newTestEngine(t, Options{Recorder: HistoryRecorder(mem), Clock: clock.NewManual(now)})
 	samples := workload(10, 5)
 	for round := range 4 {
 		for _, s := range samples {
