@@ -3,13 +3,11 @@ package controller_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // wait bounds how long a test waits for something that should happen promptly.
@@ -29,27 +28,8 @@ func newFakeClock() *fakeClock {
 	return clock.NewManual(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 }
 
-// testLogger writes warnings to the test output until the test ends.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(func() { w.done.Store(true) })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done.Load() {
-		return len(p), nil
-	}
-	return w.w.Write(p)
-}
+// testLogger writes warnings and errors to the test output until the test ends.
+func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t, slog.LevelWarn) }
 
 // runBroker starts an embedded broker on a free port until the test ends.
 func runBroker(t testing.TB) *bus.Broker {

@@ -54,9 +54,7 @@ func backends(t *testing.T) []backend {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
+func testLogger(t *testing.T) *slog.Logger { return testenv.Logger(t, slog.LevelInfo) }
 
 // start runs s until the test ends.
 func start(t *testing.T, s Store) Store {

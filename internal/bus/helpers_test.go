@@ -2,40 +2,20 @@ package bus
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // wait is how long a test waits for something that should happen promptly.
 const wait = 20 * time.Second
 
 // testLogger writes warnings and errors to the test output until the test ends.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(func() { w.done.Store(true) }) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	done atomic.Bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.done.Load() {
-		return len(p), nil
-	}
-	return w.w.Write(p)
-}
+func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t, slog.LevelWarn) }
 
 // runBroker starts an embedded broker, stopped at the end of the test.
 func runBroker(t testing.TB, o BrokerOptions) *Broker {

@@ -9,6 +9,8 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -257,4 +260,27 @@ func ClickHouse(t testing.TB) string {
 		return a
 	}
 	return StartClickHouse(t).Addr()
+}
+
+// Logger writes records at level and above to the test's output until the test ends; records
+// logged later (by goroutines still stopping) are dropped rather than failing the test binary.
+func Logger(t testing.TB, level slog.Level) *slog.Logger {
+	w := &testWriter{w: t.Output()}
+	t.Cleanup(func() { w.done.Store(true) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	w    io.Writer
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done.Load() {
+		return len(p), nil
+	}
+	return w.w.Write(p)
 }
