@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 	"github.com/strata-paas/strata/policies"
 )
 
@@ -76,7 +76,7 @@ type platform struct {
 	starts     callLog
 	firstAbove atomic.Int64 // UnixNano of the first sample published above opts.Threshold
 	events     eventLog     // topology events seen on the bus
-	logs       *syncBuffer
+	logs       *testenv.Buffer
 	stop       func() // stops the platform (also at the end of the test)
 }
 
@@ -95,7 +95,7 @@ func startPlatform(t testing.TB, o options) *platform {
 	def(&o.FaultTimeout, defaultFaultTimeout)
 	def(&o.Settle, defaultSettle)
 
-	p := &platform{t: t, opts: o, logs: &syncBuffer{}}
+	p := &platform{t: t, opts: o, logs: &testenv.Buffer{}}
 	log := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	g, gctx := errgroup.WithContext(ctx)
@@ -526,24 +526,6 @@ func networkPartitionPolicies(t testing.TB) []policies.Policy {
 		stratosPolicy(t, policies.KindNetworkPartition, "network-partitions__mock__network-partition-1.json"),
 		stratosPolicy(t, policies.KindNetworkPartition, "network-partitions__mock__network-partition-2.json"),
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (the platform's log).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(b)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // describe prints the members of a cluster for failure messages.

@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -228,27 +227,9 @@ func TestReplaySkipsStoredRows(t *testing.T) {
 	exactlyOnce(t, c, "health", "value", 30)
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSpoolBound: with ClickHouse away and the spool full, rows are dropped, counted and logged.
 func TestSpoolBound(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.Buffer
 	c, err := NewClickHouse(t.Context(), Options{DSN: fmt.Sprintf("clickhouse://127.0.0.1:%d/x", testenv.FreePort(t)),
 		DataDir: t.TempDir(), BatchSize: 10, FlushInterval: 10 * time.Millisecond, SpoolLimitBytes: 2000,
 		InsertTimeout: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -278,7 +259,7 @@ func TestSpoolBound(t *testing.T) {
 func TestMigrationsIdempotent(t *testing.T) {
 	addr := testenv.ClickHouse(t)
 	db := randomDB("mig")
-	var logs syncBuffer
+	var logs testenv.Buffer
 	o := Options{DSN: "clickhouse://" + addr + "/" + db, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	for i := range 2 {
 		c, err := NewClickHouse(t.Context(), o)

@@ -17,6 +17,8 @@ import (
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 const (
@@ -31,7 +33,7 @@ type testEnv struct {
 	plat   *fakePlatform
 	bus    *fakeBus
 	dbPath string
-	logs   *bytes.Buffer
+	logs   *testenv.Buffer
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -56,9 +58,9 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	logs := &bytes.Buffer{}
+	logs := &testenv.Buffer{}
 	plat, fb := newFakePlatform(), &fakeBus{}
-	s, err := New(Options{Listener: ln, Users: users, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)),
+	s, err := New(Options{Listener: ln, Users: users, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Cartridges: plat, Partitions: plat, Clusters: plat, Scaler: plat, Bus: fb})
 	if err != nil {
 		t.Fatal(err)
@@ -68,22 +70,6 @@ func newEnv(t *testing.T) *testEnv {
 	}
 	t.Cleanup(s.bg.Wait)
 	return &testEnv{t: t, srv: s, h: s.Handler(), plat: plat, bus: fb, dbPath: path, logs: logs}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu chanMutex
-}
-
-type chanMutex struct{ c chan struct{} }
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	if w.mu.c == nil {
-		w.mu.c = make(chan struct{}, 1)
-	}
-	w.mu.c <- struct{}{}
-	defer func() { <-w.mu.c }()
-	return w.w.Write(p)
 }
 
 type resp struct {
