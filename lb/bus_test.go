@@ -20,6 +20,7 @@ import (
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 type cepServer struct {
@@ -93,9 +94,7 @@ func TestFollowsTopologyOverBus(t *testing.T) {
 	if err := ccBus.SubscribeEvents(context.Background(), "initializer/#", func(string, model.Event) { requests <- struct{}{} }); err != nil {
 		t.Fatal(err)
 	}
-	for ccBus.State() != bus.Connected {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "controller bus connected", func() bool { return ccBus.State() == bus.Connected })
 
 	backend := newBackend(t, "m1", nil)
 	proxy := freePort(t)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 const samplesDir = "../../../shared/conformance/stratos-samples"
@@ -42,13 +43,7 @@ func call(t *testing.T, method, url, body string) (int, string, string) {
 // waitUntil polls f every 200 ms until it is true or the deadline passes.
 func waitUntil(t *testing.T, within time.Duration, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Eventually(t, within, what, f)
 }
 
 // memberStatuses lists the member statuses of an application's runtime view.

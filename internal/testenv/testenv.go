@@ -304,3 +304,16 @@ func (s *Buffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Eventually polls cond until it holds, and fails the test when it does not within the given
+// time. Polls start 10 ms apart and back off to 200 ms.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for pause := 10 * time.Millisecond; !cond(); pause = min(2*pause, 200*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(pause)
+	}
+}
