@@ -67,7 +67,17 @@ func startLocal(t *testing.T) *localEnv {
 	// Members run in their own process groups and outlive `strata up` (that is what adoption is
 	// for): stop them when the test ends. Cleanups run last-registered first, so this runs
 	// before start's cleanup kills `strata up`.
-	t.Cleanup(func() { killMembers(e.dataDir) })
+	t.Cleanup(func() {
+		killMembers(e.dataDir)
+		if t.Failed() {
+			dumpMemberLogs(t, e.dataDir)
+			if e.events != nil {
+				for m := range memberRecords(e.dataDir) {
+					t.Logf("bus events of %s: %v", m, e.events.sequence(m))
+				}
+			}
+		}
+	})
 	e.proc.waitHTTP(t, e.api+"/healthz")
 	e.events = watchBus(t, e.mqtt)
 
@@ -332,6 +342,23 @@ func pidAlive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// dumpMemberLogs logs the end of every member's agent and server log: a failed test shows
+// what the agents did, not only what `strata up` did.
+func dumpMemberLogs(t *testing.T, dataDir string) {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dataDir, "members", "*", "*.log"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if len(b) > 8<<10 {
+			b = b[len(b)-8<<10:]
+		}
+		t.Logf("%s:\n%s", p, b)
+	}
 }
 
 func killMembers(dataDir string) {
