@@ -68,15 +68,15 @@ func startLocal(t *testing.T) *localEnv {
 	// for): stop them when the test ends. Cleanups run last-registered first, so this runs
 	// before start's cleanup kills `strata up`.
 	t.Cleanup(func() {
-		killMembers(e.dataDir)
 		if t.Failed() {
-			dumpMemberLogs(t, e.dataDir)
 			if e.events != nil {
 				for m := range memberRecords(e.dataDir) {
 					t.Logf("bus events of %s: %v", m, e.events.sequence(m))
 				}
 			}
+			dumpMemberLogs(t, e.dataDir)
 		}
+		killMembers(e.dataDir)
 	})
 	e.proc.waitHTTP(t, e.api+"/healthz")
 	e.events = watchBus(t, e.mqtt)
@@ -344,20 +344,46 @@ func pidAlive(pid int) bool {
 	return i > 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
-// dumpMemberLogs logs the end of every member's agent and server log: a failed test shows
-// what the agents did, not only what `strata up` did.
+// dumpMemberLogs logs the end of every member's agent and server log, and where each agent
+// still running was stuck (SIGQUIT: its goroutines): a failed test shows what the agents did,
+// not only what `strata up` did. The logs are opened first: the driver removes the directory of
+// a member whose agent ended.
 func dumpMemberLogs(t *testing.T, dataDir string) {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(dataDir, "members", "*", "*.log"))
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
+	type logFile struct {
+		member, name string
+		f            *os.File
+	}
+	var files []logFile
+	var agents []int
+	for id, r := range memberRecords(dataDir) {
+		for _, name := range []string{"agent.log", "server.log"} {
+			if f, err := os.Open(filepath.Join(memberDir(dataDir, id), name)); err == nil {
+				files = append(files, logFile{id, name, f})
+			}
 		}
-		if len(b) > 8<<10 {
-			b = b[len(b)-8<<10:]
+		for _, p := range r.Processes {
+			if p.Role == "agent" && syscall.Kill(p.Pid, syscall.SIGQUIT) == nil {
+				agents = append(agents, p.Pid)
+			}
 		}
-		t.Logf("%s:\n%s", p, b)
+	}
+	// The runtime writes the dump, then the process exits.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && slices.ContainsFunc(agents, pidAlive) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, lf := range files {
+		b, _ := io.ReadAll(lf.f)
+		lf.f.Close()
+		logs, stacks := splitGoroutineDump(string(b))
+		if len(logs) > 8<<10 {
+			logs = logs[len(logs)-8<<10:]
+		}
+		t.Logf("%s of %s:\n%s", lf.name, lf.member, logs)
+		if stacks != "" {
+			t.Logf("goroutines of the agent of %s:\n%s", lf.member, stacks)
+		}
 	}
 }
 

@@ -47,7 +47,8 @@ type proc struct {
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(strataBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// GOTRACEBACK=all: a failed test's SIGQUIT dumps every goroutine, not only the signalled one.
+	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
 	p := &proc{cmd: cmd, out: &testenv.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
@@ -55,13 +56,47 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("strata output:\n%s", p.out.String())
+		if !t.Failed() {
+			_ = cmd.Process.Kill()
+			<-p.done
+			return
+		}
+		// A failed test shows where a still-running strata was stuck: SIGQUIT makes the Go
+		// runtime print every goroutine before it exits.
+		dumped := false
+		if cmd.Process.Signal(syscall.SIGQUIT) == nil {
+			select {
+			case <-p.done:
+				dumped = true
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		logs, stacks := splitGoroutineDump(p.out.String())
+		t.Logf("strata output:\n%s", logs)
+		if dumped {
+			t.Logf("strata's own goroutines at the failure:\n%s", stacks)
 		}
 	})
 	return p
+}
+
+// splitGoroutineDump separates a process's log from the goroutine dump a SIGQUIT appended, and
+// keeps only the goroutines that run Strata's code (the library's idle workers are noise).
+func splitGoroutineDump(out string) (logs, stacks string) {
+	i := strings.Index(out, "SIGQUIT: quit")
+	if i < 0 {
+		return out, ""
+	}
+	var b strings.Builder
+	for _, g := range strings.Split(out[i:], "\n\n") {
+		if strings.HasPrefix(g, "goroutine ") && strings.Contains(g, "strata-paas/strata/") {
+			b.WriteString(g)
+			b.WriteString("\n\n")
+		}
+	}
+	return out[:i], b.String()
 }
 
 // waitHTTP polls url until it answers 200 or the process exits.
