@@ -435,7 +435,7 @@ func (a *Agent) activate(ctx context.Context) {
 	a.mu.Unlock()
 	a.spawn(func() {
 		addr := a.listenAddress()
-		if err := waitPorts(ctx, addr, a.cfg.Ports, a.cfg.PortCheckTimeout, a.cfg.PortCheckInterval); err != nil {
+		if err := waitPorts(ctx, a.log, addr, a.cfg.Ports, a.cfg.PortCheckTimeout, a.cfg.PortCheckInterval); err != nil {
 			if ctx.Err() == nil {
 				a.log.Error("ports did not open; the member is not activated", "address", addr, "error", err)
 			}

@@ -2,16 +2,20 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 func TestProcHealth(t *testing.T) {
@@ -85,13 +89,18 @@ func TestWaitPorts(t *testing.T) {
 	l, closed := listen(t, 0)
 	l.Close()
 	ctx := context.Background()
-	if err := waitPorts(ctx, "127.0.0.1", []int{open}, time.Second, 10*time.Millisecond); err != nil {
+	if err := waitPorts(ctx, testenv.Logger(t, slog.LevelInfo), "127.0.0.1", []int{open}, time.Second, 10*time.Millisecond); err != nil {
 		t.Errorf("open port: %v", err)
 	}
 	start := time.Now()
-	err := waitPorts(ctx, "127.0.0.1", []int{open, closed}, 100*time.Millisecond, 10*time.Millisecond)
+	var logged testenv.Buffer
+	err := waitPorts(ctx, slog.New(slog.NewTextHandler(&logged, nil)), "127.0.0.1", []int{open, closed}, 100*time.Millisecond, 10*time.Millisecond)
 	if err == nil {
 		t.Fatal("closed port reported open")
+	}
+	// Said once (the report repeats every 30 s), naming only the closed port.
+	if out := logged.String(); strings.Count(out, "waiting for ports to open") != 1 || !strings.Contains(out, fmt.Sprintf("ports=[%d]", closed)) {
+		t.Errorf("wait log %q, want one line naming port %d", out, closed)
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("timeout took %v", d)
