@@ -136,7 +136,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
 	for i, ln := range b.lns {
-		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, conns: map[net.Conn]struct{}{}}
 		if err := b.srv.AddListener(l); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("broker: add listener: %w", err)
@@ -298,6 +298,7 @@ func (h quietHandler) WithGroup(name string) slog.Handler {
 type listener struct {
 	id  string
 	ln  net.Listener
+	srv *mochi.Server
 	log *slog.Logger
 
 	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
@@ -346,9 +347,11 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// Close stops accepting, lets mochi disconnect its clients (closeClients), closes whatever
-// connections remain (those still before CONNECT) and waits for their goroutines.
-func (l *listener) Close(closeClients listeners.CloseFn) {
+// Close stops accepting, disconnects the listener's clients, closes whatever connections remain
+// (those still before CONNECT) and waits for their goroutines. It does not call mochi's CloseFn:
+// that one (Clients.GetByListener) takes the clients' read lock twice, so a client leaving at the
+// same moment (Clients.Delete waiting for the write lock) deadlocks the shutdown.
+func (l *listener) Close(listeners.CloseFn) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -357,7 +360,11 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	l.closed = true
 	l.mu.Unlock()
 	l.ln.Close()
-	closeClients(l.id)
+	for _, cl := range l.srv.Clients.GetAll() {
+		if cl.Net.Listener == l.id && !cl.Closed() {
+			_ = l.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 	l.mu.Lock()
 	for c := range l.conns {
 		c.Close()

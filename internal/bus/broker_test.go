@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"strconv"
@@ -255,4 +257,62 @@ func TestBrokerShutdownWithSilentConnection(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	c.waitFor(t, Disconnected)
+}
+
+// TestBrokerShutdownWhileClientsLeave stops the broker while its clients disconnect. mochi's own
+// shutdown path takes the clients' read lock twice (Clients.GetByListener calls Len), so a client
+// removing itself in between deadlocked Run; the listener now disconnects its clients itself.
+func TestBrokerShutdownWhileClientsLeave(t *testing.T) {
+	const rounds, clients = 100, 64
+	for round := range rounds {
+		b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		conns := make([]net.Conn, 0, clients)
+		for i := range clients {
+			conns = append(conns, rawConnect(t, b.Addrs()[0].String(), fmt.Sprintf("leaver-%d-%d", round, i)))
+		}
+		start := make(chan struct{})
+		for _, c := range conns {
+			go func() {
+				<-start
+				c.Close()
+			}()
+		}
+		close(start)
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Run did not return while clients were leaving", round)
+		}
+	}
+}
+
+// rawConnect opens an MQTT 3.1.1 session by hand (CONNECT, then CONNACK) and returns the connection.
+func rawConnect(t *testing.T, addr, clientID string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Variable header: protocol name "MQTT", level 4, clean session, keep-alive 60 s; payload: the id.
+	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(clientID))}, clientID...)
+	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK %x: %v", ack, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c
 }
