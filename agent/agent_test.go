@@ -299,6 +299,40 @@ func TestLifecycleFileRepositoryGCM(t *testing.T) {
 	next[*model.InstanceActivatedEvent](cc, 10*time.Second)
 }
 
+// TestCheckoutRetriedUntilItWorks: a member whose first checkout fails (here the repository does
+// not exist yet) is not left unactivated for good; the update is tried again until it succeeds.
+func TestCheckoutRetriedUntilItWorks(t *testing.T) {
+	dir := t.TempDir()
+	brokerURL := startBroker(t)
+	cc := newControllerSim(t, brokerURL)
+	_, port := listen(t, 0)
+	appPath := filepath.Join(dir, "app")
+	bare := filepath.Join(dir, "site.git") // created below, after the event
+	cfg := Config{
+		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
+		ClusterInstanceID: "app1-1", TenantID: "-1234", Ports: []int{port}, CartridgeKey: testKey,
+		RepoURL: "file://" + bare, ApplicationPath: appPath, BrokerURLs: []string{brokerURL},
+		PortCheckInterval: 50 * time.Millisecond, CloneRetries: 1, CloneInterval: 50 * time.Millisecond,
+		TopologyRequestInterval: 100 * time.Millisecond, Logger: testLogger(t),
+	}
+	runAgent(t, cfg)
+	next[*model.CompleteTopologyRequestEvent](cc, 20*time.Second)
+	cc.publish(model.CompleteTopologyEvent{Topology: topologyWith(testService, testCluster, testMember, "127.0.0.1", model.MemberInitialized)})
+	next[*model.InstanceStartedEvent](cc, 10*time.Second)
+	cc.publish(model.ArtifactUpdatedEvent{ClusterID: testCluster, RepoURL: "file://" + bare, TenantID: "-1234"})
+	// Several attempts fail (50, 100, 200, 400 ms apart) before the repository appears.
+	expectNone[*model.InstanceActivatedEvent](cc, 800*time.Millisecond)
+	// Built elsewhere and moved in at once: a retry must not find it empty, before the push.
+	made, _ := bareRepo(t, t.TempDir(), "site", map[string]string{"index.html": "v1"})
+	if err := os.Rename(made, bare); err != nil {
+		t.Fatal(err)
+	}
+	next[*model.InstanceActivatedEvent](cc, 10*time.Second)
+	if b, err := os.ReadFile(filepath.Join(appPath, "index.html")); err != nil || string(b) != "v1" {
+		t.Errorf("checked out index.html = %q, %v", b, err)
+	}
+}
+
 // TestLifecycleNoRepository activates a restarted agent's member once the ports answer, and cleans
 // up on
 // InstanceCleanupClusterEvent for its cluster instance only.

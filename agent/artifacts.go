@@ -27,47 +27,67 @@ type repo struct {
 	commitEnabled                 bool
 }
 
+// artifactRetryMax caps the wait between attempts at an update that failed: a member whose
+// first checkout fails cannot activate, so the update is retried until it succeeds, a newer
+// ArtifactUpdatedEvent replaces it, or the agent stops.
+const artifactRetryMax = 2 * time.Minute
+
 // artifactLoop serializes every checkout: ArtifactUpdatedEvents (§7.3 step 8) and, after the
 // first successful one, the periodic update every ArtifactUpdateInterval (auto-commit, then
-// auto-checkout).
+// auto-checkout). An update that fails (after the clone's own retries) is tried again, waiting
+// CloneInterval, then twice as long each time up to artifactRetryMax.
 func (a *Agent) artifactLoop(ctx context.Context) {
 	var (
-		last    *repo
-		tick    <-chan time.Time
-		stopTik = func() {}
+		last     *repo
+		tick     <-chan time.Time
+		stopTick = func() {}
+		failed   *model.ArtifactUpdatedEvent // the update to try again, when retry fires
+		retry    <-chan time.Time
+		retryT   *time.Timer
+		wait     time.Duration
 	)
-	defer func() { stopTik() }()
+	defer func() {
+		stopTick()
+		if retryT != nil {
+			retryT.Stop()
+		}
+	}()
+	// update returns an error worth retrying; a refused event is logged and not retried.
+	update := func(ev *model.ArtifactUpdatedEvent) error {
+		r, err := a.repoFromEvent(ev)
+		if err != nil {
+			a.log.Error("artifact update refused", "repo_url", ev.RepoURL, "error", err)
+			return nil
+		}
+		if err := a.checkout(ctx, r, true); err != nil {
+			return err
+		}
+		a.log.Info("artifacts checked out", "repo_url", r.url, "path", a.repoPath(r.tenantID))
+		a.extension(ctx, ExtArtifactUpdated, map[string]string{
+			"ARTIFACT_UPDATED_CLUSTER_ID":    ev.ClusterID,
+			"ARTIFACT_UPDATED_TENANT_ID":     r.tenantID,
+			"ARTIFACT_UPDATED_REPO_URL":      r.url,
+			"ARTIFACT_UPDATED_REPO_PASSWORD": r.password,
+			"ARTIFACT_UPDATED_REPO_USERNAME": r.user,
+			"ARTIFACT_UPDATED_STATUS":        ev.Status,
+		})
+		a.activate(ctx)
+		if last == nil && a.cfg.ArtifactUpdate && (a.cfg.AutoCheckout || a.cfg.AutoCommit) {
+			t := time.NewTicker(a.cfg.ArtifactUpdateInterval)
+			tick, stopTick = t.C, t.Stop
+		}
+		last = r
+		return nil
+	}
 	for {
+		var ev *model.ArtifactUpdatedEvent
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-a.artifactReq:
-			r, err := a.repoFromEvent(ev)
-			if err != nil {
-				a.log.Error("artifact update refused", "repo_url", ev.RepoURL, "error", err)
-				continue
-			}
-			if err := a.checkout(ctx, r, true); err != nil {
-				if ctx.Err() == nil {
-					a.log.Error("artifact checkout failed", "repo_url", r.url, "error", err)
-				}
-				continue
-			}
-			a.log.Info("artifacts checked out", "repo_url", r.url, "path", a.repoPath(r.tenantID))
-			a.extension(ctx, ExtArtifactUpdated, map[string]string{
-				"ARTIFACT_UPDATED_CLUSTER_ID":    ev.ClusterID,
-				"ARTIFACT_UPDATED_TENANT_ID":     r.tenantID,
-				"ARTIFACT_UPDATED_REPO_URL":      r.url,
-				"ARTIFACT_UPDATED_REPO_PASSWORD": r.password,
-				"ARTIFACT_UPDATED_REPO_USERNAME": r.user,
-				"ARTIFACT_UPDATED_STATUS":        ev.Status,
-			})
-			a.activate(ctx)
-			if last == nil && a.cfg.ArtifactUpdate && (a.cfg.AutoCheckout || a.cfg.AutoCommit) {
-				t := time.NewTicker(a.cfg.ArtifactUpdateInterval)
-				tick, stopTik = t.C, t.Stop
-			}
-			last = r
+		case ev = <-a.artifactReq:
+			wait = 0 // a new request starts its own back-off
+		case <-retry:
+			ev = failed
 		case <-tick:
 			if a.cfg.AutoCommit && last.commitEnabled {
 				if err := a.commit(ctx, last); err != nil && ctx.Err() == nil {
@@ -79,6 +99,17 @@ func (a *Agent) artifactLoop(ctx context.Context) {
 					a.log.Warn("periodic artifact update failed", "error", err)
 				}
 			}
+			continue
+		}
+		if retryT != nil {
+			retryT.Stop()
+			retry, retryT, failed = nil, nil, nil
+		}
+		if err := update(ev); err != nil && ctx.Err() == nil {
+			wait = min(max(2*wait, a.cfg.CloneInterval), artifactRetryMax)
+			a.log.Error("artifact update failed; trying again", "repo_url", ev.RepoURL, "in", wait, "error", err)
+			failed, retryT = ev, time.NewTimer(wait)
+			retry = retryT.C
 		}
 	}
 }
