@@ -135,6 +135,10 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		b.Close()
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
+	if err := b.srv.AddHook(&packetIDHook{stashed: map[string]packets.Packet{}}, nil); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
+	}
 	for i, ln := range b.lns {
 		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, conns: map[net.Conn]struct{}{}}
 		if err := b.srv.AddListener(l); err != nil {
@@ -246,6 +250,45 @@ func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 func (h *authHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 	if h.dropLogged.CompareAndSwap(false, true) && h.Log != nil {
 		h.Log.Warn("subscriber too slow, dropping messages (counted in broker stats)", "client", cl.ID, "topic", pk.TopicName)
+	}
+}
+
+// packetIDHook keeps mochi from refusing a subscription whose packet identifier equals that of a
+// QoS 1/2 message the broker is delivering to the same client. The two directions number their
+// packets independently (MQTT 3.1.1 §2.3.1), but mochi looks the SUBSCRIBE's identifier up in the
+// client's in-flight store of outgoing messages and, on a match, answers SUBACK 0x91 ("packet
+// identifier in use"), which is not even an MQTT 3.1.1 code: a client that just received a QoS 1
+// event and subscribes before acknowledging it silently lacks the subscription. The hook moves
+// the in-flight message aside for the check and puts it back once the SUBACK is decided. Both
+// run on the client's own read goroutine, so its PUBACK for that message cannot come in between.
+type packetIDHook struct {
+	mochi.HookBase
+	mu      sync.Mutex
+	stashed map[string]packets.Packet // client id -> the in-flight message moved aside
+}
+
+func (h *packetIDHook) ID() string { return "strata-packet-ids" }
+
+func (h *packetIDHook) Provides(b byte) bool {
+	return b == mochi.OnSubscribe || b == mochi.OnSubscribed
+}
+
+func (h *packetIDHook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if out, ok := cl.State.Inflight.Get(pk.PacketID); ok && cl.State.Inflight.Delete(pk.PacketID) {
+		h.mu.Lock()
+		h.stashed[cl.ID] = out
+		h.mu.Unlock()
+	}
+	return pk
+}
+
+func (h *packetIDHook) OnSubscribed(cl *mochi.Client, _ packets.Packet, _ []byte) {
+	h.mu.Lock()
+	out, ok := h.stashed[cl.ID]
+	delete(h.stashed, cl.ID)
+	h.mu.Unlock()
+	if ok {
+		cl.State.Inflight.Set(out)
 	}
 }
 

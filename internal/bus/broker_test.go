@@ -316,3 +316,64 @@ func rawConnect(t *testing.T, addr, clientID string) net.Conn {
 	_ = c.SetReadDeadline(time.Time{})
 	return c
 }
+
+// TestBrokerSubscribeWhileDeliveryUnacknowledged: a client subscribes with the packet identifier
+// of a QoS 1 message the broker is still delivering to it (the two directions number packets
+// independently). mochi alone refuses that SUBACK with 0x91; the broker grants it, the new
+// subscription receives, and the delivery in flight is still completed by its PUBACK.
+func TestBrokerSubscribeWhileDeliveryUnacknowledged(t *testing.T) {
+	b := runBroker(t, BrokerOptions{})
+	c := rawConnect(t, b.Addrs()[0].String(), "raw-subscriber")
+	_ = c.SetDeadline(time.Now().Add(wait))
+	read := func() []byte {
+		hdr := make([]byte, 2)
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, hdr[1]) // every packet here is shorter than 128 bytes
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatal(err)
+		}
+		return append(hdr, body...)
+	}
+	subscribe := func(id byte, filter string) byte {
+		body := append([]byte{0, id, 0, byte(len(filter))}, filter...)
+		if _, err := c.Write(append([]byte{0x82, byte(len(body) + 1)}, append(body, 1)...)); err != nil {
+			t.Fatal(err)
+		}
+		ack := read()
+		if ack[0] != 0x90 || ack[3] != id {
+			t.Fatalf("SUBACK %x for packet %d", ack, id)
+		}
+		return ack[4]
+	}
+	if code := subscribe(1, "a/#"); code != 1 {
+		t.Fatalf("subscribe a/#: return code %#x", code)
+	}
+	pub := runClient(t, Options{URLs: []string{b.URL()}})
+	pub.waitFor(t, Connected)
+	if err := pub.Publish(context.Background(), "a/x", []byte("1"), 1); err != nil {
+		t.Fatal(err)
+	}
+	p := read()
+	if p[0]&0xf0 != 0x30 {
+		t.Fatalf("want PUBLISH, got %x", p)
+	}
+	id := p[2+2+int(p[3])+1] // after the fixed header and the topic
+	// Subscribe with the same identifier before acknowledging the delivery.
+	if code := subscribe(id, "b/#"); code != 1 {
+		t.Fatalf("subscribe b/# with in-flight packet id %d: return code %#x, want 0x01", id, code)
+	}
+	if _, err := c.Write([]byte{0x40, 2, 0, id}); err != nil { // PUBACK
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), "b/y", []byte("2"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if p := read(); p[0]&0xf0 != 0x30 || !bytes.Contains(p, []byte("b/y")) {
+		t.Fatalf("want the PUBLISH on b/y, got %x", p)
+	}
+	if n := atomic.LoadInt64(&b.srv.Info.Inflight); n > 1 {
+		t.Errorf("broker in-flight count %d after the PUBACK, want at most the b/y delivery", n)
+	}
+}

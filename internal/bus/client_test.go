@@ -1,13 +1,17 @@
 package bus
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
@@ -105,5 +109,66 @@ func TestPublishValidation(t *testing.T) {
 	}
 	if _, err := New(Options{URLs: []string{"http://x:1", "tcp://nohost"}, QoS: 3}); err == nil {
 		t.Error("New accepted bad options")
+	}
+}
+
+// TestSubscribeAsksAgainAfterPacketIDInUse runs against mochi without the embedded broker's
+// packet-identifier hook (as an external mochi would be): the client subscribes while a QoS 1
+// delivery with the same packet identifier is unacknowledged, mochi answers 0x91, and Subscribe
+// asks again instead of returning with the subscription missing.
+func TestSubscribeAsksAgainAfterPacketIDInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(&authHook{loopback: map[string]bool{"plain": true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(&listener{id: "plain", ln: ln, srv: srv, log: testLogger(t), conns: map[net.Conn]struct{}{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	c := runClient(t, Options{URLs: []string{"tcp://" + ln.Addr().String()}})
+	c.waitFor(t, Connected)
+	ctx := context.Background()
+	release := make(chan struct{})
+	held := make(chan struct{})
+	// Packet 1 is this SUBSCRIBE; the broker numbers its deliveries to the client 1, 2, ...
+	if err := c.Subscribe(ctx, "a/#", func(_ string, p []byte) {
+		if string(p) == "hold" {
+			close(held)
+			<-release // paho acknowledges once the handler returns
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"first", "hold"} { // deliveries 1 and 2
+		if err := srv.Publish("a/x", []byte(p), false, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-held
+	got := make(chan string, 1)
+	// The client's next packet identifier is 2, the delivery still unacknowledged.
+	err = c.Subscribe(ctx, "b/#", func(_ string, p []byte) { got <- string(p) })
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Publish("b/y", []byte("after"), false, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != "after" {
+			t.Fatalf("got %q", p)
+		}
+	case <-time.After(wait):
+		t.Fatal("the subscription made while packet 2 was in flight receives nothing")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -142,22 +143,16 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	}()
 
 	if len(filters) > 0 {
-		st := pc.SubscribeMultiple(filters, nil)
-		select {
-		case <-st.Done():
-		case <-lost:
-			return false, fmt.Errorf("resubscribe: %w: %w", errConnLost, lostErr)
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-		if err := st.Error(); err != nil {
+		refused, err := c.subscribe(ctx, pc, filters, lost)
+		switch {
+		case errors.Is(err, errConnLost):
+			return false, fmt.Errorf("resubscribe: %w: %w", err, lostErr)
+		case err != nil:
 			return false, fmt.Errorf("resubscribe: %w", err)
 		}
-		for f, code := range st.(*mqtt.SubscribeToken).Result() {
-			if code == 0x80 {
-				// Retrying would fail the same way; the rest of the client stays useful.
-				c.log.Error("broker refused subscription", "filter", f)
-			}
+		for f, code := range refused {
+			// Retrying would fail the same way; the rest of the client stays useful.
+			c.log.Error("broker refused subscription", "filter", f, "code", fmt.Sprintf("%#x", code))
 		}
 	}
 
@@ -265,21 +260,72 @@ func (c *Client) Subscribe(ctx context.Context, filter string, handler Handler) 
 	if pc == nil {
 		return nil
 	}
-	st := pc.Subscribe(filter, c.qos, nil)
-	select {
-	case <-st.Done():
-	case <-ctx.Done():
+	refused, err := c.subscribe(ctx, pc, map[string]byte{filter: c.qos}, nil)
+	switch {
+	case ctx.Err() != nil:
 		return fmt.Errorf("subscribe %s: %w", filter, ctx.Err())
-	}
-	if err := st.Error(); err != nil {
+	case err != nil:
 		// The connection dropped; the next one restores the subscription.
 		return nil
-	}
-	if st.(*mqtt.SubscribeToken).Result()[filter] == 0x80 {
+	case len(refused) > 0:
 		c.removeSubs(filter)
-		return fmt.Errorf("subscribe %s: %w", filter, ErrSubscribeRejected)
+		return fmt.Errorf("subscribe %s: %w (code %#x)", filter, ErrSubscribeRejected, refused[filter])
 	}
 	return nil
+}
+
+// subscribeAttempts bounds how often subscribe asks again for a filter the broker answered with
+// a failure code other than 0x80.
+const subscribeAttempts = 5
+
+// subscribe subscribes pc to filters and waits for the SUBACK. It returns the filters the broker
+// refused, with their return codes. 0x80 is a refusal. Any other failure code is asked again,
+// up to subscribeAttempts times, 50 ms more apart each time: mochi answers 0x91 ("packet
+// identifier in use", not an MQTT 3.1.1 code) when the SUBSCRIBE's packet identifier equals that
+// of a message it is still delivering to this client, which passes once the client acknowledges
+// it. err is errConnLost when lost closes first, ctx's error when ctx ends, or paho's.
+func (c *Client) subscribe(ctx context.Context, pc mqtt.Client, filters map[string]byte, lost <-chan struct{}) (refused map[string]byte, err error) {
+	for attempt := 1; ; attempt++ {
+		st := pc.SubscribeMultiple(filters, nil)
+		select {
+		case <-st.Done():
+		case <-lost:
+			return nil, errConnLost
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if err := st.Error(); err != nil {
+			return nil, err
+		}
+		again := map[string]byte{}
+		for f, code := range st.(*mqtt.SubscribeToken).Result() {
+			switch {
+			case code <= 2: // granted qos
+			case code == 0x80 || attempt == subscribeAttempts:
+				if refused == nil {
+					refused = map[string]byte{}
+				}
+				refused[f] = code
+			default:
+				again[f] = filters[f]
+			}
+		}
+		if len(again) == 0 {
+			return refused, nil
+		}
+		c.log.Debug("subscription failed, asking again", "filters", slices.Sorted(maps.Keys(again)), "attempt", attempt)
+		t := time.NewTimer(time.Duration(attempt) * 50 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-lost:
+			t.Stop()
+			return nil, errConnLost
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		filters = again
+	}
 }
 
 // Unsubscribe removes every handler of filter.
