@@ -274,7 +274,9 @@ func (h *packetIDHook) Provides(b byte) bool {
 }
 
 func (h *packetIDHook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
-	if out, ok := cl.State.Inflight.Get(pk.PacketID); ok && cl.State.Inflight.Delete(pk.PacketID) {
+	// A Pubrec is the client's own QoS 2 publish still open: that identifier is in use indeed.
+	out, ok := cl.State.Inflight.Get(pk.PacketID)
+	if ok && out.FixedHeader.Type != packets.Pubrec && cl.State.Inflight.Delete(pk.PacketID) {
 		h.mu.Lock()
 		h.stashed[cl.ID] = out
 		h.mu.Unlock()
