@@ -233,13 +233,7 @@ func selfSigned(t *testing.T) (server, client *tls.Config) {
 // TestBrokerShutdownWithSilentConnection: a connection that never sends CONNECT (mochi does not
 // know it yet) must not hold up Run's return.
 func TestBrokerShutdownWithSilentConnection(t *testing.T) {
-	b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
+	b, stop := serveBroker(t)
 	c := runClient(t, Options{URLs: []string{b.URL()}})
 	c.waitFor(t, Connected) // Run is serving
 	silent, err := net.Dial("tcp", b.Addrs()[0].String())
@@ -247,16 +241,35 @@ func TestBrokerShutdownWithSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
+	if !stop(5 * time.Second) {
 		t.Fatal("Run did not return")
 	}
 	c.waitFor(t, Disconnected)
+}
+
+// serveBroker runs a broker on a free loopback port. stop ends Run and reports whether it
+// returned within d.
+func serveBroker(t *testing.T) (b *Broker, stop func(d time.Duration) bool) {
+	t.Helper()
+	b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	return b, func(d time.Duration) bool {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return true
+		case <-time.After(d):
+			return false
+		}
+	}
 }
 
 // TestBrokerShutdownWhileClientsLeave stops the broker while its clients disconnect. mochi's own
@@ -265,13 +278,7 @@ func TestBrokerShutdownWithSilentConnection(t *testing.T) {
 func TestBrokerShutdownWhileClientsLeave(t *testing.T) {
 	const rounds, clients = 100, 64
 	for round := range rounds {
-		b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- b.Run(ctx) }()
+		b, stop := serveBroker(t)
 		conns := make([]net.Conn, 0, clients)
 		for i := range clients {
 			conns = append(conns, rawConnect(t, b.Addrs()[0].String(), fmt.Sprintf("leaver-%d-%d", round, i)))
@@ -284,13 +291,7 @@ func TestBrokerShutdownWhileClientsLeave(t *testing.T) {
 			}()
 		}
 		close(start)
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
+		if !stop(10 * time.Second) {
 			t.Fatalf("round %d: Run did not return while clients were leaving", round)
 		}
 	}
