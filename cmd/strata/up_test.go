@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,8 +180,14 @@ func TestUpServesAPIAndStopsOnSIGTERM(t *testing.T) {
 	if code, body, h := get(t, "http://"+a.api+"/api/init", "admin", "wrong-password"); code != 401 || h.Get("WWW-Authenticate") == "" || !strings.Contains(body, `"error"`) {
 		t.Errorf("GET /api/init with a wrong password = %d %q (WWW-Authenticate %q), want 401 with the header", code, body, h.Get("WWW-Authenticate"))
 	}
-	if code, body, _ := get(t, "http://"+a.api+"/metrics", "", ""); code != 200 || !strings.Contains(body, "go_goroutines") {
+	code, body, _ := get(t, "http://"+a.api+"/metrics", "", "")
+	if code != 200 || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("GET /metrics = %d, want 200 with Prometheus text", code)
+	}
+	// strata up's own bus client is connected to the embedded broker.
+	if !regexp.MustCompile(`(?m)^strata_broker_clients_connected [1-9]`).MatchString(body) ||
+		!strings.Contains(body, "strata_broker_messages_dropped_total 0") {
+		t.Errorf("GET /metrics lacks the broker's counters:\n%s", body)
 	}
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
