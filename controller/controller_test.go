@@ -730,6 +730,48 @@ func TestInvalidTransitionPublishesNothing(t *testing.T) {
 	}
 }
 
+// TestRepeatedStatusPublishesOnce: an agent answers every InstanceCleanupMemberEvent the
+// autoscaler resends, so InstanceMaintenanceModeEvent can come twice; the topology says
+// MemberMaintenanceModeEvent once.
+func TestRepeatedStatusPublishesOnce(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Drivers["mock"] = &stuckDriver{}
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m, err := c.StartMember(context.Background(), startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := runClient(t, e.url)
+	cl, mid := clusterID, m.MemberID
+	for _, ev := range []model.Event{
+		&model.InstanceStartedEvent{ServiceName: "php", ClusterID: cl, MemberID: mid},
+		&model.InstanceActivatedEvent{ServiceName: "php", ClusterID: cl, MemberID: mid},
+		&model.InstanceMaintenanceModeEvent{ServiceName: "php", ClusterID: cl, MemberID: mid},
+		&model.InstanceMaintenanceModeEvent{ServiceName: "php", ClusterID: cl, MemberID: mid},
+		&model.InstanceReadyToShutdownEvent{ServiceName: "php", ClusterID: cl, MemberID: mid},
+	} {
+		if err := agent.PublishEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := e.watch.until(t, "MemberReadyToShutdown", func(evs []model.Event) bool {
+		return hasClass(evs, mid, "topology.MemberReadyToShutdownEvent")
+	})
+	n := 0
+	for _, class := range ofMember(evs, mid) {
+		if class == "topology.MemberMaintenanceModeEvent" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("MemberMaintenanceModeEvent published %d times: %v", n, ofMember(evs, mid))
+	}
+	if s := c.Stats(); s.InvalidTransitions != 0 {
+		t.Errorf("stats: %+v", s)
+	}
+}
+
 func TestClusterInstanceLifecycle(t *testing.T) {
 	e := newEnv(t)
 	e.opts.Drivers["mock"] = &stuckDriver{}

@@ -375,7 +375,7 @@ func (c *Controller) handleStatus(ctx context.Context, e model.Event) {
 }
 
 // memberTransition moves a member to a state and publishes the event build returns; an invalid
-// transition is logged and counted, and publishes nothing.
+// transition is logged and counted, and publishes nothing, as does a member already in that state.
 func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID string, to model.MemberStatus, build func(*model.Member, *cluster) model.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -390,6 +390,11 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		return
 	}
 	m := mem.m
+	if m.Status() == to {
+		// A repeated status event (the agent answers every InstanceCleanupMemberEvent the
+		// autoscaler resends): the member is there already, and the topology has said so.
+		return
+	}
 	if err := m.SetStatus(to); err != nil {
 		c.invalidTransition("member", memberID, err)
 		return
