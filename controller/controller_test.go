@@ -246,7 +246,10 @@ func TestMemberLifecycleOnMock(t *testing.T) {
 	}
 }
 
-func TestCompleteTopologyRequest(t *testing.T) {
+// startStuckMember runs a controller whose driver leaves members to their agent, seeded, with one
+// member started: the test plays that member's agent.
+func startStuckMember(t *testing.T) (*env, *controller.Controller, model.Member) {
+	t.Helper()
 	e := newEnv(t)
 	e.opts.Drivers["mock"] = &stuckDriver{}
 	c, _ := runController(t, e.opts)
@@ -255,6 +258,11 @@ func TestCompleteTopologyRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, c, m
+}
+
+func TestCompleteTopologyRequest(t *testing.T) {
+	e, _, m := startStuckMember(t)
 	agentBus, _ := runClient(t, e.url)
 	raw := make(chan []byte, 16)
 	if err := agentBus.Subscribe(context.Background(), "topology/CompleteTopologyEvent", func(_ string, b []byte) { raw <- b }); err != nil {
@@ -701,14 +709,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestInvalidTransitionPublishesNothing(t *testing.T) {
-	e := newEnv(t)
-	e.opts.Drivers["mock"] = &stuckDriver{}
-	c, _ := runController(t, e.opts)
-	seed(t, c)
-	m, err := c.StartMember(context.Background(), startReq)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, c, m := startStuckMember(t)
 	agent, _ := runClient(t, e.url)
 	// Activated straight from Initialized is not allowed; Started then is.
 	for _, ev := range []model.Event{
@@ -734,14 +735,7 @@ func TestInvalidTransitionPublishesNothing(t *testing.T) {
 // autoscaler resends, so InstanceMaintenanceModeEvent can come twice; the topology says
 // MemberMaintenanceModeEvent once.
 func TestRepeatedStatusPublishesOnce(t *testing.T) {
-	e := newEnv(t)
-	e.opts.Drivers["mock"] = &stuckDriver{}
-	c, _ := runController(t, e.opts)
-	seed(t, c)
-	m, err := c.StartMember(context.Background(), startReq)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, c, m := startStuckMember(t)
 	agent, _ := runClient(t, e.url)
 	cl, mid := clusterID, m.MemberID
 	for _, ev := range []model.Event{
