@@ -85,7 +85,7 @@ type Options struct {
 	HistoryBuffer int
 	LogBuffer     int
 	PublishBuffer int
-	Clock         Clock        // default: the time package
+	Clock         clock.Clock  // default: the time package; window ends, fault scans and the start-up grace read it
 	Publisher     Publisher    // nil: summaries go to subscribers and history only
 	Recorder      Recorder     // nil: nothing is recorded
 	Logger        *slog.Logger // nil: discard
@@ -629,30 +629,31 @@ func (e *Engine) newMemberLocked(id string) *memberState {
 	return ms
 }
 
-// removeMemberLocked forgets a member's state; the last of e.all takes its place.
+// removeMemberLocked forgets a member's state.
 func (e *Engine) removeMemberLocked(ms *memberState) {
 	delete(e.members, ms.id)
 	if e.lastMember == ms {
 		e.lastMember = nil
 	}
-	last := e.all[len(e.all)-1]
-	e.all[ms.allIdx] = last
-	last.allIdx = ms.allIdx
-	e.all[len(e.all)-1] = nil
-	e.all = e.all[:len(e.all)-1]
+	e.all = swapRemove(e.all, ms, func(m *memberState) *int { return &m.allIdx })
 }
 
 // dropLocked releases a member's state and stops watching it.
 func (e *Engine) dropLocked(ms *memberState) {
 	e.removeMemberLocked(ms)
 	if ms.tracked {
-		last := e.watched[len(e.watched)-1]
-		e.watched[ms.watchIdx] = last
-		last.watchIdx = ms.watchIdx
-		e.watched[len(e.watched)-1] = nil
-		e.watched = e.watched[:len(e.watched)-1]
+		e.watched = swapRemove(e.watched, ms, func(m *memberState) *int { return &m.watchIdx })
 		ms.tracked = false
 	}
+}
+
+// swapRemove takes ms out of s, whose members know their position through idx: the last one
+// takes its place.
+func swapRemove(s []*memberState, ms *memberState, idx func(*memberState) *int) []*memberState {
+	i, last := *idx(ms), s[len(s)-1]
+	s[i], *idx(last) = last, i
+	s[len(s)-1] = nil
+	return s[:len(s)-1]
 }
 
 // MemberTerminated stops watching a member and releases its state.
