@@ -14,7 +14,6 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/mock"
-	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -812,7 +811,6 @@ func TestClusterInstanceLifecycle(t *testing.T) {
 		NetworkPartitionID: "network-partition-1", PartitionID: "partition-1"}); err != nil {
 		t.Fatal(err)
 	}
-	_ = bus.Connected
 }
 
 func TestCartridgeRegistry(t *testing.T) {
