@@ -41,8 +41,7 @@ func (a *Agent) artifactLoop(ctx context.Context) {
 		last     *repo
 		tick     <-chan time.Time
 		stopTick = func() {}
-		failed   *model.ArtifactUpdatedEvent // the update to try again, when retry fires
-		retry    <-chan time.Time
+		failed   *model.ArtifactUpdatedEvent // the update to try again when retryT fires
 		retryT   *time.Timer
 		wait     time.Duration
 	)
@@ -81,6 +80,10 @@ func (a *Agent) artifactLoop(ctx context.Context) {
 	}
 	for {
 		var ev *model.ArtifactUpdatedEvent
+		var retry <-chan time.Time // nil, never ready, without a retry pending
+		if retryT != nil {
+			retry = retryT.C
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -103,13 +106,12 @@ func (a *Agent) artifactLoop(ctx context.Context) {
 		}
 		if retryT != nil {
 			retryT.Stop()
-			retry, retryT, failed = nil, nil, nil
+			retryT, failed = nil, nil
 		}
 		if err := update(ev); err != nil && ctx.Err() == nil {
 			wait = min(max(2*wait, a.cfg.CloneInterval), artifactRetryMax)
 			a.log.Error("artifact update failed; trying again", "repo_url", ev.RepoURL, "in", wait, "error", err)
 			failed, retryT = ev, time.NewTimer(wait)
-			retry = retryT.C
 		}
 	}
 }
