@@ -12,6 +12,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -22,7 +23,7 @@ type Controller struct {
 	bus   Bus
 	db    *bbolt.DB
 	ownDB bool
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	running  atomic.Bool
@@ -117,7 +118,7 @@ func New(o Options) (*Controller, error) {
 		return nil, fmt.Errorf("controller: %w: Options.Bus is required", ErrInvalid)
 	}
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -263,7 +264,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer check.Stop()
 	var lastAnswer time.Time
 	var throttle <-chan time.Time
-	var throttleTicker Ticker
+	var throttleTicker clock.Ticker
 	for {
 		select {
 		case <-ctx.Done():

@@ -2,13 +2,13 @@ package controller
 
 import (
 	"context"
-	"github.com/strata-paas/strata/internal/clock"
 	"log/slog"
 	"time"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -23,15 +23,6 @@ type Bus interface {
 type Recorder interface {
 	RecordLifecycle(r model.LifecycleRecord) bool
 }
-
-// Clock tells the time and makes tickers; tests inject a clock.Manual.
-type Clock = clock.Clock
-
-// Ticker is a stoppable source of ticks, like *time.Ticker.
-type Ticker = clock.Ticker
-
-// SystemClock is the real clock.
-type SystemClock = clock.System
 
 // Credentials are the message-broker and CEP credentials a cluster's members receive in their
 // payload (MB_USERNAME/MB_PASSWORD, CEP_USERNAME/CEP_PASSWORD and CEP_ADMIN_USERNAME/PASSWORD).
@@ -70,8 +61,8 @@ type Options struct {
 	Drivers map[string]Driver
 	// Recorder receives every lifecycle transition; optional.
 	Recorder Recorder
-	// Clock defaults to SystemClock.
-	Clock Clock
+	// Clock defaults to the system clock; tests inject a clock.Manual.
+	Clock clock.Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// SyncInterval is how often the complete topology is published (Stratos: 60 s).

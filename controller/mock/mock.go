@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -83,8 +84,8 @@ type Options struct {
 	// DB, when set, keeps the instances so a restarted process resumes them (bucket
 	// mock_instances), as Stratos' mock IaaS keeps them in its registry.
 	DB *bbolt.DB
-	// Clock defaults to controller.SystemClock.
-	Clock controller.Clock
+	// Clock defaults to the system clock.
+	Clock clock.Clock
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -101,7 +102,7 @@ type Stats struct {
 // Driver is the mock IaaS. It implements controller.Driver and controller.Watcher.
 type Driver struct {
 	opts  Options
-	clock controller.Clock
+	clock clock.Clock
 	log   *slog.Logger
 	seq   atomic.Uint32 // addresses handed out
 
@@ -167,7 +168,7 @@ func New(o Options) (*Driver, error) {
 		o.BatchSize = DefaultBatchSize
 	}
 	if o.Clock == nil {
-		o.Clock = controller.SystemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
