@@ -562,12 +562,11 @@ func (a *Autoscaler) scaleLocked(ctx context.Context, in *instance, r *run, env 
 			return
 		}
 		pi := PickScaleDown(in.algo, loads)
-		var victim *member
-		if pi >= 0 {
+		victim := a.recordedVictimLocked(in, now) // a replay follows the live autoscaler's choice
+		if victim != nil {
+			pi = victim.part
+		} else if pi >= 0 {
 			victim = lowestLoad(&in.parts[pi])
-		}
-		if m := a.recordedVictimLocked(in, now); m != nil {
-			pi, victim = m.part, m
 		}
 		if victim == nil {
 			tr.Limit, r.res.reason = LimitNoMember, "scale-down wanted; no member to terminate"

@@ -31,12 +31,12 @@ import (
 // other start reality has no member for becomes a phantom member that stays pending (it counts towards
 // non-terminated, as an unanswered start does live) until the pending expiry makes it obsolete and
 // it is terminated. Likewise a scale-down the policy decides within MatchTolerance of a recorded
-// one terminates the member the live autoscaler terminated (its trace names it) when that member is
-// a candidate: among members of near-equal load the victim turns on summaries arriving
+// one terminates the member the live autoscaler terminated (its trace names it) when that member
+// is a candidate: among members of near-equal load the victim turns on summaries arriving
 // milliseconds apart, and reality went on without that member. The decision itself (whether,
 // when, how many) stays the replayed policy's; the victim's records within MatchTolerance after
-// the recorded scale-down are held back as a started member's are. The load is the recorded load: the replay cannot know how a different member
-// count would have changed it. So the replay answers "given what happened, what would this policy
+// the recorded scale-down are held back as a started member's are. The load is the recorded
+// load: the replay cannot know how a different member count would have changed it. So the replay answers "given what happened, what would this policy
 // have decided, and when", exactly for the enforced policy and as a first-order estimate for a
 // candidate.
 //
