@@ -211,45 +211,34 @@ const (
 	maxMs int64 = 1 << 62
 )
 
-func stepMs(step time.Duration, s span) (int64, error) {
-	ms := step.Milliseconds()
-	if ms < 1 {
-		return 0, fmt.Errorf("%w: step %v is under 1ms", ErrInvalidQuery, step)
-	}
-	if s.from != minMs && s.to != maxMs && (s.to-s.from)/ms > MaxPoints {
-		return 0, fmt.Errorf("%w: more than %d steps", ErrInvalidQuery, MaxPoints)
-	}
-	return ms, nil
-}
-
-// spanStep checks an aggregation query's span and step.
+// spanStep checks an aggregation query's span and step (in ms).
 func spanStep(from, to time.Time, step time.Duration) (span, int64, error) {
 	s, err := makeSpan(from, to)
 	if err != nil {
 		return s, 0, err
 	}
-	ms, err := stepMs(step, s)
-	return s, ms, err
+	ms := step.Milliseconds()
+	if ms < 1 {
+		return s, 0, fmt.Errorf("%w: step %v is under 1ms", ErrInvalidQuery, step)
+	}
+	if s.from != minMs && s.to != maxMs && (s.to-s.from)/ms > MaxPoints {
+		return s, 0, fmt.Errorf("%w: more than %d steps", ErrInvalidQuery, MaxPoints)
+	}
+	return s, ms, nil
 }
 
-// spanLimit checks a listing query's span and limit.
+// spanLimit checks a listing query's span and limit (0: DefaultLimit).
 func spanLimit(from, to time.Time, n int) (span, int, error) {
 	s, err := makeSpan(from, to)
-	if err != nil {
-		return s, 0, err
-	}
-	n, err = limit(n)
-	return s, n, err
-}
-
-func limit(n int) (int, error) {
 	switch {
+	case err != nil:
+		return s, 0, err
 	case n == 0:
-		return DefaultLimit, nil
+		return s, DefaultLimit, nil
 	case n < 0 || n > MaxLimit:
-		return 0, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidQuery, n, MaxLimit)
+		return s, 0, fmt.Errorf("%w: limit %d not in 1..%d", ErrInvalidQuery, n, MaxLimit)
 	}
-	return n, nil
+	return s, n, nil
 }
 
 // bucket floors ms to a multiple of step (also for negative ms).
