@@ -482,7 +482,7 @@ func (p *platform) createCluster(d clusterDef) {
 	}
 }
 
-// samplesDir holds copies of the Stratos samples of /work/shared/conformance (unchanged).
+// samplesDir holds unchanged copies of Apache Stratos samples (see its README.md).
 var samplesDir = filepath.Join("testdata", "stratos-samples")
 
 // sample decodes a Stratos sample file into T.

@@ -23,7 +23,7 @@ import (
 
 const (
 	adminPassword = "admin-secret-1"
-	samples       = "../../shared/conformance/stratos-samples/"
+	samples       = "testdata/stratos-samples/" // Apache Stratos samples, unchanged (see its README.md)
 )
 
 type testEnv struct {

@@ -54,7 +54,7 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("no command %s", name)
 		return "", 0
 	}
-	s1 := "../../../shared/conformance/stratos-samples/"
+	s1 := samplesDir + "/"
 	for _, d := range [][2]string{
 		{"autoscaling-policy", "autoscaling-policies__autoscaling-policy-1.json"},
 		{"network-partition", "network-partitions__mock__network-partition-1.json"},

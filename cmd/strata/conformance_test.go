@@ -18,7 +18,8 @@ import (
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
-const samplesDir = "../../../shared/conformance/stratos-samples"
+// samplesDir holds the Apache Stratos samples the tests post, unchanged (see its README.md).
+const samplesDir = "testdata/stratos-samples"
 
 // call sends a request as admin and returns the status, body and Location header.
 func call(t *testing.T, method, url, body string) (int, string, string) {

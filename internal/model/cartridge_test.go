@@ -12,22 +12,14 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// sampleDirs are where the Stratos conformance samples live: a copy under testdata, and the
-// shared conformance directory when this checkout has it beside it.
-var sampleDirs = []string{
-	filepath.Join("testdata", "cartridge-samples"),
-	filepath.Join("..", "..", "..", "shared", "conformance", "stratos-samples"),
-}
+// sampleDir holds unchanged copies of Apache Stratos samples (see its README.md).
+var sampleDir = filepath.Join("testdata", "cartridge-samples")
 
 func sampleFiles(t *testing.T, pattern string) []string {
 	t.Helper()
-	var files []string
-	for _, d := range sampleDirs {
-		m, err := filepath.Glob(filepath.Join(d, pattern))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
+	files, err := filepath.Glob(filepath.Join(sampleDir, pattern))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(files) == 0 {
 		t.Fatalf("no sample matches %s", pattern)
@@ -69,7 +61,7 @@ func TestCartridgeSamples(t *testing.T) {
 }
 
 func TestCartridgePHPSample(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "cartridge-samples", "cartridges__mock__php.json"))
+	b, err := os.ReadFile(filepath.Join(sampleDir, "cartridges__mock__php.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,12 +206,10 @@ func TestCartridgeNetworkPartitionValidate(t *testing.T) {
 // FuzzCartridgeDecode feeds arbitrary bytes to the cartridge and network-partition decoders:
 // no panic, and a valid definition survives marshal and decode unchanged.
 func FuzzCartridgeDecode(f *testing.F) {
-	for _, d := range sampleDirs[:1] {
-		files, _ := filepath.Glob(filepath.Join(d, "*.json"))
-		for _, file := range files {
-			if b, err := os.ReadFile(file); err == nil {
-				f.Add(b)
-			}
+	files, _ := filepath.Glob(filepath.Join(sampleDir, "*.json"))
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
 		}
 	}
 	f.Add([]byte(`{"type":"x","persistence":{"isRequired":"true","volume":[{"size":"1","device":"/d"}]}}`))
