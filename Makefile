@@ -14,7 +14,7 @@ build: ## build bin/strata
 test: ## run every test with the race detector (fuzz targets run their seed corpus)
 	$(GO) test -race -timeout 12m $(PKGS)
 
-check: ## gofmt, go vet, go.mod drift and the dependency-direction rule of DESIGN.md
+check: ## gofmt, go vet, go.mod drift and the dependency-direction rule of docs/architecture.md
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/gen/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@cp go.mod /tmp/strata-go.mod.bak; cp go.sum /tmp/strata-go.sum.bak; $(GO) mod tidy; \

@@ -99,7 +99,7 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Run connects to the broker and runs the member's lifecycle (STRATOS-WIRE.md §7.3-§7.6) until
+// Run connects to the broker and runs the member's lifecycle (docs/stratos-wire.md §7.3-§7.6) until
 // ctx ends. It then waits for its goroutines, gives queued lifecycle events a few seconds to reach
 // the broker, and returns nil. It returns an error at once when called twice.
 func (a *Agent) Run(ctx context.Context) error {

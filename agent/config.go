@@ -23,7 +23,7 @@ import (
 // ErrConfig is wrapped by every error LoadConfig and New report about the configuration.
 var ErrConfig = errors.New("agent: bad configuration")
 
-// Defaults of the timings (STRATOS-WIRE.md §7.1), used where a Config duration is zero.
+// Defaults of the timings (docs/stratos-wire.md §7.1), used where a Config duration is zero.
 const (
 	DefaultHealthInterval          = 15 * time.Second
 	DefaultArtifactUpdateInterval  = 10 * time.Second

@@ -1,7 +1,7 @@
 // Package agent is Strata's cartridge agent (`strata agent`): the process inside every member that
 // reports the member's lifecycle over the message bus, checks out its artifacts, and publishes its
 // health and logs over the Thrift data bridge. It behaves like the Stratos Python agent
-// (STRATOS-WIRE.md §7), so a Strata platform and a Stratos platform can run it alike.
+// (docs/stratos-wire.md §7), so a Strata platform and a Stratos platform can run it alike.
 //
 // # Configuration
 //

@@ -19,7 +19,7 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// Extension names (STRATOS-WIRE.md §7.7): the agent runs <ExtensionsDir>/<name>.sh, or
+// Extension names (docs/stratos-wire.md §7.7): the agent runs <ExtensionsDir>/<name>.sh, or
 // <ExtensionsDir>/bash/<name>.sh (the PCA's layout), when the file exists.
 const (
 	ExtCompleteTopology         = "CompleteTopologyEvent"

@@ -12,7 +12,7 @@ import (
 // portWaitReport is how often waitPorts says which ports it still waits for.
 const portWaitReport = 30 * time.Second
 
-// waitPorts waits until every port accepts a TCP connection on addr (STRATOS-WIRE.md §7.6): each
+// waitPorts waits until every port accepts a TCP connection on addr (docs/stratos-wire.md §7.6): each
 // round dials the ports not yet seen open (5 s connect timeout), drops those that answer, and
 // waits interval before the next round. It logs the ports still closed after the first round and
 // then every portWaitReport, and returns an error when timeout passes first or ctx ends.

@@ -6,7 +6,7 @@ import (
 	"github.com/strata-paas/strata/policies"
 )
 
-// The Stratos arithmetic (STRATOS-WIRE.md §4.3-§4.6) as pure functions, so that table tests can
+// The Stratos arithmetic (docs/stratos-wire.md §4.3-§4.6) as pure functions, so that table tests can
 // pin every formula and the monitor only wires them together.
 
 // Predict is Stratos' prediction for the next minute (§4.3): average + gradient·t + ½·sd·t² with

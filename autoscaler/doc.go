@@ -1,5 +1,5 @@
 // Package autoscaler grows and shrinks every cluster instance the way Apache Stratos' autoscaler
-// does (STRATOS-WIRE.md §4), with the policy's expr rules, behaviour settings and Rego
+// does (docs/stratos-wire.md §4), with the policy's expr rules, behaviour settings and Rego
 // governance on top, and records every decision with a trace that explains it.
 //
 // # Data flow

@@ -23,7 +23,7 @@
 //
 // # Scenarios (scenario_test.go)
 //
-// The Stratos integration tests of STRATOS-WIRE.md §8.2 on the mock IaaS, with the same
+// The Stratos integration tests of docs/stratos-wire.md §8.2 on the mock IaaS, with the same
 // thresholds, minimums, maximums and sample patterns: single-cluster scaling, round-robin and
 // one-after-another placement, a killed member detected by the CEP and replaced, policies in use
 // that cannot be removed, and Strata's dry-run and shadow modes. Tests wait on conditions by

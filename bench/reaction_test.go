@@ -7,7 +7,7 @@ import (
 	"github.com/strata-paas/strata/controller/mock"
 )
 
-// Stratos' path from a load step to the start call (STRATOS-WIRE.md §4.1, §8.1): the agent
+// Stratos' path from a load step to the start call (docs/stratos-wire.md §4.1, §8.1): the agent
 // publishes every 15 s, the CEP summarizes 60 s windows and the monitor ticks every 90 s.
 const (
 	stratosStats  = 15 * time.Second

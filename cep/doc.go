@@ -1,6 +1,6 @@
 // Package cep is Strata's embedded complex event processor: it turns the health statistics that
 // cartridge agents and load balancers publish over the Thrift data bridge into the summarized
-// health events of STRATOS-WIRE.md §1.5.5 and §3.4, and detects faulty members (§3.5).
+// health events of docs/stratos-wire.md §1.5.5 and §3.4, and detects faulty members (§3.5).
 //
 // # Data flow
 //

@@ -1,6 +1,6 @@
 package cep
 
-// Window math of STRATOS-WIRE.md §3.3.
+// Window math of docs/stratos-wire.md §3.3.
 //
 // A window holds the events of one partition key and one metric for the current batch. In
 // tumbling mode (the Stratos default) it keeps a running sum and count and the first and last

@@ -1,6 +1,6 @@
 // Package controller is Strata's cloud controller (Stratos' CC): the registry of cartridges and
 // network partitions, the topology (services, clusters, cluster instances, members) with the
-// lifecycle state machines of the wire model, member payloads (STRATOS-WIRE.md §7.2), and the IaaS
+// lifecycle state machines of the wire model, member payloads (docs/stratos-wire.md §7.2), and the IaaS
 // drivers behind one small interface (Driver: start, terminate, list), each in its own subpackage
 // (controller/mock, controller/local).
 //

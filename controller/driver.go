@@ -53,7 +53,7 @@ type Instance struct {
 	// network partition's.
 	Partition        *model.Partition
 	NetworkPartition *model.NetworkPartition
-	// Payload is the member's launch parameters (STRATOS-WIRE.md §7.2): on a VM the user data,
+	// Payload is the member's launch parameters (docs/stratos-wire.md §7.2): on a VM the user data,
 	// for the local driver the agent's launch-params file. It is complete and valid.
 	Payload model.Payload
 	// PrivateIP is a hint (a fixed IP from the cartridge's network interface); empty lets the

@@ -15,7 +15,7 @@ type memberParams struct {
 	scalingDecisionID                        string
 }
 
-// buildPayload assembles a member's launch parameters (STRATOS-WIRE.md §7.2). Later entries
+// buildPayload assembles a member's launch parameters (docs/stratos-wire.md §7.2). Later entries
 // replace earlier ones with the same key:
 //  1. Options.Payload, then the platform's coordinates (MB_*, CEP_*) and the cluster's
 //     credentials;

@@ -9,7 +9,7 @@
 // Active member gets 503 at once, never a hang; a member whose connection fails before the
 // request was sent is skipped for the next one.
 //
-// Every StatsInterval (15 s) it publishes in_flight_requests (STRATOS-WIRE.md §2.6), one event
+// Every StatsInterval (15 s) it publishes in_flight_requests (docs/stratos-wire.md §2.6), one event
 // per cluster instance (or "not-defined" for a cluster without members): the time-weighted
 // average number of requests in flight over the interval, which catches short requests that an
 // instantaneous count would miss.

@@ -8,7 +8,7 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// File-shaped structs: the Stratos beans (STRATOS-WIRE.md §5.6-§5.10) and Strata's own request
+// File-shaped structs: the Stratos beans (docs/stratos-wire.md §5.6-§5.10) and Strata's own request
 // bodies, as clients write them. Numbers and booleans use model's flexible scalars, which accept
 // strings. Each has one validate method that reports every problem at once.
 

@@ -1,5 +1,5 @@
 // Package manager is Strata's manager: the REST API (Stratos 4.1 paths under /api and /api/v4.1,
-// STRATOS-WIRE.md §6), the credential store that every component authenticates against,
+// docs/stratos-wire.md §6), the credential store that every component authenticates against,
 // tenants, users, roles and API tokens, definitions and policies, applications, sign-ups and
 // subscriptions, artifact distribution and the dashboard (history) queries.
 //

@@ -148,7 +148,7 @@ var openAPIDoc = sync.OnceValue(func() []byte {
 	doc := map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{"title": "Strata manager API", "version": "4.1",
-			"description": "The Apache Stratos 4.1 REST API (STRATOS-WIRE.md §6) plus Strata's subscriptions, tokens and history. Numbers and booleans may be sent as strings."},
+			"description": "The Apache Stratos 4.1 REST API (docs/stratos-wire.md §6) plus Strata's subscriptions, tokens and history. Numbers and booleans may be sent as strings."},
 		"servers":  []any{map[string]string{"url": "/api"}, map[string]string{"url": "/api/v4.1"}},
 		"security": []any{map[string][]string{"basic": {}}, map[string][]string{"bearer": {}}},
 		"paths":    paths,

@@ -17,7 +17,7 @@
 //	  network-partitions/ (or so named): Stratos JSON, converted
 //
 // examples/policies in the repository has one of each. The keys are Stratos' JSON keys where
-// Stratos has the concept (STRATOS-WIRE.md §5.1-§5.4), so a Stratos policy is also a valid YAML
+// Stratos has the concept (docs/stratos-wire.md §5.1-§5.4), so a Stratos policy is also a valid YAML
 // policy once it has a kind. Properties are a YAML mapping, or Stratos' [{name, value}] list.
 //
 // Governance modules are Rego v1 in package strata.governance (helpers may live below it). The

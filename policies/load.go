@@ -215,7 +215,7 @@ func decodeInto[F any, P Policy](d *decoder, root *yaml.Node, convert func(*F, *
 	return convert(&f, d.p)
 }
 
-// DecodeStratosJSON decodes one policy in Stratos' REST JSON (STRATOS-WIRE.md §5.1-§5.4), as the
+// DecodeStratosJSON decodes one policy in Stratos' REST JSON (docs/stratos-wire.md §5.1-§5.4), as the
 // REST API receives it: numbers and booleans may be strings, unknown keys are errors, the
 // Strata extensions of the YAML format (mode, rules, behaviour) are accepted. Positions in the
 // errors are line:col of data, with file "request". Cross references are checked when the policy

@@ -69,7 +69,7 @@ const (
 	ModeShadow Mode = "shadow"
 )
 
-// Autoscaling is an autoscaling policy: Stratos' load thresholds (STRATOS-WIRE.md §5.1) plus
+// Autoscaling is an autoscaling policy: Stratos' load thresholds (docs/stratos-wire.md §5.1) plus
 // rules that can change the required count and the scale-up/scale-down verdicts, and behaviour
 // settings Stratos lacks.
 type Autoscaling struct {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// EncodeStratosJSON writes a policy in Stratos' REST JSON shape (STRATOS-WIRE.md §5.1-§5.4), for
+// EncodeStratosJSON writes a policy in Stratos' REST JSON shape (docs/stratos-wire.md §5.1-§5.4), for
 // the REST API's GET endpoints: the keys Stratos clients know, numbers as numbers, lists as
 // arrays even with one element. Strata's extensions of an autoscaling policy (mode, shadowOf,
 // rules, behaviour) are included when set; DecodeStratosJSON reads them back.

@@ -127,7 +127,7 @@ func TestStratosSamplesDir(t *testing.T) {
 }
 
 func TestStratosStringScalars(t *testing.T) {
-	// The REST API receives numbers and booleans as strings (STRATOS-WIRE.md §5).
+	// The REST API receives numbers and booleans as strings (docs/stratos-wire.md §5).
 	p, err := DecodeStratosJSON(KindAutoscaling, []byte(`{"id": "a", "isPublic": "true",
 		"loadThresholds": {"requestsInFlight": {"threshold": "20"}, "memoryConsumption": {"threshold": "70.5"},
 		"loadAverage": {"threshold": 70}}}`))

@@ -9,7 +9,7 @@
 //	                                              ├─ Evaluator.Env() filled in place ─► Eval ─► Result ─► Result.Trace(env) when recorded
 //	  CompileRego(modules, query)   ─► *RegoQuery ┴─ Decide(ctx, Proposal) (cached) ─► RegoResult{Messages}
 //
-// The autoscaler does the arithmetic (the predictions of STRATOS-WIRE.md §4.3 and the required
+// The autoscaler does the arithmetic (the predictions of docs/stratos-wire.md §4.3 and the required
 // counts of §4.4) in Go and puts the results in Env; expr rules compare and combine them in about
 // a hundred nanoseconds without allocating. Rego is two orders of magnitude slower (about 10 µs
 // a query, 30-45 µs when it does arithmetic), so governance is asked only when an action is

@@ -4,7 +4,7 @@ import "time"
 
 // Metric is one metric family (requests in flight, memory consumption or load average) of a
 // cluster instance as the autoscaler sees it: the latest CEP summaries, the prediction of
-// STRATOS-WIRE.md §4.3 and the instance count the family alone requires (§4.4). The autoscaler
+// docs/stratos-wire.md §4.3 and the instance count the family alone requires (§4.4). The autoscaler
 // does the arithmetic in Go; rules only compare and combine the results.
 type Metric struct {
 	Average          float64 `expr:"average"`

@@ -1,5 +1,5 @@
 // Package mock is the mock IaaS driver: simulated members that behave like Stratos' mock IaaS
-// (STRATOS-WIRE.md §8.1), for tests and for simulating thousands of members in one process.
+// (docs/stratos-wire.md §8.1), for tests and for simulating thousands of members in one process.
 //
 // Each started instance stands in for a VM running a cartridge agent:
 //   - on its MemberInitializedEvent it publishes InstanceStartedEvent;
@@ -31,8 +31,8 @@
 // allocating per instance.
 //
 // Health goes out through Options.Publish, a func, because this package may not import the
-// data-bridge client (DESIGN.md's dependency rule): cmd/strata passes a function that turns the
-// samples into databridge.HealthEvent / InFlightEvent and publishes them with a
+// data-bridge client (the dependency rule of docs/architecture.md): cmd/strata passes a function
+// that turns the samples into databridge.HealthEvent / InFlightEvent and publishes them with a
 // databridge.Client, as this package's tests do.
 //
 // # Concurrency and lock order

@@ -44,7 +44,8 @@ type BrokerOptions struct {
 	Authenticate func(user, password string) bool
 	// ClientWritesPending is how many messages the broker buffers per subscriber before it drops
 	// QoS 0 messages to that subscriber (mochi's default of 8192 dropped 9-15 % of a burst; see
-	// DESIGN.md). Each connected client costs 8 bytes per slot; 0 means DefaultClientWritesPending.
+	// docs/architecture.md). Each connected client costs 8 bytes per slot; 0 means
+	// DefaultClientWritesPending.
 	ClientWritesPending int
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger

@@ -23,8 +23,8 @@ import (
 )
 
 // TestBurstQoS0 sends 10 000 QoS 0 messages through the embedded broker as fast as the publisher
-// can and checks that all of them arrive (DESIGN.md: mochi at its default limits dropped 9-15 %).
-// The mochi-default case runs too and only reports what it drops.
+// can and checks that all of them arrive (docs/architecture.md: mochi at its default limits
+// dropped 9-15 %). The mochi-default case runs too and only reports what it drops.
 func TestBurstQoS0(t *testing.T) {
 	const n = 10000
 	for _, tt := range []struct {

@@ -1,5 +1,5 @@
 // Package bus is Strata's message bus: publish/subscribe over MQTT 3.1.1 (Eclipse Paho) with the
-// topics and bodies of STRATOS-WIRE.md §1, and the embedded broker (mochi-mqtt) that `strata up`
+// topics and bodies of docs/stratos-wire.md §1, and the embedded broker (mochi-mqtt) that `strata up`
 // runs when no external broker is given with --broker.
 //
 // # Client
@@ -43,9 +43,10 @@
 // on any other address a client must present credentials that BrokerOptions.Authenticate
 // accepts. mochi's per-client write buffer is raised from 8192 to 65536 messages and its QoS 1/2
 // inflight quota to 65535: at the defaults mochi dropped 9-15 % of a burst of QoS 0 messages
-// (DESIGN.md). Drops that still happen are counted in BrokerStats and the first is logged. The
-// broker serves its sockets through its own listener type: a new connection has 10 s to finish
-// its TLS handshake and CONNECT, and shutdown closes every connection, so Run always returns.
+// (docs/architecture.md). Drops that still happen are counted in BrokerStats and the first is
+// logged. The broker serves its sockets through its own listener type: a new connection has 10 s
+// to finish its TLS handshake and CONNECT, and shutdown closes every connection, so Run always
+// returns.
 //
 // # Concurrency and lock order
 //

@@ -12,7 +12,7 @@ import (
 const maxLoggedDecodeTopics = 1024
 
 // EventTopic is the topic an event is published on: model.TopicOf(e), except health summaries,
-// which the Stratos CEP publishes on model.SummaryTopic in the §1.4 envelope (STRATOS-WIRE.md
+// which the Stratos CEP publishes on model.SummaryTopic in the §1.4 envelope (docs/stratos-wire.md
 // §1.4), where the autoscaler's summarized-health-stats/# subscription finds them.
 func EventTopic(e model.Event) string {
 	switch e.(type) {

@@ -1,5 +1,5 @@
 // The WSO2 Carbon data-bridge Thrift interface, as spoken by Stratos cartridge agents, the Stratos
-// load balancer and the CEP/DAS receivers (STRATOS-WIRE.md §2.1, §2.2). WSO2 ships it as several
+// load balancer and the CEP/DAS receivers (docs/stratos-wire.md §2.1, §2.2). WSO2 ships it as several
 // files (Data, Exception and one per service); the wire only sees method names, field ids and field
 // types, so one file serves. `make generate` (go generate ./internal/databridge/...) regenerates
 // the Go code in gen/.

@@ -1,4 +1,4 @@
-// Package databridge speaks the WSO2 Carbon data-bridge Thrift protocol (STRATOS-WIRE.md §2):
+// Package databridge speaks the WSO2 Carbon data-bridge Thrift protocol (docs/stratos-wire.md §2):
 // the receiver the CEP runs (Server) and the publisher agents and the load balancer use (Client).
 //
 // # Wire

@@ -1,6 +1,6 @@
 package databridge
 
-// AttributeType is the type of one stream attribute (STRATOS-WIRE.md §2.4).
+// AttributeType is the type of one stream attribute (docs/stratos-wire.md §2.4).
 type AttributeType uint8
 
 // Attribute types as written in stream definitions.

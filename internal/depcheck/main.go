@@ -1,6 +1,6 @@
-// Command depcheck enforces the dependency direction of DESIGN.md: each top-level component may
-// import only the packages listed for it. It runs `go list -deps` and exits 1 naming every
-// forbidden import. `make check` runs it.
+// Command depcheck enforces the dependency direction of docs/architecture.md: each top-level
+// component may import only the packages listed for it. It runs `go list -deps` and exits 1
+// naming every forbidden import. `make check` runs it.
 package main
 
 import (
@@ -64,7 +64,7 @@ func main() {
 		from := component(strings.TrimPrefix(fields[0], module))
 		rules, known := allowed[from]
 		if !known {
-			problems = append(problems, fmt.Sprintf("%s: component %q is not in DESIGN.md's dependency rule", fields[0], from))
+			problems = append(problems, fmt.Sprintf("%s: component %q is not in docs/architecture.md's dependency rule", fields[0], from))
 			continue
 		}
 		for _, imp := range fields[1:] {

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Cartridge definitions (STRATOS-WIRE.md §5.5) as DevOps write them and the REST API carries them.
+// Cartridge definitions (docs/stratos-wire.md §5.5) as DevOps write them and the REST API carries them.
 // The JSON tags are the Stratos keys, so the Stratos sample files decode with encoding/json as they
 // are; numbers and booleans may be written as strings ("port": "8080", "multiTenant": "false").
 
@@ -115,7 +115,7 @@ type Persistence struct {
 	Volume   []Volume `json:"volume,omitempty"`
 }
 
-// UnmarshalJSON accepts "required" or "isRequired" (STRATOS-WIRE.md §5.5).
+// UnmarshalJSON accepts "required" or "isRequired" (docs/stratos-wire.md §5.5).
 func (p *Persistence) UnmarshalJSON(b []byte) error {
 	if string(bytes.TrimSpace(b)) == "null" {
 		return nil

@@ -13,7 +13,7 @@ import (
 )
 
 // Repository passwords travel encrypted in ArtifactUpdatedEvent.repoPassword and in application
-// sign-ups (STRATOS-WIRE.md §1.5.3), under the application key that every member of the
+// sign-ups (docs/stratos-wire.md §1.5.3), under the application key that every member of the
 // application finds in its payload as CARTRIDGE_KEY.
 //
 // Two forms exist:

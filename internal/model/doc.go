@@ -16,7 +16,7 @@
 // Marshal accepts either. New and Unmarshal always return a pointer (*MemberActivatedEvent,
 // *Summary), which is what a type switch on a received event must name.
 //
-// Marshal writes what Stratos' Gson writes (STRATOS-WIRE.md §1.3):
+// Marshal writes what Stratos' Gson writes (docs/stratos-wire.md §1.3):
 //   - JSON keys are the Java field names in declaration order (Go struct order);
 //   - Java null fields are left out (omitempty on strings and pointers, omitzero on maps and
 //     slices, so an empty but non-nil map is still written as {});

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// ClassPrefix is the Java package prefix that the topic rule of STRATOS-WIRE.md §1.2 strips.
+// ClassPrefix is the Java package prefix that the topic rule of docs/stratos-wire.md §1.2 strips.
 const ClassPrefix = "org.apache.stratos.messaging.event."
 
 // Event is a message carried on the bus. EventClass returns the event's class name relative to

@@ -1,6 +1,6 @@
 package model
 
-// Topology events (STRATOS-WIRE.md §1.5.1), published by the cloud controller on topology/*.
+// Topology events (docs/stratos-wire.md §1.5.1), published by the cloud controller on topology/*.
 
 // ServiceCreatedEvent announces a new service (a deployed cartridge type).
 type ServiceCreatedEvent struct {

@@ -1,6 +1,6 @@
 package model
 
-// Health statistics as they enter the platform (STRATOS-WIRE.md §2.6) and as the CEP summarizes
+// Health statistics as they enter the platform (docs/stratos-wire.md §2.6) and as the CEP summarizes
 // them (§1.5.5, §3.4). These are plain values: the ingest path fills them without allocating, and
 // the CEP hands summaries to in-process consumers without JSON.
 

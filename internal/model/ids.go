@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 )
 
-// Id formats (STRATOS-WIRE.md §1.7).
+// Id formats (docs/stratos-wire.md §1.7).
 
 // ClusterID is the id of an application's cluster: "<applicationId>.<alias>.<cartridgeType>.domain".
 func ClusterID(applicationID, alias, cartridgeType string) string {

@@ -8,7 +8,7 @@ import (
 // ErrInvalidNetworkPartition is wrapped by every problem NetworkPartition.Validate reports.
 var ErrInvalidNetworkPartition = errors.New("model: invalid network partition")
 
-// NetworkPartition is a network partition and its partitions (STRATOS-WIRE.md §5.2,
+// NetworkPartition is a network partition and its partitions (docs/stratos-wire.md §5.2,
 // NetworkPartitionBean). Provider is the IaaS type that starts its members ("mock", "local",
 // "openstack", ...). Properties named payload_parameter.X go into every member's payload as X.
 type NetworkPartition struct {

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Payload keys (STRATOS-WIRE.md §7.2). The platform puts these in a member's launch parameters;
+// Payload keys (docs/stratos-wire.md §7.2). The platform puts these in a member's launch parameters;
 // the cartridge agent reads them.
 const (
 	// Cluster level, built by the autoscaler.

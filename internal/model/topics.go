@@ -1,6 +1,6 @@
 package model
 
-// MQTT subscription filters of the Stratos receivers (STRATOS-WIRE.md §1.2). Under MQTT "#"
+// MQTT subscription filters of the Stratos receivers (docs/stratos-wire.md §1.2). Under MQTT "#"
 // also matches the parent topic itself, so SubscribeHealthStats receives SummaryTopic.
 const (
 	SubscribeTopology          = "topology/#"

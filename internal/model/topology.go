@@ -2,7 +2,7 @@ package model
 
 import "encoding/json"
 
-// Domain objects of the topology (STRATOS-WIRE.md §1.6), as CompleteTopologyEvent and the other
+// Domain objects of the topology (docs/stratos-wire.md §1.6), as CompleteTopologyEvent and the other
 // topology events carry them. Field order is the Java declaration order, so encoding/json writes
 // the keys Gson writes. The keys the Python agent reads without a guard (§1.8) are always written,
 // as {} or [] when empty; MarshalJSON methods fill nil maps and slices for that.
