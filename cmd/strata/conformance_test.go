@@ -217,3 +217,52 @@ func TestUpConformanceSamples(t *testing.T) {
 		}
 	}
 }
+
+// The Stratos sample scripts users run, examples/stratos/deploy.sh and undeploy.sh, against
+// `strata up` with the strata binary as their CLI: every definition is added, the application goes
+// Active with its domain mappings, and undeploy.sh takes it all away again.
+func TestStratosExampleScripts(t *testing.T) {
+	a, args := upArgs(t)
+	args = append(args, "--mock-health-interval", "1s", "--monitor-interval", "1s", "--cep-window", "5s")
+	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	api := "http://" + a.api
+	p.waitHTTP(t, api+"/healthz")
+
+	script := func(name string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "examples", "stratos", name))
+		// The scripts read the user and token too: the test's environment must not choose them.
+		cmd.Env = append(os.Environ(), "STRATA_URL="+api, "STRATA_PASSWORD=s3cret-pass", "STRATA_USER=", "STRATA_TOKEN=",
+			"STRATA="+strataBin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		t.Logf("%s:\n%s", name, out)
+		return string(out)
+	}
+
+	out := script("deploy.sh")
+	if !strings.Contains(out, "Domain mappings added") {
+		t.Errorf("deploy.sh did not add the domain mappings:\n%s", out)
+	}
+	for _, path := range []string{"/autoscalingPolicies/autoscaling-policy-1", "/networkPartitions/network-partition-2",
+		"/deploymentPolicies/deployment-policy-2", "/cartridges/mysql", "/cartridgeGroups/group6",
+		"/applicationPolicies/application-policy-1", "/applications/single-cartridge-app/domainMappings"} {
+		if code, body, _ := call(t, http.MethodGet, api+"/api"+path, ""); code != http.StatusOK {
+			t.Errorf("GET %s after deploy.sh = %d %s, want 200", path, code, body)
+		}
+	}
+	if st := memberStatuses(t, api, "single-cartridge-app"); len(st) == 0 || st[0] != "Active" {
+		t.Errorf("members after deploy.sh: %v, want an Active one", st)
+	}
+
+	script("undeploy.sh")
+	for _, path := range []string{"/applications", "/cartridges", "/networkPartitions", "/autoscalingPolicies"} {
+		if code, body, _ := call(t, http.MethodGet, api+"/api"+path, ""); code != http.StatusNotFound {
+			t.Errorf("GET %s after undeploy.sh = %d %s, want 404 (empty)", path, code, body)
+		}
+	}
+}
