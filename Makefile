@@ -3,7 +3,7 @@ GO       ?= go
 PKGS     := ./...
 FUZZTIME ?= 30s
 
-.PHONY: help build test check bench fuzz generate clean
+.PHONY: help build test check standalone bench fuzz generate clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -14,13 +14,20 @@ build: ## build bin/strata
 test: ## run every test with the race detector (fuzz targets run their seed corpus)
 	$(GO) test -race -timeout 12m $(PKGS)
 
-check: ## gofmt, go vet, go.mod drift and the dependency-direction rule of docs/architecture.md
+check: standalone ## standalone, gofmt, go vet, go.mod drift and the dependency-direction rule of docs/architecture.md
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/gen/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@cp go.mod /tmp/strata-go.mod.bak; cp go.sum /tmp/strata-go.sum.bak; $(GO) mod tidy; \
 	  if ! cmp -s go.mod /tmp/strata-go.mod.bak || ! cmp -s go.sum /tmp/strata-go.sum.bak; then \
 	    cp /tmp/strata-go.mod.bak go.mod; cp /tmp/strata-go.sum.bak go.sum; echo "go.mod/go.sum not tidy: run go mod tidy"; exit 1; fi
 	$(GO) run ./internal/depcheck
+
+standalone: ## fail if a tracked file refers to ../shared or /work/shared, outside the repository
+	@# This file and .ci/run name the paths only to check for them.
+	@rc=0; git grep -n -e '\.\./shared' -e '/work/shared' -- . ':!Makefile' ':!.ci/run' || rc=$$?; \
+	  if [ $$rc -eq 0 ]; then echo "standalone: the tracked files above refer to ../shared, which a clone does not have;"; \
+	    echo "the repo must stand alone: copy test data into the package's testdata/ and cite docs/ instead"; exit 1; fi; \
+	  if [ $$rc -ne 1 ]; then echo "standalone: git grep failed ($$rc)"; exit 1; fi
 
 bench: ## run the micro-benchmarks beside the code and in bench/
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
