@@ -45,6 +45,9 @@ type Trace struct {
 	Limit             string     `json:"limit,omitempty"`
 	WouldTrigger      Would      `json:"would"`
 	Error             string     `json:"error,omitempty"`
+	// StartErrors are the starts this decision took that the cloud controller refused or
+	// could not carry out, with its reason; they are added once the controller has answered.
+	StartErrors []StartError `json:"startErrors,omitempty"`
 
 	would *[6]float64 // the values WouldTrigger is written from (NaN: absent)
 }
@@ -123,6 +126,13 @@ type Step struct {
 	Member    string `json:"member,omitempty"`
 	Delta     int    `json:"delta,omitempty"`
 	Forced    bool   `json:"forced,omitempty"`
+}
+
+// StartError is one start of a decision that failed, and why.
+type StartError struct {
+	Partition string `json:"partition,omitempty"`
+	Error     string `json:"error"`
+	Count     int    `json:"count"` // starts in the partition that failed so
 }
 
 // Would holds the predicted values at which each family would have changed the decision at the
@@ -444,7 +454,7 @@ func appendJSONString(b []byte, s string) []byte {
 // recordLocked turns an evaluation into a model.Decision: into the instance's ring (for
 // Decisions) and on to the recorder and the bus.
 func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Autoscaling, okP bool, mode policies.Mode,
-	tr *Trace, res result, reason string) {
+	tr *Trace, res result, reason string) string {
 	id := in.c.autoscalePolicy
 	if okP {
 		id = pol.ID
@@ -455,10 +465,11 @@ func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Aut
 	if mode == policies.ModeDryRun && res.delta != 0 {
 		reason = "dry-run, nothing done: " + reason
 	}
-	a.recordRawLocked(in, now, id, string(mode), res, reason, a.encodeTrace(tr))
+	return a.recordRawLocked(in, now, id, string(mode), res, reason, a.encodeTrace(tr))
 }
 
-func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode string, res result, reason string, trace []byte) {
+// recordRawLocked records a decision and returns its id.
+func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode string, res result, reason string, trace []byte) string {
 	a.stats.decisions.Add(1)
 	var seq [16]byte
 	d := model.Decision{
@@ -486,6 +497,7 @@ func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode s
 	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
 		a.decisions = append(a.decisions, decisionOut{d: d})
 	}
+	return d.ID
 }
 
 // DecodeTrace decodes a decision's trace.
@@ -618,6 +630,13 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 	}
 	if t.Error != "" {
 		p("  error: %s\n", t.Error)
+	}
+	for _, se := range t.StartErrors {
+		n := ""
+		if se.Count > 1 {
+			n = fmt.Sprintf(" (%d starts)", se.Count)
+		}
+		p("  start failed in %s%s: %s\n", orDash(se.Partition), n, se.Error)
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
