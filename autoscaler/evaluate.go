@@ -177,6 +177,8 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 	r.tr.reset(trig, in, mode)
 	r.res = result{action: ActionNone}
 	w0 := len(a.work)
+	ended := in.ended
+	in.ended = nil
 	switch {
 	case in.status == model.ClusterTerminating:
 		a.terminatingLocked(in, now, r.act, r.tr)
@@ -205,6 +207,15 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 		}
 	}
 	a.obsoleteCheckLocked(in, now, r.act, r.tr)
+	if len(ended) > 0 {
+		r.tr.Ended = ended
+		for _, e := range ended {
+			if r.res.reason != "" {
+				r.res.reason += "; "
+			}
+			r.res.reason += "member " + e.Member + " ended before it became active: " + e.Error
+		}
+	}
 	id := a.recordLocked(in, now, r.pol, okP, mode, r.tr, r.res, "")
 	for i := w0; i < len(a.work); i++ {
 		if a.work[i].kind == actStart {

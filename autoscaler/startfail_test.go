@@ -69,3 +69,64 @@ func TestStartFailureInDecision(t *testing.T) {
 		t.Errorf("a successful start's decision mentions a failure: %s %s", last.Reason, last.Trace)
 	}
 }
+
+// endingStarter starts members (recStarter) and knows why one ended before it became Active, as
+// the controller does.
+type endingStarter struct {
+	recStarter
+	reasons map[string]string // by member
+}
+
+func (s *endingStarter) StartFailure(_, memberID string) (string, bool) {
+	r, ok := s.reasons[memberID]
+	return r, ok
+}
+
+// A member that ended before it became Active (its start failed after the controller answered)
+// is named, with the reason, in the next decision of its instance, which starts a replacement.
+func TestEndedBeforeActiveInDecision(t *testing.T) {
+	clock := &fakeClock{now: epoch}
+	st := &endingStarter{reasons: map[string]string{}}
+	rec := &fakeRecorder{}
+	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,
+		Clock: clock, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(t, a, 1, 6)
+	a.Evaluate(context.Background())
+	if st.count() != 1 {
+		t.Fatalf("%d starts, want 1", st.count())
+	}
+	member := "app.php.php.domain-m1"
+	st.reasons[member] = "server: exit status 127: sh: 1: exec: ./bin/server: not found"
+	a.HandleEvent(&model.MemberTerminatedEvent{ClusterID: "app.php.php.domain", ClusterInstanceID: "php-1", MemberID: member})
+	clock.Set(epoch.Add(DefaultSettle))
+	a.Evaluate(context.Background())
+	ds := rec.all()
+	d := ds[len(ds)-1]
+	want := "member " + member + " ended before it became active: server: exit status 127"
+	if !strings.Contains(d.Reason, want) || st.count() != 2 {
+		t.Errorf("decision after the member ended: %q (starts %d), want %q and a replacement", d.Reason, st.count(), want)
+	}
+	tr, err := DecodeTrace(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Ended) != 1 || tr.Ended[0].Member != member || tr.Ended[0].Partition == "" || !strings.Contains(tr.Ended[0].Error, "exit status 127") {
+		t.Errorf("trace ended %+v", tr.Ended)
+	}
+	var out strings.Builder
+	if err := RenderTrace(&out, d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("explain does not show the member that ended:\n%s", out.String())
+	}
+	// The next decision does not repeat it.
+	clock.Set(epoch.Add(DefaultSettle + DefaultMonitorInterval))
+	a.Evaluate(context.Background())
+	if last := rec.all()[len(rec.all())-1]; strings.Contains(last.Reason, "ended before") {
+		t.Errorf("a later decision repeats the ended member: %q", last.Reason)
+	}
+}

@@ -48,6 +48,9 @@ type Trace struct {
 	// StartErrors are the starts this decision took that the cloud controller refused or
 	// could not carry out, with its reason; they are added once the controller has answered.
 	StartErrors []StartError `json:"startErrors,omitempty"`
+	// Ended are the pending members that ended before they became Active since the previous
+	// decision (their start failed after the controller had answered), with the reason.
+	Ended []StartError `json:"ended,omitempty"`
 
 	would *[6]float64 // the values WouldTrigger is written from (NaN: absent)
 }
@@ -131,6 +134,7 @@ type Step struct {
 // StartError is one start of a decision that failed, and why.
 type StartError struct {
 	Partition string `json:"partition,omitempty"`
+	Member    string `json:"member,omitempty"`
 	Error     string `json:"error"`
 	Count     int    `json:"count"` // starts in the partition that failed so
 }
@@ -346,6 +350,20 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	b = append(b, ',')
 	if t.Error != "" {
 		b = kstr(b, "error", t.Error)
+	}
+	if len(t.Ended) > 0 {
+		b = key(b, "ended")
+		b = append(b, '[')
+		for _, e := range t.Ended {
+			b = append(b, '{')
+			b = kstr(b, "partition", e.Partition)
+			b = kstr(b, "member", e.Member)
+			b = kstr(b, "error", e.Error)
+			b = kint(b, "count", e.Count)
+			b = endObj(b)
+			b = append(b, ',')
+		}
+		b = endArr(b)
 	}
 	b = endObj(b)
 	a.scratch.buf = b
@@ -630,6 +648,9 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 	}
 	if t.Error != "" {
 		p("  error: %s\n", t.Error)
+	}
+	for _, e := range t.Ended {
+		p("  member %s in %s ended before it became active: %s\n", e.Member, orDash(e.Partition), e.Error)
 	}
 	for _, se := range t.StartErrors {
 		n := ""
