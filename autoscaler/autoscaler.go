@@ -41,6 +41,12 @@ type starter interface {
 	TerminateMember(ctx context.Context, memberID string, forced bool) error
 }
 
+// startFailures is optionally implemented by the starter: why a member ended before it became
+// Active (the controller keeps the reason, e.g. the instance's last output line).
+type startFailures interface {
+	StartFailure(clusterID, memberID string) (reason string, ok bool)
+}
+
 // policySource returns the current policy set; *policies.Store is one.
 type policySource interface {
 	Set() *policies.Set

@@ -46,6 +46,11 @@
 //     happened in termination pending, or cannot happen (a faulty member's agent is gone), so
 //     the controller must not start its own cleanup and graceful timeout.
 //
+// A start the controller answers with an error is added to the decision that took it before
+// the decision is recorded: its reason ends "start failed: <error>" and its trace lists the
+// errors by partition (Trace.StartErrors), so `strata explain` never shows a failed start as
+// done. The next round's min check tries again.
+//
 // Every proposed action (start or terminate) is first put to governance as a rules.Proposal;
 // Rego runs only then, never for an instance that holds steady, and answers are cached for a
 // minute. Each evaluation records one model.Decision — also the ones that changed nothing —

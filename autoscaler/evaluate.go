@@ -28,6 +28,7 @@ type action struct {
 	memberID string
 	forced   bool
 	event    model.Event
+	decision string // a start's: the id of the decision that took it
 }
 
 // decisionOut is a recorded decision on its way to the recorder and the bus.
@@ -175,6 +176,9 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 	r := run{pol: pol, act: mode == policies.ModeEnforce, tr: &sc.tr, would: &sc.would, sdr: &in.scaleDownRequests, window: &in.window}
 	r.tr.reset(trig, in, mode)
 	r.res = result{action: ActionNone}
+	w0 := len(a.work)
+	ended := in.ended
+	in.ended = nil
 	switch {
 	case in.status == model.ClusterTerminating:
 		a.terminatingLocked(in, now, r.act, r.tr)
@@ -203,7 +207,21 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 		}
 	}
 	a.obsoleteCheckLocked(in, now, r.act, r.tr)
-	a.recordLocked(in, now, r.pol, okP, mode, r.tr, r.res, "")
+	if len(ended) > 0 {
+		r.tr.Ended = ended
+		for _, e := range ended {
+			if r.res.reason != "" {
+				r.res.reason += "; "
+			}
+			r.res.reason += "member " + e.Member + " ended before it became active: " + e.Error
+		}
+	}
+	id := a.recordLocked(in, now, r.pol, okP, mode, r.tr, r.res, "")
+	for i := w0; i < len(a.work); i++ {
+		if a.work[i].kind == actStart {
+			a.work[i].decision = id // a start that fails is added to its decision
+		}
+	}
 }
 
 // shadowLocked decides with a shadow policy on the same inputs and keeps the result until the

@@ -144,7 +144,18 @@ func (a *Autoscaler) HandleEvent(e model.Event) {
 	a.stats.events.Add(1)
 	e = pointerTo(e)
 	now := a.clock.Now()
+	// The controller is asked before the lock is taken: a member that ended before it became
+	// Active is a failed start, and the next decision says why.
+	var ended string
+	if t, ok := e.(*model.MemberTerminatedEvent); ok {
+		if src, ok := a.opts.Starter.(startFailures); ok {
+			ended, _ = src.StartFailure(t.ClusterID, t.MemberID)
+		}
+	}
 	a.mu.Lock()
+	if ended != "" {
+		a.endedLocked(e.(*model.MemberTerminatedEvent).MemberID, ended)
+	}
 	woke := a.eventLocked(e, now)
 	a.mu.Unlock()
 	if woke {
@@ -230,6 +241,16 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 		return a.completeTopologyLocked(ev.Topology, now)
 	}
 	return false
+}
+
+// endedLocked notes a pending member that ended before it became Active, with the reason, for
+// its instance's next decision (Trace.Ended).
+func (a *Autoscaler) endedLocked(memberID, reason string) {
+	m := a.members[memberID]
+	if m == nil || m.list != listPending {
+		return
+	}
+	m.in.ended = append(m.in.ended, StartError{Partition: m.in.parts[m.part].id, Member: memberID, Error: reason, Count: 1})
 }
 
 // dueLocked makes an instance due Settle from now, for a member event that needs action (a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -20,6 +21,7 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 	// down would otherwise log a line per cluster instance.
 	var startErrs, termErrs int
 	var lastStart, lastTerm error
+	var failed []failedStart
 	defer func() {
 		if startErrs > 0 {
 			a.log.Warn("start member", "failures", startErrs, "err", lastStart)
@@ -42,6 +44,9 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 				a.stats.startErrors.Add(1)
 				startErrs++
 				lastStart = fmt.Errorf("cluster %s instance %s partition %s: %w", w.req.ClusterID, w.req.ClusterInstanceID, w.req.PartitionID, err)
+				if w.decision != "" {
+					failed = append(failed, failedStart{in: w.in, decision: w.decision, partition: w.req.PartitionID, err: err.Error()})
+				}
 			}
 		case actTerminate:
 			a.stats.actions.Add(1)
@@ -60,6 +65,9 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 			}
 			cancel()
 		}
+	}
+	if len(failed) > 0 {
+		a.addStartErrors(failed, decs)
 	}
 	for i := range decs {
 		d := &decs[i].d
@@ -108,4 +116,77 @@ func (a *Autoscaler) startedLocked(w *action, m model.Member, err error, now tim
 	}
 	in.parts[pi].lists[mm.list] = append(in.parts[pi].lists[mm.list], mm)
 	a.members[m.MemberID] = mm
+}
+
+// failedStart is a start the controller answered with an error.
+type failedStart struct {
+	in        *instance
+	decision  string
+	partition string
+	err       string
+}
+
+// addStartErrors adds the failed starts to the decisions that took them, in the instance's ring
+// (Decisions) and in decs (the recorder: `strata explain`), so that a decision does not claim a
+// start that never happened: its reason says the start failed and why, and its trace lists the
+// errors (Trace.StartErrors).
+func (a *Autoscaler) addStartErrors(failed []failedStart, decs []decisionOut) {
+	type key struct{ decision, partition, err string }
+	var order []key
+	count := map[key]int{}
+	byDecision := map[string][]StartError{}
+	for _, f := range failed {
+		k := key{f.decision, f.partition, f.err}
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+	}
+	for _, k := range order {
+		byDecision[k.decision] = append(byDecision[k.decision], StartError{Partition: k.partition, Error: k.err, Count: count[k]})
+	}
+	patch := func(d *model.Decision) {
+		errs, ok := byDecision[d.ID]
+		if !ok {
+			return
+		}
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error
+		}
+		d.Reason += "; start failed: " + strings.Join(msgs, "; ")
+		d.Trace = withStartErrors(d.Trace, errs)
+	}
+	for i := range decs {
+		patch(&decs[i].d)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	done := map[*instance]bool{}
+	for _, f := range failed {
+		if done[f.in] {
+			continue
+		}
+		done[f.in] = true
+		for i := range f.in.ring {
+			patch(&f.in.ring[i])
+		}
+	}
+}
+
+// withStartErrors returns a copy of a recorded trace (shared, so never changed in place) with
+// startErrors added.
+func withStartErrors(trace json.RawMessage, errs []StartError) json.RawMessage {
+	add, err := json.Marshal(errs)
+	if err != nil || len(trace) < 2 || trace[len(trace)-1] != '}' {
+		return trace
+	}
+	out := make(json.RawMessage, 0, len(trace)+len(add)+16)
+	out = append(out, trace[:len(trace)-1]...)
+	if len(trace) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"startErrors":`...)
+	out = append(out, add...)
+	return append(out, '}')
 }

@@ -99,6 +99,8 @@ type instance struct {
 	ring      []model.Decision
 	ringNext  int
 	lastTrace []byte // the enforced policy's last trace, shared while unchanged
+
+	ended []StartError // pending members that ended before Active, for the next decision's trace
 }
 
 type sample struct {

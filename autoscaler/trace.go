@@ -45,6 +45,12 @@ type Trace struct {
 	Limit             string     `json:"limit,omitempty"`
 	WouldTrigger      Would      `json:"would"`
 	Error             string     `json:"error,omitempty"`
+	// StartErrors are the starts this decision took that the cloud controller refused or
+	// could not carry out, with its reason; they are added once the controller has answered.
+	StartErrors []StartError `json:"startErrors,omitempty"`
+	// Ended are the pending members that ended before they became Active since the previous
+	// decision (their start failed after the controller had answered), with the reason.
+	Ended []StartError `json:"ended,omitempty"`
 
 	would *[6]float64 // the values WouldTrigger is written from (NaN: absent)
 }
@@ -123,6 +129,14 @@ type Step struct {
 	Member    string `json:"member,omitempty"`
 	Delta     int    `json:"delta,omitempty"`
 	Forced    bool   `json:"forced,omitempty"`
+}
+
+// StartError is one start of a decision that failed, and why.
+type StartError struct {
+	Partition string `json:"partition,omitempty"`
+	Member    string `json:"member,omitempty"`
+	Error     string `json:"error"`
+	Count     int    `json:"count"` // starts in the partition that failed so
 }
 
 // Would holds the predicted values at which each family would have changed the decision at the
@@ -337,6 +351,20 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	if t.Error != "" {
 		b = kstr(b, "error", t.Error)
 	}
+	if len(t.Ended) > 0 {
+		b = key(b, "ended")
+		b = append(b, '[')
+		for _, e := range t.Ended {
+			b = append(b, '{')
+			b = kstr(b, "partition", e.Partition)
+			b = kstr(b, "member", e.Member)
+			b = kstr(b, "error", e.Error)
+			b = kint(b, "count", e.Count)
+			b = endObj(b)
+			b = append(b, ',')
+		}
+		b = endArr(b)
+	}
 	b = endObj(b)
 	a.scratch.buf = b
 	return b
@@ -444,7 +472,7 @@ func appendJSONString(b []byte, s string) []byte {
 // recordLocked turns an evaluation into a model.Decision: into the instance's ring (for
 // Decisions) and on to the recorder and the bus.
 func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Autoscaling, okP bool, mode policies.Mode,
-	tr *Trace, res result, reason string) {
+	tr *Trace, res result, reason string) string {
 	id := in.c.autoscalePolicy
 	if okP {
 		id = pol.ID
@@ -455,10 +483,11 @@ func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Aut
 	if mode == policies.ModeDryRun && res.delta != 0 {
 		reason = "dry-run, nothing done: " + reason
 	}
-	a.recordRawLocked(in, now, id, string(mode), res, reason, a.encodeTrace(tr))
+	return a.recordRawLocked(in, now, id, string(mode), res, reason, a.encodeTrace(tr))
 }
 
-func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode string, res result, reason string, trace []byte) {
+// recordRawLocked records a decision and returns its id.
+func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode string, res result, reason string, trace []byte) string {
 	a.stats.decisions.Add(1)
 	var seq [16]byte
 	d := model.Decision{
@@ -486,6 +515,7 @@ func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode s
 	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
 		a.decisions = append(a.decisions, decisionOut{d: d})
 	}
+	return d.ID
 }
 
 // DecodeTrace decodes a decision's trace.
@@ -618,6 +648,16 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 	}
 	if t.Error != "" {
 		p("  error: %s\n", t.Error)
+	}
+	for _, e := range t.Ended {
+		p("  member %s in %s ended before it became active: %s\n", e.Member, orDash(e.Partition), e.Error)
+	}
+	for _, se := range t.StartErrors {
+		n := ""
+		if se.Count > 1 {
+			n = fmt.Sprintf(" (%d starts)", se.Count)
+		}
+		p("  start failed in %s%s: %s\n", orDash(se.Partition), n, se.Error)
 	}
 	_, err = io.WriteString(w, b.String())
 	return err

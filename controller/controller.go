@@ -65,6 +65,8 @@ type cluster struct {
 	Spec        ClusterSpec
 	Cluster     *model.Cluster // MemberMap holds the live members
 	Credentials Credentials
+	// startFailure is the last failed start since a member was Active (kept in memory only).
+	startFailure *StartFailure
 }
 
 // member is a member of the topology and what the controller keeps about it.

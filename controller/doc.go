@@ -37,6 +37,11 @@
 //   - CompleteTopologyEvent every SyncInterval (60 s) and in answer to
 //     CompleteTopologyRequestEvent (at most once per TopologyThrottle).
 //
+// A start that fails (the request names an unknown network partition or partition, no driver
+// serves the provider, the driver's Start fails) or whose instance ends before the member is
+// Active is kept on its cluster as a StartFailure, with the reason and the time, until a member
+// of the cluster becomes Active: the manager shows it in the application's runtime view.
+//
 // A status event whose transition the member's state machine refuses is logged and counted
 // (Stats.InvalidTransitions); no event is published. A status event for an unknown member is
 // only counted. Every transition is also handed to the Recorder as a model.LifecycleRecord.

@@ -33,6 +33,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	}
 	in, drv, err := c.prepareStartLocked(req)
 	if err != nil {
+		c.startFailedLocked(req, "", err)
 		c.mu.Unlock()
 		return model.Member{}, fmt.Errorf("start member of cluster %s: %w", req.ClusterID, err)
 	}
@@ -77,6 +78,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 		if c.members[id] == mem {
 			c.removeMemberLocked(mem)
 		}
+		c.startFailedLocked(req, id, err)
 		c.mu.Unlock()
 		return model.Member{}, fmt.Errorf("start member of cluster %s: %w", req.ClusterID, err)
 	}
@@ -403,6 +405,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		if ct := c.cartridges[m.ServiceName]; ct != nil {
 			m.PortMap = ct.PortMap()
 		}
+		cl.startFailure = nil
 	}
 	c.emitLocked(build(m, cl), c.memberRecord(m, cl.Spec.AppID, "topology.Member"+eventName(to)+"Event"))
 	c.markDirty(memberID)
@@ -480,6 +483,7 @@ func (c *Controller) instanceExited(driver string, e Exit) {
 	}
 	c.stats.exited.Add(1)
 	c.log.Info("instance ended on its own; member terminated", "member_id", mem.m.MemberID, "instance_id", e.InstanceID, "reason", e.Reason)
+	c.exitedEarlyLocked(mem.m, e.Reason)
 	c.removeMemberLocked(mem)
 }
 

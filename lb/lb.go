@@ -690,7 +690,12 @@ func (l *LB) handler(port int) http.Handler {
 			rt = pr.only
 		}
 		if rt == nil {
-			http.Error(w, "no cluster serves host "+host, http.StatusNotFound)
+			// A port shared by several clusters routes by host name only. Say so, so that a
+			// request by address is understood; the names themselves are in each application's
+			// runtime view (hostNames), not told to whoever asks.
+			http.Error(w, fmt.Sprintf("no cluster serves host %s on port %d: the port is shared by several clusters "+
+				"and routes by host name; use the host name of the application's cluster (its runtime view's hostNames)", host, port),
+				http.StatusNotFound)
 			return
 		}
 		if len(rt.backends) == 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,8 +209,9 @@ func TestRoutesByHostRoundRobinToActiveMembers(t *testing.T) {
 	if code, body := get(t, proxy, "b.example.com"); code != 200 || body != "b1" {
 		t.Errorf("b host: %d %q", code, body)
 	}
-	if code, _ := get(t, proxy, "unknown.example.com"); code != http.StatusNotFound {
-		t.Errorf("unknown host on a shared port: %d, want 404", code)
+	if code, body := get(t, proxy, "unknown.example.com"); code != http.StatusNotFound ||
+		!strings.Contains(body, "shared by several clusters and routes by host name") || strings.Contains(body, "a.example.com") {
+		t.Errorf("unknown host on a shared port: %d %q, want 404 saying the port routes by host name (without the names)", code, body)
 	}
 }
 

@@ -371,6 +371,9 @@ func (s *Server) deploy(ctx context.Context, a *applicationRecord, ap *policies.
 	if err != nil {
 		return http.StatusBadRequest, fmt.Errorf("Application is not valid: %s", errorText(err))
 	}
+	if err := s.proxyPortConflict(id, clusters); err != nil {
+		return http.StatusConflict, fmt.Errorf("Application could not be deployed: [application-id] %s: %s", id, err.Error())
+	}
 	if err := s.opts.Clusters.CreateApplicationClusters(ctx, id, clusters); err != nil {
 		return http.StatusBadRequest, fmt.Errorf("Application could not be deployed: [application-id] %s: %s", id, err.Error())
 	}
@@ -518,6 +521,9 @@ type clusterInstance struct {
 	HostNames        []string     `json:"hostNames"`
 	AccessURLs       []string     `json:"accessUrls"`
 	LoadBalancerIPs  []string     `json:"loadBalancerIps"`
+	// StartFailure is why the last start of a member of the instance failed, while none
+	// became Active since (Strata's addition to Stratos' bean).
+	StartFailure *StartFailure `json:"startFailure,omitempty"`
 }
 
 type memberBean struct {
@@ -570,6 +576,12 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 		for id := range c.InstanceIDToInstanceContextMap {
 			ids[id] = true
 		}
+		// A start refused before its cluster instance was created still shows, on the instance
+		// the autoscaler asked for.
+		failure, failed := s.opts.Clusters.StartFailure(c.ClusterID)
+		if failed && failure.ClusterInstanceID != "" {
+			ids[failure.ClusterInstanceID] = true
+		}
 		for _, m := range c.MemberMap {
 			if m.ClusterInstanceID != "" {
 				ids[m.ClusterInstanceID] = true
@@ -592,6 +604,9 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 			}
 			for _, u := range c.AccessURLs {
 				ci.AccessURLs = append(ci.AccessURLs, u...)
+			}
+			if failed && (failure.ClusterInstanceID == "" || failure.ClusterInstanceID == iid) {
+				ci.StartFailure = &failure
 			}
 			for _, m := range c.MemberMap {
 				if m.ClusterInstanceID != iid {
@@ -673,4 +688,76 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, clusterInstance{ClusterID: id, ServiceName: c.ServiceName, Member: []memberBean{}, HostNames: nonNil(c.HostNames), AccessURLs: []string{}, LoadBalancerIPs: []string{}})
+}
+
+// proxyPortConflict refuses clusters whose host routing would collide on the load balancer with
+// a cluster of another application. The load balancer finds a request's cluster by its proxy
+// port and then its host name (lb's table: port -> host -> cluster); two clusters with the same
+// host name on one proxy port leave only one of them in the table, and which one can change on
+// every topology change: the other's requests go to the wrong application. Clusters of other
+// applications on the same port with other host names are fine (as in Stratos, where every
+// sample uses 8280): each gets the requests for its own host names.
+func (s *Server) proxyPortConflict(appID string, clusters []Cluster) error {
+	top := s.opts.Clusters.Topology()
+	if top == nil {
+		return nil
+	}
+	ports := map[string][]int{} // proxy ports by cartridge type
+	proxyPorts := func(cartridge string) []int {
+		if p, ok := ports[cartridge]; ok {
+			return p
+		}
+		var ct model.Cartridge
+		var out []int
+		if s.store.get(bucketCartridges, cartridge, &ct) == nil {
+			for _, pm := range ct.PortMapping {
+				if pm.ProxyPort > 0 {
+					out = append(out, int(pm.ProxyPort))
+				}
+			}
+		}
+		ports[cartridge] = out
+		return out
+	}
+	type route struct {
+		port int
+		host string
+	}
+	taken := map[route]*model.Cluster{}
+	var others []*model.Cluster
+	for _, svc := range top.ServiceMap {
+		for _, c := range svc.ClusterIDClusterMap {
+			others = append(others, c)
+		}
+	}
+	for _, c := range top.ClusterMap {
+		others = append(others, c)
+	}
+	// The same order every time, so the error names the same cluster.
+	sort.Slice(others, func(i, j int) bool { return others[i].ClusterID < others[j].ClusterID })
+	for _, c := range others {
+		if c.AppID == appID {
+			continue
+		}
+		for _, p := range proxyPorts(c.ServiceName) {
+			for _, h := range c.HostNames {
+				k := route{p, strings.ToLower(h)}
+				if taken[k] == nil {
+					taken[k] = c
+				}
+			}
+		}
+	}
+	var errs []error
+	for _, c := range clusters {
+		for _, p := range proxyPorts(c.ServiceName) {
+			for _, h := range c.HostNames {
+				if o := taken[route{p, strings.ToLower(h)}]; o != nil {
+					errs = append(errs, fmt.Errorf("proxy port %d with host name %s of cluster %s is already routed to cluster %s of application %s",
+						p, h, c.ClusterID, o.ClusterID, o.AppID))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

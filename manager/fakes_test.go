@@ -20,6 +20,7 @@ type fakePlatform struct {
 	registered map[string][]ClusterInstance
 	removed    []string
 	failCreate error
+	failures   map[string]StartFailure // by cluster
 }
 
 func newFakePlatform() *fakePlatform {
@@ -91,6 +92,13 @@ func (f *fakePlatform) RemoveCluster(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.registered, id)
+}
+
+func (f *fakePlatform) StartFailure(clusterID string) (StartFailure, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sf, ok := f.failures[clusterID]
+	return sf, ok
 }
 
 func (f *fakePlatform) Topology() *model.Topology {

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"time"
 
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/bus"
@@ -34,6 +35,22 @@ type ClusterManager interface {
 	CreateApplicationClusters(ctx context.Context, appID string, clusters []Cluster) error
 	RemoveApplicationClusters(ctx context.Context, appID string) error
 	Topology() *model.Topology
+	// StartFailure returns why the last start of a member of the cluster failed, while no
+	// member of it became Active since.
+	StartFailure(clusterID string) (StartFailure, bool)
+}
+
+// StartFailure is why a member of a cluster could not be started (the controller's
+// controller.StartFailure, same field names): the runtime view shows it on the cluster instance.
+type StartFailure struct {
+	ClusterID          string    `json:"clusterId"`
+	ClusterInstanceID  string    `json:"clusterInstanceId,omitempty"`
+	NetworkPartitionID string    `json:"networkPartitionId,omitempty"`
+	PartitionID        string    `json:"partitionId,omitempty"`
+	MemberID           string    `json:"memberId,omitempty"`
+	Reason             string    `json:"reason"`
+	Time               time.Time `json:"time"`
+	Failures           int       `json:"failures"` // failed starts since a member was last Active
 }
 
 // Cluster is one cluster the manager asks for when an application is deployed.
@@ -102,5 +119,6 @@ func (nopPlatform) RemoveNetworkPartition(context.Context, string) error        
 func (nopPlatform) CreateApplicationClusters(context.Context, string, []Cluster) error   { return nil }
 func (nopPlatform) RemoveApplicationClusters(context.Context, string) error              { return nil }
 func (nopPlatform) Topology() *model.Topology                                            { return &model.Topology{} }
+func (nopPlatform) StartFailure(string) (StartFailure, bool)                             { return StartFailure{}, false }
 func (nopPlatform) RegisterCluster(ClusterInstance) error                                { return nil }
 func (nopPlatform) RemoveCluster(string)                                                 {}

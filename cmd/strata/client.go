@@ -265,7 +265,15 @@ type runtimeView struct {
 			Alias       string `json:"alias"`
 			ServiceName string `json:"serviceName"`
 			ClusterID   string `json:"clusterId"`
-			Member      []struct {
+			// StartFailure is why the last start of a member failed (none Active since).
+			StartFailure *struct {
+				NetworkPartitionID string    `json:"networkPartitionId"`
+				PartitionID        string    `json:"partitionId"`
+				Reason             string    `json:"reason"`
+				Time               time.Time `json:"time"`
+				Failures           int       `json:"failures"`
+			} `json:"startFailure"`
+			Member []struct {
 				MemberID           string `json:"memberId"`
 				Status             string `json:"status"`
 				NetworkPartitionID string `json:"networkPartitionId"`
@@ -335,8 +343,29 @@ func runRuntime(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// startFailure describes the first cluster instance whose members cannot be started, or is "".
+func (r *runtimeView) startFailure() string {
+	for _, ai := range r.ApplicationInstances {
+		for _, ci := range ai.ClusterInstances {
+			f := ci.StartFailure
+			if f == nil {
+				continue
+			}
+			where := ci.ClusterID + " instance " + ci.InstanceID
+			if f.PartitionID != "" {
+				where += " (partition " + f.NetworkPartitionID + "/" + f.PartitionID + ")"
+			}
+			return fmt.Sprintf("cannot start a member of cluster %s: %s (%d failed starts, last at %s)",
+				where, f.Reason, f.Failures, f.Time.Local().Format(time.TimeOnly))
+		}
+	}
+	return ""
+}
+
 // converge polls the runtime view until done says so, printing progress to w when it changes.
-func (c *clientConfig) converge(ctx context.Context, app string, w io.Writer, done func(status string, rv *runtimeView) bool) error {
+// With failOnStart it stops at the first start failure the runtime view reports, with its
+// reason, instead of waiting out the timeout for members that cannot start.
+func (c *clientConfig) converge(ctx context.Context, app string, w io.Writer, failOnStart bool, done func(status string, rv *runtimeView) bool) error {
 	if c.timeout <= 0 {
 		return nil
 	}
@@ -362,6 +391,9 @@ func (c *clientConfig) converge(ctx context.Context, app string, w io.Writer, do
 		}
 		if done(rv.Status, &rv) {
 			return nil
+		}
+		if why := rv.startFailure(); failOnStart && why != "" {
+			return fmt.Errorf("%s %s; the autoscaler keeps trying: fix the cause, or run strata undeploy %s", app, why, app)
 		}
 		select {
 		case <-ctx.Done():
@@ -393,7 +425,7 @@ func runDeployApp(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "deploy-app", err)
 	}
 	printResult(c, stdout, m.Message)
-	if err := c.converge(context.Background(), app, stderr, deployed); err != nil {
+	if err := c.converge(context.Background(), app, stderr, true, deployed); err != nil {
 		return fail(stderr, "deploy-app", err)
 	}
 	return 0
@@ -419,7 +451,7 @@ func runUndeploy(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "undeploy", err)
 	}
 	printResult(c, stdout, m.Message)
-	if err := c.converge(context.Background(), app, stderr, func(status string, _ *runtimeView) bool {
+	if err := c.converge(context.Background(), app, stderr, false, func(status string, _ *runtimeView) bool {
 		return status == "Created" || status == "Removed"
 	}); err != nil {
 		return fail(stderr, "undeploy", err)
@@ -478,7 +510,7 @@ func runSubscribe(args []string, stdout, stderr io.Writer) int {
 	if err := c.call(context.Background(), http.MethodGet, "/subscriptions/"+url.PathEscape(q.Alias), nil, &sub); err != nil {
 		return fail(stderr, "subscribe", err)
 	}
-	if err := c.converge(context.Background(), sub.ApplicationID, stderr, deployed); err != nil {
+	if err := c.converge(context.Background(), sub.ApplicationID, stderr, true, deployed); err != nil {
 		return fail(stderr, "subscribe", err)
 	}
 	return 0

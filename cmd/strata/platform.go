@@ -146,6 +146,12 @@ func (m managerClusters) CreateApplicationClusters(ctx context.Context, appID st
 	return m.Controller.CreateApplicationClusters(ctx, appID, specs)
 }
 
+// StartFailure is the controller's, as the manager's type.
+func (m managerClusters) StartFailure(clusterID string) (manager.StartFailure, bool) {
+	f, ok := m.Controller.StartFailure(clusterID)
+	return manager.StartFailure(f), ok
+}
+
 // managerScaler adapts the autoscaler to the manager's Scaler.
 type managerScaler struct{ a *autoscaler.Autoscaler }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -41,6 +42,16 @@ func (s controllerStarter) StartMember(ctx context.Context, r autoscaler.StartRe
 		MinCount:           r.MinCount,
 		ScalingDecisionID:  r.ScalingDecisionID,
 	})
+}
+
+// StartFailure is why the member ended before it became Active, when the controller's last
+// start failure of the cluster is that member's.
+func (s controllerStarter) StartFailure(clusterID, memberID string) (string, bool) {
+	f, ok := s.c.StartFailure(clusterID)
+	if !ok || f.MemberID != memberID {
+		return "", false
+	}
+	return strings.TrimPrefix(f.Reason, "member "+memberID+" ended before it became active: "), true
 }
 
 func (s controllerStarter) TerminateMember(ctx context.Context, memberID string, forced bool) error {

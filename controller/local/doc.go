@@ -21,7 +21,10 @@
 // mb.urls and timings) goes into every agent.conf; the iaasProvider property "extensions" names
 // the directory of the agent's extension scripts.
 //
-// A member is over when any of its processes exits on its own: the rest of its group is
+// Start refuses a server command whose program cannot run (an absolute path that is missing or
+// not executable, a name not in PATH): such a member would only exit with status 127. A member
+// is over when any of its processes exits on its own (the report carries the last line the
+// server wrote, which usually says why): the rest of its group is
 // stopped, its directory is moved to DataDir/.ended/ for a post-mortem, and Watch reports it.
 //
 // # Restart and adoption

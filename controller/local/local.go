@@ -358,6 +358,10 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 		return fail(fmt.Errorf("local: write agent.conf: %w", err))
 	}
 
+	if err := checkProgram(command); err != nil {
+		return fail(fmt.Errorf("local: cartridge %s: %w", in.ServiceName, err))
+	}
+
 	marker := MarkerEnv + "=" + in.MemberID
 	base := append(append(os.Environ(), d.opts.Env...), marker, EnvMemberIP+"="+ip.String(), EnvMemberDir+"="+dir)
 	agentLog, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -423,12 +427,101 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 		go func() {
 			defer wg.Done()
 			err := c.Wait()
-			d.ended(id, fmt.Sprintf("%s: %s", roles[i], exitReason(c.ProcessState, err)))
+			reason := fmt.Sprintf("%s: %s", roles[i], exitReason(c.ProcessState, err))
+			if roles[i] == "server" {
+				if line := lastLine(filepath.Join(dir, "server.log")); line != "" {
+					reason += ": " + line // e.g. "sh: 1: exec: /opt/php/bin/run: not found"
+				}
+			}
+			d.ended(id, reason)
 		}()
 	}
 	go func() { wg.Wait(); close(m.done) }()
 	d.log.Info("member started", "member_id", in.MemberID, "ip", ip, "pgid", pgid, "command", command != "")
 	return m, nil
+}
+
+// shellWords are the shell's builtins and keywords a command may start with: no program to look
+// for.
+var shellWords = map[string]bool{
+	"exec": true, "cd": true, "set": true, "export": true, "echo": true, "printf": true, "test": true, "[": true,
+	"true": true, "false": true, "sleep": true, "trap": true, "umask": true, "ulimit": true, ".": true, ":": true,
+	"eval": true, "if": true, "for": true, "while": true, "until": true, "case": true, "{": true, "(": true, "!": true,
+	"wait": true, "read": true, "unset": true, "command": true, "source": true,
+}
+
+// checkProgram refuses a server command whose program (its first word, after "exec") is an
+// absolute path that does not exist or is not executable, or a name not found in PATH: started,
+// it could only exit with status 127. A command whose program the shell computes ($VAR, `...`,
+// globs), a relative path (the application's files are checked out after the start) or a shell
+// builtin is not checked.
+func checkProgram(command string) error {
+	rest := strings.TrimSpace(command)
+	for {
+		w, r := firstWord(rest)
+		if w != "exec" {
+			break
+		}
+		rest = r
+	}
+	prog, _ := firstWord(rest)
+	if prog == "" || shellWords[prog] || strings.ContainsAny(prog, "$`\\*?[]{}()~;|&<>='\"") {
+		return nil
+	}
+	if strings.HasPrefix(prog, "/") {
+		fi, err := os.Stat(prog)
+		if err != nil {
+			return fmt.Errorf("server command %q: program %s not found: %w", command, prog, err)
+		}
+		if fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("server command %q: program %s is not an executable file", command, prog)
+		}
+		return nil
+	}
+	if strings.Contains(prog, "/") {
+		return nil
+	}
+	if _, err := exec.LookPath(prog); err != nil {
+		return fmt.Errorf("server command %q: program %s not found in PATH: %w", command, prog, err)
+	}
+	return nil
+}
+
+// firstWord splits off the first word of a shell command, unquoting a word in plain double or
+// single quotes (as %q writes a path without special characters).
+func firstWord(s string) (word, rest string) {
+	s = strings.TrimLeft(s, " \t")
+	if s == "" {
+		return "", ""
+	}
+	if q := s[0]; q == '"' || q == '\'' {
+		if i := strings.IndexByte(s[1:], q); i >= 0 {
+			return s[1 : i+1], s[i+2:]
+		}
+		return s, ""
+	}
+	if i := strings.IndexAny(s, " \t\n"); i >= 0 {
+		return s[:i], s[i:]
+	}
+	return s, ""
+}
+
+// lastLine returns the last non-empty line of the end of a file, or "".
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const tail = 512
+	var buf [tail]byte
+	off := int64(0)
+	if fi, err := f.Stat(); err == nil && fi.Size() > tail {
+		off = fi.Size() - tail
+	}
+	n, _ := f.ReadAt(buf[:], off)
+	lines := strings.Split(strings.TrimSpace(string(buf[:n])), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // payloadEnv is the payload as KEY=VALUE environment entries, for the server command.
