@@ -5,42 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/strata-paas/strata/internal/testenv"
 )
-
-// gathered collects c through a registry (which checks names and labels) and returns every
-// sample as "name{label=value,...}" -> value.
-func gathered(t *testing.T, c prometheus.Collector) map[string]float64 {
-	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(c)
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, l.GetName()+"="+l.GetValue())
-			}
-			key := f.GetName()
-			if len(labels) > 0 {
-				key += "{" + strings.Join(labels, ",") + "}"
-			}
-			switch {
-			case m.Counter != nil:
-				out[key] = m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				out[key] = m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				out[key] = float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return out
-}
 
 // TestCollector: rounds, their time, decisions by action and mode and rule errors reach the
 // collector. The policy's first rule fails at run time (an index out of range), so every scaling
@@ -55,13 +21,13 @@ func TestCollector(t *testing.T) {
 	register(t, s.a, 2, 6)
 	s.advance(epoch.Add(4 * time.Minute))
 
-	got := gathered(t, s.a.Collector())
+	got := testenv.Gather(t, s.a.Collector())
 	for _, name := range []string{
 		"strata_autoscaler_rounds_total",
 		"strata_autoscaler_evaluations_total",
-		"strata_autoscaler_round_seconds",
+		"strata_autoscaler_round_seconds_count",
 		"strata_autoscaler_rule_errors_total",
-		"strata_autoscaler_decisions_total{action=min,mode=enforce}",
+		`strata_autoscaler_decisions_total{action="min",mode="enforce"}`,
 		"strata_autoscaler_actions_total",
 		"strata_autoscaler_cluster_instances",
 		"strata_autoscaler_members",
@@ -70,8 +36,8 @@ func TestCollector(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", name, got[name])
 		}
 	}
-	if got["strata_autoscaler_round_seconds"] != got["strata_autoscaler_rounds_total"] {
-		t.Errorf("%v round times for %v rounds", got["strata_autoscaler_round_seconds"], got["strata_autoscaler_rounds_total"])
+	if got["strata_autoscaler_round_seconds_count"] != got["strata_autoscaler_rounds_total"] {
+		t.Errorf("%v round times for %v rounds", got["strata_autoscaler_round_seconds_count"], got["strata_autoscaler_rounds_total"])
 	}
 	var decisions float64
 	for k, v := range got {
@@ -82,7 +48,7 @@ func TestCollector(t *testing.T) {
 	if st := s.a.Stats(); decisions != float64(st.Decisions) {
 		t.Errorf("decisions by action sum to %v, Stats.Decisions is %d", decisions, st.Decisions)
 	}
-	if _, ok := got["strata_autoscaler_decisions_total{action=scale-down,mode=shadow}"]; !ok {
+	if _, ok := got[`strata_autoscaler_decisions_total{action="scale-down",mode="shadow"}`]; !ok {
 		t.Error("the decision counters are not resolved up front")
 	}
 }
