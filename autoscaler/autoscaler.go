@@ -189,7 +189,8 @@ type Autoscaler struct {
 	spareWork []action // the buffers of the last round, reused by the next (roundMu)
 	spareDecs []decisionOut
 
-	stats counters
+	stats   counters
+	metrics *metrics
 
 	// followVictim is set by Replay only: it offers the member the live autoscaler terminated in a
 	// scale-down at about now to take, which the autoscaler takes when it is a candidate.
@@ -251,6 +252,7 @@ func New(o Options) (*Autoscaler, error) {
 		clusters: map[string]*cluster{},
 		members:  map[string]*member{},
 		scratch:  newScratch(),
+		metrics:  newMetrics(),
 	}
 	return a, nil
 }

@@ -102,6 +102,13 @@
 // names; the instances are the cluster's instance map, or one per network partition of the
 // deployment policy.
 //
+// # Metrics
+//
+// Collector gives strata_autoscaler_rounds_total and strata_autoscaler_round_seconds (rounds that
+// evaluated an instance; wall time, whatever the Clock says), strata_autoscaler_decisions_total
+// by action and mode, strata_autoscaler_rule_errors_total (a rule that fails is skipped and its
+// trace says why), and the counters of Stats. Every child is resolved in New.
+//
 // # Concurrency and lock order
 //
 // Goroutines: Run's scheduler (the only one the package starts; it calls Evaluate), the bus's

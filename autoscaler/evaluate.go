@@ -109,6 +109,8 @@ func (sc *scratch) shadowsOf(id string) []*policies.Autoscaling {
 func (a *Autoscaler) Evaluate(ctx context.Context) int {
 	a.roundMu.Lock()
 	defer a.roundMu.Unlock()
+	// The round's duration is wall time, whatever the clock says: it measures the work.
+	began := time.Now()
 	now := a.clock.Now()
 	set := a.opts.Policies.Set()
 	a.mu.Lock()
@@ -138,6 +140,7 @@ func (a *Autoscaler) Evaluate(ctx context.Context) int {
 	a.mu.Lock()
 	a.spareWork, a.spareDecs = work[:0], decs[:0]
 	a.mu.Unlock()
+	a.metrics.round(n, time.Since(began))
 	return n
 }
 
@@ -463,6 +466,7 @@ func (a *Autoscaler) scaleLocked(ctx context.Context, in *instance, r *run, env 
 		res, err := ev.Eval(rule.Program)
 		rt := RuleTrace{Name: rule.Name, Target: string(rule.Target), Expr: rule.Expr}
 		if err != nil {
+			a.metrics.ruleErrors.Inc()
 			rt.Error = err.Error()
 			tr.Rules = append(tr.Rules, rt)
 			continue

@@ -489,6 +489,7 @@ func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Aut
 // recordRawLocked records a decision and returns its id.
 func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode string, res result, reason string, trace []byte) string {
 	a.stats.decisions.Add(1)
+	a.metrics.decision(mode, res.action)
 	var seq [16]byte
 	d := model.Decision{
 		ID: in.c.id + "-" + a.idBase + string(strconv.AppendUint(seq[:0], a.seq.Add(1), 36)), Time: now,

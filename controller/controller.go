@@ -95,6 +95,7 @@ type stats struct {
 	invalidTransitions, unknownMembers         atomic.Uint64
 	statusEvents, topologyPublished, adopted   atomic.Uint64
 	adoptTerminated, orphansTerminated, exited atomic.Uint64
+	starts, startFailures, terminations        atomic.Uint64
 }
 
 // Stats are the controller's counters, for metrics.
@@ -112,6 +113,9 @@ type Stats struct {
 	AdoptTerminated    uint64 // members whose instance was gone after a restart
 	OrphansTerminated  uint64 // instances no member owned after a restart
 	Exited             uint64 // instances a driver reported as ended on their own
+	Starts             uint64 // members whose instance a driver started
+	StartFailures      uint64 // StartMember calls that failed (bad request or driver error)
+	Terminations       uint64 // members dropped from the topology (MemberTerminatedEvent)
 }
 
 // New opens the state and returns a controller that is not running yet.
@@ -211,6 +215,9 @@ func (c *Controller) Stats() Stats {
 	s.AdoptTerminated = c.stats.adoptTerminated.Load()
 	s.OrphansTerminated = c.stats.orphansTerminated.Load()
 	s.Exited = c.stats.exited.Load()
+	s.Starts = c.stats.starts.Load()
+	s.StartFailures = c.stats.startFailures.Load()
+	s.Terminations = c.stats.terminations.Load()
 	return s
 }
 

@@ -111,6 +111,13 @@
 // ErrInvalidCartridge, ErrInvalidNetworkPartition, ErrPayload), which Handler maps to 404, 409
 // and 400.
 //
+// # Metrics
+//
+// Collector gives strata_controller_members by state (counted under mu at each scrape),
+// strata_controller_member_starts_total, strata_controller_member_start_failures_total (bad
+// requests and driver errors), strata_controller_member_terminations_total (every
+// MemberTerminatedEvent, failed starts included) and the rest of Stats.
+//
 // # Concurrency and lock order
 //
 // Goroutines: Run's (tickers), the worker (status events), the publisher (outbox), the flusher

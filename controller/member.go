@@ -35,6 +35,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	if err != nil {
 		c.startFailedLocked(req, "", err)
 		c.mu.Unlock()
+		c.stats.startFailures.Add(1)
 		return model.Member{}, fmt.Errorf("start member of cluster %s: %w", req.ClusterID, err)
 	}
 	id := in.MemberID
@@ -74,6 +75,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	c.mu.Unlock()
 
 	fail := func(err error) (model.Member, error) {
+		c.stats.startFailures.Add(1)
 		c.mu.Lock()
 		if c.members[id] == mem {
 			c.removeMemberLocked(mem)
@@ -114,6 +116,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 		}
 		return model.Member{}, fmt.Errorf("start member %s: %w while starting", id, ErrMemberStopped)
 	}
+	c.stats.starts.Add(1)
 	c.initializedLocked(mem)
 	out := *cloneMember(m)
 	c.mu.Unlock()
@@ -221,6 +224,7 @@ func (c *Controller) prepareStartLocked(req StartRequest) (Instance, Driver, err
 // removeMemberLocked drops a member from the topology and publishes MemberTerminatedEvent.
 func (c *Controller) removeMemberLocked(mem *member) {
 	m := mem.m
+	c.stats.terminations.Add(1)
 	delete(c.members, m.MemberID)
 	close(c.gone)
 	c.gone = make(chan struct{})

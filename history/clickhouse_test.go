@@ -169,6 +169,13 @@ func TestRestartWhileDown(t *testing.T) {
 	if st := c1.Stats(); st.Queued != 0 || st.SpoolBytes == 0 {
 		t.Fatalf("after close while down: %+v", st)
 	}
+	got := testenv.Gather(t, Collector(c1))
+	for _, k := range []string{`strata_history_spool_bytes{backend="clickhouse"}`, `strata_history_spooled_rows_total{backend="clickhouse"}`,
+		`strata_history_rows_written_total{backend="clickhouse"}`} {
+		if got[k] <= 0 {
+			t.Errorf("%s = %v, want > 0", k, got[k])
+		}
+	}
 	if err := c1.Close(); err != nil {
 		t.Fatal(err)
 	}

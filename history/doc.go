@@ -111,6 +111,12 @@
 // 18.16 has none of these, nor DateTime64 (so ts is Int64 ms everywhere) nor
 // max_partitions_per_insert_block (lifted to 0 where it exists, detected in system.settings).
 //
+// # Metrics
+//
+// Collector(store) turns Stats into strata_history_* series labelled backend="memory" or
+// "clickhouse": rows written, write errors (failed inserts), records rejected and dropped,
+// spooled, replayed and dropped rows, spool bytes and the rows queued in memory.
+//
 // # Goroutines and locks
 //
 // ClickHouse.Run runs the sealer in the caller's goroutine and starts the sender; when ctx ends it

@@ -22,6 +22,13 @@
 //	      ──> failover transport (next member on a dial error) ──> member
 //	Run's ticker ──> sample the per-instance in-flight integrals ──> CEP publisher
 //
+// # Metrics
+//
+// Collector gives strata_lb_requests_total by result (proxied, no_cluster, no_member),
+// strata_lb_upstream_errors_total (502s), strata_lb_upstream_retries_total and
+// strata_lb_requests_in_flight. The counters are resolved in New: a request counts with atomic
+// adds only, and nothing is logged per request.
+//
 // # Goroutines and locks
 //
 // Run's goroutine (topology requests until the first CompleteTopologyEvent, the statistics

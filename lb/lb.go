@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
@@ -89,6 +91,8 @@ type LB struct {
 	stopping      bool
 
 	serveWG sync.WaitGroup // the Serve goroutines and port shutdowns
+
+	metrics *metrics
 }
 
 type service struct {
@@ -212,6 +216,7 @@ func New(o Options) (*LB, error) {
 		opts: o, log: o.Logger.With("component", "lb"),
 		services: map[string]*service{}, clusterStats: map[string]*clusterStats{},
 		servers: map[int]*portServer{}, listenFailed: map[int]string{},
+		metrics: newMetrics(),
 	}
 	tr := o.Transport
 	if tr == nil {
@@ -229,11 +234,12 @@ func New(o Options) (*LB, error) {
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport: &failover{base: tr},
+		Transport: &failover{base: tr, retries: l.metrics.retries},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return // the client went away
 			}
+			l.metrics.upstreamErrors.Inc()
 			l.log.Debug("proxy error", "host", r.Host, "error", err)
 			http.Error(w, "bad gateway", http.StatusBadGateway)
 		},
@@ -678,6 +684,7 @@ func (l *LB) handler(port int) http.Handler {
 		t := l.table.Load()
 		pr := t.ports[port]
 		if pr == nil {
+			l.metrics.requests[resultNoCluster].Inc()
 			http.Error(w, "no cluster on this port", http.StatusServiceUnavailable)
 			return
 		}
@@ -690,6 +697,7 @@ func (l *LB) handler(port int) http.Handler {
 			rt = pr.only
 		}
 		if rt == nil {
+			l.metrics.requests[resultNoCluster].Inc()
 			// A port shared by several clusters routes by host name only. Say so, so that a
 			// request by address is understood; the names themselves are in each application's
 			// runtime view (hostNames), not told to whoever asks.
@@ -699,21 +707,27 @@ func (l *LB) handler(port int) http.Handler {
 			return
 		}
 		if len(rt.backends) == 0 {
+			l.metrics.requests[resultNoMember].Inc()
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "no active member", http.StatusServiceUnavailable)
 			return
 		}
 		i := int(rt.stats.rr.Add(1)-1) % len(rt.backends)
 		inst := rt.backends[i].instance
+		l.metrics.requests[resultProxied].Inc()
+		l.metrics.inFlight.Inc()
 		inst.add(l.opts.Now(), 1)
-		defer func() { inst.add(l.opts.Now(), -1) }()
+		defer func() { inst.add(l.opts.Now(), -1); l.metrics.inFlight.Dec() }()
 		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &pick{route: rt, i: i})))
 	})
 }
 
 // failover retries a request on the next member when the connection to the chosen one fails
 // before anything was sent (the member went away between the routing decision and the dial).
-type failover struct{ base http.RoundTripper }
+type failover struct {
+	base    http.RoundTripper
+	retries prometheus.Counter
+}
 
 func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 	p, _ := r.Context().Value(routeKey{}).(*pick)
@@ -724,6 +738,7 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		p.tried++
+		f.retries.Inc()
 		p.i = (p.i + 1) % len(p.route.backends)
 		r = r.Clone(r.Context())
 		if r.GetBody != nil {

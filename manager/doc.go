@@ -50,6 +50,14 @@
 // CompleteApplicationSignUpsEvent at start and every minute, and resyncs the platform with the
 // stored cartridges, network partitions and deployed cluster instances before serving.
 //
+// # Metrics
+//
+// Every request is counted in strata_http_requests_total by method, chi route pattern (never the
+// raw path) and status code, timed in strata_http_request_duration_seconds by method and route,
+// and gauged in strata_http_requests_in_flight (Server.Collector). A request that fails
+// authentication is counted under the pattern matched so far ("/api/*"). The series of a route
+// is resolved on its first request; later ones allocate nothing.
+//
 // # Concurrency and lock order
 //
 // Server.mu serialises every change to definitions, applications, sign-ups and subscriptions,

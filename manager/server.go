@@ -62,6 +62,8 @@ type Server struct {
 	server *http.Server
 	store  *store
 	authz  *authorizer
+	// metrics counts and times the requests of every route.
+	metrics *httpMetrics
 
 	// mu serialises changes to definitions and applications, so that in-use checks and the
 	// change they guard see the same state. Reads go to bbolt without it.
@@ -102,7 +104,7 @@ func New(opts Options) (*Server, error) {
 	if opts.IaasProviders == nil {
 		opts.IaasProviders = []string{"mock", "local"}
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "manager")}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics()}
 	if opts.Policies == nil {
 		ps, err := policies.NewStore(context.Background(), policies.StoreOptions{Logger: opts.Logger})
 		if err != nil {
@@ -164,7 +166,7 @@ func (s *Server) Run(ctx context.Context) error {
 // (s.can(resource, action)); the authorisation policy decides.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(s.metrics.middleware, middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

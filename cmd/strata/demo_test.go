@@ -18,16 +18,18 @@ func TestUpDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo runs for about a minute and a half")
 	}
-	_, args := upArgs(t)
+	a, args := upArgs(t)
 	port := func() string { return strconv.Itoa(testenv.FreePort(t)) }
 	args = append(args, "--demo", "--demo-exit", "--demo-dir", "../../examples/demo",
 		"--demo-waves", "10s,30s,10s", "--cep-window", "6s",
 		"--demo-proxy-port", port(), "--demo-port", port())
 	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	metrics := watchMetrics(t, a.api, "admin", "s3cret-pass")
 	if code := p.exitCode(t, 170*time.Second); code != 0 {
 		t.Fatalf("strata up --demo --demo-exit: exit status %d\n%s", code, p.out.String())
 	}
 	out := p.out.String()
+	checkPlatformMetrics(t, metrics.max(t))
 
 	// Status lines: "[  12s] low    2 workers   8 req/s  0 err  253 ms | rif ... | 1 Active [127.0.0.2]".
 	status := regexp.MustCompile(`(?m)^\[ *\d+s\] (low|high|idle) .*\| (?:.*, )?(\d+) Active \[`)

@@ -191,6 +191,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 		return fmt.Errorf("--clickhouse: %w", err)
 	}
 	res.add(func() { _ = store.Close() })
+	reg.MustRegister(history.Collector(store))
 	g.Go(func() error { return store.Run(ctx) })
 
 	cepStack, err := newCEP(cfg.cep, cfg.dataDir, thriftAuth, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
@@ -219,12 +220,14 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(plat.controller.Collector())
 	plat.run(ctx, g)
 
 	sc, err := newScaling(ctx, cfg.scaling, plat.controller, client, store, log)
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(sc.scaler.Collector())
 	cepStack.engine.Subscribe(sc.scaler.HandleSummary)
 	sc.run(ctx, g, cfg.scaling.policiesDir, reload, log)
 
@@ -237,6 +240,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 		if err != nil {
 			return err
 		}
+		reg.MustRegister(balancer.Collector())
 		g.Go(func() error { return balancer.Run(ctx) })
 	}
 	api, err := manager.New(manager.Options{
@@ -256,6 +260,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(api.Collector())
 	// The API starts last: /healthz answers once every component is built and bound.
 	g.Go(func() error { return api.Run(ctx) })
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
