@@ -525,3 +525,11 @@ func startGroup(t *testing.T, env []string, args ...string) *proc {
 	})
 	return p
 }
+
+// strata up takes only flags: a stray word is refused instead of silently ending the flags.
+func TestUpRefusesStrayArgument(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run([]string{"up", "--data-dir", t.TempDir(), "stray", "--api", "127.0.0.1:1"}, &out, &errs); code != 2 || !strings.Contains(errs.String(), `unexpected argument "stray"`) {
+		t.Errorf("exit %d: %s%s", code, out.String(), errs.String())
+	}
+}

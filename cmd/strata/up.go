@@ -68,7 +68,12 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("strata up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		// Before flags could follow arguments, a stray word silently dropped every flag after it.
+		fmt.Fprintf(stderr, "strata up: unexpected argument %q (strata up takes only flags)\n", fs.Arg(0))
 		return 2
 	}
 	if cfg.demo.enabled {
