@@ -202,6 +202,9 @@ func TestClientErrorsInOutputFormat(t *testing.T) {
 		t.Errorf("no password: %s", errs)
 	}
 	t.Setenv("STRATA_PASSWORD", cliPassword)
+	if _, errs, code := e.strata("list", "cartridges", "--url", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errs, "is strata up running") {
+		t.Errorf("no server: exit %d %s", code, errs)
+	}
 
 	// YAML: the data and the errors.
 	e.must("deploy", "cartridges", cliFile("cartridge.json"))

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -275,6 +276,10 @@ func fail(stderr io.Writer, name string, err error) int {
 func (c *clientConfig) fail(stderr io.Writer, err error) int {
 	code := 0
 	var ae *apiError
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		err = fmt.Errorf("%w (is strata up running there? the address comes from --url or STRATA_URL)", err)
+	}
 	if errors.As(err, &ae) {
 		code = ae.code
 		if ae.code == http.StatusUnauthorized {
