@@ -151,7 +151,8 @@ var bodyTypes = map[string]any{
 // schemaGen turns Go types into OpenAPI 3.0 schemas the way encoding/json (or, for the policy
 // shapes, the policy decoder) reads them: json keys (yaml keys where a field has no json tag),
 // embedded structs flattened, unknown keys refused (additionalProperties: false, as the
-// decoders are strict). A type with a JSONSchema() map[string]any method describes itself.
+// decoders are strict). A type with a JSONSchema() map[string]any method describes itself; one
+// with a JSONShape() any method (a custom decoder) is described by the struct it decodes from.
 // Named structs become components, referenced with $ref.
 type schemaGen struct {
 	schemas map[string]any
@@ -163,10 +164,14 @@ type schemaGen struct {
 	open bool
 }
 
-type selfDescribing interface{ JSONSchema() map[string]any }
+type (
+	selfDescribing interface{ JSONSchema() map[string]any }
+	shaped         interface{ JSONShape() any }
+)
 
 var (
 	selfDescribingType = reflect.TypeFor[selfDescribing]()
+	shapedType         = reflect.TypeFor[shaped]()
 	timeType           = reflect.TypeFor[time.Time]()
 	durationType       = reflect.TypeFor[time.Duration]()
 	rawMessageType     = reflect.TypeFor[json.RawMessage]()
@@ -256,6 +261,9 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 
 // structSchema is the object schema of a struct's fields.
 func (g *schemaGen) structSchema(t reflect.Type) map[string]any {
+	if t.Implements(shapedType) {
+		t = reflect.TypeOf(reflect.Zero(t).Interface().(shaped).JSONShape())
+	}
 	props := map[string]any{}
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
