@@ -150,14 +150,16 @@ type SummaryQuery struct {
 // Points come sorted by Kind, Metric, ClusterID, ClusterInstanceID, MemberID and
 // Time. Only steps holding values appear.
 type Point struct {
-	Time              time.Time // start of the step, UTC
-	Metric            string    // health metric, or the summary kind's String()
-	Kind              model.SummaryKind
-	ClusterID         string
-	ClusterInstanceID string
-	MemberID          string
-	Count             uint64
-	Min, Max, Avg     float64
+	Time              time.Time         `json:"time"`   // start of the step, UTC
+	Metric            string            `json:"metric"` // health metric, or the summary kind's String()
+	Kind              model.SummaryKind `json:"kind"`
+	ClusterID         string            `json:"clusterId"`
+	ClusterInstanceID string            `json:"clusterInstanceId"`
+	MemberID          string            `json:"memberId"`
+	Count             uint64            `json:"count"`
+	Min               float64           `json:"min"`
+	Max               float64           `json:"max"`
+	Avg               float64           `json:"avg"`
 }
 
 // LogQuery selects log lines. Contains matches a case-sensitive substring of the message. The

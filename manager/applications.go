@@ -486,7 +486,7 @@ func (s *Server) getApplicationNetworkPartitions(w http.ResponseWriter, r *http.
 	if ap, ok := s.opts.Policies.Set().Application(a.ApplicationPolicy); ok {
 		ids = ap.NetworkPartitions
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"networkPartitionIds": ids})
+	writeJSON(w, http.StatusOK, applicationNetworkPartitions{NetworkPartitionIDs: ids})
 }
 
 // Runtime view (§5.11).

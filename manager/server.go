@@ -177,7 +177,6 @@ func (s *Server) routes() http.Handler {
 		v, m := "view", "manage"
 		r.With(s.can("session", v)).Get("/init", s.getInit)
 		r.With(s.can("session", v)).Get("/session", s.getSession)
-		r.With(s.can("session", v)).Get("/openapi.json", s.getOpenAPI)
 		r.With(s.can("session", v)).Get("/iaasProviders", s.getIaasProviders)
 
 		r.With(s.can("autoscalingPolicies", m)).Post("/autoscalingPolicies", s.putPolicy(policies.KindAutoscaling, false))
@@ -268,6 +267,9 @@ func (s *Server) routes() http.Handler {
 		r.With(s.can("history", v)).Get("/history/lifecycle", s.historyLifecycle)
 		r.With(s.can("history", v)).Get("/history/decisions", s.historyDecisions)
 	}
+	// The API's description is public: clients and tools read it before they have credentials.
+	r.Get("/api/openapi.json", s.getOpenAPI)
+	r.Get("/api/v4.1/openapi.json", s.getOpenAPI)
 	r.Route("/api", api)
 	r.Route("/api/v4.1", api)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -287,11 +289,11 @@ func (s *Server) getInit(w http.ResponseWriter, _ *http.Request) {
 // goes with every request, so the "session id" is the caller's identity.
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	u, _ := UserFrom(r.Context())
-	writeJSON(w, http.StatusOK, map[string]string{"sessionId": key(u.Name, u.TenantDomain)})
+	writeJSON(w, http.StatusOK, session{SessionID: key(u.Name, u.TenantDomain)})
 }
 
 func (s *Server) getIaasProviders(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]string{"iaasProviders": s.opts.IaasProviders})
+	writeJSON(w, http.StatusOK, iaasProviders{IaasProviders: s.opts.IaasProviders})
 }
 
 // message is the {"status":…, "message":…} body of Stratos' responses (§6.1).

@@ -432,6 +432,16 @@ func (s *Server) publishArtifactUpdated(ctx context.Context, a *applicationRecor
 	}
 }
 
+// repoNotification is the part of a git host's push webhook that names the repository (GitHub,
+// GitLab, Gitea and plain {"repository":{"url":…}}). Other keys are ignored.
+type repoNotification struct {
+	Repository struct {
+		URL      string `json:"url"`
+		CloneURL string `json:"clone_url"`
+		HTTPURL  string `json:"git_http_url"`
+	} `json:"repository"`
+}
+
 // repoNotify is the git webhook: {"repository":{"url":...}} (GitHub, GitLab and Gitea send more;
 // it is ignored). Every deployed sign-up of the caller's tenant (every tenant's, for the super
 // tenant's admin) using that repository gets an ArtifactUpdatedEvent.
@@ -440,13 +450,7 @@ func (s *Server) repoNotify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var hook struct {
-		Repository struct {
-			URL      string `json:"url"`
-			CloneURL string `json:"clone_url"`
-			HTTPURL  string `json:"git_http_url"`
-		} `json:"repository"`
-	}
+	var hook repoNotification
 	if err := json.Unmarshal(body, &hook); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
 		return

@@ -302,6 +302,11 @@ func (s *Server) removeUser(w http.ResponseWriter, r *http.Request) {
 // API tokens: bearer tokens that stand for a user. Only the SHA-256 of a token is stored; the
 // token itself is shown once, in the answer to POST /tokens.
 
+// tokenRequest is the optional body of POST /tokens.
+type tokenRequest struct {
+	Name string `json:"name"`
+}
+
 type tokenRecord struct {
 	ID           string    `json:"id"`
 	Name         string    `json:"name"`
@@ -319,9 +324,7 @@ func hashToken(tok string) string {
 }
 
 func (s *Server) addToken(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req tokenRequest
 	if body, err := readOptionalBody(r); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -341,7 +344,7 @@ func (s *Server) addToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", r.URL.Path+"/"+rec.ID)
-	writeJSON(w, http.StatusCreated, map[string]string{"status": "success", "message": "Token created: it is shown only once", "id": rec.ID, "token": tok})
+	writeJSON(w, http.StatusCreated, tokenCreated{Status: "success", Message: "Token created: it is shown only once", ID: rec.ID, Token: tok})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {

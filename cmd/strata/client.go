@@ -8,13 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Client commands: they talk to a running manager's REST API (/api). Credentials come from
@@ -23,17 +27,24 @@ import (
 
 // clientConfig holds the flags every client command shares.
 type clientConfig struct {
+	name              string // the command, for messages
 	url, user, output string
 	timeout           time.Duration
 	poll              time.Duration
 	http              *http.Client
 }
 
+// waiting names the client commands that wait for the platform to converge: only they have
+// --timeout.
+var waiting = map[string]bool{"deploy-app": true, "undeploy": true, "subscribe": true}
+
 func (c *clientConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", envOr("STRATA_URL", "http://127.0.0.1:9763"), "manager URL (STRATA_URL)")
 	fs.StringVar(&c.user, "user", envOr("STRATA_USER", "admin"), "user name, user@tenant.domain for a tenant (STRATA_USER); the password comes from STRATA_PASSWORD, or use STRATA_TOKEN")
-	fs.StringVar(&c.output, "output", "table", "output format: table or json")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "how long deploy and undeploy wait for the platform to converge (0: do not wait)")
+	fs.StringVar(&c.output, "output", "table", "output format: table, json or yaml")
+	if waiting[c.name] {
+		fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "how long to wait for the platform to converge (0: do not wait)")
+	}
 	c.poll = 2 * time.Second
 }
 
@@ -101,28 +112,112 @@ func (c *clientConfig) call(ctx context.Context, method, path string, body []byt
 	return nil
 }
 
-// kinds maps the CLI's names of definitions to their API collections.
-var kinds = map[string]string{
-	"autoscaling-policy": "/autoscalingPolicies", "network-partition": "/networkPartitions",
-	"deployment-policy": "/deploymentPolicies", "application-policy": "/applicationPolicies",
-	"cartridge": "/cartridges", "cartridge-group": "/cartridgeGroups", "application": "/applications",
-	"tenant": "/tenants", "user": "/users", "subscription": "/subscriptions",
+// kind is a kind of definition the client commands deploy and list. Users may name it in the
+// singular ("autoscaling-policy"), the plural ("autoscaling-policies") or as Stratos' REST
+// collection ("autoscalingPolicies"); case, '-' and '_' do not matter.
+type kind struct {
+	name, plural string
+	path         string   // the API collection; its name is Stratos' REST name
+	id           string   // the key that names one item
+	cols         []string // the table's columns
 }
 
+var kinds = []kind{
+	{"autoscaling-policy", "autoscaling-policies", "/autoscalingPolicies", "id", []string{"id", "displayName"}},
+	{"network-partition", "network-partitions", "/networkPartitions", "id", []string{"id", "provider"}},
+	{"deployment-policy", "deployment-policies", "/deploymentPolicies", "id", []string{"id"}},
+	{"application-policy", "application-policies", "/applicationPolicies", "id", []string{"id", "algorithm"}},
+	{"cartridge", "cartridges", "/cartridges", "type", []string{"type", "category", "provider", "multiTenant", "version"}},
+	{"cartridge-group", "cartridge-groups", "/cartridgeGroups", "name", []string{"name"}},
+	{"application", "applications", "/applications", "applicationId", []string{"applicationId", "status", "multiTenant"}},
+	{"tenant", "tenants", "/tenants", "tenantDomain", []string{"tenantDomain", "tenantId", "admin", "active"}},
+	{"user", "users", "/users", "userName", []string{"userName", "role"}},
+	{"subscription", "subscriptions", "/subscriptions", "alias", []string{"alias", "cartridgeType", "status", "activeMembers", "clusterId"}},
+}
+
+// restName is Stratos' name of the kind's REST collection, e.g. autoscalingPolicies.
+func (k kind) restName() string { return strings.TrimPrefix(k.path, "/") }
+
+// foldKind folds a kind's spelling: lower case, without '-' and '_'.
+func foldKind(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
+
+// lookupKind finds a kind by any of its names; singular REST names (autoscalingPolicy) fold to
+// the singular name.
+func lookupKind(s string) (kind, bool) {
+	f := foldKind(s)
+	for _, k := range kinds {
+		if f == foldKind(k.name) || f == foldKind(k.plural) || f == foldKind(k.restName()) {
+			return k, true
+		}
+	}
+	return kind{}, false
+}
+
+// kindNames lists the kinds for usage and error messages, in the plural.
 func kindNames() string {
 	var n []string
-	for k := range kinds {
-		n = append(n, k)
+	for _, k := range kinds {
+		n = append(n, k.plural)
 	}
-	sort.Strings(n)
-	return strings.Join(n, ", ")
+	return strings.Join(n, ", ") + " (singular and Stratos' REST names such as autoscalingPolicies work too)"
 }
 
+// parseFlags parses args with flags anywhere: before, between and after the positional
+// arguments (everything after "--" is positional). It leaves the positional arguments in
+// fs.Args, as fs.Parse does.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
+}
+
+// outputFlag finds --output's value in args before they are parsed, so that a flag error is
+// reported in the format asked for.
+func outputFlag(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "output" {
+			continue
+		}
+		if hasValue {
+			return value
+		}
+		if i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return "table"
+}
+
+// parseClient parses a client command's flags (anywhere in args) and checks --output. ok false:
+// the usage or the error has been printed and the command exits 2.
 func parseClient(name, usage string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*clientConfig, *flag.FlagSet, bool) {
-	var c clientConfig
+	c := &clientConfig{name: name}
 	fs := flag.NewFlagSet("strata "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	textUsage := func() {
 		fmt.Fprintf(stderr, "usage: strata %s %s\n", name, usage)
 		fs.PrintDefaults()
 	}
@@ -130,24 +225,134 @@ func parseClient(name, usage string, args []string, stderr io.Writer, extra func
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
+	c.output = outputFlag(args)
+	structured := c.output == "json" || c.output == "yaml"
+	if structured {
+		// The flag package would print its error and the usage as text: one error object instead.
+		fs.SetOutput(io.Discard)
+		fs.Usage = func() {}
+	} else {
+		fs.SetOutput(stderr)
+		fs.Usage = textUsage
+	}
+	if err := parseFlags(fs, args); err != nil {
+		switch {
+		case errors.Is(err, flag.ErrHelp) && structured:
+			fs.SetOutput(stderr)
+			textUsage()
+		case structured:
+			c.printError(stderr, err, 0)
+		}
 		return nil, nil, false
 	}
-	if c.output != "table" && c.output != "json" {
-		fmt.Fprintf(stderr, "strata %s: --output %q: want table or json\n", name, c.output)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		if c.output == "table" {
+			textUsage()
+			return
+		}
+		c.printError(stderr, fmt.Errorf("usage: strata %s %s", name, usage), 0)
+	}
+	switch c.output {
+	case "table", "json", "yaml":
+	default:
+		out := c.output
+		c.output = "table"
+		fmt.Fprintf(stderr, "strata %s: --output %q: want table, json or yaml\n", name, out)
 		return nil, nil, false
 	}
-	return &c, fs, true
+	return c, fs, true
 }
 
+// fail prints a command's error on stderr and returns its exit status, 1.
 func fail(stderr io.Writer, name string, err error) int {
 	fmt.Fprintf(stderr, "strata %s: %v\n", name, err)
 	return 1
 }
 
+// fail prints err in the output format (an object {"status":"error","message":…} under json and
+// yaml, with the HTTP status as "code" for an API error) and returns the exit status, 1. A 401
+// says where the admin password is.
+func (c *clientConfig) fail(stderr io.Writer, err error) int {
+	code := 0
+	var ae *apiError
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		err = fmt.Errorf("%w (is strata up running there? the address comes from --url or STRATA_URL)", err)
+	}
+	if errors.As(err, &ae) {
+		code = ae.code
+		if ae.code == http.StatusUnauthorized {
+			err = fmt.Errorf("%w (%s)", err, credentialsHint())
+		}
+	}
+	c.printError(stderr, err, code)
+	return 1
+}
+
+// usage reports a wrong command line in the output format and returns the exit status, 2.
+func (c *clientConfig) usage(stderr io.Writer, fs *flag.FlagSet, err error) int {
+	if err != nil {
+		if c.output == "table" {
+			fmt.Fprintf(stderr, "strata %s: %v\n", c.name, err)
+		} else {
+			c.printError(stderr, err, 0)
+		}
+		return 2
+	}
+	fs.Usage()
+	return 2
+}
+
+func (c *clientConfig) printError(w io.Writer, err error, code int) {
+	if c.output == "table" {
+		fmt.Fprintf(w, "strata %s: %v\n", c.name, err)
+		return
+	}
+	v := struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+		Code    int    `json:"code,omitempty"`
+	}{"error", fmt.Sprintf("strata %s: %v", c.name, err), code}
+	if e := c.emit(w, v); e != nil {
+		fmt.Fprintf(w, "strata %s: %v\n", c.name, err)
+	}
+}
+
+// credentialsHint says where the credentials come from, for a 401.
+func credentialsHint() string {
+	h := "the client sends --user (STRATA_USER) with the password in STRATA_PASSWORD, or the token in STRATA_TOKEN"
+	if os.Getenv("STRATA_PASSWORD") == "" && os.Getenv("STRATA_TOKEN") == "" {
+		h = "STRATA_PASSWORD is not set; " + h
+	}
+	return h + "; the admin's password is the STRATA_ADMIN_PASSWORD strata up first started with, or the generated one in <data-dir>/admin-password (default strata-data/admin-password)"
+}
+
+// emit writes v in the output format; table falls back to JSON for values without a table.
+func (c *clientConfig) emit(w io.Writer, v any) error {
+	if c.output != "yaml" {
+		return json.NewEncoder(w).Encode(v)
+	}
+	// Through JSON, so that YAML has the same (camelCase) keys as JSON.
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var generic any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return err
+	}
+	out, err := yaml.Marshal(generic)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(out)
+	return err
+}
+
 func printResult(c *clientConfig, stdout io.Writer, msg string) {
-	if c.output == "json" {
-		_ = json.NewEncoder(stdout).Encode(map[string]string{"status": "success", "message": msg})
+	if c.output != "table" {
+		_ = c.emit(stdout, map[string]string{"status": "success", "message": msg})
 		return
 	}
 	fmt.Fprintln(stdout, msg)
@@ -164,13 +369,11 @@ func runDeploy(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() < 2 {
-		fs.Usage()
-		return 2
+		return c.usage(stderr, fs, nil)
 	}
-	path, ok := kinds[fs.Arg(0)]
+	k, ok := lookupKind(fs.Arg(0))
 	if !ok {
-		fmt.Fprintf(stderr, "strata deploy: unknown kind %q (want %s)\n", fs.Arg(0), kindNames())
-		return 2
+		return c.usage(stderr, fs, fmt.Errorf("unknown kind %q (want %s)", fs.Arg(0), kindNames()))
 	}
 	method := http.MethodPost
 	if update {
@@ -179,65 +382,75 @@ func runDeploy(args []string, stdout, stderr io.Writer) int {
 	for _, file := range fs.Args()[1:] {
 		body, err := os.ReadFile(file)
 		if err != nil {
-			return fail(stderr, "deploy", err)
+			return c.fail(stderr, err)
 		}
 		var m struct{ Message string }
-		if err := c.call(context.Background(), method, path, body, &m); err != nil {
-			return fail(stderr, "deploy", fmt.Errorf("%s: %w", file, err))
+		if err := c.call(context.Background(), method, k.path, body, &m); err != nil {
+			return c.fail(stderr, fmt.Errorf("%s: %w", file, err))
 		}
 		printResult(c, stdout, m.Message)
 	}
 	return 0
 }
 
-// runList is `strata list KIND`: a table of the definitions, applications or subscriptions.
+// runList is `strata list KIND [NAME...]`: a table of the definitions, applications or
+// subscriptions, or of the named ones only; naming one that does not exist exits 1.
 func runList(args []string, stdout, stderr io.Writer) int {
-	c, fs, ok := parseClient("list", "[flags] KIND   (KIND: "+kindNames()+")", args, stderr, nil)
+	c, fs, ok := parseClient("list", "[flags] KIND [NAME...]   (KIND: "+kindNames()+")", args, stderr, nil)
 	if !ok {
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+	if fs.NArg() < 1 {
+		return c.usage(stderr, fs, nil)
 	}
-	path, ok := kinds[fs.Arg(0)]
+	k, ok := lookupKind(fs.Arg(0))
 	if !ok {
-		fmt.Fprintf(stderr, "strata list: unknown kind %q (want %s)\n", fs.Arg(0), kindNames())
-		return 2
+		return c.usage(stderr, fs, fmt.Errorf("unknown kind %q (want %s)", fs.Arg(0), kindNames()))
 	}
 	var items []map[string]any
-	err := c.call(context.Background(), http.MethodGet, path, nil, &items)
+	err := c.call(context.Background(), http.MethodGet, k.path, nil, &items)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.code == http.StatusNotFound {
 		items, err = nil, nil // Stratos answers 404 for an empty collection
 	}
 	if err != nil {
-		return fail(stderr, "list", err)
+		return c.fail(stderr, err)
 	}
-	if c.output == "json" {
-		if items == nil {
-			items = []map[string]any{}
+	var missing []string
+	if names := fs.Args()[1:]; len(names) > 0 {
+		var found []map[string]any
+		for _, n := range names {
+			i := slices.IndexFunc(items, func(it map[string]any) bool { return fmt.Sprint(it[k.id]) == n })
+			if i < 0 {
+				missing = append(missing, n)
+				continue
+			}
+			found = append(found, items[i])
 		}
-		_ = json.NewEncoder(stdout).Encode(items)
-		return 0
+		items = found
 	}
-	cols := map[string][]string{
-		"autoscaling-policy": {"id", "displayName"}, "network-partition": {"id", "provider"},
-		"deployment-policy": {"id"}, "application-policy": {"id", "algorithm"},
-		"cartridge": {"type", "category", "provider", "multiTenant", "version"}, "cartridge-group": {"name"},
-		"application": {"applicationId", "status", "multiTenant"}, "tenant": {"tenantDomain", "tenantId", "admin", "active"},
-		"user": {"userName", "role"}, "subscription": {"alias", "cartridgeType", "status", "activeMembers", "clusterId"},
-	}[fs.Arg(0)]
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
-	for _, it := range items {
-		var row []string
-		for _, col := range cols {
-			row = append(row, cell(it[col]))
+	if items == nil {
+		items = []map[string]any{}
+	}
+	if c.output != "table" {
+		if err := c.emit(stdout, items); err != nil {
+			return c.fail(stderr, err)
 		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.ToUpper(strings.Join(k.cols, "\t")))
+		for _, it := range items {
+			var row []string
+			for _, col := range k.cols {
+				row = append(row, cell(it[col]))
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
+	if len(missing) > 0 {
+		return c.fail(stderr, fmt.Errorf("no %s named %s", k.name, strings.Join(missing, ", ")))
+	}
 	return 0
 }
 
@@ -310,20 +523,21 @@ func runRuntime(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+		return c.usage(stderr, fs, nil)
 	}
 	var raw json.RawMessage
 	if err := c.call(context.Background(), http.MethodGet, "/applications/"+url.PathEscape(fs.Arg(0))+"/runtime", nil, &raw); err != nil {
-		return fail(stderr, "runtime", err)
+		return c.fail(stderr, err)
 	}
-	if c.output == "json" {
-		_, _ = stdout.Write(append(raw, '\n'))
+	if c.output != "table" {
+		if err := c.emit(stdout, raw); err != nil {
+			return c.fail(stderr, err)
+		}
 		return 0
 	}
 	var rv runtimeView
 	if err := json.Unmarshal(raw, &rv); err != nil {
-		return fail(stderr, "runtime", err)
+		return c.fail(stderr, err)
 	}
 	fmt.Fprintf(stdout, "application %s: %s\n", rv.ID, rv.Status)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -416,17 +630,16 @@ func runDeployApp(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 2 {
-		fs.Usage()
-		return 2
+		return c.usage(stderr, fs, nil)
 	}
 	app := fs.Arg(0)
 	var m struct{ Message string }
 	if err := c.call(context.Background(), http.MethodPost, "/applications/"+url.PathEscape(app)+"/deploy/"+url.PathEscape(fs.Arg(1)), nil, &m); err != nil {
-		return fail(stderr, "deploy-app", err)
+		return c.fail(stderr, err)
 	}
 	printResult(c, stdout, m.Message)
 	if err := c.converge(context.Background(), app, stderr, true, deployed); err != nil {
-		return fail(stderr, "deploy-app", err)
+		return c.fail(stderr, err)
 	}
 	return 0
 }
@@ -442,19 +655,18 @@ func runUndeploy(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+		return c.usage(stderr, fs, nil)
 	}
 	app := fs.Arg(0)
 	var m struct{ Message string }
 	if err := c.call(context.Background(), http.MethodPost, "/applications/"+url.PathEscape(app)+"/undeploy?force="+fmt.Sprint(force), nil, &m); err != nil {
-		return fail(stderr, "undeploy", err)
+		return c.fail(stderr, err)
 	}
 	printResult(c, stdout, m.Message)
 	if err := c.converge(context.Background(), app, stderr, false, func(status string, _ *runtimeView) bool {
 		return status == "Created" || status == "Removed"
 	}); err != nil {
-		return fail(stderr, "undeploy", err)
+		return c.fail(stderr, err)
 	}
 	return 0
 }
@@ -494,24 +706,23 @@ func runSubscribe(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 0 || q.CartridgeType == "" || q.Alias == "" {
-		fs.Usage()
-		return 2
+		return c.usage(stderr, fs, nil)
 	}
 	q.RepoPassword = os.Getenv("STRATA_REPO_PASSWORD")
 	body, _ := json.Marshal(q)
 	var m struct{ Message string }
 	if err := c.call(context.Background(), http.MethodPost, "/subscriptions", body, &m); err != nil {
-		return fail(stderr, "subscribe", err)
+		return c.fail(stderr, err)
 	}
 	printResult(c, stdout, m.Message)
 	var sub struct {
 		ApplicationID string `json:"applicationId"`
 	}
 	if err := c.call(context.Background(), http.MethodGet, "/subscriptions/"+url.PathEscape(q.Alias), nil, &sub); err != nil {
-		return fail(stderr, "subscribe", err)
+		return c.fail(stderr, err)
 	}
 	if err := c.converge(context.Background(), sub.ApplicationID, stderr, true, deployed); err != nil {
-		return fail(stderr, "subscribe", err)
+		return c.fail(stderr, err)
 	}
 	return 0
 }

@@ -83,10 +83,10 @@ func upFlags(t *testing.T, bin string) map[string]bool {
 	return flags
 }
 
-// parseFlags splits `--name value` and `--name=value` arguments (after the subcommand) into a
+// splitFlagArgs splits `--name value` and `--name=value` arguments (after the subcommand) into a
 // map; a name may end the list or be followed by another flag only if it is boolean, which none
 // of the deploy files use.
-func parseFlags(t *testing.T, args []string) map[string]string {
+func splitFlagArgs(t *testing.T, args []string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for i := 0; i < len(args); i++ {
@@ -200,7 +200,7 @@ func TestDeployImage(t *testing.T) {
 	if len(d.cmd) == 0 || d.cmd[0] != "up" {
 		t.Fatalf("CMD %q does not run strata up", d.cmd)
 	}
-	flags := parseFlags(t, d.cmd[1:])
+	flags := splitFlagArgs(t, d.cmd[1:])
 	checkUpFlags(t, "Dockerfile CMD", upFlags(t, bin), flags, []string{"api", "mqtt-listen", "thrift", "thrift-tls", "lb-host"})
 	for _, name := range []string{"api", "mqtt-listen", "thrift", "thrift-tls"} {
 		if v, ok := flags[name]; ok && !slices.Contains(d.expose, port(t, v)) {
@@ -281,7 +281,7 @@ func TestDeployCompose(t *testing.T) {
 	if len(s.Command) == 0 || s.Command[0] != "up" {
 		t.Fatalf("strata's command %q does not run strata up", s.Command)
 	}
-	flags := parseFlags(t, s.Command[1:])
+	flags := splitFlagArgs(t, s.Command[1:])
 	checkUpFlags(t, "compose strata", upFlags(t, strataBin), flags, []string{"api", "thrift", "thrift-tls", "lb-host"})
 	listens := map[string]bool{"8280": true} // the load balancer port of the Stratos samples
 	for _, name := range []string{"api", "thrift", "thrift-tls", "mqtt-listen"} {
@@ -393,7 +393,7 @@ func TestDeploySystemdUnit(t *testing.T) {
 	if exe == nil {
 		t.Fatal("the unit has no ExecStart=… up …")
 	}
-	checkUpFlags(t, "unit ExecStart", upFlags(t, strataBin), parseFlags(t, strings.Fields(string(exe[2]))), nil)
+	checkUpFlags(t, "unit ExecStart", upFlags(t, strataBin), splitFlagArgs(t, strings.Fields(string(exe[2]))), nil)
 	for _, want := range []string{"NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=strata", "CapabilityBoundingSet=\n", "DynamicUser=yes"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %q", strings.TrimSpace(want))

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,7 +17,8 @@ import (
 )
 
 // runExplain is `strata explain CLUSTER`: the autoscaler's last decisions for a cluster, each
-// with its trace (inputs, predictions, every rule's verdict, the limiting constraint).
+// with its trace (inputs, predictions, every rule's verdict, the limiting constraint). No
+// decision (an unknown cluster, or none in the time range) exits 1.
 func runExplain(args []string, stdout, stderr io.Writer) int {
 	var (
 		n     int
@@ -30,26 +32,24 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
+		return c.usage(stderr, fs, nil)
 	}
 	q := url.Values{"cluster": {fs.Arg(0)}, "from": {since}, "limit": {strconv.Itoa(n)}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ds []model.Decision
 	if err := c.call(ctx, "GET", "/history/decisions?"+q.Encode(), nil, &ds); err != nil {
-		return fail(stderr, "explain", err)
+		return c.fail(stderr, err)
+	}
+	if len(ds) == 0 {
+		return c.fail(stderr, c.noDecisions(ctx, fs.Arg(0), since))
 	}
 	// The API answers newest first; people read a history oldest first.
 	slices.Reverse(ds)
-	if c.output == "json" {
-		if err := json.NewEncoder(stdout).Encode(ds); err != nil {
-			return fail(stderr, "explain", err)
+	if c.output != "table" {
+		if err := c.emit(stdout, ds); err != nil {
+			return c.fail(stderr, err)
 		}
-		return 0
-	}
-	if len(ds) == 0 {
-		fmt.Fprintf(stdout, "no decisions for cluster %s since %s\n", fs.Arg(0), since)
 		return 0
 	}
 	for i, d := range ds {
@@ -57,8 +57,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout)
 		}
 		if err := autoscaler.RenderTrace(stdout, d); err != nil {
-			return fail(stderr, "explain", err)
+			return c.fail(stderr, err)
 		}
 	}
 	return 0
+}
+
+// noDecisions says why there is no decision: the cluster does not exist, or it made none since.
+func (c *clientConfig) noDecisions(ctx context.Context, cluster, since string) error {
+	err := c.call(ctx, "GET", "/cluster/"+url.PathEscape(cluster), nil, nil)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.code == http.StatusNotFound {
+		return fmt.Errorf("no cluster %s (strata list subscriptions and strata runtime APPLICATION show the cluster ids)", cluster)
+	}
+	return fmt.Errorf("no decisions for cluster %s since %s", cluster, since)
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,12 +33,13 @@ func commands() []command {
 		{"demo-server", "the demo cartridge's server: burns CPU on every request (--listen ADDR --burn 20ms)", runDemoServer},
 		{"explain", "print a cluster's last autoscaling decisions with their reasons", runExplain},
 		{"policy", "check policy files (check DIR), run their fixtures and Rego tests (test DIR), replay one over history (replay)", runPolicy},
-		{"version", "print the version", runVersion},
-		{"deploy", "add definitions from files: cartridges, policies, groups, applications (client)", runDeploy},
+		{"version", "print the version: module version, commit and its time (--output json|yaml)", runVersion},
+		{"completion", "print a shell completion script: strata completion bash|zsh", runCompletion},
+		{"deploy", "add definitions from files: deploy KIND FILE..., e.g. deploy autoscaling-policies p.json (client)", runDeploy},
 		{"deploy-app", "deploy an application and show progress until it is active (client)", runDeployApp},
 		{"undeploy", "undeploy an application and show progress until it is down (client)", runUndeploy},
 		{"subscribe", "subscribe to a cartridge and show progress until it is active (client)", runSubscribe},
-		{"list", "list cartridges, policies, applications, subscriptions, tenants or users (client)", runList},
+		{"list", "list a kind: cartridges, autoscaling-policies, applications, subscriptions, tenants, users... (client)", runList},
 		{"runtime", "show an application's instances, clusters and members (client)", runRuntime},
 	}
 }
@@ -57,39 +59,108 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: strata <command> [flags]")
+	fmt.Fprintln(w, "usage: strata <command> [arguments and flags, in any order]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 }
 
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		rev, dirty := "", ""
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "-dirty"
-				}
-			}
-		}
-		if rev != "" {
-			return bi.Main.Version + " " + rev + dirty
-		}
-		return bi.Main.Version
-	}
-	return "unknown"
+// buildVersion is what `strata version` prints: the module version and the VCS state the Go
+// toolchain stamped into the binary (go build in a git checkout; not with -buildvcs=false).
+type buildVersion struct {
+	Version  string `json:"version"`            // module version, e.g. v0.0.0-20261206050000-9fb0555def00+dirty
+	Commit   string `json:"commit,omitempty"`   // vcs.revision
+	Time     string `json:"time,omitempty"`     // vcs.time, the commit's time
+	Modified bool   `json:"modified,omitempty"` // vcs.modified: built from a tree with uncommitted changes
+	Go       string `json:"go"`
 }
 
-func runVersion(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "strata %s\n", versionString())
+// readVersion reads the binary's version from -ldflags "-X main.version=…" or its build info.
+func readVersion(ldflags string, bi *debug.BuildInfo) buildVersion {
+	v := buildVersion{Version: ldflags}
+	if bi == nil {
+		if v.Version == "" {
+			v.Version = "unknown"
+		}
+		return v
+	}
+	v.Go = bi.GoVersion
+	if v.Version == "" {
+		v.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v.Commit = s.Value
+		case "vcs.time":
+			v.Time = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
+		}
+	}
+	if v.Version == "" {
+		v.Version = "(devel)"
+	}
+	return v
+}
+
+// String is the one-line form: "v0.0.0-… commit 9fb0555def00 (2026-12-06T05:00:00Z, modified) go1.26.8".
+func (v buildVersion) String() string {
+	var b strings.Builder
+	b.WriteString(v.Version)
+	if v.Commit != "" {
+		fmt.Fprintf(&b, " commit %s (%s", v.Commit, v.Time)
+		if v.Modified {
+			b.WriteString(", modified")
+		}
+		b.WriteString(")")
+	} else if v.Version == "(devel)" {
+		b.WriteString(" (no VCS information: built outside a git checkout or with -buildvcs=false)")
+	}
+	if v.Go != "" {
+		b.WriteString(" " + v.Go)
+	}
+	return b.String()
+}
+
+func currentVersion() buildVersion {
+	bi, _ := debug.ReadBuildInfo()
+	return readVersion(version, bi)
+}
+
+// versionString is the version for logs: the module version and the commit.
+func versionString() string {
+	v := currentVersion()
+	if v.Commit == "" || strings.Contains(v.Version, shortCommit(v.Commit)) {
+		return v.Version
+	}
+	return v.Version + " " + shortCommit(v.Commit)
+}
+
+func shortCommit(c string) string { return c[:min(12, len(c))] }
+
+// runVersion is `strata version [--output json|yaml]`.
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	c := &clientConfig{name: "version"}
+	fs := flag.NewFlagSet("strata version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.output, "output", "table", "output format: table, json or yaml")
+	if err := parseFlags(fs, args); err != nil {
+		return 2
+	}
+	v := currentVersion()
+	switch c.output {
+	case "table":
+		fmt.Fprintf(stdout, "strata %s\n", v)
+	case "json", "yaml":
+		if err := c.emit(stdout, v); err != nil {
+			return c.fail(stderr, err)
+		}
+	default:
+		fmt.Fprintf(stderr, "strata version: --output %q: want table, json or yaml\n", c.output)
+		return 2
+	}
 	return 0
 }
 

@@ -68,7 +68,12 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("strata up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		// Before flags could follow arguments, a stray word silently dropped every flag after it.
+		fmt.Fprintf(stderr, "strata up: unexpected argument %q (strata up takes only flags)\n", fs.Arg(0))
 		return 2
 	}
 	if cfg.demo.enabled {
@@ -82,7 +87,7 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "strata: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(log)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -100,7 +105,43 @@ func runUp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "strata: %v\n", err)
 		return 1
 	}
+	if sig, ok := context.Cause(ctx).(stopSignal); ok {
+		log.Info("strata stopped", "signal", sig.sig.String(), "shutdown", time.Since(sig.at).Round(time.Millisecond).String())
+	}
 	return 0
+}
+
+// stopSignal is the cause of the context stopOnSignal returns.
+type stopSignal struct {
+	sig os.Signal
+	at  time.Time
+}
+
+func (s stopSignal) Error() string { return "received " + s.sig.String() }
+
+// stopOnSignal returns a context that ends at the first SIGINT or SIGTERM, with a log line saying
+// so. The signal is caught only once: a second Ctrl-C while the platform shuts down ends the
+// process at once. (Under `go run`, the terminal sends Ctrl-C to go run and to strata; go run
+// ignores it and waits, so this line and the final "strata stopped" are the shutdown's record.)
+func stopOnSignal(log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigc:
+			signal.Stop(sigc)
+			log.Info("shutting down; a second signal stops at once", "signal", sig.String())
+			cancel(stopSignal{sig: sig, at: time.Now()})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigc)
+		close(done)
+		cancel(nil)
+	}
 }
 
 // resources closes what up opened, in reverse order.

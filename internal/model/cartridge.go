@@ -115,16 +115,22 @@ type Persistence struct {
 	Volume   []Volume `json:"volume,omitempty"`
 }
 
+// persistenceJSON is what Persistence decodes from.
+type persistenceJSON struct {
+	Required   *Bool    `json:"required"`
+	IsRequired *Bool    `json:"isRequired"`
+	Volume     []Volume `json:"volume"`
+}
+
+// JSONShape is the struct Persistence is decoded from, for the REST API's OpenAPI schema.
+func (Persistence) JSONShape() any { return persistenceJSON{} }
+
 // UnmarshalJSON accepts "required" or "isRequired" (docs/stratos-wire.md §5.5).
 func (p *Persistence) UnmarshalJSON(b []byte) error {
 	if string(bytes.TrimSpace(b)) == "null" {
 		return nil
 	}
-	var f struct {
-		Required   *Bool    `json:"required"`
-		IsRequired *Bool    `json:"isRequired"`
-		Volume     []Volume `json:"volume"`
-	}
+	var f persistenceJSON
 	if err := json.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("model: persistence: %w", err)
 	}

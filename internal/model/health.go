@@ -38,19 +38,19 @@ type HealthSample struct {
 
 // LogEntry is one line from an instance log (the logs.<tenant>.<alias>.<date> stream of §2.6).
 type LogEntry struct {
-	Stream     string // the stream name
-	MemberID   string // meta memberId
-	TenantID   string
-	ServerName string
-	AppName    string
-	LogTime    string
-	Priority   string
-	Message    string
-	Logger     string
-	IP         string
-	Instance   string
-	Stacktrace string
-	Timestamp  int64 // ms since the epoch, the event's timestamp
+	Stream     string `json:"stream"`   // the stream name
+	MemberID   string `json:"memberId"` // meta memberId
+	TenantID   string `json:"tenantId"`
+	ServerName string `json:"serverName"`
+	AppName    string `json:"appName"`
+	LogTime    string `json:"logTime"`
+	Priority   string `json:"priority"`
+	Message    string `json:"message"`
+	Logger     string `json:"logger"`
+	IP         string `json:"ip"`
+	Instance   string `json:"instance"`
+	Stacktrace string `json:"stacktrace"`
+	Timestamp  int64  `json:"timestamp"` // ms since the epoch, the event's timestamp
 }
 
 // SummaryKind names one of the summarized health statistics of §1.5.5.

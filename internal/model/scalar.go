@@ -248,3 +248,51 @@ func (p *Properties) UnmarshalJSON(b []byte) error {
 	*p = out
 	return nil
 }
+
+// JSONSchema methods describe the flexible scalars for the REST API's OpenAPI document: the
+// canonical JSON type, or a string holding it.
+
+// JSONSchema is Int's OpenAPI schema: an integer, or a string holding one.
+func (Int) JSONSchema() map[string]any {
+	return numberOrString("integer", "int32")
+}
+
+// JSONSchema is Long's OpenAPI schema: an integer, or a string holding one.
+func (Long) JSONSchema() map[string]any {
+	return numberOrString("integer", "int64")
+}
+
+// JSONSchema is Float's OpenAPI schema: a number, or a string holding one ("NaN" and the
+// infinities included).
+func (Float) JSONSchema() map[string]any {
+	return numberOrString("number", "double")
+}
+
+// JSONSchema is Bool's OpenAPI schema: a boolean, or the string "true" or "false".
+func (Bool) JSONSchema() map[string]any {
+	return map[string]any{"oneOf": []any{
+		map[string]any{"type": "boolean"},
+		map[string]any{"type": "string", "enum": []string{"true", "false"}},
+	}}
+}
+
+// JSONSchema is String's OpenAPI schema: a string (a number or a boolean is read as its text).
+func (String) JSONSchema() map[string]any {
+	return map[string]any{"oneOf": []any{
+		map[string]any{"type": "string"},
+		map[string]any{"type": "number"},
+		map[string]any{"type": "boolean"},
+	}}
+}
+
+// JSONSchema is Properties' OpenAPI schema: an object of strings.
+func (Properties) JSONSchema() map[string]any {
+	return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}
+}
+
+func numberOrString(typ, format string) map[string]any {
+	return map[string]any{"oneOf": []any{
+		map[string]any{"type": typ, "format": format},
+		map[string]any{"type": "string", "description": "the " + typ + " as text"},
+	}}
+}
