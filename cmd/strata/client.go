@@ -264,12 +264,6 @@ func parseClient(name, usage string, args []string, stderr io.Writer, extra func
 	return c, fs, true
 }
 
-// fail prints a command's error on stderr and returns its exit status, 1.
-func fail(stderr io.Writer, name string, err error) int {
-	fmt.Fprintf(stderr, "strata %s: %v\n", name, err)
-	return 1
-}
-
 // fail prints err in the output format (an object {"status":"error","message":…} under json and
 // yaml, with the HTTP status as "code" for an API error) and returns the exit status, 1. A 401
 // says where the admin password is.
