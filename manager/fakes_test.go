@@ -20,6 +20,7 @@ type fakePlatform struct {
 	registered map[string][]ClusterInstance
 	removed    []string
 	failCreate error
+	failNP     string // the network partition whose add and update fail
 }
 
 func newFakePlatform() *fakePlatform {
@@ -50,9 +51,15 @@ func (f *fakePlatform) RemoveCartridge(_ context.Context, t string) error {
 	delete(f.cartridges, t)
 	return nil
 }
+
+var errFakeNP = errors.New("fake: network partition refused")
+
 func (f *fakePlatform) AddNetworkPartition(_ context.Context, np model.NetworkPartition) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if np.ID == f.failNP {
+		return errFakeNP
+	}
 	f.partitions[np.ID] = np
 	return nil
 }

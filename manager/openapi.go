@@ -57,6 +57,9 @@ var apiOps = []apiOp{
 	{"GET", "/cartridgeGroups/{name}", "Get a cartridge group", "cartridges", "", 200},
 	{"DELETE", "/cartridgeGroups/{name}", "Remove a cartridge group (400 when used)", "cartridges", "", 200},
 
+	{"GET", "/policyDirectory", "The policy directory (strata up --policies), the kinds it owns and what its last reload did (404 without one)", "policies", "", 200},
+	{"POST", "/policyDirectory/reload", "Reload the policy directory now (409 when refused: it would orphan a deployed application)", "policies", "", 200},
+
 	{"POST", "/applications", "Add an application", "applications", "Application", 201},
 	{"PUT", "/applications", "Update an application that is not deployed", "applications", "Application", 201},
 	{"GET", "/applications", "List the caller's applications", "applications", "", 200},
