@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // fakePlatform is a hand-written fake of CartridgeRegistry, PartitionRegistry, ClusterManager
@@ -20,7 +22,8 @@ type fakePlatform struct {
 	registered map[string][]ClusterInstance
 	removed    []string
 	failCreate error
-	failNP     string // the network partition whose add and update fail
+	failNP     string         // the network partition whose add and update fail
+	inUse      []policies.Ref // what PoliciesInUse answers
 }
 
 func newFakePlatform() *fakePlatform {
@@ -98,6 +101,12 @@ func (f *fakePlatform) RemoveCluster(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.registered, id)
+}
+
+func (f *fakePlatform) PoliciesInUse() []policies.Ref {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.inUse)
 }
 
 func (f *fakePlatform) Topology() *model.Topology {

@@ -128,6 +128,9 @@ func (s *Server) admitPolicies(ctx context.Context, old, next *policies.Set, c p
 	if orphans := s.orphans(next); len(orphans) > 0 {
 		return errors.New(strings.Join(orphans, "; "))
 	}
+	if orphans := s.scalerOrphans(next); len(orphans) > 0 {
+		return errors.New(strings.Join(orphans, "; "))
+	}
 	var undo []func()
 	fail := func(err error) error {
 		for i := len(undo) - 1; i >= 0; i-- {
@@ -233,6 +236,28 @@ func (s *Server) orphans(set *policies.Set) []string {
 				}
 			}
 		})
+	}
+	return out
+}
+
+// policyUser is the part of the Scaler that can tell which policies its clusters use
+// (*autoscaler.Autoscaler through cmd's adapter). Clusters the manager did not deploy use
+// policies too: the demo's, and those the autoscaler adopted from ClusterCreatedEvents.
+type policyUser interface {
+	PoliciesInUse() []policies.Ref
+}
+
+// scalerOrphans lists the policies the Scaler's clusters use that set lacks.
+func (s *Server) scalerOrphans(set *policies.Set) []string {
+	u, ok := s.opts.Scaler.(policyUser)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, ref := range u.PoliciesInUse() {
+		if _, ok := set.Get(ref); !ok {
+			out = append(out, fmt.Sprintf("a running cluster uses %s, which the directory no longer defines", ref))
+		}
 	}
 	return out
 }

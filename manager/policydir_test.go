@@ -319,3 +319,21 @@ func TestPolicyDirAbsent(t *testing.T) {
 	expect(t, "GET /policyDirectory", e.admin("GET", "/api/policyDirectory", nil), http.StatusNotFound, "--policies")
 	expect(t, "POST /policyDirectory/reload", e.admin("POST", "/api/policyDirectory/reload", nil), http.StatusNotFound, "--policies")
 }
+
+// Clusters the manager did not deploy (the demo's, those adopted from the bus) hold their
+// policies too: a reload that takes one away is refused.
+func TestPolicyDirReloadRefusesScalerOrphans(t *testing.T) {
+	e, dir := dirEnv(t)
+	e.plat.inUse = []policies.Ref{{Kind: policies.KindAutoscaling, ID: "as-1"}, {Kind: policies.KindDeployment, ID: "dep-1"}}
+	if err := os.Remove(filepath.Join(dir, "autoscaling.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.srv.ReloadPolicies(context.Background())
+	if !errors.Is(err, policies.ErrRefused) || !strings.Contains(err.Error(), "a running cluster uses AutoscalingPolicy/as-1") {
+		t.Errorf("reload err = %v, want refused: a running cluster uses as-1", err)
+	}
+	e.plat.inUse = nil
+	if _, err := e.srv.ReloadPolicies(context.Background()); err != nil {
+		t.Errorf("reload once no cluster uses as-1: %v", err)
+	}
+}
