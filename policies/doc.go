@@ -45,13 +45,13 @@
 // (Store.ReloadCheck) sees the loaded set and what it would change before the swap and may refuse
 // it as a whole (ErrRefused): the manager refuses a directory that would orphan a running
 // application. Store.LastReload and Store.Reloads tell what the reloads did. Watch polls the
-// directory and calls the caller's reload (the manager's, with its check); Run reloads plainly.
+// directory and calls the caller's reload (the manager's, with its check).
 //
 // # Concurrency
 //
 // A *Set and everything in it are immutable and shared without locks (the governance query's
 // decision cache has its own lock, see package rules). Store.Set is an atomic load. Reload,
-// Update and Run's polling take Store.mu, the package's only lock, for the whole load and swap;
+// Update and Watch's polling take Store.mu, the package's only lock, for the whole load and swap;
 // OnChange and a reload's Check run under it (a caller that holds its own lock when it reloads,
 // as the manager does, takes it before Store.mu).
 package policies

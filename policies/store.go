@@ -57,7 +57,7 @@ type StoreOptions struct {
 	// Dir is the policy directory (see LoadDir). Empty: the store starts empty and changes only
 	// through Update.
 	Dir string
-	// Poll is how often Run looks for changed files; default 5s. Polling rather than inotify,
+	// Poll is how often Watch looks for changed files; default 5s. Polling rather than inotify,
 	// because editors and Kubernetes ConfigMaps replace files by renames and symlink swaps.
 	Poll   time.Duration
 	Logger *slog.Logger
@@ -82,7 +82,7 @@ type ReloadResult struct {
 }
 
 // Store holds the current Set and replaces it all at once. Readers call Set() on every use and
-// never lock. Reload, Update and Run's polling are serialized by one mutex; a failed reload or
+// never lock. Reload, Update and Watch's polling are serialized by one mutex; a failed reload or
 // update leaves the current Set in place.
 type Store struct {
 	opts   StoreOptions
@@ -214,22 +214,10 @@ func (s *Store) swap(next *Set) Changes {
 	return c
 }
 
-// Run polls the directory until ctx ends and reloads when a policy file changes. A reload that
-// fails is logged and the current set kept; the same files are not retried until they change.
-func (s *Store) Run(ctx context.Context) error {
-	return s.Watch(ctx, func(ctx context.Context) (Changes, error) {
-		c, err := s.Reload(ctx)
-		if err != nil {
-			s.log.Error("policy reload rejected, keeping the current policies", "dir", s.opts.Dir, "err", err)
-		}
-		return c, err
-	})
-}
-
-// Watch polls the directory until ctx ends and calls reload when a policy file changed since
-// the last reload attempt (whoever made it), for callers that reload through their own checks
-// (the manager's ReloadPolicies). reload reports its own errors; the same files are not tried
-// again until they change.
+// Watch polls the directory until ctx ends and calls reload (s.Reload, or a caller's reload
+// with its own checks, like the manager's ReloadPolicies) when a policy file changed since the
+// last reload attempt, whoever made it. reload reports its own errors; the same files are not
+// tried again until they change.
 func (s *Store) Watch(ctx context.Context, reload func(context.Context) (Changes, error)) error {
 	if s.opts.Dir == "" {
 		<-ctx.Done()

@@ -155,19 +155,34 @@ func TestStoreUpdate(t *testing.T) {
 	}
 }
 
-func TestStoreRunPolls(t *testing.T) {
+// Watch reloads when the files change, and tries the same files only once.
+func TestStoreWatchPolls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir, s, _ := newStoreDir(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
-		go func() { done <- s.Run(ctx) }()
+		calls := 0
+		go func() {
+			done <- s.Watch(ctx, func(ctx context.Context) (Changes, error) {
+				calls++
+				return s.Reload(ctx)
+			})
+		}()
 		before := s.Set()
 
-		write(t, dir, "broken.yaml", "kind: Nope\n")
 		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		if calls != 0 {
+			t.Fatalf("reloaded %d times with no file changed", calls)
+		}
+		write(t, dir, "broken.yaml", "kind: Nope\n")
+		time.Sleep(12 * time.Second)
 		synctest.Wait()
 		if s.Set() != before {
 			t.Fatal("a broken file was taken")
+		}
+		if calls != 1 {
+			t.Fatalf("reloaded %d times for one change, want once", calls)
 		}
 		os.Remove(filepath.Join(dir, "broken.yaml"))
 		write(t, dir, "dep2.yaml", strings.Replace(validDep, "d1", "d2", 1))
