@@ -121,14 +121,16 @@ func refs(rs []policies.Ref) string {
 }
 
 // admitPolicies is the reload's check (policies.Check): it refuses a set that would orphan a
-// deployed application, then brings the controller's network partitions to next. If the
+// deployed application (take away a policy or network partition it uses that old has), then brings the controller's network partitions to next. If the
 // controller refuses one, what was already changed there is undone and the reload refused.
 // Called with s.mu and the store's lock held.
 func (s *Server) admitPolicies(ctx context.Context, old, next *policies.Set, c policies.Changes) error {
-	if orphans := s.orphans(next); len(orphans) > 0 {
+	// Only what this reload would orphan refuses it: an application that lost a policy
+	// before (a start with a directory that lacks it) does not block every later reload.
+	if orphans := without(s.orphans(next), s.orphans(old)); len(orphans) > 0 {
 		return errors.New(strings.Join(orphans, "; "))
 	}
-	if orphans := s.scalerOrphans(next); len(orphans) > 0 {
+	if orphans := without(s.scalerOrphans(next), s.scalerOrphans(old)); len(orphans) > 0 {
 		return errors.New(strings.Join(orphans, "; "))
 	}
 	var undo []func()
@@ -167,6 +169,17 @@ func (s *Server) admitPolicies(ctx context.Context, old, next *policies.Set, c p
 		undo = append(undo, func() { s.restorePartition(ctx, prev) })
 	}
 	return nil
+}
+
+// without returns the elements of a that are not in b.
+func without(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // restorePartition puts a network partition of the running set back at the controller after a

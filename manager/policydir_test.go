@@ -337,3 +337,39 @@ func TestPolicyDirReloadRefusesScalerOrphans(t *testing.T) {
 		t.Errorf("reload once no cluster uses as-1: %v", err)
 	}
 }
+
+// A start with a directory that lacks what a deployed application uses is not fatal (the log
+// says what is missing), and that earlier loss does not block later reloads; a new loss does.
+func TestPolicyDirStartsWithOrphans(t *testing.T) {
+	ctx := context.Background()
+	e, _ := dirEnv(t)
+	expect(t, "cartridge", e.admin("POST", "/api/cartridges", []byte(dirCartridge)), http.StatusCreated, "")
+	expect(t, "application", e.admin("POST", "/api/applications", []byte(dirApplication)), http.StatusCreated, "")
+	expect(t, "deploy", e.admin("POST", "/api/applications/web/deploy/ap-1", nil), http.StatusAccepted, "")
+
+	dir := writePolicyDir(t)
+	if err := os.Remove(filepath.Join(dir, "application.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	s, _, logs, err := newDirServer(t, e, dir)
+	if err != nil {
+		t.Fatalf("start with a directory that lacks the deployed application's policy: %v", err)
+	}
+	s.resync(ctx)
+	if !strings.Contains(logs.String(), "policy_directory_orphans") || !strings.Contains(logs.String(), "application policy ap-1") {
+		t.Errorf("the start does not log the missing application policy:\n%s", logs.String())
+	}
+	extra := "---\nkind: AutoscalingPolicy\nid: as-2\nloadThresholds: {requestsInFlight: {threshold: 1}, memoryConsumption: {threshold: 1}, loadAverage: {threshold: 1}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "autoscaling.yaml"), []byte(dirFiles["autoscaling.yaml"]+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.ReloadPolicies(ctx); err != nil || len(c.Added) != 1 {
+		t.Errorf("an unrelated reload = %+v, %v; want as-2 added", c, err)
+	}
+	if err := os.Remove(filepath.Join(dir, "deployment.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReloadPolicies(ctx); !errors.Is(err, policies.ErrRefused) || !strings.Contains(err.Error(), "deployment policy dep-1") {
+		t.Errorf("a reload that loses dep-1 too: err = %v, want refused naming dep-1", err)
+	}
+}
