@@ -21,7 +21,7 @@ allow if input.resource == "session"
 
 # Definitions and policies are the platform's: tenants may read them.
 platform := {"cartridges", "cartridgeGroups", "autoscalingPolicies", "deploymentPolicies",
-	"applicationPolicies", "networkPartitions"}
+	"applicationPolicies", "networkPartitions", "policyDirectory"}
 
 allow if {
 	platform[input.resource]

@@ -119,11 +119,17 @@ func errorText(err error) string {
 
 func policyKey(kind policies.Kind, id string) string { return string(kind) + "/" + id }
 
-// restorePolicies loads the policies the API stored into the policy store, all at once.
+// restorePolicies loads the policies the API stored into the policy store, all at once. With a
+// policy directory it loads none of them: the directory wins, and each one it supersedes is
+// logged.
 func (s *Server) restorePolicies() error {
 	keys, values, err := s.store.rawList(bucketPolicies)
 	if err != nil || len(keys) == 0 {
 		return err
+	}
+	if s.opts.Policies.Dir() != "" {
+		s.supersede(keys)
+		return nil
 	}
 	var ps []policies.Policy
 	var errs []error
@@ -183,6 +189,9 @@ func validID(id string) bool { return model.ValidName(id) }
 func (s *Server) putPolicy(kind policies.Kind, update bool) http.HandlerFunc {
 	names := policyNames[kind]
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.dirOwned(w, kind) {
+			return
+		}
 		body, ok := readBody(w, r)
 		if !ok {
 			return
@@ -297,6 +306,9 @@ func (s *Server) getPolicy(kind policies.Kind) http.HandlerFunc {
 func (s *Server) removePolicy(kind policies.Kind) http.HandlerFunc {
 	names := policyNames[kind]
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.dirOwned(w, kind) {
+			return
+		}
 		id := chi.URLParam(r, "id")
 		ref := policies.Ref{Kind: kind, ID: id}
 		s.mu.Lock()

@@ -60,12 +60,26 @@
 // authentication is counted under the pattern matched so far ("/api/*"). The series of a route
 // is resolved on its first request; later ones allocate nothing.
 //
+// # The policy directory
+//
+// With a policy directory (Options.Policies has a Dir: strata up --policies), the directory is
+// the source of truth for every policy kind (policydir.go). REST writes to them answer 409 naming
+// the directory, reads still work; policies posted before the directory took over are not
+// loaded (each is logged as policy_superseded) and stay in the database untouched. The
+// directory's network partitions reach the controller at start (resync) and on every reload:
+// ReloadPolicies, called on SIGHUP, when a file changes and by POST /policyDirectory/reload,
+// refuses a set that would orphan a deployed application (a policy or network partition it uses
+// gone), then hands the controller the added, changed and removed network partitions (undoing
+// them if it refuses one) before the store swaps the set in. GET /policyDirectory shows the last
+// reload's result.
+//
 // # Concurrency and lock order
 //
 // Server.mu serialises every change to definitions, applications, sign-ups and subscriptions,
 // so an in-use check and the change it guards see the same state; reads go to bbolt without it.
-// Under Server.mu the manager calls the platform interfaces and policies.Store.Update (whose own
-// lock comes after Server.mu); none of them may call back into the manager. Users has one mutex
+// Under Server.mu the manager calls the platform interfaces and policies.Store.Update and
+// ReloadCheck (whose own lock comes after Server.mu; the reload's check, admitPolicies, runs
+// under both); none of them may call back into the manager. Users has one mutex
 // guarding only its memo of verified passwords. The bus handler (artifact distribution) reads
 // bbolt and publishes without Server.mu. The undeploy goroutines take Server.mu when they finish;
 // Run waits for them after the HTTP server has shut down.

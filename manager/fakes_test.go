@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // fakePlatform is a hand-written fake of CartridgeRegistry, PartitionRegistry, ClusterManager
@@ -21,6 +23,8 @@ type fakePlatform struct {
 	removed    []string
 	failCreate error
 	failures   map[string]StartFailure // by cluster
+	failNP     string         // the network partition whose add and update fail
+	inUse      []policies.Ref // what PoliciesInUse answers
 }
 
 func newFakePlatform() *fakePlatform {
@@ -51,9 +55,15 @@ func (f *fakePlatform) RemoveCartridge(_ context.Context, t string) error {
 	delete(f.cartridges, t)
 	return nil
 }
+
+var errFakeNP = errors.New("fake: network partition refused")
+
 func (f *fakePlatform) AddNetworkPartition(_ context.Context, np model.NetworkPartition) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if np.ID == f.failNP {
+		return errFakeNP
+	}
 	f.partitions[np.ID] = np
 	return nil
 }
@@ -99,6 +109,12 @@ func (f *fakePlatform) StartFailure(clusterID string) (StartFailure, bool) {
 	defer f.mu.Unlock()
 	sf, ok := f.failures[clusterID]
 	return sf, ok
+}
+
+func (f *fakePlatform) PoliciesInUse() []policies.Ref {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.inUse)
 }
 
 func (f *fakePlatform) Topology() *model.Topology {

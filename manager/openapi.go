@@ -65,6 +65,9 @@ var apiOps = []apiOp{
 	{"GET", "/cartridgeGroups/{name}", "Get a cartridge group", "cartridges", "", 200, "CartridgeGroup"},
 	{"DELETE", "/cartridgeGroups/{name}", "Remove a cartridge group (400 when used)", "cartridges", "", 200, "Message"},
 
+	{"GET", "/policyDirectory", "The policy directory (strata up --policies), the kinds it owns and what its last reload did (404 without one)", "policies", "", 200, "PolicyDirectory"},
+	{"POST", "/policyDirectory/reload", "Reload the policy directory now (409 when refused: it would orphan a deployed application)", "policies", "", 200, "PolicyDirectory"},
+
 	{"POST", "/applications", "Add an application", "applications", "Application", 201, "Message"},
 	{"PUT", "/applications", "Update an application that is not deployed", "applications", "Application", 201, "Message"},
 	{"GET", "/applications", "List the caller's applications", "applications", "", 200, "[]Application"},
@@ -146,6 +149,7 @@ var bodyTypes = map[string]any{
 	"LogEntry":                     model.LogEntry{},
 	"LifecycleRecord":              model.LifecycleRecord{},
 	"Decision":                     model.Decision{},
+	"PolicyDirectory":              policyDirectoryView{},
 }
 
 // schemaGen turns Go types into OpenAPI 3.0 schemas the way encoding/json (or, for the policy

@@ -9,7 +9,8 @@ import (
 )
 
 // resync tells the platform, at start, what the manager's state holds: every cartridge and
-// network partition (added, or updated when the controller kept its own copy), and every
+// network partition (added, or updated when the controller kept its own copy; the policy
+// directory's when there is one, the stored ones otherwise), and every
 // cluster instance of the deployed applications (the autoscaler's RegisterCluster updates an
 // instance it knows). A failure is logged: the API still serves, and the next change retries.
 func (s *Server) resync(ctx context.Context) {
@@ -26,8 +27,11 @@ func (s *Server) resync(ctx context.Context) {
 			}
 		}
 	}
-	keys, values, err := s.store.rawList(bucketPolicies)
-	if err != nil {
+	var keys []string
+	var values [][]byte
+	if s.opts.Policies.Dir() != "" {
+		s.resyncDirPartitions(ctx)
+	} else if keys, values, err = s.store.rawList(bucketPolicies); err != nil {
 		s.log.Warn("resync_network_partitions", "err", err)
 	}
 	prefix := string(policies.KindNetworkPartition) + "/"

@@ -203,6 +203,9 @@ func (s *Server) routes() http.Handler {
 		r.With(s.can("applicationPolicies", v)).Get("/applicationPolicies/{id}", s.getPolicy(policies.KindApplication))
 		r.With(s.can("applicationPolicies", m)).Delete("/applicationPolicies/{id}", s.removePolicy(policies.KindApplication))
 
+		r.With(s.can("policyDirectory", v)).Get("/policyDirectory", s.getPolicyDirectory)
+		r.With(s.can("policyDirectory", m)).Post("/policyDirectory/reload", s.reloadPolicyDirectory)
+
 		r.With(s.can("cartridges", m)).Post("/cartridges", s.addCartridge)
 		r.With(s.can("cartridges", m)).Put("/cartridges", s.updateCartridge)
 		r.With(s.can("cartridges", v)).Get("/cartridges", s.listCartridges)

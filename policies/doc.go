@@ -41,12 +41,17 @@
 // Reload is all-or-nothing: a directory with any problem leaves the running Set unchanged. A
 // policy whose content did not change keeps its pointer in the new Set, and Diff reports
 // added, changed and removed policies by comparing pointers, so the autoscaler keeps the state of
-// unchanged ones. The governance query is recompiled only when a module changed.
+// unchanged ones. The governance query is recompiled only when a module changed. A Check
+// (Store.ReloadCheck) sees the loaded set and what it would change before the swap and may refuse
+// it as a whole (ErrRefused): the manager refuses a directory that would orphan a running
+// application. Store.LastReload and Store.Reloads tell what the reloads did. Watch polls the
+// directory and calls the caller's reload (the manager's, with its check).
 //
 // # Concurrency
 //
 // A *Set and everything in it are immutable and shared without locks (the governance query's
 // decision cache has its own lock, see package rules). Store.Set is an atomic load. Reload,
-// Update and Run's polling take Store.mu, the package's only lock, for the whole load and swap;
-// OnChange runs under it.
+// Update and Watch's polling take Store.mu, the package's only lock, for the whole load and swap;
+// OnChange and a reload's Check run under it (a caller that holds its own lock when it reloads,
+// as the manager does, takes it before Store.mu).
 package policies

@@ -39,6 +39,9 @@ var (
 	ErrNotFound  = errors.New("policies: not found")
 	ErrInUse     = errors.New("policies: in use")
 	ErrDuplicate = errors.New("policies: duplicate id")
+	// ErrRefused: a reload's Check refused the directory's set (it would orphan a running
+	// application); the running set stays.
+	ErrRefused = errors.New("policies: reload refused")
 )
 
 // Errors flattens an error returned by this package into its positioned problems, in order.

@@ -155,19 +155,34 @@ func TestStoreUpdate(t *testing.T) {
 	}
 }
 
-func TestStoreRunPolls(t *testing.T) {
+// Watch reloads when the files change, and tries the same files only once.
+func TestStoreWatchPolls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir, s, _ := newStoreDir(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
-		go func() { done <- s.Run(ctx) }()
+		calls := 0
+		go func() {
+			done <- s.Watch(ctx, func(ctx context.Context) (Changes, error) {
+				calls++
+				return s.Reload(ctx)
+			})
+		}()
 		before := s.Set()
 
-		write(t, dir, "broken.yaml", "kind: Nope\n")
 		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		if calls != 0 {
+			t.Fatalf("reloaded %d times with no file changed", calls)
+		}
+		write(t, dir, "broken.yaml", "kind: Nope\n")
+		time.Sleep(12 * time.Second)
 		synctest.Wait()
 		if s.Set() != before {
 			t.Fatal("a broken file was taken")
+		}
+		if calls != 1 {
+			t.Fatalf("reloaded %d times for one change, want once", calls)
 		}
 		os.Remove(filepath.Join(dir, "broken.yaml"))
 		write(t, dir, "dep2.yaml", strings.Replace(validDep, "d1", "d2", 1))
@@ -241,5 +256,60 @@ func TestApplyRules(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("ApplyRules allocates %v times", allocs)
+	}
+}
+
+// A Check sees what a reload would change and can refuse it as a whole: the running set stays,
+// and LastReload and Reloads say so; an accepted reload swaps the set in.
+func TestReloadCheck(t *testing.T) {
+	ctx := context.Background()
+	dir, s, _ := newStoreDir(t)
+	before := s.Set()
+	if r, ok := s.LastReload(); !ok || !r.Applied || r.Changes.Unchanged != 0 || len(r.Changes.Added) != 5 {
+		t.Errorf("LastReload after the load at start = %+v, %v; want applied with 5 added", r, ok)
+	}
+	if s.Dir() != dir {
+		t.Errorf("Dir() = %q, want %q", s.Dir(), dir)
+	}
+	os.Remove(filepath.Join(dir, "dep.yaml"))
+	var saw Changes
+	refuse := func(_ context.Context, old, next *Set, c Changes) error {
+		saw = c
+		if old != before {
+			t.Error("check's old set is not the running set")
+		}
+		if _, ok := next.Deployment("d1"); ok {
+			t.Error("check's next set still has d1")
+		}
+		return errors.New("application app-1 uses deployment policy d1")
+	}
+	_, err := s.ReloadCheck(ctx, refuse)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "application app-1 uses deployment policy d1") {
+		t.Fatalf("refused reload: err = %v, want ErrRefused with the check's reason", err)
+	}
+	if s.Set() != before {
+		t.Fatal("a refused reload changed the set")
+	}
+	if want := []Ref{{KindDeployment, "d1"}}; !cmp.Equal(saw.Removed, want) {
+		t.Errorf("check saw removed %v, want %v", saw.Removed, want)
+	}
+	r, _ := s.LastReload()
+	if r.Applied || !strings.Contains(r.Error, "app-1") || !cmp.Equal(r.Changes.Removed, saw.Removed) {
+		t.Errorf("LastReload after the refusal = %+v", r)
+	}
+	write(t, dir, "bad.yaml", "kind: Nonsense\n")
+	if _, err := s.ReloadCheck(ctx, refuse); err == nil || errors.Is(err, ErrRefused) {
+		t.Errorf("a directory with problems: err = %v, want a load error, not a refusal", err)
+	}
+	os.Remove(filepath.Join(dir, "bad.yaml"))
+	c, err := s.ReloadCheck(ctx, func(context.Context, *Set, *Set, Changes) error { return nil })
+	if err != nil || len(c.Removed) != 1 {
+		t.Fatalf("accepted reload = %+v, %v", c, err)
+	}
+	if _, ok := s.Set().Deployment("d1"); ok {
+		t.Error("an accepted reload kept d1")
+	}
+	if got, want := s.Reloads(), (ReloadCounts{Applied: 2, Failed: 1, Refused: 1}); got != want {
+		t.Errorf("Reloads() = %+v, want %+v", got, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/manager"
+	"github.com/strata-paas/strata/policies"
 )
 
 // controllerConfig is what the controller's flags say.
@@ -160,3 +161,7 @@ func (m managerScaler) RegisterCluster(c manager.ClusterInstance) error {
 }
 
 func (m managerScaler) RemoveCluster(clusterID string) { m.a.RemoveCluster(clusterID) }
+
+// PoliciesInUse lets the manager refuse a policy reload that would take a running cluster's
+// policies away.
+func (m managerScaler) PoliciesInUse() []policies.Ref { return m.a.PoliciesInUse() }

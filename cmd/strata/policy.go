@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-paas/strata/autoscaler"
@@ -26,7 +27,7 @@ type scalingConfig struct {
 }
 
 func (c *scalingConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.policiesDir, "policies", "", "directory of policy files (YAML, Stratos JSON, .rego), reloaded on change and on SIGHUP; the directory is then the source of truth and a reload replaces policies posted through the REST API (default: policies come only through the API)")
+	fs.StringVar(&c.policiesDir, "policies", "", "directory of policy files (YAML, Stratos JSON, .rego), reloaded on change and on SIGHUP: the source of truth for network partitions and autoscaling, deployment and application policies, which the REST API then only reads (writes answer 409); a reload that would orphan a deployed application is refused (default: policies come only through the API)")
 	fs.DurationVar(&c.monitorInterval, "monitor-interval", autoscaler.DefaultMonitorInterval, "the autoscaler's periodic evaluation (it also decides as soon as fresh summaries arrive)")
 }
 
@@ -87,28 +88,63 @@ func newScaling(ctx context.Context, cfg scalingConfig, c *controller.Controller
 	return &scaling{store: store, scaler: scaler}, nil
 }
 
-// run runs the autoscaler and, with a policy directory, the store's polling; every value on
-// reload (SIGHUP) reloads the directory at once.
-func (s *scaling) run(ctx context.Context, g *errgroup.Group, dir string, reload <-chan struct{}, log *slog.Logger) {
+// run runs the autoscaler.
+func (s *scaling) run(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return s.scaler.Run(ctx) })
-	if dir == "" {
+}
+
+// policyReloader reloads the policy directory through its checks; *manager.Server is one.
+type policyReloader interface {
+	ReloadPolicies(ctx context.Context) (policies.Changes, error)
+}
+
+// watchPolicies reloads the policy directory through r when a policy file changes and on every
+// value on reload (SIGHUP). The manager's ReloadPolicies logs what each reload did or why it was
+// refused.
+func (s *scaling) watchPolicies(ctx context.Context, g *errgroup.Group, r policyReloader, reload <-chan struct{}) {
+	if s.store.Dir() == "" {
 		return
 	}
-	g.Go(func() error { return s.store.Run(ctx) })
+	g.Go(func() error { return s.store.Watch(ctx, r.ReloadPolicies) })
 	g.Go(func() error {
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-reload:
-				if c, err := s.store.Reload(ctx); err != nil {
-					log.Error("policy reload refused; the running policies are unchanged", "dir", dir, "err", err)
-				} else {
-					log.Info("policies reloaded", "added", len(c.Added), "changed", len(c.Changed), "removed", len(c.Removed))
-				}
+				_, _ = r.ReloadPolicies(ctx)
 			}
 		}
 	})
+}
+
+// policyMetrics exposes the policy directory's reloads; each scrape reads them afresh.
+func policyMetrics(store *policies.Store) []prometheus.Collector {
+	reloads := func(result string, v func(policies.ReloadCounts) int) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strata_policy_reloads_total",
+			Help:        "Reloads of the policy directory (the load at start included) by result: applied, failed (a file with problems) or refused (it would orphan a deployed application).",
+			ConstLabels: prometheus.Labels{"result": result}},
+			func() float64 { return float64(v(store.Reloads())) })
+	}
+	return []prometheus.Collector{
+		reloads("applied", func(c policies.ReloadCounts) int { return c.Applied }),
+		reloads("failed", func(c policies.ReloadCounts) int { return c.Failed }),
+		reloads("refused", func(c policies.ReloadCounts) int { return c.Refused }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_policy_last_reload_applied",
+			Help: "1 when the last reload of the policy directory was applied, 0 when it failed or was refused (the set before it still runs; GET /api/policyDirectory says why)."},
+			func() float64 {
+				if r, _ := store.LastReload(); r.Applied {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_policy_last_reload_timestamp_seconds",
+			Help: "When the policy directory was last reloaded (Unix time)."},
+			func() float64 {
+				r, _ := store.LastReload()
+				return float64(r.Time.UnixNano()) / 1e9
+			}),
+	}
 }
 
 // runPolicy is `strata policy check|test DIR` and `strata policy replay`.

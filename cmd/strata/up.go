@@ -270,7 +270,10 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	}
 	reg.MustRegister(sc.scaler.Collector())
 	cepStack.engine.Subscribe(sc.scaler.HandleSummary)
-	sc.run(ctx, g, cfg.scaling.policiesDir, reload, log)
+	sc.run(ctx, g)
+	if cfg.scaling.policiesDir != "" {
+		reg.MustRegister(policyMetrics(sc.store)...)
+	}
 
 	if cfg.lb {
 		opts := lb.Options{Bus: client, Host: cfg.lbHost, StatsInterval: cfg.lbStatsInterval(), Logger: log}
@@ -304,6 +307,9 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	reg.MustRegister(api.Collector())
 	// The API starts last: /healthz answers once every component is built and bound.
 	g.Go(func() error { return api.Run(ctx) })
+	// Reloads of the policy directory go through the manager, which refuses one that would
+	// orphan a deployed application and hands the controller the network partitions.
+	sc.watchPolicies(ctx, g, api, reload)
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
 	if cfg.demo.enabled {
 		d := demoDeps{cfg: cfg.demo, controller: plat.controller, driver: plat.local, scaler: sc.scaler, policies: sc.store,
