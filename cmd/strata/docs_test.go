@@ -156,8 +156,8 @@ func TestDocsRunnable(t *testing.T) {
 	}
 	// The README and every page of docs/ that shows commands must keep them runnable; a marker
 	// lost in an edit would otherwise make this test pass by running nothing.
-	for _, f := range []string{"README.md", "docs/operations.md", "docs/policies.md", "docs/stratos-wire.md",
-		"examples/policies/README.md", "examples/demo/README.md"} {
+	for _, f := range []string{"README.md", "docs/cli.md", "docs/operations.md", "docs/policies.md", "docs/stratos-wire.md",
+		"examples/policies/README.md", "examples/demo/README.md", "examples/stratos/README.md"} {
 		if perFile[f] == 0 {
 			t.Errorf("%s has no runnable block", f)
 		}
