@@ -23,8 +23,8 @@ type fakePlatform struct {
 	removed    []string
 	failCreate error
 	failures   map[string]StartFailure // by cluster
-	failNP     string         // the network partition whose add and update fail
-	inUse      []policies.Ref // what PoliciesInUse answers
+	failNP     string                  // the network partition whose add and update fail
+	inUse      []policies.Ref          // what PoliciesInUse answers
 }
 
 func newFakePlatform() *fakePlatform {
