@@ -14,8 +14,12 @@ import (
 	"time"
 )
 
-// examplePolicies is the repository's example policy directory.
-const examplePolicies = "../../examples/policies"
+// examplePolicies is the repository's example policy directory, and examplesApp the cartridge
+// and application that use it (examples/policies-app/README.md shows the same flow).
+const (
+	examplePolicies = "../../examples/policies"
+	examplesApp     = "../../examples/policies-app"
+)
 
 // cli runs a strata client command against api as admin and returns its output and exit code.
 func cli(t *testing.T, api string, args ...string) (string, int) {
@@ -41,16 +45,16 @@ func upPolicyArgs(t *testing.T) (upAddrs, []string) {
 	return a, append(args, "--mock-health-interval", "1s", "--monitor-interval", "1s", "--cep-window", "5s", "--lb=false")
 }
 
-// deployWeb adds the test's cartridge (unless it is there) and application and runs `strata
+// deployWeb adds the example cartridge (unless it is there) and application and runs `strata
 // deploy-app` with the example application policy, which must reach Active.
 func deployWeb(t *testing.T, api string, withCartridge bool) {
 	t.Helper()
 	if withCartridge {
-		if out, code := cli(t, api, "deploy", "cartridge", "testdata/policydir/cartridge-php.json"); code != 0 {
+		if out, code := cli(t, api, "deploy", "cartridge", examplesApp+"/cartridge.json"); code != 0 {
 			t.Fatalf("strata deploy cartridge: exit %d\n%s", code, out)
 		}
 	}
-	if out, code := cli(t, api, "deploy", "application", "testdata/policydir/application-web.json"); code != 0 {
+	if out, code := cli(t, api, "deploy", "application", examplesApp+"/application.json"); code != 0 {
 		t.Fatalf("strata deploy application: exit %d\n%s", code, out)
 	}
 	out, code := cli(t, api, "deploy-app", "--timeout", "2m", "web-app", "web-application")
@@ -204,12 +208,12 @@ func TestUpPolicyDirAfterRESTDefinitions(t *testing.T) {
 	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, api+"/healthz")
 	for _, d := range []struct{ kind, file string }{
-		{"network-partition", "rest/network-partition-1.json"},
-		{"autoscaling-policy", "rest/autoscaling-web.json"},
-		{"deployment-policy", "rest/deployment-rest.json"},
-		{"cartridge", "cartridge-php.json"},
+		{"network-partition", "testdata/policydir/rest/network-partition-1.json"},
+		{"autoscaling-policy", "testdata/policydir/rest/autoscaling-web.json"},
+		{"deployment-policy", "testdata/policydir/rest/deployment-rest.json"},
+		{"cartridge", examplesApp + "/cartridge.json"},
 	} {
-		if out, code := cli(t, api, "deploy", d.kind, "testdata/policydir/"+d.file); code != 0 {
+		if out, code := cli(t, api, "deploy", d.kind, d.file); code != 0 {
 			t.Fatalf("strata deploy %s %s: exit %d\n%s", d.kind, d.file, code, out)
 		}
 	}
