@@ -90,8 +90,13 @@ func (h *countingHandler) HandleEvents(evs []Event) { h.events.Add(int64(len(evs
 // startStrata starts Strata's receiver (plain service) with one session and returns its address,
 // the session id and a stop func.
 func startStrata(b *testing.B) (string, string, func()) {
+	return startStrataLoops(b, 0)
+}
+
+// startStrataLoops is startStrata with ServerOptions.EventLoops set to loops.
+func startStrataLoops(b *testing.B, loops int) (string, string, func()) {
 	s, err := NewServer(ServerOptions{PlainAddr: "127.0.0.1:0", Handler: &countingHandler{},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		EventLoops: loops, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -223,6 +228,26 @@ func BenchmarkIngestConcurrent(b *testing.B) {
 				withServer(b, kind, func(addr, sid string) {
 					ingestConcurrent(b, addr, publishMessage(sid, benchSamples(1)), conns, depth)
 				})
+			})
+		}
+	}
+}
+
+// BenchmarkServeModel compares the plain port's two serving models on the same load: the epoll
+// loops (EventLoops: 0, GOMAXPROCS loops) and a goroutine per connection (EventLoops: -1), at
+// 1, 100 and 1000 connections, each connection a synchronous publisher of one-event bundles
+// (depth=1, the Python agent's pattern) driven by the epoll load generator. The two models of one
+// connection count run next to each other, so a run of `-count=1` repeated is an A/B interleave.
+func BenchmarkServeModel(b *testing.B) {
+	for _, conns := range []int{1, 100, 1000} {
+		for _, m := range []struct {
+			name  string
+			loops int
+		}{{"epoll", 0}, {"goroutines", -1}} {
+			b.Run(fmt.Sprintf("conns=%d/model=%s", conns, m.name), func(b *testing.B) {
+				addr, sid, stop := startStrataLoops(b, m.loops)
+				defer stop()
+				ingestConcurrent(b, addr, publishMessage(sid, benchSamples(1)), conns, 1)
 			})
 		}
 	}
