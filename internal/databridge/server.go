@@ -43,7 +43,7 @@ type ServerOptions struct {
 	// EventLoops is how many epoll loops serve the plain service's connections on Linux; 0 means
 	// GOMAXPROCS, a negative number a goroutine per connection (as TLS connections always have).
 	EventLoops int
-	// Logger receives connection-level events (never one line per event). Default slog.Default().
+	// Logger receives connection-level events (never one line per event); nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of session expiry. Default time.Now.
 	Now func() time.Time
@@ -116,7 +116,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
