@@ -819,7 +819,7 @@ func (e *Engine) publishLoop(ctx context.Context) {
 		}
 		if failed > 0 {
 			e.errs.publish.Add(uint64(failed))
-			e.log.Warn("publish_failed", "summaries", failed, "err", first)
+			e.log.Warn("cannot publish the summaries", "summaries", failed, "err", first)
 		}
 	}
 }
