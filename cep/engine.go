@@ -242,7 +242,6 @@ type Engine struct {
 	wake chan struct{} // faults are waiting
 
 	out     []model.Summary // summaries of the current tick; Run goroutine only
-	spare   []model.Summary
 	rawWake chan struct{}
 	logs    *queue[model.LogEntry]
 	hist    *queue[model.Summary]

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,62 +250,6 @@ func BenchmarkServeModel(b *testing.B) {
 			})
 		}
 	}
-}
-
-// ingestConcurrentGoroutines publishes one-event bundles over conns connections, a goroutine
-// each waiting for its reply before the next (one call outstanding per connection), and reports
-// the p99 latency. Where epoll exists the load generator of loadgen_linux_test.go is used
-// instead: a goroutine per client connection costs the client as much as the server, which would
-// hide the servers' difference.
-func ingestConcurrentGoroutines(b *testing.B, addr string, msg []byte, conns int) {
-	cs := make([]net.Conn, conns)
-	for i := range cs {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		cs[i] = c
-	}
-	work := make(chan struct{}, conns)
-	lat := make([][]time.Duration, conns)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for i, c := range cs {
-		wg.Go(func() {
-			var rep [20]byte
-			for range work {
-				t0 := time.Now()
-				if _, err := c.Write(msg); err != nil {
-					failed.Store(err)
-					return
-				}
-				if _, err := io.ReadFull(c, rep[:]); err != nil {
-					failed.Store(err)
-					return
-				}
-				lat[i] = append(lat[i], time.Since(t0))
-			}
-		})
-	}
-	b.ReportAllocs()
-	start := time.Now()
-	n := 0
-	for b.Loop() {
-		work <- struct{}{}
-		n++
-	}
-	close(work)
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err := failed.Load(); err != nil {
-		b.Fatal(err)
-	}
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	reportLatency(b, all, n, elapsed)
 }
 
 func reportLatency(b *testing.B, all []time.Duration, n int, elapsed time.Duration) {

@@ -150,15 +150,6 @@ func (r *reader) readI32() (int32, error) {
 	return v, nil
 }
 
-func (r *reader) readI64() (int64, error) {
-	if err := r.fill(8); err != nil {
-		return 0, err
-	}
-	v := int64(binary.BigEndian.Uint64(r.buf[r.r:]))
-	r.advance(8)
-	return v, nil
-}
-
 // readBytes reads a length-prefixed string; the slice is valid until the next read.
 func (r *reader) readBytes() ([]byte, error) {
 	n, err := r.readI32()
