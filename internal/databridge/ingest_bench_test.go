@@ -34,10 +34,11 @@ import (
 //
 // The plain port used to be served by GOMAXPROCS raw epoll loops instead of a goroutine per
 // connection. Measured against each other on this load (one-event bundles, depth=1, the
-// generator of loadgen_linux_test.go; 10 interleaved runs, benchstat) the loops did not win:
-// 35.7k against 38.4k events/s at 1 connection, 60.3k against 56.3k at 100, 44.7k against
-// 45.0k at 1000, every difference within the noise (p >= 0.3). So the loops were removed, with
-// the rewinding parser they needed.
+// generator of loadgen_linux_test.go; 20 interleaved runs, benchstat) the loops did not win:
+// 40.9k against 43.7k events/s at 1 connection (goroutines +7%, p = 0.04), 71.0k against 76.2k
+// at 100 (p = 0.50), 60.2k against 60.4k at 1000 (p = 0.31). Single batches of 6 to 10 runs
+// moved by up to 11% either way, once 33% for the loops at 1000 that the next batches did not
+// repeat. So the loops were removed, with the rewinding parser they needed.
 
 // stockHandler is the generated service's handler for the stock server: it checks the session
 // and counts the events, nothing more.
