@@ -48,7 +48,7 @@ func (c *countRecorder) RecordDecision(model.Decision) bool { c.n++; return true
 
 // newBench registers n cluster instances of 3 active members each (2 partitions), steady at
 // RIF 50 per instance (required 3).
-func newBench(b *testing.B, n int) (*Autoscaler, *fakeClock) {
+func newBench(b testing.TB, n int) (*Autoscaler, *fakeClock) {
 	set := buildSet(b, scalingPolicies("round-robin", "enforce", benchRules), benchGovernance)
 	clock := &fakeClock{now: epoch}
 	a, err := New(Options{Policies: &staticPolicies{set}, Starter: &fixtureStarter{}, Recorder: &countRecorder{}, Clock: clock})

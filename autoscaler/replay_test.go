@@ -55,11 +55,10 @@ type liveWorld struct {
 	store history.Store
 	raw   *liveRecord
 
-	mu       sync.Mutex
-	n        int
-	part     map[string]string
-	active   map[string]bool
-	handlers map[string]bus.EventHandler
+	mu     sync.Mutex
+	n      int
+	part   map[string]string
+	active map[string]bool
 }
 
 func (w *liveWorld) emit(e model.Event) {

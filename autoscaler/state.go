@@ -110,8 +110,6 @@ type sample struct {
 
 type shadowState struct {
 	policy            *policies.Autoscaling
-	activeSince       time.Time // when active last went from 0 to more; metrics can only go missing after it
-	terminatedSent    bool      // ClusterStatusClusterTerminatedEvent published
 	scaleDownRequests int
 	window            []sample
 }

@@ -160,7 +160,11 @@ func (t *Trace) reset(trig string, in *instance, mode policies.Mode) {
 }
 
 // encodeTrace writes t as JSON into the scratch buffer (valid until the next call) without
-// allocating: a round of 10 000 decisions cannot afford encoding/json.
+// allocating. It is kept because it pays on the round: against encoding/json (encodeTraceJSON in
+// trace_bench_test.go, the same document once decoded) BenchmarkTraceEncode measured 3.3 µs and
+// 0 allocations against 12.3 µs and 9 allocations (2.2 KiB) per trace, and BenchmarkRound10k
+// 235 ms against 363 ms per fresh round (+55%) and 53 ms against 154 ms per steady round
+// (2 shared cores, 8 interleaved runs, benchstat p <= 0.01).
 func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	b := a.scratch.buf[:0]
 	b = append(b, '{')

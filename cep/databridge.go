@@ -199,7 +199,7 @@ func (e *Engine) layoutLocked(d *databridge.StreamDefinition) *layout {
 func (e *Engine) resolveLocked(d *databridge.StreamDefinition) *layout {
 	l := resolve(d)
 	if l.kind == layoutIgnore {
-		e.log.Warn("stream_ignored", "stream", d.ID)
+		e.log.Warn("stream definition ignored", "stream", d.ID)
 	}
 	if len(e.layouts) >= maxLayouts {
 		clear(e.layouts)

@@ -242,7 +242,6 @@ type Engine struct {
 	wake chan struct{} // faults are waiting
 
 	out     []model.Summary // summaries of the current tick; Run goroutine only
-	spare   []model.Summary
 	rawWake chan struct{}
 	logs    *queue[model.LogEntry]
 	hist    *queue[model.Summary]
@@ -819,7 +818,7 @@ func (e *Engine) publishLoop(ctx context.Context) {
 		}
 		if failed > 0 {
 			e.errs.publish.Add(uint64(failed))
-			e.log.Warn("publish_failed", "summaries", failed, "err", first)
+			e.log.Warn("cannot publish the summaries", "summaries", failed, "err", first)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func (h *historyState) drain(ctx context.Context) bool {
 			if re, isRefused := errors.AsType[*RefusedError](err); isRefused {
 				rest = h.sums[min(max(re.Accepted, 0), len(h.sums)):]
 			}
-			e.log.Warn("record_summaries_failed", "summaries", len(h.sums), "retried", len(rest), "err", err)
+			e.log.Warn("cannot record the summaries", "summaries", len(h.sums), "retried", len(rest), "err", err)
 			e.hist.putBack(slices.Clone(rest))
 			ok = false
 		}
@@ -83,7 +83,7 @@ func (h *historyState) drain(ctx context.Context) bool {
 			e.mu.Lock()
 			e.rawShed += uint64(refused(err, len(h.raw)))
 			e.mu.Unlock()
-			e.log.Warn("record_health_failed", "events", len(h.raw), "err", err)
+			e.log.Warn("cannot record the health events", "events", len(h.raw), "err", err)
 		}
 	}
 
@@ -94,7 +94,7 @@ func (h *historyState) drain(ctx context.Context) bool {
 			e.logs.mu.Lock()
 			e.logs.shed += uint64(refused(err, len(h.logs)))
 			e.logs.mu.Unlock()
-			e.log.Warn("record_logs_failed", "lines", len(h.logs), "err", err)
+			e.log.Warn("cannot record the log lines", "lines", len(h.logs), "err", err)
 		}
 	}
 	return ok

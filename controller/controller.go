@@ -127,7 +127,7 @@ func New(o Options) (*Controller, error) {
 		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.SyncInterval <= 0 {
 		o.SyncInterval = DefaultSyncInterval

@@ -27,10 +27,9 @@ var (
 
 // healthSink records what the mock publishes.
 type healthSink struct {
-	mu      sync.Mutex
-	ticks   [][]model.HealthSample
-	signal  chan struct{}
-	dropped bool
+	mu     sync.Mutex
+	ticks  [][]model.HealthSample
+	signal chan struct{}
 }
 
 func newHealthSink() *healthSink { return &healthSink{signal: make(chan struct{}, 1)} }

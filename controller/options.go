@@ -63,7 +63,7 @@ type Options struct {
 	Recorder Recorder
 	// Clock defaults to the system clock; tests inject a clock.Manual.
 	Clock clock.Clock
-	// Logger defaults to slog.Default().
+	// Logger receives the controller's logs; nil discards them.
 	Logger *slog.Logger
 	// SyncInterval is how often the complete topology is published (Stratos: 60 s).
 	SyncInterval time.Duration

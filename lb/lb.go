@@ -66,7 +66,7 @@ type Options struct {
 	Transport http.RoundTripper
 	// ShutdownTimeout bounds the graceful shutdown of the proxy ports.
 	ShutdownTimeout time.Duration
-	// Logger defaults to slog.Default().
+	// Logger receives the balancer's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of the in-flight averages; default time.Now.
 	Now func() time.Time
@@ -207,7 +207,7 @@ func New(o Options) (*LB, error) {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

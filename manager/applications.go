@@ -185,7 +185,7 @@ func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	s.log.Info("application_added", "application_id", bean.ApplicationID, "tenant", u.TenantDomain)
+	s.log.Info("application added", "application_id", bean.ApplicationID, "tenant", u.TenantDomain)
 	created(w, r, bean.ApplicationID, "Application added successfully: [application] "+bean.ApplicationID)
 }
 
@@ -395,7 +395,7 @@ func (s *Server) deploy(ctx context.Context, a *applicationRecord, ap *policies.
 	if !bool(a.Bean.MultiTenant) {
 		s.autoSignUp(ctx, a, clusters)
 	}
-	s.log.Info("application_deployed", "application_id", id, "application_policy", policyID, "clusters", len(clusters))
+	s.log.Info("application deployed", "application_id", id, "application_policy", policyID, "clusters", len(clusters))
 	return 0, nil
 }
 
@@ -404,7 +404,7 @@ func (s *Server) rollback(ctx context.Context, appID string, clusters []string) 
 		s.opts.Scaler.RemoveCluster(c)
 	}
 	if err := s.opts.Clusters.RemoveApplicationClusters(ctx, appID); err != nil {
-		s.log.Warn("deploy_rollback", "application_id", appID, "err", err)
+		s.log.Warn("cannot roll back a failed deployment", "application_id", appID, "err", err)
 	}
 }
 
@@ -462,7 +462,7 @@ func (s *Server) undeploy(a *applicationRecord, force bool) error {
 		if cur.RemoveWhenUndeployed {
 			_ = s.store.delete(bucketApplications, id)
 			s.removeSignUps(id)
-			s.log.Info("application_removed", "application_id", id)
+			s.log.Info("application removed", "application_id", id)
 			return
 		}
 		cur.Status, cur.Clusters, cur.ApplicationPolicy, cur.NetworkPartitions = statusCreated, nil, "", nil
@@ -472,7 +472,7 @@ func (s *Server) undeploy(a *applicationRecord, force bool) error {
 		if !bool(cur.Bean.MultiTenant) {
 			_ = s.store.delete(bucketSignUps, signUpKey(id, cur.TenantID))
 		}
-		s.log.Info("application_undeployed", "application_id", id)
+		s.log.Info("application undeployed", "application_id", id)
 	}()
 	return nil
 }

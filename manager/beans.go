@@ -69,7 +69,7 @@ func (d *dependencies) validate(where string) []error {
 		for i, o := range l {
 			for j, a := range o.Aliases {
 				if !strings.HasPrefix(a, "cartridge.") && !strings.HasPrefix(a, "group.") {
-					errs = append(errs, fmt.Errorf("%sdependencies[%d].aliases[%d] %q: must start with cartridge. or group.", where, i, j, a))
+					errs = append(errs, fmt.Errorf("%sdependencies[%d].aliases[%d] %q: must start with \"cartridge.\" or \"group.\"", where, i, j, a))
 				}
 			}
 		}

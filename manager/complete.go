@@ -23,7 +23,7 @@ func (s *Server) publishComplete(ctx context.Context) {
 	for {
 		for _, e := range s.completeEvents() {
 			if err := s.opts.Bus.PublishEvent(ctx, e); err != nil && ctx.Err() == nil {
-				s.log.Warn("publish_complete", "err", err)
+				s.log.Warn("cannot publish the complete topology", "err", err)
 			}
 		}
 		select {
@@ -40,7 +40,7 @@ func (s *Server) completeEvents() []model.Event {
 	tenants := model.CompleteTenantEvent{Tenants: []model.Tenant{{TenantID: SuperTenantID, TenantDomain: SuperTenantDomain}}}
 	ts, err := list[tenantRecord](s.store, bucketTenants, "")
 	if err != nil {
-		s.log.Warn("complete_tenants", "err", err)
+		s.log.Warn("cannot list the tenants for the complete tenant event", "err", err)
 	}
 	for _, t := range ts {
 		if t.Active {
@@ -50,7 +50,7 @@ func (s *Server) completeEvents() []model.Event {
 	signUps := model.CompleteApplicationSignUpsEvent{ApplicationSignUps: []model.ApplicationSignUp{}}
 	sus, err := list[signUpRecord](s.store, bucketSignUps, "")
 	if err != nil {
-		s.log.Warn("complete_signups", "err", err)
+		s.log.Warn("cannot list the application signups for the complete event", "err", err)
 	}
 	apps := map[string]*applicationRecord{}
 	for _, su := range sus {
@@ -70,7 +70,7 @@ func (s *Server) completeEvents() []model.Event {
 		for _, r := range su.Repositories {
 			pw, err := s.agentPassword(a, r.RepoPassword)
 			if err != nil {
-				s.log.Warn("complete_signups", "cluster_id", r.ClusterID, "err", err)
+				s.log.Warn("cannot decrypt a repository password for the complete event", "cluster_id", r.ClusterID, "err", err)
 				continue
 			}
 			out.ArtifactRepositories = append(out.ArtifactRepositories, model.ArtifactRepository{CartridgeType: r.CartridgeType,

@@ -217,11 +217,11 @@ func (s *Server) putPolicy(kind policies.Kind, update bool) http.HandlerFunc {
 			return
 		}
 		if update {
-			s.log.Info("policy_updated", "kind", kind, "id", id)
+			s.log.Info("policy updated", "kind", kind, "id", id)
 			writeSuccess(w, http.StatusOK, fmt.Sprintf("%s updated successfully: [%s] %s", names[0], names[1], id))
 			return
 		}
-		s.log.Info("policy_added", "kind", kind, "id", id)
+		s.log.Info("policy added", "kind", kind, "id", id)
 		tag := names[1]
 		if kind == policies.KindAutoscaling {
 			tag = "autoscale-policy" // Stratos' add message says so; its delete message does not
@@ -336,7 +336,7 @@ func (s *Server) removePolicy(kind policies.Kind) http.HandlerFunc {
 		}
 		if kind == policies.KindNetworkPartition {
 			if err := s.opts.Partitions.RemoveNetworkPartition(r.Context(), id); err != nil {
-				s.log.Warn("controller_remove_network_partition", "id", id, "err", err)
+				s.log.Warn("cannot remove the network partition from the cloud controller", "id", id, "err", err)
 			}
 		}
 		if err := s.store.delete(bucketPolicies, policyKey(kind, id)); err != nil {
@@ -402,7 +402,7 @@ func (s *Server) addCartridge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	s.log.Info("cartridge_added", "type", c.Type)
+	s.log.Info("cartridge added", "type", c.Type)
 	created(w, r, c.Type, "Cartridge added successfully: [cartridge-type] "+c.Type)
 }
 

@@ -65,7 +65,7 @@
 // With a policy directory (Options.Policies has a Dir: strata up --policies), the directory is
 // the source of truth for every policy kind (policydir.go). REST writes to them answer 409 naming
 // the directory, reads still work; policies posted before the directory took over are not
-// loaded (each is logged as policy_superseded) and stay in the database untouched. The
+// loaded (each is logged as "policy superseded by the policy directory") and stay in the database untouched. The
 // directory's network partitions reach the controller at start (resync) and on every reload:
 // ReloadPolicies, called on SIGHUP, when a file changes and by POST /policyDirectory/reload,
 // refuses a set that would orphan a deployed application (a policy or network partition it uses

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
@@ -264,11 +263,6 @@ func TestRestart(t *testing.T) {
 	if _, ok := s2.opts.Policies.Set().Deployment("deployment-policy-1"); !ok {
 		t.Fatal("deployment policy not restored")
 	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	testenv.Eventually(t, 10*time.Second, "condition", cond)
 }
 
 // TestResync: a new Server tells the platform what its state holds.

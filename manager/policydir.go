@@ -47,7 +47,7 @@ func (s *Server) supersede(keys []string) {
 	for _, k := range keys {
 		kind, id, _ := strings.Cut(k, "/")
 		_, defined := set.Get(policies.Ref{Kind: policies.Kind(kind), ID: id})
-		s.log.Warn("policy_superseded", "policy", k, "dir", s.opts.Policies.Dir(), "defined_by_dir", defined,
+		s.log.Warn("policy superseded by the policy directory", "policy", k, "dir", s.opts.Policies.Dir(), "defined_by_dir", defined,
 			"note", "a policy posted through the REST API earlier is not loaded while the policy directory is the source of truth")
 	}
 }
@@ -83,11 +83,11 @@ func (s *Server) resyncDirPartitions(ctx context.Context) {
 			err = s.putPartition(ctx, np)
 		}
 		if err != nil {
-			s.log.Error("resync_network_partition", "id", p.ID, "dir", s.opts.Policies.Dir(), "err", err)
+			s.log.Error("resync: cannot register the network partition with the cloud controller", "id", p.ID, "dir", s.opts.Policies.Dir(), "err", err)
 		}
 	}
 	if orphans := s.orphans(s.opts.Policies.Set()); len(orphans) > 0 {
-		s.log.Error("policy_directory_orphans", "dir", s.opts.Policies.Dir(), "problems", strings.Join(orphans, "; "),
+		s.log.Error("policy directory lacks what a deployed application uses", "dir", s.opts.Policies.Dir(), "problems", strings.Join(orphans, "; "),
 			"note", "deployed applications use policies the directory does not define; add them back or undeploy")
 	}
 }
@@ -103,11 +103,11 @@ func (s *Server) ReloadPolicies(ctx context.Context) (policies.Changes, error) {
 	dir := s.opts.Policies.Dir()
 	switch {
 	case errors.Is(err, policies.ErrRefused):
-		s.log.Error("policy_reload_refused", "dir", dir, "err", err, "note", "the running policies are unchanged")
+		s.log.Error("policy reload refused", "dir", dir, "err", err, "note", "the running policies are unchanged")
 	case err != nil:
-		s.log.Error("policy_reload_failed", "dir", dir, "err", err, "note", "the running policies are unchanged")
+		s.log.Error("policy reload failed", "dir", dir, "err", err, "note", "the running policies are unchanged")
 	default:
-		s.log.Info("policies_reloaded", "dir", dir, "added", refs(c.Added), "changed", refs(c.Changed), "removed", refs(c.Removed))
+		s.log.Info("policies reloaded", "dir", dir, "added", refs(c.Added), "changed", refs(c.Changed), "removed", refs(c.Removed))
 	}
 	return c, err
 }
@@ -190,7 +190,7 @@ func (s *Server) restorePartition(ctx context.Context, p *policies.NetworkPartit
 		err = s.putPartition(ctx, np)
 	}
 	if err != nil {
-		s.log.Error("policy_reload_undo", "network_partition", p.ID, "err", err)
+		s.log.Error("policy reload: cannot undo a network partition change", "network_partition", p.ID, "err", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-paas/strata/internal/testenv"
 	"github.com/strata-paas/strata/policies"
@@ -141,7 +142,7 @@ func TestPolicyDirRestartWithRESTPolicies(t *testing.T) {
 		t.Errorf("as-1 = %+v, want the directory's (threshold 20)", as)
 	}
 	for _, id := range []string{"NetworkPartition/np-1", "AutoscalingPolicy/as-1"} {
-		if !strings.Contains(logs.String(), "policy_superseded") || !strings.Contains(logs.String(), id) {
+		if !strings.Contains(logs.String(), "policy superseded by the policy directory") || !strings.Contains(logs.String(), id) {
 			t.Errorf("the log does not say that the stored %s was superseded:\n%s", id, logs.String())
 		}
 	}
@@ -239,7 +240,7 @@ func TestPolicyDirReloadRefusesOrphans(t *testing.T) {
 		if e.srv.opts.Policies.Set() != running {
 			t.Fatalf("%s: a refused reload changed the running set", tc.name)
 		}
-		if !strings.Contains(e.logs.String(), "policy_reload_refused") {
+		if !strings.Contains(e.logs.String(), "policy reload refused") {
 			t.Errorf("%s: the refusal is not logged:\n%s", tc.name, e.logs.String())
 		}
 		var view policyDirectoryView
@@ -293,7 +294,7 @@ func TestPolicyDirReloadRefusesOrphans(t *testing.T) {
 
 	// Undeployed, the application no longer holds its policies.
 	expect(t, "undeploy", e.admin("POST", "/api/applications/web/undeploy", nil), http.StatusAccepted, "")
-	waitFor(t, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the application undeployed", func() bool {
 		var a map[string]any
 		_ = json.Unmarshal(e.admin("GET", "/api/applications/web", nil).body, &a)
 		return a["status"] == "Created"
@@ -356,7 +357,7 @@ func TestPolicyDirStartsWithOrphans(t *testing.T) {
 		t.Fatalf("start with a directory that lacks the deployed application's policy: %v", err)
 	}
 	s.resync(ctx)
-	if !strings.Contains(logs.String(), "policy_directory_orphans") || !strings.Contains(logs.String(), "application policy ap-1") {
+	if !strings.Contains(logs.String(), "policy directory lacks what a deployed application uses") || !strings.Contains(logs.String(), "application policy ap-1") {
 		t.Errorf("the start does not log the missing application policy:\n%s", logs.String())
 	}
 	extra := "---\nkind: AutoscalingPolicy\nid: as-2\nloadThresholds: {requestsInFlight: {threshold: 1}, memoryConsumption: {threshold: 1}, loadAverage: {threshold: 1}}\n"

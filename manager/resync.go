@@ -18,12 +18,12 @@ func (s *Server) resync(ctx context.Context) {
 	defer s.mu.Unlock()
 	cs, err := s.cartridges()
 	if err != nil {
-		s.log.Warn("resync_cartridges", "err", err)
+		s.log.Warn("resync: cannot list the cartridges", "err", err)
 	}
 	for _, c := range cs {
 		if err := s.opts.Cartridges.AddCartridge(ctx, c); err != nil {
 			if err := s.opts.Cartridges.UpdateCartridge(ctx, c); err != nil {
-				s.log.Warn("resync_cartridge", "type", c.Type, "err", err)
+				s.log.Warn("resync: cannot register the cartridge with the cloud controller", "type", c.Type, "err", err)
 			}
 		}
 	}
@@ -32,7 +32,7 @@ func (s *Server) resync(ctx context.Context) {
 	if s.opts.Policies.Dir() != "" {
 		s.resyncDirPartitions(ctx)
 	} else if keys, values, err = s.store.rawList(bucketPolicies); err != nil {
-		s.log.Warn("resync_network_partitions", "err", err)
+		s.log.Warn("resync: cannot list the network partitions", "err", err)
 	}
 	prefix := string(policies.KindNetworkPartition) + "/"
 	for i, k := range keys {
@@ -41,18 +41,18 @@ func (s *Server) resync(ctx context.Context) {
 		}
 		var np model.NetworkPartition
 		if err := json.Unmarshal(values[i], &np); err != nil {
-			s.log.Warn("resync_network_partition", "id", k[len(prefix):], "err", err)
+			s.log.Warn("resync: cannot restore the network partition", "id", k[len(prefix):], "err", err)
 			continue
 		}
 		if err := s.opts.Partitions.AddNetworkPartition(ctx, np); err != nil {
 			if err := s.opts.Partitions.UpdateNetworkPartition(ctx, np); err != nil {
-				s.log.Warn("resync_network_partition", "id", np.ID, "err", err)
+				s.log.Warn("resync: cannot restore the network partition", "id", np.ID, "err", err)
 			}
 		}
 	}
 	apps, err := list[applicationRecord](s.store, bucketApplications, "")
 	if err != nil {
-		s.log.Warn("resync_applications", "err", err)
+		s.log.Warn("resync: cannot list the applications", "err", err)
 	}
 	for i := range apps {
 		a := &apps[i]
@@ -61,13 +61,13 @@ func (s *Server) resync(ctx context.Context) {
 		}
 		clusters, err := s.buildClusters(a, &policies.Application{NetworkPartitions: a.NetworkPartitions})
 		if err != nil {
-			s.log.Warn("resync_application", "application_id", a.Bean.ApplicationID, "err", err)
+			s.log.Warn("resync: cannot restore the application", "application_id", a.Bean.ApplicationID, "err", err)
 			continue
 		}
 		for _, c := range clusters {
 			for _, in := range c.Instances {
 				if err := s.opts.Scaler.RegisterCluster(in); err != nil {
-					s.log.Warn("resync_cluster", "cluster_id", in.ClusterID, "err", err)
+					s.log.Warn("resync: cannot restore the cluster", "cluster_id", in.ClusterID, "err", err)
 				}
 			}
 		}

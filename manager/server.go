@@ -27,8 +27,8 @@ type Options struct {
 	Listener net.Listener        // where to serve; the caller binds it so it can name the flag on error
 	Users    *Users              // the credential store
 	Gatherer prometheus.Gatherer // what /metrics exposes
-	Logger   *slog.Logger
-	MaxBody  int64 // request body limit in bytes; 0 means 1 MiB
+	Logger   *slog.Logger        // the server's logs; nil discards them
+	MaxBody  int64               // request body limit in bytes; 0 means 1 MiB
 
 	// DB keeps definitions, applications, subscriptions, tenants and tokens (buckets named
 	// "manager.*"). Nil: the database of Users.
@@ -78,7 +78,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("manager: Listener and Users are required")
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.DefaultGatherer

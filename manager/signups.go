@@ -57,7 +57,7 @@ func (s *Server) autoSignUp(ctx context.Context, a *applicationRecord, clusters 
 		return
 	}
 	if err := s.store.put(bucketSignUps, signUpKey(su.ApplicationID, su.TenantID), su); err != nil {
-		s.log.Warn("auto_signup", "application_id", su.ApplicationID, "err", err)
+		s.log.Warn("cannot store the automatic signup", "application_id", su.ApplicationID, "err", err)
 		return
 	}
 	s.publishSignUpAdded(ctx, su)
@@ -72,7 +72,7 @@ func (s *Server) publishSignUpAdded(ctx context.Context, su signUpRecord) {
 		e.ClusterIDs = append(e.ClusterIDs, r.ClusterID)
 	}
 	if err := s.opts.Bus.PublishEvent(ctx, e); err != nil {
-		s.log.Warn("publish_signup", "application_id", su.ApplicationID, "err", err)
+		s.log.Warn("cannot publish the application signup", "application_id", su.ApplicationID, "err", err)
 	}
 }
 
@@ -381,7 +381,7 @@ func (s *Server) subscribe(ctx context.Context) error {
 func (s *Server) distribute(ctx context.Context, match func(repoRecord) bool, tenant func(signUpRecord) bool) int {
 	sus, err := list[signUpRecord](s.store, bucketSignUps, "")
 	if err != nil {
-		s.log.Warn("artifact_distribution", "err", err)
+		s.log.Warn("cannot distribute the artifacts", "err", err)
 		return 0
 	}
 	apps := map[string]*applicationRecord{}
@@ -423,12 +423,12 @@ func (s *Server) publishArtifactUpdated(ctx context.Context, a *applicationRecor
 		TenantID: model.String(strconv.Itoa(tenantID)), CommitEnabled: model.Bool(rr.CommitEnabled)}
 	pw, err := s.agentPassword(a, rr.RepoPassword)
 	if err != nil {
-		s.log.Warn("artifact_password", "cluster_id", rr.ClusterID, "err", err)
+		s.log.Warn("cannot decrypt the repository password", "cluster_id", rr.ClusterID, "err", err)
 		return
 	}
 	e.RepoPassword = pw
 	if err := s.opts.Bus.PublishEvent(ctx, e); err != nil {
-		s.log.Warn("publish_artifact_updated", "cluster_id", rr.ClusterID, "err", err)
+		s.log.Warn("cannot publish the artifact update", "cluster_id", rr.ClusterID, "err", err)
 	}
 }
 
@@ -471,6 +471,6 @@ func (s *Server) repoNotify(w http.ResponseWriter, r *http.Request) {
 	all := u.TenantDomain == SuperTenantDomain && u.Role == RoleAdmin
 	n := s.distribute(r.Context(), func(rr repoRecord) bool { return urls[rr.RepoURL] },
 		func(su signUpRecord) bool { return all || su.TenantDomain == u.TenantDomain })
-	s.log.Info("repo_notify", "clusters", n)
+	s.log.Info("repository notification sent", "clusters", n)
 	w.WriteHeader(http.StatusNoContent)
 }

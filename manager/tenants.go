@@ -99,7 +99,7 @@ func (s *Server) addTenant(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Bus != nil {
 		_ = s.opts.Bus.PublishEvent(r.Context(), model.TenantCreatedEvent{Tenant: &model.Tenant{TenantID: model.Int(id), TenantDomain: t.TenantDomain}})
 	}
-	s.log.Info("tenant_added", "tenant", t.TenantDomain, "tenant_id", id)
+	s.log.Info("tenant added", "tenant", t.TenantDomain, "tenant_id", id)
 	created(w, r, t.TenantDomain, "Tenant added successfully: [tenant] "+t.TenantDomain)
 }
 

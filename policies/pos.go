@@ -105,8 +105,4 @@ type problem struct {
 func (e *problem) Error() string        { return e.msg }
 func (e *problem) Is(target error) bool { return target == e.is }
 
-func (p *problems) wrap(pos Pos, err error) {
-	p.errs = append(p.errs, &Error{Pos: pos, Err: err})
-}
-
 func (p *problems) err() error { return errors.Join(p.errs...) }

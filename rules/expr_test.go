@@ -191,3 +191,35 @@ func TestEvaluatorSurvivesGC(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluatorSeesEnvChanges checks that Eval reads the Env as it is at the call, though it is
+// boxed once and reused: the autoscaler changes required between rules, and the next rule must
+// see the new value. A changed Env costs one allocation, an unchanged one none.
+func TestEvaluatorSeesEnvChanges(t *testing.T) {
+	p, err := CompileExpr(`required + active`, Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := NewEvaluator()
+	env := ev.Env()
+	env.Active, env.Required = 2, 3
+	for _, want := range []float64{5, 5} {
+		if r, err := ev.Eval(p); err != nil || r.Number != want {
+			t.Fatalf("Eval = %v, %v; want %v", r.Number, err, want)
+		}
+	}
+	env.Required = 7
+	if r, err := ev.Eval(p); err != nil || r.Number != 9 {
+		t.Fatalf("after required = 7: Eval = %v, %v; want 9", r.Number, err)
+	}
+	i := 0
+	if n := testing.AllocsPerRun(100, func() {
+		i++
+		env.Active = i
+		if _, err := ev.Eval(p); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("Eval of a changed Env allocs = %v, want 1", n)
+	}
+}

@@ -233,23 +233,6 @@ func (l *busLog) sequence(member string) []string {
 	return out
 }
 
-// membersWith lists the members that have had an event of that name.
-func (l *busLog) membersWith(name string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for id, evs := range l.member {
-		for _, e := range evs {
-			if e.name == name {
-				out = append(out, id)
-				break
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // runtimeMembers maps member id to status from an application's runtime view.
 func runtimeMembers(t *testing.T, api, app string) map[string]string {
 	t.Helper()

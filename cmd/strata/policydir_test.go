@@ -163,7 +163,7 @@ func TestUpPolicyDirFresh(t *testing.T) {
 	})
 	// The status is recorded a moment before the manager logs the refusal.
 	waitUntil(t, 10*time.Second, "the refusal to be logged", func() bool {
-		return strings.Contains(p.out.String(), "policy_reload_refused")
+		return strings.Contains(p.out.String(), "policy reload refused")
 	})
 	if code, body, _ := call(t, http.MethodGet, api+"/api/deploymentPolicies/web-deployment", ""); code != http.StatusOK {
 		t.Errorf("GET web-deployment after the refused reload = %d %s, want the running policy", code, body)
@@ -227,7 +227,7 @@ func TestUpPolicyDirAfterRESTDefinitions(t *testing.T) {
 	p = start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--policies", examplePolicies)...)
 	p.waitHTTP(t, api+"/healthz")
 	for _, id := range []string{"NetworkPartition/network-partition-1", "AutoscalingPolicy/web", "DeploymentPolicy/rest-deployment"} {
-		if !strings.Contains(p.out.String(), "policy_superseded") || !strings.Contains(p.out.String(), id) {
+		if !strings.Contains(p.out.String(), "policy superseded by the policy directory") || !strings.Contains(p.out.String(), id) {
 			t.Errorf("the log does not say that the stored %s was superseded", id)
 		}
 	}

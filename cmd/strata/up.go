@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-paas/strata/cep"
@@ -183,7 +184,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	}
 	db, err := bbolt.Open(filepath.Join(cfg.dataDir, "manager.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("--data-dir %s: in use by another strata process", cfg.dataDir)
 		}
 		return fmt.Errorf("open state: %w", err)

@@ -73,7 +73,7 @@ type Options struct {
 	// FirstIP and LastIP bound the loopback addresses given to members (default 127.0.0.2 to
 	// 127.0.255.254; every 127/8 address reaches the loopback interface on Linux).
 	FirstIP, LastIP string
-	// Logger defaults to slog.Default().
+	// Logger receives the driver's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of exit reports; default time.Now.
 	Now func() time.Time
@@ -166,7 +166,7 @@ func New(o Options) (*Driver, error) {
 		o.LastIP = DefaultLastIP
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

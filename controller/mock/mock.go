@@ -86,7 +86,7 @@ type Options struct {
 	DB *bbolt.DB
 	// Clock defaults to the system clock.
 	Clock clock.Clock
-	// Logger defaults to slog.Default().
+	// Logger receives the driver's logs; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -171,7 +171,7 @@ func New(o Options) (*Driver, error) {
 		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	var errs []error
 	for typ, ps := range o.Patterns {

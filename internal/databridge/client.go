@@ -48,7 +48,7 @@ type ClientOptions struct {
 	Framed bool
 	// MaxFrame bounds one reply. Default 16 MiB.
 	MaxFrame int
-	// Logger receives reconnects and failovers. Default slog.Default().
+	// Logger receives reconnects and failovers; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -131,7 +131,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		c.opts.TLS = &tls.Config{}
 	}
 	if c.opts.Logger == nil {
-		c.opts.Logger = slog.Default()
+		c.opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.opts.Logger.With("component", "databridge_client")
 	return c, nil

@@ -96,7 +96,7 @@ func TestDecodeErrors(t *testing.T) {
 		msg  []byte
 		want error
 	}{
-		{name: "truncated", msg: good[:len(good)-3], want: errNeedMore},
+		{name: "truncated", msg: good[:len(good)-3], want: io.ErrUnexpectedEOF},
 		{name: "bad version", msg: append([]byte{0x80, 0x02}, good[2:]...), want: ErrProtocol},
 		{name: "negative list", msg: replaceAfter(good, []byte{tList, 0, 4, tI64}, []byte{0xff, 0xff, 0xff, 0xfe}), want: ErrFrameTooLarge},
 		{name: "list type", msg: replaceAfter(good, []byte{tList, 0, 4}, []byte{tDouble}), want: ErrProtocol},
@@ -200,8 +200,8 @@ func TestParseDefinition(t *testing.T) {
 	}
 }
 
-// FuzzServeBytes feeds arbitrary bytes to a connection's message loop, as an epoll loop does:
-// whatever they are, it answers, waits for more, or fails with an error; it never panics.
+// FuzzServeBytes feeds arbitrary bytes to a connection's message loop: whatever they are, it
+// answers or fails with an error; it never panics.
 func FuzzServeBytes(f *testing.F) {
 	const sid = "fuzz-session"
 	call := func(method string, args func([]byte) []byte) []byte {

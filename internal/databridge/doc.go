@@ -13,10 +13,9 @@
 //
 // # Data flow in the server
 //
-//	plain listener (7611) -> accept goroutine -> one of GOMAXPROCS epoll loops (Linux; the socket
-//	                         is taken over by descriptor and read only when epoll reports it ready)
+//	plain listener (7611) -> accept goroutine -> one goroutine per connection
 //	TLS listener (7711)   -> accept goroutine -> one goroutine per connection (crypto/tls)
-//	either way, per connection:
+//	per connection:
 //	  reader (per-connection buffer, every length checked against MaxFrame before use)
 //	  -> message header -> dispatch by method name
 //	     publish: bundleDecoder.readArgs (flat typed lists, strings interned)
@@ -29,13 +28,11 @@
 // The whole server loop is hand-written rather than the generated processor with a fast publish
 // path: one reader per connection serves every method, there is no per-call goroutine, context or
 // ticker (the generated processor starts one per call), and framed and unframed transports are
-// told apart from a connection's first bytes. In an epoll loop the parser works on what has been
-// read: when the bytes end inside a message it reports errNeedMore, the loop rewinds to the
-// message start and reads on; a large unframed message is then walked by skipping (cheap) on
-// each wake-up and decoded once when whole. The loops park in Go's netpoller (the epoll
-// descriptor is itself registered there), never in a blocking epoll_wait. A handler that blocks
-// stalls its loop's other connections: HandleEvents must return quickly (hand off to a channel).
-// ServerOptions.EventLoops < 0 gives the plain port a goroutine per connection as well.
+// told apart from a connection's first bytes. The parser reads from the connection as it needs
+// bytes, so a message that arrives in pieces is parsed once, as it comes. (Raw epoll loops once
+// served the plain port; measured against a goroutine per connection at 1, 100 and 1000
+// connections they were no faster, see ingest_bench_test.go, and they were removed.) A handler
+// that blocks stalls its connection: HandleEvents should return quickly (hand off to a channel).
 //
 // Decoding a bundle allocates nothing per event once the connection's buffers have grown: the
 // typed lists, the Event slice and the arbitrary-data maps are reused, Event slices are windows
@@ -56,14 +53,13 @@
 //
 // # Concurrency and lock order
 //
-// Each connection's goroutine, or its epoll loop's goroutine, owns its reader, decoder, reply
-// buffer and caches (its last session and a stream cache invalidated by Server.streamGen). Shared
-// state: Server.streamsMu (RWMutex, stream definitions), sessionStore.mu (RWMutex, sessions;
-// session liveness is atomic), Server.connsMu (goroutine connections, for shutdown), evLoop.mu
-// (connections handed to a loop, and its stop flag) and atomic counters. No two of these locks
-// are ever held together; each is a leaf. Run stops the accept loops and the epoll loops (which
-// close their connections), closes the goroutine connections and waits for all of them. Handler.HandleEvents is called from many connection
-// goroutines at once and must be safe for concurrent use.
+// Each connection's goroutine owns its reader, decoder, reply buffer and caches (its last session
+// and a stream cache invalidated by Server.streamGen). Shared state: Server.streamsMu (RWMutex,
+// stream definitions), sessionStore.mu (RWMutex, sessions; session liveness is atomic),
+// Server.connsMu (the open connections, for shutdown) and atomic counters. No two of these locks
+// are ever held together; each is a leaf. Run stops the accept loops, closes the connections and
+// waits for their goroutines. Handler.HandleEvents is called from many connection goroutines at
+// once and must be safe for concurrent use.
 //
 // # Client
 //

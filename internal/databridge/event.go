@@ -49,9 +49,9 @@ type Event struct {
 }
 
 // Handler receives the events of each published bundle, in order. It is called from many
-// goroutines at once (a TLS connection's goroutine, or an epoll loop shared by many plain
-// connections), so it must be safe for concurrent use and must not block for long; the slice and
-// the events' slices are reused after it returns (the strings may be kept).
+// goroutines at once (one per connection), so it must be safe for concurrent use and must not
+// block for long; the slice and the events' slices are reused after it returns (the strings may
+// be kept).
 type Handler interface {
 	HandleEvents(events []Event)
 }

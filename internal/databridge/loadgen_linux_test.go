@@ -142,3 +142,13 @@ func ingestConcurrent(b *testing.B, addr string, msg []byte, conns, depth int) {
 	}
 	reportLatency(b, lat, issued, time.Since(start))
 }
+
+// dupCloexec duplicates fd with close-on-exec, so the generator owns a descriptor the net.Conn
+// it came from no longer closes.
+func dupCloexec(fd int) (int, error) {
+	nfd, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(nfd), nil
+}

@@ -55,20 +55,8 @@ func steadyPublisher(t *testing.T, ts *testServer) (stop func() (ok, failed int6
 	}
 }
 
-// Both the event loops and a goroutine per connection serve the plain port.
-var connModes = []struct {
-	name  string
-	loops int
-}{{name: "eventloop", loops: 0}, {name: "goroutines", loops: -1}}
-
 func TestRejections(t *testing.T) {
-	for _, m := range connModes {
-		t.Run(m.name, func(t *testing.T) { testRejections(t, m.loops) })
-	}
-}
-
-func testRejections(t *testing.T, loops int) {
-	ts := startServer(t, func(o *ServerOptions) { o.EventLoops = loops })
+	ts := startServer(t, nil)
 	stop := steadyPublisher(t, ts)
 	ctx := context.Background()
 
@@ -309,13 +297,7 @@ func TestClientFailover(t *testing.T) {
 }
 
 func TestFramedAndPlain(t *testing.T) {
-	for _, m := range connModes {
-		t.Run(m.name, func(t *testing.T) { testFramedAndPlain(t, m.loops) })
-	}
-}
-
-func testFramedAndPlain(t *testing.T, loops int) {
-	ts := startServer(t, func(o *ServerOptions) { o.EventLoops = loops })
+	ts := startServer(t, nil)
 	ctx := context.Background()
 	sec, _ := genClient(t, ts.SecureAddr().String(), clientTLS(t))
 	sid, err := sec.Connect(ctx, "admin", "admin")
@@ -357,55 +339,51 @@ func testFramedAndPlain(t *testing.T, loops int) {
 
 // TestLargeBundles sends bundles that arrive in many reads, pipelined, framed and unframed.
 func TestLargeBundles(t *testing.T) {
-	for _, m := range connModes {
-		t.Run(m.name, func(t *testing.T) {
-			ts := startServer(t, func(o *ServerOptions) { o.EventLoops = m.loops })
-			sec, _ := genClient(t, ts.SecureAddr().String(), clientTLS(t))
-			sid, err := sec.Connect(context.Background(), "admin", "admin")
-			if err != nil {
-				t.Fatal(err)
+	ts := startServer(t, nil)
+	sec, _ := genClient(t, ts.SecureAddr().String(), clientTLS(t))
+	sid, err := sec.Connect(context.Background(), "admin", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := publishMessage(sid, benchSamples(2000))
+	for _, framed := range []bool{false, true} {
+		c, err := net.Dial("tcp", ts.PlainAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for range 3 {
+			if framed {
+				out = binary.BigEndian.AppendUint32(out, uint32(len(msg)))
 			}
-			msg := publishMessage(sid, benchSamples(2000))
-			for _, framed := range []bool{false, true} {
-				c, err := net.Dial("tcp", ts.PlainAddr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out []byte
-				for range 3 {
-					if framed {
-						out = binary.BigEndian.AppendUint32(out, uint32(len(msg)))
-					}
-					out = append(out, msg...)
-				}
-				go func() {
-					for len(out) > 0 { // in uneven pieces
-						n := min(len(out), 7919)
-						c.Write(out[:n])
-						out = out[n:]
-					}
-				}()
-				reply := publishReply
-				if framed {
-					reply = binary.BigEndian.AppendUint32(nil, uint32(len(publishReply)))
-					reply = append(reply, publishReply...)
-				}
-				c.SetReadDeadline(time.Now().Add(20 * time.Second))
-				got := make([]byte, 3*len(reply))
-				if _, err := io.ReadFull(c, got); err != nil {
-					t.Fatalf("framed=%v: %v", framed, err)
-				}
-				for i := range 3 {
-					if string(got[i*len(reply):(i+1)*len(reply)]) != string(reply) {
-						t.Fatalf("framed=%v: reply %d = %x", framed, i, got)
-					}
-				}
-				c.Close()
+			out = append(out, msg...)
+		}
+		go func() {
+			for len(out) > 0 { // in uneven pieces
+				n := min(len(out), 7919)
+				c.Write(out[:n])
+				out = out[n:]
 			}
-			evs := ts.rec.wait(t, 6*2000)
-			if s, _ := evs[len(evs)-1].HealthSample(); s.Value != 1999*1.5 {
-				t.Errorf("last value %v", s.Value)
+		}()
+		reply := publishReply
+		if framed {
+			reply = binary.BigEndian.AppendUint32(nil, uint32(len(publishReply)))
+			reply = append(reply, publishReply...)
+		}
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got := make([]byte, 3*len(reply))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("framed=%v: %v", framed, err)
+		}
+		for i := range 3 {
+			if string(got[i*len(reply):(i+1)*len(reply)]) != string(reply) {
+				t.Fatalf("framed=%v: reply %d = %x", framed, i, got)
 			}
-		})
+		}
+		c.Close()
+	}
+	evs := ts.rec.wait(t, 6*2000)
+	if s, _ := evs[len(evs)-1].HealthSample(); s.Value != 1999*1.5 {
+		t.Errorf("last value %v", s.Value)
 	}
 }

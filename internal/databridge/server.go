@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,10 +39,7 @@ type ServerOptions struct {
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes a connection that sends nothing for that long; 0 never does.
 	IdleTimeout time.Duration
-	// EventLoops is how many epoll loops serve the plain service's connections on Linux; 0 means
-	// GOMAXPROCS, a negative number a goroutine per connection (as TLS connections always have).
-	EventLoops int
-	// Logger receives connection-level events (never one line per event). Default slog.Default().
+	// Logger receives connection-level events (never one line per event); nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of session expiry. Default time.Now.
 	Now func() time.Time
@@ -116,7 +112,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -226,34 +222,12 @@ func (s *Server) deleteStream(id string) bool {
 // once all connection goroutines have exited.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	var loops []*evLoop
-	if s.plainLn != nil && s.opts.EventLoops >= 0 {
-		n := s.opts.EventLoops
-		if n == 0 {
-			n = runtime.GOMAXPROCS(0)
-		}
-		for range n {
-			l, err := newEvLoop(s)
-			if err != nil {
-				s.log.Debug("no event loop, a goroutine per connection", "err", err)
-				break
-			}
-			loops = append(loops, l)
-			wg.Go(func() { l.run(ctx) })
-		}
-		if len(loops) < n {
-			for _, l := range loops {
-				l.stop()
-			}
-			loops = nil
-		}
-	}
 	if s.plainLn != nil {
-		wg.Go(func() { s.acceptLoop(ctx, &wg, s.plainLn, false, loops) })
+		wg.Go(func() { s.acceptLoop(ctx, &wg, s.plainLn, false) })
 		s.log.Info("serving", "service", "plain", "addr", s.plainLn.Addr().String())
 	}
 	if s.secureLn != nil {
-		wg.Go(func() { s.acceptLoop(ctx, &wg, s.secureLn, true, nil) })
+		wg.Go(func() { s.acceptLoop(ctx, &wg, s.secureLn, true) })
 		s.log.Info("serving", "service", "secure", "addr", s.secureLn.Addr().String())
 	}
 	sweepEvery := min(s.opts.SessionTTL/2, time.Minute)
@@ -269,11 +243,6 @@ loop:
 			break loop
 		case <-t.C:
 			s.liveSessions.Store(int64(s.sessions.sweep()))
-			if s.opts.IdleTimeout > 0 {
-				for _, l := range loops {
-					l.wake() // the loops check idle connections when they wake
-				}
-			}
 		}
 	}
 	if s.plainLn != nil {
@@ -281,9 +250,6 @@ loop:
 	}
 	if s.secureLn != nil {
 		s.secureLn.Close()
-	}
-	for _, l := range loops {
-		l.stop()
 	}
 	s.connsMu.Lock()
 	s.closing = true
@@ -295,9 +261,8 @@ loop:
 	return nil
 }
 
-func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, secure bool, loops []*evLoop) {
+func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.Listener, secure bool) {
 	var delay time.Duration
-	next := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -315,20 +280,6 @@ func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.List
 			continue
 		}
 		delay = 0
-		if len(loops) > 0 {
-			s.connections.Add(1)
-			s.open.Add(1)
-			if err := loops[next%len(loops)].add(c); err != nil {
-				s.open.Add(-1)
-				c.Close()
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				s.log.Warn("event loop refused a connection", "err", err)
-			}
-			next++
-			continue
-		}
 		if !s.track(c) {
 			c.Close()
 			return
@@ -394,15 +345,14 @@ func (s *Server) connEnded(remote string, secure bool, err error) {
 
 // serverConn is one connection's state, owned by its goroutine.
 type serverConn struct {
-	s        *Server
-	c        net.Conn
-	secure   bool
-	r        *reader
-	out      []byte
-	framed   bool
-	detected bool
-	dec      bundleDecoder
-	sess     *session // the session of the last publish, to skip the store's lock
+	s      *Server
+	c      net.Conn
+	secure bool
+	r      *reader
+	out    []byte
+	framed bool
+	dec    bundleDecoder
+	sess   *session // the session of the last publish, to skip the store's lock
 	// streams caches stream lookups; cleared when the server's streamGen moves.
 	streams map[string]*stream
 	gen     uint64
@@ -466,12 +416,10 @@ func (sc *serverConn) detect() error {
 	}
 	b0, b4 := r.buf[r.r], r.buf[r.r+4]
 	sc.framed = b0 != 0x80 && (b4 == 0x80 || b4 == 0)
-	sc.detected = true
 	return nil
 }
 
-// handle reads one message and appends its reply to sc.out. In event-loop mode it may return
-// errNeedMore; the caller then rewinds the reader and truncates sc.out.
+// handle reads one message and appends its reply to sc.out.
 func (sc *serverConn) handle(ctx context.Context) error {
 	r := sc.r
 	start := len(sc.out)
@@ -485,9 +433,6 @@ func (sc *serverConn) handle(ctx context.Context) error {
 			return r.fail(fmt.Errorf("%w: frame of %d bytes", ErrFrameTooLarge, n))
 		}
 		r.left = int(n)
-		if r.src == nil && r.buffered() < int(n) {
-			return errNeedMore // wait for the whole frame before parsing it
-		}
 		sc.out = append(sc.out, 0, 0, 0, 0)
 	} else {
 		r.left = sc.s.opts.MaxFrame

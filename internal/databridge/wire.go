@@ -49,10 +49,6 @@ var (
 	ErrProtocol      = errors.New("databridge: protocol error")
 )
 
-// errNeedMore reports, in event-loop mode (a reader without src), that the buffered bytes end
-// inside the current message. It is not sticky.
-var errNeedMore = errors.New("databridge: message incomplete")
-
 // reader reads Thrift binary values from src through buf. Slices it returns point into buf and
 // are valid until the next read. left is the budget of the current message: no read may pass it,
 // so an absurd length is refused before anything is allocated for it.
@@ -82,8 +78,8 @@ func (r *reader) fill(n int) error {
 	if r.w-r.r >= n {
 		return nil
 	}
-	if r.src == nil { // event-loop mode: the loop reads, the parser waits for more
-		return errNeedMore
+	if r.src == nil { // a fixed buffer (decoding a message held in memory): nothing more comes
+		return r.fail(fmt.Errorf("%w: the message ends after %d bytes", io.ErrUnexpectedEOF, r.w-r.r))
 	}
 	if r.r+n > len(r.buf) {
 		if n > len(r.buf) {
@@ -147,15 +143,6 @@ func (r *reader) readI32() (int32, error) {
 	}
 	v := int32(binary.BigEndian.Uint32(r.buf[r.r:]))
 	r.advance(4)
-	return v, nil
-}
-
-func (r *reader) readI64() (int64, error) {
-	if err := r.fill(8); err != nil {
-		return 0, err
-	}
-	v := int64(binary.BigEndian.Uint64(r.buf[r.r:]))
-	r.advance(8)
 	return v, nil
 }
 

@@ -1,6 +1,7 @@
 // Command depcheck enforces the dependency direction of docs/architecture.md: each top-level
 // component may import only the packages listed for it. It runs `go list -deps` and exits 1
-// naming every forbidden import. `make check` runs it.
+// naming every forbidden import. `make check` runs it, and TestDependencyRule runs the same check
+// under `go test ./...`.
 package main
 
 import (
@@ -48,13 +49,35 @@ func component(rel string) string {
 }
 
 func main() {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").Output()
+	problems, err := check(".")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "depcheck: go list: %v\n", err)
+		fmt.Fprintf(os.Stderr, "depcheck: %v\n", err)
 		os.Exit(2)
 	}
+	for _, p := range problems {
+		fmt.Fprintln(os.Stderr, "depcheck:", p)
+	}
+	if len(problems) > 0 {
+		os.Exit(1)
+	}
+}
+
+// check lists the packages of the module in dir and returns the forbidden imports, sorted.
+func check(dir string) ([]string, error) {
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %w", err)
+	}
+	return problems(out), nil
+}
+
+// problems applies the rule to the output of go list: one line per package, its import path
+// followed by its imports.
+func problems(list []byte) []string {
 	var problems []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc := bufio.NewScanner(bytes.NewReader(list))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -83,12 +106,7 @@ func main() {
 		}
 	}
 	sort.Strings(problems)
-	for _, p := range problems {
-		fmt.Fprintln(os.Stderr, "depcheck:", p)
-	}
-	if len(problems) > 0 {
-		os.Exit(1)
-	}
+	return problems
 }
 
 func ok(rules []string, to string) bool {

@@ -43,7 +43,10 @@ func decodeSummaryFast(b []byte, s *Summary) bool {
 			break
 		}
 	}
-	if !p.byte('}') || !p.byte('}') {
+	if !p.byte('}') { // the event object
+		return false
+	}
+	if !p.byte('}') { // the document
 		return false
 	}
 	p.ws()
