@@ -79,6 +79,7 @@ type member struct {
 	deadline    time.Time // when a graceful termination turns forced
 	nextCleanup time.Time // when InstanceCleanupMemberEvent is sent again
 	starting    bool      // the driver's Start is in flight
+	exited      *Exit     // the driver reported the instance ended while Start was in flight
 	cancelled   bool      // terminated while Start was in flight
 	terminating bool      // the driver's Terminate is in flight
 }

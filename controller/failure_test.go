@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // failingDriver fails Start with err while it is set, and reports exits through Watch like a
@@ -18,14 +20,20 @@ type failingDriver struct {
 	mu     sync.Mutex
 	err    error
 	report func(controller.Exit)
+	// exitInStart, when set, is the reason of an exit Start reports before it returns, as
+	// the local driver does when a server command exits at once on a loaded host.
+	exitInStart string
 }
 
 func (d *failingDriver) Start(ctx context.Context, in controller.Instance) (controller.Started, error) {
 	d.mu.Lock()
-	err := d.err
+	err, exit := d.err, d.exitInStart
 	d.mu.Unlock()
 	if err != nil {
 		return controller.Started{}, err
+	}
+	if exit != "" {
+		d.exit(in.MemberID, exit)
 	}
 	return d.stuckDriver.Start(ctx, in)
 }
@@ -127,5 +135,31 @@ func TestStartFailureIsKept(t *testing.T) {
 	})
 	if f, ok := c.StartFailure(clusterID); ok {
 		t.Errorf("start failure after an Active member ended: %+v", f)
+	}
+}
+
+// An instance that ends while the driver's Start is still in flight is not lost: the member is
+// terminated once Start returns, and the failure is kept (before, the exit was dropped and the
+// member stayed Initialized for good).
+func TestExitDuringStart(t *testing.T) {
+	e := newEnv(t)
+	drv := &failingDriver{exitInStart: "server: exit status 127"}
+	e.opts.Drivers["mock"] = drv
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	testenv.Eventually(t, 5*time.Second, "the driver watched", func() bool {
+		drv.mu.Lock()
+		defer drv.mu.Unlock()
+		return drv.report != nil
+	})
+	m, err := c.StartMember(context.Background(), startReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.watch.until(t, "MemberTerminated", func(evs []model.Event) bool {
+		return hasClass(evs, m.MemberID, "topology.MemberTerminatedEvent")
+	})
+	if f, ok := c.StartFailure(clusterID); !ok || !strings.Contains(f.Reason, "ended before it became active: server: exit status 127") {
+		t.Errorf("start failure %+v %t, want the early exit", f, ok)
 	}
 }

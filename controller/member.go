@@ -119,6 +119,10 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	c.stats.starts.Add(1)
 	c.initializedLocked(mem)
 	out := *cloneMember(m)
+	if e := mem.exited; e != nil {
+		mem.exited = nil
+		c.exitedLocked(mem, *e)
+	}
 	c.mu.Unlock()
 	c.markDirty(id)
 	return out, nil
@@ -479,9 +483,20 @@ func (c *Controller) instanceExited(driver string, e Exit) {
 			}
 		}
 	}
-	if mem == nil || mem.driver != driver || mem.terminating || mem.starting {
+	if mem == nil || mem.driver != driver || mem.terminating {
 		return
 	}
+	if mem.starting {
+		// The instance ended before the driver's Start returned (a server command that exits at
+		// once, on a loaded host): StartMember handles it once the member is Initialized.
+		mem.exited = &e
+		return
+	}
+	c.exitedLocked(mem, e)
+}
+
+// exitedLocked ends a member whose instance ended on its own.
+func (c *Controller) exitedLocked(mem *member, e Exit) {
 	if e.InstanceID != "" && mem.m.InstanceID != "" && e.InstanceID != mem.m.InstanceID {
 		return
 	}
