@@ -22,7 +22,6 @@ import (
 
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/model"
-	"github.com/strata-paas/strata/internal/testenv"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -505,28 +504,6 @@ func TestUpLogsShutdownOnCtrlC(t *testing.T) {
 		!regexp.MustCompile(`msg="strata stopped" signal=interrupt shutdown=\S+`).MatchString(out) {
 		t.Errorf("no shutdown lines in the log:\n%s", out)
 	}
-}
-
-// startGroup starts strata in a process group of its own, as a shell starts a foreground job.
-func startGroup(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(strataBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{cmd: cmd, out: &testenv.Buffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("strata output:\n%s", p.out.String())
-		}
-	})
-	return p
 }
 
 // strata up takes only flags: a stray word is refused instead of silently ending the flags.

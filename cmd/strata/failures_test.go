@@ -26,29 +26,13 @@ func failingEnv(t *testing.T, commands map[string]string) (api, dataDir string) 
 	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--monitor-interval", "1s")...)
 	t.Cleanup(func() { killMembers(dataDir) })
 	p.waitHTTP(t, api+"/healthz")
-	posts := []struct {
-		path string
-		body any
-	}{
-		{"/networkPartitions", map[string]any{"id": localNP, "provider": "local", "partitions": []map[string]any{{"id": localPartition}}}},
-		{"/autoscalingPolicies", map[string]any{"id": localAutoscale, "loadThresholds": map[string]any{
-			"requestsInFlight": map[string]any{"threshold": 1000}, "memoryConsumption": map[string]any{"threshold": 99},
-			"loadAverage": map[string]any{"threshold": 1000}}}},
-		{"/deploymentPolicies", deploymentPolicy(2)},
-		{"/applicationPolicies", map[string]any{"id": localAppPolicy, "algorithm": "one-after-another", "networkPartitions": []string{localNP}}},
-	}
+	posts := localPolicies()
 	for typ, command := range commands {
-		posts = append(posts, struct {
-			path string
-			body any
-		}{"/cartridges", map[string]any{
+		posts = append(posts, post{"/cartridges", map[string]any{
 			"type": typ, "provider": "apache", "category": "framework", "host": typ + ".strata.local", "multiTenant": "false",
 			"portMapping":  []map[string]any{{"name": "http", "protocol": "http", "port": testenv.FreePort(t), "proxyPort": testenv.FreePort(t)}},
 			"iaasProvider": []map[string]any{{"type": "local", "property": []map[string]string{{"name": "command", "value": command}}}},
-		}}, struct {
-			path string
-			body any
-		}{"/applications", map[string]any{"applicationId": "app-" + typ, "alias": "app-" + typ, "components": map[string]any{
+		}}, post{"/applications", map[string]any{"applicationId": "app-" + typ, "alias": "app-" + typ, "components": map[string]any{
 			"cartridges": []map[string]any{{"type": typ, "cartridgeMin": 1, "cartridgeMax": 2, "subscribableInfo": map[string]any{
 				"alias": "web", "autoscalingPolicy": localAutoscale, "deploymentPolicy": localDeploy}}}}}})
 	}

@@ -113,20 +113,7 @@ func startLocal(t *testing.T) *localEnv {
 			{"name": "extensions", "value": ext},
 		}}},
 	}
-	posts := []struct {
-		path string
-		body any
-	}{
-		{"/networkPartitions", map[string]any{"id": localNP, "provider": "local", "partitions": []map[string]any{{"id": localPartition}}}},
-		// High thresholds: the load of the test does not scale anything; min = max keeps the
-		// count anyway.
-		{"/autoscalingPolicies", map[string]any{"id": localAutoscale, "loadThresholds": map[string]any{
-			"requestsInFlight": map[string]any{"threshold": 1000}, "memoryConsumption": map[string]any{"threshold": 99},
-			"loadAverage": map[string]any{"threshold": 1000}}}},
-		{"/deploymentPolicies", deploymentPolicy(2)},
-		{"/applicationPolicies", map[string]any{"id": localAppPolicy, "algorithm": "one-after-another", "networkPartitions": []string{localNP}}},
-		{"/cartridges", cartridge},
-	}
+	posts := append(localPolicies(), post{"/cartridges", cartridge})
 	for _, p := range posts {
 		if code, body, _ := call(t, http.MethodPost, e.api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
 			t.Fatalf("POST %s = %d %s", p.path, code, body)
@@ -809,4 +796,23 @@ func cleanTimes(t *testing.T, path, member string) (start, end time.Time) {
 		t.Fatalf("clean.sh did not run for %s:\n%s", member, b)
 	}
 	return start, end
+}
+
+// post is one definition to POST under /api.
+type post struct {
+	path string
+	body any
+}
+
+// localPolicies are the local network partition and the policies the local-driver tests deploy
+// with. High thresholds: the load of a test scales nothing; min = max keeps the count anyway.
+func localPolicies() []post {
+	return []post{
+		{"/networkPartitions", map[string]any{"id": localNP, "provider": "local", "partitions": []map[string]any{{"id": localPartition}}}},
+		{"/autoscalingPolicies", map[string]any{"id": localAutoscale, "loadThresholds": map[string]any{
+			"requestsInFlight": map[string]any{"threshold": 1000}, "memoryConsumption": map[string]any{"threshold": 99},
+			"loadAverage": map[string]any{"threshold": 1000}}}},
+		{"/deploymentPolicies", deploymentPolicy(2)},
+		{"/applicationPolicies", map[string]any{"id": localAppPolicy, "algorithm": "one-after-another", "networkPartitions": []string{localNP}}},
+	}
 }

@@ -47,7 +47,19 @@ type proc struct {
 
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, exec.Command(strataBin, args...), env)
+}
+
+// startGroup starts strata in a process group of its own, as a shell starts a foreground job.
+func startGroup(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(strataBin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return startCmd(t, cmd, env)
+}
+
+func startCmd(t *testing.T, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
 	// GOTRACEBACK=all: a failed test's SIGQUIT dumps every goroutine, not only the signalled one.
 	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
 	p := &proc{cmd: cmd, out: &testenv.Buffer{}, done: make(chan error, 1)}
