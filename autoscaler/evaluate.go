@@ -489,52 +489,16 @@ func (a *Autoscaler) scaleLocked(ctx context.Context, in *instance, r *run, env 
 	required, up, down := env.Required, env.ScaleUp, env.ScaleDown
 	bh := pol.Behaviour
 
-	// Stabilization windows: act on the most conservative required count of the window.
-	win := max(bh.ScaleUp.StabilizationWindow, bh.ScaleDown.StabilizationWindow)
-	w := *r.window
-	keep := 0
-	for _, s := range w {
-		if now.Sub(s.at) <= win {
-			w[keep] = s
-			keep++
+	required, up, down = stabilize(r.window, now, bh, active, required, up, down, tr)
+	if bh.Tolerance > 0 && (up || down) {
+		switch {
+		case required == active: // Stratos' 1/1 scale-down: no change is within any band
+			up, down = false, false
+			tr.Limit = LimitSteady
+		case math.Abs(float64(required-active)) <= bh.Tolerance*float64(active):
+			up, down = false, false
+			tr.Limit, tr.ToleranceBand = LimitTolerance, true
 		}
-	}
-	w = append(w[:keep], sample{at: now, required: required})
-	*r.window = w
-	if down && bh.ScaleDown.StabilizationWindow > 0 {
-		hi := required
-		for _, s := range w {
-			if now.Sub(s.at) <= bh.ScaleDown.StabilizationWindow && s.required > hi {
-				hi = s.required
-			}
-		}
-		if hi != required {
-			tr.Stabilized = hi
-			required = hi
-			up, down = active < hi, active > hi || (hi == 1 && active == 1)
-			if !down {
-				tr.Limit = LimitStabilization
-			}
-		}
-	} else if up && bh.ScaleUp.StabilizationWindow > 0 {
-		lo := required
-		for _, s := range w {
-			if now.Sub(s.at) <= bh.ScaleUp.StabilizationWindow && s.required < lo {
-				lo = s.required
-			}
-		}
-		if lo != required {
-			tr.Stabilized = lo
-			required = lo
-			up, down = active < lo, active > lo || (lo == 1 && active == 1)
-			if !up {
-				tr.Limit = LimitStabilization
-			}
-		}
-	}
-	if bh.Tolerance > 0 && (up || down) && math.Abs(float64(required-active)) <= bh.Tolerance*float64(active) {
-		up, down = false, false
-		tr.Limit, tr.ToleranceBand = LimitTolerance, true
 	}
 	tr.Final = Verdict{Required: required, ScaleUp: up, ScaleDown: down}
 	env.Required = required
@@ -606,7 +570,7 @@ func (a *Autoscaler) scaleLocked(ctx context.Context, in *instance, r *run, env 
 		r.res.reason = "scaling rule: active above required"
 	default:
 		switch tr.Limit {
-		case "":
+		case "", LimitSteady:
 			tr.Limit = LimitSteady
 			r.res.reason = "active matches required"
 		case LimitStabilization:
@@ -931,4 +895,58 @@ func (a *Autoscaler) terminatingLocked(in *instance, now time.Time, act bool, tr
 			a.moveLocked(p.lists[listPending][0], listObsolete, now)
 		}
 	}
+}
+
+// stabilize keeps the required count in the run's window and applies the behaviour's
+// stabilization windows, HPA's rule for both directions: a scale-down acts on the highest required
+// count of the scale-down window, a scale-up on the lowest of the scale-up window, and neither
+// goes past the active count, so that a scale-down window never scales up and a scale-up window
+// never scales down. It returns the required count and verdicts to act on; when a window changed
+// them, the trace has the count acted on and, when it held the change back entirely, the limit.
+func stabilize(window *[]sample, now time.Time, bh policies.Behaviour, active, required int, up, down bool, tr *Trace) (int, bool, bool) {
+	// Keep the samples of the longer window, then add this run's.
+	win := max(bh.ScaleUp.StabilizationWindow, bh.ScaleDown.StabilizationWindow)
+	w := *window
+	keep := 0
+	for _, s := range w {
+		if now.Sub(s.at) <= win {
+			w[keep] = s
+			keep++
+		}
+	}
+	w = append(w[:keep], sample{at: now, required: required})
+	*window = w
+
+	var d time.Duration
+	switch {
+	case down && bh.ScaleDown.StabilizationWindow > 0:
+		d = bh.ScaleDown.StabilizationWindow
+	case up && bh.ScaleUp.StabilizationWindow > 0:
+		d = bh.ScaleUp.StabilizationWindow
+	default:
+		return required, up, down
+	}
+	// The most conservative count of the window: the highest for a scale-down, the lowest for a
+	// scale-up.
+	held := required
+	for _, s := range w {
+		if now.Sub(s.at) <= d && (down && s.required > held || up && s.required < held) {
+			held = s.required
+		}
+	}
+	if held == required {
+		return required, up, down
+	}
+	if down {
+		up, down = false, active > held || (held == 1 && active == 1)
+		held = min(held, active)
+	} else {
+		up, down = active < held, false
+		held = max(held, active)
+	}
+	tr.Stabilized = held
+	if !up && !down {
+		tr.Limit = LimitStabilization
+	}
+	return held, up, down
 }
