@@ -146,8 +146,12 @@ func (a *Autoscaler) Evaluate(ctx context.Context) int {
 
 // run is one policy's evaluation of an instance: the enforced (or dry-run) policy, or a shadow.
 type run struct {
-	pol    *policies.Autoscaling
-	act    bool // carry out the actions (enforce); otherwise record what would have been done
+	pol *policies.Autoscaling
+	act bool // carry out the policy's actions (enforce); otherwise record what would have been done
+	// own: the instance's own run (enforced or dry-run), not a shadow's. Its checks (min, max,
+	// obsolete, terminating) act whatever the policy's mode: they are the cluster's, not the
+	// policy's, and a dry-run cluster without its min members would have nothing to decide on.
+	own    bool
 	tr     *Trace
 	would  *[6]float64
 	sdr    *int
@@ -176,7 +180,7 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 			mode = policies.ModeDryRun // a shadow policy assigned directly never acts
 		}
 	}
-	r := run{pol: pol, act: mode == policies.ModeEnforce, tr: &sc.tr, would: &sc.would, sdr: &in.scaleDownRequests, window: &in.window}
+	r := run{pol: pol, act: mode == policies.ModeEnforce, own: true, tr: &sc.tr, would: &sc.would, sdr: &in.scaleDownRequests, window: &in.window}
 	r.tr.reset(trig, in, mode)
 	r.res = result{action: ActionNone}
 	w0 := len(a.work)
@@ -184,7 +188,7 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 	in.ended = nil
 	switch {
 	case in.status == model.ClusterTerminating:
-		a.terminatingLocked(in, now, r.act, r.tr)
+		a.terminatingLocked(in, now, r.own, r.tr)
 		r.res.action, r.res.reason = ActionTerminating, "cluster instance is terminating"
 	case !okP || !okD:
 		r.tr.Limit = LimitPolicyMissing
@@ -209,7 +213,7 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 			a.finishShadowsLocked(in, now, &r)
 		}
 	}
-	a.obsoleteCheckLocked(in, now, r.act, r.tr)
+	a.obsoleteCheckLocked(in, now, r.own, r.tr)
 	if len(ended) > 0 {
 		r.tr.Ended = ended
 		for _, e := range ended {
@@ -412,9 +416,9 @@ func (a *Autoscaler) decideLocked(ctx context.Context, in *instance, r *run, now
 		for k := 0; k < excess; k++ {
 			l := p.lists[listActive]
 			m := l[len(l)-1-k] // the last in iteration order, as Stratos does in practice
-			tr.Steps = append(tr.Steps, Step{Check: "max", Action: verb(r.act, "terminate"), Partition: p.id, Member: m.id, Delta: -1})
+			tr.Steps = append(tr.Steps, Step{Check: "max", Action: verb(r.own, "terminate"), Partition: p.id, Member: m.id, Delta: -1})
 		}
-		if r.act {
+		if r.own {
 			for k := 0; k < excess; k++ {
 				l := p.lists[listActive]
 				a.moveLocked(l[len(l)-1], listTerminationPending, now)
@@ -701,9 +705,10 @@ func (a *Autoscaler) startLocked(ctx context.Context, in *instance, r *run, chec
 			continue
 		}
 		p := &in.parts[pi]
-		r.tr.Steps = append(r.tr.Steps, Step{Check: stepCheck(check), Action: verb(r.act, "start"), Partition: p.id, Delta: 1})
+		act := r.act || r.own && check == ActionMin
+		r.tr.Steps = append(r.tr.Steps, Step{Check: stepCheck(check), Action: verb(act, "start"), Partition: p.id, Delta: 1})
 		n++
-		if !r.act {
+		if !act {
 			continue
 		}
 		if t := a.scratch.tenants; t != nil {
