@@ -932,10 +932,12 @@ func stabilize(window *[]sample, now time.Time, bh policies.Behaviour, active, r
 		return required, up, down
 	}
 	// The most conservative count of the window: the highest for a scale-down, the lowest for a
-	// scale-up.
+	// scale-up. The window is open at its start, as HPA's: a sample exactly one window old is
+	// out, so that a replay whose stored times lost the live ones' sub-millisecond part sees the
+	// samples the live round saw.
 	held := required
 	for _, s := range w {
-		if now.Sub(s.at) <= d && (down && s.required > held || up && s.required < held) {
+		if now.Sub(s.at) < d && (down && s.required > held || up && s.required < held) {
 			held = s.required
 		}
 	}

@@ -44,7 +44,10 @@ import (
 // receipt for gradients and second derivatives), which trails the live autoscaler's receipt by
 // milliseconds, so replayed rounds come a little later than the live ones. The lifecycle records
 // of a member created within MatchTolerance after a recorded start are therefore held back until
-// MatchTolerance after it, so that the replayed round still makes that start.
+// MatchTolerance after it, so that the replayed round still makes that start. A replayed round
+// runs at the time of the live round it replays when one was recorded within half the settle time
+// of its due time: the live rounds drift later than the monitor period, and the samples of a
+// stabilization window and the next tick are stamped from the round's time.
 //
 // What the replay cannot see: member state that changed before the replayed range without a
 // lifecycle record (a scale-down victim moved to termination pending by the autoscaler itself),
@@ -321,32 +324,54 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 		}
 		a.mu.Unlock()
 	}
-	// evaluateUntil runs every round due before t (at t too when inclusive), at its due time.
+	// The live rounds' times: a replayed round runs at the time of the live round it replays (see
+	// alignedRound), so that its decision, the samples of its stabilization windows and the next
+	// monitor tick are stamped as live.
+	liveRounds := make([]time.Time, len(recorded))
+	for i, d := range recorded {
+		liveRounds[i] = d.Time
+	}
+	align := min(o.MatchTolerance, cmp.Or(o.Settle, DefaultSettle)/2)
+	// evaluateUntil runs every round due before t (at t too when inclusive), at its due time or
+	// the live round's.
 	evaluateUntil := func(t time.Time, inclusive bool) error {
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			a.mu.Lock()
-			var due time.Time
 			ok := len(a.queue) > 0
+			var due time.Time
 			if ok {
 				due = a.queue[0].due
 			}
 			a.mu.Unlock()
-			if !ok || due.After(t) || (!inclusive && due.Equal(t)) {
+			if !ok {
 				return nil
 			}
-			if due.Before(clock.Now()) {
-				due = clock.Now()
+			at, k := alignedRound(liveRounds, due, clock.Now(), align)
+			if at.After(t) || (!inclusive && at.Equal(t)) {
+				return nil
 			}
-			clock.set(due)
+			if at.Before(due) {
+				a.mu.Lock()
+				if due.Equal(in.nextTick) {
+					in.nextTick = at
+				}
+				a.queue.reschedule(in, at)
+				a.mu.Unlock()
+			}
+			if at.Before(clock.Now()) {
+				at = clock.Now()
+			}
+			clock.set(at)
 			a.Evaluate(ctx)
+			liveRounds = liveRounds[k:]
 			for _, id := range st.takeTerminated() {
 				a.mu.Lock()
 				if m := a.members[id]; m != nil {
 					a.eventLocked(&model.MemberTerminatedEvent{ClusterID: spec.ClusterID, ClusterInstanceID: spec.InstanceID,
-						PartitionID: m.in.parts[m.part].id, MemberID: id}, due)
+						PartitionID: m.in.parts[m.part].id, MemberID: id}, at)
 				}
 				a.mu.Unlock()
 			}
@@ -402,6 +427,24 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 		Recorded: recorded, Replayed: replayed}
 	res.Timeline, res.Differences = timeline(recorded, replayed, o.MatchTolerance)
 	return res, nil
+}
+
+// alignedRound is the time a replayed round due at due runs: the time of the next live round
+// within align of due and not before now (the last input applied), or due. The live autoscaler
+// reads its clock a little after the round's timer fired and stamps the next monitor tick from
+// that, so its rounds drift later, tick by tick, than a period from the first; a replay on the
+// exact period saw other samples in a stabilization window than the live round did, and ran a
+// tick before the summaries the live tick had used. It returns the time and how many of live
+// (sorted) the round has passed.
+func alignedRound(live []time.Time, due, now time.Time, align time.Duration) (time.Time, int) {
+	k := 0
+	for k < len(live) && live[k].Before(due.Add(-align)) {
+		k++
+	}
+	if k < len(live) && !live[k].After(due.Add(align)) && !live[k].Before(now) {
+		return live[k], k + 1
+	}
+	return due, k
 }
 
 func boolInt(b bool) int {
