@@ -622,6 +622,24 @@ func recordedVictims(recorded []model.Decision) []*replayVictim {
 	return vs
 }
 
+// recordedVictimLocked is, in a replay, the member the live autoscaler terminated in its
+// scale-down at about now, when it is a candidate here too (see Replay); else nil.
+func (a *Autoscaler) recordedVictimLocked(in *instance, now time.Time) *member {
+	if a.followVictim == nil {
+		return nil
+	}
+	var found *member
+	a.followVictim(now, func(id string) bool {
+		m := a.members[id]
+		if m == nil || m.in != in || !m.hasStats || (m.list != listPending && m.list != listActive) {
+			return false
+		}
+		found = m
+		return true
+	})
+	return found
+}
+
 // followVictims is the Autoscaler.followVictim of a replay: each recorded victim is offered once
 // to a replayed scale-down within tolerance of the recorded one.
 func followVictims(vs []*replayVictim, tolerance time.Duration) func(time.Time, func(string) bool) {

@@ -202,7 +202,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Fatal("nothing recorded")
 	}
 	d := ds[0]
-	if d.Mode != "dry-run" || d.Action != ActionMin || d.Delta != 2 || strings.Contains(string(d.Trace), "would-start") ||
+	if d.Mode != "dry-run" || d.Action != ActionMin || d.Delta != 2 || strings.Contains(string(d.Trace), "would-start") || strings.Contains(d.Reason, "nothing done") ||
 		!strings.Contains(string(d.Trace), "start") {
 		t.Errorf("first decision %+v, want a dry-run min +2 with start steps", d)
 	}

@@ -480,7 +480,8 @@ func (a *Autoscaler) recordLocked(in *instance, now time.Time, pol *policies.Aut
 	if reason == "" {
 		reason = res.reason
 	}
-	if mode == policies.ModeDryRun && res.delta != 0 {
+	if mode == policies.ModeDryRun && res.delta != 0 && res.action != ActionMin && res.action != ActionMax {
+		// The checks act in dry-run too; the policy's actions were only recorded.
 		reason = "dry-run, nothing done: " + reason
 	}
 	return a.recordRawLocked(in, now, id, string(mode), res, reason, a.encodeTrace(tr))
