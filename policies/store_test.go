@@ -195,4 +195,3 @@ func TestGovernAndRules(t *testing.T) {
 		t.Errorf("no governance: %+v, %v", r, err)
 	}
 }
-
