@@ -215,9 +215,9 @@ func Replay(ctx context.Context, o ReplayOptions, h ReplayHistory) (*ReplayResul
 	}
 
 	var replayed []model.Decision
-	for _, d := range d.rec.ds {
-		if d.Policy == polID && d.Mode != string(policies.ModeShadow) && d.ClusterInstanceID == spec.InstanceID {
-			replayed = append(replayed, d)
+	for _, dec := range d.rec.ds {
+		if dec.Policy == polID && dec.Mode != string(policies.ModeShadow) && dec.ClusterInstanceID == spec.InstanceID {
+			replayed = append(replayed, dec)
 		}
 	}
 	res := &ReplayResult{Cluster: spec, Policy: polID, RecordedPolicy: recPolicy, From: start, To: o.To,
