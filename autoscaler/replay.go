@@ -44,7 +44,7 @@ import (
 //
 // What the replay cannot see: member state that changed before the replayed range without a
 // lifecycle record (a scale-down victim moved to termination pending by the autoscaler itself),
-// and the phase of the monitor tick, which is taken from the first recorded tick in the range.
+// and the phase of the monitor tick before the first recorded tick in the range.
 
 // DefaultClaimWindow is how long after a start decision a member the controller created is taken
 // as the answer to that start.
