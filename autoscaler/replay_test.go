@@ -513,8 +513,9 @@ func TestReplayFollowsRecordedVictim(t *testing.T) {
 // TestReplayStabilizationWindowExact: the demo's shape (a 10 s scale-down window, a 5 s monitor
 // tick, the CEP every 5 s, a load that falls in steps) on a clock that, as on a real machine, reads
 // a little late in every round: replaying the unchanged policy gives the live decisions again.
-// The live rounds drift later tick by tick; a replay that runs its ticks on the exact period
-// saw one more sample in the window than the live round did, and fell behind by a scale-down.
+// The live rounds drift later tick by tick; a replay that ran its ticks on the exact period saw
+// other samples in the window than the live round did, and ran ticks before the summaries the
+// live ticks had used: it fell behind by scale-downs.
 func TestReplayStabilizationWindowExact(t *testing.T) {
 	set := buildSet(t, scalingPolicies("round-robin", "enforce", `---
 kind: AutoscalingPolicy
