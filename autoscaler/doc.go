@@ -33,7 +33,9 @@
 //  3. scaling (scaling.drl), only with a reset family: predictions (§4.3; MC and LA are means of
 //     per-member predictions), required counts (§4.4), Stratos' verdicts, then the policy's expr
 //     rules in order (a rule that changes required also moves the verdicts), then behaviour:
-//     stabilization windows, the tolerance band, maxStep; then scale up (partition algorithm per
+//     stabilization windows (HPA's rule: a scale-down acts on the highest required count of its
+//     window, a scale-up on the lowest of its own, neither past the active count, so a window
+//     never turns a change around), the tolerance band, maxStep; then scale up (partition algorithm per
 //     member, §4.6, with the guard additional > 0 against Stratos' spawn loop) or scale down
 //     (counted three times, acting on the fourth consecutive request; one member, the lowest
 //     (LA + MC)/2 in the partition the algorithm picks). Without a reset family but with every
@@ -57,7 +59,14 @@
 // with a JSON Trace (see Trace) written by hand without allocating; a trace equal to the
 // instance's previous one is shared, not copied. A shadow policy (mode: shadow, shadowOf: X) is
 // evaluated on the same inputs before X and recorded only where it differs; a dry-run policy
-// records the steps it would have taken ("would-start") and does nothing.
+// records the scaling steps it would have taken ("would-start") and does not take them. The
+// min, max, obsolete and terminating checks are the cluster's, not the policy's: they act under
+// a dry-run policy too (a shadow only records them).
+//
+// Files: round.go (the round and the run of one policy on one instance), env.go (the inputs a
+// run decides on), checks.go (min, max, missing metrics, obsolete, terminating), scaling.go (the
+// rule loop, stabilization, scale up and down), governance.go, trace*.go (the explanation),
+// replay*.go (`strata policy replay`: inputs, drive, timeline).
 //
 // # Member lists
 //

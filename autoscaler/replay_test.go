@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/bus"
@@ -156,6 +157,40 @@ func (w *liveWorld) summary(s model.Summary) {
 // votes and two scale-downs with the cleanup protocol. The decisions, summaries and lifecycle
 // records go to a Memory store; it returns them with the store.
 func liveRun(t *testing.T, set *policies.Set) (*history.Memory, *liveRecord, time.Time) {
+	return liveRunWith(t, set, liveOptions{})
+}
+
+// liveOptions vary liveRun: the policy (default "as"), the monitor interval (default 90 s), the
+// CEP period (default a minute), the number of CEP windows (default 12), the load of a window
+// (default 60 for three windows, then 15) and the autoscaler's clock (default the real one).
+type liveOptions struct {
+	policy  string
+	monitor time.Duration
+	period  time.Duration
+	windows int
+	load    func(win int) float64
+	clock   Clock
+}
+
+// lateClock reads the time rounded up to the next multiple of step: a round reads its time a
+// little after the timer that woke it fired, as on a real machine, where synctest's time stands
+// still while the round runs.
+type lateClock struct{ step time.Duration }
+
+func (c lateClock) Now() time.Time { return time.Now().Truncate(c.step).Add(c.step) }
+
+func liveRunWith(t *testing.T, set *policies.Set, o liveOptions) (*history.Memory, *liveRecord, time.Time) {
+	o.policy = cmp.Or(o.policy, "as")
+	o.period = cmp.Or(o.period, time.Minute)
+	o.windows = cmp.Or(o.windows, 12)
+	if o.load == nil {
+		o.load = func(win int) float64 {
+			if win > 3 {
+				return 15
+			}
+			return 60
+		}
+	}
 	var mem *history.Memory
 	raw := &liveRecord{}
 	var t0 time.Time
@@ -163,7 +198,8 @@ func liveRun(t *testing.T, set *policies.Set) (*history.Memory, *liveRecord, tim
 		t0 = time.Now()
 		mem = history.NewMemory(history.Options{})
 		w := &liveWorld{store: mem, raw: raw, part: map[string]string{}, active: map[string]bool{}}
-		a, err := New(Options{Policies: &staticPolicies{set}, Starter: w, Bus: w, Recorder: w, InProcessSummaries: true})
+		a, err := New(Options{Policies: &staticPolicies{set}, Starter: w, Bus: w, Recorder: w, InProcessSummaries: true,
+			MonitorInterval: o.monitor, Clock: o.clock})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,16 +209,13 @@ func liveRun(t *testing.T, set *policies.Set) (*history.Memory, *liveRecord, tim
 		go func() { done <- a.Run(ctx) }()
 		if err := a.RegisterCluster(ClusterSpec{ClusterID: replayCluster, InstanceID: model.InstanceID("web", 1),
 			NetworkPartition: "np1", ServiceName: "php", ApplicationID: "app", Min: 1, Max: 6,
-			AutoscalePolicy: "as", DeploymentPolicy: "dep"}); err != nil {
+			AutoscalePolicy: o.policy, DeploymentPolicy: "dep"}); err != nil {
 			t.Fatal(err)
 		}
 		inst := model.InstanceID("web", 1)
-		for win := 1; win <= 12; win++ {
-			time.Sleep(time.Until(t0.Add(time.Duration(win)*time.Minute + 7*time.Millisecond)))
-			load := 60.0
-			if win > 3 {
-				load = 15
-			}
+		for win := 1; win <= o.windows; win++ {
+			time.Sleep(time.Until(t0.Add(time.Duration(win)*o.period + 7*time.Millisecond)))
+			load := o.load(win)
 			w.mu.Lock()
 			var members []string
 			for id := range w.active {
@@ -217,7 +250,7 @@ func liveRun(t *testing.T, set *policies.Set) (*history.Memory, *liveRecord, tim
 					Value: v, Timestamp: ts})
 			}
 		}
-		time.Sleep(time.Until(t0.Add(12*time.Minute + 30*time.Second)))
+		time.Sleep(time.Until(t0.Add(time.Duration(o.windows)*o.period + 30*time.Second)))
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
@@ -256,10 +289,10 @@ func checkReplay(t *testing.T, src replaySource, set *policies.Set, live []model
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(briefs(live), briefs(res.Recorded)); diff != "" {
+	if diff := gocmp.Diff(briefs(live), briefs(res.Recorded)); diff != "" {
 		t.Fatalf("recorded decisions read back differ from the live ones (-live +stored):\n%s", diff)
 	}
-	if diff := cmp.Diff(briefs(res.Recorded), briefs(res.Replayed)); diff != "" {
+	if diff := gocmp.Diff(briefs(res.Recorded), briefs(res.Replayed)); diff != "" {
 		t.Errorf("replaying the enforced policy gives other decisions (-recorded +replayed):\n%s", diff)
 	}
 	if res.Differences != 0 || res.Policy != "as" || res.RecordedPolicy != "as" {
@@ -473,5 +506,63 @@ func TestReplayFollowsRecordedVictim(t *testing.T) {
 	}
 	if v, _ := replayedVictim(unnamed); v != other {
 		t.Errorf("without recorded victims the replay terminates %s; want %s, the least loaded", v, other)
+	}
+}
+
+// TestReplayStabilizationWindowExact: the demo's shape (a 10 s scale-down window, a 5 s monitor
+// tick, the CEP every 5 s, a load that falls in steps) on a clock that, as on a real machine, reads
+// a little late in every round: replaying the unchanged policy gives the live decisions again.
+// The live rounds drift later tick by tick; a replay that ran its ticks on the exact period saw
+// other samples in the window than the live round did, and ran ticks before the summaries the
+// live ticks had used: it fell behind by scale-downs.
+func TestReplayStabilizationWindowExact(t *testing.T) {
+	set := buildSet(t, scalingPolicies("round-robin", "enforce", `---
+kind: AutoscalingPolicy
+id: win
+loadThresholds:
+  requestsInFlight: {threshold: 20}
+  memoryConsumption: {threshold: 95}
+  loadAverage: {threshold: 10}
+behaviour:
+  scaleDown: {stabilizationWindow: 10s, maxStep: 1}
+`))
+	for _, tt := range []struct {
+		name    string
+		monitor time.Duration
+		step    time.Duration
+	}{
+		{name: "tick 5s, clock 3ms late", monitor: 5 * time.Second, step: 3 * time.Millisecond},
+		{name: "tick 5s, clock 7ms late", monitor: 5 * time.Second, step: 7 * time.Millisecond},
+		{name: "tick 2s, clock 3ms late", monitor: 2 * time.Second, step: 3 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mem, _, _ := liveRunWith(t, set, liveOptions{policy: "win", monitor: tt.monitor, period: 5 * time.Second,
+				windows: 40, clock: lateClock{tt.step}, load: func(win int) float64 {
+					switch {
+					case win <= 8:
+						return 40
+					case win <= 16:
+						return 25
+					}
+					return 8
+				}})
+			h, err := LoadReplayHistory(context.Background(), mem, replayCluster, time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Replay(context.Background(), ReplayOptions{Policies: set, Cluster: ClusterSpec{ClusterID: replayCluster},
+				MonitorInterval: tt.monitor}, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, d := sumDeltas(res.Recorded); d < 2 {
+				t.Errorf("the live run terminated %d members; the test wants scale-downs", d)
+			}
+			if res.Differences != 0 {
+				var text strings.Builder
+				res.WriteText(&text, false)
+				t.Errorf("replay of the unchanged policy: %d differences\n%s", res.Differences, text.String())
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // The Stratos integration scenarios of §8.2, in process: the sim plays the controller, the mock
@@ -184,21 +185,61 @@ func TestKilledMemberReplaced(t *testing.T) {
 	}
 }
 
+// TestDryRunChangesNothing: a policy in dry-run records what it would have done and does not
+// scale; the min and max checks are the cluster's, not the policy's, and act in dry-run too, so
+// that a new cluster gets its first members and the dry-run has something to decide about.
 func TestDryRunChangesNothing(t *testing.T) {
 	rec := &fakeRecorder{}
 	s := newSim(t, buildSet(t, scalingPolicies("round-robin", "dry-run", "")), rec)
+	s.pattern = pattern6060
 	register(t, s.a, 2, 6)
-	s.advance(epoch.Add(3 * time.Minute))
-	if len(s.starts) != 0 || len(s.terms) != 0 || len(s.events) != 0 {
-		t.Fatalf("dry-run acted: %d starts, %d terminations, %d events", len(s.starts), len(s.terms), len(s.events))
+	s.advance(epoch.Add(5 * time.Minute))
+	if len(s.starts) != 2 || len(s.terms) != 0 {
+		t.Fatalf("dry-run: %d starts, %d terminations; want the min check's 2 starts only", len(s.starts), len(s.terms))
 	}
 	ds := rec.all()
 	if len(ds) == 0 {
 		t.Fatal("nothing recorded")
 	}
 	d := ds[0]
-	if d.Mode != "dry-run" || d.Action != ActionMin || d.Delta != 2 || !strings.Contains(string(d.Trace), "would-start") {
-		t.Errorf("first decision %+v, want a dry-run min +2 with would-start steps", d)
+	if d.Mode != "dry-run" || d.Action != ActionMin || d.Delta != 2 || strings.Contains(string(d.Trace), "would-start") || strings.Contains(d.Reason, "nothing done") ||
+		!strings.Contains(string(d.Trace), "start") {
+		t.Errorf("first decision %+v, want a dry-run min +2 with start steps", d)
+	}
+	would := false
+	for _, d := range ds[1:] {
+		if d.Action == ActionScaleUp && strings.Contains(string(d.Trace), "would-start") {
+			would = true
+		}
+	}
+	if !would {
+		t.Errorf("no dry-run scale-up with would-start steps among %d decisions", len(ds))
+	}
+}
+
+// TestDryRunMaxCheck: the max check terminates active members above partitionMax in dry-run too.
+func TestDryRunMaxCheck(t *testing.T) {
+	set := buildSet(t, scalingPolicies("round-robin", "dry-run", ""))
+	fxs, err := policies.DecodeFixtures("m_test.yaml", []byte(maxCheckFixture), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RunFixture(context.Background(), set, fxs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Passed() {
+		t.Error(r.String())
+	}
+	tr, _ := DecodeTrace(r.Steps[0].Decision)
+	terms := 0
+	for _, st := range tr.Steps {
+		if st.Check == "max" && st.Action == "terminate" {
+			terms++
+		}
+	}
+	if terms != 2 {
+		t.Errorf("steps %+v; want 2 max terminations", tr.Steps)
 	}
 }
 

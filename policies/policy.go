@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -165,43 +164,6 @@ func (a *Autoscaling) Ref() Ref { return Ref{Kind: KindAutoscaling, ID: a.ID} }
 func (a *Autoscaling) At() Pos { return a.Source }
 
 func (a *Autoscaling) fingerprint() string { return a.fp }
-
-// RuleOutcome is what one rule did in an ApplyRules run.
-type RuleOutcome struct {
-	Rule    *Rule
-	Result  rules.Result
-	Changed bool // the rule replaced its target with a different value
-}
-
-// ApplyRules runs the policy's rules in order against ev's environment, replacing
-// env.Required, env.ScaleUp and env.ScaleDown as the rules say. It appends one outcome per rule
-// to out and returns it; with a reused out it does not allocate. The caller explains a decision
-// with outcome.Result.Trace(ev.Env()).
-func (a *Autoscaling) ApplyRules(ev *rules.Evaluator, out []RuleOutcome) ([]RuleOutcome, error) {
-	env := ev.Env()
-	for i := range a.Rules {
-		r := &a.Rules[i]
-		res, err := ev.Eval(r.Program)
-		if err != nil {
-			return out, fmt.Errorf("autoscaling policy %s rule %s: %w", a.ID, r.Name, err)
-		}
-		o := RuleOutcome{Rule: r, Result: res}
-		switch r.Target {
-		case TargetRequired:
-			n := int(math.Ceil(res.Number))
-			o.Changed = n != env.Required
-			env.Required = n
-		case TargetScaleUp:
-			o.Changed = res.Bool != env.ScaleUp
-			env.ScaleUp = res.Bool
-		case TargetScaleDown:
-			o.Changed = res.Bool != env.ScaleDown
-			env.ScaleDown = res.Bool
-		}
-		out = append(out, o)
-	}
-	return out, nil
-}
 
 // NetworkPartition is a network partition and its partitions (§5.2).
 type NetworkPartition struct {

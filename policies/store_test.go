@@ -211,56 +211,6 @@ func TestGovernAndRules(t *testing.T) {
 	}
 }
 
-func TestApplyRules(t *testing.T) {
-	ps, err := DecodeYAML("a.yaml", []byte(validAS+`rules:
-  - name: floor
-    required: 'required < 3 ? 3 : required' # max(required, 3) would allocate its argument list
-  - name: burst
-    required: 'rif.predicted > 100 ? required + 0.5 : required'
-  - name: up
-    scaleUp: active < required
-  - name: no-down
-    scaleDown: scaleDown && time.hour >= 18
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ps[0].(*Autoscaling)
-	ev := rules.NewEvaluator()
-	env := ev.Env()
-	*env = rules.Env{Active: 2, Required: 1, ScaleDown: true, RIF: rules.Metric{Predicted: 150}, Time: rules.Clock{Hour: 12}}
-	out, err := a.ApplyRules(ev, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.Required != 4 || !env.ScaleUp || env.ScaleDown {
-		t.Errorf("env after rules: required %d up %v down %v", env.Required, env.ScaleUp, env.ScaleDown)
-	}
-	var changed []string
-	for _, o := range out {
-		if o.Changed {
-			changed = append(changed, o.Rule.Name)
-		}
-	}
-	if !cmp.Equal(changed, []string{"floor", "burst", "up", "no-down"}) {
-		t.Errorf("changed = %v", changed)
-	}
-	tr := out[1].Result.Trace(env)
-	if tr.Value != 3.5 || len(tr.Inputs) != 2 {
-		t.Errorf("trace = %+v", tr)
-	}
-	buf := out[:0]
-	allocs := testing.AllocsPerRun(200, func() {
-		*env = rules.Env{Active: 2, Required: 1}
-		buf, _ = a.ApplyRules(ev, buf[:0])
-	})
-	// The Evaluator boxes the Env once for the instance and again after each rule that changed
-	// it and is followed by another (floor and up here); nothing else allocates.
-	if allocs != 3 {
-		t.Errorf("ApplyRules allocates %v times, want 3", allocs)
-	}
-}
-
 // A Check sees what a reload would change and can refuse it as a whole: the running set stays,
 // and LastReload and Reloads say so; an accepted reload swaps the set in.
 func TestReloadCheck(t *testing.T) {
