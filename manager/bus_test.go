@@ -19,33 +19,7 @@ func TestArtifactsOverEmbeddedBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = broker.Run(ctx) }()
-	client := func(id string) *bus.Client {
-		connected := make(chan struct{})
-		var once sync.Once
-		c, err := bus.New(bus.Options{URLs: []string{broker.URL()}, ClientID: id, OnState: func(s bus.State) {
-			if s == bus.Connected {
-				once.Do(func() { close(connected) })
-			}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = c.Run(ctx) }()
-		t.Cleanup(func() {})
-		select {
-		case <-connected:
-		case <-time.After(20 * time.Second):
-			t.Fatal("not connected")
-		}
-		return c
-	}
+	client := embeddedBroker(ctx, t, &wg)
 	managerBus, agent := client("manager"), client("agent")
 	got := make(chan model.ArtifactUpdatedEvent, 4)
 	if err := agent.SubscribeEvents(ctx, model.SubscribeInstanceNotifier, func(_ string, e model.Event) {
@@ -97,5 +71,111 @@ func TestArtifactsOverEmbeddedBroker(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no ArtifactUpdatedEvent")
 		}
+	}
+}
+
+// embeddedBroker starts the embedded MQTT broker until ctx ends and returns a function that
+// connects a client to it.
+func embeddedBroker(ctx context.Context, t *testing.T, wg *sync.WaitGroup) func(id string) *bus.Client {
+	t.Helper()
+	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = broker.Run(ctx) }()
+	return func(id string) *bus.Client {
+		connected := make(chan struct{})
+		var once sync.Once
+		c, err := bus.New(bus.Options{URLs: []string{broker.URL()}, ClientID: id, OnState: func(s bus.State) {
+			if s == bus.Connected {
+				once.Do(func() { close(connected) })
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+		select {
+		case <-connected:
+		case <-time.After(20 * time.Second):
+			t.Fatal("not connected")
+		}
+		return c
+	}
+}
+
+// TestInitializerRequestsAnsweredAtOnce publishes CompleteTenantRequestEvent and
+// CompleteApplicationSignUpsRequestEvent on the embedded broker, as a Stratos agent does when it
+// starts, and expects the complete events within a second, not at the next minute's resync.
+func TestInitializerRequestsAnsweredAtOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	client := embeddedBroker(ctx, t, &wg)
+	managerBus, agent := client("manager"), client("agent")
+	tenants := make(chan model.CompleteTenantEvent, 8)
+	signUps := make(chan model.CompleteApplicationSignUpsEvent, 8)
+	handler := func(_ string, e model.Event) {
+		switch x := e.(type) {
+		case model.CompleteTenantEvent:
+			tenants <- x
+		case *model.CompleteTenantEvent:
+			tenants <- *x
+		case model.CompleteApplicationSignUpsEvent:
+			signUps <- x
+		case *model.CompleteApplicationSignUpsEvent:
+			signUps <- *x
+		}
+	}
+	for _, f := range []string{model.SubscribeTenant, model.SubscribeApplicationSignUp} {
+		if err := agent.SubscribeEvents(ctx, f, handler); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e := newEnv(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s, err := New(Options{Listener: ln, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler), Policies: e.srv.opts.Policies,
+		Cartridges: e.plat, Partitions: e.plat, Clusters: e.plat, Scaler: e.plat, Bus: managerBus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv, e.h = s, s.Handler()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	// The events published at start follow Run's subscription to initializer/#.
+	recv(t, tenants, 20*time.Second)
+	recv(t, signUps, 20*time.Second)
+	setupTenants(t, e) // a.com and b.com, which the answer must list
+
+	if err := agent.PublishEvent(ctx, model.CompleteTenantRequestEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recv(t, tenants, time.Second); len(ev.Tenants) != 3 {
+		t.Errorf("CompleteTenantEvent lists %d tenants, want the super tenant, a.com and b.com: %+v", len(ev.Tenants), ev.Tenants)
+	}
+	if err := agent.PublishEvent(ctx, model.CompleteApplicationSignUpsRequestEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, signUps, time.Second)
+	// Each request is answered with its own event only.
+	select {
+	case ev := <-tenants:
+		t.Errorf("CompleteApplicationSignUpsRequestEvent also sent %+v", ev)
+	default:
+	}
+}
+
+// recv returns the next value of ch; the test fails if none comes within timeout.
+func recv[T any](t *testing.T, ch <-chan T, timeout time.Duration) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("no %T within %s", *new(T), timeout)
+		panic("unreachable")
 	}
 }

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -12,31 +13,83 @@ import (
 // event (or connected late) catches up (§1.2).
 const completeInterval = time.Minute
 
-// publishComplete runs until ctx ends, publishing the complete events at start and then every
-// completeInterval.
+// completeKind selects the complete events to publish: a bit set of completeTenants and
+// completeSignUps.
+type completeKind uint8
+
+const (
+	completeTenants completeKind = 1 << iota
+	completeSignUps
+)
+
+// subscribeRequests answers the initializer requests addressed to the manager at once, as
+// Stratos' manager does: CompleteTenantRequestEvent with a CompleteTenantEvent and
+// CompleteApplicationSignUpsRequestEvent with a CompleteApplicationSignUpsEvent. Requests that
+// arrive while an answer is pending share it.
+func (s *Server) subscribeRequests(ctx context.Context) error {
+	err := s.opts.Bus.SubscribeEvents(ctx, model.SubscribeInitializer, func(_ string, e model.Event) {
+		var k completeKind
+		switch e.(type) {
+		case model.CompleteTenantRequestEvent, *model.CompleteTenantRequestEvent:
+			k = completeTenants
+		case model.CompleteApplicationSignUpsRequestEvent, *model.CompleteApplicationSignUpsRequestEvent:
+			k = completeSignUps
+		default:
+			return
+		}
+		s.requested.Or(uint32(k))
+		select {
+		case s.requests <- struct{}{}:
+		default: // an answer is already pending; it reads s.requested
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("manager: subscribe %s: %w", model.SubscribeInitializer, err)
+	}
+	return nil
+}
+
+// publishComplete runs until ctx ends, publishing the complete events at start, every
+// completeInterval, and on request (see subscribeRequests).
 func (s *Server) publishComplete(ctx context.Context) {
 	if s.opts.Bus == nil {
 		return
 	}
 	t := time.NewTicker(completeInterval)
 	defer t.Stop()
+	kind := completeTenants | completeSignUps
 	for {
-		for _, e := range s.completeEvents() {
+		for _, e := range s.completeEvents(kind) {
 			if err := s.opts.Bus.PublishEvent(ctx, e); err != nil && ctx.Err() == nil {
-				s.log.Warn("cannot publish the complete topology", "err", err)
+				s.log.Warn("cannot publish a complete event", "event", e.EventClass(), "err", err)
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			kind = completeTenants | completeSignUps
+		case <-s.requests:
+			kind = completeKind(s.requested.Swap(0))
 		}
 	}
 }
 
-// completeEvents builds CompleteTenantEvent (the super tenant and every active tenant) and
-// CompleteApplicationSignUpsEvent (repository passwords encrypted for the clusters' agents).
-func (s *Server) completeEvents() []model.Event {
+// completeEvents builds, as kind selects, CompleteTenantEvent (the super tenant and every active
+// tenant) and CompleteApplicationSignUpsEvent (repository passwords encrypted for the clusters'
+// agents).
+func (s *Server) completeEvents(kind completeKind) []model.Event {
+	var out []model.Event
+	if kind&completeTenants != 0 {
+		out = append(out, s.completeTenants())
+	}
+	if kind&completeSignUps != 0 {
+		out = append(out, s.completeSignUps())
+	}
+	return out
+}
+
+func (s *Server) completeTenants() model.Event {
 	tenants := model.CompleteTenantEvent{Tenants: []model.Tenant{{TenantID: SuperTenantID, TenantDomain: SuperTenantDomain}}}
 	ts, err := list[tenantRecord](s.store, bucketTenants, "")
 	if err != nil {
@@ -47,6 +100,10 @@ func (s *Server) completeEvents() []model.Event {
 			tenants.Tenants = append(tenants.Tenants, model.Tenant{TenantID: model.Int(t.TenantID), TenantDomain: t.TenantDomain})
 		}
 	}
+	return tenants
+}
+
+func (s *Server) completeSignUps() model.Event {
 	signUps := model.CompleteApplicationSignUpsEvent{ApplicationSignUps: []model.ApplicationSignUp{}}
 	sus, err := list[signUpRecord](s.store, bucketSignUps, "")
 	if err != nil {
@@ -79,7 +136,7 @@ func (s *Server) completeEvents() []model.Event {
 		}
 		signUps.ApplicationSignUps = append(signUps.ApplicationSignUps, out)
 	}
-	return []model.Event{tenants, signUps}
+	return signUps
 }
 
 // agentPassword re-encrypts a stored password (AES-GCM under the application key) in the form

@@ -49,7 +49,8 @@
 // an ArtifactUpdatedEvent whose password is re-encrypted for the cluster's agents: Stratos'
 // AES/ECB form by default, AES-GCM when the application property strata.agent is "strata" (or
 // the subscription's agent is). Run also publishes CompleteTenantEvent and
-// CompleteApplicationSignUpsEvent at start and every minute, and resyncs the platform with the
+// CompleteApplicationSignUpsEvent at start, every minute and at once on CompleteTenantRequestEvent
+// and CompleteApplicationSignUpsRequestEvent (initializer/#), and resyncs the platform with the
 // stored cartridges, network partitions and deployed cluster instances before serving.
 //
 // # Metrics

@@ -265,7 +265,7 @@ func TestCompleteEvents(t *testing.T) {
 	sub := `{"cartridgeType":"tomcat-mt","alias":"web","autoscalingPolicy":"autoscaling-policy-1","deploymentPolicy":"deployment-policy-1",
 		"repoUrl":"https://git.example.com/a/web.git","repoPassword":"` + repoSecret + `"}`
 	expect(t, "subscribe", e.do("POST", "/api/subscriptions", "boss@a.com", "boss-secret-a.com", []byte(sub)), http.StatusCreated, "")
-	evs := e.srv.completeEvents()
+	evs := e.srv.completeEvents(completeTenants | completeSignUps)
 	tenants := evs[0].(model.CompleteTenantEvent)
 	if len(tenants.Tenants) != 3 || tenants.Tenants[0].TenantID != SuperTenantID {
 		t.Errorf("tenants: %+v", tenants)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -70,6 +71,10 @@ type Server struct {
 	mu sync.Mutex
 	// bg tracks undeploys and artifact notifications running after their 202.
 	bg sync.WaitGroup
+	// requests wakes publishComplete for the initializer requests whose completeKind bits
+	// subscribeRequests has set in requested.
+	requests  chan struct{}
+	requested atomic.Uint32
 }
 
 // New builds the server; Run serves it.
@@ -104,7 +109,7 @@ func New(opts Options) (*Server, error) {
 	if opts.IaasProviders == nil {
 		opts.IaasProviders = []string{"mock", "local"}
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics()}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics(), requests: make(chan struct{}, 1)}
 	if opts.Policies == nil {
 		ps, err := policies.NewStore(context.Background(), policies.StoreOptions{Logger: opts.Logger})
 		if err != nil {
@@ -142,6 +147,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.resync(ctx)
 	if err := s.subscribe(ctx); err != nil {
 		return err
+	}
+	if s.opts.Bus != nil {
+		if err := s.subscribeRequests(ctx); err != nil {
+			return err
+		}
 	}
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.publishComplete(ctx) }()

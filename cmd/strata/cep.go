@@ -26,6 +26,7 @@ type cepConfig struct {
 	thriftTLS    string
 	tlsCert      string
 	tlsKey       string
+	legacyTLS    bool
 	window       time.Duration
 	sliding      time.Duration
 	faultTimeout time.Duration
@@ -37,6 +38,7 @@ func (c *cepConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.thriftTLS, "thrift-tls", "127.0.0.1:7711", "data-bridge Thrift receiver, secure service over TLS (empty for none)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate for the TLS receiver (default: self-signed, generated in the data dir)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM key for --tls-cert")
+	fs.BoolVar(&c.legacyTLS, "thrift-legacy-tls", false, "also accept TLS 1.0/1.1 with CBC-SHA suites on --thrift-tls, as the Stratos Python agent needs (an RSA --tls-cert, or one generated in the data dir)")
 	fs.DurationVar(&c.window, "cep-window", cep.DefaultWindow, "length of the CEP's summary windows")
 	fs.DurationVar(&c.sliding, "cep-sliding", 0, "emit sliding-window summaries this often (0: tumbling windows)")
 	fs.DurationVar(&c.faultTimeout, "fault-timeout", cep.DefaultFaultTimeout, "a member silent this long is reported faulty")
@@ -92,11 +94,20 @@ func newCEP(cfg cepConfig, dataDir string, authenticate func(ctx context.Context
 			return nil, err
 		}
 		tlsConf = databridge.ServerTLS(cert)
+		if cfg.legacyTLS && cfg.tlsCert == "" {
+			// The legacy suites authenticate with RSA; modern clients keep the ECDSA certificate.
+			rsaCert, err := databridge.LoadOrCreateRSACertificate(dataDir)
+			if err != nil {
+				return nil, err
+			}
+			tlsConf.Certificates = append(tlsConf.Certificates, rsaCert)
+		}
 	}
 	server, err := databridge.NewServer(databridge.ServerOptions{
 		PlainAddr:    cfg.thrift,
 		SecureAddr:   cfg.thriftTLS,
 		TLS:          tlsConf,
+		LegacyTLS:    cfg.legacyTLS,
 		Authenticate: authenticate,
 		Handler:      engine,
 		Logger:       log,

@@ -2,9 +2,11 @@ package databridge
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,13 +26,32 @@ import (
 const (
 	CertFile = "databridge-cert.pem"
 	KeyFile  = "databridge-key.pem"
+	// RSACertFile and RSAKeyFile hold the RSA certificate of the legacy TLS suites (see
+	// ServerOptions.LegacyTLS).
+	RSACertFile = "databridge-rsa-cert.pem"
+	RSAKeyFile  = "databridge-rsa-key.pem"
 )
 
 // LoadOrCreateCertificate loads dir/databridge-cert.pem and dir/databridge-key.pem, or, when
 // neither exists, generates a self-signed ECDSA P-256 certificate for localhost, 127.0.0.1, ::1,
 // the machine's host name and hosts, valid ten years, and writes it there (the key 0600).
 func LoadOrCreateCertificate(dir string, hosts ...string) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)
+	return loadOrCreate(dir, CertFile, KeyFile, func() (crypto.Signer, error) {
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}, hosts)
+}
+
+// LoadOrCreateRSACertificate is LoadOrCreateCertificate with an RSA 2048 key, in
+// dir/databridge-rsa-cert.pem and dir/databridge-rsa-key.pem: the legacy suites the Stratos Python
+// agent negotiates (AES256-SHA, ECDHE-RSA-AES256-SHA) authenticate the server with RSA.
+func LoadOrCreateRSACertificate(dir string, hosts ...string) (tls.Certificate, error) {
+	return loadOrCreate(dir, RSACertFile, RSAKeyFile, func() (crypto.Signer, error) {
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}, hosts)
+}
+
+func loadOrCreate(dir, certFile, keyFile string, newKey func() (crypto.Signer, error), hosts []string) (tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err == nil {
 		return cert, nil
@@ -40,7 +61,11 @@ func LoadOrCreateCertificate(dir string, hosts ...string) (tls.Certificate, erro
 	if !errors.Is(errC, fs.ErrNotExist) || !errors.Is(errK, fs.ErrNotExist) {
 		return tls.Certificate{}, fmt.Errorf("databridge: load certificate from %s: %w", dir, err)
 	}
-	certPEM, keyPEM, err := selfSigned(hosts)
+	key, err := newKey()
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("databridge: generate key: %w", err)
+	}
+	certPEM, keyPEM, err := selfSigned(key, hosts)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -56,11 +81,7 @@ func LoadOrCreateCertificate(dir string, hosts ...string) (tls.Certificate, erro
 	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
-func selfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("databridge: generate key: %w", err)
-	}
+func selfSigned(key crypto.Signer, hosts []string) (certPEM, keyPEM []byte, err error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return nil, nil, fmt.Errorf("databridge: serial: %w", err)
@@ -88,7 +109,10 @@ func selfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment // the RSA key exchange
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("databridge: create certificate: %w", err)
 	}

@@ -24,6 +24,12 @@ type ServerOptions struct {
 	// TLS is the secure port's configuration, with the operator's certificate or one from
 	// LoadOrCreateCertificate.
 	TLS *tls.Config
+	// LegacyTLS also accepts TLS 1.0 and 1.1 on the secure port, with the CBC-SHA cipher suites
+	// (TLS_RSA_WITH_AES_{128,256}_CBC_SHA and the ECDHE ones): the Thrift library bundled with the
+	// Stratos Python agent speaks TLS 1.0 only and negotiates AES256-SHA or ECDHE-RSA-AES256-SHA.
+	// TLS needs an RSA certificate (see LoadOrCreateRSACertificate) for those suites. Off, a
+	// client that offers only TLS 1.0 or 1.1 is refused and logged at WARN once per source host.
+	LegacyTLS bool
 	// Authenticate checks the credentials of a connect call; a non-nil error refuses them.
 	Authenticate func(ctx context.Context, user, password string) error
 	// Handler receives the events of every accepted bundle, from many connections at once.
@@ -73,6 +79,10 @@ type Server struct {
 	conns   map[net.Conn]struct{}
 	closing bool
 
+	// legacyWarned holds the source hosts whose refused legacy handshake has been logged.
+	legacyMu     sync.Mutex
+	legacyWarned map[string]struct{}
+
 	connections, bundles, events, rejected, badFrames, authFailures atomic.Uint64
 	open                                                            atomic.Int64
 	liveSessions                                                    atomic.Int64
@@ -99,6 +109,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Handler == nil {
 		errs = append(errs, errors.New("databridge: no Handler"))
 	}
+	if opts.SecureAddr != "" && opts.TLS != nil && opts.LegacyTLS && opts.TLS.GetCertificate == nil && !hasRSA(opts.TLS.Certificates) {
+		errs = append(errs, errors.New("databridge: LegacyTLS needs an RSA certificate: the legacy suites (AES256-SHA, ECDHE-RSA-AES256-SHA) authenticate the server with RSA"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -120,12 +133,17 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Streams == nil {
 		opts.Streams = []*StreamDefinition{HealthStream(), InFlightStream()}
 	}
+	if opts.TLS != nil {
+		opts.TLS = secureConfig(opts.TLS, opts.LegacyTLS)
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger.With("component", "databridge"),
 		sessions: newSessionStore(opts.SessionTTL, opts.Now),
 		streams:  make(map[string]*stream),
 		conns:    make(map[net.Conn]struct{}),
+
+		legacyWarned: make(map[string]struct{}),
 	}
 	for _, d := range opts.Streams {
 		s.streams[d.ID] = newStream(d)
@@ -229,6 +247,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.secureLn != nil {
 		wg.Go(func() { s.acceptLoop(ctx, &wg, s.secureLn, true) })
 		s.log.Info("serving", "service", "secure", "addr", s.secureLn.Addr().String())
+		if s.opts.LegacyTLS {
+			s.log.Warn("the secure service accepts the legacy protocols TLS 1.0 and TLS 1.1 with CBC-SHA cipher suites (legacy TLS is on, for the Stratos Python agent)",
+				"addr", s.secureLn.Addr().String())
+		}
 	}
 	sweepEvery := min(s.opts.SessionTTL/2, time.Minute)
 	if s.opts.IdleTimeout > 0 {
@@ -312,12 +334,13 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, secure bool) {
 	defer s.untrack(c)
 	var rw net.Conn = c
 	if secure {
-		tc := tls.Server(c, s.opts.TLS)
+		hc := &helloConn{Conn: c}
+		tc := tls.Server(hc, s.opts.TLS)
 		hctx, cancel := context.WithTimeout(ctx, s.opts.HandshakeTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+			s.handshakeFailed(c.RemoteAddr(), hc.versions, err)
 			return
 		}
 		rw = tc
