@@ -33,6 +33,8 @@
 //
 // # Deploy, undeploy and artifacts
 //
+// Applications are defined, validated and stored in applications.go, deployed and undeployed in
+// deploy.go, and shown with their clusters and members (the runtime view) in runtime.go.
 // Deploying an application builds one Cluster per cartridge (clusterId per §1.7, payload with
 // CARTRIDGE_KEY and REPO_URL) with one ClusterInstance per network partition of the application
 // policy, asks the ClusterManager to create them and registers each instance with the Scaler.
