@@ -60,6 +60,14 @@
 // summary is lost; Stats.HistoryBacklog shows the queue. Ingest never waits for history or the
 // bus.
 //
+// # Files
+//
+// engine.go holds the options, the key and member state types, New, Run and the delivery to the
+// consumers; ingest.go the hot path from a health sample into the windows; tick.go the window
+// ends and the summaries they emit; faults.go the watched members, the silence scan and the
+// ports_not_open faults; window.go the window math; topology.go, databridge.go, history.go and
+// stats.go the adapters to the neighbours.
+//
 // # Wiring
 //
 // The engine declares what it needs from its neighbours and adapts to them in thin functions:

@@ -22,6 +22,12 @@
 //	      ──> failover transport (next member on a dial error) ──> member
 //	Run's ticker ──> sample the per-instance in-flight integrals ──> CEP publisher
 //
+// # Files
+//
+// lb.go holds the options, New and Run; topology.go the member tables, event handling, the
+// routing table's rebuild and the proxy ports; proxy.go the request handler, the upstream choice
+// and the retry on a dial error; stats.go the in-flight accounting and its publication.
+//
 // # Metrics
 //
 // Collector gives strata_lb_requests_total by result (proxied, no_cluster, no_member),

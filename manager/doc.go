@@ -22,6 +22,11 @@
 // its own applications, sign-ups and subscriptions (handlers filter by the caller's tenant
 // whatever the policy allows); the super tenant's admin sees every application.
 //
+// Policies are posted, listed and removed in policies.go; cartridges and groups, and the body
+// decoding every handler shares, are in definitions.go. Applications are defined, validated and
+// stored in applications.go, deployed and undeployed in deploy.go, and shown with their clusters
+// and members (the runtime view) in runtime.go.
+//
 // # State
 //
 // The manager keeps its state in buckets "manager.*" of the bbolt database cmd opens as

@@ -28,7 +28,7 @@
 // # Data flow
 //
 //	files ──► yaml.Node / JSON ─► strict decoder ─► file-shaped structs (file.go)
-//	      ──► convert* (validate, compile expr)  ─► domain structs (policy.go)
+//	      ──► convert* (convert.go: validate, compile expr) ─► domain structs (policy.go)
 //	      ──► build (ids unique, references resolved, Rego compiled) ─► *Set
 //	      ──► Store (atomic swap; failed reloads keep the old Set)   ─► autoscaler, manager
 //

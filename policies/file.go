@@ -4,7 +4,7 @@ import "time"
 
 // File-shaped structs: the policy file formats as written, YAML keys and Stratos JSON keys alike.
 // A key tagged `,json` is accepted only in Stratos JSON. They are decoded strictly by decoder and
-// turned into the domain types by the convert functions in policy.go, which also validate.
+// turned into the domain types by the convert functions in convert.go, which also validate.
 
 type fileAutoscaling struct {
 	meta

@@ -35,6 +35,12 @@
 // adopted (List reports it and its address stays taken); any other directory is moved aside.
 // Adopted processes are not this process's children, so Watch polls them every PollInterval.
 //
+// # Files
+//
+// local.go holds the options, the driver's state, New and List; start.go the process start
+// (directory, payload, agent and server command); supervise.go the exits, Terminate and Watch;
+// adopt.go the adoption of a previous driver's members through /proc.
+//
 // # Concurrency and locks
 //
 // Start, Terminate and List may run concurrently from any goroutine. Goroutines: one waiter per

@@ -1,0 +1,197 @@
+package mock
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// Run answers lifecycle events and publishes health until ctx ends.
+func (d *Driver) Run(ctx context.Context) error {
+	for _, e := range []model.Event{model.MemberInitializedEvent{}, model.MemberStartedEvent{},
+		model.MemberMaintenanceModeEvent{}, model.InstanceCleanupMemberEvent{}, model.InstanceCleanupClusterEvent{}} {
+		topic := model.TopicOf(e)
+		if err := d.opts.Bus.SubscribeEvents(ctx, topic, d.enqueue); err != nil {
+			return fmt.Errorf("mock: subscribe %s: %w", topic, err)
+		}
+	}
+	close(d.subscribed)
+	defer d.stopped.Store(true)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { d.worker(ctx) })
+	t := d.clock.NewTicker(d.opts.Resolution)
+	defer t.Stop()
+	d.publishDue(ctx, d.clock.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+			d.publishDue(ctx, d.clock.Now()) // not the tick's time: a tick may wait in the channel
+
+		case <-d.kick:
+			d.publishDue(ctx, d.clock.Now())
+		}
+	}
+}
+
+// publishDue publishes the samples of every instance whose health is due at now.
+func (d *Driver) publishDue(ctx context.Context, now time.Time) {
+	if d.opts.Publish == nil {
+		return
+	}
+	d.mu.Lock()
+	buf := d.buf[:0]
+	ms := now.UnixMilli()
+	for _, in := range d.instances {
+		if now.Before(in.next) {
+			continue
+		}
+		if in.next = in.next.Add(d.opts.Interval); !now.Before(in.next) {
+			in.next = now.Add(d.opts.Interval) // fell behind: no burst of catch-up samples
+		}
+		r := &in.rec
+		elapsed := now.Sub(in.ts.start)
+		// memory_consumption, then load_average, then the in-flight count (§2.6, §8.1).
+		for _, f := range [...]Factor{MemoryConsumption, LoadAverage, RequestsInFlight} {
+			for i := range in.ts.patterns {
+				p := &in.ts.patterns[i]
+				if p.Factor != f {
+					continue
+				}
+				v, ok := p.value(elapsed)
+				if !ok {
+					continue
+				}
+				s := model.HealthSample{ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
+					NetworkPartitionID: r.NetworkPartitionID, Value: v, Timestamp: ms}
+				switch f {
+				case MemoryConsumption:
+					s.MemberID, s.PartitionID, s.Metric = r.Started.MemberID, r.PartitionID, model.MetricMemoryConsumption
+				case LoadAverage:
+					s.MemberID, s.PartitionID, s.Metric = r.Started.MemberID, r.PartitionID, model.MetricLoadAverage
+				default:
+					s.Metric = model.MetricRequestsInFlight
+				}
+				buf = append(buf, s)
+			}
+		}
+	}
+	d.buf = buf
+	d.mu.Unlock()
+	for len(buf) > 0 {
+		n := min(len(buf), d.opts.BatchSize)
+		err := d.opts.Publish(ctx, buf[:n])
+		d.batches.Add(1)
+		if err != nil {
+			if d.publishErrors.Add(1) == 1 && ctx.Err() == nil {
+				d.log.Warn("cannot publish health statistics; further errors are only counted", "error", err)
+			}
+		} else {
+			d.samples.Add(uint64(n))
+		}
+		buf = buf[n:]
+	}
+}
+
+// enqueue hands an event to the worker; bus handlers never block.
+func (d *Driver) enqueue(_ string, e model.Event) {
+	if d.stopped.Load() {
+		return
+	}
+	d.queueMu.Lock()
+	d.queue = append(d.queue, e)
+	d.queueMu.Unlock()
+	select {
+	case d.queueSignal <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) worker(ctx context.Context) {
+	var batch, out []model.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.queueSignal:
+		}
+		d.queueMu.Lock()
+		batch, d.queue = d.queue, batch[:0]
+		d.queueMu.Unlock()
+		out = out[:0]
+		d.mu.Lock()
+		for i, e := range batch {
+			out = d.answerLocked(e, out)
+			batch[i] = nil
+		}
+		d.mu.Unlock()
+		for i, e := range out {
+			if err := d.opts.Bus.PublishEvent(ctx, e); err != nil {
+				if d.publishErrors.Add(1) == 1 && ctx.Err() == nil {
+					d.log.Warn("cannot publish an instance event; further errors are only counted", "error", err)
+				}
+				continue
+			}
+			d.events.Add(1)
+			out[i] = nil
+		}
+	}
+}
+
+// answerLocked appends what the instances answer to one event.
+func (d *Driver) answerLocked(e model.Event, out []model.Event) []model.Event {
+	switch ev := e.(type) {
+	case *model.MemberInitializedEvent:
+		if in := d.instances[ev.MemberID]; in != nil && !in.started {
+			in.started = true
+			r := &in.rec
+			out = append(out, &model.InstanceStartedEvent{ApplicationID: r.ApplicationID, ServiceName: r.ServiceName,
+				ClusterID: r.ClusterID, MemberID: r.Started.MemberID, ClusterInstanceID: r.ClusterInstanceID,
+				NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID})
+		}
+	case *model.MemberStartedEvent:
+		if in := d.instances[ev.MemberID]; in != nil && !in.activated {
+			in.activated = true
+			r := &in.rec
+			out = append(out, &model.InstanceActivatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID,
+				MemberID: r.Started.MemberID, InstanceID: r.Started.InstanceID, ClusterInstanceID: r.ClusterInstanceID,
+				NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID})
+		}
+	case *model.InstanceCleanupMemberEvent:
+		if in := d.instances[ev.MemberID]; in != nil {
+			out = in.maintenance(out)
+		}
+	case *model.InstanceCleanupClusterEvent:
+		for _, in := range d.instances {
+			if in.rec.ClusterID == ev.ClusterID && in.rec.ClusterInstanceID == ev.ClusterInstanceID {
+				out = in.maintenance(out)
+			}
+		}
+	case *model.MemberMaintenanceModeEvent:
+		if in := d.instances[ev.MemberID]; in != nil && !in.shutdown {
+			in.shutdown = true
+			r := &in.rec
+			e := model.InstanceReadyToShutdownEvent(instanceMaintenance(r))
+			out = append(out, &e)
+		}
+	}
+	return out
+}
+
+func (in *instance) maintenance(out []model.Event) []model.Event {
+	if in.shutdown {
+		return out
+	}
+	e := instanceMaintenance(&in.rec)
+	return append(out, &e)
+}
+
+func instanceMaintenance(r *record) model.InstanceMaintenanceModeEvent {
+	return model.InstanceMaintenanceModeEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, MemberID: r.Started.MemberID,
+		ClusterInstanceID: r.ClusterInstanceID, NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID}
+}

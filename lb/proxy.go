@@ -1,0 +1,101 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type routeKey struct{}
+
+// pick is the route and backend index chosen for a request; failover may move i.
+type pick struct {
+	route *route
+	i     int
+	tried int
+}
+
+// handler serves one proxy port: it finds the cluster by host, picks the next Active member round
+// robin, and proxies; with no member to serve the request it answers 503 at once.
+func (l *LB) handler(port int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := l.table.Load()
+		pr := t.ports[port]
+		if pr == nil {
+			l.metrics.requests[resultNoCluster].Inc()
+			http.Error(w, "no cluster on this port", http.StatusServiceUnavailable)
+			return
+		}
+		host := strings.ToLower(r.Host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		rt := pr.hosts[host]
+		if rt == nil {
+			rt = pr.only
+		}
+		if rt == nil {
+			l.metrics.requests[resultNoCluster].Inc()
+			// A port shared by several clusters routes by host name only. Say so, so that a
+			// request by address is understood; the names themselves are in each application's
+			// runtime view (hostNames), not told to whoever asks.
+			http.Error(w, fmt.Sprintf("no cluster serves host %s on port %d: the port is shared by several clusters "+
+				"and routes by host name; use the host name of the application's cluster (its runtime view's hostNames)", host, port),
+				http.StatusNotFound)
+			return
+		}
+		if len(rt.backends) == 0 {
+			l.metrics.requests[resultNoMember].Inc()
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "no active member", http.StatusServiceUnavailable)
+			return
+		}
+		i := int(rt.stats.rr.Add(1)-1) % len(rt.backends)
+		inst := rt.backends[i].instance
+		l.metrics.requests[resultProxied].Inc()
+		l.metrics.inFlight.Inc()
+		inst.add(l.opts.Now(), 1)
+		defer func() { inst.add(l.opts.Now(), -1); l.metrics.inFlight.Dec() }()
+		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &pick{route: rt, i: i})))
+	})
+}
+
+// failover retries a request on the next member when the connection to the chosen one fails
+// before anything was sent (the member went away between the routing decision and the dial).
+type failover struct {
+	base    http.RoundTripper
+	retries prometheus.Counter
+}
+
+func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
+	p, _ := r.Context().Value(routeKey{}).(*pick)
+	for {
+		resp, err := f.base.RoundTrip(r)
+		if err == nil || p == nil || !isDialError(err) || p.tried+1 >= len(p.route.backends) ||
+			r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+			return resp, err
+		}
+		p.tried++
+		f.retries.Inc()
+		p.i = (p.i + 1) % len(p.route.backends)
+		r = r.Clone(r.Context())
+		if r.GetBody != nil {
+			if r.Body, err = r.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		u := *p.route.backends[p.i].target
+		u.Path, u.RawPath, u.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
+		r.URL = &u
+	}
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}

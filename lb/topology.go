@@ -1,0 +1,372 @@
+package lb
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+type service struct {
+	name     string
+	portMap  model.PortMap
+	clusters map[string]*cluster
+}
+
+type cluster struct {
+	id, service string
+	hostNames   []string
+	members     map[string]*member
+}
+
+type member struct {
+	id, instanceID, networkPartitionID string
+	status                             model.MemberStatus
+	ip                                 string
+	portMap                            model.PortMap
+}
+
+type portServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// table is an immutable routing snapshot.
+type table struct {
+	ports    map[int]*portRoutes
+	clusters []*clusterStats // every cluster, for the statistics
+}
+
+type portRoutes struct {
+	hosts map[string]*route
+	only  *route // the port's single cluster, which also takes requests for unknown hosts
+}
+
+type route struct {
+	stats    *clusterStats
+	backends []backend
+}
+
+type backend struct {
+	memberID string
+	target   *url.URL
+	instance *instanceStats
+}
+
+// apply updates the topology with one event and, when routing changed, installs a new table and
+// opens or closes proxy ports. It runs on the bus's receive goroutine and does no I/O besides
+// binding new ports, so a member leaves the routes the moment its event arrives.
+func (l *LB) apply(e model.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch ev := e.(type) {
+	case *model.CompleteTopologyEvent:
+		if ev.Topology == nil {
+			return
+		}
+		l.topologyReady = true
+		l.services = map[string]*service{}
+		for name, s := range ev.Topology.ServiceMap {
+			svc := l.serviceLocked(name)
+			svc.portMap = s.PortMap
+			for _, c := range s.ClusterIDClusterMap {
+				l.addClusterLocked(c)
+			}
+		}
+		for _, c := range ev.Topology.ClusterMap {
+			l.addClusterLocked(c)
+		}
+	case *model.ServiceCreatedEvent:
+		l.serviceLocked(ev.ServiceName).portMap = ev.PortMap
+	case *model.ServiceRemovedEvent:
+		delete(l.services, ev.ServiceName)
+	case *model.ClusterCreatedEvent:
+		if ev.Cluster != nil {
+			l.addClusterLocked(ev.Cluster)
+		}
+	case *model.ApplicationClustersCreatedEvent:
+		for _, c := range ev.ClusterList {
+			l.addClusterLocked(c)
+		}
+	case *model.ClusterRemovedEvent:
+		l.removeClusterLocked(ev.ClusterID)
+	case *model.ApplicationClustersRemovedEvent:
+		for _, c := range ev.ClusterData {
+			l.removeClusterLocked(c.ClusterID)
+		}
+	case *model.ClusterInstanceTerminatedEvent:
+		if c := l.findClusterLocked(ev.ServiceName, ev.ClusterID); c != nil {
+			for id, m := range c.members {
+				if m.instanceID == ev.InstanceID {
+					delete(c.members, id)
+				}
+			}
+		}
+	case *model.MemberCreatedEvent:
+		m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberCreated
+	case *model.MemberInitializedEvent:
+		m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberInitialized
+		m.ip = firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs)
+	case *model.MemberStartedEvent:
+		l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID).status = model.MemberStarting
+	case *model.MemberActivatedEvent:
+		m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		m.status, m.portMap = model.MemberActive, ev.PortMap
+		if ev.ClusterInstanceID != "" {
+			m.instanceID = ev.ClusterInstanceID
+		}
+		if ev.NetworkPartitionID != "" {
+			m.networkPartitionID = ev.NetworkPartitionID
+		}
+		if ip := firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs); ip != "" {
+			m.ip = ip
+		}
+	case *model.MemberMaintenanceModeEvent:
+		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberInMaintenance)
+	case *model.MemberReadyToShutdownEvent:
+		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberReadyToShutDown)
+	case *model.MemberSuspendedEvent:
+		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberSuspended)
+	case *model.MemberTerminatedEvent:
+		if c := l.findClusterLocked(ev.ServiceName, ev.ClusterID); c != nil {
+			delete(c.members, ev.MemberID)
+		}
+	default:
+		return
+	}
+	l.rebuildLocked()
+}
+
+func firstIP(def string, ips []string) string {
+	if def != "" {
+		return def
+	}
+	if len(ips) > 0 {
+		return ips[0]
+	}
+	return ""
+}
+
+func (l *LB) serviceLocked(name string) *service {
+	s := l.services[name]
+	if s == nil {
+		s = &service{name: name, clusters: map[string]*cluster{}}
+		l.services[name] = s
+	}
+	return s
+}
+
+func (l *LB) addClusterLocked(c *model.Cluster) {
+	svc := l.serviceLocked(c.ServiceName)
+	cl := &cluster{id: c.ClusterID, service: c.ServiceName, members: map[string]*member{}}
+	for _, h := range c.HostNames {
+		cl.hostNames = append(cl.hostNames, strings.ToLower(h))
+	}
+	for id, m := range c.MemberMap {
+		ip := m.DefaultPrivateIP
+		if m.LoadBalancingIPType == model.IPPublic && m.DefaultPublicIP != "" {
+			ip = m.DefaultPublicIP
+		}
+		if ip == "" {
+			ip = firstIP("", m.MemberPrivateIPs)
+		}
+		cl.members[id] = &member{id: id, instanceID: m.ClusterInstanceID, networkPartitionID: m.NetworkPartitionID,
+			status: m.Status(), ip: ip, portMap: m.PortMap}
+	}
+	svc.clusters[c.ClusterID] = cl
+}
+
+func (l *LB) removeClusterLocked(id string) {
+	for _, s := range l.services {
+		delete(s.clusters, id)
+	}
+}
+
+func (l *LB) findClusterLocked(service, id string) *cluster {
+	if s := l.services[service]; s != nil {
+		if c := s.clusters[id]; c != nil {
+			return c
+		}
+	}
+	for _, s := range l.services { // an event with another service name for the same cluster
+		if c := s.clusters[id]; c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// memberLocked finds or creates a member; a member of a cluster not seen yet gets a placeholder
+// cluster without host names, which the next complete topology fills in.
+func (l *LB) memberLocked(service, clusterID, id string) *member {
+	c := l.findClusterLocked(service, clusterID)
+	if c == nil {
+		c = &cluster{id: clusterID, service: service, members: map[string]*member{}}
+		l.serviceLocked(service).clusters[clusterID] = c
+	}
+	m := c.members[id]
+	if m == nil {
+		m = &member{id: id}
+		c.members[id] = m
+	}
+	return m
+}
+
+func (l *LB) setStatusLocked(service, clusterID, id string, st model.MemberStatus) {
+	if c := l.findClusterLocked(service, clusterID); c != nil {
+		if m := c.members[id]; m != nil {
+			m.status = st
+		}
+	}
+}
+
+// rebuildLocked computes the routing table from the topology, installs it, and reconciles the
+// proxy ports with it.
+func (l *LB) rebuildLocked() {
+	t := &table{ports: map[int]*portRoutes{}}
+	seen := map[string]bool{}
+	for _, s := range l.services {
+		// A service's ports stay open while it exists, so a request finds a 503 rather than a
+		// closed port between clusters.
+		for proxy := range s.portMap {
+			if t.ports[proxy] == nil {
+				t.ports[proxy] = &portRoutes{hosts: map[string]*route{}}
+			}
+		}
+		for _, c := range s.clusters {
+			cs := l.clusterStats[c.id]
+			if cs == nil {
+				cs = &clusterStats{id: c.id, instances: map[string]*instanceStats{}}
+				l.clusterStats[c.id] = cs
+			}
+			seen[c.id] = true
+			t.clusters = append(t.clusters, cs)
+			// The cluster's proxy ports: the service's, and any an Active member reports.
+			ports := map[int]model.Port{}
+			for p, port := range s.portMap {
+				ports[p] = port
+			}
+			ids := make([]string, 0, len(c.members))
+			for id, m := range c.members {
+				ids = append(ids, id)
+				for p, port := range m.portMap {
+					if _, ok := ports[p]; !ok {
+						ports[p] = port
+					}
+				}
+				if cs.networkPartitionID == "" && m.networkPartitionID != "" {
+					cs.networkPartitionID = m.networkPartitionID
+				}
+			}
+			sort.Strings(ids) // a stable order keeps the round robin fair across rebuilds
+			cs.prune(c.members)
+			for proxy := range ports {
+				r := &route{stats: cs}
+				for _, id := range ids {
+					m := c.members[id]
+					if m.status != model.MemberActive || m.ip == "" {
+						continue
+					}
+					port, ok := m.portMap[proxy]
+					if !ok {
+						port, ok = s.portMap[proxy]
+					}
+					if !ok || port.Value <= 0 {
+						continue
+					}
+					scheme := "http"
+					if strings.EqualFold(port.Protocol, "https") {
+						scheme = "https"
+					}
+					r.backends = append(r.backends, backend{
+						memberID: id,
+						target:   &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))},
+						instance: cs.instance(m.instanceID, m.networkPartitionID),
+					})
+				}
+				pr := t.ports[proxy]
+				if pr == nil {
+					pr = &portRoutes{hosts: map[string]*route{}}
+					t.ports[proxy] = pr
+				}
+				for _, h := range c.hostNames {
+					pr.hosts[h] = r
+				}
+			}
+		}
+	}
+	for id := range l.clusterStats {
+		if !seen[id] {
+			delete(l.clusterStats, id)
+		}
+	}
+	for _, pr := range t.ports {
+		distinct := map[*clusterStats]*route{}
+		for _, r := range pr.hosts {
+			distinct[r.stats] = r
+		}
+		if len(distinct) == 1 {
+			for _, r := range distinct {
+				pr.only = r
+			}
+		}
+	}
+	l.table.Store(t)
+	l.reconcilePortsLocked(t)
+}
+
+// reconcilePortsLocked opens a listener for every proxy port of the table and shuts down those no
+// cluster uses any more.
+func (l *LB) reconcilePortsLocked(t *table) {
+	if !l.running || l.stopping {
+		return
+	}
+	for port := range t.ports {
+		if _, ok := l.servers[port]; ok {
+			continue
+		}
+		addr := net.JoinHostPort(l.opts.Host, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if l.listenFailed[port] != err.Error() {
+				l.log.Error("cannot listen on a proxy port; retrying on the next topology change", "addr", addr, "error", err)
+				l.listenFailed[port] = err.Error()
+			}
+			continue
+		}
+		delete(l.listenFailed, port)
+		srv := &http.Server{Handler: l.handler(port), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(l.log.Handler(), slog.LevelDebug)}
+		l.servers[port] = &portServer{srv: srv, ln: ln}
+		l.serveWG.Add(1)
+		go func() {
+			defer l.serveWG.Done()
+			srv.Serve(ln)
+		}()
+		l.log.Info("proxy port open", "addr", ln.Addr().String())
+	}
+	for port, s := range l.servers {
+		if _, ok := t.ports[port]; ok {
+			continue
+		}
+		delete(l.servers, port)
+		l.serveWG.Add(1)
+		go func() {
+			defer l.serveWG.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), l.opts.ShutdownTimeout)
+			defer cancel()
+			if err := s.srv.Shutdown(ctx); err != nil {
+				s.srv.Close()
+			}
+		}()
+		l.log.Info("proxy port closed", "port", port)
+	}
+}

@@ -1,0 +1,224 @@
+package manager
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+func (s *Server) getApplicationNetworkPartitions(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.loadApplication(w, r)
+	if !ok {
+		return
+	}
+	ids := []string{}
+	if ap, ok := s.opts.Policies.Set().Application(a.ApplicationPolicy); ok {
+		ids = ap.NetworkPartitions
+	}
+	writeJSON(w, http.StatusOK, applicationNetworkPartitions{NetworkPartitionIDs: ids})
+}
+
+// Runtime view (§5.11).
+
+type applicationInfoBean struct {
+	ID                   string                `json:"id"`
+	Name                 string                `json:"name,omitempty"`
+	Status               string                `json:"status"`
+	Description          string                `json:"description,omitempty"`
+	TenantDomain         string                `json:"tenantDomain"`
+	TenantAdminUsername  string                `json:"tenantAdminUsername,omitempty"`
+	ApplicationInstances []applicationInstance `json:"applicationInstances"`
+}
+
+type applicationInstance struct {
+	Status           string            `json:"status"`
+	InstanceID       string            `json:"instanceId"`
+	ApplicationID    string            `json:"applicationId"`
+	GroupInstances   []any             `json:"groupInstances"`
+	ClusterInstances []clusterInstance `json:"clusterInstances"`
+}
+
+type clusterInstance struct {
+	Status           string       `json:"status"`
+	InstanceID       string       `json:"instanceId"`
+	ParentInstanceID string       `json:"parentInstanceId,omitempty"`
+	Alias            string       `json:"alias,omitempty"`
+	ServiceName      string       `json:"serviceName"`
+	ClusterID        string       `json:"clusterId"`
+	Member           []memberBean `json:"member"`
+	TenantRange      string       `json:"tenantRange,omitempty"`
+	HostNames        []string     `json:"hostNames"`
+	AccessURLs       []string     `json:"accessUrls"`
+	LoadBalancerIPs  []string     `json:"loadBalancerIps"`
+	// StartFailure is why the last start of a member of the instance failed, while none
+	// became Active since (Strata's addition to Stratos' bean).
+	StartFailure *StartFailure `json:"startFailure,omitempty"`
+}
+
+type memberBean struct {
+	ServiceName        string       `json:"serviceName"`
+	ClusterID          string       `json:"clusterId"`
+	ClusterInstanceID  string       `json:"clusterInstanceId,omitempty"`
+	NetworkPartitionID string       `json:"networkPartitionId,omitempty"`
+	PartitionID        string       `json:"partitionId,omitempty"`
+	MemberID           string       `json:"memberId"`
+	InstanceID         string       `json:"instanceId,omitempty"`
+	Status             string       `json:"status"`
+	DefaultPrivateIP   string       `json:"defaultPrivateIP,omitempty"`
+	MemberPrivateIPs   []string     `json:"memberPrivateIPs,omitempty"`
+	LbClusterID        string       `json:"lbClusterId,omitempty"`
+	DefaultPublicIP    string       `json:"defaultPublicIP,omitempty"`
+	MemberPublicIPs    []string     `json:"memberPublicIPs,omitempty"`
+	Ports              []model.Port `json:"ports,omitempty"`
+}
+
+// runtime builds the runtime view of an application from the topology.
+func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
+	info := applicationInfoBean{ID: a.Bean.ApplicationID, Name: a.Bean.Name, Status: a.Status,
+		Description: a.Bean.Description, TenantDomain: a.TenantDomain, TenantAdminUsername: a.Owner,
+		ApplicationInstances: []applicationInstance{}}
+	top := s.opts.Clusters.Topology()
+	if top == nil {
+		return info
+	}
+	instances := map[string]*applicationInstance{}
+	var clusters []*model.Cluster
+	for _, svc := range top.ServiceMap {
+		for _, c := range svc.ClusterIDClusterMap {
+			if c.AppID == a.Bean.ApplicationID {
+				clusters = append(clusters, c)
+			}
+		}
+	}
+	for _, c := range top.ClusterMap {
+		if c.AppID == a.Bean.ApplicationID && !slices.Contains(clusters, c) {
+			clusters = append(clusters, c)
+		}
+	}
+	sort.Slice(clusters, func(i, j int) bool { return clusters[i].ClusterID < clusters[j].ClusterID })
+	alias := map[string]string{}
+	a.Bean.walkCartridges(func(c *cartridgeRef, _ string) {
+		alias[model.ClusterID(a.Bean.ApplicationID, c.SubscribableInfo.Alias, c.Type)] = c.SubscribableInfo.Alias
+	})
+	for _, c := range clusters {
+		ids := map[string]bool{}
+		for id := range c.InstanceIDToInstanceContextMap {
+			ids[id] = true
+		}
+		// A start refused before its cluster instance was created still shows, on the instance
+		// the autoscaler asked for.
+		failure, failed := s.opts.Clusters.StartFailure(c.ClusterID)
+		if failed && failure.ClusterInstanceID != "" {
+			ids[failure.ClusterInstanceID] = true
+		}
+		for _, m := range c.MemberMap {
+			if m.ClusterInstanceID != "" {
+				ids[m.ClusterInstanceID] = true
+			}
+		}
+		sorted := make([]string, 0, len(ids))
+		for id := range ids {
+			sorted = append(sorted, id)
+		}
+		sort.Strings(sorted)
+		for _, iid := range sorted {
+			ci := clusterInstance{InstanceID: iid, ParentInstanceID: iid, Alias: alias[c.ClusterID], ServiceName: c.ServiceName,
+				ClusterID: c.ClusterID, Member: []memberBean{}, TenantRange: c.TenantRange,
+				HostNames: nonNil(c.HostNames), AccessURLs: []string{}, LoadBalancerIPs: nonNil(c.LoadBalancerIPs), Status: string(model.ClusterCreated)}
+			if inst := c.InstanceIDToInstanceContextMap[iid]; inst != nil {
+				ci.Status = string(inst.Status())
+				if inst.ParentID != "" {
+					ci.ParentInstanceID = inst.ParentID
+				}
+			}
+			for _, u := range c.AccessURLs {
+				ci.AccessURLs = append(ci.AccessURLs, u...)
+			}
+			if failed && (failure.ClusterInstanceID == "" || failure.ClusterInstanceID == iid) {
+				ci.StartFailure = &failure
+			}
+			for _, m := range c.MemberMap {
+				if m.ClusterInstanceID != iid {
+					continue
+				}
+				mb := memberBean{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
+					NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID, MemberID: m.MemberID,
+					InstanceID: m.InstanceID, Status: string(m.Status()), DefaultPrivateIP: m.DefaultPrivateIP,
+					MemberPrivateIPs: m.MemberPrivateIPs, LbClusterID: m.LbClusterID, DefaultPublicIP: m.DefaultPublicIP,
+					MemberPublicIPs: m.MemberPublicIPs}
+				for _, p := range m.PortMap {
+					mb.Ports = append(mb.Ports, p)
+				}
+				sort.Slice(mb.Ports, func(i, j int) bool { return mb.Ports[i].Proxy < mb.Ports[j].Proxy })
+				ci.Member = append(ci.Member, mb)
+			}
+			sort.Slice(ci.Member, func(i, j int) bool { return ci.Member[i].MemberID < ci.Member[j].MemberID })
+			ai := instances[ci.ParentInstanceID]
+			if ai == nil {
+				ai = &applicationInstance{InstanceID: ci.ParentInstanceID, ApplicationID: a.Bean.ApplicationID, Status: string(model.ApplicationActive),
+					GroupInstances: []any{}}
+				instances[ci.ParentInstanceID] = ai
+			}
+			if ci.Status != string(model.ClusterActive) {
+				ai.Status = string(model.ApplicationInactive)
+			}
+			ai.ClusterInstances = append(ai.ClusterInstances, ci)
+		}
+	}
+	keys := make([]string, 0, len(instances))
+	for k := range instances {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		info.ApplicationInstances = append(info.ApplicationInstances, *instances[k])
+	}
+	return info
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s *Server) getRuntime(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.loadApplication(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.runtime(a))
+}
+
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "clusterId")
+	u, _ := UserFrom(r.Context())
+	top := s.opts.Clusters.Topology()
+	var c *model.Cluster
+	if top != nil {
+		c = top.Cluster(id)
+	}
+	if c == nil {
+		writeError(w, http.StatusNotFound, "Cluster not found: [cluster-id] "+id)
+		return
+	}
+	var a applicationRecord
+	if err := s.store.get(bucketApplications, c.AppID, &a); err != nil || !visible(u, &a) {
+		writeError(w, http.StatusNotFound, "Cluster not found: [cluster-id] "+id)
+		return
+	}
+	for _, ai := range s.runtime(&a).ApplicationInstances {
+		for _, ci := range ai.ClusterInstances {
+			if ci.ClusterID == id {
+				writeJSON(w, http.StatusOK, ci)
+				return
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, clusterInstance{ClusterID: id, ServiceName: c.ServiceName, Member: []memberBean{}, HostNames: nonNil(c.HostNames), AccessURLs: []string{}, LoadBalancerIPs: []string{}})
+}
