@@ -301,6 +301,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 		Bus:         client,
 		History:     store,
 		AuthzPolicy: cfg.authzPolicy,
+		Readiness:   readiness(client, brokerURLs, store, plat.controller),
 	})
 	if err != nil {
 		return err
