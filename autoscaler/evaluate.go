@@ -219,6 +219,7 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 			r.res.reason += "member " + e.Member + " ended before it became active: " + e.Error
 		}
 	}
+	heldBackReason(&r)
 	id := a.recordLocked(in, now, r.pol, okP, mode, r.tr, r.res, "")
 	for i := w0; i < len(a.work); i++ {
 		if a.work[i].kind == actStart {
@@ -715,7 +716,7 @@ func (a *Autoscaler) missingLocked(ctx context.Context, in *instance, r *run, en
 // each allowed partition. It returns the number started or that would have been.
 func (a *Autoscaler) startLocked(ctx context.Context, in *instance, r *run, check string, picks []int, now time.Time,
 	set *policies.Set, env *rules.Env) int {
-	if len(picks) == 0 {
+	if len(picks) == 0 || a.crashHoldLocked(in, r, now) {
 		return 0
 	}
 	// One governance question per distinct partition, with the whole step as the delta.

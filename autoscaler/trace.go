@@ -51,6 +51,8 @@ type Trace struct {
 	// Ended are the pending members that ended before they became Active since the previous
 	// decision (their start failed after the controller had answered), with the reason.
 	Ended []StartError `json:"ended,omitempty"`
+	// HeldBack says why starts were held back: the cluster instance's crash-loop back-off.
+	HeldBack string `json:"heldBack,omitempty"`
 
 	would *[6]float64 // the values WouldTrigger is written from (NaN: absent)
 }
@@ -355,6 +357,9 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	if t.Error != "" {
 		b = kstr(b, "error", t.Error)
 	}
+	if t.HeldBack != "" {
+		b = kstr(b, "heldBack", t.HeldBack)
+	}
 	if len(t.Ended) > 0 {
 		b = key(b, "ended")
 		b = append(b, '[')
@@ -656,6 +661,9 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 	}
 	for _, e := range t.Ended {
 		p("  member %s in %s ended before it became active: %s\n", e.Member, orDash(e.Partition), e.Error)
+	}
+	if t.HeldBack != "" {
+		p("  start held back: %s\n", t.HeldBack)
 	}
 	for _, se := range t.StartErrors {
 		n := ""
