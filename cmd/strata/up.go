@@ -296,7 +296,7 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 		Policies:    sc.store,
 		Cartridges:  plat.controller,
 		Partitions:  plat.controller,
-		Clusters:    managerClusters{plat.controller},
+		Clusters:    managerClusters{plat.controller, sc.scaler},
 		Scaler:      managerScaler{sc.scaler},
 		Bus:         client,
 		History:     store,
