@@ -107,6 +107,7 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 	case *model.MemberTerminatedEvent:
 		if m := a.members[ev.MemberID]; m != nil {
 			in := m.in
+			a.memberEndedLocked(m, now)
 			a.dropMemberLocked(m)
 			return a.dueLocked(in, now)
 		}

@@ -241,6 +241,7 @@ func (a *Autoscaler) evaluateLocked(ctx context.Context, in *instance, now time.
 			r.res.reason += "member " + e.Member + " ended before it became active: " + e.Error
 		}
 	}
+	heldBackReason(r)
 	id := a.recordLocked(in, now, r.pol, okP, mode, r.tr, r.res, "")
 	for i := w0; i < len(a.work); i++ {
 		if a.work[i].kind == actStart {

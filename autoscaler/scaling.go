@@ -240,7 +240,7 @@ func (r *run) pickUp(n int) []int {
 // start asks governance about the picks and starts (or, not acting, records) a member in each
 // allowed partition. It returns the number started or that would have been.
 func (r *run) start(ctx context.Context, check string, picks []int) int {
-	if len(picks) == 0 {
+	if len(picks) == 0 || r.a.crashHoldLocked(r.in, r, r.now) {
 		return 0
 	}
 	a, in := r.a, r.in

@@ -101,6 +101,7 @@ type instance struct {
 	lastTrace []byte // the enforced policy's last trace, shared while unchanged
 
 	ended []StartError // pending members that ended before Active, for the next decision's trace
+	crash crashLoop    // quick failures in a row (backoff.go)
 }
 
 type sample struct {

@@ -47,6 +47,8 @@ type Trace struct {
 	// Ended are the pending members that ended before they became Active since the previous
 	// decision (their start failed after the controller had answered), with the reason.
 	Ended []StartError `json:"ended,omitempty"`
+	// HeldBack says why starts were held back: the cluster instance's crash-loop back-off.
+	HeldBack string `json:"heldBack,omitempty"`
 
 	would *[6]float64 // the values WouldTrigger is written from (NaN: absent)
 }

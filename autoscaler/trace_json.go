@@ -204,6 +204,9 @@ func (a *Autoscaler) encodeTrace(t *Trace) []byte {
 	if t.Error != "" {
 		b = kstr(b, "error", t.Error)
 	}
+	if t.HeldBack != "" {
+		b = kstr(b, "heldBack", t.HeldBack)
+	}
 	if len(t.Ended) > 0 {
 		b = key(b, "ended")
 		b = append(b, '[')

@@ -134,6 +134,9 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 	for _, e := range t.Ended {
 		p("  member %s in %s ended before it became active: %s\n", e.Member, orDash(e.Partition), e.Error)
 	}
+	if t.HeldBack != "" {
+		p("  start held back: %s\n", t.HeldBack)
+	}
 	for _, se := range t.StartErrors {
 		n := ""
 		if se.Count > 1 {

@@ -309,6 +309,22 @@ func (c *Controller) Run(ctx context.Context) error {
 // API serves requests.
 func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
+// Running reports whether Run has adopted the drivers' instances and has not returned: the
+// controller starts and stops members.
+func (c *Controller) Running() bool {
+	select {
+	case <-c.stopped:
+		return false
+	default:
+	}
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 // waitReady waits until Run has adopted the drivers' instances.
 func (c *Controller) waitReady(ctx context.Context) error {
 	select {

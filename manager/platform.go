@@ -51,6 +51,12 @@ type StartFailure struct {
 	Reason             string    `json:"reason"`
 	Time               time.Time `json:"time"`
 	Failures           int       `json:"failures"` // failed starts since a member was last Active
+	// QuickFailures counts the members that ended on their own soon after they started, in a
+	// row (a crash loop); BackoffUntil is when the next member may start; Failing says the
+	// crash loop went on long enough for the cluster instance to count as failing.
+	QuickFailures int        `json:"quickFailures,omitempty"`
+	BackoffUntil  *time.Time `json:"backoffUntil,omitempty"`
+	Failing       bool       `json:"failing,omitempty"`
 }
 
 // Cluster is one cluster the manager asks for when an application is deployed.

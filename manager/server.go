@@ -48,6 +48,9 @@ type Options struct {
 	Bus Bus
 	// History answers /api/history/...; nil: those endpoints answer 503.
 	History History
+	// Readiness reports what GET /readyz checks: each entry is "ok" or the reason the platform
+	// is not ready. Nil: /readyz answers ready.
+	Readiness func() map[string]string
 	// AuthzPolicy is the path of a Rego module replacing the embedded authorisation policy
 	// (package strata.authz, rule allow). Empty: the embedded default.rego.
 	AuthzPolicy string
@@ -55,8 +58,8 @@ type Options struct {
 	IaasProviders []string
 }
 
-// Server is the manager's REST server: the Stratos 4.1 API under /api and /api/v4.1, /healthz and
-// /metrics.
+// Server is the manager's REST server: the Stratos 4.1 API under /api and /api/v4.1, /healthz,
+// /readyz and /metrics.
 type Server struct {
 	opts   Options
 	log    *slog.Logger
@@ -181,6 +184,7 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	r.Get("/readyz", s.getReady)
 	r.Handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 	api := func(r chi.Router) {
 		r.Use(s.limitBody, s.authenticate)

@@ -474,11 +474,14 @@ type runtimeView struct {
 			ClusterID   string `json:"clusterId"`
 			// StartFailure is why the last start of a member failed (none Active since).
 			StartFailure *struct {
-				NetworkPartitionID string    `json:"networkPartitionId"`
-				PartitionID        string    `json:"partitionId"`
-				Reason             string    `json:"reason"`
-				Time               time.Time `json:"time"`
-				Failures           int       `json:"failures"`
+				NetworkPartitionID string     `json:"networkPartitionId"`
+				PartitionID        string     `json:"partitionId"`
+				Reason             string     `json:"reason"`
+				Time               time.Time  `json:"time"`
+				Failures           int        `json:"failures"`
+				QuickFailures      int        `json:"quickFailures"`
+				BackoffUntil       *time.Time `json:"backoffUntil"`
+				Failing            bool       `json:"failing"`
 			} `json:"startFailure"`
 			Member []struct {
 				MemberID           string `json:"memberId"`
@@ -563,8 +566,15 @@ func (r *runtimeView) startFailure() string {
 			if f.PartitionID != "" {
 				where += " (partition " + f.NetworkPartitionID + "/" + f.PartitionID + ")"
 			}
-			return fmt.Sprintf("cannot start a member of cluster %s: %s (%d failed starts, last at %s)",
+			why := fmt.Sprintf("cannot start a member of cluster %s: %s (%d failed starts, last at %s)",
 				where, f.Reason, f.Failures, f.Time.Local().Format(time.TimeOnly))
+			if f.BackoffUntil != nil {
+				why += fmt.Sprintf("; crash-loop back-off until %s after %d quick failures", f.BackoffUntil.Local().Format(time.TimeOnly), f.QuickFailures)
+				if f.Failing {
+					why += ", failing"
+				}
+			}
+			return why
 		}
 	}
 	return ""

@@ -125,7 +125,10 @@ func internalThrift(users *manager.Users, addr string, cert tls.Certificate, log
 }
 
 // managerClusters adapts the controller to the manager's ClusterManager.
-type managerClusters struct{ *controller.Controller }
+type managerClusters struct {
+	*controller.Controller
+	scaler *autoscaler.Autoscaler // the crash-loop back-offs; nil: none
+}
 
 func (m managerClusters) CreateApplicationClusters(ctx context.Context, appID string, clusters []manager.Cluster) error {
 	specs := make([]controller.ClusterSpec, len(clusters))
@@ -147,10 +150,27 @@ func (m managerClusters) CreateApplicationClusters(ctx context.Context, appID st
 	return m.Controller.CreateApplicationClusters(ctx, appID, specs)
 }
 
-// StartFailure is the controller's, as the manager's type.
+// StartFailure is the controller's, as the manager's type, with the autoscaler's crash-loop
+// back-off of the cluster when it has one.
 func (m managerClusters) StartFailure(clusterID string) (manager.StartFailure, bool) {
 	f, ok := m.Controller.StartFailure(clusterID)
-	return manager.StartFailure(f), ok
+	out := manager.StartFailure{ClusterID: f.ClusterID, ClusterInstanceID: f.ClusterInstanceID,
+		NetworkPartitionID: f.NetworkPartitionID, PartitionID: f.PartitionID, MemberID: f.MemberID,
+		Reason: f.Reason, Time: f.Time, Failures: f.Failures}
+	if m.scaler == nil {
+		return out, ok
+	}
+	cl, looping := m.scaler.CrashLoop(clusterID)
+	if !looping {
+		return out, ok
+	}
+	if !ok {
+		out = manager.StartFailure{ClusterID: clusterID, ClusterInstanceID: cl.ClusterInstanceID, Time: cl.Until,
+			Reason: "members end soon after they start", Failures: cl.Failures}
+	}
+	until := cl.Until.UTC()
+	out.QuickFailures, out.BackoffUntil, out.Failing = cl.Failures, &until, cl.Failing
+	return out, true
 }
 
 // managerScaler adapts the autoscaler to the manager's Scaler.

@@ -296,11 +296,12 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 		Policies:    sc.store,
 		Cartridges:  plat.controller,
 		Partitions:  plat.controller,
-		Clusters:    managerClusters{plat.controller},
+		Clusters:    managerClusters{plat.controller, sc.scaler},
 		Scaler:      managerScaler{sc.scaler},
 		Bus:         client,
 		History:     store,
 		AuthzPolicy: cfg.authzPolicy,
+		Readiness:   readiness(client, brokerURLs, store, plat.controller),
 	})
 	if err != nil {
 		return err

@@ -124,6 +124,9 @@ type Stats struct {
 	DecodeErrors    uint64 // events that model.Unmarshal could not decode
 	Connects        uint64 // successful connections
 	ConnectFailures uint64 // failed connection attempts
+	// LastError is why the last connection attempt failed or the last connection ended; empty
+	// while connected and before the first attempt.
+	LastError string
 }
 
 // Client publishes and subscribes over MQTT. Create it with New, then call Run. Publish and
@@ -150,6 +153,7 @@ type Client struct {
 	changed            chan struct{} // closed and cleared when the outbox shrinks or the state changes
 	closed             bool
 	subList            []subscription // the subscriptions; subs holds a copy for dispatch
+	lastErr            error          // why the last attempt failed or connection ended; nil while connected
 
 	queued, sent, rejected, received, decodeErrors atomic.Uint64
 	connects, connectFailures                      atomic.Uint64
@@ -249,9 +253,14 @@ func (c *Client) State() State {
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
-	st, n := c.state, len(c.queue)-c.head
+	st, n, lastErr := c.state, len(c.queue)-c.head, c.lastErr
 	c.mu.Unlock()
+	var last string
+	if lastErr != nil && st != Connected {
+		last = lastErr.Error()
+	}
 	return Stats{
+		LastError:       last,
 		State:           st,
 		Outbox:          n,
 		Queued:          c.queued.Load(),

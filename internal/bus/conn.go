@@ -11,6 +11,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // errConnLost ends a session whose connection dropped.
@@ -44,10 +45,24 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		c.mu.Lock()
+		c.lastErr = err
+		c.mu.Unlock()
 		switch {
 		case connected:
 			delay, failures = retryMin, 0
 			c.log.Warn("connection lost", "error", err)
+		case refused(err):
+			// Retrying with the same credentials fails the same way until an operator acts:
+			// an error, not a retry, once per run of refusals.
+			c.connectFailures.Add(1)
+			failures++
+			if failures == 1 {
+				c.log.Error("broker refused the connection: check the client's credentials and the broker's ACL; still retrying",
+					"urls", c.urls, "username", c.opts.Username, "error", err)
+			} else {
+				c.log.Debug("broker refused the connection", "attempt", failures, "error", err)
+			}
 		default:
 			c.connectFailures.Add(1)
 			failures++
@@ -68,6 +83,14 @@ func (c *Client) Run(ctx context.Context) error {
 		delay = min(delay*2, retryMax)
 	}
 	return nil
+}
+
+// refused reports whether a connection attempt failed because the broker refused the client
+// (CONNACK not authorised, bad user name or password, identifier rejected).
+func refused(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedNotAuthorised) ||
+		errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) ||
+		errors.Is(err, packets.ErrorRefusedIDRejected)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
