@@ -30,8 +30,17 @@ type replayDriver struct {
 	// liveRounds are the times of the recorded rounds not yet passed: a replayed round runs at the
 	// time of the live round it replays (see alignedRound), so that its decision, the samples of
 	// its stabilization windows and the next monitor tick are stamped as live.
-	liveRounds []time.Time
+	liveRounds []liveRound
 	align      time.Duration
+	// late is how much later than due a replayed tick may take the time of a recorded tick: a
+	// live monitor timer fires late on a loaded host (450 ms seen at a 5 s interval).
+	late time.Duration
+}
+
+// liveRound is a recorded round: its time, and whether the monitor tick triggered it.
+type liveRound struct {
+	at   time.Time
+	tick bool
 }
 
 // newReplayDriver builds the autoscaler with the instance registered and its monitor tick in the
@@ -64,8 +73,10 @@ func newReplayDriver(set *policies.Set, spec ClusterSpec, o ReplayOptions, start
 
 	d := &replayDriver{a: a, clock: clock, st: st, rec: rec, spec: spec, start: start, recorded: recorded, victims: victims,
 		align: min(o.MatchTolerance, cmp.Or(o.Settle, DefaultSettle)/2)}
+	d.late = max(d.align, cmp.Or(o.MonitorInterval, DefaultMonitorInterval)/2)
 	for _, r := range recorded {
-		d.liveRounds = append(d.liveRounds, r.Time)
+		t, err := DecodeTrace(r)
+		d.liveRounds = append(d.liveRounds, liveRound{at: r.Time, tick: err == nil && t.Trigger == triggerTick})
 	}
 	a.mu.Lock()
 	d.in = a.clusters[spec.ClusterID].instances[spec.InstanceID]
@@ -117,7 +128,11 @@ func (d *replayDriver) evaluateUntil(ctx context.Context, t time.Time, inclusive
 		if !ok {
 			return nil
 		}
-		at, k := alignedRound(d.liveRounds, due, d.clock.Now(), d.align)
+		late := d.align
+		if due.Equal(in.nextTick) {
+			late = d.late
+		}
+		at, k := alignedRound(d.liveRounds, due, d.clock.Now(), d.align, late)
 		if at.After(t) || (!inclusive && at.Equal(t)) {
 			return nil
 		}
@@ -190,19 +205,21 @@ func (d *replayDriver) drive(ctx context.Context, ins []replayInput, to time.Tim
 }
 
 // alignedRound is the time a replayed round due at due runs: the time of the next live round
-// within align of due and not before now (the last input applied), or due. The live autoscaler
-// reads its clock a little after the round's timer fired and stamps the next monitor tick from
-// that, so its rounds drift later, tick by tick, than a period from the first; a replay on the
-// exact period saw other samples in a stabilization window than the live round did, and ran a
-// tick before the summaries the live tick had used. It returns the time and how many of live
-// (sorted) the round has passed.
-func alignedRound(live []time.Time, due, now time.Time, align time.Duration) (time.Time, int) {
+// within align before due and late after it and not before now (the last input applied), or
+// due. The live autoscaler reads its clock a little after the round's timer fired and stamps the
+// next monitor tick from that, so its rounds drift later, tick by tick, than a period from the
+// first; a replay on the exact period saw other samples in a stabilization window than the live
+// round did, and ran a tick before the summaries the live tick had used. Beyond align, only a
+// recorded tick with no other round before it is taken: a timer that fired late on a loaded host.
+// It returns the time and how many of live (sorted) the round has passed.
+func alignedRound(live []liveRound, due, now time.Time, align, late time.Duration) (time.Time, int) {
 	k := 0
-	for k < len(live) && live[k].Before(due.Add(-align)) {
+	for k < len(live) && live[k].at.Before(due.Add(-align)) {
 		k++
 	}
-	if k < len(live) && !live[k].After(due.Add(align)) && !live[k].Before(now) {
-		return live[k], k + 1
+	if k < len(live) && !live[k].at.Before(now) &&
+		(!live[k].at.After(due.Add(align)) || live[k].tick && !live[k].at.After(due.Add(late))) {
+		return live[k].at, k + 1
 	}
 	return due, k
 }

@@ -566,3 +566,31 @@ behaviour:
 		})
 	}
 }
+
+// A replayed tick takes the time of the recorded round it replays: within align of its due time
+// any round, and up to late after it a recorded tick whose timer fired late (450 ms at a 5 s
+// interval on a loaded host made the replay of TestUpDemoHistoryReplay differ in 2 rows).
+func TestAlignedRound(t *testing.T) {
+	base := time.Date(2026, 12, 6, 6, 34, 12, 513_000_000, time.UTC)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	const align, late = 250 * time.Millisecond, 2500 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		live  []liveRound
+		want  time.Time
+		wantK int
+	}{
+		{name: "on time", live: []liveRound{{at: at(20), tick: true}}, want: at(20), wantK: 1},
+		{name: "late tick", live: []liveRound{{at: at(447), tick: true}}, want: at(447), wantK: 1},
+		{name: "late round not a tick", live: []liveRound{{at: at(447)}}, want: at(0), wantK: 0},
+		{name: "tick beyond late", live: []liveRound{{at: at(2600), tick: true}}, want: at(0), wantK: 0},
+		{name: "passed rounds", live: []liveRound{{at: at(-5000), tick: true}, {at: at(-300)}, {at: at(100), tick: true}}, want: at(100), wantK: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, k := alignedRound(tc.live, at(0), at(-1000), align, late)
+			if !got.Equal(tc.want) || k != tc.wantK {
+				t.Errorf("alignedRound = %v, %d; want %v, %d", got.Sub(base), k, tc.want.Sub(base), tc.wantK)
+			}
+		})
+	}
+}
