@@ -111,7 +111,8 @@ func TestNewNeedsDataDir(t *testing.T) {
 }
 
 // TestRunServesHealthAndReadiness: once Ready, Addrs names the ports bound for port 0, /healthz
-// and /readyz answer 200, and the metrics of every component are served.
+// and /readyz answer 200, the metrics of every component are served, and Run returns nil when
+// its context ends.
 func TestRunServesHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
@@ -143,6 +144,9 @@ func TestRunServesHealthAndReadiness(t *testing.T) {
 		if !strings.Contains(metrics, m) {
 			t.Errorf("GET /metrics has no %s", m)
 		}
+	}
+	if err := s.stop(t); err != nil {
+		t.Errorf("Run = %v after its context ended, want nil", err)
 	}
 }
 
