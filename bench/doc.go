@@ -1,5 +1,5 @@
-// Package bench holds Strata's end-to-end scenarios and benchmarks: the real components wired in
-// one process the way `strata up` wires them, with short timings, driven through the mock IaaS.
+// Package bench holds Strata's end-to-end scenarios and benchmarks: the platform of `strata up`
+// (internal/app) run in one process with short timings, driven through the mock IaaS.
 //
 // # Wiring (platform_test.go)
 //
@@ -10,16 +10,19 @@
 //	        │  └── instance/*, cluster/status ──> controller ──MemberCreated, …──> bus     │ mock driver
 //	        └────────── instance/status (the mock members' answers) <───────────────────────┘
 //
-// Every component is the real one (bus.NewBroker on 127.0.0.1:0, bus.Client, databridge.Server
-// with cep.Engine as its Handler, history.NewMemory, controller.New with controller/mock,
-// policies.Store, autoscaler.New with InProcessSummaries). Only the timings are scaled down: a
-// CEP window of 2 s instead of 60 s, health every 250 ms instead of 15 s, a monitor tick of 1 s
-// instead of 90 s, a fault timeout of 3 s instead of 60 s (checked every 100 ms, no start-up
-// grace) and a settle of 100 ms, so each scenario takes seconds. The sample patterns keep
-// Stratos' shape against the window: 60, 60, 10 with a 3 s sampleDuration holds 60 for three
-// windows. The harness waits until the mock driver and the autoscaler have subscribed before a
-// test creates clusters, and records the autoscaler's StartMember and TerminateMember calls, the
-// topology events on the bus and the publish time of the first sample above a threshold.
+// startPlatform runs app.New(...).Run with every component the real one, on free ports (the
+// REST API runs too, unused; the lb does not): the embedded broker, bus.Client, databridge.Server (TLS
+// only) with cep.Engine as its Handler, the embedded history store, the controller with
+// controller/mock, policies.Store and the autoscaler with InProcessSummaries. Only the timings
+// are scaled down: a CEP window of 2 s instead of 60 s, health every 250 ms instead of 15 s, a
+// monitor tick of 1 s instead of 90 s, a fault timeout of 3 s instead of 60 s (checked every
+// 100 ms, no start-up grace) and a settle of 100 ms, so each scenario takes seconds. The sample
+// patterns keep Stratos' shape against the window: 60, 60, 10 with a 3 s sampleDuration holds 60
+// for three windows. The harness waits until the platform is ready (the controller has adopted,
+// the mock driver and the autoscaler have subscribed) before a test creates clusters, and
+// records the autoscaler's StartMember and TerminateMember calls (app.Options.WrapStarter), the
+// topology events on the bus and the publish time of the first sample above a threshold
+// (app.Options.WrapPublish).
 //
 // # Scenarios (scenario_test.go)
 //

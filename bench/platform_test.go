@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,15 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/mock"
 	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/app"
 	"github.com/strata-paas/strata/internal/bus"
-	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 	"github.com/strata-paas/strata/policies"
@@ -41,9 +40,6 @@ const (
 	// poll is how often a condition is checked; startTimeout bounds the platform's start.
 	poll         = 50 * time.Millisecond
 	startTimeout = 20 * time.Second
-
-	// The data-bridge account of the mock members (and the payloads' CEP credentials).
-	thriftUser, thriftPassword = "bench", "bench-secret"
 )
 
 // options say how a platform is wired; zero values take the short defaults above.
@@ -70,7 +66,7 @@ type platform struct {
 	engine  *cep.Engine
 	scaler  *autoscaler.Autoscaler
 	store   *policies.Store
-	history *history.Memory
+	history history.Store
 	bus     *bus.Client
 
 	starts     callLog
@@ -80,8 +76,8 @@ type platform struct {
 	stop       func() // stops the platform (also at the end of the test)
 }
 
-// startPlatform wires the components as cmd/strata's up does (see the package documentation)
-// and runs them until the test ends.
+// startPlatform runs the platform of `strata up` (internal/app) in this process, with short
+// timings, until the test ends.
 func startPlatform(t testing.TB, o options) *platform {
 	t.Helper()
 	def := func(d *time.Duration, v time.Duration) {
@@ -97,15 +93,37 @@ func startPlatform(t testing.TB, o options) *platform {
 
 	p := &platform{t: t, opts: o, logs: &testenv.Buffer{}}
 	log := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := app.New(app.Options{
+		DataDir:    t.TempDir(),
+		API:        "127.0.0.1:0",
+		MQTTListen: "127.0.0.1:0",
+		// The members' data bridge: TLS only, as members use it.
+		CEP: app.CEPOptions{ThriftTLS: "127.0.0.1:0", Window: o.Window, FaultTimeout: o.FaultTimeout,
+			FaultCheckInterval: 100 * time.Millisecond, StartupGrace: -1},
+		AdminPassword:   "bench-secret",
+		MockInterval:    o.HealthInterval,
+		MockResolution:  o.HealthInterval / 5,
+		MockPatterns:    o.Patterns,
+		CleanupInterval: 500 * time.Millisecond,
+		GracefulTimeout: 30 * time.Second, // longer than any scenario: a member that needs it is a bug
+		MonitorInterval: o.MonitorInterval,
+		Settle:          o.Settle,
+		DecisionHistory: 4096,
+		Logger:          log,
+		Stdout:          io.Discard,
+		WrapPublish:     p.timedPublish,
+		WrapStarter:     func(next app.Starter) app.Starter { return &starter{next: next, log: &p.starts} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, gctx := errgroup.WithContext(ctx)
-	var closers []func() error
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
 	var stopOnce sync.Once
 	p.stop = func() {
 		stopOnce.Do(func() {
 			cancel()
-			done := make(chan error, 1)
-			go func() { done <- g.Wait() }()
 			select {
 			case err := <-done:
 				if err != nil && !errors.Is(err, context.Canceled) {
@@ -114,163 +132,35 @@ func startPlatform(t testing.TB, o options) *platform {
 			case <-time.After(startTimeout):
 				t.Errorf("platform did not stop within %v", startTimeout)
 			}
-			for i := len(closers) - 1; i >= 0; i-- {
-				if err := closers[i](); err != nil {
-					t.Errorf("platform close: %v", err)
-				}
-			}
 			if t.Failed() {
 				t.Logf("platform log:\n%s", p.logs.String())
 			}
 		})
 	}
 	t.Cleanup(p.stop)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := t.TempDir()
-
-	// Broker and bus client.
-	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: log})
-	must(err)
-	g.Go(func() error { return broker.Run(gctx) })
-	connected := make(chan struct{})
-	var once sync.Once
-	p.bus, err = bus.New(bus.Options{URLs: []string{broker.URL()}, ClientID: "bench-up", Logger: log,
-		OnState: func(s bus.State) {
-			if s == bus.Connected {
-				once.Do(func() { close(connected) })
-			}
-		}})
-	must(err)
-	g.Go(func() error { return p.bus.Run(gctx) })
-	select {
-	case <-connected:
-	case <-time.After(startTimeout):
-		t.Fatal("bus client did not connect")
-	}
-	must(p.bus.SubscribeEvents(gctx, "topology/#", p.events.add))
-
-	// History, CEP and its Thrift receiver (TLS only, as members use it).
-	p.history = history.NewMemory(history.Options{Logger: log})
-	closers = append(closers, p.history.Close)
-	g.Go(func() error { return p.history.Run(gctx) })
-	p.engine, err = cep.New(cep.Options{
-		Window:             o.Window,
-		FaultTimeout:       o.FaultTimeout,
-		FaultCheckInterval: 100 * time.Millisecond,
-		StartupGrace:       -1,
-		Publisher:          cep.BusPublisher(p.bus),
-		Recorder:           cep.HistoryRecorder(p.history),
-		Logger:             log,
-	})
-	must(err)
-	cert, err := databridge.LoadOrCreateCertificate(dir)
-	must(err)
-	server, err := databridge.NewServer(databridge.ServerOptions{
-		SecureAddr:   "127.0.0.1:0",
-		TLS:          databridge.ServerTLS(cert),
-		Authenticate: databridge.StaticCredentials(thriftUser, thriftPassword),
-		Handler:      p.engine,
-		Logger:       log,
-	})
-	must(err)
-	must(p.bus.SubscribeEvents(gctx, "topology/#", p.engine.HandleTopology))
-	g.Go(func() error { return p.engine.Run(gctx) })
-	g.Go(func() error { return server.Run(gctx) })
-
-	// The mock members' health goes over a real data-bridge client to the TLS receiver.
-	ctls, err := databridge.ClientTLS(cert)
-	must(err)
-	thrift, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + server.SecureAddr().String()},
-		TLS: ctls, Username: thriftUser, Password: thriftPassword, Logger: log})
-	must(err)
-	// The receiver stops before the client closes, so Close's TLS close-notify may fail: ignore it.
-	closers = append(closers, func() error { _ = thrift.Close(); return nil })
-	publish := databridge.SamplePublisher(thrift)
-
-	// Controller with the mock driver.
-	mockBus := &subBus{Client: p.bus}
-	p.mock, err = mock.New(mock.Options{
-		Bus:        mockBus,
-		Publish:    p.timedPublish(publish),
-		Patterns:   o.Patterns,
-		Interval:   o.HealthInterval,
-		Resolution: o.HealthInterval / 5,
-		Logger:     log,
-	})
-	must(err)
-	g.Go(func() error { return p.mock.Run(gctx) })
-	p.ctrl, err = controller.New(controller.Options{
-		Bus:             p.bus,
-		DataDir:         dir,
-		Drivers:         map[string]controller.Driver{mock.Type: p.mock},
-		Recorder:        p.history,
-		Logger:          log,
-		CleanupInterval: 500 * time.Millisecond,
-		GracefulTimeout: 30 * time.Second, // longer than any scenario: a member that needs it is a bug
-		MBURLs:          []string{broker.URL()},
-		CEPURLs:         []string{server.SecureAddr().String()},
-		Issue: func(context.Context, string) (controller.Credentials, error) {
-			return controller.Credentials{MBUsername: "bench", MBPassword: "bench",
-				CEPUsername: thriftUser, CEPPassword: thriftPassword}, nil
-		},
-	})
-	must(err)
-	closers = append(closers, p.ctrl.Close)
-	g.Go(func() error { return p.ctrl.Run(gctx) })
-
-	// Policies and the autoscaler (summaries in process, as `strata up` does).
-	p.store, err = policies.NewStore(gctx, policies.StoreOptions{Logger: log})
-	must(err)
-	if len(o.Policies) > 0 {
-		_, err = p.store.Update(func(s *policies.Set) (*policies.Set, error) { return s.With(gctx, o.Policies...) })
-		must(err)
-	}
-	scalerBus := &subBus{Client: p.bus}
-	p.scaler, err = autoscaler.New(autoscaler.Options{
-		Policies:           p.store,
-		Starter:            &starter{c: p.ctrl, log: &p.starts},
-		Bus:                scalerBus,
-		Recorder:           p.history,
-		Logger:             log,
-		MonitorInterval:    o.MonitorInterval,
-		Settle:             o.Settle,
-		DecisionHistory:    4096,
-		InProcessSummaries: true,
-	})
-	must(err)
-	p.engine.Subscribe(p.scaler.HandleSummary)
-	g.Go(func() error { return p.scaler.Run(gctx) })
 
 	// Ready: the controller has subscribed and adopted, the mock and the autoscaler have
 	// subscribed (so no lifecycle event of the first members is missed).
 	select {
-	case <-p.ctrl.Ready():
+	case <-a.Ready():
+	case err := <-done:
+		done <- err
+		t.Fatalf("platform: %v", err)
 	case <-time.After(startTimeout):
-		t.Fatal("controller did not become ready")
+		t.Fatal("the platform did not become ready")
 	}
-	p.waitFor("the mock driver and the autoscaler to subscribe", startTimeout, func() bool {
-		return mockBus.subs.Load() >= 5 && scalerBus.subs.Load() >= 1
-	})
+	p.ctrl, p.mock, p.engine, p.scaler, p.store, p.history, p.bus =
+		a.Controller(), a.Mock(), a.CEP(), a.Autoscaler(), a.Policies(), a.History(), a.Bus()
+	if err := p.bus.SubscribeEvents(ctx, "topology/#", p.events.add); err != nil {
+		t.Fatal(err)
+	}
+	// Policies are in the store before a test creates clusters.
+	if len(o.Policies) > 0 {
+		if _, err := p.store.Update(func(s *policies.Set) (*policies.Set, error) { return s.With(ctx, o.Policies...) }); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return p
-}
-
-// subBus counts the subscriptions a component has made, so the harness knows when it listens.
-type subBus struct {
-	*bus.Client
-	subs atomic.Int32
-}
-
-func (b *subBus) SubscribeEvents(ctx context.Context, filter string, h bus.EventHandler) error {
-	err := b.Client.SubscribeEvents(ctx, filter, h)
-	if err == nil {
-		b.subs.Add(1)
-	}
-	return err
 }
 
 // timedPublish wraps the mock's publisher: it notes when the first memory_consumption sample
@@ -289,30 +179,22 @@ func (p *platform) timedPublish(next mock.PublishFunc) mock.PublishFunc {
 	}
 }
 
-// starter adapts the controller to the autoscaler (as cmd/strata's controllerStarter) and logs
-// every call with its time.
+// starter wraps the platform's starter (the controller) and logs every call with its time.
 type starter struct {
-	c   *controller.Controller
-	log *callLog
+	next app.Starter
+	log  *callLog
 }
 
 func (s *starter) StartMember(ctx context.Context, r autoscaler.StartRequest) (model.Member, error) {
 	at := time.Now()
-	m, err := s.c.StartMember(ctx, controller.StartRequest{
-		ClusterID:          r.ClusterID,
-		ClusterInstanceID:  r.ClusterInstanceID,
-		NetworkPartitionID: r.NetworkPartitionID,
-		PartitionID:        r.PartitionID,
-		MinCount:           r.MinCount,
-		ScalingDecisionID:  r.ScalingDecisionID,
-	})
+	m, err := s.next.StartMember(ctx, r)
 	s.log.add(call{At: at, Start: true, Req: r, MemberID: m.MemberID, Err: err})
 	return m, err
 }
 
 func (s *starter) TerminateMember(ctx context.Context, memberID string, forced bool) error {
 	s.log.add(call{At: time.Now(), MemberID: memberID, Forced: forced})
-	return s.c.TerminateMember(ctx, memberID, forced)
+	return s.next.TerminateMember(ctx, memberID, forced)
 }
 
 // call is one StartMember or TerminateMember call the autoscaler made.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-paas/strata/agent"
+	"github.com/strata-paas/strata/internal/app"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/lb"
@@ -76,13 +77,13 @@ func runLB(args []string, _ io.Writer, stderr io.Writer) int {
 		return 2
 	}
 	err = func() error {
-		client, err := bus.New(bus.Options{URLs: splitURLs(*broker), ClientID: "strata-lb-" + fmt.Sprint(os.Getpid()),
+		client, err := bus.New(bus.Options{URLs: app.SplitURLs(*broker), ClientID: "strata-lb-" + fmt.Sprint(os.Getpid()),
 			Username: os.Getenv("STRATA_BROKER_USERNAME"), Password: os.Getenv("STRATA_BROKER_PASSWORD"), Logger: log})
 		if err != nil {
 			return fmt.Errorf("--broker: %w", err)
 		}
 		opts := lb.Options{Bus: client, Host: *host, NetworkPartitionID: *np, Logger: log}
-		if urls := splitURLs(*cepURLs); len(urls) > 0 {
+		if urls := app.SplitURLs(*cepURLs); len(urls) > 0 {
 			tlsConf := &tls.Config{InsecureSkipVerify: true} // the Stratos LB does not verify the CEP either
 			if *cepCA != "" {
 				pem, err := os.ReadFile(*cepCA)

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-paas/strata/cep"
+	"github.com/strata-paas/strata/internal/app"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 )
@@ -45,87 +44,11 @@ func (c *cepConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.startupGrace, "fault-grace", cep.DefaultStartupGrace, "no silence faults this long after start (negative: none)")
 }
 
-// checkFree fails, naming the flag, when addr cannot be bound. Components that bind their own
-// listeners are checked first so a port in use gives a one-line error about the flag.
-func checkFree(flagName, addr string) error {
-	if addr == "" {
-		return nil
-	}
-	ln, err := listen(flagName, addr)
-	if err != nil {
-		return err
-	}
-	return ln.Close()
-}
-
-// cepStack is the CEP engine and its Thrift receiver.
-type cepStack struct {
-	engine *cep.Engine
-	server *databridge.Server
-	cert   tls.Certificate // the TLS receiver's certificate
-}
-
-// newCEP builds the engine and binds the receiver. authenticate checks connect(user, password).
-func newCEP(cfg cepConfig, dataDir string, authenticate func(ctx context.Context, user, password string) error,
-	pub cep.Publisher, rec cep.Recorder, log *slog.Logger) (*cepStack, error) {
-	engine, err := cep.New(cep.Options{
-		Window:       cfg.window,
-		Sliding:      cfg.sliding,
-		FaultTimeout: cfg.faultTimeout,
-		StartupGrace: cfg.startupGrace,
-		Publisher:    pub,
-		Recorder:     rec,
-		Logger:       log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	var (
-		tlsConf *tls.Config
-		cert    tls.Certificate
-	)
-	if cfg.thriftTLS != "" {
-		if cfg.tlsCert != "" {
-			cert, err = tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-			if err != nil {
-				return nil, fmt.Errorf("--tls-cert %s: %w", cfg.tlsCert, err)
-			}
-		} else if cert, err = databridge.LoadOrCreateCertificate(dataDir); err != nil {
-			return nil, err
-		}
-		tlsConf = databridge.ServerTLS(cert)
-		if cfg.legacyTLS && cfg.tlsCert == "" {
-			// The legacy suites authenticate with RSA; modern clients keep the ECDSA certificate.
-			rsaCert, err := databridge.LoadOrCreateRSACertificate(dataDir)
-			if err != nil {
-				return nil, err
-			}
-			tlsConf.Certificates = append(tlsConf.Certificates, rsaCert)
-		}
-	}
-	server, err := databridge.NewServer(databridge.ServerOptions{
-		PlainAddr:    cfg.thrift,
-		SecureAddr:   cfg.thriftTLS,
-		TLS:          tlsConf,
-		LegacyTLS:    cfg.legacyTLS,
-		Authenticate: authenticate,
-		Handler:      engine,
-		Logger:       log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &cepStack{engine: engine, server: server, cert: cert}, nil
-}
-
-// run serves the receiver and the engine, and feeds the engine the topology from the bus.
-func (s *cepStack) run(ctx context.Context, g *errgroup.Group, client *bus.Client) error {
-	if err := client.SubscribeEvents(ctx, "topology/#", s.engine.HandleTopology); err != nil {
-		return fmt.Errorf("cep: subscribe to topology: %w", err)
-	}
-	g.Go(func() error { return s.engine.Run(ctx) })
-	g.Go(func() error { return s.server.Run(ctx) })
-	return nil
+// options are the CEP's options of the flags.
+func (c *cepConfig) options() app.CEPOptions {
+	return app.CEPOptions{Thrift: c.thrift, ThriftTLS: c.thriftTLS, TLSCert: c.tlsCert, TLSKey: c.tlsKey,
+		LegacyTLS: c.legacyTLS, Window: c.window, Sliding: c.sliding, FaultTimeout: c.faultTimeout,
+		StartupGrace: c.startupGrace}
 }
 
 // runCEP is `strata cep`: the CEP alone, against an external broker.
@@ -159,22 +82,22 @@ func runCEP(args []string, _ io.Writer, stderr io.Writer) int {
 	defer stop()
 	err = func() error {
 		for _, c := range [][2]string{{"thrift", cfg.thrift}, {"thrift-tls", cfg.thriftTLS}} {
-			if err := checkFree(c[0], c[1]); err != nil {
+			if err := app.CheckFree(c[0], c[1]); err != nil {
 				return err
 			}
 		}
-		client, err := bus.New(bus.Options{URLs: splitURLs(broker), ClientID: "strata-cep",
+		client, err := bus.New(bus.Options{URLs: app.SplitURLs(broker), ClientID: "strata-cep",
 			Username: os.Getenv("STRATA_BROKER_USERNAME"), Password: os.Getenv("STRATA_BROKER_PASSWORD"), Logger: log})
 		if err != nil {
 			return fmt.Errorf("--broker: %w", err)
 		}
-		stack, err := newCEP(cfg, dataDir, databridge.StaticCredentials(user, password), cep.BusPublisher(client), nil, log)
+		stack, err := app.NewCEP(cfg.options(), dataDir, databridge.StaticCredentials(user, password), cep.BusPublisher(client), nil, log)
 		if err != nil {
 			return err
 		}
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return client.Run(ctx) })
-		if err := stack.run(ctx, g, client); err != nil {
+		if err := stack.Start(ctx, g, client); err != nil {
 			return err
 		}
 		log.Info("strata cep", "broker", broker, "thrift", cfg.thrift, "thrift_tls", cfg.thriftTLS)

@@ -28,9 +28,12 @@ func TestProblems(t *testing.T) {
 		module + "newcomp fmt",
 		module + "cmd/strata " + module + "autoscaler " + module + "manager",
 		module + "autoscaler/sub " + module + "autoscaler",
+		module + "internal/app " + module + "autoscaler " + module + "manager " + module + "bench",
+		module + "cmd/strata " + module + "internal/app",
 	}, "\n")
 	got := problems([]byte(list))
 	want := []string{
+		module + "internal/app imports " + module + "bench: internal/app may import only [*]",
 		module + "internal/model imports github.com/google/uuid: internal/model uses the standard library only",
 		module + `newcomp: component "newcomp" is not in docs/architecture.md's dependency rule`,
 		module + "rules/sub imports " + module + "autoscaler: rules may import only [internal/model]",

@@ -1,12 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
@@ -21,39 +19,30 @@ import (
 	"github.com/strata-paas/strata/policies"
 )
 
-// controllerConfig is what the controller's flags say.
-type controllerConfig struct {
-	syncInterval    time.Duration
-	gracefulTimeout time.Duration
-	mockInterval    time.Duration
-}
-
-func (c *controllerConfig) flags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.syncInterval, "topology-sync", controller.DefaultSyncInterval, "how often the complete topology is published")
-	fs.DurationVar(&c.gracefulTimeout, "graceful-timeout", controller.DefaultGracefulTimeout, "a member not ready to shut down this long after a graceful termination is terminated forcibly")
-	fs.DurationVar(&c.mockInterval, "mock-health-interval", 15*time.Second, "how often mock members publish health")
-}
-
 // platform is the controller with its IaaS drivers.
 type platform struct {
 	controller *controller.Controller
 	mock       *mock.Driver
 	local      *local.Driver
-	thrift     *databridge.Client // the mock members' health publisher, or nil
 }
 
 // newPlatform builds the controller on db with the mock and local drivers. mbURL and cepURL are the
 // coordinates members get in their payloads; mock members publish health through thrift (nil:
 // none).
-func newPlatform(cfg controllerConfig, dataDir string, db *bbolt.DB, client *bus.Client, users *manager.Users,
-	recorder controller.Recorder, mbURL, cepURL string, thrift *databridge.Client, log *slog.Logger) (*platform, error) {
-	p := platform{thrift: thrift}
+func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Users,
+	recorder controller.Recorder, mbURL, cepURL string, thrift *databridge.Client) (*platform, error) {
+	var p platform
 	var err error
-	p.mock, err = mock.New(mock.Options{Bus: client, Publish: thriftPublisher(p.thrift), Interval: cfg.mockInterval, DB: db, Logger: log})
+	publish := thriftPublisher(thrift)
+	if o.WrapPublish != nil && publish != nil {
+		publish = o.WrapPublish(publish)
+	}
+	p.mock, err = mock.New(mock.Options{Bus: client, Publish: publish, Interval: o.MockInterval,
+		Resolution: o.MockResolution, Patterns: o.MockPatterns, DB: db, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
-	p.local, err = local.New(local.Options{DataDir: filepath.Join(dataDir, "members"), Logger: log})
+	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +62,10 @@ func newPlatform(cfg controllerConfig, dataDir string, db *bbolt.DB, client *bus
 		DB:              db,
 		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local},
 		Recorder:        recorder,
-		Logger:          log,
-		SyncInterval:    cfg.syncInterval,
-		GracefulTimeout: cfg.gracefulTimeout,
+		Logger:          o.Logger,
+		SyncInterval:    o.SyncInterval,
+		GracefulTimeout: o.GracefulTimeout,
+		CleanupInterval: o.CleanupInterval,
 		MBURLs:          []string{mbURL},
 		CEPURLs:         cepURLs,
 		Issue:           issue,
@@ -110,7 +100,7 @@ func thriftPublisher(c *databridge.Client) mock.PublishFunc {
 }
 
 // internalThrift is a data-bridge client to this process's own TLS receiver, as an account of its
-// own, for the publishers that run inside `strata up` (mock members, the load balancer).
+// own, for the publishers that run inside the platform (mock members, the load balancer).
 func internalThrift(users *manager.Users, addr string, cert tls.Certificate, log *slog.Logger) (*databridge.Client, error) {
 	user, password, err := users.IssueAgent("strata-internal")
 	if err != nil {

@@ -1,0 +1,445 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-paas/strata/autoscaler"
+	"github.com/strata-paas/strata/cep"
+	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/controller/local"
+	"github.com/strata-paas/strata/controller/mock"
+	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/lb"
+	"github.com/strata-paas/strata/manager"
+	"github.com/strata-paas/strata/policies"
+)
+
+// Options configure the platform. The zero value of a field takes the component's default; the
+// error messages name the `strata up` flag that sets a field.
+type Options struct {
+	// DataDir holds state, credentials and generated certificates (--data-dir). Required.
+	DataDir string
+	// API is the REST API's listen address (--api); "127.0.0.1:0" picks a free port.
+	API string
+	// MQTTListen is the embedded broker's listen address (--mqtt-listen), ignored when Broker is
+	// set.
+	MQTTListen string
+	// Broker is an external MQTT broker's URL, comma-separated for failover (--broker); empty:
+	// the embedded broker runs.
+	Broker string
+	// BrokerUsername and BrokerPassword are the platform's bus credentials
+	// (STRATA_BROKER_USERNAME, STRATA_BROKER_PASSWORD).
+	BrokerUsername, BrokerPassword string
+	// AdminPassword is the super tenant admin's password on first start (STRATA_ADMIN_PASSWORD);
+	// empty: one is generated, written to <DataDir>/admin-password and printed to Stdout.
+	AdminPassword string
+	// ClickHouse is the history store's DSN (--clickhouse); empty: the embedded, bounded store.
+	ClickHouse string
+	// AuthzPolicy is a Rego module replacing the REST API's authorisation policy (--authz-policy).
+	AuthzPolicy string
+	// LB runs the load balancer (--lb) with its proxy ports on LBHost (--lb-host), publishing
+	// in-flight counts every LBStatsInterval (0: lb's default).
+	LB              bool
+	LBHost          string
+	LBStatsInterval time.Duration
+	// CEP configures the CEP and its Thrift receiver.
+	CEP CEPOptions
+	// SyncInterval (--topology-sync) and GracefulTimeout (--graceful-timeout) configure the
+	// controller; CleanupInterval its clean-up of ended members (0: the controller's default).
+	SyncInterval, GracefulTimeout, CleanupInterval time.Duration
+	// MockInterval is how often mock members publish health (--mock-health-interval; 0: 15 s);
+	// MockResolution and MockPatterns are mock.Options' (bench scales them down).
+	MockInterval   time.Duration
+	MockResolution time.Duration
+	MockPatterns   map[string][]mock.Pattern
+	// PoliciesDir is the policy directory (--policies); empty: policies come through the API.
+	PoliciesDir string
+	// MonitorInterval (--monitor-interval), Settle and DecisionHistory configure the autoscaler
+	// (0: its defaults).
+	MonitorInterval time.Duration
+	Settle          time.Duration
+	DecisionHistory int
+	// Reload reloads the policy directory on every value (SIGHUP); nil: only on file changes.
+	Reload <-chan struct{}
+	// Version is logged in the "strata up" line.
+	Version string
+	// Logger receives every component's logs; nil discards them.
+	Logger *slog.Logger
+	// Stdout receives the generated admin password; nil: os.Stdout.
+	Stdout io.Writer
+
+	// WrapPublish, when set, wraps the mock members' health publisher (bench times the samples).
+	WrapPublish func(mock.PublishFunc) mock.PublishFunc
+	// WrapStarter, when set, wraps what the autoscaler starts and terminates members with (bench
+	// records the calls).
+	WrapStarter func(Starter) Starter
+}
+
+// Starter is what the autoscaler starts and terminates members with: the controller, adapted.
+type Starter interface {
+	StartMember(ctx context.Context, req autoscaler.StartRequest) (model.Member, error)
+	TerminateMember(ctx context.Context, memberID string, forced bool) error
+}
+
+// Addrs are the addresses the platform listens on; nil or empty for what does not run.
+type Addrs struct {
+	API       net.Addr
+	MQTT      net.Addr // the embedded broker's listener (nil with Options.Broker)
+	Brokers   []string // the bus URLs the platform and its members connect to
+	Thrift    net.Addr // the data bridge's plain service
+	ThriftTLS net.Addr // the data bridge's TLS service
+	LBHost    string   // the host the load balancer's proxy ports listen on (the cartridges' proxyPort)
+}
+
+// App is the platform. Run it once.
+type App struct {
+	opts  Options
+	ready chan struct{}
+
+	// Set before ready is closed.
+	addrs      Addrs
+	controller *controller.Controller
+	mock       *mock.Driver
+	local      *local.Driver
+	scaler     *autoscaler.Autoscaler
+	policies   *policies.Store
+	engine     *cep.Engine
+	history    history.Store
+	bus        *bus.Client
+}
+
+// New checks o and returns the platform, not yet started.
+func New(o Options) (*App, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("app: options: DataDir is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.MockInterval == 0 {
+		o.MockInterval = 15 * time.Second
+	}
+	return &App{opts: o, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once the platform listens (Addrs), the controller has adopted its state and the
+// autoscaler listens to the topology. It is never closed when Run fails before.
+func (a *App) Ready() <-chan struct{} { return a.ready }
+
+// Addrs returns the addresses the platform listens on; call it after Ready is closed.
+func (a *App) Addrs() Addrs { return a.addrs }
+
+// Controller returns the cloud controller; call it after Ready is closed.
+func (a *App) Controller() *controller.Controller { return a.controller }
+
+// Mock returns the mock IaaS driver; call it after Ready is closed.
+func (a *App) Mock() *mock.Driver { return a.mock }
+
+// Local returns the local IaaS driver (members are processes); call it after Ready is closed.
+func (a *App) Local() *local.Driver { return a.local }
+
+// Autoscaler returns the autoscaler; call it after Ready is closed.
+func (a *App) Autoscaler() *autoscaler.Autoscaler { return a.scaler }
+
+// Policies returns the policy store; call it after Ready is closed.
+func (a *App) Policies() *policies.Store { return a.policies }
+
+// CEP returns the CEP engine; call it after Ready is closed.
+func (a *App) CEP() *cep.Engine { return a.engine }
+
+// History returns the history store; call it after Ready is closed.
+func (a *App) History() history.Store { return a.history }
+
+// Bus returns the platform's bus client; call it after Ready is closed.
+func (a *App) Bus() *bus.Client { return a.bus }
+
+// resources closes what Run opened, in reverse order.
+type resources []func()
+
+func (r *resources) add(f func()) { *r = append(*r, f) }
+func (r resources) close() {
+	for i := len(r) - 1; i >= 0; i-- {
+		r[i]()
+	}
+}
+
+// Run starts every component and blocks until ctx ends or one of them fails; it returns after
+// every goroutine it started has exited and every file it opened is closed. A value on
+// Options.Reload reloads the policy directory.
+func (a *App) Run(ctx context.Context) error {
+	cfg, log := a.opts, a.opts.Logger
+	var res resources
+	defer res.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Bind every address first, so a port in use fails before anything is created.
+	apiLn, err := listen("api", cfg.API)
+	if err != nil {
+		return err
+	}
+	res.add(func() { _ = apiLn.Close() })
+	// The broker and the Thrift receiver bind their own listeners; check them here so the error
+	// names the flag.
+	checks := [][2]string{{"thrift", cfg.CEP.Thrift}, {"thrift-tls", cfg.CEP.ThriftTLS}}
+	if cfg.Broker == "" {
+		checks = append(checks, [2]string{"mqtt-listen", cfg.MQTTListen})
+	}
+	for _, c := range checks {
+		if err := CheckFree(c[0], c[1]); err != nil {
+			return err
+		}
+	}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	db, err := bbolt.Open(filepath.Join(cfg.DataDir, "manager.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return fmt.Errorf("--data-dir %s: in use by another strata process", cfg.DataDir)
+		}
+		return fmt.Errorf("open state: %w", err)
+	}
+	res.add(func() { _ = db.Close() })
+	users, err := manager.NewUsers(db)
+	if err != nil {
+		return err
+	}
+	if err := ensureAdmin(users, cfg.DataDir, cfg.AdminPassword, cfg.Stdout); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	authenticate := func(user, password string) bool {
+		_, ok := users.Authenticate(user, password)
+		return ok
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	// On an early return, every component stops before the files close (deferred calls run in
+	// reverse order).
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
+	brokerURLs := SplitURLs(cfg.Broker)
+	if len(brokerURLs) == 0 {
+		broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Authenticate: authenticate, Logger: log})
+		if err != nil {
+			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
+		}
+		brokerURLs = []string{broker.URL()}
+		if addrs := broker.Addrs(); len(addrs) > 0 {
+			a.addrs.MQTT = addrs[0]
+		}
+		reg.MustRegister(brokerMetrics(broker)...)
+		g.Go(func() error { return broker.Run(ctx) })
+	}
+	a.addrs.Brokers = brokerURLs
+	client, err := bus.New(bus.Options{URLs: brokerURLs, ClientID: "strata-up", Username: cfg.BrokerUsername, Password: cfg.BrokerPassword, Logger: log})
+	if err != nil {
+		return fmt.Errorf("--broker: %w", err)
+	}
+	a.bus = client
+	g.Go(func() error { return client.Run(ctx) })
+
+	thriftAuth := func(_ context.Context, user, password string) error {
+		if !authenticate(user, password) {
+			return databridge.ErrAuthentication
+		}
+		return nil
+	}
+	store, err := history.Open(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return fmt.Errorf("--clickhouse: %w", err)
+	}
+	a.history = store
+	res.add(func() { _ = store.Close() })
+	reg.MustRegister(history.Collector(store))
+	g.Go(func() error { return store.Run(ctx) })
+
+	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, thriftAuth, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
+	if err != nil {
+		return err
+	}
+	a.engine = cepStack.Engine
+	reg.MustRegister(cepStack.Engine.Collector())
+	if err := cepStack.Start(ctx, g, client); err != nil {
+		return err
+	}
+	a.addrs.Thrift, a.addrs.ThriftTLS = cepStack.server.PlainAddr(), cepStack.server.SecureAddr()
+
+	ctrlDB, err := bbolt.Open(filepath.Join(cfg.DataDir, "controller.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("open controller state: %w", err)
+	}
+	res.add(func() { _ = ctrlDB.Close() })
+	var (
+		thrift *databridge.Client
+		cepURL string // what members' payloads name; the bound address only for port 0
+	)
+	if cfg.CEP.ThriftTLS != "" {
+		cepURL = boundAddr(cfg.CEP.ThriftTLS, a.addrs.ThriftTLS)
+		if thrift, err = internalThrift(users, cepURL, cepStack.cert, log); err != nil {
+			return err
+		}
+		res.add(func() { _ = thrift.Close() })
+	}
+	plat, err := newPlatform(cfg, ctrlDB, client, users, store, brokerURLs[0], cepURL, thrift)
+	if err != nil {
+		return err
+	}
+	a.controller, a.mock, a.local = plat.controller, plat.mock, plat.local
+	reg.MustRegister(plat.controller.Collector())
+	plat.run(ctx, g)
+
+	sc, err := newScaling(ctx, cfg, plat.controller, client, store)
+	if err != nil {
+		return err
+	}
+	a.scaler, a.policies = sc.scaler, sc.store
+	reg.MustRegister(sc.scaler.Collector())
+	cepStack.Engine.Subscribe(sc.scaler.HandleSummary)
+	sc.run(ctx, g)
+	if cfg.PoliciesDir != "" {
+		reg.MustRegister(policyMetrics(sc.store)...)
+	}
+
+	if cfg.LB {
+		opts := lb.Options{Bus: client, Host: cfg.LBHost, StatsInterval: cfg.LBStatsInterval, Logger: log}
+		if thrift != nil {
+			opts.CEP = thrift
+		}
+		balancer, err := lb.New(opts)
+		if err != nil {
+			return err
+		}
+		a.addrs.LBHost = cfg.LBHost
+		reg.MustRegister(balancer.Collector())
+		g.Go(func() error { return balancer.Run(ctx) })
+	}
+	api, err := manager.New(manager.Options{
+		Listener:    apiLn,
+		Users:       users,
+		Gatherer:    reg,
+		Logger:      log,
+		Policies:    sc.store,
+		Cartridges:  plat.controller,
+		Partitions:  plat.controller,
+		Clusters:    managerClusters{plat.controller, sc.scaler},
+		Scaler:      managerScaler{sc.scaler},
+		Bus:         client,
+		History:     store,
+		AuthzPolicy: cfg.AuthzPolicy,
+		Readiness:   readiness(client, brokerURLs, store, plat.controller),
+	})
+	if err != nil {
+		return err
+	}
+	a.addrs.API = apiLn.Addr()
+	reg.MustRegister(api.Collector())
+	// The API starts last: /healthz answers once every component is built and bound.
+	g.Go(func() error { return api.Run(ctx) })
+	// Reloads of the policy directory go through the manager, which refuses one that would
+	// orphan a deployed application and hands the controller the network partitions.
+	sc.watchPolicies(ctx, g, api, cfg.Reload)
+	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.DataDir, "version", cfg.Version)
+	g.Go(func() error {
+		for _, c := range []<-chan struct{}{plat.controller.Ready(), sc.subscribed} {
+			select {
+			case <-c:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		close(a.ready)
+		return nil
+	})
+	return g.Wait()
+}
+
+// boundAddr is flagAddr, or the address bound for it when it asked for port 0.
+func boundAddr(flagAddr string, bound net.Addr) string {
+	if _, port, err := net.SplitHostPort(flagAddr); err == nil && port == "0" && bound != nil {
+		return bound.String()
+	}
+	return flagAddr
+}
+
+// SplitURLs splits a comma-separated list, dropping empty entries.
+func SplitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// listen binds a flag's address; the error names the flag and the address on one line.
+func listen(flagName, addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		return nil, fmt.Errorf("--%s %s: %w", flagName, addr, err)
+	}
+	return l, nil
+}
+
+// CheckFree fails, naming the flag, when addr cannot be bound. Components that bind their own
+// listeners are checked first so a port in use gives a one-line error about the flag.
+func CheckFree(flagName, addr string) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := listen(flagName, addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+// ensureAdmin creates the super tenant's admin on first start, with password or a generated one
+// that is written to the data dir (mode 0600) and printed once.
+func ensureAdmin(users *manager.Users, dataDir, password string, stdout io.Writer) error {
+	generated, err := users.EnsureAdmin(password)
+	if err != nil {
+		return fmt.Errorf("admin account: %w", err)
+	}
+	if generated == "" {
+		return nil
+	}
+	path := filepath.Join(dataDir, "admin-password")
+	if err := os.WriteFile(path, []byte(generated+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "generated password for admin: %s (also in %s)\n", generated, path)
+	return nil
+}

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
+)
+
+const adminPassword = "s3cret-pass"
+
+// testOptions are a platform on free ports in a fresh data dir, with short timings.
+func testOptions(t *testing.T) Options {
+	return Options{
+		DataDir:         t.TempDir(),
+		API:             "127.0.0.1:0",
+		MQTTListen:      "127.0.0.1:0",
+		AdminPassword:   adminPassword,
+		LB:              true,
+		LBHost:          "127.0.0.1",
+		CEP:             CEPOptions{Thrift: "127.0.0.1:0", ThriftTLS: "127.0.0.1:0", Window: time.Second, StartupGrace: -1},
+		MockInterval:    250 * time.Millisecond,
+		MonitorInterval: time.Second,
+		Logger:          testenv.Logger(t, slog.LevelWarn),
+		Stdout:          io.Discard,
+	}
+}
+
+// started is a running platform: its App, the cancel that stops it and Run's result.
+type started struct {
+	app    *App
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs the platform of o until the test ends and waits until it is ready.
+func start(t *testing.T, o Options) *started {
+	t.Helper()
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &started{app: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	select {
+	case <-a.Ready():
+	case err := <-s.done:
+		s.done <- err
+		t.Fatalf("Run returned before the platform was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the platform was not ready within 30s")
+	}
+	return s
+}
+
+// stop cancels Run's context and returns Run's result.
+func (s *started) stop(t *testing.T) error {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of its context ending")
+		return nil
+	}
+}
+
+// call sends a request as the admin and returns the status and the body.
+func call(t *testing.T, client *http.Client, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", adminPassword)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestNewNeedsDataDir(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Options{}); err == nil {
+		t.Error("New without DataDir: no error")
+	}
+}
+
+// TestRunServesHealthAndReadiness: once Ready, Addrs names the ports bound for port 0, /healthz
+// and /readyz answer 200, the metrics of every component are served, and Run returns nil when
+// its context ends.
+func TestRunServesHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	s := start(t, testOptions(t))
+	addrs := s.app.Addrs()
+	for name, a := range map[string]any{"API": addrs.API, "MQTT": addrs.MQTT, "Thrift": addrs.Thrift, "ThriftTLS": addrs.ThriftTLS} {
+		if a == nil || strings.HasSuffix(a.(interface{ String() string }).String(), ":0") {
+			t.Errorf("Addrs().%s = %v, want a bound address", name, a)
+		}
+	}
+	if len(addrs.Brokers) != 1 || !strings.HasSuffix(addrs.Brokers[0], addrs.MQTT.String()) {
+		t.Errorf("Addrs().Brokers = %v, want the embedded broker at %v", addrs.Brokers, addrs.MQTT)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	api := "http://" + addrs.API.String()
+	if code, body := call(t, client, http.MethodGet, api+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("GET /healthz = %d %s, want 200", code, body)
+	}
+	testenv.Eventually(t, 20*time.Second, "GET /readyz 200", func() bool {
+		code, _ := call(t, client, http.MethodGet, api+"/readyz", "")
+		return code == http.StatusOK
+	})
+	_, body := call(t, client, http.MethodGet, api+"/readyz", "")
+	var r struct{ Checks map[string]string }
+	if err := json.Unmarshal([]byte(body), &r); err != nil || r.Checks["broker"] != "ok" || r.Checks["controller"] != "ok" {
+		t.Errorf("GET /readyz = %s (%v), want every check ok", body, err)
+	}
+	_, metrics := call(t, client, http.MethodGet, api+"/metrics", "")
+	for _, m := range []string{"strata_broker_clients_connected", "strata_autoscaler_", "strata_cep_", "strata_controller_"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("GET /metrics has no %s", m)
+		}
+	}
+	if err := s.stop(t); err != nil {
+		t.Errorf("Run = %v after its context ended, want nil", err)
+	}
+}
+
+// TestRunRefusesAPortInUse: a second platform on the first one's API port fails at once, naming
+// the flag, and the first one keeps serving.
+func TestRunRefusesAPortInUse(t *testing.T) {
+	t.Parallel()
+	first := start(t, testOptions(t))
+	o := testOptions(t)
+	o.API = first.app.Addrs().API.String()
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "--api "+o.API) {
+		t.Fatalf("Run on a port in use = %v, want an error naming --api %s", err, o.API)
+	}
+	if code, _ := call(t, http.DefaultClient, http.MethodGet, "http://"+o.API+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("the first platform's /healthz = %d, want 200", code)
+	}
+}
+
+// TestDeployMockApplication: the Stratos single-cartridge sample, posted over REST and deployed,
+// gets an Active member on the mock IaaS.
+func TestDeployMockApplication(t *testing.T) {
+	t.Parallel()
+	s := start(t, testOptions(t))
+	client := &http.Client{Timeout: 10 * time.Second}
+	api := "http://" + s.app.Addrs().API.String() + "/api"
+	posts := []struct{ path, file string }{
+		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
+		{"/networkPartitions", "network-partitions__mock__network-partition-1.json"},
+		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json"},
+		{"/cartridges", "cartridges__mock__php.json"},
+		{"/applicationPolicies", "application-policies__application-policy-1.json"},
+		{"/applications", "applications__simple__single-cartridge-app__artifacts__application.json"},
+	}
+	for _, p := range posts {
+		b, err := os.ReadFile(filepath.Join("testdata", "stratos-samples", p.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, body := call(t, client, http.MethodPost, api+p.path, string(b)); code != http.StatusCreated {
+			t.Fatalf("POST %s (%s) = %d %s, want 201", p.path, p.file, code, body)
+		}
+	}
+	if code, body := call(t, client, http.MethodPost, api+"/applications/single-cartridge-app/deploy/application-policy-1", ""); code != http.StatusAccepted {
+		t.Fatalf("deploy = %d %s, want 202", code, body)
+	}
+	const clusterID = "single-cartridge-app.my-php.php.domain"
+	testenv.Eventually(t, 60*time.Second, "the application's member to go Active over REST", func() bool {
+		_, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", "")
+		return strings.Contains(body, `"Active"`)
+	})
+	ms := s.app.Controller().Members(clusterID)
+	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
+		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
+	}
+}
+
+// TestRunStopsEveryGoroutine: when ctx ends, Run returns nil, and every goroutine the platform
+// started has exited. Not parallel: it counts the process's goroutines.
+func TestRunStopsEveryGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	o := testOptions(t)
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned before the platform was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the platform was not ready within 30s")
+	}
+	transport := &http.Transport{}
+	client := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	if code, _ := call(t, client, http.MethodGet, "http://"+a.Addrs().API.String()+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", code)
+	}
+	transport.CloseIdleConnections()
+	if runtime.NumGoroutine() <= before+10 {
+		t.Fatalf("%d goroutines while running, %d before: the count cannot show a leak", runtime.NumGoroutine(), before)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil after ctx ended", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of its context ending")
+	}
+	// Run has returned: nothing it started may still run. (Goroutines that have returned may
+	// take the scheduler a moment to retire.)
+	var stacks []byte
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("goroutines:\n%s", stacks)
+		}
+	})
+	testenv.Eventually(t, 5*time.Second, "the goroutine count to fall back to its count before Run", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks = buf[:runtime.Stack(buf, true)]
+		return runtime.NumGoroutine() <= before
+	})
+}

@@ -1,0 +1,29 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-paas/strata/internal/bus"
+)
+
+// brokerMetrics exposes the embedded broker's counters; each scrape reads them afresh.
+func brokerMetrics(b *bus.Broker) []prometheus.Collector {
+	counter := func(name, help string, v func(bus.BrokerStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(b.Stats())) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_broker_clients_connected", Help: "MQTT clients connected to the embedded broker."},
+			func() float64 { return float64(b.Stats().ClientsConnected) }),
+		counter("strata_broker_messages_received_total", "PUBLISH packets the embedded broker received.",
+			func(s bus.BrokerStats) int64 { return s.MessagesReceived }),
+		counter("strata_broker_messages_sent_total", "PUBLISH packets the embedded broker sent.",
+			func(s bus.BrokerStats) int64 { return s.MessagesSent }),
+		counter("strata_broker_messages_dropped_total", "Messages dropped because a subscriber's buffer was full.",
+			func(s bus.BrokerStats) int64 { return s.MessagesDropped }),
+		counter("strata_broker_inflight_dropped_total", "QoS 1/2 messages dropped because a client's in-flight store was full.",
+			func(s bus.BrokerStats) int64 { return s.InflightDropped }),
+		counter("strata_broker_auth_rejected_total", "Connections refused for missing or wrong credentials.",
+			func(s bus.BrokerStats) int64 { return s.AuthRejected }),
+	}
+}
