@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/demo"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 )
@@ -373,7 +374,7 @@ func fetch(client *http.Client, url string) (int, string, string, error) {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get(demoMemberHeader), err
+	return resp.StatusCode, string(b), resp.Header.Get(demo.MemberHeader), err
 }
 
 // waitServed polls the load balancer until every member in want has served body for path.

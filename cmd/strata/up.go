@@ -25,6 +25,7 @@ import (
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/internal/demo"
 	"github.com/strata-paas/strata/lb"
 	"github.com/strata-paas/strata/manager"
 )
@@ -314,11 +315,11 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 	sc.watchPolicies(ctx, g, api, reload)
 	log.Info("strata up", "api", apiLn.Addr().String(), "broker", strings.Join(brokerURLs, ","), "data_dir", cfg.dataDir, "version", versionString())
 	if cfg.demo.enabled {
-		d := demoDeps{cfg: cfg.demo, controller: plat.controller, driver: plat.local, scaler: sc.scaler, policies: sc.store,
+		d := demoDeps{controller: plat.controller, driver: plat.local, scaler: sc.scaler, policies: sc.store,
 			cep: cepStack.engine, window: cfg.cep.window, lbHost: cfg.lbHost, log: log}
-		g.Go(func() error { return runDemo(ctx, d, stdout) })
+		g.Go(func() error { return cfg.demo.run(ctx, d, stdout) })
 	}
-	if err := g.Wait(); !errors.Is(err, errDemoDone) {
+	if err := g.Wait(); !errors.Is(err, demo.ErrDone) {
 		return err
 	}
 	return nil
