@@ -107,7 +107,7 @@ func (c demoConfig) run(ctx context.Context, d demoDeps, out io.Writer) error {
 		Dir: c.dir, Waves: waves, ProxyPort: c.proxyPort, Port: c.port, Exit: c.exit,
 		Window: d.window, LBHost: d.lbHost, Executable: exe,
 		Controller: d.controller, Driver: d.driver, Scaler: d.scaler, Policies: d.policies,
-		Subscribe: func(f func(model.Summary)) { d.cep.Subscribe(f) },
+		Subscribe: d.cep.Subscribe,
 		Out:       out, Logger: d.log,
 	})
 }
