@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-paas/strata/internal/demo"
 )
 
 // fetch GETs path through the load balancer and returns the status, body and serving member.
@@ -20,7 +22,7 @@ func fetch(client *http.Client, url string) (int, string, string, error) {
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header.Get(demoMemberHeader), err
+	return resp.StatusCode, string(b), resp.Header.Get(demo.MemberHeader), err
 }
 
 // waitServed polls the load balancer until every member in want has served body for path.

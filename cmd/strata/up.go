@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/app"
+	"github.com/strata-paas/strata/internal/demo"
 )
 
 // upConfig is what `strata up` is told by its flags.
@@ -150,12 +151,12 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 			case <-ctx.Done():
 				return nil
 			}
-			d := demoDeps{cfg: cfg.demo, controller: a.Controller(), driver: a.Local(), scaler: a.Autoscaler(), policies: a.Policies(),
+			d := demoDeps{controller: a.Controller(), driver: a.Local(), scaler: a.Autoscaler(), policies: a.Policies(),
 				cep: a.CEP(), window: cfg.cep.window, lbHost: cfg.lbHost, log: log}
-			return runDemo(ctx, d, stdout)
+			return cfg.demo.run(ctx, d, stdout)
 		})
 	}
-	if err := g.Wait(); !errors.Is(err, errDemoDone) {
+	if err := g.Wait(); !errors.Is(err, demo.ErrDone) {
 		return err
 	}
 	return nil
