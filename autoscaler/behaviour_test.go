@@ -84,19 +84,7 @@ steps:
 
 func TestBehaviourFixtures(t *testing.T) {
 	set := buildSet(t, strings.ReplaceAll(scalingPolicies("round-robin", "enforce", behaviourPolicies), "partitionMax: 3", "partitionMax: 10"))
-	fxs, err := policies.DecodeFixtures("b_test.yaml", []byte(behaviourFixtures), set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reps, err := RunFixtures(context.Background(), set, fxs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range reps {
-		if !r.Passed() {
-			t.Error(r.String())
-		}
-	}
+	runFixtureText(t, set, "b_test.yaml", behaviourFixtures)
 }
 
 const maxCheckFixture = `name: the max check terminates active members above partitionMax
@@ -176,19 +164,7 @@ steps:
 
 func TestGuardAndPartitionMaxFixtures(t *testing.T) {
 	set := buildSet(t, scalingPolicies("round-robin", "enforce", ""))
-	fxs, err := policies.DecodeFixtures("g_test.yaml", []byte(guardFixtures), set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reps, err := RunFixtures(context.Background(), set, fxs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range reps {
-		if !r.Passed() {
-			t.Error(r.String())
-		}
-	}
+	reps := runFixtureText(t, set, "g_test.yaml", guardFixtures)
 	tr, _ := DecodeTrace(reps[1].Steps[0].Decision)
 	var parts []string
 	for _, s := range tr.Steps {

@@ -21,15 +21,7 @@ func TestExampleFixtures(t *testing.T) {
 	if len(fxs) == 0 {
 		t.Fatal("no fixtures")
 	}
-	reps, err := RunFixtures(context.Background(), set, fxs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range reps {
-		if !r.Passed() {
-			t.Error(r.String())
-		}
-	}
+	checkFixtures(t, set, fxs)
 }
 
 const counterFixture = `name: the scale-down counter
@@ -115,4 +107,30 @@ func TestFixtureCounterAndMemory(t *testing.T) {
 			t.Error(r.String())
 		}
 	}
+}
+
+// runFixtureText decodes the fixtures of text (as the file name) against set and runs them with
+// checkFixtures.
+func runFixtureText(t *testing.T, set *policies.Set, name, text string) []Report {
+	t.Helper()
+	fxs, err := policies.DecodeFixtures(name, []byte(text), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return checkFixtures(t, set, fxs)
+}
+
+// checkFixtures runs the fixtures and fails the test for each that did not pass.
+func checkFixtures(t *testing.T, set *policies.Set, fxs []policies.Fixture) []Report {
+	t.Helper()
+	reps, err := RunFixtures(context.Background(), set, fxs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reps {
+		if !r.Passed() {
+			t.Error(r.String())
+		}
+	}
+	return reps
 }

@@ -1,11 +1,8 @@
 package autoscaler
 
 import (
-	"context"
 	"strings"
 	"testing"
-
-	"github.com/strata-paas/strata/policies"
 )
 
 // hpaPolicies are HPA-style policies: stabilization windows for both directions, with and without
@@ -86,19 +83,7 @@ steps:
 // trace (explain) names the constraint that held the change.
 func TestStabilizationDirections(t *testing.T) {
 	set := buildSet(t, strings.ReplaceAll(scalingPolicies("round-robin", "enforce", hpaPolicies), "partitionMax: 3", "partitionMax: 10"))
-	fxs, err := policies.DecodeFixtures("hpa_test.yaml", []byte(hpaFixtures), set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reps, err := RunFixtures(context.Background(), set, fxs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range reps {
-		if !r.Passed() {
-			t.Error(r.String())
-		}
-	}
+	reps := runFixtureText(t, set, "hpa_test.yaml", hpaFixtures)
 	limits := func(i int) []string {
 		var out []string
 		for _, s := range reps[i].Steps {

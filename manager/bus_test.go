@@ -33,16 +33,7 @@ func TestArtifactsOverEmbeddedBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e := newEnv(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s, err := New(Options{Listener: ln, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler), Policies: e.srv.opts.Policies,
-		Cartridges: e.plat, Partitions: e.plat, Clusters: e.plat, Scaler: e.plat, Bus: managerBus})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv, e.h = s, s.Handler()
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	e := runOnBus(ctx, t, &wg, managerBus)
 	setupTenants(t, e)
 	sub := `{"cartridgeType":"php","alias":"blog","autoscalingPolicy":"autoscaling-policy-1","deploymentPolicy":"deployment-policy-1",
 		"repoUrl":"https://git.example.com/blog.git","repoUsername":"git","repoPassword":"` + repoSecret + `"}`
@@ -60,7 +51,7 @@ func TestArtifactsOverEmbeddedBroker(t *testing.T) {
 				t.Fatalf("artifact event %+v", ev)
 			}
 			var rec applicationRecord
-			if err := s.store.get(bucketApplications, "blog", &rec); err != nil {
+			if err := e.srv.store.get(bucketApplications, "blog", &rec); err != nil {
 				t.Fatal(err)
 			}
 			if pw, err := model.DecryptPassword(rec.Key, ev.RepoPassword); err != nil || pw != repoSecret {
@@ -135,16 +126,7 @@ func TestInitializerRequestsAnsweredAtOnce(t *testing.T) {
 		}
 	}
 
-	e := newEnv(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s, err := New(Options{Listener: ln, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler), Policies: e.srv.opts.Policies,
-		Cartridges: e.plat, Partitions: e.plat, Clusters: e.plat, Scaler: e.plat, Bus: managerBus})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv, e.h = s, s.Handler()
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	e := runOnBus(ctx, t, &wg, managerBus)
 	// The events published at start follow Run's subscription to initializer/#.
 	recv(t, tenants, 20*time.Second)
 	recv(t, signUps, 20*time.Second)
@@ -178,4 +160,21 @@ func recv[T any](t *testing.T, ch <-chan T, timeout time.Duration) T {
 		t.Fatalf("no %T within %s", *new(T), timeout)
 		panic("unreachable")
 	}
+}
+
+// runOnBus is a test environment whose Server runs with the bus client b until ctx ends (wg
+// waits for it).
+func runOnBus(ctx context.Context, t *testing.T, wg *sync.WaitGroup, b *bus.Client) *testEnv {
+	t.Helper()
+	e := newEnv(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s, err := New(Options{Listener: ln, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler), Policies: e.srv.opts.Policies,
+		Cartridges: e.plat, Partitions: e.plat, Clusters: e.plat, Scaler: e.plat, Bus: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv, e.h = s, s.Handler()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	return e
 }

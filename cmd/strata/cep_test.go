@@ -22,20 +22,7 @@ func TestUpSummarizesThriftHealth(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := bus.New(bus.Options{URLs: []string{"tcp://" + a.mqtt}, ClientID: "cep-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := make(chan string, 64)
-	if err := sub.Subscribe(ctx, model.SummaryTopic+"/#", func(_ string, b []byte) {
-		select {
-		case raw <- string(b):
-		default:
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = sub.Run(ctx) }()
+	raw := watchSummaries(ctx, t, a.mqtt, "cep-test")
 
 	// A wrong password is refused at connect.
 	bad, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + a.thriftTLS},
@@ -77,4 +64,25 @@ func TestUpSummarizesThriftHealth(t *testing.T) {
 		}
 	}
 	t.Fatal("no AverageLoadAverageEvent for the published cluster within 45 s")
+}
+
+// watchSummaries subscribes to the CEP's summaries on the broker at mqtt and returns them as
+// they arrive, as JSON text (the channel holds 64; more are dropped).
+func watchSummaries(ctx context.Context, t *testing.T, mqtt, clientID string) <-chan string {
+	t.Helper()
+	sub, err := bus.New(bus.Options{URLs: []string{"tcp://" + mqtt}, ClientID: clientID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make(chan string, 64)
+	if err := sub.Subscribe(ctx, model.SummaryTopic+"/#", func(_ string, b []byte) {
+		select {
+		case raw <- string(b):
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sub.Run(ctx) }()
+	return raw
 }

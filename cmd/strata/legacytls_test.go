@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
@@ -34,20 +33,7 @@ func TestUpThriftLegacyTLSAcceptsStratosAgent(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := bus.New(bus.Options{URLs: []string{"tcp://" + a.mqtt}, ClientID: "legacy-tls-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := make(chan string, 64)
-	if err := sub.Subscribe(ctx, model.SummaryTopic+"/#", func(_ string, b []byte) {
-		select {
-		case raw <- string(b):
-		default:
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = sub.Run(ctx) }()
+	raw := watchSummaries(ctx, t, a.mqtt, "legacy-tls-test")
 
 	agent, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + a.thriftTLS},
 		TLS: stratosAgentTLS(), Username: "admin", Password: "s3cret-pass"})
