@@ -161,8 +161,15 @@ func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {
 	u, _ := UserFrom(r.Context())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.store.has(bucketApplications, bean.ApplicationID) {
-		writeError(w, http.StatusConflict, "Application already exists: [application-id] "+bean.ApplicationID)
+	var other applicationRecord
+	if err := s.store.get(bucketApplications, bean.ApplicationID, &other); err == nil {
+		if visible(u, &other) {
+			writeError(w, http.StatusConflict, "Application already exists: [application-id] "+bean.ApplicationID)
+			return
+		}
+		// Another tenant's id: refused like any invalid application, so that the answer does not
+		// tell that the id exists (issue 15).
+		writeError(w, http.StatusBadRequest, "Application is not valid: applicationId "+bean.ApplicationID+" is not available: choose another id")
 		return
 	}
 	tenantID, err := s.tenantID(u.TenantDomain)

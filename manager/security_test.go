@@ -318,3 +318,34 @@ func TestAgentAccountsHaveNoAPIAccess(t *testing.T) {
 		}
 	}
 }
+
+// A create whose id collides with another tenant's application is refused like any invalid create
+// (400, "Application is not valid"), never with the 409 "already exists" that would reveal that
+// the other tenant has an application of that id (issue 15, item 7).
+func TestApplicationIDCollisionRevealsNothing(t *testing.T) {
+	e := newEnv(t)
+	setupTenants(t, e)
+	app := func(id, policy string) []byte {
+		return []byte(`{"applicationId":"` + id + `","alias":"` + id + `","components":{"cartridges":[{"type":"php","cartridgeMin":1,"cartridgeMax":2,
+			"subscribableInfo":{"alias":"` + id + `-php","autoscalingPolicy":"` + policy + `","deploymentPolicy":"deployment-policy-1"}}]}}`)
+	}
+	a := func(body []byte) resp {
+		return e.do("POST", "/api/applications", "boss@a.com", "boss-secret-a.com", body)
+	}
+	b := func(body []byte) resp {
+		return e.do("POST", "/api/applications", "boss@b.com", "boss-secret-b.com", body)
+	}
+	expect(t, "a creates web", a(app("web", "autoscaling-policy-1")), http.StatusCreated, "")
+	expect(t, "a creates web again", a(app("web", "autoscaling-policy-1")), http.StatusConflict, "already exists")
+	invalid := b(app("shop", "no-such-policy"))
+	clash := b(app("web", "autoscaling-policy-1"))
+	if clash.code != invalid.code || clash.code != http.StatusBadRequest {
+		t.Errorf("b creates a's id: status %d, an invalid create gets %d; want both 400", clash.code, invalid.code)
+	}
+	m := clash.msg().Message
+	if strings.Contains(strings.ToLower(m), "exist") || !strings.HasPrefix(m, "Application is not valid: ") ||
+		!strings.HasPrefix(invalid.msg().Message, "Application is not valid: ") {
+		t.Errorf("b creates a's id: %q (an invalid create: %q)", m, invalid.msg().Message)
+	}
+	expect(t, "b reads web", e.do("GET", "/api/applications/web", "boss@b.com", "boss-secret-b.com", nil), http.StatusNotFound, "")
+}
