@@ -21,7 +21,8 @@ const (
 )
 
 // applicationRecord is an application as the manager keeps it. Repository passwords in Bean are
-// encrypted with Key in Strata's AES-GCM form; Key is the application key (CARTRIDGE_KEY).
+// encrypted with Key in Strata's AES-GCM form; Key is the application key (CARTRIDGE_KEY), stored
+// wrapped by the secrets key (see secrets.go).
 type applicationRecord struct {
 	Bean              applicationBean `json:"bean"`
 	Status            string          `json:"status"`

@@ -59,8 +59,12 @@ func newEnv(t *testing.T) *testEnv {
 	t.Cleanup(func() { _ = ln.Close() })
 	logs := &testenv.Buffer{}
 	plat, fb := newFakePlatform(), &fakeBus{}
+	key, err := LoadSecretsKey(filepath.Join(dir, "secrets.key"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(Options{Listener: ln, Users: users, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Cartridges: plat, Partitions: plat, Clusters: plat, Scaler: plat, Bus: fb})
+		Cartridges: plat, Partitions: plat, Clusters: plat, Scaler: plat, Bus: fb, SecretsKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +285,7 @@ func TestResync(t *testing.T) {
 	expect(t, "deploy", e.admin("POST", "/api/applications/single-cartridge-app/deploy/application-policy-1", nil), http.StatusAccepted, "")
 	fresh := newFakePlatform()
 	s2, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler),
-		Cartridges: fresh, Partitions: fresh, Clusters: fresh, Scaler: fresh})
+		Cartridges: fresh, Partitions: fresh, Clusters: fresh, Scaler: fresh, SecretsKey: e.srv.opts.SecretsKey})
 	if err != nil {
 		t.Fatal(err)
 	}

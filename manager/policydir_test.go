@@ -86,7 +86,7 @@ func newDirServer(t *testing.T, e *testEnv, dir string) (*Server, *fakePlatform,
 	logs := &testenv.Buffer{}
 	plat := newFakePlatform()
 	s, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Policies: store, Cartridges: plat, Partitions: plat, Clusters: plat, Scaler: plat, Bus: &fakeBus{}})
+		Policies: store, Cartridges: plat, Partitions: plat, Clusters: plat, Scaler: plat, Bus: &fakeBus{}, SecretsKey: e.srv.opts.SecretsKey})
 	return s, plat, logs, err
 }
 

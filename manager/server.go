@@ -54,6 +54,11 @@ type Options struct {
 	// AuthzPolicy is the path of a Rego module replacing the embedded authorisation policy
 	// (package strata.authz, rule allow). Empty: the embedded default.rego.
 	AuthzPolicy string
+	// SecretsKey (SecretsKeySize bytes, see LoadSecretsKey) wraps the application and
+	// subscription keys stored in DB, which encrypt repository passwords: kept apart from the
+	// database, it makes a copy of the database alone reveal no secret. Records written without
+	// it are wrapped at New. Nil: keys are stored plain (a warning is logged).
+	SecretsKey []byte
 	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock and local.
 	IaasProviders []string
 }
@@ -120,11 +125,23 @@ func New(opts Options) (*Server, error) {
 		}
 		s.opts.Policies = ps
 	}
-	st, err := openStore(opts.DB)
+	sl, err := newSealer(opts.SecretsKey)
+	if err != nil {
+		return nil, err
+	}
+	if sl == nil {
+		s.log.Warn("no secrets key: application keys are stored in the database beside the repository passwords they encrypt")
+	}
+	st, err := openStore(opts.DB, sl)
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	if n, err := st.migrateSecrets(); err != nil {
+		return nil, fmt.Errorf("manager: wrap stored keys with the secrets key: %w", err)
+	} else if n > 0 {
+		s.log.Info("stored keys wrapped with the secrets key", "records", n)
+	}
 	if err := s.restorePolicies(); err != nil {
 		return nil, err
 	}

@@ -26,10 +26,15 @@ var (
 // errNotFound is returned by store.get for a missing key.
 var errNotFound = errors.New("manager: not found")
 
-// store is the manager's bbolt state: JSON values in named buckets.
-type store struct{ db *bbolt.DB }
+// store is the manager's bbolt state: JSON values in named buckets. The secret keys of
+// applications and subscriptions are wrapped by sealer (the secrets key) on put and unwrapped on
+// get, so that the database alone reveals no key.
+type store struct {
+	db     *bbolt.DB
+	sealer *sealer
+}
 
-func openStore(db *bbolt.DB) (*store, error) {
+func openStore(db *bbolt.DB, sl *sealer) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -41,10 +46,14 @@ func openStore(db *bbolt.DB) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager: open state: %w", err)
 	}
-	return &store{db: db}, nil
+	return &store{db: db, sealer: sl}, nil
 }
 
 func (s *store) put(bucket []byte, key string, v any) error {
+	v, err := s.sealValue(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
@@ -62,7 +71,10 @@ func (s *store) get(bucket []byte, key string, v any) error {
 		if b == nil {
 			return fmt.Errorf("%w: %s", errNotFound, key)
 		}
-		return json.Unmarshal(b, v)
+		if err := json.Unmarshal(b, v); err != nil {
+			return err
+		}
+		return s.openValue(v)
 	})
 }
 
@@ -91,6 +103,9 @@ func list[T any](s *store, bucket []byte, prefix string) ([]T, error) {
 		for k, v := c.Seek([]byte(prefix)); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == prefix; k, v = c.Next() {
 			var t T
 			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+			}
+			if err := s.openValue(&t); err != nil {
 				return fmt.Errorf("decode %s/%s: %w", bucket, k, err)
 			}
 			out = append(out, t)

@@ -55,6 +55,10 @@ type Options struct {
 	ClickHouse string
 	// AuthzPolicy is a Rego module replacing the REST API's authorisation policy (--authz-policy).
 	AuthzPolicy string
+	// SecretsKey is the file of the key that wraps the keys of repository passwords stored in
+	// manager.db (--secrets-key, STRATA_SECRETS_KEY_FILE); it must exist. Empty:
+	// <DataDir>/secrets.key, generated at first start.
+	SecretsKey string
 	// LB runs the load balancer (--lb) with its proxy ports on LBHost (--lb-host), publishing
 	// in-flight counts every LBStatsInterval (0: lb's default).
 	LB              bool
@@ -341,6 +345,14 @@ func (a *App) Run(ctx context.Context) error {
 		reg.MustRegister(balancer.Collector())
 		g.Go(func() error { return balancer.Run(ctx) })
 	}
+	keyPath, create := cfg.SecretsKey, false
+	if keyPath == "" {
+		keyPath, create = filepath.Join(cfg.DataDir, "secrets.key"), true
+	}
+	secretsKey, err := manager.LoadSecretsKey(keyPath, create)
+	if err != nil {
+		return fmt.Errorf("--secrets-key: %w", err)
+	}
 	api, err := manager.New(manager.Options{
 		Listener:    apiLn,
 		Users:       users,
@@ -354,6 +366,7 @@ func (a *App) Run(ctx context.Context) error {
 		Bus:         client,
 		History:     store,
 		AuthzPolicy: cfg.AuthzPolicy,
+		SecretsKey:  secretsKey,
 		Readiness:   readiness(client, brokerURLs, store, plat.controller),
 	})
 	if err != nil {
