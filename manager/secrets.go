@@ -60,13 +60,31 @@ func LoadSecretsKey(path string, create bool) ([]byte, error) {
 	return key, nil
 }
 
-// sealer wraps and unwraps the record keys with the secrets key (AES-GCM, random nonce).
-type sealer struct{ aead cipher.AEAD }
+// sealer wraps and unwraps the record keys with the secrets key (AES-GCM, random nonce). During
+// a rotation, prev (the previous secrets key) still opens what it wrapped.
+type sealer struct{ aead, prev cipher.AEAD }
 
-func newSealer(key []byte) (*sealer, error) {
+func newSealer(key, previous []byte) (*sealer, error) {
 	if key == nil {
+		if previous != nil {
+			return nil, errors.New("manager: a previous secrets key without a secrets key")
+		}
 		return nil, nil
 	}
+	a, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	sl := &sealer{aead: a}
+	if previous != nil {
+		if sl.prev, err = newAEAD(previous); err != nil {
+			return nil, fmt.Errorf("previous %w", err)
+		}
+	}
+	return sl, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != SecretsKeySize {
 		return nil, fmt.Errorf("manager: secrets key: %d bytes, want %d", len(key), SecretsKeySize)
 	}
@@ -78,7 +96,7 @@ func newSealer(key []byte) (*sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager: secrets key: %w", err)
 	}
-	return &sealer{aead: aead}, nil
+	return aead, nil
 }
 
 // seal wraps a plain record key; an empty or already wrapped one is returned as is. Without a
@@ -102,15 +120,43 @@ func (s *sealer) open(stored string) (string, error) {
 	if s == nil {
 		return "", errors.New("a record key is sealed and no secrets key is configured")
 	}
+	plain, _, err := s.openWith(stored)
+	return plain, err
+}
+
+// openWith unwraps a sealed key and tells whether the current secrets key opened it (false: the
+// previous one did, so the record is to be wrapped again).
+func (s *sealer) openWith(stored string) (plain string, current bool, err error) {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(stored, sealedPrefix))
 	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", errors.New("a sealed record key is malformed")
+		return "", false, errors.New("a sealed record key is malformed")
 	}
-	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], nil)
-	if err != nil {
-		return "", fmt.Errorf("a sealed record key does not open with the secrets key (wrong key file?): %w", err)
+	nonce, ct := b[:s.aead.NonceSize()], b[s.aead.NonceSize():]
+	p, err := s.aead.Open(nil, nonce, ct, nil)
+	if err == nil {
+		return string(p), true, nil
 	}
-	return string(plain), nil
+	if s.prev != nil {
+		if p, perr := s.prev.Open(nil, nonce, ct, nil); perr == nil {
+			return string(p), false, nil
+		}
+	}
+	return "", false, fmt.Errorf("a sealed record key does not open with the secrets key (wrong key file?): %w", err)
+}
+
+// stale reports whether a stored key is to be (re)wrapped: plain, or wrapped by the previous key.
+func (s *sealer) stale(stored string) bool {
+	if stored == "" {
+		return false
+	}
+	if !strings.HasPrefix(stored, sealedPrefix) {
+		return true
+	}
+	if s.prev == nil {
+		return false
+	}
+	_, current, err := s.openWith(stored)
+	return err == nil && !current
 }
 
 // keyed is a record holding a secret key: the store wraps it on put and unwraps it on get.
@@ -156,8 +202,9 @@ func (s *store) openValue(v any) error {
 	return nil
 }
 
-// migrateSecrets wraps, once, the plain keys of records written before the secrets key existed.
-// It returns how many records it wrapped.
+// migrateSecrets wraps, once, the plain keys of records written before the secrets key existed,
+// and wraps again with the secrets key those wrapped by the previous key (a rotation). It returns
+// how many records it wrapped.
 func (s *store) migrateSecrets() (int, error) {
 	n := 0
 	for _, b := range [][]byte{bucketApplications, bucketSubscriptions} {
@@ -179,8 +226,7 @@ func (s *store) migrateSecrets() (int, error) {
 				}
 				continue
 			}
-			if (plain.Key == "" || strings.HasPrefix(plain.Key, sealedPrefix)) &&
-				(plain.SubscriptionKey == "" || strings.HasPrefix(plain.SubscriptionKey, sealedPrefix)) {
+			if !s.sealer.stale(plain.Key) && !s.sealer.stale(plain.SubscriptionKey) {
 				continue
 			}
 			var err error

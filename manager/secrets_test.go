@@ -234,8 +234,8 @@ func TestSecretsKeyFile(t *testing.T) {
 	if _, err := LoadSecretsKey(path, true); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("a world-readable key file: %v", err)
 	}
-	s1, _ := newSealer(k1)
-	s2, _ := newSealer(bytes.Repeat([]byte{7}, SecretsKeySize))
+	s1, _ := newSealer(k1, nil)
+	s2, _ := newSealer(bytes.Repeat([]byte{7}, SecretsKeySize), nil)
 	sealed, err := s1.seal("0123456789abcdef")
 	if err != nil {
 		t.Fatal(err)
@@ -258,5 +258,55 @@ func TestSecretsKeyMissingFailsStart(t *testing.T) {
 	_, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users})
 	if err == nil || !strings.Contains(err.Error(), "no secrets key") {
 		t.Errorf("New without the key: %v", err)
+	}
+}
+
+// Rotation: a start with a new secrets key and the previous one wraps every record again with
+// the new key; afterwards the new key alone opens them and the previous one opens none.
+func TestSecretsKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	if err := e.srv.store.put(bucketApplications, "app", applicationRecord{Key: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	old := e.srv.opts.SecretsKey
+	next := bytes.Repeat([]byte{9}, SecretsKeySize)
+	logs := &testenv.Buffer{}
+	s, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		SecretsKey: next, PreviousSecretsKey: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "stored keys wrapped with the secrets key") {
+		t.Errorf("rotation logs: %s", logs)
+	}
+	oldSealer, _ := newSealer(old, nil)
+	_, values, err := s.store.rawList(bucketApplications)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values {
+		var r applicationRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := oldSealer.open(r.Key); err == nil {
+			t.Errorf("after rotation the previous key still opens %s", v)
+		}
+	}
+	if _, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, SecretsKey: old}); err == nil {
+		// New does not open every record; a get with the old key must fail.
+		st := &store{db: s.store.db, sealer: oldSealer}
+		var r applicationRecord
+		if err := st.get(bucketApplications, "app", &r); err == nil {
+			t.Error("the previous key alone still opens a record after rotation")
+		}
+	}
+	var got applicationRecord
+	s2, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, SecretsKey: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.store.get(bucketApplications, "app", &got); err != nil || got.Key != "0123456789abcdef" {
+		t.Errorf("new key: %q, %v", got.Key, err)
 	}
 }

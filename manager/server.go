@@ -59,6 +59,9 @@ type Options struct {
 	// database, it makes a copy of the database alone reveal no secret. Records written without
 	// it are wrapped at New. Nil: keys are stored plain (a warning is logged).
 	SecretsKey []byte
+	// PreviousSecretsKey, during a rotation, is the secrets key being replaced: records it
+	// wrapped are wrapped again with SecretsKey at New. Nil: no rotation.
+	PreviousSecretsKey []byte
 	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock and local.
 	IaasProviders []string
 }
@@ -125,7 +128,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.opts.Policies = ps
 	}
-	sl, err := newSealer(opts.SecretsKey)
+	sl, err := newSealer(opts.SecretsKey, opts.PreviousSecretsKey)
 	if err != nil {
 		return nil, err
 	}

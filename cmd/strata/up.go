@@ -31,6 +31,7 @@ type upConfig struct {
 	lb          bool
 	authzPolicy string
 	secretsKey  string
+	prevKey     string
 	lbHost      string
 	cep         cepConfig
 	controller  controllerConfig
@@ -47,6 +48,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse for history, e.g. clickhouse://127.0.0.1:9000/strata (default: an embedded, bounded in-process store)")
 	fs.StringVar(&c.secretsKey, "secrets-key", os.Getenv("STRATA_SECRETS_KEY_FILE"), "file of the key that wraps the stored repository-password keys (32 bytes, raw or base64, mode 0600); empty: <data-dir>/secrets.key, generated at first start. Back it up apart from the data dir. Env STRATA_SECRETS_KEY_FILE")
+	fs.StringVar(&c.prevKey, "secrets-key-previous", "", "rotation: file of the secrets key being replaced; the stored keys it wrapped are wrapped again with --secrets-key at start")
 	fs.StringVar(&c.authzPolicy, "authz-policy", "", "Rego module (package strata.authz, rule allow) replacing the REST API's embedded authorisation policy")
 	fs.BoolVar(&c.lb, "lb", true, "run the load balancer: every cartridge's proxy port routes to its Active members")
 	fs.StringVar(&c.lbHost, "lb-host", "127.0.0.1", "address the load balancer's proxy ports listen on (empty: every interface)")
@@ -177,6 +179,7 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		ClickHouse:      c.clickhouse,
 		AuthzPolicy:     c.authzPolicy,
 		SecretsKey:      c.secretsKey,
+		PreviousSecrets: c.prevKey,
 		LB:              c.lb,
 		LBHost:          c.lbHost,
 		LBStatsInterval: c.lbStatsInterval(),

@@ -59,6 +59,9 @@ type Options struct {
 	// manager.db (--secrets-key, STRATA_SECRETS_KEY_FILE); it must exist. Empty:
 	// <DataDir>/secrets.key, generated at first start.
 	SecretsKey string
+	// PreviousSecrets is the file of the secrets key being rotated out (--secrets-key-previous):
+	// what it wrapped is wrapped again with SecretsKey at start. Empty: no rotation.
+	PreviousSecrets string
 	// LB runs the load balancer (--lb) with its proxy ports on LBHost (--lb-host), publishing
 	// in-flight counts every LBStatsInterval (0: lb's default).
 	LB              bool
@@ -353,21 +356,28 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--secrets-key: %w", err)
 	}
+	var previousKey []byte
+	if cfg.PreviousSecrets != "" {
+		if previousKey, err = manager.LoadSecretsKey(cfg.PreviousSecrets, false); err != nil {
+			return fmt.Errorf("--secrets-key-previous: %w", err)
+		}
+	}
 	api, err := manager.New(manager.Options{
-		Listener:    apiLn,
-		Users:       users,
-		Gatherer:    reg,
-		Logger:      log,
-		Policies:    sc.store,
-		Cartridges:  plat.controller,
-		Partitions:  plat.controller,
-		Clusters:    managerClusters{plat.controller, sc.scaler},
-		Scaler:      managerScaler{sc.scaler},
-		Bus:         client,
-		History:     store,
-		AuthzPolicy: cfg.AuthzPolicy,
-		SecretsKey:  secretsKey,
-		Readiness:   readiness(client, brokerURLs, store, plat.controller),
+		Listener:           apiLn,
+		Users:              users,
+		Gatherer:           reg,
+		Logger:             log,
+		Policies:           sc.store,
+		Cartridges:         plat.controller,
+		Partitions:         plat.controller,
+		Clusters:           managerClusters{plat.controller, sc.scaler},
+		Scaler:             managerScaler{sc.scaler},
+		Bus:                client,
+		History:            store,
+		AuthzPolicy:        cfg.AuthzPolicy,
+		SecretsKey:         secretsKey,
+		PreviousSecretsKey: previousKey,
+		Readiness:          readiness(client, brokerURLs, store, plat.controller),
 	})
 	if err != nil {
 		return err

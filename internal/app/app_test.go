@@ -259,3 +259,23 @@ func TestRunStopsEveryGoroutine(t *testing.T) {
 		return runtime.NumGoroutine() <= before
 	})
 }
+
+// The platform generates its secrets key in the data dir, mode 0600, at first start; a
+// --secrets-key file that does not exist is refused rather than generated.
+func TestSecretsKeyFile(t *testing.T) {
+	o := testOptions(t)
+	start(t, o).stop(t)
+	fi, err := os.Stat(filepath.Join(o.DataDir, "secrets.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secrets.key: %v", err)
+	}
+	o2 := testOptions(t)
+	o2.SecretsKey = filepath.Join(t.TempDir(), "missing.key")
+	a, err := New(o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--secrets-key") {
+		t.Errorf("Run with a missing --secrets-key file: %v", err)
+	}
+}
