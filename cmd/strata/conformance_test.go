@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -45,39 +44,6 @@ func call(t *testing.T, method, url, body string) (int, string, string) {
 func waitUntil(t *testing.T, within time.Duration, what string, f func() bool) {
 	t.Helper()
 	testenv.Eventually(t, within, what, f)
-}
-
-// memberStatuses lists the member statuses of an application's runtime view.
-func memberStatuses(t *testing.T, api, app string) []string {
-	code, body, _ := call(t, http.MethodGet, api+"/api/applications/"+app+"/runtime", "")
-	if code != http.StatusOK {
-		return nil
-	}
-	var out []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if _, ok := v["memberId"]; ok {
-				if s, ok := v["status"].(string); ok {
-					out = append(out, s)
-				}
-			}
-			for _, c := range v {
-				walk(c)
-			}
-		case []any:
-			for _, c := range v {
-				walk(c)
-			}
-		}
-	}
-	var doc any
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
-		t.Fatalf("runtime view is not JSON: %v: %s", err, body)
-	}
-	walk(doc)
-	return out
 }
 
 // The Stratos samples posted as they are, in the order of Stratos' deploy scripts, against
@@ -153,8 +119,7 @@ func TestUpConformanceSamples(t *testing.T) {
 		t.Fatalf("deploy = %d %s, want 202", code, body)
 	}
 	waitUntil(t, 90*time.Second, "the application's member to go Active", func() bool {
-		st := memberStatuses(t, api, "single-cartridge-app")
-		return len(st) >= 1 && st[0] == "Active"
+		return len(activeMembers(runtimeMembers(t, api, "single-cartridge-app"))) >= 1
 	})
 
 	// The decision that started the member explains itself.
@@ -255,8 +220,8 @@ func TestStratosExampleScripts(t *testing.T) {
 			t.Errorf("GET %s after deploy.sh = %d %s, want 200", path, code, body)
 		}
 	}
-	if st := memberStatuses(t, api, "single-cartridge-app"); len(st) == 0 || st[0] != "Active" {
-		t.Errorf("members after deploy.sh: %v, want an Active one", st)
+	if ms := runtimeMembers(t, api, "single-cartridge-app"); len(activeMembers(ms)) == 0 {
+		t.Errorf("members after deploy.sh: %v, want an Active one", ms)
 	}
 
 	script("undeploy.sh")
