@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/strata-paas/strata/policies"
 )
 
 const behaviourPolicies = `---
@@ -102,17 +100,7 @@ steps:
 
 func TestMaxCheckFixture(t *testing.T) {
 	set := buildSet(t, scalingPolicies("round-robin", "enforce", ""))
-	fxs, err := policies.DecodeFixtures("m_test.yaml", []byte(maxCheckFixture), set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := RunFixture(context.Background(), set, fxs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Passed() {
-		t.Error(r.String())
-	}
+	r := runFixtureText(t, set, "m_test.yaml", maxCheckFixture)[0]
 	if tr, _ := DecodeTrace(r.Steps[0].Decision); len(tr.Steps) < 4 { // 2 terminations, 2 cleanups
 		t.Errorf("steps %+v", tr.Steps)
 	}

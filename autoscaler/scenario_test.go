@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
-	"github.com/strata-paas/strata/policies"
 )
 
 // The Stratos integration scenarios of §8.2, in process: the sim plays the controller, the mock
@@ -220,17 +219,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 // TestDryRunMaxCheck: the max check terminates active members above partitionMax in dry-run too.
 func TestDryRunMaxCheck(t *testing.T) {
 	set := buildSet(t, scalingPolicies("round-robin", "dry-run", ""))
-	fxs, err := policies.DecodeFixtures("m_test.yaml", []byte(maxCheckFixture), set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := RunFixture(context.Background(), set, fxs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.Passed() {
-		t.Error(r.String())
-	}
+	r := runFixtureText(t, set, "m_test.yaml", maxCheckFixture)[0]
 	tr, _ := DecodeTrace(r.Steps[0].Decision)
 	terms := 0
 	for _, st := range tr.Steps {
