@@ -269,6 +269,20 @@ func LoadReplayHistory(ctx context.Context, src replaySource, clusterID string, 
 	return h, nil
 }
 
+// ReplayFrom reads the cluster's history of o's range from src (LoadReplayHistory) and replays
+// it (Replay). A range without a recorded decision is an error: there is nothing to compare.
+func ReplayFrom(ctx context.Context, src replaySource, o ReplayOptions) (*ReplayResult, error) {
+	h, err := LoadReplayHistory(ctx, src, o.Cluster.ClusterID, o.From, o.To)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Decisions) == 0 {
+		return nil, fmt.Errorf("no recorded decisions of cluster %s between %s and %s", o.Cluster.ClusterID,
+			o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))
+	}
+	return Replay(ctx, o, h)
+}
+
 // pageBack reads a range newest page first (history returns the newest Limit records), moving
 // the end back to the oldest record read; records at the boundary millisecond are read twice and
 // kept once.

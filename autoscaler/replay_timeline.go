@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -109,4 +110,24 @@ func sumDeltas(ds []model.Decision) (started, terminated int) {
 		}
 	}
 	return started, terminated
+}
+
+// WriteJSON writes the result as one indented JSON document: the range, the policies, the
+// counts of recorded and replayed decisions, the differences and the timeline.
+func (r *ReplayResult) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Cluster        string      `json:"cluster"`
+		Instance       string      `json:"instance"`
+		Policy         string      `json:"policy"`
+		RecordedPolicy string      `json:"recordedPolicy"`
+		From           time.Time   `json:"from"`
+		To             time.Time   `json:"to"`
+		Recorded       int         `json:"recordedDecisions"`
+		Replayed       int         `json:"replayedDecisions"`
+		Differences    int         `json:"differences"`
+		Timeline       []ReplayRow `json:"timeline"`
+	}{r.Cluster.ClusterID, r.Cluster.InstanceID, r.Policy, r.RecordedPolicy, r.From, r.To,
+		len(r.Recorded), len(r.Replayed), r.Differences, r.Timeline})
 }

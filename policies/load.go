@@ -269,3 +269,49 @@ func CheckDir(ctx context.Context, dir string) error {
 	_, err = LoadFixtures(dir, set)
 	return err
 }
+
+// LoadCandidate loads dir with a candidate autoscaling policy, for a replay: policy is the id of
+// an autoscaling policy in dir, or a YAML file whose policies join the directory's set, replacing
+// those of the same kind and id. The file holds exactly one autoscaling policy. It returns the
+// set and the id of the autoscaling policy.
+func LoadCandidate(ctx context.Context, dir, policy string) (*Set, string, error) {
+	set, err := LoadDir(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	fi, err := os.Stat(policy)
+	if err != nil || fi.IsDir() {
+		if _, ok := set.Autoscaling(policy); !ok {
+			return nil, "", fmt.Errorf("autoscaling policy %q: not in %s, and not a file", policy, dir)
+		}
+		return set, policy, nil
+	}
+	data, err := os.ReadFile(policy)
+	if err != nil {
+		return nil, "", fmt.Errorf("read policy: %w", err)
+	}
+	ps, err := DecodeYAML(policy, data)
+	if err != nil {
+		return nil, "", err
+	}
+	id := ""
+	for _, p := range ps {
+		if r := p.Ref(); r.Kind == KindAutoscaling {
+			if id != "" {
+				return nil, "", fmt.Errorf("%s: more than one autoscaling policy (%s, %s); replay takes one", policy, id, r.ID)
+			}
+			id = r.ID
+		}
+	}
+	if id == "" {
+		return nil, "", fmt.Errorf("%s: no autoscaling policy", policy)
+	}
+	keep := slices.DeleteFunc(set.All(), func(p Policy) bool {
+		return slices.ContainsFunc(ps, func(q Policy) bool { return p.Ref() == q.Ref() })
+	})
+	set, err = Empty().With(ctx, append(keep, ps...)...)
+	if err != nil {
+		return nil, "", err
+	}
+	return set, id, nil
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/manager"
+	"github.com/strata-paas/strata/manager/client"
 )
 
 // cliEnv is a manager API in the test process (no platform behind it) and the client commands
@@ -110,8 +111,8 @@ func TestClientKindSpellings(t *testing.T) {
 			t.Errorf("list %s: %s", spelling, out)
 		}
 	}
-	for _, k := range kinds {
-		for _, spelling := range []string{k.name, k.plural, k.restName()} {
+	for _, k := range client.Kinds {
+		for _, spelling := range []string{k.Name, k.Plural, k.RESTName()} {
 			if out, errs, code := e.strata("list", spelling); code != 0 {
 				t.Errorf("list %s: exit %d %s%s", spelling, code, out, errs)
 			}

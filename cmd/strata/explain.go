@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/manager/client"
 )
 
 // runExplain is `strata explain CLUSTER`: the autoscaler's last decisions for a cluster, each
@@ -38,7 +39,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ds []model.Decision
-	if err := c.call(ctx, "GET", "/history/decisions?"+q.Encode(), nil, &ds); err != nil {
+	if err := c.Call(ctx, "GET", "/history/decisions?"+q.Encode(), nil, &ds); err != nil {
 		return c.fail(stderr, err)
 	}
 	if len(ds) == 0 {
@@ -65,9 +66,9 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 
 // noDecisions says why there is no decision: the cluster does not exist, or it made none since.
 func (c *clientConfig) noDecisions(ctx context.Context, cluster, since string) error {
-	err := c.call(ctx, "GET", "/cluster/"+url.PathEscape(cluster), nil, nil)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.code == http.StatusNotFound {
+	err := c.Call(ctx, "GET", "/cluster/"+url.PathEscape(cluster), nil, nil)
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
 		return fmt.Errorf("no cluster %s (strata list subscriptions and strata runtime APPLICATION show the cluster ids)", cluster)
 	}
 	return fmt.Errorf("no decisions for cluster %s since %s", cluster, since)

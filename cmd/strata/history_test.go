@@ -22,6 +22,7 @@ import (
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
+	"github.com/strata-paas/strata/policies"
 )
 
 // historyPolicies is a policy directory for a cluster on the mock provider.
@@ -415,7 +416,7 @@ func TestUpDemoHistoryReplay(t *testing.T) {
 	}
 	// Every decision that acted (min check, scale-ups, scale-downs) is decided the same, at the same
 	// times; the scale-downs terminate the members the live autoscaler terminated (see Replay).
-	set, id, err := replayPolicySet(ctx, "../../examples/demo/policies", "demo-autoscaling")
+	set, id, err := policies.LoadCandidate(ctx, "../../examples/demo/policies", "demo-autoscaling")
 	if err != nil {
 		t.Fatal(err)
 	}

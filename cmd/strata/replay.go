@@ -2,23 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/history"
-	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/manager/client"
 	"github.com/strata-paas/strata/policies"
 )
 
@@ -109,7 +105,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	set, policyID, err := replayPolicySet(ctx, *dir, policyArgs[0])
+	set, policyID, err := policies.LoadCandidate(ctx, *dir, policyArgs[0])
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
@@ -119,7 +115,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		MonitorInterval: *interval, ClaimWindow: *claim, MatchTolerance: *tolerance}
 	var res *autoscaler.ReplayResult
 	if *apiURL != "" {
-		res, err = replayFrom(ctx, &apiHistory{base: strings.TrimSuffix(*apiURL, "/"), user: *user, password: *password}, o)
+		res, err = autoscaler.ReplayFrom(ctx, &client.Client{URL: *apiURL, User: *user, Password: *password}, o)
 	} else {
 		res, err = replayFromClickHouse(ctx, *dsn, o)
 	}
@@ -128,11 +124,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(replayJSON{Cluster: res.Cluster.ClusterID, Instance: res.Cluster.InstanceID, Policy: res.Policy,
-			RecordedPolicy: res.RecordedPolicy, From: res.From, To: res.To, Recorded: len(res.Recorded),
-			Replayed: len(res.Replayed), Differences: res.Differences, Timeline: res.Timeline}); err != nil {
+		if err := res.WriteJSON(stdout); err != nil {
 			fmt.Fprintf(stderr, "strata policy replay: %v\n", err)
 			return 1
 		}
@@ -143,20 +135,6 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// replayJSON is --output json.
-type replayJSON struct {
-	Cluster        string                 `json:"cluster"`
-	Instance       string                 `json:"instance"`
-	Policy         string                 `json:"policy"`
-	RecordedPolicy string                 `json:"recordedPolicy"`
-	From           time.Time              `json:"from"`
-	To             time.Time              `json:"to"`
-	Recorded       int                    `json:"recordedDecisions"`
-	Replayed       int                    `json:"replayedDecisions"`
-	Differences    int                    `json:"differences"`
-	Timeline       []autoscaler.ReplayRow `json:"timeline"`
 }
 
 // parseReplayTime reads RFC 3339, "now" or a duration relative to now.
@@ -174,58 +152,6 @@ func parseReplayTime(s string, now time.Time) (time.Time, error) {
 	return now.Add(d), nil
 }
 
-// replayPolicySet loads the policy directory and, when POLICY names a file, adds the policies
-// in it; it returns the set and the id of the autoscaling policy to replay.
-func replayPolicySet(ctx context.Context, dir, policy string) (*policies.Set, string, error) {
-	set, err := policies.LoadDir(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	fi, err := os.Stat(policy)
-	if err != nil || fi.IsDir() {
-		if _, ok := set.Autoscaling(policy); !ok {
-			return nil, "", fmt.Errorf("autoscaling policy %q: not in %s, and not a file", policy, dir)
-		}
-		return set, policy, nil
-	}
-	data, err := os.ReadFile(policy)
-	if err != nil {
-		return nil, "", fmt.Errorf("read policy: %w", err)
-	}
-	ps, err := policies.DecodeYAML(policy, data)
-	if err != nil {
-		return nil, "", err
-	}
-	id := ""
-	for _, p := range ps {
-		if r := p.Ref(); r.Kind == policies.KindAutoscaling {
-			if id != "" {
-				return nil, "", fmt.Errorf("%s: more than one autoscaling policy (%s, %s); replay takes one", policy, id, r.ID)
-			}
-			id = r.ID
-		}
-	}
-	if id == "" {
-		return nil, "", fmt.Errorf("%s: no autoscaling policy", policy)
-	}
-	// Replace what the directory has under the same refs; the file's policies are new to the set.
-	var keep []policies.Policy
-	for _, p := range set.All() {
-		replaced := false
-		for _, q := range ps {
-			replaced = replaced || p.Ref() == q.Ref()
-		}
-		if !replaced {
-			keep = append(keep, p)
-		}
-	}
-	set, err = policies.Empty().With(ctx, append(keep, ps...)...)
-	if err != nil {
-		return nil, "", err
-	}
-	return set, id, nil
-}
-
 // replayFromClickHouse reads the cluster's history from ClickHouse and replays it.
 func replayFromClickHouse(ctx context.Context, dsn string, o autoscaler.ReplayOptions) (*autoscaler.ReplayResult, error) {
 	// The store only reads here; its spool directory stays empty and is removed.
@@ -239,87 +165,5 @@ func replayFromClickHouse(ctx context.Context, dsn string, o autoscaler.ReplayOp
 		return nil, fmt.Errorf("open history: %w", err)
 	}
 	defer ch.Close()
-	return replayFrom(ctx, ch, o)
-}
-
-// replaySource is what autoscaler.LoadReplayHistory reads.
-type replaySource interface {
-	Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error)
-	Lifecycle(ctx context.Context, q history.LifecycleQuery) ([]model.LifecycleRecord, error)
-	Decisions(ctx context.Context, q history.DecisionQuery) ([]model.Decision, error)
-}
-
-func replayFrom(ctx context.Context, src replaySource, o autoscaler.ReplayOptions) (*autoscaler.ReplayResult, error) {
-	h, err := autoscaler.LoadReplayHistory(ctx, src, o.Cluster.ClusterID, o.From, o.To)
-	if err != nil {
-		return nil, err
-	}
-	if len(h.Decisions) == 0 {
-		return nil, fmt.Errorf("no recorded decisions of cluster %s between %s and %s", o.Cluster.ClusterID,
-			o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))
-	}
-	return autoscaler.Replay(ctx, o, h)
-}
-
-// apiHistory reads history through a running strata's /api/history endpoints, which answer
-// the history package's queries as JSON.
-type apiHistory struct {
-	base, user, password string
-}
-
-// apiTime writes a time for the API's from and to (RFC 3339; the zero time is the epoch, so
-// an open start reads everything).
-func apiTime(t time.Time) string {
-	if t.IsZero() {
-		return "0"
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func (h *apiHistory) get(ctx context.Context, path string, q url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/api/history/"+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(h.user, h.password)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("read history: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("read history: GET /api/history/%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("read history: /api/history/%s: %w", path, err)
-	}
-	return nil
-}
-
-func (h *apiHistory) Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error) {
-	v := url.Values{"cluster": {q.ClusterID}, "from": {apiTime(q.From)}, "step": {q.Step.String()}}
-	if !q.To.IsZero() {
-		v.Set("to", apiTime(q.To))
-	}
-	var out []history.Point
-	return out, h.get(ctx, "summaries", v, &out)
-}
-
-func (h *apiHistory) Lifecycle(ctx context.Context, q history.LifecycleQuery) ([]model.LifecycleRecord, error) {
-	v := url.Values{"cluster": {q.ClusterID}, "from": {apiTime(q.From)}, "limit": {strconv.Itoa(q.Limit)}}
-	if !q.To.IsZero() {
-		v.Set("to", apiTime(q.To))
-	}
-	var out []model.LifecycleRecord
-	return out, h.get(ctx, "lifecycle", v, &out)
-}
-
-func (h *apiHistory) Decisions(ctx context.Context, q history.DecisionQuery) ([]model.Decision, error) {
-	v := url.Values{"cluster": {q.ClusterID}, "from": {apiTime(q.From)}, "limit": {strconv.Itoa(q.Limit)}}
-	if !q.To.IsZero() {
-		v.Set("to", apiTime(q.To))
-	}
-	var out []model.Decision
-	return out, h.get(ctx, "decisions", v, &out)
+	return autoscaler.ReplayFrom(ctx, ch, o)
 }

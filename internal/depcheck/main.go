@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"internal/databridge": {"internal/model"},
 	"internal/testenv":    {},
 	"internal/depcheck":   {},
+	"internal/completion": {},
 	"internal/demo":       {"internal/model", "policies", "controller", "autoscaler"}, // for their types; see docs/architecture.md
 	"rules":               {"internal/model"},
 	"policies":            {"internal/model", "rules"},
