@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,17 @@ func (r Report) String() string {
 		}
 	}
 	return b.String()
+}
+
+// WriteReports writes the fixtures' reports (Report.String) and returns how many failed.
+func WriteReports(w io.Writer, reports []Report) (failed int) {
+	for _, r := range reports {
+		fmt.Fprint(w, r.String())
+		if !r.Passed() {
+			failed++
+		}
+	}
+	return failed
 }
 
 // fixtureStarter answers every start at once with a pending member and forgets terminations.

@@ -3,6 +3,7 @@ package policies
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Pos is a position in a policy file. Line and Col are 1-based; a zero Line means the position is
@@ -106,3 +107,22 @@ func (e *problem) Error() string        { return e.msg }
 func (e *problem) Is(target error) bool { return target == e.is }
 
 func (p *problems) err() error { return errors.Join(p.errs...) }
+
+// WriteErrors writes every problem of err on its own line: the positioned problems (Errors),
+// else every error joined in err, else err.
+func WriteErrors(w io.Writer, err error) {
+	if ps := Errors(err); len(ps) > 0 {
+		for _, p := range ps {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			fmt.Fprintln(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}

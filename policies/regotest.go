@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,4 +127,15 @@ func addRegoErrors(pr *problems, file string, err error) {
 		}
 		pr.add(pos, "rego: %s", e.Message)
 	}
+}
+
+// WriteRegoResults writes one line per Rego test result and returns how many failed.
+func WriteRegoResults(w io.Writer, results []RegoTestResult) (failed int) {
+	for _, r := range results {
+		fmt.Fprintln(w, r.String())
+		if !r.Pass && !r.Skip {
+			failed++
+		}
+	}
+	return failed
 }

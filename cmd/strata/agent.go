@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -84,17 +82,9 @@ func runLB(args []string, _ io.Writer, stderr io.Writer) int {
 		}
 		opts := lb.Options{Bus: client, Host: *host, NetworkPartitionID: *np, Logger: log}
 		if urls := app.SplitURLs(*cepURLs); len(urls) > 0 {
-			tlsConf := &tls.Config{InsecureSkipVerify: true} // the Stratos LB does not verify the CEP either
-			if *cepCA != "" {
-				pem, err := os.ReadFile(*cepCA)
-				if err != nil {
-					return fmt.Errorf("--cep-ca: %w", err)
-				}
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					return fmt.Errorf("--cep-ca %s: no PEM certificate", *cepCA)
-				}
-				tlsConf = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			tlsConf, err := databridge.CAFileTLS(*cepCA)
+			if err != nil {
+				return fmt.Errorf("--cep-ca: %w", err)
 			}
 			cepClient, err := databridge.NewClient(databridge.ClientOptions{URLs: urls, TLS: tlsConf,
 				Username: os.Getenv("STRATA_CEP_USERNAME"), Password: os.Getenv("STRATA_CEP_PASSWORD"), Logger: log})

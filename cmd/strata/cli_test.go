@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/strata-paas/strata/history"
+	"github.com/strata-paas/strata/internal/buildinfo"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/manager"
 	"github.com/strata-paas/strata/manager/client"
@@ -328,39 +328,6 @@ func TestClientTimeoutOnlyWhereItWaits(t *testing.T) {
 	}
 }
 
-func TestReadVersion(t *testing.T) {
-	settings := func(kv ...string) []debug.BuildSetting {
-		var s []debug.BuildSetting
-		for i := 0; i < len(kv); i += 2 {
-			s = append(s, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
-		}
-		return s
-	}
-	for _, tc := range []struct {
-		name, ldflags string
-		bi            *debug.BuildInfo
-		want          string
-	}{
-		{name: "vcs", bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.0.0-20261206050000-9fb0555def00"},
-			Settings: settings("vcs.revision", "9fb0555def000d2d4a23009d15074d162993adbb", "vcs.time", "2026-12-06T05:00:00Z", "vcs.modified", "false")},
-			want: "v0.0.0-20261206050000-9fb0555def00 commit 9fb0555def000d2d4a23009d15074d162993adbb (2026-12-06T05:00:00Z) go1.26.8"},
-		{name: "modified", bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.0.0-20261206050000-9fb0555def00+dirty"},
-			Settings: settings("vcs.revision", "9fb0555def00", "vcs.time", "2026-12-06T05:00:00Z", "vcs.modified", "true")},
-			want: "v0.0.0-20261206050000-9fb0555def00+dirty commit 9fb0555def00 (2026-12-06T05:00:00Z, modified) go1.26.8"},
-		{name: "no vcs", bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}},
-			want: "(devel) (no VCS information: built outside a git checkout or with -buildvcs=false) go1.26.8"},
-		{name: "ldflags", ldflags: "v1.2.3", bi: &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"},
-			Settings: settings("vcs.revision", "abc", "vcs.time", "t")}, want: "v1.2.3 commit abc (t) go1.26.8"},
-		{name: "no build info", want: "unknown"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := readVersion(tc.ldflags, tc.bi).String(); got != tc.want {
-				t.Errorf("got  %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-}
-
 // A binary built in a git checkout says which commit it is, and whether the tree was modified.
 func TestVersionShowsCommit(t *testing.T) {
 	if testing.Short() {
@@ -391,7 +358,7 @@ func TestVersionShowsCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v buildVersion
+	var v buildinfo.Version
 	if err := json.Unmarshal(out, &v); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

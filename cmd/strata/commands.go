@@ -183,20 +183,7 @@ func runUndeploy(args []string, stdout, stderr io.Writer) int {
 // in one call) and wait until its members are active. The repository password comes from
 // STRATA_REPO_PASSWORD, never from the command line.
 func runSubscribe(args []string, stdout, stderr io.Writer) int {
-	var q struct {
-		CartridgeType     string `json:"cartridgeType"`
-		Alias             string `json:"alias"`
-		AutoscalingPolicy string `json:"autoscalingPolicy"`
-		DeploymentPolicy  string `json:"deploymentPolicy"`
-		RepoURL           string `json:"repoUrl,omitempty"`
-		RepoUsername      string `json:"repoUsername,omitempty"`
-		RepoPassword      string `json:"repoPassword,omitempty"`
-		PrivateRepo       bool   `json:"privateRepo,omitempty"`
-		CommitEnabled     bool   `json:"commitEnabled,omitempty"`
-		Agent             string `json:"agent,omitempty"`
-		Min               int    `json:"min,omitempty"`
-		Max               int    `json:"max,omitempty"`
-	}
+	var q client.Subscription
 	c, fs, ok := parseClient("subscribe", "[flags] --cartridge TYPE --alias ALIAS --autoscaling-policy ID --deployment-policy ID [--repo-url URL]", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&q.CartridgeType, "cartridge", "", "cartridge type")
 		fs.StringVar(&q.Alias, "alias", "", "subscription alias")

@@ -16,12 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/strata-paas/strata/autoscaler"
-	"github.com/strata-paas/strata/cep"
-	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/internal/app"
 	"github.com/strata-paas/strata/internal/demo"
 	"github.com/strata-paas/strata/internal/model"
-	"github.com/strata-paas/strata/policies"
 )
 
 // demoConfig is what the --demo flags say.
@@ -81,35 +78,19 @@ func (c *upConfig) lbStatsInterval() time.Duration {
 	return demo.SampleInterval(c.cep.window)
 }
 
-// demoDeps is what the demo needs of the running platform.
-type demoDeps struct {
-	controller *controller.Controller
-	driver     controller.Driver // the local driver: stops the demo's members after ctx ended
-	scaler     *autoscaler.Autoscaler
-	policies   *policies.Store
-	cep        *cep.Engine
-	window     time.Duration // the CEP window
-	lbHost     string
-	log        *slog.Logger
-}
-
-// run runs internal/demo with the flags of c on the platform of d, printing to out.
-func (c demoConfig) run(ctx context.Context, d demoDeps, out io.Writer) error {
+// options are demo.Options of the flags of c, on the running platform a, printing to out.
+func (c demoConfig) options(a *app.App, window time.Duration, lbHost string, out io.Writer, log *slog.Logger) (demo.Options, error) {
 	waves, err := demo.ParseWaves(c.waves, c.workers)
 	if err != nil {
-		return err
+		return demo.Options{}, err
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return demo.Options{}, fmt.Errorf("demo: %w", err)
 	}
-	return demo.Run(ctx, demo.Options{
-		Dir: c.dir, Waves: waves, ProxyPort: c.proxyPort, Port: c.port, Exit: c.exit,
-		Window: d.window, LBHost: d.lbHost, Executable: exe,
-		Controller: d.controller, Driver: d.driver, Scaler: d.scaler, Policies: d.policies,
-		Subscribe: d.cep.Subscribe,
-		Out:       out, Logger: d.log,
-	})
+	return demo.Options{Dir: c.dir, Waves: waves, ProxyPort: c.proxyPort, Port: c.port, Exit: c.exit,
+		Window: window, LBHost: lbHost, Executable: exe, Controller: a.Controller(), Driver: a.Local(),
+		Scaler: a.Autoscaler(), Policies: a.Policies(), Subscribe: a.CEP().Subscribe, Out: out, Logger: log}, nil
 }
 
 // runDemoServer is `strata demo-server`: the demo cartridge's server (demo.Serve).

@@ -8,8 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"strings"
+
+	"github.com/strata-paas/strata/internal/buildinfo"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise it comes from the
@@ -66,79 +67,8 @@ func usage(w io.Writer) {
 	}
 }
 
-// buildVersion is what `strata version` prints: the module version and the VCS state the Go
-// toolchain stamped into the binary (go build in a git checkout; not with -buildvcs=false).
-type buildVersion struct {
-	Version  string `json:"version"`            // module version, e.g. v0.0.0-20261206050000-9fb0555def00+dirty
-	Commit   string `json:"commit,omitempty"`   // vcs.revision
-	Time     string `json:"time,omitempty"`     // vcs.time, the commit's time
-	Modified bool   `json:"modified,omitempty"` // vcs.modified: built from a tree with uncommitted changes
-	Go       string `json:"go"`
-}
-
-// readVersion reads the binary's version from -ldflags "-X main.version=…" or its build info.
-func readVersion(ldflags string, bi *debug.BuildInfo) buildVersion {
-	v := buildVersion{Version: ldflags}
-	if bi == nil {
-		if v.Version == "" {
-			v.Version = "unknown"
-		}
-		return v
-	}
-	v.Go = bi.GoVersion
-	if v.Version == "" {
-		v.Version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			v.Commit = s.Value
-		case "vcs.time":
-			v.Time = s.Value
-		case "vcs.modified":
-			v.Modified = s.Value == "true"
-		}
-	}
-	if v.Version == "" {
-		v.Version = "(devel)"
-	}
-	return v
-}
-
-// String is the one-line form: "v0.0.0-… commit 9fb0555def00 (2026-12-06T05:00:00Z, modified) go1.26.8".
-func (v buildVersion) String() string {
-	var b strings.Builder
-	b.WriteString(v.Version)
-	if v.Commit != "" {
-		fmt.Fprintf(&b, " commit %s (%s", v.Commit, v.Time)
-		if v.Modified {
-			b.WriteString(", modified")
-		}
-		b.WriteString(")")
-	} else if v.Version == "(devel)" {
-		b.WriteString(" (no VCS information: built outside a git checkout or with -buildvcs=false)")
-	}
-	if v.Go != "" {
-		b.WriteString(" " + v.Go)
-	}
-	return b.String()
-}
-
-func currentVersion() buildVersion {
-	bi, _ := debug.ReadBuildInfo()
-	return readVersion(version, bi)
-}
-
 // versionString is the version for logs: the module version and the commit.
-func versionString() string {
-	v := currentVersion()
-	if v.Commit == "" || strings.Contains(v.Version, shortCommit(v.Commit)) {
-		return v.Version
-	}
-	return v.Version + " " + shortCommit(v.Commit)
-}
-
-func shortCommit(c string) string { return c[:min(12, len(c))] }
+func versionString() string { return buildinfo.Current(version).Short() }
 
 // runVersion is `strata version [--output json|yaml]`.
 func runVersion(args []string, stdout, stderr io.Writer) int {
@@ -149,7 +79,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	if err := parseFlags(fs, args); err != nil {
 		return 2
 	}
-	v := currentVersion()
+	v := buildinfo.Current(version)
 	switch c.output {
 	case "table":
 		fmt.Fprintf(stdout, "strata %s\n", v)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +37,7 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 	dir := args[1]
 	if args[0] == "check" {
 		if err := policies.CheckDir(ctx, dir); err != nil {
-			printProblems(stderr, err)
+			policies.WriteErrors(stderr, err)
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", dir)
@@ -46,13 +45,12 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 	}
 	set, err := policies.LoadDir(dir)
 	if err != nil {
-		printProblems(stderr, err)
+		policies.WriteErrors(stderr, err)
 		return 1
 	}
-	failed := 0
 	fixtures, err := policies.LoadFixtures(dir, set)
 	if err != nil {
-		printProblems(stderr, err)
+		policies.WriteErrors(stderr, err)
 		return 1
 	}
 	reports, err := autoscaler.RunFixtures(ctx, set, fixtures)
@@ -60,44 +58,16 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "strata policy test: %v\n", err)
 		return 1
 	}
-	for _, r := range reports {
-		fmt.Fprint(stdout, r.String())
-		if !r.Passed() {
-			failed++
-		}
-	}
+	failed := autoscaler.WriteReports(stdout, reports)
 	results, err := policies.TestRego(ctx, dir)
 	if err != nil {
-		printProblems(stderr, err)
+		policies.WriteErrors(stderr, err)
 		return 1
 	}
-	for _, r := range results {
-		fmt.Fprintln(stdout, r.String())
-		if !r.Pass && !r.Skip {
-			failed++
-		}
-	}
+	failed += policies.WriteRegoResults(stdout, results)
 	fmt.Fprintf(stdout, "%d fixtures, %d rego tests, %d failed\n", len(reports), len(results), failed)
 	if failed > 0 {
 		return 1
 	}
 	return 0
-}
-
-// printProblems prints every joined problem on its own line.
-func printProblems(w io.Writer, err error) {
-	if ps := policies.Errors(err); len(ps) > 0 {
-		for _, p := range ps {
-			fmt.Fprintln(w, p)
-		}
-		return
-	}
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
-		for _, e := range joined.Unwrap() {
-			fmt.Fprintln(w, e)
-		}
-		return
-	}
-	fmt.Fprintln(w, err)
 }

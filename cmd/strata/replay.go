@@ -107,7 +107,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	set, policyID, err := policies.LoadCandidate(ctx, *dir, policyArgs[0])
 	if err != nil {
-		printProblems(stderr, err)
+		policies.WriteErrors(stderr, err)
 		return 1
 	}
 	o := autoscaler.ReplayOptions{Policies: set, Policy: policyID,

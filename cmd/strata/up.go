@@ -155,9 +155,11 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 			case <-ctx.Done():
 				return nil
 			}
-			d := demoDeps{controller: a.Controller(), driver: a.Local(), scaler: a.Autoscaler(), policies: a.Policies(),
-				cep: a.CEP(), window: cfg.cep.window, lbHost: cfg.lbHost, log: log}
-			return cfg.demo.run(ctx, d, stdout)
+			o, err := cfg.demo.options(a, cfg.cep.window, cfg.lbHost, stdout, log)
+			if err != nil {
+				return err
+			}
+			return demo.Run(ctx, o)
 		})
 	}
 	if err := g.Wait(); !errors.Is(err, demo.ErrDone) {

@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/testenv":    {},
 	"internal/depcheck":   {},
 	"internal/completion": {},
+	"internal/buildinfo":  {},
 	"internal/demo":       {"internal/model", "policies", "controller", "autoscaler"}, // for their types; see docs/architecture.md
 	"rules":               {"internal/model"},
 	"policies":            {"internal/model", "rules"},

@@ -62,3 +62,20 @@ func KindNames() string {
 	}
 	return strings.Join(n, ", ") + " (singular and Stratos' REST names such as autoscalingPolicies work too)"
 }
+
+// Subscription is the body of POST /subscriptions: subscribe to a cartridge (application,
+// cluster and deploy in one call).
+type Subscription struct {
+	CartridgeType     string `json:"cartridgeType"`
+	Alias             string `json:"alias"`
+	AutoscalingPolicy string `json:"autoscalingPolicy"`
+	DeploymentPolicy  string `json:"deploymentPolicy"`
+	RepoURL           string `json:"repoUrl,omitempty"`
+	RepoUsername      string `json:"repoUsername,omitempty"`
+	RepoPassword      string `json:"repoPassword,omitempty"`
+	PrivateRepo       bool   `json:"privateRepo,omitempty"`
+	CommitEnabled     bool   `json:"commitEnabled,omitempty"`
+	Agent             string `json:"agent,omitempty"`
+	Min               int    `json:"min,omitempty"`
+	Max               int    `json:"max,omitempty"`
+}
