@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/policies"
 )
@@ -64,16 +65,6 @@ type eventBus interface {
 	Publish(ctx context.Context, topic string, payload []byte, qos byte) error
 	SubscribeEvents(ctx context.Context, filter string, handler bus.EventHandler) error
 }
-
-// Clock is the autoscaler's source of time. Every timeout, window and decision time is read from
-// it; Run's timers wait for the differences it reports.
-type Clock interface {
-	Now() time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 // DecisionTopic is the bus topic decisions are published on, as model.Decision JSON. It is
 // Strata's own (Stratos has no such channel); history subscribes to it when it runs apart.
@@ -128,8 +119,10 @@ type Options struct {
 	Bus eventBus
 	// Recorder, if set, receives every decision (history).
 	Recorder recorder
-	Clock    Clock
-	Logger   *slog.Logger
+	// Clock is the source of time: every timeout, window and decision time is read from it, and
+	// Run's timers wait for the differences it reports. Default clock.System.
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// MonitorInterval is the period of every cluster instance's monitor tick; default 90s.
 	MonitorInterval time.Duration
 	// Settle is how long after the first fresh summary family (or a member event that needs
@@ -168,7 +161,7 @@ type ClusterSpec struct {
 type Autoscaler struct {
 	opts    Options
 	log     *slog.Logger
-	clock   Clock
+	clock   clock.Clock
 	idBase  string
 	seq     atomic.Uint64
 	wake    chan struct{}
@@ -221,7 +214,7 @@ func New(o Options) (*Autoscaler, error) {
 		return nil, err
 	}
 	if o.Clock == nil {
-		o.Clock = realClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -50,7 +50,7 @@ func (c *countRecorder) RecordDecision(model.Decision) bool { c.n++; return true
 // RIF 50 per instance (required 3).
 func newBench(b testing.TB, n int) (*Autoscaler, *fakeClock) {
 	set := buildSet(b, scalingPolicies("round-robin", "enforce", benchRules), benchGovernance)
-	clock := &fakeClock{now: epoch}
+	clock := newFakeClock()
 	a, err := New(Options{Policies: &staticPolicies{set}, Starter: &fixtureStarter{}, Recorder: &countRecorder{}, Clock: clock})
 	if err != nil {
 		b.Fatal(err)
@@ -125,7 +125,7 @@ func BenchmarkRules(b *testing.B) {
 	pol, _ := set.Autoscaling("as")
 	env := rules.Env{Active: 3, NonTerminated: 3, MinMembers: 1, MaxMembers: 6, Required: 3, ScaleDown: true,
 		RIF: rules.Metric{Average: 50, Predicted: 50, Threshold: 20, Fresh: true, Required: 3},
-		MC:  rules.Metric{Predicted: 20, Threshold: 30}, Time: rules.ClockOf(epoch), ClusterID: "c1", TenantID: "t1"}
+		MC:  rules.Metric{Predicted: 20, Threshold: 30}, Time: rules.TimeOf(epoch), ClusterID: "c1", TenantID: "t1"}
 	b.Run("impl=autoscaler-expr-3-rules", func(b *testing.B) {
 		ev := rules.NewEvaluator()
 		b.ReportAllocs()
@@ -197,7 +197,7 @@ func TestRuleEvalAllocs(t *testing.T) {
 	set := buildSet(t, scalingPolicies("round-robin", "enforce", benchRules))
 	pol, _ := set.Autoscaling("as")
 	ev := rules.NewEvaluator()
-	*ev.Env() = rules.Env{Active: 3, Required: 3, RIF: rules.Metric{Predicted: 50, Threshold: 20, Fresh: true}, Time: rules.ClockOf(epoch)}
+	*ev.Env() = rules.Env{Active: 3, Required: 3, RIF: rules.Metric{Predicted: 50, Threshold: 20, Fresh: true}, Time: rules.TimeOf(epoch)}
 	allocs := testing.AllocsPerRun(100, func() {
 		for i := range pol.Rules {
 			if _, err := ev.Eval(pol.Rules[i].Program); err != nil {

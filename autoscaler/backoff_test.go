@@ -44,7 +44,7 @@ func (s *crashStarter) since(n int) []string {
 // CrashLoopFailing quick failures the instance is failing; a member Active for a minute ends the
 // run.
 func TestCrashLoopBacksOff(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := newFakeClock()
 	st := &crashStarter{}
 	rec := &fakeRecorder{}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,

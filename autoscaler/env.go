@@ -38,7 +38,7 @@ func (a *Autoscaler) fillEnv(in *instance, pol *policies.Autoscaling, now time.T
 	*env = rules.Env{
 		Active: active, Pending: pending, TerminationPending: in.count(listTerminationPending),
 		Obsolete: in.count(listObsolete), NonTerminated: active + pending, MinMembers: in.min, MaxMembers: in.max,
-		ScaleDownRequests: in.scaleDownRequests, Time: rules.ClockOf(now),
+		ScaleDownRequests: in.scaleDownRequests, Time: rules.TimeOf(now),
 		ClusterID: in.c.id, ClusterInstanceID: in.id, NetworkPartitionID: in.np, ApplicationID: in.c.app,
 		TenantID: in.c.tenant, Cartridge: in.c.service,
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/policies"
 )
@@ -87,18 +88,6 @@ type setSource struct{ s *policies.Set }
 
 func (s setSource) Set() *policies.Set { return s.s }
 
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *manualClock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
 type collectRecorder struct{ ds []model.Decision }
 
 func (c *collectRecorder) RecordDecision(d model.Decision) bool { c.ds = append(c.ds, d); return true }
@@ -123,9 +112,9 @@ func RunFixture(ctx context.Context, set *policies.Set, fx policies.Fixture) (Re
 	if dep == "" {
 		return rep, fmt.Errorf("fixture %s: %w: no deployment policy for network partition %q", fx.Name, ErrNotFound, fx.Cluster.NetworkPartitionID)
 	}
-	clock := &manualClock{now: FixtureEpoch}
+	clk := clock.NewManual(FixtureEpoch)
 	rec := &collectRecorder{}
-	a, err := New(Options{Policies: setSource{set}, Starter: &fixtureStarter{}, Recorder: rec, Clock: clock})
+	a, err := New(Options{Policies: setSource{set}, Starter: &fixtureStarter{}, Recorder: rec, Clock: clk})
 	if err != nil {
 		return rep, fmt.Errorf("fixture %s: %w", fx.Name, err)
 	}
@@ -148,7 +137,7 @@ func RunFixture(ctx context.Context, set *policies.Set, fx policies.Fixture) (Re
 	a.mu.Unlock()
 	for _, st := range fx.Steps {
 		now := FixtureEpoch.Add(st.At)
-		clock.set(now)
+		clk.Set(now)
 		a.mu.Lock()
 		for _, m := range st.Members {
 			a.setCountsLocked(in, m, now)

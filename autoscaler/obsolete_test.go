@@ -31,7 +31,7 @@ func (s *termStarter) TerminateMember(_ context.Context, memberID string, forced
 // in the topology until the graceful timeout). Found by bench's TestKilledMemberReplaced: a
 // member killed in the mock IaaS stayed in the topology for GracefulTimeout after its fault.
 func TestObsoleteTerminatedAtOnce(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := newFakeClock()
 	st := &termStarter{}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st, Clock: clock})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/policies"
 )
@@ -19,7 +20,7 @@ import (
 // replayDriver runs one replay.
 type replayDriver struct {
 	a        *Autoscaler
-	clock    *manualClock
+	clock    *clock.Manual
 	st       *replayStarter
 	rec      *collectRecorder
 	in       *instance
@@ -47,15 +48,15 @@ type liveRound struct {
 // phase of the first recorded tick after the start.
 func newReplayDriver(set *policies.Set, spec ClusterSpec, o ReplayOptions, start time.Time, recorded []model.Decision,
 	life []model.LifecycleRecord) (*replayDriver, error) {
-	clock := &manualClock{now: start}
-	st := &replayStarter{claims: replayClaims(life, spec), window: o.ClaimWindow, tolerance: o.MatchTolerance, clock: clock}
+	clk := clock.NewManual(start)
+	st := &replayStarter{claims: replayClaims(life, spec), window: o.ClaimWindow, tolerance: o.MatchTolerance, clock: clk}
 	for _, d := range recorded {
 		if d.Delta > 0 {
 			st.attempts = append(st.attempts, &replayAttempt{at: d.Time, left: d.Delta})
 		}
 	}
 	rec := &collectRecorder{}
-	a, err := New(Options{Policies: setSource{set}, Starter: st, Recorder: rec, Clock: clock,
+	a, err := New(Options{Policies: setSource{set}, Starter: st, Recorder: rec, Clock: clk,
 		MonitorInterval: o.MonitorInterval, Settle: o.Settle})
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func newReplayDriver(set *policies.Set, spec ClusterSpec, o ReplayOptions, start
 		return nil, err
 	}
 
-	d := &replayDriver{a: a, clock: clock, st: st, rec: rec, spec: spec, start: start, recorded: recorded, victims: victims,
+	d := &replayDriver{a: a, clock: clk, st: st, rec: rec, spec: spec, start: start, recorded: recorded, victims: victims,
 		align: min(o.MatchTolerance, cmp.Or(o.Settle, DefaultSettle)/2)}
 	d.late = max(d.align, cmp.Or(o.MonitorInterval, DefaultMonitorInterval)/2)
 	for _, r := range recorded {
@@ -147,7 +148,7 @@ func (d *replayDriver) evaluateUntil(ctx context.Context, t time.Time, inclusive
 		if at.Before(d.clock.Now()) {
 			at = d.clock.Now()
 		}
-		d.clock.set(at)
+		d.clock.Set(at)
 		a.Evaluate(ctx)
 		d.liveRounds = d.liveRounds[k:]
 		for _, id := range d.st.takeTerminated() {
@@ -180,7 +181,7 @@ func (d *replayDriver) drive(ctx context.Context, ins []replayInput, to time.Tim
 			d.apply(ins[k])
 		}
 	}
-	d.clock.set(start)
+	d.clock.Set(start)
 	a.mu.Lock()
 	a.queue.reschedule(d.in, start)
 	a.mu.Unlock()
@@ -190,7 +191,7 @@ func (d *replayDriver) drive(ctx context.Context, ins []replayInput, to time.Tim
 		if err := d.evaluateUntil(ctx, ins[k].at, true); err != nil {
 			return err
 		}
-		d.clock.set(ins[k].at)
+		d.clock.Set(ins[k].at)
 		d.apply(ins[k])
 	}
 	end := to
@@ -310,7 +311,7 @@ type replayStarter struct {
 	attempts   []*replayAttempt
 	window     time.Duration
 	tolerance  time.Duration
-	clock      *manualClock
+	clock      *clock.Manual
 	known      func(memberID string) bool
 	phantoms   map[string]bool
 	n          int

@@ -18,6 +18,7 @@ import (
 
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 	"github.com/strata-paas/strata/policies"
@@ -169,13 +170,16 @@ type liveOptions struct {
 	period  time.Duration
 	windows int
 	load    func(win int) float64
-	clock   Clock
+	clock   clock.Clock
 }
 
 // lateClock reads the time rounded up to the next multiple of step: a round reads its time a
 // little after the timer that woke it fired, as on a real machine, where synctest's time stands
 // still while the round runs.
-type lateClock struct{ step time.Duration }
+type lateClock struct {
+	clock.System
+	step time.Duration
+}
 
 func (c lateClock) Now() time.Time { return time.Now().Truncate(c.step).Add(c.step) }
 
@@ -537,7 +541,7 @@ behaviour:
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			mem, _, _ := liveRunWith(t, set, liveOptions{policy: "win", monitor: tt.monitor, period: 5 * time.Second,
-				windows: 40, clock: lateClock{tt.step}, load: func(win int) float64 {
+				windows: 40, clock: lateClock{step: tt.step}, load: func(win int) float64 {
 					switch {
 					case win <= 8:
 						return 40

@@ -36,7 +36,7 @@ rules:
 	pol, _ := set.Autoscaling("rules")
 	ev := rules.NewEvaluator()
 	env := ev.Env()
-	*env = rules.Env{Active: 2, Required: 1, ScaleDown: true, RIF: rules.Metric{Predicted: 150}, Time: rules.Clock{Hour: 12}}
+	*env = rules.Env{Active: 2, Required: 1, ScaleDown: true, RIF: rules.Metric{Predicted: 150}, Time: rules.Time{Hour: 12}}
 	var tr Trace
 	if n := applyRules(ev, pol, env.Active, &tr); n != 0 {
 		t.Fatalf("%d rules failed: %+v", n, tr.Rules)
@@ -91,7 +91,7 @@ func BenchmarkPolicyRound(b *testing.B) {
 			Required:   1 + i%7,
 			MinMembers: 1, MaxMembers: 10,
 			ScaleDown: i%3 == 0,
-			Time:      rules.Clock{Hour: 14, Weekday: 3},
+			Time:      rules.Time{Hour: 14, Weekday: 3},
 			ClusterID: fmt.Sprintf("c%d", i%500), TenantID: fmt.Sprintf("t%d", i%20), Cartridge: "php",
 		}
 	}

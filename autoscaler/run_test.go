@@ -319,7 +319,7 @@ func (f *failingStarter) StartMember(ctx context.Context, req StartRequest) (mod
 // TestStartFailureRetried: a failed start leaves no phantom pending member; the next round's min
 // check starts again.
 func TestStartFailureRetried(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := newFakeClock()
 	st := &failingStarter{fail: true}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st, Clock: clock})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/policies"
 )
@@ -18,17 +19,10 @@ import (
 
 var epoch = time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC) // a Monday noon
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// fakeClock is the tests' manual clock: it moves when a test sets or advances it.
+type fakeClock = clock.Manual
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return clock.NewManual(epoch) }
 
 type staticPolicies struct{ set *policies.Set }
 
@@ -208,7 +202,7 @@ func (s *sim) SubscribeEvents(context.Context, string, bus.EventHandler) error {
 
 // newSim builds an autoscaler on the simulated world.
 func newSim(t testing.TB, set *policies.Set, rec *fakeRecorder) *sim {
-	s := &sim{t: t, clock: &fakeClock{now: epoch}, members: map[string]*simMember{}, lastWin: epoch}
+	s := &sim{t: t, clock: newFakeClock(), members: map[string]*simMember{}, lastWin: epoch}
 	opts := Options{Policies: &staticPolicies{set}, Starter: s, Bus: s, Clock: s.clock}
 	if rec != nil {
 		opts.Recorder = rec

@@ -12,7 +12,7 @@ import (
 // failed and why, its trace lists the error (Trace.StartErrors), and RenderTrace (`strata
 // explain`) prints it, both from the recorder and from Decisions.
 func TestStartFailureInDecision(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := newFakeClock()
 	st := &failingStarter{fail: true}
 	rec := &fakeRecorder{}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,
@@ -85,7 +85,7 @@ func (s *endingStarter) StartFailure(_, memberID string) (string, bool) {
 // A member that ended before it became Active (its start failed after the controller answered)
 // is named, with the reason, in the next decision of its instance, which starts a replacement.
 func TestEndedBeforeActiveInDecision(t *testing.T) {
-	clock := &fakeClock{now: epoch}
+	clock := newFakeClock()
 	st := &endingStarter{reasons: map[string]string{}}
 	rec := &fakeRecorder{}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,

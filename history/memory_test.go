@@ -2,39 +2,21 @@ package history
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestMemoryBounds(t *testing.T) {
 	t.Run("age", func(t *testing.T) {
-		clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+		clk := clock.NewManual(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 		m := NewMemory(Options{Retention: time.Hour, Now: clk.Now})
 		for i := range 10 {
 			m.RecordHealth(model.HealthSample{ClusterID: "c", Metric: "x", Value: float64(i)})
 			m.RecordLog(model.LogEntry{Message: "x"})
-			clk.advance(10 * time.Minute)
+			clk.Advance(10 * time.Minute)
 		}
 		// Now 11:40: samples from 10:00..10:30 are older than an hour.
 		m.evictOld()

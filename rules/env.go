@@ -17,19 +17,19 @@ type Metric struct {
 	Missing          bool    `expr:"missing"`   // no summary within the policy's missing-metrics window
 }
 
-// Clock is the evaluation time split into the fields rules compare. It comes from the
+// Time is the evaluation time split into the fields rules compare. It comes from the
 // autoscaler's clock, never from the wall clock inside a rule, so evaluations replay exactly.
-type Clock struct {
+type Time struct {
 	Unix    int `expr:"unix"`    // seconds since the epoch
 	Hour    int `expr:"hour"`    // 0-23, UTC
 	Minute  int `expr:"minute"`  // 0-59
 	Weekday int `expr:"weekday"` // 0 = Sunday
 }
 
-// ClockOf splits t (in UTC) into a Clock.
-func ClockOf(t time.Time) Clock {
+// TimeOf splits t (in UTC) into a Time.
+func TimeOf(t time.Time) Time {
 	t = t.UTC()
-	return Clock{Unix: int(t.Unix()), Hour: t.Hour(), Minute: t.Minute(), Weekday: int(t.Weekday())}
+	return Time{Unix: int(t.Unix()), Hour: t.Hour(), Minute: t.Minute(), Weekday: int(t.Weekday())}
 }
 
 // Env is the typed environment of an expr program: one cluster instance at one evaluation. Every
@@ -57,7 +57,7 @@ type Env struct {
 	ScaleDownRequests int  `expr:"scaleDownRequests"`
 	MetricsMissing    bool `expr:"metricsMissing"` // every family is missing
 
-	Time Clock `expr:"time"`
+	Time Time `expr:"time"`
 
 	ClusterID          string `expr:"clusterId"`
 	ClusterInstanceID  string `expr:"clusterInstanceId"`

@@ -21,7 +21,7 @@ func sampleEnv() *Env {
 		MaxMembers:    10,
 		Required:      3,
 		ScaleUp:       true,
-		Time:          Clock{Unix: 1_700_000_000, Hour: 14, Minute: 30, Weekday: 3},
+		Time:          Time{Unix: 1_700_000_000, Hour: 14, Minute: 30, Weekday: 3},
 		ClusterID:     "php.cluster",
 		TenantID:      "t1",
 		Cartridge:     "php",

@@ -1,5 +1,6 @@
-// Package clock is the source of time of the components that tick (the CEP, the cloud controller
-// and the mock IaaS): the real clock, and a manual one that tests move by hand.
+// Package clock is the one source of time of the components that tell time (the CEP, the cloud
+// controller, the mock IaaS and the autoscaler): the real clock, and a manual one that tests move
+// by hand and the autoscaler's replay sets to each recorded time.
 package clock
 
 import (
@@ -75,7 +76,19 @@ func (m *Manual) NewTicker(d time.Duration) Ticker {
 func (m *Manual) Advance(d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.now = m.now.Add(d)
+	m.moveLocked(m.now.Add(d))
+}
+
+// Set moves the clock to t and fires the tickers that are due; a t before the clock's time sets
+// it back without firing any.
+func (m *Manual) Set(t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.moveLocked(t)
+}
+
+func (m *Manual) moveLocked(now time.Time) {
+	m.now = now
 	for _, t := range m.tickers {
 		for !t.stopped.Load() && !t.next.After(m.now) {
 			select {

@@ -39,3 +39,29 @@ func TestManual(t *testing.T) {
 		t.Error("no tick at 40 s")
 	}
 }
+
+// Set moves the clock to a time: forward it fires the due tickers as Advance does, back it fires
+// none.
+func TestManualSet(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	m := NewManual(t0)
+	tk := m.NewTicker(time.Second)
+	m.Set(t0.Add(1500 * time.Millisecond))
+	if got := m.Now(); !got.Equal(t0.Add(1500 * time.Millisecond)) {
+		t.Errorf("Now after Set = %v", got)
+	}
+	select {
+	case <-tk.C():
+	default:
+		t.Error("Set past the tick did not fire the ticker")
+	}
+	m.Set(t0)
+	select {
+	case got := <-tk.C():
+		t.Errorf("Set back fired the ticker at %v", got)
+	default:
+	}
+	if !m.Now().Equal(t0) {
+		t.Errorf("Now after Set back = %v, want %v", m.Now(), t0)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/thrift/lib/go/thrift"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/databridge/gen"
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -210,15 +211,8 @@ func indexOf(b, sub []byte) int {
 	panic("not found")
 }
 
-// fakeClock is an injectable clock.
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 func TestSessionExpiry(t *testing.T) {
-	clock := &fakeClock{}
-	clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ts := startServer(t, func(o *ServerOptions) { o.SessionTTL = time.Minute; o.Now = clock.Now })
 	ctx := context.Background()
 	cl, _ := genClient(t, ts.SecureAddr().String(), clientTLS(t))

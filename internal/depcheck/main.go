@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"policies":            {"internal/model", "rules"},
 	"cep":                 {"internal/model", "internal/clock", "internal/bus", "internal/databridge", "history"},
 	"history":             {"internal/model"},
-	"autoscaler":          {"internal/model", "internal/bus", "rules", "policies", "history"},
+	"autoscaler":          {"internal/model", "internal/clock", "internal/bus", "rules", "policies", "history"},
 	"controller":          {"internal/model", "internal/clock", "internal/bus", "history"},
 	"manager":             {"internal/model", "internal/bus", "policies", "history"},
 	"agent":               {"internal/model", "internal/bus", "internal/databridge"},
