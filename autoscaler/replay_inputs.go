@@ -217,7 +217,8 @@ func replayClaims(life []model.LifecycleRecord, spec ClusterSpec) []*replayClaim
 	return out
 }
 
-// replaySource is what LoadReplayHistory reads; history.Store (Memory and ClickHouse) is one.
+// replaySource is what LoadReplayHistory reads: history.Memory, history.ClickHouse and the REST
+// API's client (manager/client) have it.
 type replaySource interface {
 	Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error)
 	Lifecycle(ctx context.Context, q history.LifecycleQuery) ([]model.LifecycleRecord, error)

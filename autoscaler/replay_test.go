@@ -54,7 +54,7 @@ type liveRecord struct {
 // lifecycle event goes to the autoscaler and to history, as in `strata up`.
 type liveWorld struct {
 	a     *Autoscaler
-	store history.Store
+	store *history.Memory
 	raw   *liveRecord
 
 	mu     sync.Mutex

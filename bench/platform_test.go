@@ -20,11 +20,11 @@ import (
 	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/mock"
-	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/app"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
+	"github.com/strata-paas/strata/manager"
 	"github.com/strata-paas/strata/policies"
 )
 
@@ -66,7 +66,7 @@ type platform struct {
 	engine  *cep.Engine
 	scaler  *autoscaler.Autoscaler
 	store   *policies.Store
-	history history.Store
+	history manager.History
 	bus     *bus.Client
 
 	starts     callLog

@@ -119,8 +119,9 @@ func refused(err error, n int) int {
 	return n
 }
 
-// historyWriter is what the engine needs from a history store (history.Store has it): calls that
-// do not block, copy what they keep and return false when they refuse a value.
+// historyWriter is what the engine needs from a history store (history.Memory and
+// history.ClickHouse have it): calls that do not block, copy what they keep and return false when
+// they refuse a value.
 type historyWriter interface {
 	RecordHealth(samples ...model.HealthSample) bool
 	RecordSummary(s model.Summary) bool

@@ -56,8 +56,6 @@ type ClickHouse struct {
 	fmu   sync.Mutex  // guards setup
 }
 
-var _ Store = (*ClickHouse)(nil)
-
 // minPending is the least number of rows a table buffer holds before Record refuses records, so a
 // burst is absorbed even with a small BatchSize.
 const minPending = 16384

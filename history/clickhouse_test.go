@@ -23,7 +23,7 @@ type runner struct {
 	once   sync.Once
 }
 
-func run(t testing.TB, s Store) *runner {
+func run(t testing.TB, s store) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- s.Run(ctx) }()
@@ -78,7 +78,7 @@ type producer struct {
 	done chan struct{}
 }
 
-func produce(s Store, from int64) *producer {
+func produce(s store, from int64) *producer {
 	p := &producer{stop: make(chan struct{}), done: make(chan struct{})}
 	p.n.Store(from)
 	go func() {
@@ -151,7 +151,7 @@ func TestRestartWhileDown(t *testing.T) {
 	dir := t.TempDir()
 	o := Options{DSN: "clickhouse://" + srv.Addr() + "/restart", DataDir: dir, BatchSize: 100,
 		FlushInterval: 20 * time.Millisecond, InsertTimeout: 2 * time.Second, Logger: testLogger(t)}
-	record := func(s Store, from, to int) {
+	record := func(s store, from, to int) {
 		for i := from; i <= to; i++ {
 			s.RecordHealth(model.HealthSample{ClusterID: "c", MemberID: "m", Metric: "x", Value: float64(i)})
 		}

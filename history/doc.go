@@ -1,6 +1,8 @@
 // Package history keeps the platform's history for dashboards and the CLI: raw health samples, CEP
 // summaries, agent log lines, member and cluster lifecycle records and autoscaler decisions with
-// their traces. It has two backends behind one interface (Store):
+// their traces. It has two backends with the same methods; each user declares the part it uses
+// (the CEP, the controller and the autoscaler record, the manager and replays query, internal/app
+// runs, closes and watches the one that --clickhouse selects):
 //
 //   - ClickHouse, when Options.DSN is set: a batching writer with an on-disk spool, on ClickHouse
 //     18.16 (Debian, what CI runs) and on current servers.

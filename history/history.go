@@ -1,7 +1,6 @@
 package history
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,38 +77,6 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-}
-
-// Store is what both backends offer. The Record methods never block for long: they take the record
-// or refuse it (see the rules in doc.go) and return whether it was taken. Queries return the same
-// results from both backends for the same stored records.
-type Store interface {
-	RecordHealth(samples ...model.HealthSample) bool
-	RecordSummary(s model.Summary) bool
-	RecordLog(e model.LogEntry) bool
-	RecordLifecycle(r model.LifecycleRecord) bool
-	RecordDecision(d model.Decision) bool
-
-	Health(ctx context.Context, q HealthQuery) ([]Point, error)
-	Summaries(ctx context.Context, q SummaryQuery) ([]Point, error)
-	Logs(ctx context.Context, q LogQuery) ([]model.LogEntry, error)
-	Lifecycle(ctx context.Context, q LifecycleQuery) ([]model.LifecycleRecord, error)
-	Decisions(ctx context.Context, q DecisionQuery) ([]model.Decision, error)
-
-	// Run does the background work until ctx ends, then stores or spools what it holds and returns.
-	Run(ctx context.Context) error
-	// Close releases the connection and files; call it after Run has returned.
-	Close() error
-	Stats() Stats
-}
-
-// Open opens the backend that o.DSN selects: ClickHouse when it is set, else the embedded Memory
-// store.
-func Open(ctx context.Context, o Options) (Store, error) {
-	if o.DSN == "" {
-		return NewMemory(o), nil
-	}
-	return NewClickHouse(ctx, o)
 }
 
 // ErrInvalidQuery is returned (wrapped) for a query with a bad range, step or limit.

@@ -32,8 +32,6 @@ type Memory struct {
 	decisions window[model.Decision]
 }
 
-var _ Store = (*Memory)(nil)
-
 // NewMemory returns an empty embedded store.
 func NewMemory(o Options) *Memory {
 	o.setDefaults()

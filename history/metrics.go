@@ -5,7 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Collector returns the series of a store's Stats, named strata_history_* and labelled with the
 // backend ("memory" or "clickhouse"). Each scrape reads Stats afresh; recording counts with
 // atomics only.
-func Collector(s Store) prometheus.Collector {
+func Collector(s statsSource) prometheus.Collector {
 	backend := "memory"
 	if _, ok := s.(*ClickHouse); ok {
 		backend = "clickhouse"
@@ -19,8 +19,13 @@ func Collector(s Store) prometheus.Collector {
 	return c
 }
 
+// statsSource is what Collector reads: Memory and ClickHouse have it.
+type statsSource interface {
+	Stats() Stats
+}
+
 type collector struct {
-	s    Store
+	s    statsSource
 	defs []metricDef
 }
 

@@ -28,18 +28,41 @@ func randomDB(prefix string) string {
 	return prefix + "_" + hex.EncodeToString(b[:])
 }
 
+// store is what the tests do with either backend: record, query, run, close and read the stats.
+type store interface {
+	RecordHealth(samples ...model.HealthSample) bool
+	RecordSummary(s model.Summary) bool
+	RecordLog(e model.LogEntry) bool
+	RecordLifecycle(r model.LifecycleRecord) bool
+	RecordDecision(d model.Decision) bool
+	Health(ctx context.Context, q HealthQuery) ([]Point, error)
+	Summaries(ctx context.Context, q SummaryQuery) ([]Point, error)
+	Logs(ctx context.Context, q LogQuery) ([]model.LogEntry, error)
+	Lifecycle(ctx context.Context, q LifecycleQuery) ([]model.LifecycleRecord, error)
+	Decisions(ctx context.Context, q DecisionQuery) ([]model.Decision, error)
+	Run(ctx context.Context) error
+	Close() error
+	Stats() Stats
+}
+
+// Both backends have every method of store.
+var (
+	_ store = (*Memory)(nil)
+	_ store = (*ClickHouse)(nil)
+)
+
 type backend struct {
 	name string
-	open func(t *testing.T) Store
+	open func(t *testing.T) store
 }
 
 // backends are the two stores, each running until the test ends.
 func backends(t *testing.T) []backend {
 	return []backend{
-		{"memory", func(t *testing.T) Store {
+		{"memory", func(t *testing.T) store {
 			return start(t, NewMemory(Options{Now: testClock}))
 		}},
-		{"clickhouse", func(t *testing.T) Store {
+		{"clickhouse", func(t *testing.T) store {
 			addr := testenv.ClickHouse(t)
 			c, err := NewClickHouse(t.Context(), Options{DSN: "clickhouse://" + addr + "/" + randomDB("q"),
 				DataDir: t.TempDir(), BatchSize: 1000, FlushInterval: 20 * time.Millisecond, Now: testClock, Logger: testLogger(t)})
@@ -57,7 +80,7 @@ func backends(t *testing.T) []backend {
 func testLogger(t *testing.T) *slog.Logger { return testenv.Logger(t, slog.LevelInfo) }
 
 // start runs s until the test ends.
-func start(t *testing.T, s Store) Store {
+func start(t *testing.T, s store) store {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -81,7 +104,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // stored waits until the store has written every accepted record.
-func stored(t *testing.T, s Store) {
+func stored(t *testing.T, s store) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "records stored", func() bool {
 		st := s.Stats()
@@ -156,7 +179,7 @@ func makeFixture() fixture {
 	return f
 }
 
-func (f fixture) record(t *testing.T, s Store) {
+func (f fixture) record(t *testing.T, s store) {
 	t.Helper()
 	if !s.RecordHealth(f.health...) {
 		t.Fatal("health refused")

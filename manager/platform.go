@@ -104,7 +104,7 @@ type Bus interface {
 	SubscribeEvents(ctx context.Context, filter string, handler bus.EventHandler) error
 }
 
-// History answers the dashboard queries; history.Store has these methods.
+// History answers the dashboard queries; history.Memory and history.ClickHouse have these methods.
 type History interface {
 	Health(ctx context.Context, q history.HealthQuery) ([]history.Point, error)
 	Summaries(ctx context.Context, q history.SummaryQuery) ([]history.Point, error)

@@ -129,7 +129,7 @@ type App struct {
 	scaler     *autoscaler.Autoscaler
 	policies   *policies.Store
 	engine     *cep.Engine
-	history    history.Store
+	history    historyStore
 	bus        *bus.Client
 }
 
@@ -175,8 +175,8 @@ func (a *App) Policies() *policies.Store { return a.policies }
 // CEP returns the CEP engine; call it after Ready is closed.
 func (a *App) CEP() *cep.Engine { return a.engine }
 
-// History returns the history store; call it after Ready is closed.
-func (a *App) History() history.Store { return a.history }
+// History returns the history store's queries; call it after Ready is closed.
+func (a *App) History() manager.History { return a.history }
 
 // Bus returns the platform's bus client; call it after Ready is closed.
 func (a *App) Bus() *bus.Client { return a.bus }
@@ -279,7 +279,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	store, err := history.Open(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
+	store, err := openHistory(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
 		return fmt.Errorf("--clickhouse: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // readiness is what GET /readyz checks: strata up's own bus client is connected, the history
 // store writes (ClickHouse answers), the controller runs. Each entry is "ok" or the reason.
-func readiness(client *bus.Client, brokers []string, store history.Store, ctrl *controller.Controller) func() map[string]string {
+func readiness(client *bus.Client, brokers []string, store interface{ Stats() history.Stats }, ctrl *controller.Controller) func() map[string]string {
 	return func() map[string]string {
 		checks := map[string]string{"broker": "ok", "history": "ok", "controller": "ok"}
 		if st := client.Stats(); st.State != bus.Connected {
