@@ -37,6 +37,8 @@ type liveWorld struct {
 	store *history.Memory
 	raw   *liveRecord
 
+	np string // the cluster's network partition
+
 	mu     sync.Mutex
 	n      int
 	part   map[string]string
@@ -63,7 +65,7 @@ func (w *liveWorld) later(d time.Duration, e model.Event) {
 func (w *liveWorld) memberEvent(id string) (cluster, instance, np, part string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return replayCluster, model.InstanceID("web", 1), "np1", w.part[id]
+	return replayCluster, model.InstanceID("web", 1), w.np, w.part[id]
 }
 
 func (w *liveWorld) StartMember(_ context.Context, req StartRequest) (model.Member, error) {
@@ -151,6 +153,12 @@ type liveOptions struct {
 	windows int
 	load    func(win int) float64
 	clock   clock.Clock
+	// The demo's shape: the cluster is in the network partition np with deployment policy dep and
+	// at most max members (default np1, dep, 6), and the CEP sends the cluster's requests in
+	// flight (load, with its gradient) instead of the members' load average.
+	np, dep string
+	max     int
+	rif     bool
 }
 
 // lateClock reads the time rounded up to the next multiple of step: a round reads its time a
@@ -167,6 +175,7 @@ func liveRunWith(t *testing.T, set *policies.Set, o liveOptions) (*history.Memor
 	o.policy = cmp.Or(o.policy, "as")
 	o.period = cmp.Or(o.period, time.Minute)
 	o.windows = cmp.Or(o.windows, 12)
+	o.np, o.dep, o.max = cmp.Or(o.np, "np1"), cmp.Or(o.dep, "dep"), cmp.Or(o.max, 6)
 	if o.load == nil {
 		o.load = func(win int) float64 {
 			if win > 3 {
@@ -181,7 +190,7 @@ func liveRunWith(t *testing.T, set *policies.Set, o liveOptions) (*history.Memor
 	synctest.Test(t, func(t *testing.T) {
 		t0 = time.Now()
 		mem = history.NewMemory(history.Options{})
-		w := &liveWorld{store: mem, raw: raw, part: map[string]string{}, active: map[string]bool{}}
+		w := &liveWorld{store: mem, raw: raw, np: o.np, part: map[string]string{}, active: map[string]bool{}}
 		a, err := New(Options{Policies: &staticPolicies{set}, Starter: w, Bus: w, Recorder: w, InProcessSummaries: true,
 			MonitorInterval: o.monitor, Clock: o.clock})
 		if err != nil {
@@ -192,46 +201,74 @@ func liveRunWith(t *testing.T, set *policies.Set, o liveOptions) (*history.Memor
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
 		if err := a.RegisterCluster(ClusterSpec{ClusterID: replayCluster, InstanceID: model.InstanceID("web", 1),
-			NetworkPartition: "np1", ServiceName: "php", ApplicationID: "app", Min: 1, Max: 6,
-			AutoscalePolicy: o.policy, DeploymentPolicy: "dep"}); err != nil {
+			NetworkPartition: o.np, ServiceName: "php", ApplicationID: "app", Min: 1, Max: o.max,
+			AutoscalePolicy: o.policy, DeploymentPolicy: o.dep}); err != nil {
 			t.Fatal(err)
 		}
 		inst := model.InstanceID("web", 1)
+		prev := 0.0
 		for win := 1; win <= o.windows; win++ {
 			time.Sleep(time.Until(t0.Add(time.Duration(win)*o.period + 7*time.Millisecond)))
 			load := o.load(win)
+			if o.rif {
+				end := time.Now().UnixMilli()
+				for k, v := range []float64{load, (load - prev) / o.period.Seconds(), 0} {
+					kind := [3]model.SummaryKind{model.AverageRequestsInFlight, model.GradientOfRequestsInFlight,
+						model.SecondDerivativeOfRequestsInFlight}[k]
+					ts := int64(0)
+					if k == 0 {
+						ts = end // the window's end; gradients carry none
+					}
+					w.summary(model.Summary{Kind: kind, ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: o.np,
+						Value: v, Timestamp: ts})
+				}
+				prev = load
+			}
 			w.mu.Lock()
 			var members []string
+			parts := map[string]string{}
 			for id := range w.active {
 				members = append(members, id)
+				parts[id] = w.part[id]
 			}
 			w.mu.Unlock()
 			per := load
 			if len(members) > 0 {
 				per = load / float64(len(members))
 			}
-			kinds := [3][2]model.SummaryKind{
+			families := [][3][2]model.SummaryKind{{
 				{model.AverageLoadAverage, model.MemberAverageLoadAverage},
 				{model.GradientOfLoadAverage, model.MemberGradientOfLoadAverage},
 				{model.SecondDerivativeOfLoadAverage, model.MemberSecondDerivativeOfLoadAverage},
+			}}
+			if o.rif {
+				// The members report the host's load average and memory, below the thresholds.
+				per = 30
+				families = append(families, [3][2]model.SummaryKind{
+					{model.AverageMemoryConsumption, model.MemberAverageMemoryConsumption},
+					{model.GradientOfMemoryConsumption, model.MemberGradientOfMemoryConsumption},
+					{model.SecondDerivativeOfMemoryConsumption, model.MemberSecondDerivativeOfMemoryConsumption},
+				})
 			}
-			for k, kk := range kinds {
-				if k > 0 {
-					time.Sleep(time.Millisecond)
+			for _, kinds := range families {
+				for k, kk := range kinds {
+					if k > 0 {
+						time.Sleep(time.Millisecond)
+					}
+					ts := int64(0)
+					v := per
+					if k == 0 {
+						ts = time.Now().UnixMilli() // the window's end; gradients carry none
+					} else {
+						v = 0
+					}
+					for _, id := range members {
+						w.summary(model.Summary{Kind: kk[1], ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: o.np,
+							MemberID: id, PartitionID: parts[id], Value: v, Timestamp: ts})
+					}
+					w.summary(model.Summary{Kind: kk[0], ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: o.np,
+						Value: v, Timestamp: ts})
 				}
-				ts := int64(0)
-				v := per
-				if k == 0 {
-					ts = time.Now().UnixMilli() // the window's end; gradients carry none
-				} else {
-					v = 0
-				}
-				for _, id := range members {
-					w.summary(model.Summary{Kind: kk[1], ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: "np1",
-						MemberID: id, PartitionID: w.part[id], Value: v, Timestamp: ts})
-				}
-				w.summary(model.Summary{Kind: kk[0], ClusterID: replayCluster, ClusterInstanceID: inst, NetworkPartitionID: "np1",
-					Value: v, Timestamp: ts})
 			}
 		}
 		time.Sleep(time.Until(t0.Add(time.Duration(o.windows)*o.period + 30*time.Second)))
