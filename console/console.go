@@ -185,18 +185,18 @@ func (h *hub) close() {
 // events streams topology event names to the browser (server-sent events) until the browser
 // goes away or Run ends.
 func (c *Console) events(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		c.fail(w, r, http.StatusInternalServerError, "streaming is not supported")
-		return
-	}
+	// The API's middleware wraps the writer; the controller reaches the connection through it.
+	rc := http.NewResponseController(w)
 	ch, cancel := c.hub.subscribe()
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
-	flusher.Flush()
+	if err := rc.Flush(); err != nil {
+		c.log.Warn("console event stream cannot be flushed", "err", err)
+		return
+	}
 	keepAlive := time.NewTicker(20 * time.Second)
 	defer keepAlive.Stop()
 	for {
@@ -212,6 +212,8 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		flusher.Flush()
+		if err := rc.Flush(); err != nil {
+			return
+		}
 	}
 }

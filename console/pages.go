@@ -17,11 +17,15 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// chartRange is how far back the cluster page's charts go; chartStep their bucket width.
-const (
-	chartRange = 15 * time.Minute
-	chartStep  = 15 * time.Second
-)
+// chartRanges are how far back the cluster page's charts may go (?range=); the first is the
+// default. A cluster younger than the range is charted from its first lifecycle record.
+var chartRanges = []time.Duration{15 * time.Minute, 5 * time.Minute, time.Hour, 6 * time.Hour}
+
+// chartBuckets is about how many buckets a chart's time axis has.
+const chartBuckets = 120
+
+// maxMemberLines bounds the member lines of a chart; the cluster average covers them all.
+const maxMemberLines = 12
 
 // The metrics charted on the cluster page, with the autoscaling policy's threshold of each.
 var chartMetrics = []struct {
@@ -124,13 +128,26 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := c.opts.Now().UTC()
-	from := now.Add(-chartRange)
+	span := chartRanges[0]
+	if v, err := time.ParseDuration(r.URL.Query().Get("range")); err == nil && slices.Contains(chartRanges, v) {
+		span = v
+	}
+	var problems []string
+	var lifecycle []model.LifecycleRecord
+	lq := url.Values{"cluster": {clusterID}, "from": {now.Add(-max(span, 24*time.Hour)).Format(time.RFC3339)}, "limit": {"10000"}}
+	if err := c.history(ctx, s, "lifecycle", lq, &lifecycle); err != nil {
+		problems = append(problems, "lifecycle: "+err.Error())
+	}
+	from := now.Add(-span)
+	if first, ok := firstRecord(lifecycle); ok && first.After(from) {
+		from = first.Add(-5 * time.Second).Truncate(time.Second)
+	}
+	step := max(time.Second, now.Sub(from)/chartBuckets).Round(time.Second)
 	var policy autoscalingPolicy
 	if cart, ok := cartridgeOf(a, cv.Alias); ok && cart.SubscribableInfo.AutoscalingPolicy != "" {
 		_ = c.api(ctx, s.creds(), http.MethodGet, "/api/autoscalingPolicies/"+url.PathEscape(cart.SubscribableInfo.AutoscalingPolicy), nil, &policy)
 	}
 	q := url.Values{"cluster": {clusterID}, "from": {from.Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}}
-	var problems []string
 	var decisions []model.Decision
 	dq := url.Values{"cluster": {clusterID}, "from": {from.Format(time.RFC3339)}, "limit": {"1000"}}
 	if err := c.history(ctx, s, "decisions", dq, &decisions); err != nil {
@@ -147,7 +164,7 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 	lastHealth := map[string][]string{}
 	var charts []chart
 	for _, cm := range chartMetrics {
-		hq := url.Values{"metric": {cm.metric}, "step": {chartStep.String()}}
+		hq := url.Values{"metric": {cm.metric}, "step": {step.String()}}
 		for k, v := range q {
 			hq[k] = v
 		}
@@ -155,37 +172,57 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 		if err := c.history(ctx, s, "health", hq, &pts); err != nil {
 			problems = append(problems, cm.title+": "+err.Error())
 		}
-		ch := chart{Title: cm.title, From: from, To: now, Series: memberSeries(pts), Marks: marks}
+		all := memberSeries(pts)
+		ch := chart{Title: cm.title, From: from, To: now, Series: capLines(all, maxMemberLines), Marks: marks}
 		if t := cm.threshold(policy); t != nil {
 			ch.Threshold, ch.HasThreshold = t.Threshold, true
 		}
 		charts = append(charts, ch)
-		for _, sr := range ch.Series {
+		for _, sr := range all {
 			if !sr.Average && len(sr.Samples) > 0 {
 				last := sr.Samples[len(sr.Samples)-1]
 				lastHealth[sr.Name] = append(lastHealth[sr.Name], fmt.Sprintf("%s %.3g at %s", cm.metric, last.V, last.T.UTC().Format("15:04:05")))
 			}
 		}
 	}
-	var lifecycle []model.LifecycleRecord
-	lq := url.Values{"cluster": {clusterID}, "from": {"24h"}, "limit": {"10000"}}
-	if err := c.history(ctx, s, "lifecycle", lq, &lifecycle); err != nil {
-		problems = append(problems, "lifecycle: "+err.Error())
+	// When each member entered its current state: its newest record of that state.
+	since := map[string]time.Time{}
+	state := map[string]string{}
+	for _, m := range cv.Members {
+		state[m.MemberID] = m.Status
+	}
+	for _, l := range lifecycle {
+		if l.MemberID != "" && state[l.MemberID] == l.Status && l.Time.After(since[l.MemberID]) {
+			since[l.MemberID] = l.Time
+		}
 	}
 	rows := make([]memberRow, 0, len(cv.Members))
 	for _, m := range cv.Members {
-		row := memberRow{member: m, LastHealth: strings.Join(lastHealth[m.MemberID], ", ")}
-		for _, l := range lifecycle {
-			if l.MemberID == m.MemberID && l.Status == m.Status && l.Time.After(row.Since) {
-				row.Since = l.Time
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, memberRow{member: m, Since: since[m.MemberID], LastHealth: strings.Join(lastHealth[m.MemberID], ", ")})
 	}
 	c.render(w, r, http.StatusOK, "cluster", map[string]any{
 		"App": a, "Cluster": cv, "Members": rows, "Charts": charts, "Policy": policy, "Problems": problems,
-		"Decisions": len(decisions), "Now": now,
+		"Decisions": len(decisions), "Now": now, "Range": span, "Ranges": chartRanges, "Drawn": maxMemberLines,
 	})
+}
+
+// firstRecord is the time of the oldest lifecycle record.
+func firstRecord(ls []model.LifecycleRecord) (time.Time, bool) {
+	var first time.Time
+	for _, l := range ls {
+		if first.IsZero() || l.Time.Before(first) {
+			first = l.Time
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// capLines keeps the first n member lines and the average (the last series).
+func capLines(ss []series, n int) []series {
+	if len(ss) <= n+1 {
+		return ss
+	}
+	return append(slices.Clone(ss[:n]), ss[len(ss)-1])
 }
 
 // allClusters lists the clusters of an instance, groups included.
