@@ -93,10 +93,12 @@ type threshold struct {
 
 // point is a history bucket (history.Point's fields the console reads).
 type point struct {
-	Time     time.Time `json:"time"`
-	MemberID string    `json:"memberId"`
-	Count    uint64    `json:"count"`
-	Avg      float64   `json:"avg"`
+	Time              time.Time `json:"time"`
+	ClusterInstanceID string    `json:"clusterInstanceId"`
+	MemberID          string    `json:"memberId"`
+	Metric            string    `json:"metric"`
+	Count             uint64    `json:"count"`
+	Avg               float64   `json:"avg"`
 }
 
 // applications lists the applications the session's user may see; the API answers 404 when

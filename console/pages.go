@@ -24,19 +24,6 @@ var chartRanges = []time.Duration{15 * time.Minute, 5 * time.Minute, time.Hour, 
 // chartBuckets is about how many buckets a chart's time axis has.
 const chartBuckets = 120
 
-// maxMemberLines bounds the member lines of a chart; the cluster average covers them all.
-const maxMemberLines = 12
-
-// The metrics charted on the cluster page, with the autoscaling policy's threshold of each.
-var chartMetrics = []struct {
-	metric, title string
-	threshold     func(autoscalingPolicy) *threshold
-}{
-	{model.MetricLoadAverage, "Load average", func(p autoscalingPolicy) *threshold { return p.LoadThresholds.LoadAverage }},
-	{model.MetricMemoryConsumption, "Memory consumption (%)", func(p autoscalingPolicy) *threshold { return p.LoadThresholds.MemoryConsumption }},
-	{model.MetricRequestsInFlight, "Requests in flight", func(p autoscalingPolicy) *threshold { return p.LoadThresholds.RequestsInFlight }},
-}
-
 func (c *Console) appsPage(w http.ResponseWriter, r *http.Request) {
 	s := sessionFrom(r.Context())
 	apps, err := c.applications(r.Context(), s)
@@ -147,7 +134,6 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 	if cart, ok := cartridgeOf(a, cv.Alias); ok && cart.SubscribableInfo.AutoscalingPolicy != "" {
 		_ = c.api(ctx, s.creds(), http.MethodGet, "/api/autoscalingPolicies/"+url.PathEscape(cart.SubscribableInfo.AutoscalingPolicy), nil, &policy)
 	}
-	q := url.Values{"cluster": {clusterID}, "from": {from.Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}}
 	var decisions []model.Decision
 	dq := url.Values{"cluster": {clusterID}, "from": {from.Format(time.RFC3339)}, "limit": {"1000"}}
 	if err := c.history(ctx, s, "decisions", dq, &decisions); err != nil {
@@ -161,30 +147,9 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 		label := fmt.Sprintf("%s %s %+d: %s", d.Time.UTC().Format("15:04:05"), d.Action, d.Delta, d.Reason)
 		marks = append(marks, decisionMark{T: d.Time, Label: label, Href: decisionHref(appID, clusterID, d.ID)})
 	}
-	lastHealth := map[string][]string{}
-	var charts []chart
-	for _, cm := range chartMetrics {
-		hq := url.Values{"metric": {cm.metric}, "step": {step.String()}}
-		for k, v := range q {
-			hq[k] = v
-		}
-		var pts []point
-		if err := c.history(ctx, s, "health", hq, &pts); err != nil {
-			problems = append(problems, cm.title+": "+err.Error())
-		}
-		all := memberSeries(pts)
-		ch := chart{Title: cm.title, From: from, To: now, Series: capLines(all, maxMemberLines), Marks: marks}
-		if t := cm.threshold(policy); t != nil {
-			ch.Threshold, ch.HasThreshold = t.Threshold, true
-		}
-		charts = append(charts, ch)
-		for _, sr := range all {
-			if !sr.Average && len(sr.Samples) > 0 {
-				last := sr.Samples[len(sr.Samples)-1]
-				lastHealth[sr.Name] = append(lastHealth[sr.Name], fmt.Sprintf("%s %.3g at %s", cm.metric, last.V, last.T.UTC().Format("15:04:05")))
-			}
-		}
-	}
+	cw := chartWindow{cluster: clusterID, from: from, to: now, step: step, policy: policy, marks: marks, members: len(cv.Members)}
+	charts, lastHealth, chartProblems := c.charts(ctx, s, cw)
+	problems = append(problems, chartProblems...)
 	// When each member entered its current state: its newest record of that state.
 	since := map[string]time.Time{}
 	state := map[string]string{}
@@ -217,14 +182,6 @@ func firstRecord(ls []model.LifecycleRecord) (time.Time, bool) {
 	return first, !first.IsZero()
 }
 
-// capLines keeps the first n member lines and the average (the last series).
-func capLines(ss []series, n int) []series {
-	if len(ss) <= n+1 {
-		return ss
-	}
-	return append(slices.Clone(ss[:n]), ss[len(ss)-1])
-}
-
 // allClusters lists the clusters of an instance, groups included.
 func allClusters(iv instanceView) []clusterView {
 	out := slices.Clone(iv.Clusters)
@@ -237,38 +194,6 @@ func allClusters(iv instanceView) []clusterView {
 	}
 	walk(iv.Groups)
 	return out
-}
-
-// memberSeries turns health buckets into a series per member and the cluster average: the mean
-// of the members' averages of each bucket.
-func memberSeries(pts []point) []series {
-	byMember := map[string]*series{}
-	var names []string
-	sum := map[time.Time][2]float64{}
-	for _, p := range pts {
-		s := byMember[p.MemberID]
-		if s == nil {
-			s = &series{Name: p.MemberID}
-			byMember[p.MemberID] = s
-			names = append(names, p.MemberID)
-		}
-		s.Samples = append(s.Samples, sample{T: p.Time, V: p.Avg})
-		acc := sum[p.Time]
-		sum[p.Time] = [2]float64{acc[0] + p.Avg, acc[1] + 1}
-	}
-	slices.Sort(names)
-	out := make([]series, 0, len(names)+1)
-	for _, n := range names {
-		s := byMember[n]
-		slices.SortFunc(s.Samples, func(a, b sample) int { return a.T.Compare(b.T) })
-		out = append(out, *s)
-	}
-	avg := series{Name: "cluster average", Average: true}
-	for t, acc := range sum {
-		avg.Samples = append(avg.Samples, sample{T: t, V: acc[0] / acc[1]})
-	}
-	slices.SortFunc(avg.Samples, func(a, b sample) int { return a.T.Compare(b.T) })
-	return append(out, avg)
 }
 
 func decisionHref(appID, clusterID, id string) string {
