@@ -401,7 +401,11 @@ func operationID(op apiOp) string {
 // Bodies that are not beans of their own elsewhere.
 type (
 	session struct {
-		SessionID string `json:"sessionId"`
+		SessionID    string   `json:"sessionId"`
+		User         string   `json:"user"`
+		TenantDomain string   `json:"tenantDomain"`
+		Role         string   `json:"role"`
+		Permissions  []string `json:"permissions"` // "resource:action" the authorisation policy allows
 	}
 	iaasProviders struct {
 		IaasProviders []string `json:"iaasProviders"`

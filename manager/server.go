@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,9 @@ type Options struct {
 	PreviousSecretsKey []byte
 	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock and local.
 	IaasProviders []string
+	// Console serves every path outside /api, /healthz, /readyz and /metrics (the web console,
+	// which calls this API on its users' behalf); nil: those paths answer 404.
+	Console http.Handler
 }
 
 // Server is the manager's REST server: the Stratos 4.1 API under /api and /api/v4.1, /healthz,
@@ -310,6 +314,11 @@ func (s *Server) routes() http.Handler {
 	r.Route("/api", api)
 	r.Route("/api/v4.1", api)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Console != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			// The console routes on its own: it must not see this router's routing context.
+			s.opts.Console.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, nil)))
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -323,11 +332,35 @@ func (s *Server) getInit(w http.ResponseWriter, _ *http.Request) {
 }
 
 // getSession answers Stratos' session call; Strata has no sessions, Basic or a bearer token
-// goes with every request, so the "session id" is the caller's identity.
+// goes with every request, so the "session id" is the caller's identity. Strata adds the
+// caller's name, tenant and role, and the permissions ("resource:action") the authorisation
+// policy grants it, so a client such as the console offers only what the API would allow.
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	u, _ := UserFrom(r.Context())
-	writeJSON(w, http.StatusOK, session{SessionID: key(u.Name, u.TenantDomain)})
+	out := session{SessionID: key(u.Name, u.TenantDomain), User: u.Name, TenantDomain: u.TenantDomain, Role: u.Role, Permissions: []string{}}
+	for _, res := range resources {
+		for _, action := range []string{"view", "manage"} {
+			ok, err := s.authz.allow(r.Context(), authzInput{
+				User:     authzUser{Name: u.Name, Tenant: u.TenantDomain, Role: u.Role, SuperTenant: u.TenantDomain == SuperTenantDomain},
+				Resource: res, Action: action, Method: r.Method, Path: r.URL.Path,
+			})
+			if err != nil {
+				s.log.Error("authorization", "err", err)
+				writeError(w, http.StatusInternalServerError, "Internal server error")
+				return
+			}
+			if ok {
+				out.Permissions = append(out.Permissions, res+":"+action)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
+
+// resources are the resources the routes name in s.can, for the permissions of GET /session.
+var resources = []string{"session", "autoscalingPolicies", "networkPartitions", "deploymentPolicies",
+	"applicationPolicies", "policyDirectory", "cartridges", "cartridgeGroups", "applications", "signups",
+	"subscriptions", "repo", "tenants", "users", "tokens", "history"}
 
 func (s *Server) getIaasProviders(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, iaasProviders{IaasProviders: s.opts.IaasProviders})

@@ -28,7 +28,7 @@ type upConfig struct {
 	logFormat   string
 	logLevel    string
 	clickhouse  string
-	lb          bool
+	lb, console bool
 	authzPolicy string
 	secretsKey  string
 	prevKey     string
@@ -51,6 +51,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.prevKey, "secrets-key-previous", "", "rotation: file of the secrets key being replaced; the stored keys it wrapped are wrapped again with --secrets-key at start")
 	fs.StringVar(&c.authzPolicy, "authz-policy", "", "Rego module (package strata.authz, rule allow) replacing the REST API's embedded authorisation policy")
 	fs.BoolVar(&c.lb, "lb", true, "run the load balancer: every cartridge's proxy port routes to its Active members")
+	fs.BoolVar(&c.console, "console", true, "serve the web console at / on the REST API's listener")
 	fs.StringVar(&c.lbHost, "lb-host", "127.0.0.1", "address the load balancer's proxy ports listen on (empty: every interface)")
 	c.cep.flags(fs)
 	c.controller.flags(fs)
@@ -184,6 +185,7 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		PreviousSecrets: c.prevKey,
 		LB:              c.lb,
 		LBHost:          c.lbHost,
+		NoConsole:       !c.console,
 		LBStatsInterval: c.lbStatsInterval(),
 		CEP:             c.cep.options(),
 		SyncInterval:    c.controller.syncInterval,
@@ -191,10 +193,8 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		MockInterval:    c.controller.mockInterval,
 		PoliciesDir:     c.scaling.policiesDir,
 		MonitorInterval: c.scaling.monitorInterval,
-		Reload:          reload,
-		Version:         versionString(),
-		Logger:          log,
-		Stdout:          stdout,
+		Reload:          reload, Version: versionString(),
+		Logger: log, Stdout: stdout,
 	}
 }
 

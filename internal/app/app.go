@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/cep"
+	"github.com/strata-paas/strata/console"
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/local"
 	"github.com/strata-paas/strata/controller/mock"
@@ -67,6 +69,9 @@ type Options struct {
 	LB              bool
 	LBHost          string
 	LBStatsInterval time.Duration
+	// NoConsole leaves the web console out (--console=false): "/" answers 404 like any path
+	// outside the API.
+	NoConsole bool
 	// CEP configures the CEP and its Thrift receiver.
 	CEP CEPOptions
 	// SyncInterval (--topology-sync) and GracefulTimeout (--graceful-timeout) configure the
@@ -362,7 +367,24 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("--secrets-key-previous: %w", err)
 		}
 	}
-	api, err := manager.New(manager.Options{
+	// The console calls the API in process; api is set below, before anything is served.
+	var api *manager.Server
+	var webConsole http.Handler
+	if !cfg.NoConsole {
+		con, err := console.New(console.Options{
+			API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.Handler().ServeHTTP(w, r) }),
+			Subscribe: func(ctx context.Context, filter string, h func(string, []byte)) error {
+				return client.Subscribe(ctx, filter, h)
+			},
+			Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		webConsole = con
+		g.Go(func() error { return con.Run(ctx) })
+	}
+	api, err = manager.New(manager.Options{
 		Listener:           apiLn,
 		Users:              users,
 		Gatherer:           reg,
@@ -378,6 +400,7 @@ func (a *App) Run(ctx context.Context) error {
 		SecretsKey:         secretsKey,
 		PreviousSecretsKey: previousKey,
 		Readiness:          readiness(client, brokerURLs, store, plat.controller),
+		Console:            webConsole,
 	})
 	if err != nil {
 		return err

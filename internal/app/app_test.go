@@ -139,6 +139,9 @@ func TestRunServesHealthAndReadiness(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &r); err != nil || r.Checks["broker"] != "ok" || r.Checks["controller"] != "ok" {
 		t.Errorf("GET /readyz = %s (%v), want every check ok", body, err)
 	}
+	if code, body := call(t, client, http.MethodGet, api+"/", ""); code != http.StatusOK || !strings.Contains(body, `name="password"`) {
+		t.Errorf("GET / = %d, want the web console's login form:\n%s", code, body)
+	}
 	_, metrics := call(t, client, http.MethodGet, api+"/metrics", "")
 	for _, m := range []string{"strata_broker_clients_connected", "strata_autoscaler_", "strata_cep_", "strata_controller_"} {
 		if !strings.Contains(metrics, m) {
@@ -147,6 +150,18 @@ func TestRunServesHealthAndReadiness(t *testing.T) {
 	}
 	if err := s.stop(t); err != nil {
 		t.Errorf("Run = %v after its context ended, want nil", err)
+	}
+}
+
+// TestConsoleOff: with NoConsole (--console=false), "/" answers 404 like any path outside the API.
+func TestConsoleOff(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	o.NoConsole = true
+	s := start(t, o)
+	code, body := call(t, &http.Client{Timeout: 10 * time.Second}, http.MethodGet, "http://"+s.app.Addrs().API.String()+"/", "")
+	if code != http.StatusNotFound || !strings.Contains(body, "no such resource") {
+		t.Errorf("GET / with NoConsole = %d %s, want 404", code, body)
 	}
 }
 

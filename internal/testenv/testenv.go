@@ -317,3 +317,10 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		time.Sleep(pause)
 	}
 }
+
+// Chromium returns the path of a Chromium (or Chrome) binary for browser tests; without one
+// the test is skipped on a developer machine and fails in CI.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	return need(t, "chromium", "chromium-browser", "google-chrome")
+}
