@@ -176,6 +176,18 @@ func TestDeployMockApplication(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
 	client := &http.Client{Timeout: 10 * time.Second}
+	const clusterID = "single-cartridge-app.my-php.php.domain"
+	deploySample(t, s, client)
+	ms := s.app.Controller().Members(clusterID)
+	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
+		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
+	}
+}
+
+// deploySample posts Stratos' single-cartridge sample over REST, deploys it and waits until its
+// member is Active.
+func deploySample(t *testing.T, s *started, client *http.Client) {
+	t.Helper()
 	api := "http://" + s.app.Addrs().API.String() + "/api"
 	posts := []struct{ path, file string }{
 		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
@@ -197,15 +209,10 @@ func TestDeployMockApplication(t *testing.T) {
 	if code, body := call(t, client, http.MethodPost, api+"/applications/single-cartridge-app/deploy/application-policy-1", ""); code != http.StatusAccepted {
 		t.Fatalf("deploy = %d %s, want 202", code, body)
 	}
-	const clusterID = "single-cartridge-app.my-php.php.domain"
 	testenv.Eventually(t, 60*time.Second, "the application's member to go Active over REST", func() bool {
 		_, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", "")
 		return strings.Contains(body, `"Active"`)
 	})
-	ms := s.app.Controller().Members(clusterID)
-	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
-		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
-	}
 }
 
 // TestRunStopsEveryGoroutine: when ctx ends, Run returns nil, and every goroutine the platform
