@@ -126,6 +126,7 @@ func parseXML(name string, b []byte) (map[string][]Pattern, error) {
 		root  bool
 	)
 	for {
+		line, col := d.InputPos() // where the next token starts
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
 			break
@@ -138,7 +139,6 @@ func parseXML(name string, b []byte) (map[string][]Pattern, error) {
 			depth++
 			if depth == 1 {
 				if t.Name.Local != "mock-iaas" {
-					line, col := d.InputPos()
 					return nil, fmt.Errorf("%s:%d:%d: root element <%s>, want <mock-iaas>", name, line, col, t.Name.Local)
 				}
 				root = true
@@ -152,7 +152,6 @@ func parseXML(name string, b []byte) (map[string][]Pattern, error) {
 					}
 				}
 			case "pattern":
-				line, col := d.InputPos()
 				var x xmlPattern
 				if err := d.DecodeElement(&x, &t); err != nil {
 					return nil, fmt.Errorf("%s:%d:%d: %w", name, line, col, err)

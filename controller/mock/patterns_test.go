@@ -56,8 +56,8 @@ func TestParsePatternsErrors(t *testing.T) {
     </cartridge>
   </health-statistics>
 </mock-iaas>`,
-			want: []string{`x:4:`, `unknown factor "cpu"`, `unknown mode "forever"`, `sampleValues: "x" is not a number`,
-				`sampleDuration "soon"`, `x:8:`, "no sample values", "sample duration must be positive"},
+			want: []string{`x:4:7: `, `unknown factor "cpu"`, `unknown mode "forever"`, `sampleValues: "x" is not a number`,
+				`sampleDuration "soon"`, `x:8:7: `, "no sample values", "sample duration must be positive"},
 		},
 		{
 			name: "xml repeated factor",
@@ -65,7 +65,7 @@ func TestParsePatternsErrors(t *testing.T) {
 <pattern factor="load-average" mode="loop"><sampleValues>1</sampleValues><sampleDuration>1</sampleDuration></pattern>
 <pattern factor="load-average" mode="loop"><sampleValues>1</sampleValues><sampleDuration>1</sampleDuration></pattern>
 </cartridge></health-statistics></mock-iaas>`,
-			want: []string{"x:3:", "second load-average pattern"},
+			want: []string{"x:3:1: cartridge php has a second load-average pattern"},
 		},
 		{name: "xml wrong root", in: `<patterns/>`, want: []string{"want <mock-iaas>"}},
 		{name: "xml broken", in: `<mock-iaas><health-statistics>`, want: []string{"x: XML syntax error"}},
