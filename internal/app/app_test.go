@@ -177,16 +177,16 @@ func TestDeployMockApplication(t *testing.T) {
 	s := start(t, testOptions(t))
 	client := &http.Client{Timeout: 10 * time.Second}
 	const clusterID = "single-cartridge-app.my-php.php.domain"
-	deploySample(t, s, client)
+	deploySample(t, s, client, nil)
 	ms := s.app.Controller().Members(clusterID)
 	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
 		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
 	}
 }
 
-// deploySample posts Stratos' single-cartridge sample over REST, deploys it and waits until its
-// member is Active.
-func deploySample(t *testing.T, s *started, client *http.Client) {
+// deploySample posts Stratos' single-cartridge sample over REST, each file through edit when it
+// is not nil, deploys it and waits until its member is Active.
+func deploySample(t *testing.T, s *started, client *http.Client, edit func(file, body string) string) {
 	t.Helper()
 	api := "http://" + s.app.Addrs().API.String() + "/api"
 	posts := []struct{ path, file string }{
@@ -202,7 +202,11 @@ func deploySample(t *testing.T, s *started, client *http.Client) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, body := call(t, client, http.MethodPost, api+p.path, string(b)); code != http.StatusCreated {
+		body := string(b)
+		if edit != nil {
+			body = edit(p.file, body)
+		}
+		if code, body := call(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
 			t.Fatalf("POST %s (%s) = %d %s, want 201", p.path, p.file, code, body)
 		}
 	}

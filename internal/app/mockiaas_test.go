@@ -22,7 +22,7 @@ func TestMockIaaSAPI(t *testing.T) {
 	o.CEP.FaultTimeout, o.CEP.FaultCheckInterval = 2*time.Second, 100*time.Millisecond
 	s := start(t, o)
 	client := &http.Client{Timeout: 10 * time.Second}
-	deploySample(t, s, client)
+	deploySample(t, s, client, nil)
 	const clusterID = "single-cartridge-app.my-php.php.domain"
 	base := "http://" + s.app.Addrs().API.String() + "/mock-iaas/api"
 
