@@ -105,6 +105,19 @@ func TestAgentCommand(t *testing.T) {
 		t.Errorf("agent.conf:\n%s\nwant the payload's MB_USERNAME", conf)
 	}
 
+	// The driver's agent command serves the cartridges that name none.
+	d2 := newDriver(t, t.TempDir())
+	d2.opts.AgentCommand = `echo "$MEMBER_ID" > seen; exec sleep 60`
+	terminateAll(t, d2)
+	s2, err := d2.Start(context.Background(), instance("agentD", testenv.FreePort(t), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the driver's agent command to run", func() bool {
+		b, _ := os.ReadFile(filepath.Join(d2.opts.DataDir, s2.InstanceID, "seen"))
+		return string(b) == "agentD\n"
+	})
+
 	bad := instance("agentBad", testenv.FreePort(t), "")
 	bad.IaaS.Property = append(bad.IaaS.Property, model.NameValue{Name: PropertyAgent, Value: model.String("/opt/no/such/agent --conf agent.conf")})
 	if _, err := d.Start(context.Background(), bad); err == nil || !strings.Contains(err.Error(), `agent command "/opt/no/such/agent --conf agent.conf": program /opt/no/such/agent not found`) {

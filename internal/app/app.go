@@ -81,6 +81,9 @@ type Options struct {
 	// (--mock-health, see mock.LoadPatterns); it replaces MockPatterns. Cartridge types it does
 	// not name publish mock.DefaultPatterns.
 	MockHealthFile string
+	// LocalAgent is the agent command of local members whose cartridge names none
+	// (--local-agent, local.Options.AgentCommand); empty: `strata agent`.
+	LocalAgent string
 	// PoliciesDir is the policy directory (--policies); empty: policies come through the API.
 	PoliciesDir string
 	// MonitorInterval (--monitor-interval), Settle and DecisionHistory configure the autoscaler

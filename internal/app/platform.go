@@ -54,7 +54,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 	if err != nil {
 		return nil, err
 	}
-	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), Logger: o.Logger})
+	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), AgentCommand: o.LocalAgent, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
