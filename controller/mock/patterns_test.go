@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // wantPatterns are the patterns of testdata/mock-iaas.xml and testdata/mock-health.yaml.
@@ -122,4 +123,33 @@ func FuzzParsePatterns(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDefaultPatterns: a cartridge type no pattern names publishes DefaultPatterns, unless a "*"
+// entry says otherwise (an empty one: nothing).
+func TestDefaultPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		patterns map[string][]Pattern
+		want     []Pattern
+	}{
+		{name: "no patterns", want: DefaultPatterns()},
+		{name: "another type named", patterns: map[string][]Pattern{"tomcat": wantPatterns["tomcat"]}, want: DefaultPatterns()},
+		{name: "the type named", patterns: wantPatterns, want: wantPatterns["php"]},
+		{name: "a star entry", patterns: map[string][]Pattern{DefaultType: wantPatterns["tomcat"]}, want: wantPatterns["tomcat"]},
+		{name: "an empty star entry", patterns: map[string][]Pattern{DefaultType: {}}, want: []Pattern{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := New(Options{Bus: newFakeBus(), Patterns: tc.patterns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.mu.Lock()
+			got := d.typeLocked("php", time.Now()).patterns
+			d.mu.Unlock()
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("php's patterns (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
