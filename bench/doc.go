@@ -3,7 +3,7 @@
 //
 // # Wiring (platform_test.go)
 //
-//	mock members ──samples──> databridge client ──TLS Thrift──> databridge server ──> cep.Engine
+//	mock members ──samples, in process (cep.Engine.IngestBatch)────────────────────────> cep.Engine
 //	                                                                                     │ Subscribe
 //	embedded broker <──> bus.Client ──topology/#──> cep.Engine.HandleTopology            v
 //	        ^  │                    ──topology/#──> autoscaler ──StartMember/TerminateMember──> controller
@@ -12,13 +12,15 @@
 //
 // startPlatform runs app.New(...).Run with every component the real one, on free ports (the
 // REST API runs too, unused; the lb does not): the embedded broker, bus.Client, databridge.Server (TLS
-// only) with cep.Engine as its Handler, the embedded history store, the controller with
+// only, for agents; the mock members publish into cep.Engine in process, as in `strata up`), the
+// embedded history store, the controller with
 // controller/mock, policies.Store and the autoscaler with InProcessSummaries. Only the timings
 // are scaled down: a CEP window of 2 s instead of 60 s, health every 250 ms instead of 15 s, a
 // monitor tick of 1 s instead of 90 s, a fault timeout of 3 s instead of 60 s (checked every
 // 100 ms, no start-up grace) and a settle of 100 ms, so each scenario takes seconds. The sample
 // patterns keep Stratos' shape against the window: 60, 60, 10 with a 3 s sampleDuration holds 60
-// for three windows. The harness waits until the platform is ready (the controller has adopted,
+// for three windows (single-cluster scaling reads them from a mock-iaas.xml in testdata; a test
+// with no patterns gets the mock's default, a steady 20). The harness waits until the platform is ready (the controller has adopted,
 // the mock driver and the autoscaler have subscribed) before a test creates clusters, and
 // records the autoscaler's StartMember and TerminateMember calls (app.Options.WrapStarter), the
 // topology events on the bus and the publish time of the first sample above a threshold

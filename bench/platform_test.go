@@ -49,8 +49,10 @@ type options struct {
 	MonitorInterval time.Duration // autoscaler monitor tick
 	FaultTimeout    time.Duration // CEP silence timeout
 	Settle          time.Duration // autoscaler settle after fresh metrics
-	// Patterns by cartridge type (mock.Options.Patterns).
-	Patterns map[string][]mock.Pattern
+	// Patterns by cartridge type (mock.Options.Patterns), or a pattern file (--mock-health);
+	// neither: the mock's default patterns.
+	Patterns   map[string][]mock.Pattern
+	HealthFile string
 	// Policies are put into the policy store before the autoscaler starts.
 	Policies []policies.Policy
 	// Threshold: the first memory_consumption sample published above it is timed (reaction).
@@ -71,6 +73,7 @@ type platform struct {
 
 	starts     callLog
 	firstAbove atomic.Int64 // UnixNano of the first sample published above opts.Threshold
+	health     healthLog    // when each member's memory_consumption samples went to the CEP
 	events     eventLog     // topology events seen on the bus
 	logs       *testenv.Buffer
 	stop       func() // stops the platform (also at the end of the test)
@@ -104,6 +107,7 @@ func startPlatform(t testing.TB, o options) *platform {
 		MockInterval:    o.HealthInterval,
 		MockResolution:  o.HealthInterval / 5,
 		MockPatterns:    o.Patterns,
+		MockHealthFile:  o.HealthFile,
 		CleanupInterval: 500 * time.Millisecond,
 		GracefulTimeout: 30 * time.Second, // longer than any scenario: a member that needs it is a bug
 		MonitorInterval: o.MonitorInterval,
@@ -175,8 +179,42 @@ func (p *platform) timedPublish(next mock.PublishFunc) mock.PublishFunc {
 				}
 			}
 		}
+		p.health.add(samples)
 		return next(ctx, samples)
 	}
+}
+
+// healthLog records when each member's memory_consumption samples were published.
+type healthLog struct {
+	mu sync.Mutex
+	at map[string][]time.Time
+}
+
+func (l *healthLog) add(samples []model.HealthSample) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.at == nil {
+		l.at = map[string][]time.Time{}
+	}
+	for _, s := range samples {
+		if s.Metric == model.MetricMemoryConsumption {
+			l.at[s.MemberID] = append(l.at[s.MemberID], now)
+		}
+	}
+}
+
+// since returns the times of a member's samples at or after t.
+func (l *healthLog) since(member string, t time.Time) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []time.Time
+	for _, at := range l.at[member] {
+		if !at.Before(t) {
+			out = append(out, at)
+		}
+	}
+	return out
 }
 
 // starter wraps the platform's starter (the controller) and logs every call with its time.

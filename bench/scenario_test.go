@@ -65,12 +65,13 @@ func scalingCluster(app string) clusterDef {
 
 // TestSingleClusterScaling is Stratos' SingleClusterScalingTestCase: min 2, max 6, two
 // round-robin partitions of 3, thresholds RIF 20 / MC 30 / LA 25, memory consumption and load
-// average 60, 60, 10, … (continue). The cluster scales up above min, scales down by one, and
-// returns to min.
+// average 60, 60, 10, … (continue), read from a mock-iaas.xml. The cluster scales up above min,
+// scales down by one, and returns to min.
 func TestSingleClusterScaling(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
-	p := startPlatform(t, options{Patterns: scalingPatterns(sampleDuration, 60, 60, 10), Policies: scalingPolicies(t), Threshold: 30})
+	// The patterns come as Stratos' test gives them, in mock-iaas.xml (strata up --mock-health).
+	p := startPlatform(t, options{HealthFile: "testdata/mock-iaas-single-cluster-scaling.xml", Policies: scalingPolicies(t), Threshold: 30})
 	p.deploy()
 	d := scalingCluster("single-cluster-scaling")
 	id := d.id()

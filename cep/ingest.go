@@ -19,6 +19,17 @@ func (e *Engine) Ingest(s model.HealthSample) {
 	e.mu.Unlock()
 }
 
+// IngestBatch processes a batch of raw health samples under one lock, as HandleEvents does with
+// a data-bridge bundle: the mock IaaS of `strata up` publishes its members' health this way, in
+// process. The engine keeps nothing that points into samples, so the caller may reuse it.
+func (e *Engine) IngestBatch(samples []model.HealthSample) {
+	e.mu.Lock()
+	for i := range samples {
+		e.ingestLocked(&samples[i])
+	}
+	e.mu.Unlock()
+}
+
 // ingestLocked is the hot path: no allocation once the keys exist and their buffers have grown.
 func (e *Engine) ingestLocked(s *model.HealthSample) {
 	if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {

@@ -68,6 +68,11 @@ type Options struct {
 	// Console serves every path outside /api, /healthz, /readyz and /metrics (the web console,
 	// which calls this API on its users' behalf); nil: those paths answer 404.
 	Console http.Handler
+	// MockIaaS serves Stratos' mock IaaS API under /mock-iaas/api (the prefix stripped),
+	// authenticated like /api; the authorisation resource is "mockIaas" (GET views, other
+	// methods manage), which the default policy leaves to the super tenant's admin. Nil: not
+	// served.
+	MockIaaS http.Handler
 }
 
 // Server is the manager's REST server: the Stratos 4.1 API under /api and /api/v4.1, /healthz,
@@ -313,6 +318,15 @@ func (s *Server) routes() http.Handler {
 	r.Get("/api/v4.1/openapi.json", s.getOpenAPI)
 	r.Route("/api", api)
 	r.Route("/api/v4.1", api)
+	if s.opts.MockIaaS != nil {
+		h := http.StripPrefix("/mock-iaas/api", s.opts.MockIaaS)
+		r.Route("/mock-iaas/api", func(r chi.Router) {
+			r.Use(s.limitBody, s.authenticate)
+			r.With(s.can("mockIaas", "view")).Get("/*", h.ServeHTTP)
+			r.With(s.can("mockIaas", "manage")).Post("/*", h.ServeHTTP)
+			r.With(s.can("mockIaas", "manage")).Delete("/*", h.ServeHTTP)
+		})
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.Console != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
 			// The console routes on its own: it must not see this router's routing context.

@@ -481,3 +481,21 @@ func TestUpRefusesStrayArgument(t *testing.T) {
 		t.Errorf("exit %d: %s%s", code, out.String(), errs.String())
 	}
 }
+
+// strata up --mock-health loads the mock IaaS's health patterns; a bad file stops the start with
+// every problem, where it is, and the flag's name.
+func TestUpMockHealthFileErrors(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "mock-iaas.xml")
+	if err := os.WriteFile(bad, []byte(`<mock-iaas><health-statistics><cartridge type="php">
+<pattern factor="cpu" mode="loop"><sampleValues>1</sampleValues><sampleDuration>1</sampleDuration></pattern>
+</cartridge></health-statistics></mock-iaas>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	code := run([]string{"up", "--data-dir", t.TempDir(), "--api", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
+		"--thrift", "127.0.0.1:0", "--thrift-tls", "127.0.0.1:0", "--lb=false", "--mock-health", bad}, &out, &errs)
+	if want := "--mock-health: mock: health patterns: " + bad + `:2:1: unknown factor "cpu"`; code != 1 || !strings.Contains(errs.String(), want) {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, errs.String(), want)
+	}
+}

@@ -21,22 +21,19 @@ import (
 
 // upConfig is what `strata up` is told by its flags.
 type upConfig struct {
-	dataDir     string
-	api         string
-	mqttListen  string
-	broker      string
-	logFormat   string
-	logLevel    string
-	clickhouse  string
-	lb, console bool
-	authzPolicy string
-	secretsKey  string
-	prevKey     string
-	lbHost      string
-	cep         cepConfig
-	controller  controllerConfig
-	scaling     scalingConfig
-	demo        demoConfig
+	dataDir, api        string
+	mqttListen          string
+	broker              string
+	logFormat, logLevel string
+	clickhouse          string
+	lb, console         bool
+	authzPolicy         string
+	secretsKey, prevKey string
+	lbHost              string
+	cep                 cepConfig
+	controller          controllerConfig
+	scaling             scalingConfig
+	demo                demoConfig
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -191,6 +188,8 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		SyncInterval:    c.controller.syncInterval,
 		GracefulTimeout: c.controller.gracefulTimeout,
 		MockInterval:    c.controller.mockInterval,
+		MockHealthFile:  c.controller.mockHealth,
+		LocalAgent:      c.controller.localAgent,
 		PoliciesDir:     c.scaling.policiesDir,
 		MonitorInterval: c.scaling.monitorInterval,
 		Reload:          reload, Version: versionString(),
@@ -200,13 +199,14 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 
 // controllerConfig is what the controller's flags say.
 type controllerConfig struct {
-	syncInterval    time.Duration
-	gracefulTimeout time.Duration
-	mockInterval    time.Duration
+	syncInterval, gracefulTimeout, mockInterval time.Duration
+	mockHealth, localAgent                      string
 }
 
 func (c *controllerConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.syncInterval, "topology-sync", controller.DefaultSyncInterval, "how often the complete topology is published")
 	fs.DurationVar(&c.gracefulTimeout, "graceful-timeout", controller.DefaultGracefulTimeout, "a member not ready to shut down this long after a graceful termination is terminated forcibly")
 	fs.DurationVar(&c.mockInterval, "mock-health-interval", 15*time.Second, "how often mock members publish health")
+	fs.StringVar(&c.localAgent, "local-agent", "", "the agent command of local members whose cartridge names none (iaasProvider property \"agent\"), run with /bin/sh -c in the member's directory; default: strata agent")
+	fs.StringVar(&c.mockHealth, "mock-health", "", "mock members' health patterns: Stratos' mock-iaas.xml or Strata's YAML (default: a steady 20 for memory and load)")
 }

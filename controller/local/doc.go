@@ -1,6 +1,6 @@
 // Package local is the `local` IaaS driver: every member is a real process group on this host,
-// `strata agent` (the group leader) with the member's payload plus the cartridge's server command
-// (the iaasProvider property "command", run with /bin/sh -c). Members of one cartridge share the
+// `strata agent` or another agent (the group leader) with the member's payload plus the
+// cartridge's server command (the iaasProvider property "command", run with /bin/sh -c). Members of one cartridge share the
 // host, so each gets its own loopback address (127.0.0.2, 127.0.0.3, ...; all of 127/8 reaches
 // the loopback interface on Linux) as its private IP: every member binds the cartridge's ports on
 // its own address.
@@ -16,10 +16,17 @@
 // The payload the agent reads is the controller's with three changes, because members share a
 // host: APPLICATION_PATH is the member's own app/ directory, listen.address is its loopback
 // address, and LOG_FILE_PATHS (when the payload has none) is the server command's output, so the
-// agent publishes it as the member's log stream. The server command runs in app/ with the payload
-// keys, STRATA_MEMBER_IP and STRATA_MEMBER_DIR in its environment. Options.AgentConf (e.g.
-// mb.urls and timings) goes into every agent.conf; the iaasProvider property "extensions" names
-// the directory of the agent's extension scripts.
+// agent publishes it as the member's log stream. agent.conf holds what a Stratos-style agent
+// reads (mb.*, thrift.*, listen.address, APPLICATION_PATH, log.file.paths, param.file.path; see
+// agentconf.go), taken from that payload; Options.AgentConf (e.g. timings) is appended and
+// replaces generated keys. The server command runs in app/ with the payload keys,
+// STRATA_MEMBER_IP and STRATA_MEMBER_DIR in its environment; the iaasProvider property
+// "extensions" names the directory of the agent's extension scripts.
+//
+// The agent is `strata agent` unless the cartridge's iaasProvider property "agent" (or
+// Options.AgentCommand, `strata up --local-agent`) names another command: it runs with
+// /bin/sh -c in the member's directory, as the group leader, with the payload keys,
+// STRATA_AGENT_CONF and STRATA_LAUNCH_PARAMS in its environment.
 //
 // Start refuses a server command whose program cannot run (an absolute path that is missing or
 // not executable, a name not in PATH): such a member would only exit with status 127. A member
@@ -38,7 +45,7 @@
 // # Files
 //
 // local.go holds the options, the driver's state, New and List; start.go the process start
-// (directory, payload, agent and server command); supervise.go the exits, Terminate and Watch;
+// (directory, payload, agent and server command); agentconf.go the agent.conf; supervise.go the exits, Terminate and Watch;
 // adopt.go the adoption of a previous driver's members through /proc.
 //
 // # Concurrency and locks

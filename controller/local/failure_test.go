@@ -46,7 +46,7 @@ func TestStartUnknownProgram(t *testing.T) {
 	}
 	// What the shell computes, a relative path (checked out later) and builtins are not checked.
 	for _, ok := range []string{`exec "$STRATA_BIN" demo-server`, `./bin/run`, `cd app && exec ./run`, `exec sh -c 'exit 0'`, `"` + os.Args[0] + `" server`} {
-		if err := checkProgram(ok); err != nil {
+		if err := checkProgram("server command", ok); err != nil {
 			t.Errorf("checkProgram(%q) = %v", ok, err)
 		}
 	}

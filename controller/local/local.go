@@ -27,6 +27,18 @@ const PropertyCommand = "command"
 // (<Event>.sh) for the cartridge's members.
 const PropertyExtensions = "extensions"
 
+// PropertyAgent is the iaasProvider property naming a cartridge's own agent command, run with
+// /bin/sh -c in the member's directory instead of `strata agent` (e.g. the Stratos Python agent,
+// or any agent that reads a Stratos agent.conf and launch-params).
+const PropertyAgent = "agent"
+
+// Environment variables an agent command receives besides the payload's keys: where its
+// configuration and its payload are.
+const (
+	EnvAgentConf    = "STRATA_AGENT_CONF"    // the member's agent.conf
+	EnvLaunchParams = "STRATA_LAUNCH_PARAMS" // the member's launch-params
+)
+
 // MarkerEnv is set in the environment of every process of a member to the member id; adoption
 // checks it in /proc/<pid>/environ, so a recycled pid is never mistaken for a member.
 const MarkerEnv = "STRATA_LOCAL_MEMBER"
@@ -56,8 +68,11 @@ type Options struct {
 	// default: agent --conf <conf> --payload <payload>.
 	AgentArgs func(conf, payload string) []string
 	// AgentConf is added to every member's agent.conf under [agent] (key = value lines), e.g.
-	// mb.urls or timings.
+	// mb.urls or timings; its keys replace those the driver writes.
 	AgentConf string
+	// AgentCommand, when set, is the agent of every cartridge that does not name one
+	// (PropertyAgent): run with /bin/sh -c instead of Executable and AgentArgs.
+	AgentCommand string
 	// Env is added to the environment of the agent and of the server command.
 	Env []string
 	// GracePeriod is how long Terminate waits after SIGTERM before SIGKILL.

@@ -188,7 +188,9 @@ func TestStartTwoMembersOnOnePortThenTerminate(t *testing.T) {
 	okFile := filepath.Join(d.opts.DataDir, a.InstanceID, "agent.ok")
 	eventually(t, 10*time.Second, "fake agent", func() bool { _, err := os.Stat(okFile); return err == nil })
 	got, _ := os.ReadFile(okFile)
-	want := fmt.Sprintf("app=%s\nlisten=127.0.0.2\nconf=[agent]|mb.urls = tcp://127.0.0.1:1883|\n", filepath.Join(d.opts.DataDir, a.InstanceID, "app"))
+	mdir := filepath.Join(d.opts.DataDir, a.InstanceID)
+	want := fmt.Sprintf("app=%s/app\nlisten=127.0.0.2\nconf=[agent]|listen.address = 127.0.0.2|APPLICATION_PATH = %[1]s/app|"+
+		"log.file.paths = %[1]s/server.log|param.file.path = %[1]s/launch-params|mb.urls = tcp://127.0.0.1:1883|\n", mdir)
 	if string(got) != want {
 		t.Errorf("agent saw\n%s\nwant\n%s", got, want)
 	}

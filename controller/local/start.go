@@ -72,24 +72,25 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 	if err := writeFile(payloadPath, func(f *os.File) error { _, err := payload.WriteTo(f); return err }); err != nil {
 		return fail(fmt.Errorf("local: write launch-params: %w", err))
 	}
-	var conf strings.Builder
-	conf.WriteString("[agent]\n")
-	var command string
+	var command, extensions string
+	agentCommand := d.opts.AgentCommand
 	if in.IaaS != nil {
 		command, _ = model.LookupProperty(in.IaaS.Property, PropertyCommand)
-		if ext, ok := model.LookupProperty(in.IaaS.Property, PropertyExtensions); ok && ext != "" {
-			fmt.Fprintf(&conf, "extensions.dir = %s\n", ext)
+		extensions, _ = model.LookupProperty(in.IaaS.Property, PropertyExtensions)
+		if a, ok := model.LookupProperty(in.IaaS.Property, PropertyAgent); ok && strings.TrimSpace(a) != "" {
+			agentCommand = a
 		}
 	}
-	if s := strings.TrimSpace(d.opts.AgentConf); s != "" {
-		conf.WriteString(s + "\n")
-	}
+	conf := agentConf(payload, ip.String(), appDir, payloadPath, extensions, d.opts.AgentConf)
 	confPath := filepath.Join(dir, "agent.conf")
-	if err := writeFile(confPath, func(f *os.File) error { _, err := f.WriteString(conf.String()); return err }); err != nil {
+	if err := writeFile(confPath, func(f *os.File) error { _, err := f.WriteString(conf); return err }); err != nil {
 		return fail(fmt.Errorf("local: write agent.conf: %w", err))
 	}
 
-	if err := checkProgram(command); err != nil {
+	if err := checkProgram("server command", command); err != nil {
+		return fail(fmt.Errorf("local: cartridge %s: %w", in.ServiceName, err))
+	}
+	if err := checkProgram("agent command", agentCommand); err != nil {
 		return fail(fmt.Errorf("local: cartridge %s: %w", in.ServiceName, err))
 	}
 
@@ -101,12 +102,19 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 	}
 	defer agentLog.Close()
 	agent := exec.Command(d.opts.Executable, d.opts.AgentArgs(confPath, payloadPath)...)
-	agent.Dir = dir
 	agent.Env = base
+	if agentCommand != "" {
+		// Another agent gets the payload as Stratos hands it over: the launch-params file (named
+		// by param.file.path in agent.conf) and the environment.
+		agent = exec.Command("/bin/sh", "-c", agentCommand)
+		agent.Env = append(append(append([]string(nil), base...), payloadEnv(payload)...),
+			EnvAgentConf+"="+confPath, EnvLaunchParams+"="+payloadPath)
+	}
+	agent.Dir = dir
 	agent.Stdout, agent.Stderr = agentLog, agentLog
 	agent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := agent.Start(); err != nil {
-		return fail(fmt.Errorf("local: start agent %s: %w", d.opts.Executable, err))
+		return fail(fmt.Errorf("local: start agent %s: %w", agent.Path, err))
 	}
 	pgid := agent.Process.Pid
 	cmds := []*exec.Cmd{agent}
@@ -181,12 +189,12 @@ var shellWords = map[string]bool{
 	"wait": true, "read": true, "unset": true, "command": true, "source": true,
 }
 
-// checkProgram refuses a server command whose program (its first word, after "exec") is an
+// checkProgram refuses a server or agent command (what) whose program (its first word, after "exec") is an
 // absolute path that does not exist or is not executable, or a name not found in PATH: started,
 // it could only exit with status 127. A command whose program the shell computes ($VAR, `...`,
 // globs), a relative path (the application's files are checked out after the start) or a shell
 // builtin is not checked.
-func checkProgram(command string) error {
+func checkProgram(what, command string) error {
 	rest := strings.TrimSpace(command)
 	for {
 		w, r := firstWord(rest)
@@ -202,10 +210,10 @@ func checkProgram(command string) error {
 	if strings.HasPrefix(prog, "/") {
 		fi, err := os.Stat(prog)
 		if err != nil {
-			return fmt.Errorf("server command %q: program %s not found: %w", command, prog, err)
+			return fmt.Errorf("%s %q: program %s not found: %w", what, command, prog, err)
 		}
 		if fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("server command %q: program %s is not an executable file", command, prog)
+			return fmt.Errorf("%s %q: program %s is not an executable file", what, command, prog)
 		}
 		return nil
 	}
@@ -213,7 +221,7 @@ func checkProgram(command string) error {
 		return nil
 	}
 	if _, err := exec.LookPath(prog); err != nil {
-		return fmt.Errorf("server command %q: program %s not found in PATH: %w", command, prog, err)
+		return fmt.Errorf("%s %q: program %s not found in PATH: %w", what, command, prog, err)
 	}
 	return nil
 }

@@ -11,6 +11,12 @@
 //   - every Interval (15 s), starting at once, it publishes health statistics: memory_consumption
 //     and load_average (cartridge_agent_health_stats) and, when configured, the cluster's
 //     in-flight request count (in_flight_requests), from the per-cartridge sample Patterns.
+//     A cartridge type no pattern names gets DefaultPatterns (a steady 20), so that with no
+//     configuration members still report health and are never found silent and replaced.
+//
+// Patterns come from Options or from a file (LoadPatterns): Stratos' mock-iaas.xml (per
+// cartridge type and factor, sampleValues, sampleDuration, loop|continue|stop) or the same in
+// Strata's YAML; `strata up --mock-health FILE` loads one.
 //
 // Private addresses are 10.0.0.N and public ones 20.0.0.N (N counting on past 255 into the
 // higher octets); the instance id is the member id, as in Stratos.
@@ -30,10 +36,10 @@
 // so a few connections serve every instance). Samples are plain values built without
 // allocating per instance.
 //
-// Health goes out through Options.Publish, a func, because this package may not import the
-// data-bridge client (the dependency rule of docs/architecture.md): cmd/strata passes a function
-// that turns the samples into databridge.HealthEvent / InFlightEvent and publishes them with a
-// databridge.Client, as this package's tests do.
+// Health goes out through Options.Publish, a func, because this package may not import the CEP
+// or the data-bridge client (the dependency rule of docs/architecture.md): internal/app passes a
+// function that hands each batch to cep.Engine.IngestBatch in process (no connection, no
+// encoding); this package's benchmark also publishes through a databridge.Client.
 //
 // # Concurrency and lock order
 //

@@ -72,7 +72,8 @@ type Options struct {
 	Bus controller.Bus
 	// Publish sends health statistics; nil publishes none.
 	Publish PublishFunc
-	// Patterns by cartridge type; the entry "*" serves the types that have none.
+	// Patterns by cartridge type; the entry "*" (DefaultType) serves the types that have none,
+	// and DefaultPatterns serve them when there is no such entry.
 	Patterns map[string][]Pattern
 	// Interval between two health publications of an instance (Stratos: 15 s).
 	Interval time.Duration
@@ -282,7 +283,11 @@ func (d *Driver) typeLocked(typ string, now time.Time) *typeState {
 	if ts == nil {
 		ps, ok := d.opts.Patterns[typ]
 		if !ok {
-			ps = d.opts.Patterns["*"]
+			// A type no pattern names publishes the default health, so its members are
+			// not found silent and replaced; an explicit empty "*" entry means silence.
+			if ps, ok = d.opts.Patterns[DefaultType]; !ok {
+				ps = DefaultPatterns()
+			}
 		}
 		ts = &typeState{patterns: ps, start: now}
 		d.types[typ] = ts

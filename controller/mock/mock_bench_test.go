@@ -7,24 +7,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// BenchmarkMock10k measures one health tick of n simulated instances (every instance due, two
-// samples each, bundles of DefaultBatchSize). "thrift" publishes through a real data-bridge
-// client to a real data-bridge server (the secure service over TLS) in the same process, so its
+// BenchmarkMockHealth measures one health tick of n simulated instances (every instance due, two
+// samples each, bundles of DefaultBatchSize). "cep" hands each batch to cep.Engine.IngestBatch,
+// as `strata up` wires it (in process); "thrift" publishes through a real data-bridge client to a
+// real data-bridge server (the secure service over TLS) in the same process, so its
 // cpu-ns/member includes the receiver decoding the bundles; "discard" hands the samples to a
 // function that drops them, which is the mock's own cost. Metrics: ns/member is the wall time of
 // a tick per instance, cpu-ns/member the process CPU (user+system) per instance and tick, and
-// cpu-%/10k@15s the share of one core that 10 000 instances publishing every 15 s need.
-func BenchmarkMock10k(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		for _, transport := range []string{"discard", "thrift"} {
+// cpu-%/100k@15s the share of one core that 100 000 instances publishing every 15 s need.
+func BenchmarkMockHealth(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		for _, transport := range []string{"discard", "cep", "thrift"} {
 			b.Run(fmt.Sprintf("members=%d/%s", n, transport), func(b *testing.B) {
 				publish := PublishFunc(func(context.Context, []model.HealthSample) error { return nil })
-				if transport == "thrift" {
+				switch transport {
+				case "thrift":
 					_, client := startReceiver(b, false)
 					publish = thriftPublish(client)
+				case "cep":
+					engine, err := cep.New(cep.Options{Logger: discard})
+					if err != nil {
+						b.Fatal(err)
+					}
+					publish = func(_ context.Context, s []model.HealthSample) error {
+						engine.IngestBatch(s)
+						return nil
+					}
 				}
 				clock := newFakeClock()
 				d, err := New(Options{Bus: newFakeBus(), Clock: clock, Publish: publish, Logger: discard,
@@ -58,7 +70,7 @@ func BenchmarkMock10k(b *testing.B) {
 				perMember := float64(cpu.Nanoseconds()) / float64(ticks*n)
 				b.ReportMetric(float64(wall.Nanoseconds())/float64(ticks*n), "ns/member")
 				b.ReportMetric(perMember, "cpu-ns/member")
-				b.ReportMetric(perMember*10000/float64(DefaultInterval.Nanoseconds())*100, "cpu-%/10k@15s")
+				b.ReportMetric(perMember*100000/float64(DefaultInterval.Nanoseconds())*100, "cpu-%/100k@15s")
 			})
 		}
 	}

@@ -82,6 +82,13 @@ type Options struct {
 	MockInterval   time.Duration
 	MockResolution time.Duration
 	MockPatterns   map[string][]mock.Pattern
+	// MockHealthFile is a health pattern file, Stratos' mock-iaas.xml or Strata's YAML
+	// (--mock-health, see mock.LoadPatterns); it replaces MockPatterns. Cartridge types it does
+	// not name publish mock.DefaultPatterns.
+	MockHealthFile string
+	// LocalAgent is the agent command of local members whose cartridge names none
+	// (--local-agent, local.Options.AgentCommand); empty: `strata agent`.
+	LocalAgent string
 	// PoliciesDir is the policy directory (--policies); empty: policies come through the API.
 	PoliciesDir string
 	// MonitorInterval (--monitor-interval), Settle and DecisionHistory configure the autoscaler
@@ -320,7 +327,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		res.add(func() { _ = thrift.Close() })
 	}
-	plat, err := newPlatform(cfg, ctrlDB, client, users, store, brokerURLs[0], cepURL, thrift)
+	plat, err := newPlatform(cfg, ctrlDB, client, users, store, brokerURLs[0], cepURL, cepStack.Engine)
 	if err != nil {
 		return err
 	}
@@ -401,6 +408,7 @@ func (a *App) Run(ctx context.Context) error {
 		PreviousSecretsKey: previousKey,
 		Readiness:          readiness(client, brokerURLs, store, plat.controller),
 		Console:            webConsole,
+		MockIaaS:           plat.mock.Handler(),
 	})
 	if err != nil {
 		return err

@@ -191,6 +191,18 @@ func TestDeployMockApplication(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
 	client := &http.Client{Timeout: 10 * time.Second}
+	const clusterID = "single-cartridge-app.my-php.php.domain"
+	deploySample(t, s, client, nil)
+	ms := s.app.Controller().Members(clusterID)
+	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
+		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
+	}
+}
+
+// deploySample posts Stratos' single-cartridge sample over REST, each file through edit when it
+// is not nil, deploys it and waits until its member is Active.
+func deploySample(t *testing.T, s *started, client *http.Client, edit func(file, body string) string) {
+	t.Helper()
 	api := "http://" + s.app.Addrs().API.String() + "/api"
 	posts := []struct{ path, file string }{
 		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
@@ -205,22 +217,21 @@ func TestDeployMockApplication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, body := call(t, client, http.MethodPost, api+p.path, string(b)); code != http.StatusCreated {
+		body := string(b)
+		if edit != nil {
+			body = edit(p.file, body)
+		}
+		if code, body := call(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
 			t.Fatalf("POST %s (%s) = %d %s, want 201", p.path, p.file, code, body)
 		}
 	}
 	if code, body := call(t, client, http.MethodPost, api+"/applications/single-cartridge-app/deploy/application-policy-1", ""); code != http.StatusAccepted {
 		t.Fatalf("deploy = %d %s, want 202", code, body)
 	}
-	const clusterID = "single-cartridge-app.my-php.php.domain"
 	testenv.Eventually(t, 60*time.Second, "the application's member to go Active over REST", func() bool {
 		_, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", "")
 		return strings.Contains(body, `"Active"`)
 	})
-	ms := s.app.Controller().Members(clusterID)
-	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
-		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
-	}
 }
 
 // TestRunStopsEveryGoroutine: when ctx ends, Run returns nil, and every goroutine the platform

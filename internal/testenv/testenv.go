@@ -60,6 +60,13 @@ var (
 )
 
 // need finds a binary or skips (fails in CI).
+// Program returns the path of the first of names installed (in PATH or /usr/sbin, /usr/bin,
+// /usr/local/bin). None: the test is skipped, or fails under CI.
+func Program(t testing.TB, names ...string) string {
+	t.Helper()
+	return need(t, names...)
+}
+
 func need(t testing.TB, names ...string) string {
 	t.Helper()
 	for _, n := range names {
