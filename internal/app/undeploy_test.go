@@ -210,9 +210,23 @@ func TestShutdownDuringUndeployResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	w := watchBus(t, s.app.Addrs().Brokers, "instance/notifier/#")
 	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, body)
 	}
+	// Stop once every member has been asked to clean up: the undeploy waits for them.
+	testenv.Eventually(t, 30*time.Second, "the members asked to clean up", func() bool {
+		cluster, member := 0, 0
+		for _, c := range w.seen() {
+			switch c {
+			case "instance.notifier.InstanceCleanupClusterEvent":
+				cluster++
+			case "instance.notifier.InstanceCleanupMemberEvent":
+				member++
+			}
+		}
+		return cluster > 0 || member >= n
+	})
 	s.cancel()
 	select {
 	case err := <-s.done:
