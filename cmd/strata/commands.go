@@ -287,7 +287,7 @@ func (c *clientConfig) converge(ctx context.Context, app string, w io.Writer, fa
 
 func deployed(status string, rv *runtimeView) bool {
 	am, m, ac, cl := rv.counts()
-	return status == "Deployed" && cl > 0 && ac == cl && am > 0 && am == m
+	return status == "Active" && cl > 0 && ac == cl && am > 0 && am == m
 }
 
 // runDeployApp is `strata deploy-app APPLICATION APPLICATION-POLICY`: deploy and wait until

@@ -98,6 +98,15 @@ func applicationStatus(t *testing.T, client *http.Client, api string) string {
 	return a.Status
 }
 
+// runtimeStatus is the status of the application's runtime view.
+func runtimeStatus(t *testing.T, client *http.Client, api string) string {
+	t.Helper()
+	_, body := call(t, client, http.MethodGet, api+"/applications/"+sampleApp+"/runtime", "")
+	var rt struct{ Status string }
+	_ = json.Unmarshal([]byte(body), &rt)
+	return rt.Status
+}
+
 // busWatcher records the classes of the events on the platform's bus, from a client of its own.
 type busWatcher struct {
 	mu      sync.Mutex
@@ -164,6 +173,10 @@ func TestUndeployEventSequence(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, "the sample's member and cluster instance to go Active", func() bool {
 		return activeMembers(s) == 1 && clusterInstancesActive(s)
 	})
+	// The runtime view's status is the application's runtime status, as Stratos returns it.
+	if got := runtimeStatus(t, client, api); got != "Active" {
+		t.Errorf("runtime status of the Active application = %q, want Active", got)
+	}
 	w := watchBus(t, s.app.Addrs().Brokers, "topology/#", "instance/#", "application/#", "cluster/status/#")
 	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, body)
@@ -213,6 +226,9 @@ func TestShutdownDuringUndeployResumes(t *testing.T) {
 	w := watchBus(t, s.app.Addrs().Brokers, "instance/notifier/#")
 	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, body)
+	}
+	if got := runtimeStatus(t, client, api); got != "Terminating" {
+		t.Errorf("runtime status while undeploying = %q, want Terminating", got)
 	}
 	// Stop once every member has been asked to clean up: the undeploy waits for them.
 	testenv.Eventually(t, 30*time.Second, "the members asked to clean up", func() bool {
