@@ -192,13 +192,16 @@ type Autoscaler struct {
 
 type counters struct {
 	summaries, unrouted, events, decisions, actions, startErrors, terminateErrors, publishErrors, dropped atomic.Uint64
+	startsCancelled                                                                                       atomic.Uint64
 }
 
 // Stats are counters for metrics.
 type Stats struct {
 	Summaries, Unrouted, Events, Decisions, Actions      uint64
 	StartErrors, TerminateErrors, PublishErrors, Dropped uint64
-	ClusterInstances, Members                            int
+	// StartsCancelled are starts a round decided for a cluster removed before they were made.
+	StartsCancelled           uint64
+	ClusterInstances, Members int
 }
 
 // New returns an Autoscaler.
@@ -260,7 +263,7 @@ func (a *Autoscaler) Stats() Stats {
 	return Stats{Summaries: c.summaries.Load(), Unrouted: c.unrouted.Load(), Events: c.events.Load(),
 		Decisions: c.decisions.Load(), Actions: c.actions.Load(), StartErrors: c.startErrors.Load(),
 		TerminateErrors: c.terminateErrors.Load(), PublishErrors: c.publishErrors.Load(),
-		Dropped: c.dropped.Load(), ClusterInstances: n, Members: m}
+		Dropped: c.dropped.Load(), StartsCancelled: c.startsCancelled.Load(), ClusterInstances: n, Members: m}
 }
 
 // RegisterCluster creates the monitor of a cluster instance (or updates its min, max and

@@ -32,8 +32,19 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 	}()
 	for i := range work {
 		w := &work[i]
+		if ctx.Err() != nil {
+			return // shutdown: what the round decided is decided again after a restart
+		}
 		switch w.kind {
 		case actStart:
+			// A cluster removed since the round decided (an undeploy) gets no further member.
+			a.mu.Lock()
+			removed := w.in.c.instances[w.in.id] != w.in
+			a.mu.Unlock()
+			if removed {
+				a.stats.startsCancelled.Add(1)
+				continue
+			}
 			a.stats.actions.Add(1)
 			m, err := a.opts.Starter.StartMember(ctx, w.req)
 			now := a.clock.Now()

@@ -101,6 +101,7 @@ var statDefs = []statDef{
 	statCounter("unrouted_total", "Summaries and events for no known cluster instance or member.", func(s *Stats) uint64 { return s.Unrouted }),
 	statCounter("events_total", "Topology and member events handled.", func(s *Stats) uint64 { return s.Events }),
 	statCounter("actions_total", "Start and terminate calls made to the cloud controller.", func(s *Stats) uint64 { return s.Actions }),
+	statCounter("starts_cancelled_total", "Member starts a round decided for a cluster removed (undeployed) before they were made.", func(s *Stats) uint64 { return s.StartsCancelled }),
 	statCounter("start_errors_total", "Member starts the cloud controller refused or failed.", func(s *Stats) uint64 { return s.StartErrors }),
 	statCounter("terminate_errors_total", "Member terminations that failed.", func(s *Stats) uint64 { return s.TerminateErrors }),
 	statCounter("publish_errors_total", "Events and decisions the bus did not take.", func(s *Stats) uint64 { return s.PublishErrors }),

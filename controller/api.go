@@ -17,6 +17,8 @@ var (
 	ErrClosed        = errors.New("controller: closed")
 	ErrNotRunning    = errors.New("controller: not running")
 	ErrMemberStopped = errors.New("controller: member already terminated")
+	// ErrRemoving refuses a start in a cluster that RemoveApplicationClusters is removing.
+	ErrRemoving = errors.New("controller: cluster being removed")
 )
 
 // ClusterSpec describes a cluster to create: one cluster of an application, for one cartridge

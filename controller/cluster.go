@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"go.etcd.io/bbolt"
@@ -345,93 +343,5 @@ func (c *Controller) invalidTransition(entity, id string, err error) {
 	n := c.stats.invalidTransitions.Add(1)
 	if n <= 16 || n&(n-1) == 0 {
 		c.log.Warn("invalid transition; no event published", "entity", entity, "id", id, "count", n, "error", err)
-	}
-}
-
-// RemoveApplicationClusters removes every cluster of an application (an undeploy) and publishes
-// one ApplicationClustersRemovedEvent. Members are terminated gracefully first, as Stratos
-// undeploys: each Active member is asked to clean up and is terminated once ready to shut down
-// (or forcibly after GracefulTimeout); the call returns when every member is gone or ctx ends.
-func (c *Controller) RemoveApplicationClusters(ctx context.Context, appID string) error {
-	if err := c.waitReady(ctx); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	var ids []string
-	for id, cl := range c.clusters {
-		if cl.Spec.AppID == appID {
-			ids = append(ids, id)
-		}
-	}
-	c.mu.Unlock()
-	if len(ids) == 0 {
-		return fmt.Errorf("clusters of application %q: %w", appID, ErrNotFound)
-	}
-	if err := c.drain(ctx, ids); err != nil {
-		return fmt.Errorf("remove clusters of application %s: %w", appID, err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var data []model.ClusterDataHolder
-	var removed []*cluster
-	for _, id := range ids {
-		cl := c.clusters[id]
-		if cl == nil {
-			continue
-		}
-		if n := len(cl.Cluster.MemberMap); n > 0 {
-			return fmt.Errorf("remove clusters of application %s: %w: cluster %s got %d members meanwhile", appID, ErrInUse, id, n)
-		}
-		removed = append(removed, cl)
-	}
-	if err := c.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte(bucketClusters))
-		for _, cl := range removed {
-			if err := b.Delete([]byte(cl.Spec.ClusterID)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("remove clusters of application %s: write state: %w", appID, err)
-	}
-	for _, cl := range removed {
-		delete(c.clusters, cl.Spec.ClusterID)
-		data = append(data, model.ClusterDataHolder{ServiceType: cl.Spec.ServiceName, ClusterID: cl.Spec.ClusterID})
-		c.emitLocked(nil, c.clusterRecord(cl, "", "topology.ApplicationClustersRemovedEvent", "Removed"))
-	}
-	c.emitLocked(&model.ApplicationClustersRemovedEvent{ClusterData: data, AppID: appID}, nil)
-	return nil
-}
-
-// drain terminates every member of the clusters gracefully and waits until none is left.
-func (c *Controller) drain(ctx context.Context, clusterIDs []string) error {
-	var errs []error
-	for {
-		c.mu.Lock()
-		var ids []string
-		for _, id := range clusterIDs {
-			if cl := c.clusters[id]; cl != nil {
-				ids = slices.AppendSeq(ids, maps.Keys(cl.Cluster.MemberMap))
-			}
-		}
-		gone := c.gone
-		c.mu.Unlock()
-		if len(ids) == 0 {
-			return nil
-		}
-		for _, id := range ids {
-			if err := c.TerminateMember(ctx, id, false); err != nil && !errors.Is(err, ErrNotFound) {
-				errs = append(errs, err)
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		select {
-		case <-gone:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d members to terminate: %w", len(ids), ctx.Err())
-		}
 	}
 }

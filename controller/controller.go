@@ -57,6 +57,10 @@ type Controller struct {
 
 	topologyRequested chan struct{}
 
+	termMu     sync.Mutex
+	termQueue  []*member // members whose instance the terminators terminate, in order
+	termSignal chan struct{}
+
 	stats stats
 }
 
@@ -67,6 +71,14 @@ type cluster struct {
 	Credentials Credentials
 	// startFailure is the last failed start since a member was Active (kept in memory only).
 	startFailure *StartFailure
+	// removing: RemoveApplicationClusters is removing the cluster; no member starts in it
+	// (kept in the state, so a restart does not start members in it either).
+	removing bool
+	// remaining counts, by cluster instance, the members left while removing: the instance is
+	// Terminated when its count reaches zero.
+	remaining map[string]int
+	// removeErr is why a member of a removing cluster could not be terminated.
+	removeErr error
 }
 
 // member is a member of the topology and what the controller keeps about it.
@@ -97,6 +109,7 @@ type stats struct {
 	statusEvents, topologyPublished, adopted   atomic.Uint64
 	adoptTerminated, orphansTerminated, exited atomic.Uint64
 	starts, startFailures, terminations        atomic.Uint64
+	terminationErrors                          atomic.Uint64
 }
 
 // Stats are the controller's counters, for metrics.
@@ -117,6 +130,7 @@ type Stats struct {
 	Starts             uint64 // members whose instance a driver started
 	StartFailures      uint64 // StartMember calls that failed (bad request or driver error)
 	Terminations       uint64 // members dropped from the topology (MemberTerminatedEvent)
+	TerminationErrors  uint64 // queued terminations the driver failed
 }
 
 // New opens the state and returns a controller that is not running yet.
@@ -166,6 +180,7 @@ func New(o Options) (*Controller, error) {
 		dirtySignal:       make(chan struct{}, 1),
 		workSignal:        make(chan struct{}, 1),
 		topologyRequested: make(chan struct{}, 1),
+		termSignal:        make(chan struct{}, 1),
 	}
 	if c.db == nil {
 		if o.DataDir == "" {
@@ -219,6 +234,7 @@ func (c *Controller) Stats() Stats {
 	s.Starts = c.stats.starts.Load()
 	s.StartFailures = c.stats.startFailures.Load()
 	s.Terminations = c.stats.terminations.Load()
+	s.TerminationErrors = c.stats.terminationErrors.Load()
 	return s
 }
 
@@ -266,6 +282,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { c.worker(ctx) })
+	for range terminateParallelism {
+		wg.Go(func() { c.terminator(ctx) })
+	}
 
 	c.publishTopology()
 	resync := c.clock.NewTicker(c.opts.SyncInterval)
@@ -285,7 +304,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-resync.C():
 			c.publishTopology()
 		case <-check.C():
-			c.checkGraceful(ctx)
+			c.checkGraceful()
 		case <-c.topologyRequested:
 			if now := c.clock.Now(); now.Sub(lastAnswer) >= c.opts.TopologyThrottle {
 				lastAnswer = now

@@ -66,6 +66,17 @@
 // TerminateAll terminate at once, whatever the state (Stratos' terminateInstanceForcefully).
 // A terminated member leaves the topology; MemberTerminatedEvent is its last event.
 //
+// # Undeploy
+//
+// RemoveApplicationClusters marks the clusters removing (kept in the state: StartMember answers
+// ErrRemoving, also after a restart), moves each cluster instance to Terminating and sends one
+// InstanceCleanupClusterEvent per instance with Active members (checkGraceful repeats it every
+// CleanupInterval); members not Active yet are terminated at once. Terminations of many
+// members (undeploy, ReadyToShutDown after a graceful request, graceful timeouts) go through a
+// queue that terminateParallelism workers drain, so the driver never has more calls in flight.
+// An instance whose last member left is Terminated; then the clusters are removed
+// (ApplicationClustersRemovedEvent). The call returns ErrClosed when Run ends first.
+//
 // # Cluster instance lifecycle
 //
 //	Created ──> Active <──> Inactive        (cluster/status events from the autoscaler)
@@ -122,8 +133,9 @@
 //
 // Goroutines: Run's (tickers), the worker (status events), the publisher (outbox), the flusher
 // (state writes), one per Watcher, and the callers of the API. Locks, in the order they may be
-// taken: Controller.mu (all state), then Controller.outMu (the outbox) and Controller.dirtyMu
-// (the set of members to write); the last two are never held together. No lock is held while
+// taken: Controller.mu (all state), then Controller.outMu (the outbox), Controller.dirtyMu
+// (the set of members to write) and Controller.termMu (the termination queue); the last three
+// are never held together. The terminators (terminateParallelism goroutines) are Run's too. No lock is held while
 // calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt, except that bbolt is written
 // under mu by the API calls that must be durable before they return.
 package controller

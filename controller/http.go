@@ -201,7 +201,7 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrExists), errors.Is(err, ErrInUse):
+	case errors.Is(err, ErrExists), errors.Is(err, ErrInUse), errors.Is(err, ErrRemoving):
 		return http.StatusConflict
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNoDriver), errors.Is(err, model.ErrInvalidCartridge),
 		errors.Is(err, model.ErrInvalidNetworkPartition), errors.Is(err, model.ErrPayload):

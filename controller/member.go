@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,9 @@ const terminateParallelism = 16
 func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.Member, error) {
 	if err := c.waitReady(ctx); err != nil {
 		return model.Member{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return model.Member{}, fmt.Errorf("start member of cluster %s: %w", req.ClusterID, err)
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -170,6 +174,9 @@ func (c *Controller) prepareStartLocked(req StartRequest) (Instance, Driver, err
 	if cl == nil {
 		return Instance{}, nil, errNotFound("cluster", req.ClusterID)
 	}
+	if cl.removing {
+		return Instance{}, nil, fmt.Errorf("%w: its application is being undeployed", ErrRemoving)
+	}
 	ct := c.cartridges[cl.Spec.ServiceName]
 	if ct == nil {
 		return Instance{}, nil, fmt.Errorf("unknown cartridge %q: %w", cl.Spec.ServiceName, ErrNotFound)
@@ -244,6 +251,7 @@ func (c *Controller) removeMemberLocked(mem *member) {
 	c.emitLocked(&model.MemberTerminatedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, MemberID: m.MemberID,
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
 		Properties: maps.Clone(m.Properties)}, c.memberRecord(m, appID, "topology.MemberTerminatedEvent"))
+	c.memberLeftLocked(cl, m)
 	c.markDirty(m.MemberID)
 }
 
@@ -419,11 +427,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 	c.markDirty(memberID)
 	if to == model.MemberReadyToShutDown && mem.graceful && !mem.terminating {
 		mem.terminating = true
-		c.inflight.Go(func() {
-			if err := c.terminate(ctx, mem); err != nil {
-				c.log.Warn("cannot terminate a member that is ready to shut down", "member_id", memberID, "error", err)
-			}
-		})
+		c.queueTermination(mem)
 	}
 }
 
@@ -442,10 +446,15 @@ func eventName(s model.MemberStatus) string {
 }
 
 // checkGraceful repeats cleanup requests and forces the graceful terminations that timed out.
-func (c *Controller) checkGraceful(ctx context.Context) {
+// The members of a cluster being removed are asked again with one InstanceCleanupClusterEvent
+// per cluster instance, as Stratos' cluster monitor does, not one event per member.
+func (c *Controller) checkGraceful() {
+	type instanceKey struct{ cluster, instance string }
 	now := c.clock.Now()
 	var expired []*member
+	instances := map[instanceKey]bool{}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, mem := range c.members {
 		if !mem.graceful || mem.terminating {
 			continue
@@ -456,17 +465,22 @@ func (c *Controller) checkGraceful(ctx context.Context) {
 			expired = append(expired, mem)
 		case mem.m.Status() == model.MemberActive && !now.Before(mem.nextCleanup):
 			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing {
+				instances[instanceKey{mem.m.ClusterID, mem.m.ClusterInstanceID}] = true
+				continue
+			}
 			c.emitLocked(&model.InstanceCleanupMemberEvent{MemberID: mem.m.MemberID}, nil)
 		}
 	}
-	c.mu.Unlock()
-	for _, mem := range expired {
-		c.log.Info("graceful termination timed out; terminating", "member_id", mem.m.MemberID)
-		c.inflight.Go(func() {
-			if err := c.terminate(ctx, mem); err != nil {
-				c.log.Warn("cannot terminate a member", "member_id", mem.m.MemberID, "error", err)
-			}
-		})
+	keys := slices.SortedFunc(maps.Keys(instances), func(a, b instanceKey) int {
+		return cmp.Or(strings.Compare(a.cluster, b.cluster), strings.Compare(a.instance, b.instance))
+	})
+	for _, k := range keys {
+		c.emitLocked(&model.InstanceCleanupClusterEvent{ClusterID: k.cluster, ClusterInstanceID: k.instance}, nil)
+	}
+	if len(expired) > 0 {
+		c.log.Info("graceful terminations timed out; terminating", "members", len(expired), "first_member_id", expired[0].m.MemberID)
+		c.queueTermination(expired...)
 	}
 }
 

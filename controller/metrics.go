@@ -20,6 +20,7 @@ var (
 		counter("member_starts_total", "Members whose instance a driver started.", func(s *Stats) uint64 { return s.Starts }),
 		counter("member_start_failures_total", "Member starts that failed: a bad request or a driver error.", func(s *Stats) uint64 { return s.StartFailures }),
 		counter("member_terminations_total", "Members dropped from the topology (MemberTerminatedEvent), failed starts included.", func(s *Stats) uint64 { return s.Terminations }),
+		counter("member_termination_errors_total", "Queued member terminations (undeploy, ready to shut down, graceful timeout) the driver failed.", func(s *Stats) uint64 { return s.TerminationErrors }),
 		counter("events_published_total", "Events handed to the bus.", func(s *Stats) uint64 { return s.Published }),
 		counter("publish_errors_total", "Events the bus did not take.", func(s *Stats) uint64 { return s.PublishErrors }),
 		counter("records_dropped_total", "Lifecycle records history refused.", func(s *Stats) uint64 { return s.RecordsDropped }),

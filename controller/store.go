@@ -19,6 +19,7 @@ type clusterRecord struct {
 	Spec        ClusterSpec
 	Cluster     *model.Cluster // without members
 	Credentials Credentials
+	Removing    bool `json:",omitempty"`
 }
 
 type memberRecord struct {
@@ -74,7 +75,7 @@ func (c *Controller) load() error {
 			if r.Cluster.InstanceIDToInstanceContextMap == nil {
 				r.Cluster.InstanceIDToInstanceContextMap = map[string]*model.ClusterInstance{}
 			}
-			c.clusters[r.Spec.ClusterID] = &cluster{Spec: r.Spec, Cluster: r.Cluster, Credentials: r.Credentials}
+			c.clusters[r.Spec.ClusterID] = &cluster{Spec: r.Spec, Cluster: r.Cluster, Credentials: r.Credentials, removing: r.Removing}
 			return nil
 		}); err != nil {
 			return err
@@ -125,7 +126,7 @@ func (c *Controller) del(bucket, key string) error {
 func clusterRecordOf(cl *cluster) clusterRecord {
 	obj := *cl.Cluster
 	obj.MemberMap = nil
-	return clusterRecord{Spec: cl.Spec, Cluster: &obj, Credentials: cl.Credentials}
+	return clusterRecord{Spec: cl.Spec, Cluster: &obj, Credentials: cl.Credentials, Removing: cl.removing}
 }
 
 // markDirty schedules members to be written (or deleted, when no longer in c.members) and

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -158,17 +157,18 @@ func (s *Server) undeployApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	force := r.URL.Query().Get("force") == "true"
-	if err := s.undeploy(a, force); err != nil {
+	if err := s.undeploy(r.Context(), a, force); err != nil {
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
 	writeSuccess(w, http.StatusAccepted, "Application undeployed successfully: [application] "+a.Bean.ApplicationID)
 }
 
-// undeploy stops the autoscaling of the application's clusters and removes them in the
-// background; the application returns to Created when the controller is done (at once with
-// force). Called with s.mu held.
-func (s *Server) undeploy(a *applicationRecord, force bool) error {
+// undeploy stops the autoscaling of the application's clusters, removes its automatic sign-up
+// (ApplicationSignUpRemovedEvent, first, as Stratos does), announces its application instances
+// Terminating and removes the clusters in the background (removeInBackground); the application
+// returns to Created when the controller is done (at once with force). Called with s.mu held.
+func (s *Server) undeploy(ctx context.Context, a *applicationRecord, force bool) error {
 	id := a.Bean.ApplicationID
 	if a.Status == statusCreated || (a.Status == statusUndeploying && !force) {
 		return fmt.Errorf("Application is not deployed: [application-id] %s", id)
@@ -183,14 +183,89 @@ func (s *Server) undeploy(a *applicationRecord, force bool) error {
 	if err := s.store.put(bucketApplications, id, a); err != nil {
 		return err
 	}
+	s.removeAutoSignUp(ctx, a)
+	for _, iid := range applicationInstances(a) {
+		s.publish(ctx, &model.ApplicationInstanceTerminatingEvent{AppID: id, InstanceID: iid})
+	}
+	s.removeInBackground(*a)
+	return nil
+}
+
+// applicationInstances are the ids of a deployed application's instances: one per network
+// partition of its application policy, as buildClusters names them.
+func applicationInstances(a *applicationRecord) []string {
+	out := make([]string, len(a.NetworkPartitions))
+	for i := range a.NetworkPartitions {
+		out[i] = model.InstanceID(a.Bean.ApplicationID, i+1)
+	}
+	return out
+}
+
+// removeAutoSignUp removes the sign-up a single-tenant application got when it was deployed and
+// publishes ApplicationSignUpRemovedEvent, so that the agents run their removal extension.
+func (s *Server) removeAutoSignUp(ctx context.Context, a *applicationRecord) {
+	if bool(a.Bean.MultiTenant) {
+		return
+	}
+	key := signUpKey(a.Bean.ApplicationID, a.TenantID)
+	if !s.store.has(bucketSignUps, key) {
+		return
+	}
+	if err := s.store.delete(bucketSignUps, key); err != nil {
+		s.log.Warn("cannot remove the automatic signup", "application_id", a.Bean.ApplicationID, "err", err)
+		return
+	}
+	s.publish(ctx, &model.ApplicationSignUpRemovedEvent{ApplicationID: a.Bean.ApplicationID, TenantID: model.Int(a.TenantID)})
+}
+
+// publish publishes an event when the server has a bus; a failure is logged.
+func (s *Server) publish(ctx context.Context, e model.Event) {
+	if s.opts.Bus == nil {
+		return
+	}
+	if err := s.opts.Bus.PublishEvent(ctx, e); err != nil {
+		s.log.Warn("cannot publish an event", "event", e.EventClass(), "err", err)
+	}
+}
+
+// removeInBackground has the controller remove the clusters of an application being undeployed
+// (a, as stored when the undeploy began) and, once they are gone, publishes
+// ApplicationInstanceTerminatedEvent for each application instance and ApplicationDeletedEvent
+// (Stratos' end of an undeploy) and returns the application to Created (or removes it). Run's
+// end stops the removal: the application stays Undeploying and resync resumes it at the next
+// start.
+func (s *Server) removeInBackground(a applicationRecord) {
+	id := a.Bean.ApplicationID
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		go func() {
+			select {
+			case <-s.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		err := s.opts.Clusters.RemoveApplicationClusters(ctx, id)
 		if err != nil {
+			select {
+			case <-s.stopping:
+				s.log.Info("undeploy interrupted by the shutdown; it resumes at the next start", "application_id", id)
+				return
+			default:
+			}
 			s.log.Warn("undeploy", "application_id", id, "err", err)
+		} else {
+			for _, iid := range applicationInstances(&a) {
+				s.publish(ctx, &model.ApplicationInstanceTerminatedEvent{AppID: id, InstanceID: iid})
+			}
+			data := make([]model.ClusterDataHolder, 0, len(a.Clusters))
+			for _, c := range a.Clusters {
+				data = append(data, model.ClusterDataHolder{ServiceType: serviceOf(c), ClusterID: c})
+			}
+			s.publish(ctx, &model.ApplicationDeletedEvent{ApplicationID: id, ClusterData: data})
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -211,12 +286,17 @@ func (s *Server) undeploy(a *applicationRecord, force bool) error {
 		if err := s.store.put(bucketApplications, id, cur); err != nil {
 			s.log.Warn("undeploy", "application_id", id, "err", err)
 		}
-		if !bool(cur.Bean.MultiTenant) {
-			_ = s.store.delete(bucketSignUps, signUpKey(id, cur.TenantID))
-		}
 		s.log.Info("application undeployed", "application_id", id)
 	}()
-	return nil
+}
+
+// serviceOf is the cartridge type in a cluster id (<app>.<alias>.<cartridge>.domain).
+func serviceOf(clusterID string) string {
+	parts := strings.Split(clusterID, ".")
+	if len(parts) >= 4 {
+		return parts[len(parts)-2]
+	}
+	return ""
 }
 
 // proxyPortConflict refuses clusters whose host routing would collide on the load balancer with

@@ -56,6 +56,14 @@ func (s *Server) resync(ctx context.Context) {
 	}
 	for i := range apps {
 		a := &apps[i]
+		if a.Status == statusUndeploying {
+			// Stopped during its undeploy: remove what is left (the controller refuses new
+			// members in its clusters meanwhile).
+			s.log.Info("resuming an undeploy", "application_id", a.Bean.ApplicationID)
+			s.removeAutoSignUp(ctx, a)
+			s.removeInBackground(*a)
+			continue
+		}
 		if a.Status != statusDeployed {
 			continue
 		}

@@ -78,7 +78,7 @@ type memberBean struct {
 
 // runtime builds the runtime view of an application from the topology.
 func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
-	info := applicationInfoBean{ID: a.Bean.ApplicationID, Name: a.Bean.Name, Status: a.Status,
+	info := applicationInfoBean{ID: a.Bean.ApplicationID, Name: a.Bean.Name, Status: string(model.ApplicationCreated),
 		Description: a.Bean.Description, TenantDomain: a.TenantDomain, TenantAdminUsername: a.Owner,
 		ApplicationInstances: []applicationInstance{}}
 	top := s.opts.Clusters.Topology()
@@ -86,6 +86,7 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 		return info
 	}
 	instances := map[string]*applicationInstance{}
+	states := map[*applicationInstance]*instanceStates{}
 	var clusters []*model.Cluster
 	for _, svc := range top.ServiceMap {
 		for _, c := range svc.ClusterIDClusterMap {
@@ -159,13 +160,12 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 			sort.Slice(ci.Member, func(i, j int) bool { return ci.Member[i].MemberID < ci.Member[j].MemberID })
 			ai := instances[ci.ParentInstanceID]
 			if ai == nil {
-				ai = &applicationInstance{InstanceID: ci.ParentInstanceID, ApplicationID: a.Bean.ApplicationID, Status: string(model.ApplicationActive),
+				ai = &applicationInstance{InstanceID: ci.ParentInstanceID, ApplicationID: a.Bean.ApplicationID,
 					GroupInstances: []any{}}
 				instances[ci.ParentInstanceID] = ai
+				states[ai] = &instanceStates{}
 			}
-			if ci.Status != string(model.ClusterActive) {
-				ai.Status = string(model.ApplicationInactive)
-			}
+			states[ai].add(c.InstanceIDToInstanceContextMap[iid])
 			ai.ClusterInstances = append(ai.ClusterInstances, ci)
 		}
 	}
@@ -174,10 +174,60 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	var all instanceStates
 	for _, k := range keys {
-		info.ApplicationInstances = append(info.ApplicationInstances, *instances[k])
+		ai := instances[k]
+		st := states[ai]
+		ai.Status = string(st.status(a.Status == statusUndeploying))
+		all.merge(st)
+		info.ApplicationInstances = append(info.ApplicationInstances, *ai)
+	}
+	if a.Status != statusCreated {
+		info.Status = string(all.status(a.Status == statusUndeploying))
 	}
 	return info
+}
+
+// instanceStates sums up the cluster instances below an application (instance), whose runtime
+// status Stratos derives from them: Active when every one is Active, Terminating while it is
+// undeployed, Inactive when one that was Active is no longer, Created before that.
+type instanceStates struct {
+	total, active, terminating, wasActive int
+}
+
+func (st *instanceStates) add(ci *model.ClusterInstance) {
+	st.total++
+	if ci == nil {
+		return
+	}
+	switch ci.Status() {
+	case model.ClusterActive:
+		st.active++
+	case model.ClusterTerminating, model.ClusterTerminated:
+		st.terminating++
+	}
+	if slices.Contains(ci.LifeCycleStateManager.StateStack, model.ClusterActive) {
+		st.wasActive++
+	}
+}
+
+func (st *instanceStates) merge(o *instanceStates) {
+	st.total += o.total
+	st.active += o.active
+	st.terminating += o.terminating
+	st.wasActive += o.wasActive
+}
+
+func (st *instanceStates) status(undeploying bool) model.ApplicationStatus {
+	switch {
+	case undeploying || st.terminating > 0:
+		return model.ApplicationTerminating
+	case st.total > 0 && st.active == st.total:
+		return model.ApplicationActive
+	case st.wasActive > 0:
+		return model.ApplicationInactive
+	}
+	return model.ApplicationCreated
 }
 
 func nonNil(s []string) []string {

@@ -91,6 +91,10 @@ type Server struct {
 	mu sync.Mutex
 	// bg tracks undeploys and artifact notifications running after their 202.
 	bg sync.WaitGroup
+	// stopping is closed when Run's context ends: the undeploys in the background stop (they
+	// resume at the next start), so that shutdown does not wait for members to terminate.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 	// requests wakes publishComplete for the initializer requests whose completeKind bits
 	// subscribeRequests has set in requested.
 	requests  chan struct{}
@@ -129,7 +133,8 @@ func New(opts Options) (*Server, error) {
 	if opts.IaasProviders == nil {
 		opts.IaasProviders = []string{"mock", "local"}
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics(), requests: make(chan struct{}, 1)}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics(), requests: make(chan struct{}, 1),
+		stopping: make(chan struct{})}
 	if opts.Policies == nil {
 		ps, err := policies.NewStore(context.Background(), policies.StoreOptions{Logger: opts.Logger})
 		if err != nil {
@@ -173,8 +178,9 @@ func New(opts Options) (*Server, error) {
 // Handler is the server's HTTP handler (every route), for tests and for embedding.
 func (s *Server) Handler() http.Handler { return s.server.Handler }
 
-// Run subscribes to the instance status events (artifact distribution), serves until ctx ends,
-// then shuts down within 5 s and waits for background work.
+// Run subscribes to the instance status events (artifact distribution), resumes the undeploys
+// a previous run left unfinished, serves until ctx ends, then shuts down within 5 s, stops the
+// undeploys under way and waits for background work.
 func (s *Server) Run(ctx context.Context) error {
 	s.resync(ctx)
 	if err := s.subscribe(ctx); err != nil {
@@ -189,11 +195,13 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer s.bg.Done(); s.publishComplete(ctx) }()
 	errc := make(chan error, 1)
 	go func() { errc <- s.server.Serve(s.opts.Listener) }()
+	defer s.stoppingOnce.Do(func() { close(s.stopping) })
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", s.opts.Listener.Addr(), err)
 	case <-ctx.Done():
 	}
+	s.stoppingOnce.Do(func() { close(s.stopping) })
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := s.server.Shutdown(shutdown); err != nil {

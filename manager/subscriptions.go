@@ -284,13 +284,13 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	writeSuccess(w, http.StatusOK, "Successfully unsubscribed: [alias] "+alias)
 }
 
-func (s *Server) unsubscribeApp(_ context.Context, a *applicationRecord) {
+func (s *Server) unsubscribeApp(ctx context.Context, a *applicationRecord) {
 	if a.Status == statusCreated {
 		_ = s.store.delete(bucketApplications, a.Bean.ApplicationID)
 		s.removeSignUps(a.Bean.ApplicationID)
 		return
 	}
-	if err := s.undeploy(a, false); err != nil {
+	if err := s.undeploy(ctx, a, false); err != nil {
 		s.log.Warn("unsubscribe", "application_id", a.Bean.ApplicationID, "err", err)
 	}
 }

@@ -84,7 +84,8 @@ func TestClientCommands(t *testing.T) {
 	if out, code := c("deploy-app", "--timeout", "0", "single-cartridge-app", "application-policy-1"); code != 0 || !strings.Contains(out, "deployed successfully") {
 		t.Errorf("deploy-app: %d %s", code, out)
 	}
-	if out, code := c("runtime", "single-cartridge-app"); code != 0 || !strings.Contains(out, "Deployed") {
+	// The runtime status (Stratos': Created, Active, Inactive, Terminating), not the definition's.
+	if out, code := c("runtime", "single-cartridge-app"); code != 0 || !strings.Contains(out, "application single-cartridge-app: ") || strings.Contains(out, "Deployed") {
 		t.Errorf("runtime: %d %s", code, out)
 	}
 	if out, code := c("undeploy", "--timeout", "20s", "single-cartridge-app"); code != 0 || !strings.Contains(out, "Created") {

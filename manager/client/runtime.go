@@ -114,7 +114,7 @@ func (r *Runtime) WriteTable(w io.Writer) error {
 // and every member active.
 func Deployed(status string, rv *Runtime) bool {
 	am, m, ac, cl := rv.Counts()
-	return status == "Deployed" && cl > 0 && ac == cl && am > 0 && am == m
+	return status == "Active" && cl > 0 && ac == cl && am > 0 && am == m
 }
 
 // Converge says how Client.Converge waits.

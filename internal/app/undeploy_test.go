@@ -1,0 +1,266 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+const sampleApp = "single-cartridge-app"
+
+// deploySample posts the Stratos single-cartridge sample (with cartridgeMin members, when not 0)
+// and deploys it; it returns the API's base URL.
+func deploySample(t *testing.T, s *started, client *http.Client, cartridgeMin int) string {
+	t.Helper()
+	api := "http://" + s.app.Addrs().API.String() + "/api"
+	posts := []struct{ path, file string }{
+		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
+		{"/networkPartitions", "network-partitions__mock__network-partition-1.json"},
+		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json"},
+		{"/cartridges", "cartridges__mock__php.json"},
+		{"/applicationPolicies", "application-policies__application-policy-1.json"},
+		{"/applications", "applications__simple__single-cartridge-app__artifacts__application.json"},
+	}
+	for _, p := range posts {
+		b, err := os.ReadFile(filepath.Join("testdata", "stratos-samples", p.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := string(b)
+		if cartridgeMin > 0 && p.path == "/applications" {
+			body = strings.Replace(body, `"cartridgeMin": 1,`, `"cartridgeMin": `+itoa(cartridgeMin)+`,`, 1)
+			body = strings.Replace(body, `"cartridgeMax": 5,`, `"cartridgeMax": `+itoa(cartridgeMin)+`,`, 1)
+		}
+		if code, out := call(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
+			t.Fatalf("POST %s (%s) = %d %s, want 201", p.path, p.file, code, out)
+		}
+	}
+	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/deploy/application-policy-1", ""); code != http.StatusAccepted {
+		t.Fatalf("deploy = %d %s, want 202", code, body)
+	}
+	return api
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// activeMembers counts the Active members the controller has.
+func activeMembers(s *started) int {
+	n := 0
+	for _, m := range s.app.Controller().Members("") {
+		if m.Status() == model.MemberActive {
+			n++
+		}
+	}
+	return n
+}
+
+// clusterInstancesActive reports whether the controller has cluster instances and all are Active.
+func clusterInstancesActive(s *started) bool {
+	top := s.app.Controller().Topology()
+	n := 0
+	for _, svc := range top.ServiceMap {
+		for _, c := range svc.ClusterIDClusterMap {
+			for _, ci := range c.InstanceIDToInstanceContextMap {
+				if ci.Status() != model.ClusterActive {
+					return false
+				}
+				n++
+			}
+		}
+	}
+	return n > 0
+}
+
+// applicationStatus is the application's definition status over REST.
+func applicationStatus(t *testing.T, client *http.Client, api string) string {
+	t.Helper()
+	_, body := call(t, client, http.MethodGet, api+"/applications/"+sampleApp, "")
+	var a struct{ Status string }
+	_ = json.Unmarshal([]byte(body), &a)
+	return a.Status
+}
+
+// runtimeStatus is the status of the application's runtime view.
+func runtimeStatus(t *testing.T, client *http.Client, api string) string {
+	t.Helper()
+	_, body := call(t, client, http.MethodGet, api+"/applications/"+sampleApp+"/runtime", "")
+	var rt struct{ Status string }
+	_ = json.Unmarshal([]byte(body), &rt)
+	return rt.Status
+}
+
+// busWatcher records the classes of the events on the platform's bus, from a client of its own.
+type busWatcher struct {
+	mu      sync.Mutex
+	classes []string
+}
+
+func watchBus(t *testing.T, brokers []string, filters ...string) *busWatcher {
+	t.Helper()
+	w := &busWatcher{}
+	connected := make(chan struct{})
+	var once sync.Once
+	c, err := bus.New(bus.Options{URLs: brokers, ClientID: "undeploy-watch", Username: "admin", Password: adminPassword,
+		Logger: testenv.Logger(t, 0), OnState: func(s bus.State) {
+			if s == bus.Connected {
+				once.Do(func() { close(connected) })
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-connected:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watching bus client did not connect")
+	}
+	for _, f := range filters {
+		if err := c.SubscribeEvents(ctx, f, func(_ string, e model.Event) {
+			class := e.EventClass()
+			// The periodic complete-state events come whenever their ticker fires.
+			if strings.Contains(class, ".Complete") {
+				return
+			}
+			w.mu.Lock()
+			w.classes = append(w.classes, class)
+			w.mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+func (w *busWatcher) seen() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.classes...)
+}
+
+// TestUndeployEventSequence: the undeploy of the Stratos sample puts Stratos' sequence on the
+// bus: the automatic sign-up removed first, the application instance and then the cluster
+// instance Terminating, one cleanup request for the cluster instance, the member's cleanup
+// flow, the cluster instance Terminated, the clusters removed and the application instance
+// Terminated and the application deleted (undeployed). The sequence is testdata's golden file
+// (-update rewrites it).
+func TestUndeployEventSequence(t *testing.T) {
+	t.Parallel()
+	s := start(t, testOptions(t))
+	client := &http.Client{Timeout: 10 * time.Second}
+	api := deploySample(t, s, client, 0)
+	testenv.Eventually(t, 60*time.Second, "the sample's member and cluster instance to go Active", func() bool {
+		return activeMembers(s) == 1 && clusterInstancesActive(s)
+	})
+	// The runtime view's status is the application's runtime status, as Stratos returns it.
+	if got := runtimeStatus(t, client, api); got != "Active" {
+		t.Errorf("runtime status of the Active application = %q, want Active", got)
+	}
+	w := watchBus(t, s.app.Addrs().Brokers, "topology/#", "instance/#", "application/#", "cluster/status/#")
+	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
+		t.Fatalf("undeploy = %d %s, want 202", code, body)
+	}
+	testenv.Eventually(t, 30*time.Second, "ApplicationDeletedEvent on the bus", func() bool {
+		seen := w.seen()
+		return len(seen) > 0 && seen[len(seen)-1] == "application.ApplicationDeletedEvent"
+	})
+	got := strings.Join(w.seen(), "\n") + "\n"
+	golden := filepath.Join("testdata", "undeploy-events.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("events of the undeploy (-%s +got):\n%s", golden, d)
+	}
+	testenv.Eventually(t, 10*time.Second, "the application back to Created", func() bool {
+		return applicationStatus(t, client, api) == "Created"
+	})
+}
+
+// TestShutdownDuringUndeployResumes: a platform stopped while an undeploy waits for members
+// that do not answer returns within 10 s; started again on the same data dir, it finishes the
+// undeploy (no member left) and starts no member for the application meanwhile.
+func TestShutdownDuringUndeployResumes(t *testing.T) {
+	t.Parallel()
+	const n = 12
+	o := testOptions(t)
+	o.GracefulTimeout = 5 * time.Second
+	o.CleanupInterval = time.Second
+	s := start(t, o)
+	client := &http.Client{Timeout: 10 * time.Second}
+	api := deploySample(t, s, client, n)
+	testenv.Eventually(t, 90*time.Second, "the sample's members to go Active", func() bool { return activeMembers(s) == n })
+	// The members' agents stop answering: the undeploy waits for their graceful timeout.
+	for _, m := range s.app.Controller().Members("") {
+		if err := s.app.Mock().Kill(m.MemberID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := watchBus(t, s.app.Addrs().Brokers, "instance/notifier/#")
+	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
+		t.Fatalf("undeploy = %d %s, want 202", code, body)
+	}
+	if got := runtimeStatus(t, client, api); got != "Terminating" {
+		t.Errorf("runtime status while undeploying = %q, want Terminating", got)
+	}
+	// Stop once every member has been asked to clean up: the undeploy waits for them.
+	testenv.Eventually(t, 30*time.Second, "the members asked to clean up", func() bool {
+		cluster, member := 0, 0
+		for _, c := range w.seen() {
+			switch c {
+			case "instance.notifier.InstanceCleanupClusterEvent":
+				cluster++
+			case "instance.notifier.InstanceCleanupMemberEvent":
+				member++
+			}
+		}
+		return cluster > 0 || member >= n
+	})
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			t.Errorf("Run = %v after its context ended during an undeploy, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10 s of its context ending during an undeploy")
+	}
+
+	o.API, o.MQTTListen = "127.0.0.1:0", "127.0.0.1:0"
+	s2 := start(t, o)
+	api = "http://" + s2.app.Addrs().API.String() + "/api"
+	testenv.Eventually(t, 60*time.Second, "the resumed undeploy to finish", func() bool {
+		return applicationStatus(t, client, api) == "Created"
+	})
+	if st := s2.app.Controller().Stats(); st.Members != 0 || st.Starts != 0 {
+		t.Errorf("after the resumed undeploy: %d members, %d started since the restart; want none", st.Members, st.Starts)
+	}
+}
