@@ -37,7 +37,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 	if o.WrapPublish != nil && publish != nil {
 		publish = o.WrapPublish(publish)
 	}
-	p.mock, err = mock.New(mock.Options{Bus: client, Publish: publish, Interval: o.MockInterval,
+	p.mock, err = mock.New(mock.Options{Bus: client.Consumer("mock"), Publish: publish, Interval: o.MockInterval,
 		Resolution: o.MockResolution, Patterns: o.MockPatterns, DB: db, Logger: o.Logger})
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 		cepURLs = []string{cepURL}
 	}
 	p.controller, err = controller.New(controller.Options{
-		Bus:             client,
+		Bus:             client.Consumer("controller"),
 		DB:              db,
 		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local},
 		Recorder:        recorder,
