@@ -207,9 +207,10 @@ func newObserver(t *testing.T, ctx context.Context, urls []string) *observer {
 		t.Fatal(err)
 	}
 	o := &observer{client: c, topology: make(chan int, 16)}
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { <-done })
+	t.Cleanup(func() { cancel(); <-done })
 	subs := map[string]bus.Handler{
 		model.TopicOf(&model.MemberActivatedEvent{}): func(string, []byte) { o.activated.Add(1) },
 		model.TopicOf(&model.CompleteTopologyEvent{}): func(_ string, b []byte) {
