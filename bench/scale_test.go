@@ -186,7 +186,7 @@ func runScale(t *testing.T, n int) scaleFigures {
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, resp)
 	}
-	waitUntil(t, deadline, "every member to be terminated", func() bool { return len(a.Controller().Members(scaleCluster)) == 0 })
+	waitUntil(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
 	f.Undeploy = time.Since(start)
 	f.PeakRSS = peakRSS(t)
 	return f
