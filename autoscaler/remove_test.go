@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -29,7 +30,7 @@ func (b *blockingStarter) StartMember(ctx context.Context, req StartRequest) (mo
 func TestRemoveClusterCancelsQueuedStarts(t *testing.T) {
 	st := &blockingStarter{entered: make(chan struct{}), release: make(chan struct{})}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,
-		Clock: &fakeClock{now: epoch}})
+		Clock: clock.NewManual(epoch)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestRemoveClusterCancelsQueuedStarts(t *testing.T) {
 func TestRoundStopsWithContext(t *testing.T) {
 	st := &blockingStarter{entered: make(chan struct{}), release: make(chan struct{})}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,
-		Clock: &fakeClock{now: epoch}})
+		Clock: clock.NewManual(epoch)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func (bigTopology) StartFailure(string) (manager.StartFailure, bool) {
 
 // newBigTopology builds the topology and the history of n members: 15 minutes of load average,
 // memory consumption and requests in flight every 15 s, a lifecycle record each and 20 decisions.
-func newBigTopology(n int, store history.Store, now time.Time) bigTopology {
+func newBigTopology(n int, store *history.Memory, now time.Time) bigTopology {
 	c := &model.Cluster{ServiceName: "php", ClusterID: adminClusterID, AppID: adminAppID, MemberMap: map[string]*model.Member{}}
 	var samples []model.HealthSample
 	for i := range n {

@@ -56,6 +56,8 @@ type Controller struct {
 	workSignal chan struct{}
 
 	topologyRequested chan struct{}
+	topoVersion       atomic.Uint64                 // incremented by every change (emit, markDirty)
+	topoCache         atomic.Pointer[topologyCache] // the last CompleteTopologyEvent encoded
 
 	termMu     sync.Mutex
 	termQueue  []*member // members whose instance the terminators terminate, in order
@@ -98,9 +100,10 @@ type member struct {
 
 // outItem is one entry of the ordered outbox.
 type outItem struct {
-	ev   model.Event
-	rec  *model.LifecycleRecord
-	done chan struct{}
+	ev       model.Event
+	topology *topologyItem // a CompleteTopologyEvent, instead of ev
+	rec      *model.LifecycleRecord
+	done     chan struct{}
 }
 
 type stats struct {
@@ -373,15 +376,6 @@ func (c *Controller) requestTopology() {
 	}
 }
 
-// publishTopology queues a CompleteTopologyEvent with a snapshot of the topology.
-func (c *Controller) publishTopology() {
-	c.mu.Lock()
-	t := c.snapshotLocked()
-	c.emitLocked(&model.CompleteTopologyEvent{Topology: t}, nil)
-	c.mu.Unlock()
-	c.stats.topologyPublished.Add(1)
-}
-
 // emitLocked appends an event and its lifecycle record to the outbox; c.mu is held, so the
 // outbox order is the order of the changes.
 func (c *Controller) emitLocked(ev model.Event, rec *model.LifecycleRecord) chan struct{} {
@@ -389,7 +383,13 @@ func (c *Controller) emitLocked(ev model.Event, rec *model.LifecycleRecord) chan
 }
 
 func (c *Controller) emit(ev model.Event, rec *model.LifecycleRecord, wait bool) chan struct{} {
-	it := outItem{ev: ev, rec: rec}
+	c.topoVersion.Add(1)
+	return c.enqueueOut(outItem{ev: ev, rec: rec}, wait)
+}
+
+// enqueueOut appends it to the outbox, with a done channel closed once it is published when
+// wait is set.
+func (c *Controller) enqueueOut(it outItem, wait bool) chan struct{} {
 	if wait {
 		it.done = make(chan struct{})
 	}
@@ -413,31 +413,38 @@ func (c *Controller) publisher(ctx context.Context) {
 			return
 		case <-c.outSignal:
 		}
-		c.outMu.Lock()
-		batch, c.out = c.out, batch[:0]
-		c.outMu.Unlock()
-		for i := range batch {
-			it := &batch[i]
-			if it.ev != nil {
-				if err := c.bus.PublishEvent(ctx, it.ev); err != nil {
-					c.stats.publishErrors.Add(1)
-					if !logged && ctx.Err() == nil {
-						logged = true
-						c.log.Warn("cannot publish event; further errors are only counted", "event", it.ev.EventClass(), "error", err)
-					}
-				} else {
-					c.stats.published.Add(1)
-				}
-			}
-			if it.rec != nil && c.opts.Recorder != nil && !c.opts.Recorder.RecordLifecycle(*it.rec) {
-				c.stats.recordsDropped.Add(1)
-			}
-			if it.done != nil {
-				close(it.done)
-			}
-			*it = outItem{}
-		}
+		batch = c.publishOut(ctx, batch, &logged)
 	}
+}
+
+// publishOut takes the outbox and publishes it in order; batch is reused storage, returned
+// cleared.
+func (c *Controller) publishOut(ctx context.Context, batch []outItem, logged *bool) []outItem {
+	c.outMu.Lock()
+	batch, c.out = c.out, batch[:0]
+	c.outMu.Unlock()
+	for i := range batch {
+		it := &batch[i]
+		if it.ev != nil || it.topology != nil {
+			if err := c.publishItem(ctx, it); err != nil {
+				c.stats.publishErrors.Add(1)
+				if !*logged && ctx.Err() == nil {
+					*logged = true
+					c.log.Warn("cannot publish event; further errors are only counted", "error", err)
+				}
+			} else {
+				c.stats.published.Add(1)
+			}
+		}
+		if it.rec != nil && c.opts.Recorder != nil && !c.opts.Recorder.RecordLifecycle(*it.rec) {
+			c.stats.recordsDropped.Add(1)
+		}
+		if it.done != nil {
+			close(it.done)
+		}
+		*it = outItem{}
+	}
+	return batch[:0]
 }
 
 // enqueue hands a status event to the worker; it never blocks the bus.

@@ -2,13 +2,81 @@ package controller
 
 import (
 	"cmp"
+	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/strata-paas/strata/internal/model"
 )
+
+// rawPublisher publishes an encoded message; *bus.Client and *bus.Consumer are ones. With it the
+// controller encodes the complete topology once per change and publishes the same bytes to every
+// request and sync until the topology changes.
+type rawPublisher interface {
+	Publish(ctx context.Context, topic string, payload []byte, qos byte) error
+}
+
+// topologyQoS is the QoS of the CompleteTopologyEvent published from the cache, that of
+// PublishEvent's default.
+const topologyQoS = 1
+
+// topologyCache is the last CompleteTopologyEvent encoded, for the topology at version.
+type topologyCache struct {
+	version uint64
+	body    []byte
+}
+
+// topologyItem is a CompleteTopologyEvent in the outbox: the snapshot to encode (and cache as
+// version), or the cached encoding.
+type topologyItem struct {
+	snapshot *model.Topology
+	version  uint64
+	body     []byte
+}
+
+// publishTopology queues a CompleteTopologyEvent. Its bytes come from the cache when nothing
+// changed since they were encoded; otherwise a snapshot is taken, which the publisher encodes
+// and caches. Every change bumps topoVersion in the critical section that makes it, so an answer
+// queued after an event never misses it.
+func (c *Controller) publishTopology() {
+	_, raw := c.bus.(rawPublisher)
+	c.mu.Lock()
+	v := c.topoVersion.Load()
+	it := &topologyItem{version: v}
+	if cached := c.topoCache.Load(); raw && cached != nil && cached.version == v {
+		it.body = cached.body
+	} else {
+		it.snapshot = c.snapshotLocked()
+	}
+	c.enqueueOut(outItem{topology: it}, false)
+	c.mu.Unlock()
+	c.stats.topologyPublished.Add(1)
+}
+
+// publishItem publishes one outbox entry; the publisher calls it in outbox order.
+func (c *Controller) publishItem(ctx context.Context, it *outItem) error {
+	t := it.topology
+	if t == nil {
+		return c.bus.PublishEvent(ctx, it.ev)
+	}
+	ev := &model.CompleteTopologyEvent{Topology: t.snapshot}
+	rp, raw := c.bus.(rawPublisher)
+	if !raw {
+		return c.bus.PublishEvent(ctx, ev)
+	}
+	if t.body == nil {
+		body, err := model.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("publish complete topology: %w", err)
+		}
+		t.body = body
+		c.topoCache.Store(&topologyCache{version: t.version, body: body})
+	}
+	return rp.Publish(ctx, model.TopicOf(ev), t.body, topologyQoS)
+}
 
 func errJoin(errs ...error) error { return errors.Join(errs...) }
 

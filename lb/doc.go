@@ -16,8 +16,9 @@
 //
 // # Data flow
 //
-//	bus topology/# ──> apply (on the bus's receive goroutine, under mu) ──> topology ──> rebuild
-//	      ──> routing table (atomic pointer, immutable) + open/close proxy ports
+//	bus topology/# ──> apply (on the bus's receive goroutine, under mu) ──> topology
+//	      ├─ service, cluster, port changes ──> rebuild ──> routing table (atomic pointer) + open/close proxy ports
+//	      └─ member changes ──> the member's backend put into or taken out of its cluster's routes
 //	request ──> handler: table.Load ──> port ──> host ──> route ──> round robin ──> ReverseProxy
 //	      ──> failover transport (next member on a dial error) ──> member
 //	Run's ticker ──> sample the per-instance in-flight integrals ──> CEP publisher
@@ -25,7 +26,9 @@
 // # Files
 //
 // lb.go holds the options, New and Run; topology.go the member tables, event handling, the
-// routing table's rebuild and the proxy ports; proxy.go the request handler, the upstream choice
+// routing table's rebuild and the proxy ports; backends.go a route's set of members, which a
+// member event changes in constant time (a rebuild sorts every member of every cluster, so it
+// runs only when services, clusters or ports change); proxy.go the request handler, the upstream choice
 // and the retry on a dial error; stats.go the in-flight accounting and its publication.
 //
 // # Metrics
@@ -40,7 +43,8 @@
 // Run's goroutine (topology requests until the first CompleteTopologyEvent, the statistics
 // ticker), the bus's receive goroutine (apply), one Serve goroutine per proxy port and one per
 // port being shut down, plus net/http's per-connection goroutines serving requests. Requests
-// take no LB lock: they read the table through an atomic pointer and count in-flight requests
-// under their cluster instance's small mutex. Lock order: LB.mu, then clusterStats.mu, then
-// instanceStats.mu; the request path takes only the last.
+// take no LB lock: they read the table through an atomic pointer, pick a member under their
+// route's backendSet read lock and count in-flight requests under their cluster instance's small
+// mutex. Lock order: LB.mu, then backendSet.mu, then clusterStats.mu, then instanceStats.mu; the
+// request path takes backendSet.mu (read) and instanceStats.mu, one after the other.
 package lb

@@ -72,11 +72,12 @@ type LB struct {
 	opts  Options
 	log   *slog.Logger
 	proxy *httputil.ReverseProxy
-	table atomic.Pointer[table] // what requests read; replaced whole on every change
+	table atomic.Pointer[table] // what requests read; replaced whole when services, clusters or ports change
 
 	mu            sync.Mutex // guards everything below; held by the bus handler while applying an event
 	services      map[string]*service
-	clusterStats  map[string]*clusterStats // survives rebuilds so counters and round robin persist
+	clusterStats  map[string]*clusterStats    // survives rebuilds so counters and round robin persist
+	routes        map[*cluster]map[int]*route // each cluster's routes by proxy port, as in table
 	servers       map[int]*portServer
 	topologyReady bool
 	listenFailed  map[int]string // port -> error, logged once
@@ -130,7 +131,7 @@ func New(o Options) (*LB, error) {
 	l.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			b := pr.In.Context().Value(routeKey{}).(*pick)
-			pr.SetURL(b.route.backends[b.i].target)
+			pr.SetURL(b.target)
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,9 +16,11 @@ type routeKey struct{}
 
 // pick is the route and backend index chosen for a request; failover may move i.
 type pick struct {
-	route *route
-	i     int
-	tried int
+	route  *route
+	i      int
+	n      int // the route's size when picked: how many members a request tries at most
+	tried  int
+	target *url.URL
 }
 
 // handler serves one proxy port: it finds the cluster by host, picks the next Active member round
@@ -49,19 +52,19 @@ func (l *LB) handler(port int) http.Handler {
 				http.StatusNotFound)
 			return
 		}
-		if len(rt.backends) == 0 {
+		b, i, n, ok := rt.backends.at(rt.stats.rr.Add(1) - 1)
+		if !ok {
 			l.metrics.requests[resultNoMember].Inc()
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "no active member", http.StatusServiceUnavailable)
 			return
 		}
-		i := int(rt.stats.rr.Add(1)-1) % len(rt.backends)
-		inst := rt.backends[i].instance
+		inst := b.instance
 		l.metrics.requests[resultProxied].Inc()
 		l.metrics.inFlight.Inc()
 		inst.add(l.opts.Now(), 1)
 		defer func() { inst.add(l.opts.Now(), -1); l.metrics.inFlight.Dec() }()
-		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &pick{route: rt, i: i})))
+		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &pick{route: rt, i: i, n: n, target: b.target})))
 	})
 }
 
@@ -76,20 +79,24 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 	p, _ := r.Context().Value(routeKey{}).(*pick)
 	for {
 		resp, err := f.base.RoundTrip(r)
-		if err == nil || p == nil || !isDialError(err) || p.tried+1 >= len(p.route.backends) ||
+		if err == nil || p == nil || !isDialError(err) || p.tried+1 >= p.n ||
 			r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+			return resp, err
+		}
+		next, i, _, ok := p.route.backends.at(uint64(p.i) + 1)
+		if !ok {
 			return resp, err
 		}
 		p.tried++
 		f.retries.Inc()
-		p.i = (p.i + 1) % len(p.route.backends)
+		p.i, p.target = i, next.target
 		r = r.Clone(r.Context())
 		if r.GetBody != nil {
 			if r.Body, err = r.GetBody(); err != nil {
 				return nil, err
 			}
 		}
-		u := *p.route.backends[p.i].target
+		u := *p.target
 		u.Path, u.RawPath, u.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
 		r.URL = &u
 	}

@@ -38,7 +38,8 @@ type portServer struct {
 	ln  net.Listener
 }
 
-// table is an immutable routing snapshot.
+// table is a routing snapshot: its ports, hosts and routes are fixed; a route's backends change
+// in place with member events.
 type table struct {
 	ports    map[int]*portRoutes
 	clusters []*clusterStats // every cluster, for the statistics
@@ -51,7 +52,7 @@ type portRoutes struct {
 
 type route struct {
 	stats    *clusterStats
-	backends []backend
+	backends backendSet
 }
 
 type backend struct {
@@ -110,16 +111,27 @@ func (l *LB) apply(e model.Event) {
 			}
 		}
 	case *model.MemberCreatedEvent:
-		m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		old := *m
 		m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberCreated
+		l.memberChangedLocked(c, &old, m)
+		return
 	case *model.MemberInitializedEvent:
-		m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		old := *m
 		m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberInitialized
 		m.ip = firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs)
+		l.memberChangedLocked(c, &old, m)
+		return
 	case *model.MemberStartedEvent:
-		l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID).status = model.MemberStarting
+		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		old := *m
+		m.status = model.MemberStarting
+		l.memberChangedLocked(c, &old, m)
+		return
 	case *model.MemberActivatedEvent:
-		m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
+		old := *m
 		m.status, m.portMap = model.MemberActive, ev.PortMap
 		if ev.ClusterInstanceID != "" {
 			m.instanceID = ev.ClusterInstanceID
@@ -130,16 +142,25 @@ func (l *LB) apply(e model.Event) {
 		if ip := firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs); ip != "" {
 			m.ip = ip
 		}
+		l.memberChangedLocked(c, &old, m)
+		return
 	case *model.MemberMaintenanceModeEvent:
 		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberInMaintenance)
+		return
 	case *model.MemberReadyToShutdownEvent:
 		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberReadyToShutDown)
+		return
 	case *model.MemberSuspendedEvent:
 		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberSuspended)
+		return
 	case *model.MemberTerminatedEvent:
 		if c := l.findClusterLocked(ev.ServiceName, ev.ClusterID); c != nil {
-			delete(c.members, ev.MemberID)
+			if m := c.members[ev.MemberID]; m != nil {
+				delete(c.members, ev.MemberID)
+				l.memberChangedLocked(c, m, nil)
+			}
 		}
+		return
 	default:
 		return
 	}
@@ -207,7 +228,7 @@ func (l *LB) findClusterLocked(service, id string) *cluster {
 
 // memberLocked finds or creates a member; a member of a cluster not seen yet gets a placeholder
 // cluster without host names, which the next complete topology fills in.
-func (l *LB) memberLocked(service, clusterID, id string) *member {
+func (l *LB) memberLocked(service, clusterID, id string) (*cluster, *member) {
 	c := l.findClusterLocked(service, clusterID)
 	if c == nil {
 		c = &cluster{id: clusterID, service: service, members: map[string]*member{}}
@@ -218,22 +239,94 @@ func (l *LB) memberLocked(service, clusterID, id string) *member {
 		m = &member{id: id}
 		c.members[id] = m
 	}
-	return m
+	return c, m
 }
 
 func (l *LB) setStatusLocked(service, clusterID, id string, st model.MemberStatus) {
 	if c := l.findClusterLocked(service, clusterID); c != nil {
 		if m := c.members[id]; m != nil {
+			old := *m
 			m.status = st
+			l.memberChangedLocked(c, &old, m)
 		}
 	}
 }
 
+// memberChangedLocked brings the routes in line with one member's change, from old to m (nil:
+// removed), in time independent of the cluster's size: the member's backend is put into or
+// taken out of each of its cluster's routes. A change the routes cannot take in place, a cluster
+// without routes yet or a proxy port that only this member names, rebuilds the whole table.
+func (l *LB) memberChangedLocked(c *cluster, old, m *member) {
+	routes, ok := l.routes[c]
+	if !ok || l.extraPortsLocked(c, old) || m != nil && l.extraPortsLocked(c, m) {
+		l.rebuildLocked()
+		return
+	}
+	s := l.services[c.service]
+	for proxy, r := range routes {
+		if m == nil {
+			r.backends.remove(old.id)
+			continue
+		}
+		if b, ok := backendOf(s, r.stats, m, proxy); ok {
+			r.backends.put(b)
+		} else {
+			r.backends.remove(m.id)
+		}
+	}
+	if m != nil {
+		if cs := l.clusterStats[c.id]; cs != nil && cs.networkPartitionID == "" && m.networkPartitionID != "" {
+			cs.networkPartitionID = m.networkPartitionID
+		}
+	}
+}
+
+// extraPortsLocked reports whether m names a proxy port its service does not: the port is open
+// for the cluster because of its members, so a change of m may open or close it.
+func (l *LB) extraPortsLocked(c *cluster, m *member) bool {
+	s := l.services[c.service]
+	for p := range m.portMap {
+		if s == nil {
+			return true
+		}
+		if _, ok := s.portMap[p]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// backendOf is the backend of member m on a proxy port, if m takes requests there: it is Active,
+// has an address and a port for proxy.
+func backendOf(s *service, cs *clusterStats, m *member, proxy int) (backend, bool) {
+	if m.status != model.MemberActive || m.ip == "" {
+		return backend{}, false
+	}
+	port, ok := m.portMap[proxy]
+	if !ok && s != nil {
+		port, ok = s.portMap[proxy]
+	}
+	if !ok || port.Value <= 0 {
+		return backend{}, false
+	}
+	scheme := "http"
+	if strings.EqualFold(port.Protocol, "https") {
+		scheme = "https"
+	}
+	return backend{
+		memberID: m.id,
+		target:   &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))},
+		instance: cs.instance(m.instanceID, m.networkPartitionID),
+	}, true
+}
+
 // rebuildLocked computes the routing table from the topology, installs it, and reconciles the
-// proxy ports with it.
+// proxy ports with it. It takes time in the size of the whole topology, so it runs on changes of
+// services, clusters and ports; a member's change goes through memberChangedLocked.
 func (l *LB) rebuildLocked() {
 	t := &table{ports: map[int]*portRoutes{}}
 	seen := map[string]bool{}
+	routes := map[*cluster]map[int]*route{}
 	for _, s := range l.services {
 		// A service's ports stay open while it exists, so a request finds a 503 rather than a
 		// closed port between clusters.
@@ -269,29 +362,15 @@ func (l *LB) rebuildLocked() {
 			}
 			sort.Strings(ids) // a stable order keeps the round robin fair across rebuilds
 			cs.prune(c.members)
+			croutes := make(map[int]*route, len(ports))
+			routes[c] = croutes
 			for proxy := range ports {
 				r := &route{stats: cs}
+				croutes[proxy] = r
 				for _, id := range ids {
-					m := c.members[id]
-					if m.status != model.MemberActive || m.ip == "" {
-						continue
+					if b, ok := backendOf(s, cs, c.members[id], proxy); ok {
+						r.backends.put(b)
 					}
-					port, ok := m.portMap[proxy]
-					if !ok {
-						port, ok = s.portMap[proxy]
-					}
-					if !ok || port.Value <= 0 {
-						continue
-					}
-					scheme := "http"
-					if strings.EqualFold(port.Protocol, "https") {
-						scheme = "https"
-					}
-					r.backends = append(r.backends, backend{
-						memberID: id,
-						target:   &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))},
-						instance: cs.instance(m.instanceID, m.networkPartitionID),
-					})
 				}
 				pr := t.ports[proxy]
 				if pr == nil {
@@ -320,6 +399,7 @@ func (l *LB) rebuildLocked() {
 			}
 		}
 	}
+	l.routes = routes
 	l.table.Store(t)
 	l.reconcilePortsLocked(t)
 }

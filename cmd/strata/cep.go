@@ -97,7 +97,7 @@ func runCEP(args []string, _ io.Writer, stderr io.Writer) int {
 		}
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return client.Run(ctx) })
-		if err := stack.Start(ctx, g, client); err != nil {
+		if err := stack.Start(ctx, g, client.Consumer("cep")); err != nil {
 			return err
 		}
 		log.Info("strata cep", "broker", broker, "thrift", cfg.thrift, "thrift_tls", cfg.thriftTLS)

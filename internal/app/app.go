@@ -283,6 +283,7 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("--broker: %w", err)
 	}
 	a.bus = client
+	reg.MustRegister(busMetrics{client})
 	g.Go(func() error { return client.Run(ctx) })
 
 	thriftAuth := func(_ context.Context, user, password string) error {
@@ -306,7 +307,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.engine = cepStack.Engine
 	reg.MustRegister(cepStack.Engine.Collector())
-	if err := cepStack.Start(ctx, g, client); err != nil {
+	if err := cepStack.Start(ctx, g, client.Consumer("cep")); err != nil {
 		return err
 	}
 	a.addrs.Thrift, a.addrs.ThriftTLS = cepStack.server.PlainAddr(), cepStack.server.SecureAddr()
@@ -348,7 +349,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	if cfg.LB {
-		opts := lb.Options{Bus: client, Host: cfg.LBHost, StatsInterval: cfg.LBStatsInterval, Logger: log}
+		opts := lb.Options{Bus: client.Consumer("lb"), Host: cfg.LBHost, StatsInterval: cfg.LBStatsInterval, Logger: log}
 		if thrift != nil {
 			opts.CEP = thrift
 		}
@@ -401,7 +402,7 @@ func (a *App) Run(ctx context.Context) error {
 		Partitions:         plat.controller,
 		Clusters:           managerClusters{plat.controller, sc.scaler},
 		Scaler:             managerScaler{sc.scaler},
-		Bus:                client,
+		Bus:                client.Consumer("manager"),
 		History:            store,
 		AuthzPolicy:        cfg.AuthzPolicy,
 		SecretsKey:         secretsKey,

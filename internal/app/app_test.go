@@ -203,6 +203,17 @@ func TestDeployMockApplication(t *testing.T) {
 // is not nil, deploys it and waits until its member is Active.
 func deploySample(t *testing.T, s *started, client *http.Client, edit func(file, body string) string) {
 	t.Helper()
+	api := postSample(t, s, client, edit)
+	testenv.Eventually(t, 60*time.Second, "the application's member to go Active over REST", func() bool {
+		_, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", "")
+		return strings.Contains(body, `"Active"`)
+	})
+}
+
+// postSample posts Stratos' single-cartridge sample over REST, each file through edit when it is
+// not nil, and deploys it; it returns the API's base URL.
+func postSample(t *testing.T, s *started, client *http.Client, edit func(file, body string) string) string {
+	t.Helper()
 	api := "http://" + s.app.Addrs().API.String() + "/api"
 	posts := []struct{ path, file string }{
 		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
@@ -228,10 +239,7 @@ func deploySample(t *testing.T, s *started, client *http.Client, edit func(file,
 	if code, body := call(t, client, http.MethodPost, api+"/applications/single-cartridge-app/deploy/application-policy-1", ""); code != http.StatusAccepted {
 		t.Fatalf("deploy = %d %s, want 202", code, body)
 	}
-	testenv.Eventually(t, 60*time.Second, "the application's member to go Active over REST", func() bool {
-		_, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", "")
-		return strings.Contains(body, `"Active"`)
-	})
+	return api
 }
 
 // TestRunStopsEveryGoroutine: when ctx ends, Run returns nil, and every goroutine the platform

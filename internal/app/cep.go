@@ -88,9 +88,9 @@ func NewCEP(o CEPOptions, dataDir string, authenticate func(ctx context.Context,
 	return &CEP{Engine: engine, server: server, cert: cert}, nil
 }
 
-// Start subscribes the engine to the topology on client and runs the receiver and the engine in
-// g until ctx ends.
-func (c *CEP) Start(ctx context.Context, g *errgroup.Group, client *bus.Client) error {
+// Start subscribes the engine to the topology on client (the engine's own consumer of the bus) and
+// runs the receiver and the engine in g until ctx ends.
+func (c *CEP) Start(ctx context.Context, g *errgroup.Group, client *bus.Consumer) error {
 	if err := client.SubscribeEvents(ctx, "topology/#", c.Engine.HandleTopology); err != nil {
 		return fmt.Errorf("cep: subscribe to topology: %w", err)
 	}

@@ -27,3 +27,33 @@ func brokerMetrics(b *bus.Broker) []prometheus.Collector {
 			func(s bus.BrokerStats) int64 { return s.AuthRejected }),
 	}
 }
+
+// busMetrics exposes the platform's bus client: its outbox and each consumer's queue.
+type busMetrics struct{ c *bus.Client }
+
+var (
+	busOutboxDesc = prometheus.NewDesc("strata_bus_outbox_messages", "Messages the platform's bus client has not sent yet.", nil, nil)
+	busDepthDesc  = prometheus.NewDesc("strata_bus_consumer_queue_depth",
+		"Messages waiting in an in-process consumer's queue of the platform's bus client.", []string{"consumer"}, nil)
+	busFullDesc = prometheus.NewDesc("strata_bus_consumer_queue_full_total",
+		"Times a consumer's queue was full and the bus connection's receiving waited for room.", []string{"consumer"}, nil)
+	busHandledDesc = prometheus.NewDesc("strata_bus_consumer_messages_total",
+		"Messages an in-process consumer of the platform's bus client has handled.", []string{"consumer"}, nil)
+)
+
+func (m busMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- busOutboxDesc
+	ch <- busDepthDesc
+	ch <- busFullDesc
+	ch <- busHandledDesc
+}
+
+func (m busMetrics) Collect(ch chan<- prometheus.Metric) {
+	st := m.c.Stats()
+	ch <- prometheus.MustNewConstMetric(busOutboxDesc, prometheus.GaugeValue, float64(st.Outbox))
+	for name, q := range st.Queues {
+		ch <- prometheus.MustNewConstMetric(busDepthDesc, prometheus.GaugeValue, float64(q.Depth), name)
+		ch <- prometheus.MustNewConstMetric(busFullDesc, prometheus.CounterValue, float64(q.Full), name)
+		ch <- prometheus.MustNewConstMetric(busHandledDesc, prometheus.CounterValue, float64(q.Handled), name)
+	}
+}

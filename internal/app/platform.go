@@ -49,7 +49,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 			return nil, fmt.Errorf("--mock-health: %w", err)
 		}
 	}
-	p.mock, err = mock.New(mock.Options{Bus: client, Publish: publish, Interval: o.MockInterval,
+	p.mock, err = mock.New(mock.Options{Bus: client.Consumer("mock"), Publish: publish, Interval: o.MockInterval,
 		Resolution: o.MockResolution, Patterns: patterns, DB: db, Logger: o.Logger})
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 		cepURLs = []string{cepURL}
 	}
 	p.controller, err = controller.New(controller.Options{
-		Bus:             client,
+		Bus:             client.Consumer("controller"),
 		DB:              db,
 		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local},
 		Recorder:        recorder,

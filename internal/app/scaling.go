@@ -63,7 +63,7 @@ func newScaling(ctx context.Context, o Options, c *controller.Controller, client
 	if o.WrapStarter != nil {
 		starter = o.WrapStarter(starter)
 	}
-	b := &subscribedBus{Client: client, subscribed: make(chan struct{})}
+	b := &subscribedBus{Consumer: client.Consumer("autoscaler"), subscribed: make(chan struct{})}
 	scaler, err := autoscaler.New(autoscaler.Options{
 		Policies:           store,
 		Starter:            starter,
@@ -83,13 +83,13 @@ func newScaling(ctx context.Context, o Options, c *controller.Controller, client
 
 // subscribedBus closes subscribed after the first subscription made through it.
 type subscribedBus struct {
-	*bus.Client
+	*bus.Consumer
 	once       sync.Once
 	subscribed chan struct{}
 }
 
 func (b *subscribedBus) SubscribeEvents(ctx context.Context, filter string, h bus.EventHandler) error {
-	err := b.Client.SubscribeEvents(ctx, filter, h)
+	err := b.Consumer.SubscribeEvents(ctx, filter, h)
 	if err == nil {
 		b.once.Do(func() { close(b.subscribed) })
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,53 +24,12 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const sampleApp = "single-cartridge-app"
 
-// deploySample posts the Stratos single-cartridge sample (with cartridgeMin members, when not 0)
-// and deploys it; it returns the API's base URL.
-func deploySample(t *testing.T, s *started, client *http.Client, cartridgeMin int) string {
-	t.Helper()
-	api := "http://" + s.app.Addrs().API.String() + "/api"
-	posts := []struct{ path, file string }{
-		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
-		{"/networkPartitions", "network-partitions__mock__network-partition-1.json"},
-		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json"},
-		{"/cartridges", "cartridges__mock__php.json"},
-		{"/applicationPolicies", "application-policies__application-policy-1.json"},
-		{"/applications", "applications__simple__single-cartridge-app__artifacts__application.json"},
+// withMembers makes the sample application's cluster exactly n members (n > 0), as postSample's edit.
+func withMembers(n int) func(file, body string) string {
+	return func(_, body string) string {
+		body = strings.Replace(body, `"cartridgeMin": 1,`, `"cartridgeMin": `+strconv.Itoa(n)+`,`, 1)
+		return strings.Replace(body, `"cartridgeMax": 5,`, `"cartridgeMax": `+strconv.Itoa(n)+`,`, 1)
 	}
-	for _, p := range posts {
-		b, err := os.ReadFile(filepath.Join("testdata", "stratos-samples", p.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := string(b)
-		if cartridgeMin > 0 && p.path == "/applications" {
-			body = strings.Replace(body, `"cartridgeMin": 1,`, `"cartridgeMin": `+itoa(cartridgeMin)+`,`, 1)
-			body = strings.Replace(body, `"cartridgeMax": 5,`, `"cartridgeMax": `+itoa(cartridgeMin)+`,`, 1)
-		}
-		if code, out := call(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
-			t.Fatalf("POST %s (%s) = %d %s, want 201", p.path, p.file, code, out)
-		}
-	}
-	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/deploy/application-policy-1", ""); code != http.StatusAccepted {
-		t.Fatalf("deploy = %d %s, want 202", code, body)
-	}
-	return api
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
-
-// activeMembers counts the Active members the controller has.
-func activeMembers(s *started) int {
-	n := 0
-	for _, m := range s.app.Controller().Members("") {
-		if m.Status() == model.MemberActive {
-			n++
-		}
-	}
-	return n
 }
 
 // clusterInstancesActive reports whether the controller has cluster instances and all are Active.
@@ -169,9 +129,9 @@ func TestUndeployEventSequence(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
 	client := &http.Client{Timeout: 10 * time.Second}
-	api := deploySample(t, s, client, 0)
+	api := postSample(t, s, client, nil)
 	testenv.Eventually(t, 60*time.Second, "the sample's member and cluster instance to go Active", func() bool {
-		return activeMembers(s) == 1 && clusterInstancesActive(s)
+		return len(activeMembers(s, "")) == 1 && clusterInstancesActive(s)
 	})
 	// The runtime view's status is the application's runtime status, as Stratos returns it.
 	if got := runtimeStatus(t, client, api); got != "Active" {
@@ -215,8 +175,8 @@ func TestShutdownDuringUndeployResumes(t *testing.T) {
 	o.CleanupInterval = time.Second
 	s := start(t, o)
 	client := &http.Client{Timeout: 10 * time.Second}
-	api := deploySample(t, s, client, n)
-	testenv.Eventually(t, 90*time.Second, "the sample's members to go Active", func() bool { return activeMembers(s) == n })
+	api := postSample(t, s, client, withMembers(n))
+	testenv.Eventually(t, 90*time.Second, "the sample's members to go Active", func() bool { return len(activeMembers(s, "")) == n })
 	// The members' agents stop answering: the undeploy waits for their graceful timeout.
 	for _, m := range s.app.Controller().Members("") {
 		if err := s.app.Mock().Kill(m.MemberID); err != nil {

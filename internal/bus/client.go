@@ -83,6 +83,9 @@ type Options struct {
 	QoS byte
 	// OutboxLimit bounds the number of messages waiting to be sent; 0 means DefaultOutboxLimit.
 	OutboxLimit int
+	// QueueLimit bounds the messages waiting in each consumer's queue; 0 means
+	// DefaultQueueLimit. A full queue holds the connection's receiving back until it has room.
+	QueueLimit int
 	// KeepAlive, ConnectTimeout, RetryMin and RetryMax tune the connection; zero means the default.
 	// The delay between failed connection attempts doubles from RetryMin up to RetryMax.
 	KeepAlive      time.Duration
@@ -98,13 +101,15 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Handler receives a message. It runs on the connection's receive goroutine, one message at a
-// time in arrival order, so it must not block for long; it owns payload.
+// Handler receives a message. It runs on its consumer's goroutine (see Consumer), one message at
+// a time in arrival order; while it runs, the consumer's later messages wait, and other
+// consumers' do not. It must not modify payload, which other consumers' handlers may be reading.
 type Handler func(topic string, payload []byte)
 
 type subscription struct {
 	filter  string
 	handler Handler
+	q       *queue // the consumer's queue the handler runs from
 }
 
 type outMsg struct {
@@ -115,13 +120,16 @@ type outMsg struct {
 
 // Stats are the client's counters, for metrics. State and Outbox are gauges; the rest only grow.
 type Stats struct {
-	State           State
-	Outbox          int    // messages waiting to be sent or acknowledged
-	Queued          uint64 // messages accepted by Publish
-	Sent            uint64 // messages the broker took (PUBACK at QoS 1, written at QoS 0)
-	Rejected        uint64 // Publish calls that failed with ErrOutboxFull
-	Received        uint64 // messages received from the broker
-	DecodeErrors    uint64 // events that model.Unmarshal could not decode
+	State        State
+	Outbox       int    // messages waiting to be sent or acknowledged
+	Queued       uint64 // messages accepted by Publish
+	Sent         uint64 // messages the broker took (PUBACK at QoS 1, written at QoS 0)
+	Rejected     uint64 // Publish calls that failed with ErrOutboxFull
+	Received     uint64 // messages received from the broker
+	DecodeErrors uint64 // events that model.Unmarshal could not decode
+	// Queues are the consumers' queues by name (Consumer; "default" for subscriptions made on the
+	// Client itself).
+	Queues          map[string]QueueStats
 	Connects        uint64 // successful connections
 	ConnectFailures uint64 // failed connection attempts
 	// LastError is why the last connection attempt failed or the last connection ended; empty
@@ -160,6 +168,12 @@ type Client struct {
 
 	decodeLogged sync.Map // topic -> struct{}: decode errors already logged
 	decodeTopics atomic.Int32
+
+	queueLimit    int
+	queues        map[string]*queue // guarded by mu
+	queuesRunning bool              // guarded by mu: Run has started the queues' goroutines
+	stopQueues    chan struct{}     // closed when Run returns
+	queueWG       sync.WaitGroup
 }
 
 // New checks the options and returns a client that is not connected yet.
@@ -183,6 +197,9 @@ func New(o Options) (*Client, error) {
 	if o.OutboxLimit < 0 {
 		errs = append(errs, fmt.Errorf("negative outbox limit %d", o.OutboxLimit))
 	}
+	if o.QueueLimit < 0 {
+		errs = append(errs, fmt.Errorf("negative queue limit %d", o.QueueLimit))
+	}
 	if len(o.ClientID) > 65535 {
 		errs = append(errs, errors.New("client id too long"))
 	}
@@ -197,6 +214,13 @@ func New(o Options) (*Client, error) {
 		limit:    o.OutboxLimit,
 		ready:    make(chan struct{}, 1),
 		log:      o.Logger,
+
+		queueLimit: o.QueueLimit,
+		queues:     map[string]*queue{},
+		stopQueues: make(chan struct{}),
+	}
+	if c.queueLimit == 0 {
+		c.queueLimit = DefaultQueueLimit
 	}
 	if c.clientID == "" {
 		var b [12]byte
@@ -268,6 +292,7 @@ func (c *Client) Stats() Stats {
 		Rejected:        c.rejected.Load(),
 		Received:        c.received.Load(),
 		DecodeErrors:    c.decodeErrors.Load(),
+		Queues:          c.queueStats(),
 		Connects:        c.connects.Load(),
 		ConnectFailures: c.connectFailures.Load(),
 	}

@@ -26,6 +26,8 @@ func (c *Client) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("bus: Run called twice")
 	}
+	stopQueues := c.startQueues()
+	defer stopQueues()
 	defer func() {
 		c.mu.Lock()
 		c.closed = true
@@ -265,6 +267,11 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 // Several handlers may share a filter. A message matching several filters reaches each matching
 // handler; a broker may also deliver it once per matching filter.
 func (c *Client) Subscribe(ctx context.Context, filter string, handler Handler) error {
+	return c.addSubscription(ctx, filter, handler, c.consumerQueue(defaultConsumer))
+}
+
+// addSubscription is Subscribe, with handler called from q.
+func (c *Client) addSubscription(ctx context.Context, filter string, handler Handler, q *queue) error {
 	if err := validFilter(filter); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
@@ -276,7 +283,7 @@ func (c *Client) Subscribe(ctx context.Context, filter string, handler Handler) 
 		c.mu.Unlock()
 		return fmt.Errorf("subscribe %s: %w", filter, ErrClosed)
 	}
-	c.subList = append(c.subList, subscription{filter: filter, handler: handler})
+	c.subList = append(c.subList, subscription{filter: filter, handler: handler, q: q})
 	c.subs.Store(new(slices.Clone(c.subList)))
 	pc := c.conn
 	c.mu.Unlock()
@@ -374,13 +381,14 @@ func (c *Client) removeSubs(filter string) mqtt.Client {
 	return c.conn
 }
 
-// dispatch is paho's default publish handler: it hands a message to every matching handler.
+// dispatch is paho's default publish handler: it queues a message for every matching handler,
+// on the handler's consumer's queue. Paho calls it in arrival order, one message at a time.
 func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 	topic, payload := m.Topic(), m.Payload()
 	c.received.Add(1)
 	for _, s := range *c.subs.Load() {
 		if match(s.filter, topic) {
-			s.handler(topic, payload)
+			s.q.push(delivery{handler: s.handler, topic: topic, payload: payload}, c.stopQueues)
 		}
 	}
 }

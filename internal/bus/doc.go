@@ -7,7 +7,17 @@
 // New(Options) returns a Client; Run(ctx) connects and keeps it connected until ctx ends.
 //
 //	Publish ──> outbox (bounded FIFO) ──> sender (in Run) ──> paho ──> broker
-//	broker ──> paho receive goroutine ──> dispatch ──> every Handler whose filter matches
+//	broker ──> paho receive goroutine ──> dispatch ──> the queue of every matching Handler's Consumer
+//	      ──> the consumer's goroutine ──> its Handlers, in arrival order
+//
+// Consumers. Each in-process component takes its own Consumer of the client (Client.Consumer
+// ("controller"), "lb", ...): its subscriptions hand messages to its own bounded FIFO, drained
+// by one goroutine, so order holds per component (and so per member) while a slow component
+// delays only itself, not the others nor the connection's acknowledgements (issue 17: with one
+// shared ordered chain, the load balancer's work held a complete-topology request for 43 s).
+// Subscriptions made on the Client itself share the consumer "default". A queue holds up to
+// Options.QueueLimit messages (65536); a full one holds the receiving back rather than drop.
+// Stats.Queues reports each queue's depth, handled count and how often it was full.
 //
 // Publish appends to the outbox and returns. Run's sender hands up to 128 messages at a time to
 // paho and removes a message from the outbox only when paho reports it done: PUBACK for QoS 1
@@ -51,14 +61,16 @@
 // # Concurrency and lock order
 //
 // A Client runs these goroutines: the caller's Run goroutine (connect, resubscribe, the sender,
-// OnState callbacks) and paho's goroutines for the current connection, one of which calls the
-// handlers, one message at a time in arrival order. A handler that blocks stalls that connection's
-// receiving (and, at QoS 1, the acknowledgements paho reads on it), so handlers hand long work to
-// their own goroutines; a handler that publishes should pass a ctx with a deadline.
+// OnState callbacks), paho's goroutines for the current connection, one of which calls dispatch
+// one message at a time in arrival order, and, while Run runs, one goroutine per consumer that
+// calls its handlers. A handler that blocks stalls only its consumer (until its queue is full);
+// Run returns once every running handler has returned. A handler that publishes should pass a
+// ctx with a deadline.
 //
-// Client.mu guards the outbox, the subscription list, the current connection and the state. It is
-// the only lock of a Client and is never held while calling paho, a Handler or OnState. dispatch
-// reads the subscriptions from an atomic copy and takes no lock. A Broker runs mochi's goroutines
+// Client.mu guards the outbox, the subscription list, the consumers, the current connection and
+// the state. It is never held while calling paho, a Handler or OnState. dispatch reads the
+// subscriptions from an atomic copy and takes only the matching queues' locks (queue.mu, a
+// leaf), each for an append. A Broker runs mochi's goroutines
 // plus, per listener, an accept loop and one goroutine per connection (mochi's). The broker's
 // listener.mu guards its set of connections and is never held while calling into mochi; mochi's
 // locks are internal to it.

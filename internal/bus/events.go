@@ -40,17 +40,22 @@ type EventHandler func(topic string, e model.Event)
 // model.Unmarshal decodes to handler. A message that does not decode (an unknown class, bad JSON)
 // is counted in Stats.DecodeErrors and logged once per topic.
 func (c *Client) SubscribeEvents(ctx context.Context, filter string, handler EventHandler) error {
+	return c.subscribeEvents(ctx, filter, handler, c.consumerQueue(defaultConsumer))
+}
+
+// subscribeEvents is SubscribeEvents, with handler called from q.
+func (c *Client) subscribeEvents(ctx context.Context, filter string, handler EventHandler, q *queue) error {
 	if handler == nil {
 		return fmt.Errorf("subscribe %s: nil handler", filter)
 	}
-	return c.Subscribe(ctx, filter, func(topic string, payload []byte) {
+	return c.addSubscription(ctx, filter, func(topic string, payload []byte) {
 		e, err := model.Unmarshal(topic, payload)
 		if err != nil {
 			c.decodeError(topic, err)
 			return
 		}
 		handler(topic, e)
-	})
+	}, q)
 }
 
 func (c *Client) decodeError(topic string, err error) {

@@ -234,7 +234,7 @@ func TestOutboxBound(t *testing.T) {
 	}
 
 	b := runBroker(t, BrokerOptions{Listeners: []string{addr}})
-	handler, ch := collector(10)
+	handler, ch := collector(100) // room for every message: Run waits for a running handler
 	sub := runClient(t, Options{URLs: []string{b.URL()}})
 	if err := sub.Subscribe(ctx, "strata-test/outbox", handler); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,316 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/app"
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
+)
+
+var (
+	scaleMembers = flag.Int("scale.members", 0, "members of the scale harness's cluster (TestScale); 0 runs the small default size")
+	scaleSteady  = flag.Duration("scale.steady", 10*time.Second, "how long TestScale measures the steady CPU once every member is Active")
+)
+
+// scaleDefault is TestScale's size in the normal suite: small enough to take seconds.
+const scaleDefault = 300
+
+const (
+	scaleApp     = "single-cartridge-app"
+	scaleCluster = "single-cartridge-app.my-php.php.domain"
+	scaleAdmin   = "bench-secret"
+)
+
+// scaleFigures are the columns of issue 17's table, for one run.
+type scaleFigures struct {
+	Members        int
+	Deploy         time.Duration // deploy call → every member Active
+	PeakRSS        int64         // bytes, VmHWM of this process
+	SteadyCPU      time.Duration // CPU per minute once every member is Active
+	TopologySize   int           // bytes of the CompleteTopologyEvent
+	TopologyAnswer time.Duration // CompleteTopologyRequestEvent → CompleteTopologyEvent, every member Active
+	DuringDeploy   time.Duration // the same, asked when half the members were Active
+	RuntimeMin     time.Duration // GET /applications/{id}/runtime
+	RuntimeMax     time.Duration
+	Undeploy       time.Duration // undeploy call → no member left
+}
+
+func (f scaleFigures) String() string {
+	return fmt.Sprintf("| %d | %.1f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms | %.1f s |",
+		f.Members, f.Deploy.Seconds(), f.PeakRSS>>20, f.SteadyCPU.Seconds(), f.TopologySize>>10, f.TopologyAnswer.Seconds(),
+		f.DuringDeploy.Seconds(), f.RuntimeMin.Milliseconds(), f.RuntimeMax.Milliseconds(), f.Undeploy.Seconds())
+}
+
+// TestScale is issue 17's scale harness: the platform of `strata up` (load balancer included) in
+// this process on the mock IaaS, one application whose cluster has cartridgeMin = cartridgeMax =
+// -scale.members, deployed and undeployed over REST, with the fault timeout at an hour so that
+// silent mock members do not churn and mock health at the default 15 s. It logs one row of the
+// issue's table. Without -scale.members it runs scaleDefault members.
+func TestScale(t *testing.T) {
+	n := *scaleMembers
+	if n <= 0 {
+		n = scaleDefault
+	}
+	f := runScale(t, n)
+	t.Logf("| N | deploy → all Active | peak RSS | steady CPU | CompleteTopologyEvent | GET runtime | undeploy |\n%s", f)
+	// A complete-topology request made during a deployment is answered within 2 s (issue 17).
+	if f.DuringDeploy > 2*time.Second {
+		t.Errorf("a CompleteTopologyRequestEvent made during the deployment was answered after %v, want < 2s", f.DuringDeploy)
+	}
+}
+
+func runScale(t *testing.T, n int) scaleFigures {
+	logs := &testenv.Buffer{}
+	a, err := app.New(app.Options{
+		DataDir:       t.TempDir(),
+		API:           "127.0.0.1:0",
+		MQTTListen:    "127.0.0.1:0",
+		AdminPassword: scaleAdmin,
+		LB:            true,
+		LBHost:        "127.0.0.1",
+		CEP:           app.CEPOptions{ThriftTLS: "127.0.0.1:0", FaultTimeout: time.Hour, StartupGrace: -1},
+		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Stdout:        io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Error("the platform did not stop within a minute")
+		}
+		if t.Failed() {
+			t.Logf("platform log (warnings):\n%s", logs.String())
+		}
+	})
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("platform: %v", err)
+	case <-time.After(startTimeout):
+		t.Fatal("the platform did not become ready")
+	}
+
+	obs := newObserver(t, ctx, a.Addrs().Brokers)
+	api := "http://" + a.Addrs().API.String() + "/api"
+	client := &http.Client{Timeout: time.Minute}
+	size := strconv.Itoa(n)
+	posts := []struct {
+		path, file string
+		replace    []string
+	}{
+		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json", nil},
+		{"/networkPartitions", "network-partitions__mock__network-partition-1.json", nil},
+		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json", []string{`"partitionMax": 20`, `"partitionMax": ` + size}},
+		{"/cartridges", "cartridges__mock__php.json", nil},
+		{"/applicationPolicies", "application-policies__application-policy-1.json", nil},
+		{"/applications", "applications__simple__single-cartridge-app__artifacts__application.json",
+			[]string{`"cartridgeMin": 1`, `"cartridgeMin": ` + size, `"cartridgeMax": 5`, `"cartridgeMax": ` + size}},
+	}
+	for _, p := range posts {
+		b, err := os.ReadFile(filepath.Join(samplesDir, p.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.NewReplacer(p.replace...).Replace(string(b))
+		if code, resp := scaleCall(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
+			t.Fatalf("POST %s = %d %s, want 201", p.path, code, resp)
+		}
+	}
+
+	f := scaleFigures{Members: n}
+	start := time.Now()
+	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/deploy/application-policy-1", ""); code != http.StatusAccepted {
+		t.Fatalf("deploy = %d %s, want 202", code, resp)
+	}
+	deadline := 10*time.Minute + time.Duration(n)*50*time.Millisecond
+	waitUntil(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
+	f.DuringDeploy, _ = obs.askTopology(t)
+	waitUntil(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
+	f.Deploy = time.Since(start)
+	if got := activeMembers(a, scaleCluster); got != n {
+		t.Fatalf("%d members Active in the controller, want %d", got, n)
+	}
+
+	var before syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		t.Fatal(err)
+	}
+	steadyStart := time.Now()
+	time.Sleep(*scaleSteady) // a measuring window, not a synchronisation
+	var after syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		t.Fatal(err)
+	}
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	f.SteadyCPU = time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(steadyStart)))
+
+	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
+	for i := range 5 {
+		t0 := time.Now()
+		code, resp := scaleCall(t, client, http.MethodGet, api+"/applications/"+scaleApp+"/runtime", "")
+		d := time.Since(t0)
+		if code != http.StatusOK {
+			t.Fatalf("GET runtime = %d %.200s", code, resp)
+		}
+		if i == 0 || d < f.RuntimeMin {
+			f.RuntimeMin = d
+		}
+		f.RuntimeMax = max(f.RuntimeMax, d)
+	}
+
+	start = time.Now()
+	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
+		t.Fatalf("undeploy = %d %s, want 202", code, resp)
+	}
+	waitUntil(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
+	f.Undeploy = time.Since(start)
+	f.PeakRSS = peakRSS(t)
+	return f
+}
+
+// observer is a separate bus connection that counts activations and times complete topologies,
+// as an agent outside the platform would see them.
+type observer struct {
+	client    *bus.Client
+	activated atomic.Int64
+	mu        sync.Mutex
+	topology  chan int // sizes of CompleteTopologyEvents
+}
+
+func newObserver(t *testing.T, ctx context.Context, urls []string) *observer {
+	c, err := bus.New(bus.Options{URLs: urls, Username: "admin", Password: scaleAdmin, ClientID: "scale-observer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observer{client: c, topology: make(chan int, 16)}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	subs := map[string]bus.Handler{
+		model.TopicOf(&model.MemberActivatedEvent{}): func(string, []byte) { o.activated.Add(1) },
+		model.TopicOf(&model.CompleteTopologyEvent{}): func(_ string, b []byte) {
+			select {
+			case o.topology <- len(b):
+			default:
+			}
+		},
+	}
+	for filter, h := range subs {
+		if err := c.Subscribe(ctx, filter, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, startTimeout, "the observer to connect", func() bool { return c.State() == bus.Connected })
+	return o
+}
+
+// askTopology publishes a CompleteTopologyRequestEvent and returns how long the next
+// CompleteTopologyEvent took to arrive, and its size.
+func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for len(o.topology) > 0 { // periodic ones that came before
+		<-o.topology
+	}
+	start := time.Now()
+	if err := o.client.PublishEvent(t.Context(), &model.CompleteTopologyRequestEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case size := <-o.topology:
+		return time.Since(start), size
+	case <-time.After(5 * time.Minute):
+		t.Fatal("no CompleteTopologyEvent within 5 minutes of a request")
+		return 0, 0
+	}
+}
+
+// activeMembers counts a cluster's Active members in the controller.
+func activeMembers(a *app.App, clusterID string) int {
+	n := 0
+	for _, m := range a.Controller().Members(clusterID) {
+		if m.Status() == model.MemberActive {
+			n++
+		}
+	}
+	return n
+}
+
+// waitUntil polls cond every 200 ms until it holds or within passes.
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// peakRSS is the process's peak resident set (VmHWM).
+func peakRSS(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Logf("peak RSS unknown: %v", err)
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// scaleCall sends a request as the admin and returns the status and the body.
+func scaleCall(t *testing.T, client *http.Client, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", scaleAdmin)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}

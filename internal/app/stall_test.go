@@ -1,0 +1,85 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
+)
+
+// TestSlowSubscriberDoesNotStallTheController: a subscriber of the platform's bus client that
+// blocks does not keep the controller from answering a CompleteTopologyRequestEvent (issue 17:
+// every in-process component shared one ordered handler chain, and a request waited 43.6 s
+// behind the load balancer's work).
+func TestSlowSubscriberDoesNotStallTheController(t *testing.T) {
+	t.Parallel()
+	s := start(t, testOptions(t))
+	ctx := t.Context()
+	release, blocked := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the platform stops
+	const slowTopic = "strata-test/slow"
+	if err := s.app.Bus().Subscribe(ctx, slowTopic, func(string, []byte) {
+		close(blocked)
+		<-release
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	observer, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, Username: "admin", Password: adminPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	octx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- observer.Run(octx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Only a topology with the php service, added once the subscriber is blocked, is an answer:
+	// one published at start may still be on its way.
+	answers := make(chan struct{}, 16)
+	if err := observer.SubscribeEvents(ctx, model.TopicOf(&model.CompleteTopologyEvent{}), func(_ string, e model.Event) {
+		if ev, ok := e.(*model.CompleteTopologyEvent); !ok || ev.Topology == nil || ev.Topology.ServiceMap["php"] == nil {
+			return
+		}
+		select {
+		case answers <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the observer to connect", func() bool { return observer.State() == bus.Connected })
+
+	if err := s.app.Bus().Publish(ctx, slowTopic, []byte("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow subscriber got no message")
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "stratos-samples", "cartridges__mock__php.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cartridge model.Cartridge
+	if err := json.Unmarshal(b, &cartridge); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.app.Controller().AddCartridge(ctx, cartridge); err != nil {
+		t.Fatal(err)
+	}
+	if err := observer.PublishEvent(ctx, &model.CompleteTopologyRequestEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-answers:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no CompleteTopologyEvent within 20s of a request while another subscriber of the platform's client was blocked")
+	}
+}

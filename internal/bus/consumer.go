@@ -1,0 +1,171 @@
+package bus
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultQueueLimit bounds the messages waiting in one consumer's queue.
+const DefaultQueueLimit = 65536
+
+// defaultConsumer is the queue of subscriptions made on the Client itself.
+const defaultConsumer = "default"
+
+// Consumer is one in-process consumer of a Client's messages (a component: the controller, the
+// autoscaler, the load balancer): the subscriptions made through it hand messages to its own
+// bounded queue, which one goroutine drains in arrival order. A slow consumer delays only itself;
+// the others, and the connection's acknowledgements, go on. Everything else is the Client's.
+type Consumer struct {
+	*Client
+	q *queue
+}
+
+// Consumer returns the consumer called name, creating it the first time; subscriptions made on
+// the Client itself belong to the consumer "default".
+func (c *Client) Consumer(name string) *Consumer {
+	return &Consumer{Client: c, q: c.consumerQueue(name)}
+}
+
+// Subscribe is Client.Subscribe, with handler called from the consumer's queue.
+func (k *Consumer) Subscribe(ctx context.Context, filter string, handler Handler) error {
+	return k.addSubscription(ctx, filter, handler, k.q)
+}
+
+// SubscribeEvents is Client.SubscribeEvents, with handler called from the consumer's queue.
+func (k *Consumer) SubscribeEvents(ctx context.Context, filter string, handler EventHandler) error {
+	return k.subscribeEvents(ctx, filter, handler, k.q)
+}
+
+// consumerQueue returns the queue called name, creating it (and, while Run runs, its goroutine).
+func (c *Client) consumerQueue(name string) *queue {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if q := c.queues[name]; q != nil {
+		return q
+	}
+	q := &queue{name: name, limit: c.queueLimit, signal: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+	c.queues[name] = q
+	if c.queuesRunning && !c.closed {
+		c.queueWG.Go(func() { q.run(c.stopQueues) })
+	}
+	return q
+}
+
+// startQueues starts a goroutine per queue; Run calls it and stops them with the returned func,
+// which returns once they have exited. Messages still queued then are not handled.
+func (c *Client) startQueues() (stop func()) {
+	c.mu.Lock()
+	c.queuesRunning = true
+	for _, q := range c.queues {
+		c.queueWG.Go(func() { q.run(c.stopQueues) })
+	}
+	c.mu.Unlock()
+	return func() {
+		close(c.stopQueues)
+		c.queueWG.Wait()
+	}
+}
+
+// QueueStats are one consumer's queue figures.
+type QueueStats struct {
+	Depth   int    // messages waiting, including the one being handled
+	Handled uint64 // messages handed to a handler
+	Full    uint64 // times the queue was full and the connection's receiving waited for room
+}
+
+// queueStats returns every consumer's figures by name.
+func (c *Client) queueStats() map[string]QueueStats {
+	c.mu.Lock()
+	qs := make([]*queue, 0, len(c.queues))
+	for _, q := range c.queues {
+		qs = append(qs, q)
+	}
+	c.mu.Unlock()
+	out := make(map[string]QueueStats, len(qs))
+	for _, q := range qs {
+		out[q.name] = QueueStats{Depth: int(q.depth.Load()), Handled: q.handled.Load(), Full: q.full.Load()}
+	}
+	return out
+}
+
+// delivery is one message for one handler.
+type delivery struct {
+	handler Handler
+	topic   string
+	payload []byte
+}
+
+// queue is a consumer's FIFO of deliveries. push is called from the connection's receive
+// goroutine only (paho delivers in order, one message at a time); run drains it.
+type queue struct {
+	name  string
+	limit int
+
+	mu     sync.Mutex
+	items  []delivery
+	signal chan struct{} // capacity 1: items were pushed
+	space  chan struct{} // capacity 1: depth fell below limit
+
+	depth           atomic.Int64 // pushed and not yet handled
+	handled, full   atomic.Uint64
+	waitingForSpace atomic.Bool
+}
+
+// push appends d; when limit deliveries are waiting it waits for room (the connection's
+// receiving waits with it, so nothing is dropped) until stop closes.
+func (q *queue) push(d delivery, stop <-chan struct{}) {
+	if q.depth.Load() >= int64(q.limit) {
+		q.full.Add(1)
+		q.waitingForSpace.Store(true)
+		for q.depth.Load() >= int64(q.limit) {
+			select {
+			case <-q.space:
+			case <-stop:
+				q.waitingForSpace.Store(false)
+				return
+			}
+		}
+		q.waitingForSpace.Store(false)
+	}
+	q.depth.Add(1)
+	q.mu.Lock()
+	q.items = append(q.items, d)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// run hands the queued deliveries to their handlers, in order, until stop closes.
+func (q *queue) run(stop <-chan struct{}) {
+	var batch []delivery
+	for {
+		select {
+		case <-stop:
+			return
+		case <-q.signal:
+		}
+		q.mu.Lock()
+		batch, q.items = q.items, batch[:0]
+		q.mu.Unlock()
+		for i := range batch {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			d := &batch[i]
+			d.handler(d.topic, d.payload)
+			*d = delivery{}
+			q.handled.Add(1)
+			if q.depth.Add(-1) < int64(q.limit) && q.waitingForSpace.Load() {
+				select {
+				case q.space <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}

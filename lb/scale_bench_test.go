@@ -1,0 +1,79 @@
+package lb
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// lbWithMembers returns a load balancer (not running: no ports) that knows one cluster of n
+// Active members, from one complete topology.
+func lbWithMembers(tb testing.TB, n int) *LB {
+	tb.Helper()
+	l, err := New(Options{Bus: &fakeBus{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	members := make([]memberSpec, n)
+	for i := range members {
+		members[i] = memberSpec{id: fmt.Sprintf("m-%06d", i), instance: "i-1", port: 8080, status: model.MemberActive}
+	}
+	l.apply(&model.CompleteTopologyEvent{Topology: topology(8280, clusterWith("php", "c1", []string{"php.example"}, 8280, members...))})
+	return l
+}
+
+// memberCycle is one member's whole life in the load balancer's view: created, initialized,
+// started, activated, then terminated.
+func memberCycle(id string) []model.Event {
+	const svc, cl, inst, np, ip = "php", "c1", "i-1", "np1", "10.0.0.1"
+	return []model.Event{
+		&model.MemberCreatedEvent{ServiceName: svc, ClusterID: cl, ClusterInstanceID: inst, NetworkPartitionID: np, MemberID: id},
+		&model.MemberInitializedEvent{ServiceName: svc, ClusterID: cl, ClusterInstanceID: inst, NetworkPartitionID: np, MemberID: id,
+			DefaultPrivateIP: ip},
+		&model.MemberStartedEvent{ServiceName: svc, ClusterID: cl, ClusterInstanceID: inst, NetworkPartitionID: np, MemberID: id},
+		&model.MemberActivatedEvent{ServiceName: svc, ClusterID: cl, ClusterInstanceID: inst, NetworkPartitionID: np, MemberID: id,
+			DefaultPrivateIP: ip, PortMap: model.PortMap{8280: {Protocol: "http", Value: 8080, Proxy: 8280}}},
+		&model.MemberTerminatedEvent{ServiceName: svc, ClusterID: cl, ClusterInstanceID: inst, NetworkPartitionID: np, MemberID: id},
+	}
+}
+
+// TestMemberEventCostIndependentOfClusterSize: a member's events allocate as much in a cluster
+// of 10 000 members as in one of 10 (issue 17: each event rebuilt the cluster's whole table,
+// about N² work over a deployment).
+func TestMemberEventCostIndependentOfClusterSize(t *testing.T) {
+	allocs := map[int]float64{}
+	for _, n := range []int{10, 10000} {
+		l := lbWithMembers(t, n)
+		events := memberCycle("extra")
+		allocs[n] = testing.AllocsPerRun(20, func() {
+			for _, e := range events {
+				l.apply(e)
+			}
+		})
+		if _, _, got, _ := l.table.Load().ports[8280].only.backends.at(0); got != n {
+			t.Fatalf("%d members: %d backends after the cycle, want %d", n, got, n)
+		}
+	}
+	if allocs[10000] > allocs[10]+1 {
+		t.Errorf("allocations per member life cycle: %v with 10 members, %v with 10 000; want the same", allocs[10], allocs[10000])
+	}
+}
+
+// BenchmarkMemberEvent is the cost of one member's life cycle (five events) in the load
+// balancer, by cluster size: it must not grow with the size.
+func BenchmarkMemberEvent(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			l := lbWithMembers(b, n)
+			events := memberCycle("extra")
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, e := range events {
+					l.apply(e)
+				}
+			}
+		})
+	}
+}
