@@ -28,11 +28,11 @@ type upConfig struct {
 	logFormat   string
 	logLevel    string
 	clickhouse  string
-	lb          bool
+	lb, anon    bool
 	authzPolicy string
 	secretsKey  string
-	prevKey     string
 	lbHost      string
+	prevKey     string
 	cep         cepConfig
 	controller  controllerConfig
 	scaling     scalingConfig
@@ -43,6 +43,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "strata-data", "directory for state, credentials and generated certificates")
 	fs.StringVar(&c.api, "api", "127.0.0.1:9763", "REST API listen address")
 	fs.StringVar(&c.mqttListen, "mqtt-listen", "127.0.0.1:1883", "embedded MQTT broker listen address (ignored with --broker)")
+	fs.BoolVar(&c.anon, "mqtt-allow-anonymous", false, "legacy: let clients without credentials use the embedded broker on a loopback listener, with full access (logged at WARN; local members count as loopback)")
 	fs.StringVar(&c.broker, "broker", "", "external MQTT broker URL, e.g. tcp://host:1883 (comma-separated for failover); the embedded broker is not started")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -169,19 +170,18 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 // options turns the flags into the platform's options; the environment gives the secrets.
 func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan struct{}) app.Options {
 	return app.Options{
-		DataDir:         c.dataDir,
-		API:             c.api,
-		MQTTListen:      c.mqttListen,
-		Broker:          c.broker,
-		BrokerUsername:  os.Getenv("STRATA_BROKER_USERNAME"),
-		BrokerPassword:  os.Getenv("STRATA_BROKER_PASSWORD"),
+		DataDir:            c.dataDir,
+		API:                c.api,
+		MQTTListen:         c.mqttListen,
+		MQTTAllowAnonymous: c.anon,
+		Broker:             c.broker,
+		BrokerUsername:     os.Getenv("STRATA_BROKER_USERNAME"), BrokerPassword: os.Getenv("STRATA_BROKER_PASSWORD"),
 		AdminPassword:   os.Getenv("STRATA_ADMIN_PASSWORD"),
 		ClickHouse:      c.clickhouse,
 		AuthzPolicy:     c.authzPolicy,
 		SecretsKey:      c.secretsKey,
 		PreviousSecrets: c.prevKey,
-		LB:              c.lb,
-		LBHost:          c.lbHost,
+		LB:              c.lb, LBHost: c.lbHost,
 		LBStatsInterval: c.lbStatsInterval(),
 		CEP:             c.cep.options(),
 		SyncInterval:    c.controller.syncInterval,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -175,6 +176,16 @@ func TestRunRefusesAPortInUse(t *testing.T) {
 func TestDeployMockApplication(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
+	deployMock(t, s, 1)
+}
+
+// mockCluster is the cluster of the single-cartridge sample.
+const mockCluster = "single-cartridge-app.my-php.php.domain"
+
+// deployMock posts the Stratos single-cartridge sample with cartridgeMin min, deploys it and
+// waits until min members are Active; it returns them.
+func deployMock(t *testing.T, s *started, min int) []model.Member {
+	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	api := "http://" + s.app.Addrs().API.String() + "/api"
 	posts := []struct{ path, file string }{
@@ -190,22 +201,29 @@ func TestDeployMockApplication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, body := call(t, client, http.MethodPost, api+p.path, string(b)); code != http.StatusCreated {
+		body := strings.Replace(string(b), `"cartridgeMin": 1`, fmt.Sprintf(`"cartridgeMin": %d`, min), 1)
+		if code, body := call(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
 			t.Fatalf("POST %s (%s) = %d %s, want 201", p.path, p.file, code, body)
 		}
 	}
 	if code, body := call(t, client, http.MethodPost, api+"/applications/single-cartridge-app/deploy/application-policy-1", ""); code != http.StatusAccepted {
 		t.Fatalf("deploy = %d %s, want 202", code, body)
 	}
-	const clusterID = "single-cartridge-app.my-php.php.domain"
 	testenv.Eventually(t, 60*time.Second, "the application's member to go Active over REST", func() bool {
 		_, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", "")
 		return strings.Contains(body, `"Active"`)
 	})
-	ms := s.app.Controller().Members(clusterID)
-	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
-		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
-	}
+	var active []model.Member
+	testenv.Eventually(t, 60*time.Second, fmt.Sprintf("%d Active members", min), func() bool {
+		active = active[:0]
+		for _, m := range s.app.Controller().Members(mockCluster) {
+			if m.Status() == model.MemberActive {
+				active = append(active, m)
+			}
+		}
+		return len(active) >= min
+	})
+	return active
 }
 
 // TestRunStopsEveryGoroutine: when ctx ends, Run returns nil, and every goroutine the platform
