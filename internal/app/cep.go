@@ -75,13 +75,13 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 		}
 	}
 	server, err := databridge.NewServer(databridge.ServerOptions{
-		PlainAddr:    o.Thrift,
-		SecureAddr:   o.ThriftTLS,
-		TLS:          tlsConf,
-		LegacyTLS:    o.LegacyTLS,
-		Authorize:    authorize,
-		Handler:      engine,
-		Logger:       log,
+		PlainAddr:  o.Thrift,
+		SecureAddr: o.ThriftTLS,
+		TLS:        tlsConf,
+		LegacyTLS:  o.LegacyTLS,
+		Authorize:  authorize,
+		Handler:    engine,
+		Logger:     log,
 	})
 	if err != nil {
 		return nil, err

@@ -88,7 +88,9 @@ func (c *credentials) forMember(memberID, _ string) controller.Credentials {
 }
 
 // setMembers makes member credentials work: lookup finds a member's cluster in the controller.
-func (c *credentials) setMembers(lookup func(memberID string) (string, bool)) { c.member.Store(&lookup) }
+func (c *credentials) setMembers(lookup func(memberID string) (string, bool)) {
+	c.member.Store(&lookup)
+}
 
 // memberOf checks a member credential and returns the member's cluster.
 func (c *credentials) memberOf(user, password string) (memberID, clusterID string, ok bool) {
