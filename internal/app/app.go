@@ -265,6 +265,7 @@ func (a *App) Run(ctx context.Context) error {
 	if len(brokerURLs) > 0 && cfg.BrokerUsername != "" {
 		busUser, busPassword = cfg.BrokerUsername, cfg.BrokerPassword
 	}
+	var embedded *bus.Broker
 	if len(brokerURLs) == 0 {
 		if cfg.MQTTAllowAnonymous {
 			log.Warn("the embedded broker lets anonymous clients on loopback do everything (--mqtt-allow-anonymous); code running in a local member counts as loopback")
@@ -274,7 +275,7 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
 		}
-		brokerURLs = []string{broker.URL()}
+		embedded, brokerURLs = broker, []string{broker.URL()}
 		if addrs := broker.Addrs(); len(addrs) > 0 {
 			a.addrs.MQTT = addrs[0]
 		}
@@ -288,6 +289,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.bus = client
 	g.Go(func() error { return client.Run(ctx) })
+	if embedded != nil {
+		if err := revokeOnTermination(ctx, client, embedded); err != nil {
+			return err
+		}
+	}
 
 	store, err := history.Open(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {

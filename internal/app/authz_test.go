@@ -185,4 +185,14 @@ func TestMemberCredentialScope(t *testing.T) {
 	if got := metric(t, s, "strata_databridge_out_of_scope_events_total"); got != 1 {
 		t.Errorf("strata_databridge_out_of_scope_events_total = %v after the member's own sample, want 1", got)
 	}
+
+	// Terminated, the member's credential stops working: its client is disconnected and cannot
+	// log in again.
+	if err := s.app.Controller().TerminateMember(ctx, attacker.MemberID, true); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the terminated member's client disconnected", func() bool { return !c.IsConnectionOpen() })
+	if _, err := mqttConnect(t, brokerURL(s), "attacker-2", get(model.PayloadMBUsername), get(model.PayloadMBPassword)); err == nil {
+		t.Error("a terminated member's credential logged in")
+	}
 }

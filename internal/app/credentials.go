@@ -17,6 +17,7 @@ import (
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -188,4 +189,14 @@ func memberLookup(c *controller.Controller) func(string) (string, bool) {
 		}
 		return m.ClusterID, true
 	}
+}
+
+// revokeOnTermination disconnects a member's broker clients once the controller publishes its
+// MemberTerminatedEvent: its credential stops working at once, and its subscriptions with it.
+func revokeOnTermination(ctx context.Context, client *bus.Client, broker *bus.Broker) error {
+	return client.SubscribeEvents(ctx, "topology/MemberTerminatedEvent", func(_ string, e model.Event) {
+		if ev, ok := e.(*model.MemberTerminatedEvent); ok {
+			broker.Disconnect(func(id bus.Identity) bool { return id.Role == bus.RoleMember && id.MemberID == ev.MemberID })
+		}
+	})
 }

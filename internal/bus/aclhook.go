@@ -152,3 +152,20 @@ func (h *authHook) refuse(cl *mochi.Client, ci *clientIdentity, what, topic, rea
 	h.log.Warn("broker refused a client's request; further refusals of this client are only counted",
 		"refused", what, "client", cl.ID, "user", ci.id.Name, "role", ci.id.Role.String(), "topic", topic, "reason", reason, "remote", cl.Net.Remote)
 }
+
+// Disconnect ends the connections of every client whose identity match accepts (a terminated
+// member's agent, say) and returns how many it ended. A client can reconnect only if its
+// credentials still identify it.
+func (b *Broker) Disconnect(match func(Identity) bool) int {
+	n := 0
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Closed() {
+			continue
+		}
+		if ci := b.auth.identOf(cl); ci != nil && match(ci.id) {
+			_ = b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+			n++
+		}
+	}
+	return n
+}

@@ -215,3 +215,25 @@ func TestBrokerConnectChecks(t *testing.T) {
 		t.Errorf("a member's will with its own status refused: %v", err)
 	}
 }
+
+// TestBrokerDisconnectIdentity: Disconnect ends the connections of the identities it matches and
+// leaves the others.
+func TestBrokerDisconnectIdentity(t *testing.T) {
+	t.Parallel()
+	var alive atomic.Bool
+	alive.Store(true)
+	b := aclBroker(t, &testenv.Buffer{}, &alive)
+	platform := runClient(t, Options{URLs: []string{b.URL()}, ClientID: "strata-up", Username: "strata", Password: "internal"})
+	platform.waitFor(t, Connected)
+	m, err := mqttClient(t, b.URL(), "agent-1", "member."+aclMember, "member", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Disconnect(func(id Identity) bool { return id.Role == RoleMember && id.MemberID == aclMember }); n != 1 {
+		t.Errorf("Disconnect = %d, want 1", n)
+	}
+	testenv.Eventually(t, wait, "the member disconnected", func() bool { return !m.IsConnectionOpen() })
+	if st := platform.Stats(); st.State != Connected || st.Connects != 1 {
+		t.Errorf("platform client %+v, want still connected", st)
+	}
+}
