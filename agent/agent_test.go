@@ -100,6 +100,7 @@ func TestLifecycleHTTPRepository(t *testing.T) {
 		{Key: "TENANT_ID", Value: "-1234"}, {Key: "CARTRIDGE_KEY", Value: testKey},
 		{Key: "REPO_URL", Value: gitURL}, {Key: "APPLICATION_PATH", Value: appPath},
 		{Key: "MB_URLS", Value: deadAddr(t) + "|" + strings.TrimPrefix(brokerURL, "tcp://")},
+		{Key: "MB_USERNAME", Value: memberUser}, {Key: "MB_PASSWORD", Value: memberPassword},
 		{Key: "CEP_URLS", Value: deadAddr(t) + "|" + cepAddr},
 		{Key: "LOG_FILE_PATHS", Value: logFile},
 	}
@@ -274,7 +275,7 @@ func TestLifecycleFileRepositoryGCM(t *testing.T) {
 		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
 		ClusterInstanceID: "app1-1", TenantID: "-1234", Ports: []int{port},
 		RepoURL: "file://" + bare, CartridgeKey: testKey, ApplicationPath: appPath,
-		BrokerURLs: []string{brokerURL}, PortCheckInterval: 50 * time.Millisecond,
+		BrokerURLs: []string{brokerURL}, BrokerUsername: memberUser, BrokerPassword: memberPassword, PortCheckInterval: 50 * time.Millisecond,
 		TopologyRequestInterval: 100 * time.Millisecond, Logger: testLogger(t),
 	}
 	runAgent(t, cfg)
@@ -311,7 +312,7 @@ func TestCheckoutRetriedUntilItWorks(t *testing.T) {
 	cfg := Config{
 		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
 		ClusterInstanceID: "app1-1", TenantID: "-1234", Ports: []int{port}, CartridgeKey: testKey,
-		RepoURL: "file://" + bare, ApplicationPath: appPath, BrokerURLs: []string{brokerURL},
+		RepoURL: "file://" + bare, ApplicationPath: appPath, BrokerURLs: []string{brokerURL}, BrokerUsername: memberUser, BrokerPassword: memberPassword,
 		PortCheckInterval: 50 * time.Millisecond, CloneRetries: 1, CloneInterval: 50 * time.Millisecond,
 		TopologyRequestInterval: 100 * time.Millisecond, Logger: testLogger(t),
 	}
@@ -343,7 +344,7 @@ func TestLifecycleNoRepository(t *testing.T) {
 	cfg := Config{
 		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
 		ClusterInstanceID: "app1-1", TenantID: "-1234", Ports: []int{port}, ListenAddress: "127.0.0.1",
-		BrokerURLs: []string{brokerURL}, PortCheckInterval: 50 * time.Millisecond,
+		BrokerURLs: []string{brokerURL}, BrokerUsername: memberUser, BrokerPassword: memberPassword, PortCheckInterval: 50 * time.Millisecond,
 		TopologyRequestInterval: 100 * time.Millisecond, Logger: testLogger(t),
 	}
 	runAgent(t, cfg)
@@ -370,7 +371,7 @@ func TestPortsNeverOpen(t *testing.T) {
 	cfg := Config{
 		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
 		TenantID: "-1234", Ports: []int{port}, ListenAddress: "127.0.0.1",
-		BrokerURLs: []string{brokerURL}, PortCheckInterval: 20 * time.Millisecond, PortCheckTimeout: 200 * time.Millisecond,
+		BrokerURLs: []string{brokerURL}, BrokerUsername: memberUser, BrokerPassword: memberPassword, PortCheckInterval: 20 * time.Millisecond, PortCheckTimeout: 200 * time.Millisecond,
 		TopologyRequestInterval: 100 * time.Millisecond, Logger: testLogger(t),
 	}
 	runAgent(t, cfg)

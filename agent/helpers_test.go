@@ -38,10 +38,30 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// startBroker runs an embedded broker on a free loopback port.
+// The broker credentials of the tests: the member's agent logs in with the member's own
+// credential, as a member's payload gives it (MB_USERNAME, MB_PASSWORD), and the broker applies
+// the member ACL to it; the controller simulation logs in as the platform.
+const (
+	memberUser       = "member." + testMember
+	memberPassword   = "member-secret"
+	platformUser     = "strata.internal"
+	platformPassword = "platform-secret"
+)
+
+// startBroker runs an embedded broker on a free loopback port that admits the platform and
+// testMember's agent, and nobody anonymously.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	b, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}})
+	identify := func(user, password string) (bus.Identity, bool) {
+		switch {
+		case user == platformUser && password == platformPassword:
+			return bus.Identity{Role: bus.RoleInternal, Name: user}, true
+		case user == memberUser && password == memberPassword:
+			return bus.Identity{Role: bus.RoleMember, Name: user, MemberID: testMember, ClusterID: testCluster}, true
+		}
+		return bus.Identity{}, false
+	}
+	b, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Identify: identify})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +93,7 @@ type controllerSim struct {
 
 func newControllerSim(t *testing.T, url string) *controllerSim {
 	t.Helper()
-	c, err := bus.New(bus.Options{URLs: []string{url}, RetryMin: 20 * time.Millisecond})
+	c, err := bus.New(bus.Options{URLs: []string{url}, Username: platformUser, Password: platformPassword, RetryMin: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

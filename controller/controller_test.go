@@ -447,3 +447,32 @@ func TestRestartAdoptsMembers(t *testing.T) {
 			hasClass(evs, kept.MemberID, "topology.MemberTerminatedEvent")
 	})
 }
+
+// TestMemberCredentialsInPayload: with Options.MemberCredentials each member's payload carries
+// its own broker and CEP credentials in place of the cluster's, and a second member gets others.
+func TestMemberCredentialsInPayload(t *testing.T) {
+	e := newEnv(t)
+	e.opts.MemberCredentials = func(memberID, clusterID string) controller.Credentials {
+		return controller.Credentials{MBUsername: "member." + memberID, MBPassword: "mb-" + memberID + "@" + clusterID,
+			CEPUsername: "member." + memberID, CEPPassword: "cep-" + memberID}
+	}
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	m1 := e.startActive(t, c)
+	m2 := e.startActive(t, c)
+	for _, m := range []model.Member{m1, m2} {
+		p, ok := e.mock.Payload(m.MemberID)
+		if !ok {
+			t.Fatalf("mock has no payload for %s", m.MemberID)
+		}
+		for k, v := range map[string]string{
+			model.PayloadMBUsername: "member." + m.MemberID, model.PayloadMBPassword: "mb-" + m.MemberID + "@" + m.ClusterID,
+			model.PayloadCEPUsername: "member." + m.MemberID, model.PayloadCEPPassword: "cep-" + m.MemberID,
+			model.PayloadCEPAdminUsername: "member." + m.MemberID, model.PayloadCEPAdminPassword: "cep-" + m.MemberID,
+		} {
+			if got, _ := p.Get(k); got != v {
+				t.Errorf("member %s: payload %s = %q, want %q", m.MemberID, k, got, v)
+			}
+		}
+	}
+}

@@ -34,7 +34,7 @@ func testLogger(t testing.TB) *slog.Logger { return testenv.Logger(t, slog.Level
 // runBroker starts an embedded broker on a free port until the test ends.
 func runBroker(t testing.TB) *bus.Broker {
 	t.Helper()
-	b, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	b, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, AllowAnonymous: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

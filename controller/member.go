@@ -210,8 +210,13 @@ func (c *Controller) prepareStartLocked(req StartRequest) (Instance, Driver, err
 		return Instance{}, nil, err
 	}
 	id := model.NewMemberID(req.ClusterID)
-	p := c.buildPayload(cl, ct, np, memberParams{memberID: id, clusterInstanceID: req.ClusterInstanceID,
-		partitionID: req.PartitionID, minCount: req.MinCount, scalingDecisionID: req.ScalingDecisionID})
+	mp := memberParams{memberID: id, clusterInstanceID: req.ClusterInstanceID,
+		partitionID: req.PartitionID, minCount: req.MinCount, scalingDecisionID: req.ScalingDecisionID}
+	if c.opts.MemberCredentials != nil {
+		cr := c.opts.MemberCredentials(id, req.ClusterID)
+		mp.credentials = &cr
+	}
+	p := c.buildPayload(cl, ct, np, mp)
 	if err := p.Validate(); err != nil {
 		return Instance{}, nil, fmt.Errorf("%w: payload: %w", ErrInvalid, err)
 	}

@@ -86,6 +86,11 @@ type Options struct {
 	CEPURLs []string
 	// Issue issues per-cluster credentials; nil leaves them to payload parameters.
 	Issue IssueFunc
+	// MemberCredentials, when set, gives each new member its own broker and CEP credentials,
+	// which replace the cluster's in its payload. It is called under the controller's lock, so
+	// it must be quick and must not call the controller; a member's credential is meant to
+	// stop working once the member is no longer in the controller (see Member).
+	MemberCredentials func(memberID, clusterID string) Credentials
 	// Payload entries added to every member's payload before the cartridge's, cluster's and
 	// network partition's payload parameters (which override them), e.g. LOG_LEVEL.
 	Payload model.Payload

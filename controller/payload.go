@@ -13,12 +13,13 @@ type memberParams struct {
 	memberID, clusterInstanceID, partitionID string
 	minCount                                 int
 	scalingDecisionID                        string
+	credentials                              *Credentials // the member's own; nil: the cluster's
 }
 
 // buildPayload assembles a member's launch parameters (docs/stratos-wire.md §7.2). Later entries
 // replace earlier ones with the same key:
-//  1. Options.Payload, then the platform's coordinates (MB_*, CEP_*) and the cluster's
-//     credentials;
+//  1. Options.Payload, then the platform's coordinates (MB_*, CEP_*) and the member's
+//     credentials (Options.MemberCredentials) or else the cluster's;
 //  2. the cluster level that Stratos' autoscaler builds: APPLICATION_ID, SERVICE_NAME,
 //     HOST_NAME, MULTITENANT, TENANT_ID, TENANT_RANGE, CARTRIDGE_ALIAS, CLUSTER_ID, DEPLOYMENT,
 //     APPLICATION_PATH, PORTS, PORT_MAPPINGS, PROVIDER;
@@ -52,6 +53,9 @@ func (c *Controller) buildPayload(cl *cluster, ct *model.Cartridge, np *model.Ne
 		}
 	}
 	cr := cl.Credentials
+	if mp.credentials != nil {
+		cr = *mp.credentials
+	}
 	setIf(&p, model.PayloadMBUsername, cr.MBUsername)
 	setIf(&p, model.PayloadMBPassword, cr.MBPassword)
 	setIf(&p, model.PayloadCEPUsername, cr.CEPUsername)

@@ -64,7 +64,7 @@ func runBg(t *testing.T, run func(context.Context) error) {
 // receiver over TLS: it asks for the topology, routes once it comes, drops a terminated member,
 // and publishes in_flight_requests.
 func TestFollowsTopologyOverBus(t *testing.T) {
-	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}})
+	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,11 @@ import (
 // for the broker and the Thrift receiver. It grants nothing on the REST API.
 const RoleAgent = "agent"
 
+// RoleBus is the role of accounts an operator grants full access to the message broker (a
+// monitoring tool, a legacy component): only super-tenant admins create them, and like agent
+// accounts they get nothing on the REST API. No other REST or tenant account may use the broker.
+const RoleBus = "bus"
+
 // IssueAgent creates, or renews with a new password, the account the agents of one cluster use
 // (name "agent.<clusterID>" in the super tenant) and returns its credentials.
 func (u *Users) IssueAgent(clusterID string) (user, password string, err error) {

@@ -45,9 +45,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "Authentication failed: invalid user name, password or token")
 			return
 		}
-		if user.Role == RoleAgent {
-			// Agent accounts exist for the broker and the Thrift receiver; whatever the
-			// authorisation policy says, they get nothing here.
+		if user.Role == RoleAgent || user.Role == RoleBus {
+			// Agent and bus accounts exist for the broker and the Thrift receiver; whatever
+			// the authorisation policy says, they get nothing here.
 			writeError(w, http.StatusForbidden, "The user does not have required permissions to perform this operation")
 			return
 		}

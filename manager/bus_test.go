@@ -69,7 +69,7 @@ func TestArtifactsOverEmbeddedBroker(t *testing.T) {
 // connects a client to it.
 func embeddedBroker(ctx context.Context, t *testing.T, wg *sync.WaitGroup) func(id string) *bus.Client {
 	t.Helper()
-	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}})
+	broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{"127.0.0.1:0"}, AllowAnonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,14 +217,14 @@ func (s *Server) decodeUser(w http.ResponseWriter, r *http.Request) (userBean, b
 		}
 		switch b.Role {
 		case RoleUser, RoleTenantAdmin:
-		case RoleAdmin:
+		case RoleAdmin, RoleBus:
 			if caller.TenantDomain != SuperTenantDomain {
-				errs = append(errs, errors.New("role admin: only the super tenant has platform admins"))
+				errs = append(errs, fmt.Errorf("role %s: only the super tenant has platform admins and bus accounts", b.Role))
 			}
 		case "everyone", "":
 			b.Role = RoleUser
 		default:
-			errs = append(errs, fmt.Errorf("role %q: want admin, tenant-admin or user", b.Role))
+			errs = append(errs, fmt.Errorf("role %q: want admin, bus, tenant-admin or user", b.Role))
 		}
 		if len(b.Credential) < 8 {
 			errs = append(errs, errors.New("credential: must have at least 8 characters"))

@@ -91,7 +91,7 @@ func runCEP(args []string, _ io.Writer, stderr io.Writer) int {
 		if err != nil {
 			return fmt.Errorf("--broker: %w", err)
 		}
-		stack, err := app.NewCEP(cfg.options(), dataDir, databridge.StaticCredentials(user, password), cep.BusPublisher(client), nil, log)
+		stack, err := app.NewCEP(cfg.options(), dataDir, databridge.Unscoped(databridge.StaticCredentials(user, password)), cep.BusPublisher(client), nil, log)
 		if err != nil {
 			return err
 		}

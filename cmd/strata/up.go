@@ -26,7 +26,7 @@ type upConfig struct {
 	broker              string
 	logFormat, logLevel string
 	clickhouse          string
-	lb, console         bool
+	lb, console, anon   bool
 	authzPolicy         string
 	secretsKey, prevKey string
 	lbHost              string
@@ -40,6 +40,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dataDir, "data-dir", "strata-data", "directory for state, credentials and generated certificates")
 	fs.StringVar(&c.api, "api", "127.0.0.1:9763", "REST API listen address")
 	fs.StringVar(&c.mqttListen, "mqtt-listen", "127.0.0.1:1883", "embedded MQTT broker listen address (ignored with --broker)")
+	fs.BoolVar(&c.anon, "mqtt-allow-anonymous", false, "legacy: let clients without credentials use the embedded broker on a loopback listener, with full access (logged at WARN; local members count as loopback)")
 	fs.StringVar(&c.broker, "broker", "", "external MQTT broker URL, e.g. tcp://host:1883 (comma-separated for failover); the embedded broker is not started")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -169,12 +170,12 @@ func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, r
 // options turns the flags into the platform's options; the environment gives the secrets.
 func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan struct{}) app.Options {
 	return app.Options{
-		DataDir:         c.dataDir,
-		API:             c.api,
-		MQTTListen:      c.mqttListen,
-		Broker:          c.broker,
-		BrokerUsername:  os.Getenv("STRATA_BROKER_USERNAME"),
-		BrokerPassword:  os.Getenv("STRATA_BROKER_PASSWORD"),
+		DataDir:            c.dataDir,
+		API:                c.api,
+		MQTTListen:         c.mqttListen,
+		MQTTAllowAnonymous: c.anon,
+		Broker:             c.broker,
+		BrokerUsername:     os.Getenv("STRATA_BROKER_USERNAME"), BrokerPassword: os.Getenv("STRATA_BROKER_PASSWORD"),
 		AdminPassword:   os.Getenv("STRATA_ADMIN_PASSWORD"),
 		ClickHouse:      c.clickhouse,
 		AuthzPolicy:     c.authzPolicy,

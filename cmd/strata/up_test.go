@@ -155,12 +155,14 @@ func (p *proc) exitCode(t *testing.T, within time.Duration) int {
 
 type upAddrs struct{ api, mqtt, thrift, thriftTLS string }
 
-// upArgs gives `strata up` a fresh data dir (args[2]) and free ports (--api is args[4]).
+// upArgs gives `strata up` a fresh data dir (args[2]) and free ports (--api is args[4]). The
+// tests' bus watchers connect anonymously on loopback (--mqtt-allow-anonymous); the platform and
+// its members still log in with their own credentials.
 func upArgs(t *testing.T) (upAddrs, []string) {
 	free := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
 	a := upAddrs{api: free(), mqtt: free(), thrift: free(), thriftTLS: free()}
 	return a, []string{"up", "--data-dir", t.TempDir(), "--api", a.api, "--mqtt-listen", a.mqtt,
-		"--thrift", a.thrift, "--thrift-tls", a.thriftTLS}
+		"--thrift", a.thrift, "--thrift-tls", a.thriftTLS, "--mqtt-allow-anonymous"}
 }
 
 func get(t *testing.T, url, user, password string) (int, string, http.Header) {

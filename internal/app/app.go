@@ -44,11 +44,18 @@ type Options struct {
 	// MQTTListen is the embedded broker's listen address (--mqtt-listen), ignored when Broker is
 	// set.
 	MQTTListen string
+	// MQTTAllowAnonymous lets clients without credentials use the embedded broker on a loopback
+	// listener, with full access (--mqtt-allow-anonymous), for set-ups from before the broker
+	// authenticated everyone. Off, every client needs a credential: the platform's own
+	// (<DataDir>/bus.key), a member's, or an account with the manager's bus role.
+	MQTTAllowAnonymous bool
 	// Broker is an external MQTT broker's URL, comma-separated for failover (--broker); empty:
 	// the embedded broker runs.
 	Broker string
-	// BrokerUsername and BrokerPassword are the platform's bus credentials
-	// (STRATA_BROKER_USERNAME, STRATA_BROKER_PASSWORD).
+	// BrokerUsername and BrokerPassword are the platform's credentials on an external broker
+	// (STRATA_BROKER_USERNAME, STRATA_BROKER_PASSWORD); empty: the internal credential
+	// (InternalUser and the password derived from <DataDir>/bus.key). With the embedded broker
+	// the platform always uses the internal credential.
 	BrokerUsername, BrokerPassword string
 	// AdminPassword is the super tenant admin's password on first start (STRATA_ADMIN_PASSWORD);
 	// empty: one is generated, written to <DataDir>/admin-password and printed to Stdout.
@@ -250,13 +257,14 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 
+	creds, err := loadCredentials(cfg.DataDir, users)
+	if err != nil {
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	authenticate := func(user, password string) bool {
-		_, ok := users.Authenticate(user, password)
-		return ok
-	}
 	g, ctx := errgroup.WithContext(ctx)
 	// On an early return, every component stops before the files close (deferred calls run in
 	// reverse order).
@@ -265,12 +273,21 @@ func (a *App) Run(ctx context.Context) error {
 		_ = g.Wait()
 	}()
 	brokerURLs := SplitURLs(cfg.Broker)
+	busUser, busPassword := InternalUser, creds.internalPassword()
+	if len(brokerURLs) > 0 && cfg.BrokerUsername != "" {
+		busUser, busPassword = cfg.BrokerUsername, cfg.BrokerPassword
+	}
+	var embedded *bus.Broker
 	if len(brokerURLs) == 0 {
-		broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Authenticate: authenticate, Logger: log})
+		if cfg.MQTTAllowAnonymous {
+			log.Warn("the embedded broker lets anonymous clients on loopback do everything (--mqtt-allow-anonymous); code running in a local member counts as loopback")
+		}
+		broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Identify: creds.identify,
+			Alive: creds.alive, AllowAnonymous: cfg.MQTTAllowAnonymous, Logger: log})
 		if err != nil {
 			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
 		}
-		brokerURLs = []string{broker.URL()}
+		embedded, brokerURLs = broker, []string{broker.URL()}
 		if addrs := broker.Addrs(); len(addrs) > 0 {
 			a.addrs.MQTT = addrs[0]
 		}
@@ -278,19 +295,17 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return broker.Run(ctx) })
 	}
 	a.addrs.Brokers = brokerURLs
-	client, err := bus.New(bus.Options{URLs: brokerURLs, ClientID: "strata-up", Username: cfg.BrokerUsername, Password: cfg.BrokerPassword, Logger: log})
+	client, err := bus.New(bus.Options{URLs: brokerURLs, ClientID: "strata-up", Username: busUser, Password: busPassword, Logger: log})
 	if err != nil {
 		return fmt.Errorf("--broker: %w", err)
 	}
 	a.bus = client
 	reg.MustRegister(busMetrics{client})
 	g.Go(func() error { return client.Run(ctx) })
-
-	thriftAuth := func(_ context.Context, user, password string) error {
-		if !authenticate(user, password) {
-			return databridge.ErrAuthentication
+	if embedded != nil {
+		if err := revokeOnTermination(ctx, client, embedded); err != nil {
+			return err
 		}
-		return nil
 	}
 	store, err := openHistory(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
@@ -301,12 +316,13 @@ func (a *App) Run(ctx context.Context) error {
 	reg.MustRegister(history.Collector(store))
 	g.Go(func() error { return store.Run(ctx) })
 
-	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, thriftAuth, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
+	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, creds.authorize, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err
 	}
 	a.engine = cepStack.Engine
 	reg.MustRegister(cepStack.Engine.Collector())
+	reg.MustRegister(dataBridgeMetrics(cepStack.server)...)
 	if err := cepStack.Start(ctx, g, client.Consumer("cep")); err != nil {
 		return err
 	}
@@ -323,15 +339,16 @@ func (a *App) Run(ctx context.Context) error {
 	)
 	if cfg.CEP.ThriftTLS != "" {
 		cepURL = boundAddr(cfg.CEP.ThriftTLS, a.addrs.ThriftTLS)
-		if thrift, err = internalThrift(users, cepURL, cepStack.cert, log); err != nil {
+		if thrift, err = internalThrift(creds, cepURL, cepStack.cert, log); err != nil {
 			return err
 		}
 		res.add(func() { _ = thrift.Close() })
 	}
-	plat, err := newPlatform(cfg, ctrlDB, client, users, store, brokerURLs[0], cepURL, cepStack.Engine)
+	plat, err := newPlatform(cfg, ctrlDB, client, creds, store, brokerURLs[0], cepURL, cepStack.Engine)
 	if err != nil {
 		return err
 	}
+	creds.setMembers(memberLookup(plat.controller))
 	a.controller, a.mock, a.local = plat.controller, plat.mock, plat.local
 	reg.MustRegister(plat.controller.Collector())
 	plat.run(ctx, g)

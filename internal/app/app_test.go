@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -190,13 +191,31 @@ func TestRunRefusesAPortInUse(t *testing.T) {
 func TestDeployMockApplication(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
+	deployMock(t, s, 1)
+}
+
+// mockCluster is the cluster of the single-cartridge sample.
+const mockCluster = "single-cartridge-app.my-php.php.domain"
+
+// deployMock posts the Stratos single-cartridge sample with cartridgeMin min, deploys it and
+// waits until min members are Active; it returns them.
+func deployMock(t *testing.T, s *started, min int) []model.Member {
+	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
-	const clusterID = "single-cartridge-app.my-php.php.domain"
-	deploySample(t, s, client, nil)
-	ms := s.app.Controller().Members(clusterID)
-	if len(ms) == 0 || ms[0].Status() != model.MemberActive {
-		t.Errorf("controller members of %s = %v, want an Active one", clusterID, ms)
-	}
+	deploySample(t, s, client, func(_, body string) string {
+		return strings.Replace(body, `"cartridgeMin": 1`, fmt.Sprintf(`"cartridgeMin": %d`, min), 1)
+	})
+	var active []model.Member
+	testenv.Eventually(t, 60*time.Second, fmt.Sprintf("%d Active members", min), func() bool {
+		active = active[:0]
+		for _, m := range s.app.Controller().Members(mockCluster) {
+			if m.Status() == model.MemberActive {
+				active = append(active, m)
+			}
+		}
+		return len(active) >= min
+	})
+	return active
 }
 
 // deploySample posts Stratos' single-cartridge sample over REST, each file through edit when it

@@ -34,8 +34,9 @@ type CEP struct {
 	cert   tls.Certificate // the TLS receiver's certificate
 }
 
-// NewCEP builds the engine and binds the receiver. authenticate checks connect(user, password).
-func NewCEP(o CEPOptions, dataDir string, authenticate func(ctx context.Context, user, password string) error,
+// NewCEP builds the engine and binds the receiver. authorize checks connect(user, password) and
+// says what the session may publish.
+func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 	pub cep.Publisher, rec cep.Recorder, log *slog.Logger) (*CEP, error) {
 	engine, err := cep.New(cep.Options{
 		Window:             o.Window,
@@ -74,13 +75,13 @@ func NewCEP(o CEPOptions, dataDir string, authenticate func(ctx context.Context,
 		}
 	}
 	server, err := databridge.NewServer(databridge.ServerOptions{
-		PlainAddr:    o.Thrift,
-		SecureAddr:   o.ThriftTLS,
-		TLS:          tlsConf,
-		LegacyTLS:    o.LegacyTLS,
-		Authenticate: authenticate,
-		Handler:      engine,
-		Logger:       log,
+		PlainAddr:  o.Thrift,
+		SecureAddr: o.ThriftTLS,
+		TLS:        tlsConf,
+		LegacyTLS:  o.LegacyTLS,
+		Authorize:  authorize,
+		Handler:    engine,
+		Logger:     log,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/databridge"
 )
 
 // brokerMetrics exposes the embedded broker's counters; each scrape reads them afresh.
@@ -25,6 +26,26 @@ func brokerMetrics(b *bus.Broker) []prometheus.Collector {
 			func(s bus.BrokerStats) int64 { return s.InflightDropped }),
 		counter("strata_broker_auth_rejected_total", "Connections refused for missing or wrong credentials.",
 			func(s bus.BrokerStats) int64 { return s.AuthRejected }),
+		counter("strata_broker_publish_refused_total", "Publications the broker's ACL refused (dropped).",
+			func(s bus.BrokerStats) int64 { return s.PublishRefused }),
+		counter("strata_broker_subscribe_refused_total", "Subscriptions the broker's ACL refused.",
+			func(s bus.BrokerStats) int64 { return s.SubscribeRefused }),
+	}
+}
+
+// dataBridgeMetrics exposes the Thrift receiver's scope counters.
+func dataBridgeMetrics(s *databridge.Server) []prometheus.Collector {
+	counter := func(name, help string, v func(databridge.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("strata_databridge_auth_failures_total", "Data-bridge connect calls refused.",
+			func(s databridge.Stats) uint64 { return s.AuthFailures }),
+		counter("strata_databridge_out_of_scope_events_total", "Data-bridge events dropped because they lie outside their session's scope.",
+			func(s databridge.Stats) uint64 { return s.OutOfScope }),
+		counter("strata_databridge_scope_closed_sessions_total", "Data-bridge sessions closed for publishing outside their scope repeatedly.",
+			func(s databridge.Stats) uint64 { return s.ScopeClosed }),
 	}
 }
 

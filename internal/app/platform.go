@@ -32,7 +32,7 @@ type platform struct {
 // newPlatform builds the controller on db with the mock and local drivers. mbURL and cepURL are the
 // coordinates members get in their payloads; mock members publish health into engine, in process
 // and in batches (100 000 members cost no connection, no encoding and no goroutine each).
-func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Users,
+func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials,
 	recorder controller.Recorder, mbURL, cepURL string, engine *cep.Engine) (*platform, error) {
 	var p platform
 	var err error
@@ -58,13 +58,6 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 	if err != nil {
 		return nil, err
 	}
-	issue := func(_ context.Context, clusterID string) (controller.Credentials, error) {
-		user, password, err := users.IssueAgent(clusterID)
-		if err != nil {
-			return controller.Credentials{}, err
-		}
-		return controller.Credentials{MBUsername: user, MBPassword: password, CEPUsername: user, CEPPassword: password}, nil
-	}
 	var cepURLs []string
 	if cepURL != "" {
 		cepURLs = []string{cepURL}
@@ -80,7 +73,9 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 		CleanupInterval: o.CleanupInterval,
 		MBURLs:          []string{mbURL},
 		CEPURLs:         cepURLs,
-		Issue:           issue,
+		// Each member gets its own credential; per-cluster agent accounts of older data dirs
+		// (stored with their clusters) keep working for the members started with them.
+		MemberCredentials: creds.forMember,
 	})
 	if err != nil {
 		return nil, err
@@ -102,13 +97,10 @@ func (p *platform) run(ctx context.Context, g *errgroup.Group) {
 	})
 }
 
-// internalThrift is a data-bridge client to this process's own TLS receiver, as an account of its
-// own, for the publishers that run inside the platform (mock members, the load balancer).
-func internalThrift(users *manager.Users, addr string, cert tls.Certificate, log *slog.Logger) (*databridge.Client, error) {
-	user, password, err := users.IssueAgent("strata-internal")
-	if err != nil {
-		return nil, err
-	}
+// internalThrift is a data-bridge client to this process's own TLS receiver, with the internal
+// credential, for the publishers that run inside the platform (mock members, the load balancer).
+func internalThrift(creds *credentials, addr string, cert tls.Certificate, log *slog.Logger) (*databridge.Client, error) {
+	user, password := InternalUser, creds.internalPassword()
 	tlsConf, err := databridge.ClientTLS(cert)
 	if err != nil {
 		return nil, err

@@ -36,12 +36,20 @@ type BrokerOptions struct {
 	Listeners []string
 	// TLS, when set, makes every listener a TLS listener.
 	TLS *tls.Config
-	// Authenticate checks a username and password. Clients connecting to a loopback listener
-	// may connect anonymously (with no username); everywhere else a client must present
-	// credentials that Authenticate accepts. A non-loopback listener without Authenticate is a
-	// configuration error. Credentials presented on a loopback listener are checked when
-	// Authenticate is set.
+	// Identify checks a username and password and says who the client is; what the identity may
+	// publish and subscribe to is Decide's answer. A client must present credentials that
+	// Identify (or Authenticate) accepts on every listener, unless AllowAnonymous lets it in.
+	Identify func(user, password string) (Identity, bool)
+	// Authenticate, when Identify is nil, checks a username and password; an accepted client
+	// may do everything (RoleInternal).
 	Authenticate func(user, password string) bool
+	// AllowAnonymous lets clients without a username in on loopback listeners, with
+	// RoleInternal, for set-ups from before the broker authenticated everyone. Off by default:
+	// on a machine that runs members, loopback is not a trust boundary.
+	AllowAnonymous bool
+	// Alive, when set, is asked before a RoleMember or RoleCluster client publishes: a
+	// credential whose member or cluster is gone is refused and its client disconnected.
+	Alive func(Identity) bool
 	// ClientWritesPending is how many messages the broker buffers per subscriber before it drops
 	// QoS 0 messages to that subscriber (mochi's default of 8192 dropped 9-15 % of a burst; see
 	// docs/architecture.md). Each connected client costs 8 bytes per slot; 0 means
@@ -59,6 +67,8 @@ type BrokerStats struct {
 	MessagesDropped  int64 // messages dropped because a subscriber's buffer was full
 	InflightDropped  int64 // QoS 1/2 messages dropped because a subscriber's inflight quota was full
 	AuthRejected     int64 // connections refused for missing or wrong credentials
+	PublishRefused   int64 // publications Decide refused (dropped; QoS 1/2 acknowledged)
+	SubscribeRefused int64 // subscriptions Decide refused
 }
 
 // Broker is an embedded MQTT 3.1.1/5 broker (mochi-mqtt) for `strata up`. NewBroker binds its
@@ -94,7 +104,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	log = log.With("component", "broker")
 
 	b := &Broker{tls: o.TLS != nil, log: log}
-	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}}
+	b.auth = newAuthHook(o, log)
 	var errs []error
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -103,7 +113,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 			continue
 		}
 		loop := ln.Addr().(*net.TCPAddr).IP.IsLoopback()
-		if !loop && o.Authenticate == nil {
+		if !loop && o.Authenticate == nil && o.Identify == nil {
 			ln.Close()
 			errs = append(errs, fmt.Errorf("listener %s is not loopback and no Authenticate func is set", a))
 			continue
@@ -132,6 +142,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		Logger:                 slog.New(quietHandler{log.Handler()}),
 		SysTopicResendInterval: 10,
 	})
+	b.auth.srv = b.srv
 	if err := b.srv.AddHook(b.auth, nil); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
@@ -141,7 +152,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
 	}
 	for i, ln := range b.lns {
-		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, conns: map[net.Conn]struct{}{}}
+		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, conns: map[net.Conn]struct{}{}, ended: b.auth.forget}
 		if err := b.srv.AddListener(l); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("broker: add listener: %w", err)
@@ -208,44 +219,59 @@ func (b *Broker) Stats() BrokerStats {
 		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),
 		AuthRejected:     b.auth.rejected.Load(),
+		PublishRefused:   b.auth.publishRefused.Load(),
+		SubscribeRefused: b.auth.subscribeRefused.Load(),
 	}
 }
 
-// authHook lets anonymous clients in on loopback listeners only and checks credentials with the
-// caller's func. Topics are not restricted.
+// authHook authenticates every client (anonymous ones only on loopback listeners, and only with
+// BrokerOptions.AllowAnonymous), remembers its Identity and asks Decide about each publication
+// and subscription (aclhook.go).
 type authHook struct {
 	mochi.HookBase
-	authenticate func(user, password string) bool
-	loopback     map[string]bool // listener id -> loopback; written before Serve only
-	rejected     atomic.Int64
-	dropLogged   atomic.Bool
+	identify       func(user, password string) (Identity, bool)
+	allowAnonymous bool
+	alive          func(Identity) bool
+	loopback       map[string]bool // listener id -> loopback; written before Serve only
+	srv            *mochi.Server   // set before Serve
+	log            *slog.Logger
+	idents         sync.Map // net.Conn -> *clientIdentity, from CONNECT until the connection ends
+	owners         sync.Map // client id -> *clientIdentity of the session's owner
+	rejected       atomic.Int64
+	dropLogged     atomic.Bool
+
+	publishRefused, subscribeRefused atomic.Int64
 }
 
 func (h *authHook) ID() string { return "strata-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck || b == mochi.OnPublishDropped
-}
-
-func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
-	if !pk.Connect.UsernameFlag || len(pk.Connect.Username) == 0 {
-		if h.loopback[cl.Net.Listener] {
-			return true
-		}
-		h.rejected.Add(1)
-		return false
-	}
-	if h.authenticate == nil {
-		return true // loopback only: NewBroker refuses other listeners without Authenticate
-	}
-	if h.authenticate(string(pk.Connect.Username), string(pk.Connect.Password)) {
+	switch b {
+	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnPublishDropped,
+		mochi.OnDisconnect, mochi.OnClientExpired:
 		return true
 	}
-	h.rejected.Add(1)
 	return false
 }
 
-func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	id, ok := h.authenticate(cl, pk)
+	if !ok {
+		h.rejected.Add(1)
+		return false
+	}
+	return h.admit(cl, pk, id)
+}
+
+func (h *authHook) authenticate(cl *mochi.Client, pk packets.Packet) (Identity, bool) {
+	if !pk.Connect.UsernameFlag || len(pk.Connect.Username) == 0 {
+		return Identity{Role: RoleInternal}, h.allowAnonymous && h.loopback[cl.Net.Listener]
+	}
+	if h.identify == nil {
+		return Identity{}, false
+	}
+	return h.identify(string(pk.Connect.Username), string(pk.Connect.Password))
+}
 
 // OnPublishDropped logs the first drop; the rest are counted in BrokerStats.MessagesDropped.
 func (h *authHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
@@ -346,6 +372,8 @@ type listener struct {
 	ln  net.Listener
 	srv *mochi.Server
 	log *slog.Logger
+	// ended is called with each connection once mochi is done with it.
+	ended func(net.Conn)
 
 	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
 	conns  map[net.Conn]struct{}
@@ -385,6 +413,9 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			defer l.wg.Done()
 			err := establish(l.id, c)
 			c.Close()
+			if l.ended != nil {
+				l.ended(c)
+			}
 			l.mu.Lock()
 			delete(l.conns, c)
 			l.mu.Unlock()

@@ -125,7 +125,7 @@ func TestBrokerAuthentication(t *testing.T) {
 			user, pass string
 			ok         bool
 		}{
-			{name: "anonymous", ok: true},
+			{name: "anonymous"},
 			{name: "valid", user: "strata", pass: "s3cret", ok: true},
 			{name: "wrong password", user: "strata", pass: "nope"},
 		} {
@@ -134,8 +134,8 @@ func TestBrokerAuthentication(t *testing.T) {
 			}
 		}
 	})
-	t.Run("loopback without Authenticate", func(t *testing.T) {
-		b := runBroker(t, BrokerOptions{})
+	t.Run("loopback with AllowAnonymous", func(t *testing.T) {
+		b := runBroker(t, BrokerOptions{AllowAnonymous: true})
 		if err := connect(t, b.URL(), "", "", nil); err != nil {
 			t.Errorf("anonymous: %v", err)
 		}
@@ -251,7 +251,7 @@ func TestBrokerShutdownWithSilentConnection(t *testing.T) {
 // returned within d.
 func serveBroker(t *testing.T) (b *Broker, stop func(d time.Duration) bool) {
 	t.Helper()
-	b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	b, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, AllowAnonymous: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

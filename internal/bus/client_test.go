@@ -122,10 +122,12 @@ func TestSubscribeAsksAgainAfterPacketIDInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(&authHook{loopback: map[string]bool{"plain": true}}, nil); err != nil {
+	auth := newAuthHook(BrokerOptions{AllowAnonymous: true}, testLogger(t))
+	auth.loopback["plain"] = true
+	if err := srv.AddHook(auth, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.AddListener(&listener{id: "plain", ln: ln, srv: srv, log: testLogger(t), conns: map[net.Conn]struct{}{}}); err != nil {
+	if err := srv.AddListener(&listener{id: "plain", ln: ln, srv: srv, log: testLogger(t), conns: map[net.Conn]struct{}{}, ended: auth.forget}); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Serve(); err != nil {

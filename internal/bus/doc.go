@@ -49,9 +49,14 @@
 // # Broker
 //
 // NewBroker binds its listeners at once (port 0 is allowed; Addrs and URL report what was bound),
-// and Run serves them until ctx ends. Anonymous clients are accepted only on loopback listeners;
-// on any other address a client must present credentials that BrokerOptions.Authenticate
-// accepts. mochi's per-client write buffer is raised from 8192 to 65536 messages and its QoS 1/2
+// and Run serves them until ctx ends. Every client logs in: BrokerOptions.Identify turns its
+// credentials into an Identity (internal, member, cluster, or none), and anonymous clients are
+// accepted only on loopback listeners with BrokerOptions.AllowAnonymous. Decide (acl.go) is the
+// access decision, a pure function of the identity, the topic and the body: the hook in
+// aclhook.go asks it for every subscription (and delivery) in OnACLCheck and for every
+// publication in OnPublish, where a refusal drops the message but still acknowledges it; a will
+// and the client id are checked at CONNECT. Refusals are counted in BrokerStats and logged once
+// per client. mochi's per-client write buffer is raised from 8192 to 65536 messages and its QoS 1/2
 // inflight quota to 65535: at the defaults mochi dropped 9-15 % of a burst of QoS 0 messages
 // (docs/architecture.md). Drops that still happen are counted in BrokerStats and the first is
 // logged. The broker serves its sockets through its own listener type: a new connection has 10 s

@@ -26,6 +26,9 @@ func runBroker(t testing.TB, o BrokerOptions) *Broker {
 	if o.Logger == nil {
 		o.Logger = testLogger(t)
 	}
+	if o.Authenticate == nil && o.Identify == nil {
+		o.AllowAnonymous = true // the tests of the client connect anonymously
+	}
 	b, err := NewBroker(o)
 	if err != nil {
 		t.Fatal(err)

@@ -352,7 +352,7 @@ func TestDecodeErrorsCounted(t *testing.T) {
 // TestFailoverWhenBrokerDies: a client on the first of two brokers moves to the second when the
 // first goes away, restores its subscription there and keeps publishing.
 func TestFailoverWhenBrokerDies(t *testing.T) {
-	first, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, Logger: testLogger(t)})
+	first, err := NewBroker(BrokerOptions{Listeners: []string{"127.0.0.1:0"}, AllowAnonymous: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

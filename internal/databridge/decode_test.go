@@ -228,7 +228,7 @@ func FuzzServeBytes(f *testing.F) {
 			sessions: newSessionStore(time.Hour, time.Now),
 			streams:  map[string]*stream{model.HealthStreamID: newStream(HealthStream())},
 		}
-		sess := s.sessions.create("fuzz")
+		sess := s.sessions.create("fuzz", Scope{All: true})
 		s.sessions.m[sid] = sess
 		sc := &serverConn{s: s, streams: make(map[string]*stream), r: &reader{buf: in, w: len(in)}}
 		if sc.detect() != nil {

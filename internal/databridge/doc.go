@@ -20,7 +20,7 @@
 //	  -> message header -> dispatch by method name
 //	     publish: bundleDecoder.readArgs (flat typed lists, strings interned)
 //	              -> session check -> build (cut lists into []Event by stream definition, §2.3)
-//	              -> Handler.HandleEvents(events) -> reply
+//	              -> scope check (scoped sessions only) -> Handler.HandleEvents(events) -> reply
 //	     connect/disconnect (secure only), defineStream, findStreamId, deleteStream*: parsed with
 //	              allocations (rare), answered with the declared exceptions
 //	  -> replies buffered and written once per read (a pipelining client gets one write per batch)
@@ -48,7 +48,10 @@
 //
 // Sessions come from connect on the secure service and are valid on both services; one expires
 // after SessionTTL without a call naming it (checked on use by the injectable clock, swept
-// periodically). Stream definitions are global to the server; the §2.6 health and in-flight
+// periodically). ServerOptions.Authorize gives each session a Scope (scope.go): an unrestricted
+// one, or a cluster (and member) whose events alone it may publish. Events outside the scope are
+// dropped and counted, the rest of the bundle still reaches the handler (one event per call),
+// and the session and its connection are closed after three such bundles. Stream definitions are global to the server; the §2.6 health and in-flight
 // streams are defined at start so their layout is fixed.
 //
 // # Concurrency and lock order

@@ -102,7 +102,7 @@ func startStrata(b *testing.B) (string, string, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sess := s.sessions.create("bench")
+	sess := s.sessions.create("bench", Scope{All: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()

@@ -30,8 +30,12 @@ type ServerOptions struct {
 	// TLS needs an RSA certificate (see LoadOrCreateRSACertificate) for those suites. Off, a
 	// client that offers only TLS 1.0 or 1.1 is refused and logged at WARN once per source host.
 	LegacyTLS bool
-	// Authenticate checks the credentials of a connect call; a non-nil error refuses them.
+	// Authenticate checks the credentials of a connect call; a non-nil error refuses them. Its
+	// sessions may publish anything.
 	Authenticate func(ctx context.Context, user, password string) error
+	// Authorize, when set, replaces Authenticate and also says what the session may publish
+	// (scope.go).
+	Authorize AuthorizeFunc
 	// Handler receives the events of every accepted bundle, from many connections at once.
 	Handler Handler
 	// SessionTTL is how long a session lives without a call naming it. Default 30 minutes.
@@ -60,6 +64,8 @@ type Stats struct {
 	RejectedBundles uint64 // publish calls answered with an exception
 	BadFrames       uint64 // connections closed for malformed bytes
 	AuthFailures    uint64 // connect calls refused
+	OutOfScope      uint64 // events dropped because they lie outside their session's Scope
+	ScopeClosed     uint64 // sessions closed for publishing outside their scope repeatedly
 	Sessions        int    // live sessions at the last sweep
 }
 
@@ -84,6 +90,7 @@ type Server struct {
 	legacyWarned map[string]struct{}
 
 	connections, bundles, events, rejected, badFrames, authFailures atomic.Uint64
+	outOfScope, scopeClosed                                         atomic.Uint64
 	open                                                            atomic.Int64
 	liveSessions                                                    atomic.Int64
 }
@@ -103,7 +110,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.SecureAddr != "" && opts.TLS == nil {
 		errs = append(errs, errors.New("databridge: SecureAddr needs TLS"))
 	}
-	if opts.SecureAddr != "" && opts.Authenticate == nil {
+	if opts.SecureAddr != "" && opts.Authenticate == nil && opts.Authorize == nil {
 		errs = append(errs, errors.New("databridge: SecureAddr needs Authenticate"))
 	}
 	if opts.Handler == nil {
@@ -191,6 +198,8 @@ func (s *Server) Stats() Stats {
 		RejectedBundles: s.rejected.Load(),
 		BadFrames:       s.badFrames.Load(),
 		AuthFailures:    s.authFailures.Load(),
+		OutOfScope:      s.outOfScope.Load(),
+		ScopeClosed:     s.scopeClosed.Load(),
 		Sessions:        int(s.liveSessions.Load()),
 	}
 }

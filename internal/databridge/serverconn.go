@@ -190,6 +190,11 @@ func (sc *serverConn) publish(seq int32) error {
 		sc.appApplicationException("publish", seq, appProtocolError, err.Error())
 		return nil
 	}
+	if len(evs) > 0 && !sc.sess.scope.All {
+		if evs, err = sc.enforceScope(evs); err != nil {
+			return err
+		}
+	}
 	if len(evs) > 0 {
 		s.opts.Handler.HandleEvents(evs)
 	}
@@ -221,13 +226,14 @@ func (sc *serverConn) connect(ctx context.Context, seq int32) error {
 	if err := sc.r.readStringFields(a[:]); err != nil {
 		return err
 	}
-	if err := sc.s.opts.Authenticate(ctx, a[0], a[1]); err != nil {
+	scope, err := sc.s.authorize(ctx, a[0], a[1])
+	if err != nil {
 		sc.s.authFailures.Add(1)
 		sc.s.log.Warn("authentication failed", "remote", sc.c.RemoteAddr().String(), "user", a[0], "err", err)
 		sc.appException("connect", seq, 1, "authentication failed for user "+a[0])
 		return nil
 	}
-	sess := sc.s.sessions.create(a[0])
+	sess := sc.s.sessions.create(a[0], scope)
 	sc.appStringReply("connect", seq, sess.id)
 	return nil
 }
@@ -304,7 +310,7 @@ func (sc *serverConn) deleteReply(method string, seq int32, sid, id string) erro
 		sc.appException(method, seq, 1, "session "+sid+" expired or unknown")
 		return nil
 	}
-	ok := sc.s.deleteStream(id)
+	ok := sc.mayDelete(sid) && sc.s.deleteStream(id)
 	sc.out = appendMessageBegin(sc.out, method, msgReply, seq)
 	sc.out = appendFieldBegin(sc.out, tBool, 0)
 	if ok {

@@ -11,10 +11,12 @@ import (
 // session is one authenticated session. last (unix ns by the server's clock) is touched by every
 // call that names the session; the session expires after ttl without one.
 type session struct {
-	id     string
-	user   string
-	last   atomic.Int64
-	closed atomic.Bool
+	id       string
+	user     string
+	scope    Scope
+	last     atomic.Int64
+	closed   atomic.Bool
+	offences atomic.Int32 // bundles with events outside scope
 }
 
 // sessionStore holds the sessions; its mutex is a leaf in the lock order.
@@ -30,12 +32,12 @@ func newSessionStore(ttl time.Duration, now func() time.Time) *sessionStore {
 	return &sessionStore{ttl: ttl, now: now, m: make(map[string]*session)}
 }
 
-func (st *sessionStore) create(user string) *session {
+func (st *sessionStore) create(user string, scope Scope) *session {
 	var b [16]byte
 	rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40 // a v4 UUID, like WSO2's
 	b[8] = b[8]&0x3f | 0x80
-	s := &session{id: fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), user: user}
+	s := &session{id: fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), user: user, scope: scope}
 	s.last.Store(st.now().UnixNano())
 	st.mu.Lock()
 	st.m[s.id] = s

@@ -1,0 +1,115 @@
+package databridge
+
+import (
+	"context"
+	"errors"
+)
+
+// Scope is what an authenticated session may publish. A session with All publishes anything;
+// otherwise every event must name ClusterID in a cluster_id (or clusterId) attribute and, when
+// MemberID is set, MemberID in a member_id (or memberId) attribute. An event that does not is
+// dropped, counted in Stats.OutOfScope, and the session is closed after maxScopeOffences
+// bundles with such events. A scoped session may not delete stream definitions.
+type Scope struct {
+	All                 bool
+	ClusterID, MemberID string
+}
+
+// AuthorizeFunc checks the credentials of a connect call and returns what the session may
+// publish; a non-nil error refuses them.
+type AuthorizeFunc func(ctx context.Context, user, password string) (Scope, error)
+
+// Unscoped turns an Authenticate func into an AuthorizeFunc whose sessions may publish anything.
+func Unscoped(authenticate func(ctx context.Context, user, password string) error) AuthorizeFunc {
+	return func(ctx context.Context, user, password string) (Scope, error) {
+		if err := authenticate(ctx, user, password); err != nil {
+			return Scope{}, err
+		}
+		return Scope{All: true}, nil
+	}
+}
+
+// maxScopeOffences is how many bundles with events outside its scope a session may publish
+// before it is closed with its connection.
+const maxScopeOffences = 3
+
+// errScopeOffences ends a connection whose session published outside its scope too often.
+var errScopeOffences = errors.New("databridge: session closed: repeated events outside its scope")
+
+// authorize runs Authorize, or Authenticate with an unrestricted scope.
+func (s *Server) authorize(ctx context.Context, user, password string) (Scope, error) {
+	if s.opts.Authorize != nil {
+		return s.opts.Authorize(ctx, user, password)
+	}
+	if s.opts.Authenticate == nil {
+		return Scope{}, ErrAuthentication
+	}
+	return Unscoped(s.opts.Authenticate)(ctx, user, password)
+}
+
+// allows reports whether an event lies inside the scope.
+func (sc Scope) allows(e *Event) bool {
+	if sc.All {
+		return true
+	}
+	if sc.ClusterID == "" || stringAttr(e, "cluster_id", "clusterId") != sc.ClusterID {
+		return false
+	}
+	return sc.MemberID == "" || stringAttr(e, "member_id", "memberId") == sc.MemberID
+}
+
+// stringAttr returns the first of the named string attributes the event's stream has, or "".
+func stringAttr(e *Event, names ...string) string {
+	for _, n := range names {
+		if t, i, ok := e.Stream.Index(n); ok && t == TypeString && i < len(e.Strings) {
+			return e.Strings[i]
+		}
+	}
+	return ""
+}
+
+// enforceScope hands the handler only the events of evs inside the session's scope. When all are,
+// it returns evs for the caller to hand over in one call; otherwise it hands the good ones over
+// itself, one at a time (the events' slices belong to the decoder, so evs is not compacted),
+// counts the rest and returns nil, or errScopeOffences once the session has offended too often.
+func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
+	scope := sc.sess.scope
+	bad := 0
+	for i := range evs {
+		if !scope.allows(&evs[i]) {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return evs, nil
+	}
+	s := sc.s
+	s.outOfScope.Add(uint64(bad))
+	for i := range evs {
+		if scope.allows(&evs[i]) {
+			s.opts.Handler.HandleEvents(evs[i : i+1])
+			s.events.Add(1)
+		}
+	}
+	n := sc.sess.offences.Add(1)
+	if n == 1 {
+		s.log.Warn("dropped events outside the session's scope; further ones are only counted",
+			"user", sc.sess.user, "cluster_id", scope.ClusterID, "member_id", scope.MemberID, "stream", evs[0].Stream.ID,
+			"remote", sc.c.RemoteAddr().String(), "dropped", bad)
+	}
+	if n >= maxScopeOffences {
+		s.sessions.remove(sc.sess.id)
+		s.scopeClosed.Add(1)
+		s.log.Warn("closed a session that published outside its scope repeatedly", "user", sc.sess.user,
+			"remote", sc.c.RemoteAddr().String())
+		return nil, errScopeOffences
+	}
+	return nil, nil
+}
+
+// mayDelete reports whether the session sid may delete stream definitions: only an unrestricted
+// one, since the definitions are shared by every publisher.
+func (sc *serverConn) mayDelete(sid string) bool {
+	sess := sc.s.sessions.get([]byte(sid))
+	return sess != nil && sess.scope.All
+}
