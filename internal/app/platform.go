@@ -42,7 +42,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, users *manager.Use
 	if err != nil {
 		return nil, err
 	}
-	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), Logger: o.Logger})
+	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), Executable: o.LocalExecutable, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
