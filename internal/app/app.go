@@ -86,6 +86,10 @@ type Options struct {
 	DecisionHistory int
 	// Reload reloads the policy directory on every value (SIGHUP); nil: only on file changes.
 	Reload <-chan struct{}
+	// PasswordCost is the bcrypt cost of the passwords the platform stores (the admin's, the
+	// members' agent accounts); 0: bcrypt's default. Tests lower it: under -race one hash at the
+	// default cost takes seconds, and every member started hashes a new account's password.
+	PasswordCost int
 	// LocalExecutable is the strata binary the local driver runs members' agents from; empty:
 	// this process's executable (tests in process name a strata binary they built).
 	LocalExecutable string
@@ -241,6 +245,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	users.SetCost(cfg.PasswordCost)
 	if err := ensureAdmin(users, cfg.DataDir, cfg.AdminPassword, cfg.Stdout); err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 )
@@ -32,6 +34,7 @@ func testOptions(t *testing.T) Options {
 		CEP:             CEPOptions{Thrift: "127.0.0.1:0", ThriftTLS: "127.0.0.1:0", Window: time.Second, StartupGrace: -1},
 		MockInterval:    250 * time.Millisecond,
 		MonitorInterval: time.Second,
+		PasswordCost:    bcrypt.MinCost,
 		Logger:          testenv.Logger(t, slog.LevelWarn),
 		Stdout:          io.Discard,
 	}
