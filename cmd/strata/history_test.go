@@ -359,7 +359,7 @@ func TestUpDemoHistoryReplay(t *testing.T) {
 	args = append(args, "--clickhouse", dsn, "--demo", "--demo-exit", "--demo-dir", "../../examples/demo",
 		"--demo-waves", "5s,30s,5s", "--cep-window", "6s", "--demo-proxy-port", port(), "--demo-port", port())
 	t0 := time.Now()
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	if code := p.exitCode(t, 170*time.Second); code != 0 {
 		t.Fatalf("strata up --demo --demo-exit: exit status %d\n%s", code, p.out.String())
 	}

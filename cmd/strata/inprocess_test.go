@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"runtime"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-paas/strata/internal/app"
+	"github.com/strata-paas/strata/internal/demo"
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
@@ -23,7 +26,8 @@ import (
 // the end of the test; signal (SIGTERM, SIGINT, SIGHUP) does what runUp does on a signal.
 //
 // Tests of what only the binary does (signals reaching the process, exit codes, the demo as users
-// start it, the documented commands) use start instead.
+// start it, the documented commands) use start instead. Like up, startUp runs the demo with
+// --demo; the demo's end (--demo-exit) ends the platform, as the binary exits.
 func startUp(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	if len(args) == 0 || args[0] != "up" {
@@ -34,8 +38,13 @@ func startUp(t *testing.T, env []string, args ...string) *proc {
 	fs := flag.NewFlagSet("strata up", flag.ContinueOnError)
 	fs.SetOutput(p.out)
 	cfg.flags(fs)
-	if err := parseFlags(fs, args[1:]); err != nil || fs.NArg() > 0 || cfg.demo.enabled {
-		t.Fatalf("strata %s: %v %q (the demo runs in the binary)\n%s", strings.Join(args, " "), err, fs.Args(), p.out.String())
+	if err := parseFlags(fs, args[1:]); err != nil || fs.NArg() > 0 {
+		t.Fatalf("strata %s: %v %q\n%s", strings.Join(args, " "), err, fs.Args(), p.out.String())
+	}
+	if cfg.demo.enabled {
+		if err := applyDemoTimings(fs); err != nil {
+			t.Fatal(err)
+		}
 	}
 	log, err := newLogger(p.out, cfg.logFormat, cfg.logLevel)
 	if err != nil {
@@ -62,8 +71,26 @@ func startUp(t *testing.T, env []string, args ...string) *proc {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stop = cancel
+	// As up runs them: the platform, and the demo on it with --demo.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Run(gctx) })
+	if cfg.demo.enabled {
+		g.Go(func() error {
+			select {
+			case <-a.Ready():
+			case <-gctx.Done():
+				return nil
+			}
+			d := demoDeps{controller: a.Controller(), driver: a.Local(), scaler: a.Autoscaler(), policies: a.Policies(),
+				cep: a.CEP(), window: cfg.cep.window, lbHost: cfg.lbHost, log: log}
+			return cfg.demo.run(gctx, d, p.out)
+		})
+	}
 	go func() {
-		err := a.Run(ctx)
+		err := g.Wait()
+		if errors.Is(err, demo.ErrDone) {
+			err = nil
+		}
 		if err != nil {
 			fmt.Fprintf(p.out, "strata: %v\n", err)
 		}
