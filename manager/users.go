@@ -58,6 +58,17 @@ type Users struct {
 	verified map[string][]byte // qualified user name -> HMAC(key, password)
 }
 
+// SetCost sets the bcrypt cost (bcrypt.MinCost to bcrypt.MaxCost; 0: bcrypt.DefaultCost) of the
+// passwords hashed from now on; a check costs what its stored hash was made with. Call it before
+// the store is used. Platforms that tests run in process lower it: under -race one hash at the
+// default cost takes seconds.
+func (u *Users) SetCost(cost int) {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	u.cost = cost
+}
+
 // NewUsers opens the credential store kept in db.
 func NewUsers(db *bbolt.DB) (*Users, error) {
 	u := &Users{db: db, verified: map[string][]byte{}, cost: bcrypt.DefaultCost}

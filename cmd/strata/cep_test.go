@@ -15,9 +15,10 @@ import (
 // A TLS Thrift publisher with the admin's credentials feeds the CEP inside `strata up`; the
 // summaries reach the bus in the §1.4 envelope.
 func TestUpSummarizesThriftHealth(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
 	args = append(args, "--cep-window", "2s")
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -316,6 +316,7 @@ func TestClientNothingMatchedExitsNonZero(t *testing.T) {
 
 // --timeout is a flag of the commands that wait, not of list or explain.
 func TestClientTimeoutOnlyWhereItWaits(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		cmd  string
 		want bool
@@ -330,6 +331,7 @@ func TestClientTimeoutOnlyWhereItWaits(t *testing.T) {
 
 // A binary built in a git checkout says which commit it is, and whether the tree was modified.
 func TestVersionShowsCommit(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
@@ -390,6 +392,7 @@ func complete(t *testing.T, script string, words ...string) []string {
 }
 
 func TestCompletionBash(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
@@ -458,6 +461,7 @@ func TestCompletionBash(t *testing.T) {
 // Ctrl-C in a terminal signals the whole foreground process group (under `go run`, go run and
 // strata both get it): strata up says it is shutting down, says when it has stopped, and exits 0.
 func TestUpLogsShutdownOnCtrlC(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
 	p := startGroup(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
@@ -476,6 +480,7 @@ func TestUpLogsShutdownOnCtrlC(t *testing.T) {
 
 // strata up takes only flags: a stray word is refused instead of silently ending the flags.
 func TestUpRefusesStrayArgument(t *testing.T) {
+	t.Parallel()
 	var out, errs bytes.Buffer
 	if code := run([]string{"up", "--data-dir", t.TempDir(), "stray", "--api", "127.0.0.1:1"}, &out, &errs); code != 2 || !strings.Contains(errs.String(), `unexpected argument "stray"`) {
 		t.Errorf("exit %d: %s%s", code, out.String(), errs.String())

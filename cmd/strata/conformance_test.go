@@ -50,12 +50,13 @@ func waitUntil(t *testing.T, within time.Duration, what string, f func() bool) {
 // `strata up` on the mock IaaS: the application goes Active, what it uses cannot be removed,
 // undeploy terminates every member gracefully, and removal in reverse order succeeds.
 func TestUpConformanceSamples(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(samplesDir); err != nil {
 		t.Fatalf("conformance samples: %v", err)
 	}
 	a, args := upArgs(t)
 	args = append(args, "--mock-health-interval", "1s", "--monitor-interval", "1s", "--cep-window", "5s")
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	api := "http://" + a.api
 	p.waitHTTP(t, api+"/healthz")
 
@@ -187,9 +188,10 @@ func TestUpConformanceSamples(t *testing.T) {
 // `strata up` with the strata binary as their CLI: every definition is added, the application goes
 // Active with its domain mappings, and undeploy.sh takes it all away again.
 func TestStratosExampleScripts(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
 	args = append(args, "--mock-health-interval", "1s", "--monitor-interval", "1s", "--cep-window", "5s")
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	api := "http://" + a.api
 	p.waitHTTP(t, api+"/healthz")
 

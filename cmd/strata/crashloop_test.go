@@ -10,6 +10,7 @@ import (
 // twice a second forever (issue 15: 60 members in 30 s): in 20 s its cluster starts a handful of
 // members, and the runtime view shows the crash-loop back-off and the quick failures.
 func TestCrashLoopBacksOffWithLocalMembers(t *testing.T) {
+	t.Parallel()
 	api, _ := failingEnv(t, map[string]string{"crash": `false`})
 	code, out, _ := runCLI(t, api, "deploy-app", "--timeout", "30s", "app-crash", localAppPolicy)
 	if code == 0 {

@@ -15,6 +15,7 @@ import (
 // demo-server`, race-built), load through the load balancer, and the autoscaler scaling out and
 // back in. It takes about a minute and a half.
 func TestUpDemo(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the demo runs for about a minute and a half")
 	}

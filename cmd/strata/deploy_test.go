@@ -171,6 +171,7 @@ func buildRelease(t *testing.T, d dockerfile) string {
 // static (the runtime image has no C library), that the builder's Go is go.mod's, and that the
 // CMD's flags exist, listen on every interface and are exposed.
 func TestDeployImage(t *testing.T) {
+	t.Parallel()
 	d := readDockerfile(t)
 	gomod, err := os.ReadFile("../../go.mod")
 	if err != nil {
@@ -236,6 +237,7 @@ type compose struct {
 // flags exist and its published ports are the ones it listens on, and Prometheus and Grafana
 // point at services and ports that exist.
 func TestDeployCompose(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(deployDir, "compose.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -378,6 +380,7 @@ func readYAML(t *testing.T, path string, v any) {
 // built strata, checks its hardening with `systemd-analyze security --offline`, and checks its
 // flags against the binary.
 func TestDeploySystemdUnit(t *testing.T) {
+	t.Parallel()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -104,6 +104,7 @@ func runnableBlocks(file, text string) ([]docBlock, error) {
 }
 
 func TestRunnableBlocksParse(t *testing.T) {
+	t.Parallel()
 	doc := "intro\n```sh runnable\necho one\n```\n\n```sh\nnot run\n```\n~~~bash runnable extra\necho two\n~~~\n```yaml\nrunnable: no\n```\n"
 	got, err := runnableBlocks("x.md", doc)
 	if err != nil {
@@ -128,6 +129,7 @@ func TestRunnableBlocksParse(t *testing.T) {
 // on free ports and a fresh data dir: the commands the documentation shows work as written.
 // docs/contributing.md describes the marker and the environment a block gets.
 func TestDocsRunnable(t *testing.T) {
+	t.Parallel()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Fatalf("bash: %v", err)

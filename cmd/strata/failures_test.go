@@ -23,7 +23,7 @@ func failingEnv(t *testing.T, commands map[string]string) (api, dataDir string) 
 	}
 	a, args := upArgs(t)
 	api, dataDir = "http://"+a.api, args[2]
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--monitor-interval", "1s")...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--monitor-interval", "1s")...)
 	t.Cleanup(func() { killMembers(dataDir) })
 	p.waitHTTP(t, api+"/healthz")
 	posts := localPolicies()
@@ -96,6 +96,7 @@ func startFailureOf(t *testing.T, api, app string) map[string]any {
 // the reason and a non-zero exit, instead of waiting out its timeout; the runtime view shows the reason on the
 // cluster instance, and explain shows the decision's start as failed, with the reason.
 func TestDeployAppStopsOnStartFailure(t *testing.T) {
+	t.Parallel()
 	api, _ := failingEnv(t, map[string]string{
 		// An unknown image: the driver refuses the start.
 		"noimage": `exec "/no/such/image/bin/server" --listen "$STRATA_MEMBER_IP:$PORTS"`,

@@ -93,6 +93,7 @@ func eventually(t *testing.T, within time.Duration, f func() string) {
 // decision for a cluster announced on the bus. Each row is read back with its values, ids and
 // timestamp.
 func TestUpKeepsHistoryInClickHouse(t *testing.T) {
+	t.Parallel()
 	addr := testenv.ClickHouse(t)
 	dsn := "clickhouse://" + addr + "/" + freshDB()
 	dir := t.TempDir()
@@ -101,7 +102,7 @@ func TestUpKeepsHistoryInClickHouse(t *testing.T) {
 	}
 	a, args := upArgs(t)
 	args = append(args, "--clickhouse", dsn, "--cep-window", "1s", "--policies", dir)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -246,6 +247,7 @@ func TestUpKeepsHistoryInClickHouse(t *testing.T) {
 // Every health sample published while ClickHouse is down, across a restart of `strata up`
 // during the outage, is in ClickHouse exactly once when it is back.
 func TestUpHistoryOutageAcrossRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a ClickHouse server")
 	}
@@ -255,7 +257,7 @@ func TestUpHistoryOutageAcrossRestart(t *testing.T) {
 	a, args := upArgs(t)
 	args = append(args, "--clickhouse", dsn, "--cep-window", "1s")
 	env := []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}
-	p := start(t, env, args...)
+	p := startUp(t, env, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -286,13 +288,11 @@ func TestUpHistoryOutageAcrossRestart(t *testing.T) {
 	c1.Close()
 
 	// Restart strata while ClickHouse is down: what it held goes to the spool in its data dir.
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	p.signal(t, syscall.SIGTERM)
 	if code := p.exitCode(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit status after SIGTERM = %d\n%s", code, p.out.String())
 	}
-	p2 := start(t, env, args...)
+	p2 := startUp(t, env, args...)
 	p2.waitHTTP(t, "http://"+a.api+"/healthz")
 	c2 := thriftAdmin(t, a.thriftTLS)
 	publish(c2, 100) // still down, new process
@@ -349,6 +349,7 @@ func TestUpHistoryOutageAcrossRestart(t *testing.T) {
 // and the autoscaler's decisions in ClickHouse, and `strata policy replay` of the enforced
 // demo policy over them makes the same scale-out.
 func TestUpDemoHistoryReplay(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the demo runs for over a minute")
 	}
@@ -359,7 +360,7 @@ func TestUpDemoHistoryReplay(t *testing.T) {
 	args = append(args, "--clickhouse", dsn, "--demo", "--demo-exit", "--demo-dir", "../../examples/demo",
 		"--demo-waves", "5s,30s,5s", "--cep-window", "6s", "--demo-proxy-port", port(), "--demo-port", port())
 	t0 := time.Now()
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	if code := p.exitCode(t, 170*time.Second); code != 0 {
 		t.Fatalf("strata up --demo --demo-exit: exit status %d\n%s", code, p.out.String())
 	}

@@ -23,9 +23,10 @@ func stratosAgentTLS() *tls.Config {
 // on the secure data-bridge port and its health reaches the CEP (a summary comes out on the bus);
 // a WARN at start names the legacy protocols.
 func TestUpThriftLegacyTLSAcceptsStratosAgent(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
 	args = append(args, "--cep-window", "2s", "--thrift-legacy-tls")
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	if out := p.out.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "TLS 1.0 and TLS 1.1") {
 		t.Errorf("no start-up WARN naming the legacy protocols:\n%s", out)
@@ -63,8 +64,9 @@ func TestUpThriftLegacyTLSAcceptsStratosAgent(t *testing.T) {
 // Without --thrift-legacy-tls the Stratos agent's TLS 1.0 handshake is refused, and `strata up`
 // logs it at WARN, naming the protocol offered and the flag that accepts it.
 func TestUpThriftLegacyTLSRefusedByDefault(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	agent, err := databridge.NewClient(databridge.ClientOptions{URLs: []string{"ssl://" + a.thriftTLS},
 		TLS: stratosAgentTLS(), Username: "admin", Password: "s3cret-pass", DialTimeout: 2 * time.Second})

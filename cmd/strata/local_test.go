@@ -29,6 +29,7 @@ type localEnv struct {
 	args     []string
 	env      []string
 	proc     *proc
+	start    func(t *testing.T, env []string, args ...string) *proc // start or startUp
 	repo     *testenv.GitRepo
 	events   *busLog
 	cleanLog string // clean.sh appends "<unix nanos> start|end <member id>" here
@@ -44,8 +45,10 @@ const (
 )
 
 // startLocal starts `strata up` with short timings, a bus watcher, and posts the network
-// partition (provider local), the policies and the php-style cartridge.
-func startLocal(t *testing.T) *localEnv {
+// partition (provider local), the policies and the php-style cartridge. The platform runs in this
+// process (startUp), or as the strata binary with binary, for a test that restarts it and checks
+// that members outlive its process.
+func startLocal(t *testing.T, binary bool) *localEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("real processes: skipped with -short")
@@ -55,7 +58,11 @@ func startLocal(t *testing.T) *localEnv {
 	e.api, e.mqtt, e.dataDir = "http://"+a.api, a.mqtt, args[2]
 	e.args = append(args, "--monitor-interval", "1s", "--cep-window", "4s", "--topology-sync", "5s")
 	e.env = []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}
-	e.proc = start(t, e.env, e.args...)
+	e.start = startUp
+	if binary {
+		e.start = start
+	}
+	e.proc = e.start(t, e.env, e.args...)
 	// Members run in their own process groups and outlive `strata up` (that is what adoption is
 	// for): stop them when the test ends. Cleanups run last-registered first, so this runs
 	// before start's cleanup kills `strata up`.
@@ -130,17 +137,15 @@ func jsonText(t *testing.T, v any) string {
 	return string(b)
 }
 
-// restart stops `strata up` with SIGTERM and starts it again on the same data dir and ports.
+// restart stops `strata up` with SIGTERM and starts it again the same way, on the same data dir and ports.
 func (e *localEnv) restart() {
 	t := e.t
 	t.Helper()
-	if err := e.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	e.proc.signal(t, syscall.SIGTERM)
 	if code := e.proc.exitCode(t, 30*time.Second); code != 0 {
 		t.Fatalf("strata up exited with %d after SIGTERM:\n%s", code, e.proc.out.String())
 	}
-	e.proc = start(t, e.env, e.args...)
+	e.proc = e.start(t, e.env, e.args...)
 	e.proc.waitHTTP(t, e.api+"/healthz")
 }
 

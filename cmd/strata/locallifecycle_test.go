@@ -21,8 +21,9 @@ import (
 // partitionMax terminates one member gracefully (§4.9) under 100 req/s without a failed
 // request; and a restarted `strata up` adopts the survivor.
 func TestLocalMemberLifecycle(t *testing.T) {
+	t.Parallel()
 	t0 := time.Now()
-	e := startLocal(t)
+	e := startLocal(t, true) // restarted: its members must outlive the strata process
 	api := e.api
 	phase := func(name string, since time.Time) time.Time {
 		t.Logf("%-40s %6.1fs (at %5.1fs)", name, time.Since(since).Seconds(), time.Since(t0).Seconds())

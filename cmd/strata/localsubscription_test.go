@@ -13,8 +13,9 @@ import (
 // subscription with a private repository (the AES-GCM password form, agent "strata") goes Active
 // with the code checked out in every member, and a push plus /repo/notify updates every member.
 func TestLocalSubscriptionPrivateRepo(t *testing.T) {
+	t.Parallel()
 	t0 := time.Now()
-	e := startLocal(t)
+	e := startLocal(t, false)
 	sub := map[string]any{"cartridgeType": localCartridge, "alias": "mysite", "autoscalingPolicy": localAutoscale,
 		"deploymentPolicy": localDeploy, "repoUrl": e.repo.URL, "repoUsername": e.repo.User, "repoPassword": e.repo.Password,
 		"privateRepo": true, "agent": "strata", "min": 2, "max": 2}

@@ -84,8 +84,9 @@ func scrape(api string) (string, error) {
 // TestUpMetricsDashboard: every metric the Grafana dashboard dashboards/strata-metrics.json
 // queries is on /metrics of a `strata up` that answered one API call.
 func TestUpMetricsDashboard(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	if code, body, _ := get(t, "http://"+a.api+"/api/session", "admin", "s3cret-pass"); code != http.StatusOK {
 		t.Fatalf("GET /api/session: %d %s", code, body)

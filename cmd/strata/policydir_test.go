@@ -118,9 +118,10 @@ func lastReload(t *testing.T, api string) (applied bool, reason string) {
 // with its reason (log, GET /api/policyDirectory) and the running policies stay; a harmless
 // change (a file edit, no signal) is taken.
 func TestUpPolicyDirFresh(t *testing.T) {
+	t.Parallel()
 	dir := copyDir(t, examplePolicies)
 	a, args := upPolicyArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--policies", dir)...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--policies", dir)...)
 	api := "http://" + a.api
 	p.waitHTTP(t, api+"/healthz")
 	deployWeb(t, api, true)
@@ -154,9 +155,7 @@ func TestUpPolicyDirFresh(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "deployment.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	p.signal(t, syscall.SIGHUP)
 	waitUntil(t, 30*time.Second, "the orphaning reload to be refused", func() bool {
 		applied, reason := lastReload(t, api)
 		return !applied && strings.Contains(reason, "deployment policy web-deployment")
@@ -203,9 +202,10 @@ func TestUpPolicyDirFresh(t *testing.T) {
 // with --policies examples/policies: the directory wins, the superseded policies are logged,
 // and the example application reaches Active with the cartridge posted in the first run.
 func TestUpPolicyDirAfterRESTDefinitions(t *testing.T) {
+	t.Parallel()
 	a, args := upPolicyArgs(t)
 	api := "http://" + a.api
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, api+"/healthz")
 	for _, d := range []struct{ kind, file string }{
 		{"network-partition", "testdata/policydir/rest/network-partition-1.json"},
@@ -217,14 +217,12 @@ func TestUpPolicyDirAfterRESTDefinitions(t *testing.T) {
 			t.Fatalf("strata deploy %s %s: exit %d\n%s", d.kind, d.file, code, out)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	p.signal(t, syscall.SIGTERM)
 	if code := p.exitCode(t, 10*time.Second); code != 0 {
 		t.Fatalf("first run: exit %d", code)
 	}
 
-	p = start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--policies", examplePolicies)...)
+	p = startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--policies", examplePolicies)...)
 	p.waitHTTP(t, api+"/healthz")
 	for _, id := range []string{"NetworkPartition/network-partition-1", "AutoscalingPolicy/web", "DeploymentPolicy/rest-deployment"} {
 		if !strings.Contains(p.out.String(), "policy superseded by the policy directory") || !strings.Contains(p.out.String(), id) {

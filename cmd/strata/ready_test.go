@@ -27,9 +27,10 @@ func readyz(t *testing.T, api string) (int, map[string]string) {
 // up's client is connected, 503 naming the broker while Mosquitto is stopped, and 200 again once
 // it is back; /healthz stays 200 throughout.
 func TestUpReadyzFollowsTheBroker(t *testing.T) {
+	t.Parallel()
 	mosq := testenv.StartMosquitto(t)
 	a, args := upArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--broker", mosq.URL())...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--broker", mosq.URL())...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	ready := func(want int) func() bool {
 		return func() bool { code, _ := readyz(t, a.api); return code == want }
@@ -52,8 +53,9 @@ func TestUpReadyzFollowsTheBroker(t *testing.T) {
 // TestUpRefusedBusClientLogsError: when the broker refuses strata up's own client (wrong
 // credentials), strata up logs an ERROR saying so and /readyz names the refusal.
 func TestUpRefusedBusClientLogsError(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass", "STRATA_BROKER_USERNAME=admin", "STRATA_BROKER_PASSWORD=wrong"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass", "STRATA_BROKER_USERNAME=admin", "STRATA_BROKER_PASSWORD=wrong"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	testenv.Eventually(t, 30*time.Second, "an ERROR for the refused bus client", func() bool {
 		return strings.Contains(p.out.String(), `level=ERROR msg="broker refused the connection`)

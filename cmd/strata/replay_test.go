@@ -19,6 +19,7 @@ import (
 )
 
 func TestReplayFlags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -42,6 +43,7 @@ func TestReplayFlags(t *testing.T) {
 }
 
 func TestParseReplayTime(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name, in string
@@ -64,6 +66,7 @@ func TestParseReplayTime(t *testing.T) {
 // `strata policy replay --api` reads the history through the manager's /api/history: a recorded
 // min check whose member the controller created 2 s later is replayed the same.
 func TestReplayThroughAPI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), []byte(historyPolicies), 0o644); err != nil {
 		t.Fatal(err)

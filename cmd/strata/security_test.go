@@ -12,8 +12,9 @@ import (
 // without credentials and one with a wrong password (401 with WWW-Authenticate), and the agent
 // accounts the platform issues for the broker and Thrift get nothing from the REST API.
 func TestUpWriteEndpointsNeedCredentials(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	api := "http://" + a.api
 	p.waitHTTP(t, api+"/healthz")
 

@@ -12,8 +12,9 @@ import (
 // An agent's first call: CompleteTopologyRequestEvent over MQTT is answered with a complete
 // topology that the Python agent can read (§1.8: "initialized": true and the maps present).
 func TestUpAnswersCompleteTopologyRequest(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +24,18 @@ import (
 // strataBin is the binary under test, built once by TestMain.
 var strataBin string
 
+// parallel is how many tests run at once unless -parallel says otherwise. The default,
+// GOMAXPROCS, is 2 on a small machine; the end-to-end tests spend most of their time waiting for
+// timers, members and other processes, so more of them share the cores well.
+const parallel = 8
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(parallel, runtime.GOMAXPROCS(0))))
+	}
 	dir, err := os.MkdirTemp("", "strata-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -38,11 +52,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running `strata` process.
+// proc is a running `strata` process, or `strata up` running in this process (startUp).
 type proc struct {
-	cmd  *exec.Cmd
+	cmd  *exec.Cmd // nil in process
 	out  *testenv.Buffer
 	done chan error
+	// In process: stop ends the platform's context, reload is its policy reload (SIGHUP).
+	stop   context.CancelFunc
+	reload chan struct{}
 }
 
 func start(t *testing.T, env []string, args ...string) *proc {
@@ -143,6 +160,9 @@ func (p *proc) exitCode(t *testing.T, within time.Duration) int {
 		if err == nil {
 			return 0
 		}
+		if p.cmd == nil {
+			return 1 // runUp's status when the platform fails
+		}
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
 		}
@@ -184,6 +204,7 @@ func get(t *testing.T, url, user, password string) (int, string, http.Header) {
 }
 
 func TestUpServesAPIAndStopsOnSIGTERM(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
 	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
@@ -213,8 +234,9 @@ func TestUpServesAPIAndStopsOnSIGTERM(t *testing.T) {
 }
 
 func TestUpGeneratesAdminPasswordOnce(t *testing.T) {
+	t.Parallel()
 	a, args := upArgs(t)
-	p := start(t, nil, args...)
+	p := startUp(t, nil, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	dataDir := args[2]
 	info, err := os.Stat(filepath.Join(dataDir, "admin-password"))
@@ -232,13 +254,13 @@ func TestUpGeneratesAdminPasswordOnce(t *testing.T) {
 	if code, _, _ := get(t, "http://"+a.api+"/api/init", "admin@carbon.super", password); code != 200 {
 		t.Errorf("GET /api/init with the generated password = %d, want 200", code)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.signal(t, syscall.SIGTERM)
 	if code := p.exitCode(t, 5*time.Second); code != 0 {
 		t.Fatalf("exit status = %d", code)
 	}
 
 	// A second start keeps the password and prints nothing about it.
-	p2 := start(t, nil, args...)
+	p2 := startUp(t, nil, args...)
 	p2.waitHTTP(t, "http://"+a.api+"/healthz")
 	if strings.Contains(p2.out.String(), "generated password") {
 		t.Errorf("second start printed a password again:\n%s", p2.out.String())
@@ -249,6 +271,7 @@ func TestUpGeneratesAdminPasswordOnce(t *testing.T) {
 }
 
 func TestUpPortInUse(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,13 @@ type Options struct {
 	DecisionHistory int
 	// Reload reloads the policy directory on every value (SIGHUP); nil: only on file changes.
 	Reload <-chan struct{}
+	// PasswordCost is the bcrypt cost of the passwords the platform stores (the admin's, the
+	// members' agent accounts); 0: bcrypt's default. Tests lower it: under -race one hash at the
+	// default cost takes seconds, and every member started hashes a new account's password.
+	PasswordCost int
+	// LocalExecutable is the strata binary the local driver runs members' agents from; empty:
+	// this process's executable (tests in process name a strata binary they built).
+	LocalExecutable string
 	// Version is logged in the "strata up" line.
 	Version string
 	// Logger receives every component's logs; nil discards them.
@@ -204,9 +211,12 @@ func (a *App) Bus() *bus.Client { return a.bus }
 type resources []func()
 
 func (r *resources) add(f func()) { *r = append(*r, f) }
-func (r resources) close() {
-	for i := len(r) - 1; i >= 0; i-- {
-		r[i]()
+
+// close has a pointer receiver so that `defer res.close()` closes what was added after the defer
+// statement (a value receiver would be evaluated there, empty, and close nothing).
+func (r *resources) close() {
+	for i := len(*r) - 1; i >= 0; i-- {
+		(*r)[i]()
 	}
 }
 
@@ -217,6 +227,7 @@ func (a *App) Run(ctx context.Context) error {
 	cfg, log := a.opts, a.opts.Logger
 	var res resources
 	defer func() { res.close() }() // the resources added from here on, not the empty list of now
+	stopped := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -253,6 +264,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	users.SetCost(cfg.PasswordCost)
 	if err := ensureAdmin(users, cfg.DataDir, cfg.AdminPassword, cfg.Stdout); err != nil {
 		return err
 	}
@@ -450,7 +462,12 @@ func (a *App) Run(ctx context.Context) error {
 		close(a.ready)
 		return nil
 	})
-	return g.Wait()
+	err = g.Wait()
+	if stopped.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped while a component was still starting (e.g. subscribing): not a failure.
+		return nil
+	}
+	return err
 }
 
 // boundAddr is flagAddr, or the address bound for it when it asked for port 0.

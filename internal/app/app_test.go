@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 )
@@ -33,6 +35,7 @@ func testOptions(t *testing.T) Options {
 		CEP:             CEPOptions{Thrift: "127.0.0.1:0", ThriftTLS: "127.0.0.1:0", Window: time.Second, StartupGrace: -1},
 		MockInterval:    250 * time.Millisecond,
 		MonitorInterval: time.Second,
+		PasswordCost:    bcrypt.MinCost,
 		Logger:          testenv.Logger(t, slog.LevelWarn),
 		Stdout:          io.Discard,
 	}
@@ -330,5 +333,25 @@ func TestSecretsKeyFile(t *testing.T) {
 	}
 	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--secrets-key") {
 		t.Errorf("Run with a missing --secrets-key file: %v", err)
+	}
+}
+
+// Run closes what it opened: a platform started again on the same data dir, in the same process,
+// opens its state (bbolt's lock on manager.db was held forever when Run closed nothing) and keeps
+// the admin's password.
+func TestRunAgainOnTheSameDataDir(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	if err := start(t, o).stop(t); err != nil {
+		t.Fatalf("first Run: %v", err)
+	}
+	o.AdminPassword = ""
+	s := start(t, o)
+	code, body := call(t, http.DefaultClient, http.MethodGet, "http://"+s.app.Addrs().API.String()+"/api/init", "")
+	if code != http.StatusOK {
+		t.Errorf("GET /api/init after the restart = %d %s, want 200 with the first start's password", code, body)
+	}
+	if err := s.stop(t); err != nil {
+		t.Errorf("second Run: %v", err)
 	}
 }

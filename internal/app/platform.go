@@ -54,7 +54,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 	if err != nil {
 		return nil, err
 	}
-	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), AgentCommand: o.LocalAgent, Logger: o.Logger})
+	p.local, err = local.New(local.Options{DataDir: filepath.Join(o.DataDir, "members"), Executable: o.LocalExecutable, AgentCommand: o.LocalAgent, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -31,27 +32,48 @@ const (
 	EnvClickHouse = "STRATA_TEST_CLICKHOUSE" // 127.0.0.1:port (native protocol)
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It is taken below the
+// kernel's ephemeral range (ip_local_port_range), where a listener's port 0 and every outgoing
+// connection's local port come from: a port handed out there could be taken by another test's
+// client connection before the server that was given it binds it (tests run in parallel).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	// The kernel may hand the same port out twice in a row once it is closed again: a test that
-	// asks for several ports before starting a process must get distinct ones.
+	// The same port must not be handed out twice: a test that asks for several ports before
+	// starting a process must get distinct ones.
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
+	lo := ephemeralLow()
+	for range 1000 {
+		p := freePortMin + rand.IntN(lo-freePortMin)
+		if portsGiven[p] {
+			continue
 		}
-		p := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
 		l.Close()
-		if !portsGiven[p] {
-			portsGiven[p] = true
-			return p
+		portsGiven[p] = true
+		return p
+	}
+	t.Fatal("free port: no free port below the ephemeral range")
+	return 0
+}
+
+// freePortMin is the lowest port FreePort hands out (above the registered services below it).
+const freePortMin = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range; 32768 when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > freePortMin+1000 {
+				return lo
+			}
 		}
 	}
-	t.Fatal("free port: the kernel keeps handing out ports already given")
-	return 0
+	return 32768
 }
 
 var (
