@@ -1,9 +1,9 @@
 // Package local is the `local` IaaS driver: every member is a real process group on this host,
 // `strata agent` or another agent (the group leader) with the member's payload plus the
-// cartridge's server command (the iaasProvider property "command", run with /bin/sh -c). Members of one cartridge share the
-// host, so each gets its own loopback address (127.0.0.2, 127.0.0.3, ...; all of 127/8 reaches
-// the loopback interface on Linux) as its private IP: every member binds the cartridge's ports on
-// its own address.
+// cartridge's server command (the iaasProvider property "command", run with /bin/sh -c). Members
+// of one cartridge share the host, so each gets its own loopback address (127.0.0.2, 127.0.0.3,
+// ...; all of 127/8 reaches the loopback interface on Linux) as its private IP: every member
+// binds the cartridge's ports on its own address.
 //
 // # Data flow
 //

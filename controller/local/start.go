@@ -189,9 +189,9 @@ var shellWords = map[string]bool{
 	"wait": true, "read": true, "unset": true, "command": true, "source": true,
 }
 
-// checkProgram refuses a server or agent command (what) whose program (its first word, after "exec") is an
-// absolute path that does not exist or is not executable, or a name not found in PATH: started,
-// it could only exit with status 127. A command whose program the shell computes ($VAR, `...`,
+// checkProgram refuses a server or agent command (what) whose program (its first word, after
+// "exec") is an absolute path that does not exist or is not executable, or a name not found in
+// PATH: started, it could only exit with status 127. A command whose program the shell computes ($VAR, `...`,
 // globs), a relative path (the application's files are checked out after the start) or a shell
 // builtin is not checked.
 func checkProgram(what, command string) error {
