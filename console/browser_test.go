@@ -241,6 +241,14 @@ func TestBrowser(t *testing.T) {
 	}
 	shot("03-scale-out")
 
+	// On a phone's screen the tree fits the width: nothing scrolls sideways.
+	run("phone screen", chromedp.EmulateViewport(390, 844), chromedp.WaitVisible(chromedp.ID("tree")))
+	if w := get(t, browser, "measure the page", chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
+		t.Errorf("on a 390 px wide screen the application page is %d px wide", w)
+	}
+	shot("03-phone")
+	run("laptop screen", chromedp.EmulateViewport(1280, 900))
+
 	// The cluster page has a chart with a decision mark that links to the decision's trace.
 	clusterPage := base + "/apps/" + adminAppID + "/clusters/" + adminClusterID
 	var href string

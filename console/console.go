@@ -75,9 +75,9 @@ func New(o Options) (*Console, error) {
 // ServeHTTP serves the console's pages.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
 
-// Run forwards the bus's topology events to the browsers until ctx ends; then it closes their
-// event streams (so the HTTP server's shutdown does not wait for them) and revokes the API
-// tokens of the open sessions.
+// Run forwards the bus's topology events to the browsers and ends idle sessions (revoking their
+// API tokens) until ctx ends; then it closes the event streams (so the HTTP server's shutdown
+// does not wait for them) and revokes the API tokens of the open sessions.
 func (c *Console) Run(ctx context.Context) error {
 	defer c.hub.close()
 	if c.opts.Subscribe != nil {
@@ -88,7 +88,18 @@ func (c *Console) Run(ctx context.Context) error {
 			return fmt.Errorf("console: subscribe to the topology: %w", err)
 		}
 	}
-	<-ctx.Done()
+	sweep := time.NewTicker(min(c.opts.SessionIdle, 10*time.Minute))
+	defer sweep.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-sweep.C:
+			for _, s := range c.sessions.expire(c.opts.Now(), c.opts.SessionIdle) {
+				c.revoke(ctx, s)
+			}
+		}
+	}
 	for _, s := range c.sessions.drain() {
 		c.revoke(context.WithoutCancel(ctx), s)
 	}

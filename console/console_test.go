@@ -4,8 +4,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/strata-paas/strata/console"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -142,5 +145,29 @@ func TestUserWithoutRoleGetsNoActions(t *testing.T) {
 	alice.login("alice@"+tenantDomain, alicePassword)
 	if _, page := alice.do(http.MethodGet, "/apps/"+tenantAppID, nil); !strings.Contains(page, `id="deploy"`) {
 		t.Errorf("the tenant admin's application page has no deploy button:\n%s", page)
+	}
+}
+
+// TestIdleSessionEnds: a session unused for longer than SessionIdle sends the browser back to
+// the login form, and its API token is revoked.
+func TestIdleSessionEnds(t *testing.T) {
+	t.Parallel()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+	s := newStandaloneConsole(t, manager.Options{}, console.Options{SessionIdle: time.Hour, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	b := newBrowserless(t, s.URL)
+	if code, page := b.login("admin", adminPassword); code != http.StatusOK || !strings.Contains(page, adminAppID) {
+		t.Fatalf("log in = %d:\n%s", code, page)
+	}
+	now.Add(int64(59 * time.Minute))
+	if _, page := b.do(http.MethodGet, "/apps", nil); !strings.Contains(page, adminAppID) {
+		t.Fatalf("GET /apps 59 minutes later: the session ended early:\n%s", page)
+	}
+	now.Add(int64(61 * time.Minute))
+	if code, page := b.do(http.MethodGet, "/apps", nil); code != http.StatusOK || !strings.Contains(page, `id="login"`) {
+		t.Errorf("GET /apps after 61 idle minutes = %d, want the login form:\n%s", code, page)
+	}
+	if _, tokens := apiCall(t, s.URL, "admin", adminPassword, http.MethodGet, "/api/tokens", ""); strings.Contains(tokens, "console session") {
+		t.Errorf("the admin's tokens after the session ended = %s, want the console's revoked", tokens)
 	}
 }

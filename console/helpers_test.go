@@ -42,6 +42,12 @@ type standalone struct {
 // history.
 func newStandalone(t testing.TB, opts manager.Options) *standalone {
 	t.Helper()
+	return newStandaloneConsole(t, opts, console.Options{})
+}
+
+// newStandaloneConsole is newStandalone with the console's options (API is set here).
+func newStandaloneConsole(t testing.TB, opts manager.Options, co console.Options) *standalone {
+	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "manager.db"), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,9 +66,8 @@ func newStandalone(t testing.TB, opts manager.Options) *standalone {
 	}
 	t.Cleanup(func() { _ = ln.Close() })
 	var s standalone
-	con, err := console.New(console.Options{API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.api.Handler().ServeHTTP(w, r)
-	})})
+	co.API = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.api.Handler().ServeHTTP(w, r) })
+	con, err := console.New(co)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,17 @@ var funcs = template.FuncMap{
 		}
 		return now.Sub(t).Round(time.Second).String()
 	},
+	// dur writes 15m0s as 15m and 1h0m0s as 1h.
+	"dur": func(d time.Duration) string {
+		out := d.String()
+		if strings.HasSuffix(out, "m0s") {
+			out = strings.TrimSuffix(out, "0s")
+		}
+		if strings.HasSuffix(out, "h0m") {
+			out = strings.TrimSuffix(out, "0m")
+		}
+		return out
+	},
 	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	"dict": func(kv ...any) (map[string]any, error) {
 		if len(kv)%2 != 0 {

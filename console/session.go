@@ -70,6 +70,20 @@ func (t *sessions) remove(id string) {
 	t.mu.Unlock()
 }
 
+// expire removes and returns the sessions unused for longer than idle.
+func (t *sessions) expire(now time.Time, idle time.Duration) []*session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*session
+	for id, s := range t.byID {
+		if now.Sub(s.lastUsed) > idle {
+			out = append(out, s)
+			delete(t.byID, id)
+		}
+	}
+	return out
+}
+
 // drain removes and returns every session.
 func (t *sessions) drain() []*session {
 	t.mu.Lock()
