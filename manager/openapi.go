@@ -75,7 +75,7 @@ var apiOps = []apiOp{
 	{"DELETE", "/applications/{appId}", "Remove an application (409 while deployed)", "applications", "", 200, "Message"},
 	{"POST", "/applications/{appId}/deploy/{applicationPolicyId}", "Deploy an application", "applications", "", 202, "Message"},
 	{"POST", "/applications/{appId}/undeploy", "Undeploy an application (?force=true)", "applications", "", 202, "Message"},
-	{"GET", "/applications/{appId}/runtime", "Runtime view: instances, clusters and members", "applications", "", 200, "ApplicationRuntime"},
+	{"GET", "/applications/{appId}/runtime", "Runtime view: instances, clusters and members (?limit=&after= for a page of members, next in the answer)", "applications", "", 200, "ApplicationRuntime"},
 	{"GET", "/applications/{appId}/networkPartitions", "Network partitions of a deployed application", "applications", "", 200, "ApplicationNetworkPartitions"},
 	{"POST", "/applications/{appId}/signup", "Sign the caller's tenant up to a multi-tenant application", "signups", "ApplicationSignUp", 201, "Message"},
 	{"GET", "/applications/{appId}/signup", "Get the caller's tenant's sign-up", "signups", "", 200, "ApplicationSignUpView"},

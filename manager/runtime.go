@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -32,6 +33,9 @@ type applicationInfoBean struct {
 	TenantDomain         string                `json:"tenantDomain"`
 	TenantAdminUsername  string                `json:"tenantAdminUsername,omitempty"`
 	ApplicationInstances []applicationInstance `json:"applicationInstances"`
+	// Next, on a page (?limit=), is the after of the next page when more members follow
+	// (Strata's addition).
+	Next string `json:"next,omitempty"`
 }
 
 type applicationInstance struct {
@@ -57,6 +61,9 @@ type clusterInstance struct {
 	// StartFailure is why the last start of a member of the instance failed, while none
 	// became Active since (Strata's addition to Stratos' bean).
 	StartFailure *StartFailure `json:"startFailure,omitempty"`
+	// MemberCounts are the instance's members by state, all of them also on a page that lists
+	// only some (Strata's addition).
+	MemberCounts map[string]int `json:"memberCounts,omitempty"`
 }
 
 type memberBean struct {
@@ -76,31 +83,55 @@ type memberBean struct {
 	Ports              []model.Port `json:"ports,omitempty"`
 }
 
-// runtime builds the runtime view of an application from the topology.
-func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
+// ApplicationPage is one page of an application's clusters (the controller's
+// controller.ApplicationPage, same field names): copies of the clusters whose MemberMap holds
+// only the page's members, the member counts of every cluster instance (cluster id, instance id,
+// state) and the next page's after, or "".
+type ApplicationPage struct {
+	Clusters []*model.Cluster
+	Counts   map[string]map[string]map[string]int
+	Next     string
+}
+
+// applicationPager is what a ClusterManager offers for paged runtime views: a page costs the
+// members it lists, not a copy of the whole topology.
+type applicationPager interface {
+	ApplicationPage(appID, after string, limit int) ApplicationPage
+}
+
+// pageQuery is a runtime view's ?limit=&after=.
+type pageQuery struct {
+	limit int
+	after string
+}
+
+// maxPage bounds ?limit=.
+const maxPage = 10000
+
+// parsePage reads ?limit= (0 to maxPage: members per page; 0 lists none, only the counts) and
+// ?after= (the last member id of the previous page); nil without limit: every member.
+func parsePage(r *http.Request) (*pageQuery, bool) {
+	q := r.URL.Query()
+	if !q.Has("limit") {
+		return nil, true
+	}
+	n, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || n < 0 || n > maxPage {
+		return nil, false
+	}
+	return &pageQuery{limit: n, after: q.Get("after")}, true
+}
+
+// runtime builds the runtime view of an application from the topology, with every member, or
+// only those of pg.
+func (s *Server) runtime(a *applicationRecord, pg *pageQuery) applicationInfoBean {
 	info := applicationInfoBean{ID: a.Bean.ApplicationID, Name: a.Bean.Name, Status: string(model.ApplicationCreated),
 		Description: a.Bean.Description, TenantDomain: a.TenantDomain, TenantAdminUsername: a.Owner,
 		ApplicationInstances: []applicationInstance{}}
-	top := s.opts.Clusters.Topology()
-	if top == nil {
-		return info
-	}
+	clusters, counts, next := s.runtimeClusters(a.Bean.ApplicationID, pg)
+	info.Next = next
 	instances := map[string]*applicationInstance{}
 	states := map[*applicationInstance]*instanceStates{}
-	var clusters []*model.Cluster
-	for _, svc := range top.ServiceMap {
-		for _, c := range svc.ClusterIDClusterMap {
-			if c.AppID == a.Bean.ApplicationID {
-				clusters = append(clusters, c)
-			}
-		}
-	}
-	for _, c := range top.ClusterMap {
-		if c.AppID == a.Bean.ApplicationID && !slices.Contains(clusters, c) {
-			clusters = append(clusters, c)
-		}
-	}
-	sort.Slice(clusters, func(i, j int) bool { return clusters[i].ClusterID < clusters[j].ClusterID })
 	alias := map[string]string{}
 	a.Bean.walkCartridges(func(c *cartridgeRef, _ string) {
 		alias[model.ClusterID(a.Bean.ApplicationID, c.SubscribableInfo.Alias, c.Type)] = c.SubscribableInfo.Alias
@@ -119,6 +150,11 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 		for _, m := range c.MemberMap {
 			if m.ClusterInstanceID != "" {
 				ids[m.ClusterInstanceID] = true
+			}
+		}
+		for id := range counts[c.ClusterID] {
+			if id != "" {
+				ids[id] = true
 			}
 		}
 		sorted := make([]string, 0, len(ids))
@@ -141,6 +177,9 @@ func (s *Server) runtime(a *applicationRecord) applicationInfoBean {
 			}
 			if failed && (failure.ClusterInstanceID == "" || failure.ClusterInstanceID == iid) {
 				ci.StartFailure = &failure
+			}
+			if byState := counts[c.ClusterID][iid]; len(byState) > 0 {
+				ci.MemberCounts = byState
 			}
 			for _, m := range c.MemberMap {
 				if m.ClusterInstanceID != iid {
@@ -230,6 +269,77 @@ func (st *instanceStates) status(undeploying bool) model.ApplicationStatus {
 	return model.ApplicationCreated
 }
 
+// runtimeClusters returns the application's clusters, sorted by id, with every member (pg nil)
+// or a page of them, the member counts (cluster id, instance id, state) and the next page's
+// after.
+func (s *Server) runtimeClusters(appID string, pg *pageQuery) ([]*model.Cluster, map[string]map[string]map[string]int, string) {
+	if pager, ok := s.opts.Clusters.(applicationPager); ok && pg != nil {
+		p := pager.ApplicationPage(appID, pg.after, pg.limit)
+		return p.Clusters, p.Counts, p.Next
+	}
+	top := s.opts.Clusters.Topology()
+	if top == nil {
+		return nil, nil, ""
+	}
+	var clusters []*model.Cluster
+	for _, svc := range top.ServiceMap {
+		for _, c := range svc.ClusterIDClusterMap {
+			if c.AppID == appID {
+				clusters = append(clusters, c)
+			}
+		}
+	}
+	for _, c := range top.ClusterMap {
+		if c.AppID == appID && !slices.Contains(clusters, c) {
+			clusters = append(clusters, c)
+		}
+	}
+	sort.Slice(clusters, func(i, j int) bool { return clusters[i].ClusterID < clusters[j].ClusterID })
+	counts := map[string]map[string]map[string]int{}
+	for _, c := range clusters {
+		byInstance := map[string]map[string]int{}
+		counts[c.ClusterID] = byInstance
+		for _, m := range c.MemberMap {
+			if byInstance[m.ClusterInstanceID] == nil {
+				byInstance[m.ClusterInstanceID] = map[string]int{}
+			}
+			byInstance[m.ClusterInstanceID][string(m.Status())]++
+		}
+	}
+	if pg == nil {
+		return clusters, counts, ""
+	}
+	// A ClusterManager without pages: the page is cut from the whole topology.
+	var ids []string
+	for _, c := range clusters {
+		for id := range c.MemberMap {
+			if id > pg.after {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	next := ""
+	if len(ids) > pg.limit {
+		ids = ids[:pg.limit]
+		if pg.limit > 0 {
+			next = ids[len(ids)-1]
+		}
+	}
+	keep := map[string]bool{}
+	for _, id := range ids {
+		keep[id] = true
+	}
+	for _, c := range clusters {
+		for id := range c.MemberMap {
+			if !keep[id] {
+				delete(c.MemberMap, id)
+			}
+		}
+	}
+	return clusters, counts, next
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -242,7 +352,12 @@ func (s *Server) getRuntime(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.runtime(a))
+	pg, ok := parsePage(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "limit must be a number from 0 to "+strconv.Itoa(maxPage))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.runtime(a, pg))
 }
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
@@ -262,7 +377,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Cluster not found: [cluster-id] "+id)
 		return
 	}
-	for _, ai := range s.runtime(&a).ApplicationInstances {
+	for _, ai := range s.runtime(&a, nil).ApplicationInstances {
 		for _, ci := range ai.ClusterInstances {
 			if ci.ClusterID == id {
 				writeJSON(w, http.StatusOK, ci)

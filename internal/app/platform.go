@@ -170,3 +170,20 @@ func (m managerScaler) RemoveCluster(clusterID string) { m.a.RemoveCluster(clust
 // PoliciesInUse lets the manager refuse a policy reload that would take a running cluster's
 // policies away.
 func (m managerScaler) PoliciesInUse() []policies.Ref { return m.a.PoliciesInUse() }
+
+// ApplicationPage is the controller's, as the manager's type: the paged runtime view.
+func (m managerClusters) ApplicationPage(appID, after string, limit int) manager.ApplicationPage {
+	p := m.Controller.ApplicationPage(appID, after, limit)
+	out := manager.ApplicationPage{Clusters: p.Clusters, Next: p.Next, Counts: make(map[string]map[string]map[string]int, len(p.Counts))}
+	for cl, byInstance := range p.Counts {
+		out.Counts[cl] = make(map[string]map[string]int, len(byInstance))
+		for in, byState := range byInstance {
+			states := make(map[string]int, len(byState))
+			for st, n := range byState {
+				states[string(st)] = n
+			}
+			out.Counts[cl][in] = states
+		}
+	}
+	return out
+}

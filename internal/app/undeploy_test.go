@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,78 @@ func runtimeStatus(t *testing.T, client *http.Client, api string) string {
 	var rt struct{ Status string }
 	_ = json.Unmarshal([]byte(body), &rt)
 	return rt.Status
+}
+
+// runtimePage is what the tests read of a page of the runtime view.
+type runtimePage struct {
+	Next                 string
+	ApplicationInstances []struct {
+		ClusterInstances []struct {
+			MemberCounts map[string]int
+			Member       []struct{ MemberID string }
+		}
+	}
+}
+
+func (p runtimePage) members() (ids []string, counts map[string]int) {
+	counts = map[string]int{}
+	for _, ai := range p.ApplicationInstances {
+		for _, ci := range ai.ClusterInstances {
+			for _, m := range ci.Member {
+				ids = append(ids, m.MemberID)
+			}
+			for st, k := range ci.MemberCounts {
+				counts[st] += k
+			}
+		}
+	}
+	return ids, counts
+}
+
+// checkRuntimePages reads the runtime view of n Active members in pages of 5 (?limit=&after=):
+// each page lists at most 5 members in id order and every instance's counts, the pages together
+// list every member once, ?limit=0 gives only the counts, and without limit every member is
+// listed (Stratos' shape).
+func checkRuntimePages(t *testing.T, client *http.Client, api string, n int) {
+	t.Helper()
+	get := func(query string) runtimePage {
+		t.Helper()
+		code, body := call(t, client, http.MethodGet, api+"/applications/"+sampleApp+"/runtime"+query, "")
+		var p runtimePage
+		if err := json.Unmarshal([]byte(body), &p); code != http.StatusOK || err != nil {
+			t.Fatalf("GET runtime%s = %d %s", query, code, body)
+		}
+		return p
+	}
+	var all []string
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatalf("more than %d pages", n)
+		}
+		p := get("?limit=5&after=" + after)
+		ids, counts := p.members()
+		if len(ids) > 5 || counts["Active"] != n {
+			t.Errorf("page after %q: %d members, counts %v; want at most 5 and Active=%d", after, len(ids), counts, n)
+		}
+		all = append(all, ids...)
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+	}
+	if len(all) != n || !slices.IsSorted(all) || len(slices.Compact(slices.Clone(all))) != n {
+		t.Errorf("the pages listed %d members %v, want the %d members once each in id order", len(all), all, n)
+	}
+	if ids, counts := get("?limit=0").members(); len(ids) != 0 || counts["Active"] != n {
+		t.Errorf("?limit=0: %d members, counts %v; want none and Active=%d", len(ids), counts, n)
+	}
+	if ids, _ := get("").members(); len(ids) != n {
+		t.Errorf("without limit: %d members, want all %d", len(ids), n)
+	}
+	if code, _ := call(t, client, http.MethodGet, api+"/applications/"+sampleApp+"/runtime?limit=x", ""); code != http.StatusBadRequest {
+		t.Errorf("?limit=x = %d, want 400", code)
+	}
 }
 
 // busWatcher records the classes of the events on the platform's bus, from a client of its own.
@@ -177,6 +250,7 @@ func TestShutdownDuringUndeployResumes(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	api := postSample(t, s, client, withMembers(n))
 	testenv.Eventually(t, 90*time.Second, "the sample's members to go Active", func() bool { return len(activeMembers(s, "")) == n })
+	checkRuntimePages(t, client, api, n)
 	// The members' agents stop answering: the undeploy waits for their graceful timeout.
 	for _, m := range s.app.Controller().Members("") {
 		if err := s.app.Mock().Kill(m.MemberID); err != nil {
