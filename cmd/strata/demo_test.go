@@ -53,7 +53,7 @@ func TestUpDemo(t *testing.T) {
 		regexp.MustCompile(`(?m)^\[ *\d+s\] decision scale-up \+\d .*: scaling rule: active below required; rif avg [\d.]+ .* -> \d`),
 		regexp.MustCompile(`(?m)^\[ *\d+s\] decision none .*: scale-down counted; Stratos acts on the fourth consecutive request`),
 		regexp.MustCompile(`(?m)^\[ *\d+s\] decision scale-down -1 .*: scaling rule: active above required; .*terminate 127\.`),
-		regexp.MustCompile(`(?m)^  scaled out at \d+s`),
+		regexp.MustCompile(`(?m)^  scaled out at (\d+m)?\d+s`),
 		regexp.MustCompile(`(?m)^  scaled back in to 1 at `),
 	} {
 		if !want.MatchString(out) {
