@@ -186,7 +186,7 @@ const mockCluster = "single-cartridge-app.my-php.php.domain"
 // waits until min members are Active; it returns them.
 func deployMock(t *testing.T, s *started, min int) []model.Member {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second} // generous: parallel platforms share a loaded CPU
 	api := "http://" + s.app.Addrs().API.String() + "/api"
 	posts := []struct{ path, file string }{
 		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json"},
