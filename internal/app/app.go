@@ -289,11 +289,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.bus = client
 	g.Go(func() error { return client.Run(ctx) })
-	if embedded != nil {
-		if err := revokeOnTermination(ctx, client, embedded); err != nil {
-			return err
-		}
-	}
 
 	store, err := history.Open(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
@@ -315,6 +310,9 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.addrs.Thrift, a.addrs.ThriftTLS = cepStack.server.PlainAddr(), cepStack.server.SecureAddr()
+	if err := revokeOnTermination(ctx, client, embedded, cepStack.server); err != nil {
+		return err
+	}
 
 	ctrlDB, err := bbolt.Open(filepath.Join(cfg.DataDir, "controller.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {

@@ -195,4 +195,7 @@ func TestMemberCredentialScope(t *testing.T) {
 	if _, err := mqttConnect(t, brokerURL(s), "attacker-2", get(model.PayloadMBUsername), get(model.PayloadMBPassword)); err == nil {
 		t.Error("a terminated member's credential logged in")
 	}
+	testenv.Eventually(t, 20*time.Second, "the terminated member's data-bridge session ended", func() bool {
+		return member.Publish(ctx, databridge.HealthEvent(own)) != nil
+	})
 }

@@ -131,3 +131,21 @@ func (sc *serverConn) mayDelete(sid string) bool {
 	sess := sc.s.sessions.get([]byte(sid))
 	return sess != nil && sess.scope.All
 }
+
+// EndSessions closes every session whose scope match accepts (a terminated member's, say) and
+// returns how many it closed; their next call is answered as for an expired session, and a new
+// connect must pass Authorize again.
+func (s *Server) EndSessions(match func(Scope) bool) int {
+	st := s.sessions
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for id, sess := range st.m {
+		if match(sess.scope) {
+			sess.closed.Store(true)
+			delete(st.m, id)
+			n++
+		}
+	}
+	return n
+}
