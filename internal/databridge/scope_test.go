@@ -92,7 +92,9 @@ func TestScopeAllows(t *testing.T) {
 	member := cluster + "0b7e1c2d-3a4b-4c5d-8e6f-708192a3b4c5"
 	other := cluster + "9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
 	foreign := "x.php.php.domain9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
-	health := func(c, m string) Event { return HealthEvent(model.HealthSample{ClusterID: c, MemberID: m, Metric: model.MetricLoadAverage}) }
+	health := func(c, m string) Event {
+		return HealthEvent(model.HealthSample{ClusterID: c, MemberID: m, Metric: model.MetricLoadAverage})
+	}
 	logs := LogStream(LogStreamName("-1234", "php", time.Unix(0, 0)))
 	logOf := func(m string) Event { return LogEvent(logs, model.LogEntry{MemberID: m, Message: "x"}) }
 	inFlight := InFlightEvent(model.HealthSample{ClusterID: cluster})
