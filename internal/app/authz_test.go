@@ -84,6 +84,15 @@ func TestBrokerOnAllInterfaces(t *testing.T) {
 	if got := metric(t, s, "strata_broker_auth_rejected_total"); got != 2 {
 		t.Errorf("strata_broker_auth_rejected_total = %v, want 2", got)
 	}
+	// An account the operator grants the bus role gets in.
+	client := &http.Client{Timeout: 30 * time.Second}
+	user := `{"userName":"monitor","role":"bus","credential":"monitor-secret-1"}`
+	if code, body := call(t, client, http.MethodPost, "http://"+s.app.Addrs().API.String()+"/api/users", user); code != http.StatusCreated {
+		t.Fatalf("create the bus account = %d %s", code, body)
+	}
+	if _, err := mqttConnect(t, url, "monitor", "monitor", "monitor-secret-1"); err != nil {
+		t.Errorf("the bus account was refused: %v", err)
+	}
 }
 
 // TestMemberCredentialScope: a member's own broker credential (MB_USERNAME/MB_PASSWORD of its
