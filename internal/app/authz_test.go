@@ -5,10 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,4 +211,25 @@ func TestMemberCredentialScope(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "the terminated member's data-bridge session ended", func() bool {
 		return member.Publish(ctx, databridge.HealthEvent(own)) != nil
 	})
+}
+
+// TestAllowAnonymous: --mqtt-allow-anonymous lets an anonymous client in on loopback and says so
+// at WARN when the platform starts; the key of the credentials is generated 0600.
+func TestAllowAnonymous(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	logs := &testenv.Buffer{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.MQTTAllowAnonymous = true
+	s := start(t, o)
+	if _, err := mqttConnect(t, brokerURL(s), "legacy", "", ""); err != nil {
+		t.Errorf("anonymous client refused with MQTTAllowAnonymous: %v", err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "--mqtt-allow-anonymous") {
+		t.Errorf("no WARN about anonymous clients at start; logs:\n%s", logs)
+	}
+	info, err := os.Stat(filepath.Join(o.DataDir, busKeyFile))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("bus.key: %v %v, want mode 0600", info, err)
+	}
 }
