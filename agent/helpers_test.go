@@ -212,11 +212,13 @@ func startCEP(t *testing.T) (*cepSink, string) {
 	srv, err := databridge.NewServer(databridge.ServerOptions{
 		SecureAddr: "127.0.0.1:0",
 		TLS:        &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}},
-		Authenticate: func(_ context.Context, u, p string) error {
+		// The agent's CEP credential is testMember's own: whatever it publishes (health, logs)
+		// must lie inside that member's scope, or the sink does not see it.
+		Authorize: func(_ context.Context, u, p string) (databridge.Scope, error) {
 			if u == "admin" && p == "admin" {
-				return nil
+				return databridge.Scope{ClusterID: testCluster, MemberID: testMember}, nil
 			}
-			return errors.New("bad credentials")
+			return databridge.Scope{}, errors.New("bad credentials")
 		},
 		Handler: sink,
 		Logger:  slog.New(slog.DiscardHandler),

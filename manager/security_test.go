@@ -349,3 +349,24 @@ func TestApplicationIDCollisionRevealsNothing(t *testing.T) {
 	}
 	expect(t, "b reads web", e.do("GET", "/api/applications/web", "boss@b.com", "boss-secret-b.com", nil), http.StatusNotFound, "")
 }
+
+// An account with the bus role (broker access an operator grants) is created only by the super
+// tenant and gets nothing from the REST API.
+func TestBusAccounts(t *testing.T) {
+	e := newEnv(t)
+	setupTenants(t, e)
+	body := []byte(`{"userName":"monitor","role":"bus","credential":"monitor-secret-1"}`)
+	if r := e.do("POST", "/api/users", "boss@a.com", "boss-secret-a.com", body); r.code/100 == 2 {
+		t.Errorf("a tenant admin created a bus account: %d %s", r.code, r.body)
+	}
+	expect(t, "bus account", e.admin("POST", "/api/users", body), http.StatusCreated, "")
+	u, ok := e.srv.opts.Users.Authenticate("monitor", "monitor-secret-1")
+	if !ok || u.Role != RoleBus {
+		t.Fatalf("the bus account: %+v %v", u, ok)
+	}
+	for _, path := range []string{"/api/init", "/api/cartridges", "/api/users"} {
+		if r := e.do("GET", path, "monitor", "monitor-secret-1", nil); r.code != http.StatusForbidden {
+			t.Errorf("GET %s as a bus account = %d, want 403", path, r.code)
+		}
+	}
+}

@@ -339,6 +339,9 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.addrs.Thrift, a.addrs.ThriftTLS = cepStack.server.PlainAddr(), cepStack.server.SecureAddr()
+	if err := revokeOnTermination(ctx, client, embedded, cepStack.server); err != nil {
+		return err
+	}
 
 	ctrlDB, err := bbolt.Open(filepath.Join(cfg.DataDir, "controller.db"), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {

@@ -204,7 +204,7 @@ const mockCluster = "single-cartridge-app.my-php.php.domain"
 // waits until min members are Active; it returns them.
 func deployMock(t *testing.T, s *started, min int) []model.Member {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second} // generous: parallel platforms share a loaded CPU
 	deploySample(t, s, client, func(_, body string) string {
 		return strings.Replace(body, `"cartridgeMin": 1`, fmt.Sprintf(`"cartridgeMin": %d`, min), 1)
 	})

@@ -5,10 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +87,15 @@ func TestBrokerOnAllInterfaces(t *testing.T) {
 	}
 	if got := metric(t, s, "strata_broker_auth_rejected_total"); got != 2 {
 		t.Errorf("strata_broker_auth_rejected_total = %v, want 2", got)
+	}
+	// An account the operator grants the bus role gets in.
+	client := &http.Client{Timeout: 30 * time.Second}
+	user := `{"userName":"monitor","role":"bus","credential":"monitor-secret-1"}`
+	if code, body := call(t, client, http.MethodPost, "http://"+s.app.Addrs().API.String()+"/api/users", user); code != http.StatusCreated {
+		t.Fatalf("create the bus account = %d %s", code, body)
+	}
+	if _, err := mqttConnect(t, url, "monitor", "monitor", "monitor-secret-1"); err != nil {
+		t.Errorf("the bus account was refused: %v", err)
 	}
 }
 
@@ -194,5 +207,29 @@ func TestMemberCredentialScope(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "the terminated member's client disconnected", func() bool { return !c.IsConnectionOpen() })
 	if _, err := mqttConnect(t, brokerURL(s), "attacker-2", get(model.PayloadMBUsername), get(model.PayloadMBPassword)); err == nil {
 		t.Error("a terminated member's credential logged in")
+	}
+	testenv.Eventually(t, 20*time.Second, "the terminated member's data-bridge session ended", func() bool {
+		return member.Publish(ctx, databridge.HealthEvent(own)) != nil
+	})
+}
+
+// TestAllowAnonymous: --mqtt-allow-anonymous lets an anonymous client in on loopback and says so
+// at WARN when the platform starts; the key of the credentials is generated 0600.
+func TestAllowAnonymous(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	logs := &testenv.Buffer{}
+	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.MQTTAllowAnonymous = true
+	s := start(t, o)
+	if _, err := mqttConnect(t, brokerURL(s), "legacy", "", ""); err != nil {
+		t.Errorf("anonymous client refused with MQTTAllowAnonymous: %v", err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "--mqtt-allow-anonymous") {
+		t.Errorf("no WARN about anonymous clients at start; logs:\n%s", logs)
+	}
+	info, err := os.Stat(filepath.Join(o.DataDir, busKeyFile))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("bus.key: %v %v, want mode 0600", info, err)
 	}
 }

@@ -191,12 +191,18 @@ func memberLookup(c *controller.Controller) func(string) (string, bool) {
 	}
 }
 
-// revokeOnTermination disconnects a member's broker clients once the controller publishes its
-// MemberTerminatedEvent: its credential stops working at once, and its subscriptions with it.
-func revokeOnTermination(ctx context.Context, client *bus.Client, broker *bus.Broker) error {
+// revokeOnTermination ends a member's broker connections (embedded broker only; nil: none) and
+// data-bridge sessions once the controller publishes its MemberTerminatedEvent: its credential
+// stops working at once, its subscriptions with it.
+func revokeOnTermination(ctx context.Context, client *bus.Client, broker *bus.Broker, thrift *databridge.Server) error {
 	return client.SubscribeEvents(ctx, "topology/MemberTerminatedEvent", func(_ string, e model.Event) {
-		if ev, ok := e.(*model.MemberTerminatedEvent); ok {
+		ev, ok := e.(*model.MemberTerminatedEvent)
+		if !ok {
+			return
+		}
+		if broker != nil {
 			broker.Disconnect(func(id bus.Identity) bool { return id.Role == bus.RoleMember && id.MemberID == ev.MemberID })
 		}
+		thrift.EndSessions(func(s databridge.Scope) bool { return !s.All && s.MemberID == ev.MemberID })
 	})
 }

@@ -3,11 +3,14 @@ package databridge
 import (
 	"context"
 	"errors"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // Scope is what an authenticated session may publish. A session with All publishes anything;
-// otherwise every event must name ClusterID in a cluster_id (or clusterId) attribute and, when
-// MemberID is set, MemberID in a member_id (or memberId) attribute. An event that does not is
+// otherwise every event must name MemberID in a member_id (or memberId) attribute when MemberID
+// is set, and ClusterID as its cluster_id (or clusterId), or a member of ClusterID when the
+// stream has no cluster attribute (see allows). An event that does not is
 // dropped, counted in Stats.OutOfScope, and the session is closed after maxScopeOffences
 // bundles with such events. A scoped session may not delete stream definitions.
 type Scope struct {
@@ -47,25 +50,40 @@ func (s *Server) authorize(ctx context.Context, user, password string) (Scope, e
 	return Unscoped(s.opts.Authenticate)(ctx, user, password)
 }
 
-// allows reports whether an event lies inside the scope.
+// allows reports whether an event lies inside the scope. A member's session needs the event's
+// member id to be its member, and its cluster id, when the stream has one, its cluster (the log
+// streams name only the member). A cluster's session needs its cluster as the event's cluster id,
+// or, for a stream without one, a member id of that cluster (§1.7).
 func (sc Scope) allows(e *Event) bool {
 	if sc.All {
 		return true
 	}
-	if sc.ClusterID == "" || stringAttr(e, "cluster_id", "clusterId") != sc.ClusterID {
+	member, hasMember := stringAttr(e, "member_id", "memberId")
+	cluster, hasCluster := stringAttr(e, "cluster_id", "clusterId")
+	if sc.MemberID != "" {
+		return hasMember && member == sc.MemberID && (!hasCluster || cluster == sc.ClusterID)
+	}
+	if sc.ClusterID == "" {
 		return false
 	}
-	return sc.MemberID == "" || stringAttr(e, "member_id", "memberId") == sc.MemberID
+	if hasCluster && cluster != sc.ClusterID {
+		return false
+	}
+	if hasMember {
+		c, ok := model.MemberClusterID(member)
+		return ok && c == sc.ClusterID
+	}
+	return hasCluster
 }
 
-// stringAttr returns the first of the named string attributes the event's stream has, or "".
-func stringAttr(e *Event, names ...string) string {
+// stringAttr returns the first of the named string attributes the event's stream has.
+func stringAttr(e *Event, names ...string) (string, bool) {
 	for _, n := range names {
 		if t, i, ok := e.Stream.Index(n); ok && t == TypeString && i < len(e.Strings) {
-			return e.Strings[i]
+			return e.Strings[i], true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // enforceScope hands the handler only the events of evs inside the session's scope. When all are,
@@ -112,4 +130,22 @@ func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 func (sc *serverConn) mayDelete(sid string) bool {
 	sess := sc.s.sessions.get([]byte(sid))
 	return sess != nil && sess.scope.All
+}
+
+// EndSessions closes every session whose scope match accepts (a terminated member's, say) and
+// returns how many it closed; their next call is answered as for an expired session, and a new
+// connect must pass Authorize again.
+func (s *Server) EndSessions(match func(Scope) bool) int {
+	st := s.sessions
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for id, sess := range st.m {
+		if match(sess.scope) {
+			sess.closed.Store(true)
+			delete(st.m, id)
+			n++
+		}
+	}
+	return n
 }

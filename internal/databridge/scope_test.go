@@ -15,6 +15,8 @@ import (
 // refused at connect.
 func TestScope(t *testing.T) {
 	t.Parallel()
+	sample := sample
+	sample.MemberID = sample.ClusterID + "0b7e1c2d-3a4b-4c5d-8e6f-708192a3b4c5"
 	authorize := func(_ context.Context, user, password string) (Scope, error) {
 		if password != "pw" {
 			return Scope{}, ErrAuthentication
@@ -32,9 +34,9 @@ func TestScope(t *testing.T) {
 	ts := startServer(t, func(o *ServerOptions) { o.Authenticate, o.Authorize = nil, authorize })
 	ctx := context.Background()
 	otherMember := sample
-	otherMember.MemberID = "m-2"
+	otherMember.MemberID = sample.ClusterID + "9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
 	otherCluster := sample
-	otherCluster.ClusterID, otherCluster.MemberID = "super.cluster", "m-9"
+	otherCluster.ClusterID, otherCluster.MemberID = "super.cluster", "super.cluster9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
 
 	cl, _ := genClient(t, ts.SecureAddr().String(), clientTLS(t))
 	if _, err := cl.Connect(ctx, "t1user@t1.com", "pw"); err == nil {
@@ -81,5 +83,46 @@ func TestScope(t *testing.T) {
 	}
 	if st := ts.Stats(); st.OutOfScope != 5 {
 		t.Errorf("OutOfScope = %d, want 5", st.OutOfScope)
+	}
+}
+
+// TestScopeAllows: the scope decision on the streams agents and the load balancer publish.
+func TestScopeAllows(t *testing.T) {
+	const cluster = "app.php.php.domain"
+	member := cluster + "0b7e1c2d-3a4b-4c5d-8e6f-708192a3b4c5"
+	other := cluster + "9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
+	foreign := "x.php.php.domain9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
+	health := func(c, m string) Event {
+		return HealthEvent(model.HealthSample{ClusterID: c, MemberID: m, Metric: model.MetricLoadAverage})
+	}
+	logs := LogStream(LogStreamName("-1234", "php", time.Unix(0, 0)))
+	logOf := func(m string) Event { return LogEvent(logs, model.LogEntry{MemberID: m, Message: "x"}) }
+	inFlight := InFlightEvent(model.HealthSample{ClusterID: cluster})
+	memberScope := Scope{ClusterID: cluster, MemberID: member}
+	clusterScope := Scope{ClusterID: cluster}
+	for _, tt := range []struct {
+		name  string
+		scope Scope
+		event Event
+		want  bool
+	}{
+		{"all: anything", Scope{All: true}, health(foreign, foreign), true},
+		{"member: own health", memberScope, health(cluster, member), true},
+		{"member: own logs", memberScope, logOf(member), true},
+		{"member: another member's health", memberScope, health(cluster, other), false},
+		{"member: own id, other cluster", memberScope, health("x.php.php.domain", member), false},
+		{"member: another member's logs", memberScope, logOf(other), false},
+		{"member: in-flight (no member id)", memberScope, inFlight, false},
+		{"cluster: a member's health", clusterScope, health(cluster, other), true},
+		{"cluster: in-flight", clusterScope, inFlight, true},
+		{"cluster: a member's logs", clusterScope, logOf(other), true},
+		{"cluster: another cluster's logs", clusterScope, logOf(foreign), false},
+		{"cluster: another cluster's health", clusterScope, health("x.php.php.domain", foreign), false},
+		{"cluster: its cluster id with a foreign member", clusterScope, health(cluster, foreign), false},
+		{"empty scope", Scope{}, health(cluster, member), false},
+	} {
+		if got := tt.scope.allows(&tt.event); got != tt.want {
+			t.Errorf("%s: allows = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -194,10 +194,17 @@ func dialUp(port int) func() error {
 // StartMosquitto starts a private Mosquitto on a free loopback port, stopped at the end of the test.
 func StartMosquitto(t testing.TB) *Server {
 	t.Helper()
+	return StartMosquittoWith(t, "allow_anonymous true\n")
+}
+
+// StartMosquittoWith starts a private Mosquitto like StartMosquitto with extra configuration
+// lines in place of allow_anonymous (e.g. password_file and acl_file).
+func StartMosquittoWith(t testing.TB, extra string) *Server {
+	t.Helper()
 	bin := need(t, "mosquitto")
 	dir := t.TempDir()
 	port := FreePort(t)
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n", port)
+	conf := fmt.Sprintf("listener %d 127.0.0.1\n%spersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n", port, extra)
 	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
