@@ -42,5 +42,19 @@
 // window and up to a 90 s monitor tick: 1 to 2.75 of its windows). BenchmarkReaction moves the
 // step over the phases of the window (-benchtime=6x covers six).
 //
+// # Scale (scale_test.go)
+//
+// TestScale is issue 17's harness: `strata up` in this process (load balancer included, mock
+// health every 15 s, fault timeout an hour so silent mock members do not churn), one application
+// whose cluster has cartridgeMin = cartridgeMax = -scale.members (300 in the normal suite),
+// deployed and undeployed over REST. It logs one row of the issue's table: deploy → every member
+// Active (counted from MemberActivatedEvents on a separate bus connection), peak RSS (VmHWM),
+// steady CPU per minute over -scale.steady once every member is Active, the CompleteTopologyEvent's
+// size and the time to answer a CompleteTopologyRequestEvent (also asked when half the members
+// are Active: it must be answered within 2 s), the GET runtime time (five calls, min–max) and
+// undeploy → no member left. For example:
+//
+//	go test -run 'TestScale$' -scale.members=5000 -timeout 0 -v ./bench
+//
 // Nothing imports this package; it may import everything.
 package bench

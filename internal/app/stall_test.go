@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +83,10 @@ func TestSlowSubscriberDoesNotStallTheController(t *testing.T) {
 	case <-answers:
 	case <-time.After(20 * time.Second):
 		t.Fatal("no CompleteTopologyEvent within 20s of a request while another subscriber of the platform's client was blocked")
+	}
+	// The blocked consumer's depth is on /metrics.
+	_, metrics := call(t, &http.Client{Timeout: 10 * time.Second}, http.MethodGet, "http://"+s.app.Addrs().API.String()+"/metrics", "")
+	if want := `strata_bus_consumer_queue_depth{consumer="default"} 1`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics has no %s", want)
 	}
 }
