@@ -314,11 +314,6 @@ func (a *App) Run(ctx context.Context) error {
 	a.bus = client
 	reg.MustRegister(busMetrics{client})
 	g.Go(func() error { return client.Run(ctx) })
-	if embedded != nil {
-		if err := revokeOnTermination(ctx, client, embedded); err != nil {
-			return err
-		}
-	}
 	store, err := openHistory(ctx, history.Options{DSN: cfg.ClickHouse, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
 		return fmt.Errorf("--clickhouse: %w", err)
@@ -339,7 +334,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	a.addrs.Thrift, a.addrs.ThriftTLS = cepStack.server.PlainAddr(), cepStack.server.SecureAddr()
-	if err := revokeOnTermination(ctx, client, embedded, cepStack.server); err != nil {
+	if err := revokeOnTermination(ctx, client.Consumer("credentials"), embedded, cepStack.server); err != nil {
 		return err
 	}
 

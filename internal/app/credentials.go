@@ -194,7 +194,7 @@ func memberLookup(c *controller.Controller) func(string) (string, bool) {
 // revokeOnTermination ends a member's broker connections (embedded broker only; nil: none) and
 // data-bridge sessions once the controller publishes its MemberTerminatedEvent: its credential
 // stops working at once, its subscriptions with it.
-func revokeOnTermination(ctx context.Context, client *bus.Client, broker *bus.Broker, thrift *databridge.Server) error {
+func revokeOnTermination(ctx context.Context, client *bus.Consumer, broker *bus.Broker, thrift *databridge.Server) error {
 	return client.SubscribeEvents(ctx, "topology/MemberTerminatedEvent", func(_ string, e model.Event) {
 		ev, ok := e.(*model.MemberTerminatedEvent)
 		if !ok {
