@@ -406,10 +406,11 @@ func (a *App) Run(ctx context.Context) error {
 	var api *manager.Server
 	var webConsole http.Handler
 	if !cfg.NoConsole {
+		consoleBus := client.Consumer("console")
 		con, err := console.New(console.Options{
 			API: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.Handler().ServeHTTP(w, r) }),
 			Subscribe: func(ctx context.Context, filter string, h func(string, []byte)) error {
-				return client.Subscribe(ctx, filter, h)
+				return consoleBus.Subscribe(ctx, filter, h)
 			},
 			Logger: log,
 		})

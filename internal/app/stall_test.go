@@ -33,7 +33,8 @@ func TestSlowSubscriberDoesNotStallTheController(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	observer, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, Username: "admin", Password: adminPassword})
+	user, password := internalBus(t, s)
+	observer, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, Username: user, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,12 +146,14 @@ type busWatcher struct {
 	classes []string
 }
 
-func watchBus(t *testing.T, brokers []string, filters ...string) *busWatcher {
+func watchBus(t *testing.T, s *started, filters ...string) *busWatcher {
 	t.Helper()
+	user, password := internalBus(t, s)
+	brokers := s.app.Addrs().Brokers
 	w := &busWatcher{}
 	connected := make(chan struct{})
 	var once sync.Once
-	c, err := bus.New(bus.Options{URLs: brokers, ClientID: "undeploy-watch", Username: "admin", Password: adminPassword,
+	c, err := bus.New(bus.Options{URLs: brokers, ClientID: "undeploy-watch", Username: user, Password: password,
 		Logger: testenv.Logger(t, 0), OnState: func(s bus.State) {
 			if s == bus.Connected {
 				once.Do(func() { close(connected) })
@@ -210,7 +212,7 @@ func TestUndeployEventSequence(t *testing.T) {
 	if got := runtimeStatus(t, client, api); got != "Active" {
 		t.Errorf("runtime status of the Active application = %q, want Active", got)
 	}
-	w := watchBus(t, s.app.Addrs().Brokers, "topology/#", "instance/#", "application/#", "cluster/status/#")
+	w := watchBus(t, s, "topology/#", "instance/#", "application/#", "cluster/status/#")
 	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, body)
 	}
@@ -257,7 +259,7 @@ func TestShutdownDuringUndeployResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w := watchBus(t, s.app.Addrs().Brokers, "instance/notifier/#")
+	w := watchBus(t, s, "instance/notifier/#")
 	if code, body := call(t, client, http.MethodPost, api+"/applications/"+sampleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, body)
 	}
