@@ -47,6 +47,17 @@ type BrokerOptions struct {
 	// docs/architecture.md). Each connected client costs 8 bytes per slot; 0 means
 	// DefaultClientWritesPending.
 	ClientWritesPending int
+	// MaxPacketSize is the largest MQTT packet (fixed header included) a client may send; a
+	// larger one ends its connection at the packet's header, before the broker reads the body.
+	// 0 means DefaultMaxPacketSize.
+	MaxPacketSize int
+	// PacketLimit, when set, gives an authenticated client's limit by its username in place of
+	// MaxPacketSize; 0 keeps MaxPacketSize. The platform's own client gets room for its
+	// topology publications (a complete topology of 100 000 members is about 90 MB).
+	PacketLimit func(user string) int
+	// MaxInflight is how many outgoing QoS 1/2 messages the broker stores per client awaiting
+	// acknowledgement before it drops more (counted in InflightDropped); 0 means 65535.
+	MaxInflight int
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -59,6 +70,7 @@ type BrokerStats struct {
 	MessagesDropped  int64 // messages dropped because a subscriber's buffer was full
 	InflightDropped  int64 // QoS 1/2 messages dropped because a subscriber's inflight quota was full
 	AuthRejected     int64 // connections refused for missing or wrong credentials
+	PacketsTooLarge  int64 // connections ended for a packet over the client's limit
 }
 
 // Broker is an embedded MQTT 3.1.1/5 broker (mochi-mqtt) for `strata up`. NewBroker binds its
@@ -69,6 +81,7 @@ type Broker struct {
 	tls       bool
 	log       *slog.Logger
 	auth      *authHook
+	limits    *packetLimits
 	running   atomic.Bool
 	closeOnce atomic.Bool
 }
@@ -87,14 +100,25 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	case writes < 0 || writes > math.MaxInt32:
 		return nil, fmt.Errorf("broker: client writes pending %d out of range", writes)
 	}
+	inflight := o.MaxInflight
+	switch {
+	case inflight == 0:
+		inflight = math.MaxUint16
+	case inflight < 0 || inflight > math.MaxUint16:
+		return nil, fmt.Errorf("broker: max inflight %d out of range 1-%d", inflight, math.MaxUint16)
+	}
+	limits, err := newPacketLimits(o)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "broker")
 
-	b := &Broker{tls: o.TLS != nil, log: log}
-	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}}
+	b := &Broker{tls: o.TLS != nil, log: log, limits: limits}
+	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}, limits: limits}
 	var errs []error
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -124,8 +148,8 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = int32(writes)
-	caps.MaximumInflight = math.MaxUint16 // QoS 1/2 messages stored per client before dropping
-	caps.ReceiveMaximum = math.MaxUint16  // MQTT 5 clients may have this many QoS 1/2 in flight
+	caps.MaximumInflight = uint16(inflight) // QoS 1/2 messages stored per client before dropping
+	caps.ReceiveMaximum = math.MaxUint16    // MQTT 5 clients may have this many QoS 1/2 in flight
 	caps.MaximumSessionExpiryInterval = 3600
 	b.srv = mochi.New(&mochi.Options{
 		Capabilities:           caps,
@@ -141,7 +165,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
 	}
 	for i, ln := range b.lns {
-		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, conns: map[net.Conn]struct{}{}}
+		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, limits: limits, conns: map[net.Conn]struct{}{}}
 		if err := b.srv.AddListener(l); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("broker: add listener: %w", err)
@@ -208,6 +232,7 @@ func (b *Broker) Stats() BrokerStats {
 		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),
 		AuthRejected:     b.auth.rejected.Load(),
+		PacketsTooLarge:  b.limits.tooBig.Load(),
 	}
 }
 
@@ -217,6 +242,7 @@ type authHook struct {
 	mochi.HookBase
 	authenticate func(user, password string) bool
 	loopback     map[string]bool // listener id -> loopback; written before Serve only
+	limits       *packetLimits
 	rejected     atomic.Int64
 	dropLogged   atomic.Bool
 }
@@ -230,15 +256,18 @@ func (h *authHook) Provides(b byte) bool {
 func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	if !pk.Connect.UsernameFlag || len(pk.Connect.Username) == 0 {
 		if h.loopback[cl.Net.Listener] {
+			h.limits.identify(cl, "")
 			return true
 		}
 		h.rejected.Add(1)
 		return false
 	}
 	if h.authenticate == nil {
+		h.limits.identify(cl, string(pk.Connect.Username))
 		return true // loopback only: NewBroker refuses other listeners without Authenticate
 	}
 	if h.authenticate(string(pk.Connect.Username), string(pk.Connect.Password)) {
+		h.limits.identify(cl, string(pk.Connect.Username))
 		return true
 	}
 	h.rejected.Add(1)
@@ -342,10 +371,11 @@ func (h quietHandler) WithGroup(name string) slog.Handler {
 // keep-alive once connected), and its Close ends every connection it handed out and waits for
 // them before mochi waits.
 type listener struct {
-	id  string
-	ln  net.Listener
-	srv *mochi.Server
-	log *slog.Logger
+	id     string
+	ln     net.Listener
+	srv    *mochi.Server
+	log    *slog.Logger
+	limits *packetLimits
 
 	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
 	conns  map[net.Conn]struct{}
@@ -372,6 +402,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(connectDeadline))
+		c = l.limits.wrap(c)
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
@@ -388,6 +419,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			l.mu.Lock()
 			delete(l.conns, c)
 			l.mu.Unlock()
+			l.limits.ended(l.log, c.RemoteAddr().String(), err)
 			l.log.Debug("client connection ended", "listener", l.Address(), "error", err)
 		}()
 	}
