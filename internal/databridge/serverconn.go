@@ -221,7 +221,7 @@ func (sc *serverConn) connect(ctx context.Context, seq int32) error {
 	if err := sc.r.readStringFields(a[:]); err != nil {
 		return err
 	}
-	if err := sc.s.opts.Authenticate(ctx, a[0], a[1]); err != nil {
+	if err := sc.s.opts.Authenticate(withSource(ctx, sc.c.RemoteAddr()), a[0], a[1]); err != nil {
 		sc.s.authFailures.Add(1)
 		sc.s.log.Warn("authentication failed", "remote", sc.c.RemoteAddr().String(), "user", a[0], "err", err)
 		sc.appException("connect", seq, 1, "authentication failed for user "+a[0])
