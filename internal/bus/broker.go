@@ -42,6 +42,9 @@ type BrokerOptions struct {
 	// configuration error. Credentials presented on a loopback listener are checked when
 	// Authenticate is set.
 	Authenticate func(user, password string) bool
+	// AuthenticateFrom, when set, is used in place of Authenticate and also gets the client's
+	// source host, so that failed logins can be throttled by source.
+	AuthenticateFrom func(source, user, password string) bool
 	// ClientWritesPending is how many messages the broker buffers per subscriber before it drops
 	// QoS 0 messages to that subscriber (mochi's default of 8192 dropped 9-15 % of a burst; see
 	// docs/architecture.md). Each connected client costs 8 bytes per slot; 0 means
@@ -118,7 +121,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	log = log.With("component", "broker")
 
 	b := &Broker{tls: o.TLS != nil, log: log, limits: limits}
-	b.auth = &authHook{authenticate: o.Authenticate, loopback: map[string]bool{}, limits: limits}
+	b.auth = &authHook{authenticate: authenticateFrom(o), loopback: map[string]bool{}, limits: limits}
 	var errs []error
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -127,7 +130,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 			continue
 		}
 		loop := ln.Addr().(*net.TCPAddr).IP.IsLoopback()
-		if !loop && o.Authenticate == nil {
+		if !loop && o.Authenticate == nil && o.AuthenticateFrom == nil {
 			ln.Close()
 			errs = append(errs, fmt.Errorf("listener %s is not loopback and no Authenticate func is set", a))
 			continue
@@ -240,7 +243,7 @@ func (b *Broker) Stats() BrokerStats {
 // caller's func. Topics are not restricted.
 type authHook struct {
 	mochi.HookBase
-	authenticate func(user, password string) bool
+	authenticate func(source, user, password string) bool
 	loopback     map[string]bool // listener id -> loopback; written before Serve only
 	limits       *packetLimits
 	rejected     atomic.Int64
@@ -266,7 +269,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 		h.limits.identify(cl, string(pk.Connect.Username))
 		return true // loopback only: NewBroker refuses other listeners without Authenticate
 	}
-	if h.authenticate(string(pk.Connect.Username), string(pk.Connect.Password)) {
+	if h.authenticate(sourceHost(cl.Net.Remote), string(pk.Connect.Username), string(pk.Connect.Password)) {
 		h.limits.identify(cl, string(pk.Connect.Username))
 		return true
 	}

@@ -150,3 +150,22 @@ func (l *packetLimits) ended(log interface{ Warn(string, ...any) }, remote strin
 			"remote", remote, "error", err)
 	}
 }
+
+// authenticateFrom is the options' credential check, with the source host.
+func authenticateFrom(o BrokerOptions) func(source, user, password string) bool {
+	switch {
+	case o.AuthenticateFrom != nil:
+		return o.AuthenticateFrom
+	case o.Authenticate != nil:
+		return func(_, user, password string) bool { return o.Authenticate(user, password) }
+	}
+	return nil
+}
+
+// sourceHost is the host of a client's remote address.
+func sourceHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}

@@ -214,3 +214,21 @@ func TestPacketLimitBeforeConnect(t *testing.T) {
 		t.Fatal("a 1 MB CONNECT header was not refused")
 	}
 }
+
+// TestAuthenticateFromSource: the broker tells AuthenticateFrom where a client connects from,
+// which it is given with the credentials.
+func TestAuthenticateFromSource(t *testing.T) {
+	got := make(chan string, 4)
+	b := runBroker(t, BrokerOptions{AuthenticateFrom: func(source, user, password string) bool {
+		got <- source
+		return password == "right-password"
+	}})
+	c := connectAs(t, b.Addrs()[0].String(), "from-source", "member", "right-password")
+	c.Close()
+	if src := <-got; src != "127.0.0.1" {
+		t.Errorf("source = %q, want 127.0.0.1", src)
+	}
+	if st := b.Stats(); st.AuthRejected != 0 {
+		t.Errorf("AuthRejected = %d, want 0", st.AuthRejected)
+	}
+}
