@@ -33,7 +33,8 @@ type LoginLimits struct {
 	// throttle, so a valid user is never held up by an attacker's failures.
 	CacheTTL  time.Duration
 	CacheSize int
-	// Hashers is how many bcrypt checks run at once (default GOMAXPROCS); the rest wait.
+	// Hashers is how many bcrypt checks run at once (default half of GOMAXPROCS, at least 1);
+	// the rest wait.
 	Hashers int
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
@@ -60,7 +61,9 @@ func (l LoginLimits) withDefaults() LoginLimits {
 		l.CacheSize = 10000
 	}
 	if l.Hashers <= 0 {
-		l.Hashers = runtime.GOMAXPROCS(0)
+		// Half the CPUs: password checks, however many an attacker causes, leave the rest for
+		// serving everyone else.
+		l.Hashers = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if l.Now == nil {
 		l.Now = time.Now
@@ -130,9 +133,9 @@ func (bs *buckets) give(key string) {
 	}
 }
 
-// verified is a remembered credential: an HMAC of its hash and the password, until expires.
+// verified is a remembered credential's user record, until expires.
 type verified struct {
-	sum     []byte
+	user    User
 	expires time.Time
 }
 
@@ -144,7 +147,8 @@ type logins struct {
 	mu       sync.Mutex // guards the maps below
 	sources  *buckets
 	users    *buckets
-	verified map[string]verified // qualified user name -> its last verified credential
+	verified map[string]verified // HMAC(key, qualified name, password) -> the user it proved
+	byUser   map[string]string   // qualified user name -> its key in verified (one per user)
 
 	failed, throttled, cached atomic.Int64
 }
@@ -157,23 +161,33 @@ func newLogins(l LoginLimits) *logins {
 		sources:  newBuckets(l.SourceBurst, l.Refill),
 		users:    newBuckets(l.UserBurst, l.Refill),
 		verified: map[string]verified{},
+		byUser:   map[string]string{},
 	}
 }
 
-// remembered says whether sum is user's verified credential, not expired.
-func (l *logins) remembered(user string, sum []byte, equal func(a, b []byte) bool) bool {
+// remembered returns the user a credential's sum proved within CacheTTL. It reads no database
+// and decodes nothing: a valid user's login, and an attacker's refusal, cost one HMAC.
+func (l *logins) remembered(sum string) (User, bool) {
 	l.mu.Lock()
-	v, ok := l.verified[user]
-	if ok && !l.limits.Now().Before(v.expires) {
-		delete(l.verified, user)
-		ok = false
+	defer l.mu.Unlock()
+	v, ok := l.verified[sum]
+	if !ok {
+		return User{}, false
 	}
-	l.mu.Unlock()
-	if ok && equal(v.sum, sum) {
-		l.cached.Add(1)
-		return true
+	if !l.limits.Now().Before(v.expires) {
+		l.drop(key(v.user.Name, v.user.TenantDomain))
+		return User{}, false
 	}
-	return false
+	l.cached.Add(1)
+	return v.user, true
+}
+
+// drop forgets user's remembered credential. The caller holds mu.
+func (l *logins) drop(user string) {
+	if sum, ok := l.byUser[user]; ok {
+		delete(l.verified, sum)
+		delete(l.byUser, user)
+	}
 }
 
 // admit takes a token of source (none for "") and of user, or says how long to wait.
@@ -198,34 +212,36 @@ func (l *logins) admit(source, user string) error {
 }
 
 // succeeded gives the tokens back and remembers the credential.
-func (l *logins) succeeded(source, user string, sum []byte) {
+func (l *logins) succeeded(source, user, sum string, rec User) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if source != "" {
 		l.sources.give(source)
 	}
 	l.users.give(user)
+	l.drop(user)
 	if len(l.verified) >= l.limits.CacheSize {
 		now := l.limits.Now()
-		for k, v := range l.verified {
+		for _, v := range l.verified {
 			if !now.Before(v.expires) {
-				delete(l.verified, k)
+				l.drop(key(v.user.Name, v.user.TenantDomain))
 			}
 		}
-		for k := range l.verified {
+		for _, v := range l.verified {
 			if len(l.verified) < l.limits.CacheSize {
 				break
 			}
-			delete(l.verified, k)
+			l.drop(key(v.user.Name, v.user.TenantDomain))
 		}
 	}
-	l.verified[user] = verified{sum: sum, expires: l.limits.Now().Add(l.limits.CacheTTL)}
+	l.verified[sum] = verified{user: rec, expires: l.limits.Now().Add(l.limits.CacheTTL)}
+	l.byUser[user] = sum
 }
 
 // forget drops a user's remembered credential (its password changed, or it was deleted).
 func (l *logins) forget(user string) {
 	l.mu.Lock()
-	delete(l.verified, user)
+	l.drop(user)
 	l.mu.Unlock()
 }
 

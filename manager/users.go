@@ -47,10 +47,10 @@ type User struct {
 
 // Users is the one credential store that the REST API, the Thrift receiver and the embedded
 // broker authenticate against. Accounts live in a bbolt database in the data dir. A successful
-// bcrypt check is remembered for a while (LoginLimits.CacheTTL) as an HMAC of the stored hash
-// and the password under a per-process key, so agents that reconnect often, and valid users
-// while an attacker guesses, do not pay bcrypt's cost; changing a password or deleting the user
-// forgets it. Unproven logins are throttled per source and per user name, and bcrypt checks run
+// bcrypt check is remembered for a while (LoginLimits.CacheTTL) under an HMAC of the user name
+// and the password with a per-process key, so agents that reconnect often, and valid users
+// while an attacker guesses, pay neither bcrypt nor a database read; changing a password or
+// deleting the user forgets it. Unproven logins are throttled per source and per user name, and bcrypt checks run
 // with bounded concurrency (logins.go).
 type Users struct {
 	db    *bbolt.DB
@@ -177,30 +177,28 @@ func (u *Users) Login(source, qualified, password string) (User, error) {
 	l := u.logins.Load()
 	name, domain := Qualify(qualified)
 	k := key(name, domain)
-	rec, err := u.Get(qualified)
-	var sum []byte
-	if err == nil {
-		mac := hmac.New(sha256.New, u.key[:])
-		mac.Write(rec.PasswordHash) // bind the memo to this hash: a new password invalidates it
-		mac.Write([]byte(password))
-		sum = mac.Sum(nil)
-		if l.remembered(k, sum, hmac.Equal) {
-			return rec, nil
-		}
+	mac := hmac.New(sha256.New, u.key[:])
+	mac.Write([]byte(k))
+	mac.Write([]byte{0}) // names hold no NUL: the pair is unambiguous
+	mac.Write([]byte(password))
+	sum := string(mac.Sum(nil))
+	if rec, ok := l.remembered(sum); ok {
+		return rec, nil
 	}
 	if err := l.admit(source, k); err != nil {
 		return User{}, err
 	}
+	rec, err := u.Get(qualified)
 	hash := rec.PasswordHash
-	if sum == nil {
+	if err != nil {
 		// Spend the same time as a real check so unknown names are not told apart by timing.
 		hash = u.dummy()
 	}
-	if !l.hash(func() bool { return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil }) || sum == nil {
+	if !l.hash(func() bool { return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil }) || err != nil {
 		l.failed.Add(1)
 		return User{}, ErrBadCredentials
 	}
-	l.succeeded(source, k, sum)
+	l.succeeded(source, k, sum, rec)
 	return rec, nil
 }
 

@@ -21,22 +21,20 @@ import (
 
 // upConfig is what `strata up` is told by its flags.
 type upConfig struct {
-	dataDir     string
-	api         string
-	mqttListen  string
-	broker      string
-	logFormat   string
-	logLevel    string
-	clickhouse  string
-	lb          bool
-	authzPolicy string
-	secretsKey  string
-	prevKey     string
-	lbHost      string
-	cep         cepConfig
-	controller  controllerConfig
-	scaling     scalingConfig
-	demo        demoConfig
+	dataDir                 string
+	api                     string
+	mqttListen              string
+	broker                  string
+	logFormat, logLevel     string
+	clickhouse, authzPolicy string
+	lb                      bool
+	secretsKey, prevKey     string
+	lbHost                  string
+	cep                     cepConfig
+	controller              controllerConfig
+	scaling                 scalingConfig
+	demo                    demoConfig
+	limits                  app.Limits
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -56,6 +54,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	c.controller.flags(fs)
 	c.scaling.flags(fs)
 	c.demo.flags(fs)
+	c.limits.Flags(fs)
 }
 
 func runUp(args []string, stdout, stderr io.Writer) int {
@@ -184,6 +183,7 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		LBHost:          c.lbHost,
 		LBStatsInterval: c.lbStatsInterval(),
 		CEP:             c.cep.options(),
+		Limits:          c.limits,
 		SyncInterval:    c.controller.syncInterval,
 		GracefulTimeout: c.controller.gracefulTimeout,
 		MockInterval:    c.controller.mockInterval,

@@ -69,6 +69,8 @@ type Options struct {
 	LBStatsInterval time.Duration
 	// CEP configures the CEP and its Thrift receiver.
 	CEP CEPOptions
+	// Limits bound packets, connections, requests and password checks (limits.go).
+	Limits Limits
 	// SyncInterval (--topology-sync) and GracefulTimeout (--graceful-timeout) configure the
 	// controller; CleanupInterval its clean-up of ended members (0: the controller's default).
 	SyncInterval, GracefulTimeout, CleanupInterval time.Duration
@@ -147,6 +149,7 @@ func New(o Options) (*App, error) {
 	if o.MockInterval == 0 {
 		o.MockInterval = 15 * time.Second
 	}
+	o.Limits = o.Limits.withDefaults()
 	return &App{opts: o, ready: make(chan struct{})}, nil
 }
 
@@ -234,6 +237,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	users.SetLoginLimits(cfg.Limits.logins())
 	if err := ensureAdmin(users, cfg.DataDir, cfg.AdminPassword, cfg.Stdout); err != nil {
 		return err
 	}
@@ -241,9 +245,9 @@ func (a *App) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	authenticate := func(user, password string) bool {
-		_, ok := users.Authenticate(user, password)
-		return ok
+	login := func(source, user, password string) error {
+		_, err := users.Login(source, user, password)
+		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	// On an early return, every component stops before the files close (deferred calls run in
@@ -254,7 +258,9 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	brokerURLs := SplitURLs(cfg.Broker)
 	if len(brokerURLs) == 0 {
-		broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Authenticate: authenticate, Logger: log})
+		broker, err := bus.NewBroker(cfg.Limits.brokerOptions(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen},
+			AuthenticateFrom: func(source, user, password string) bool { return login(source, user, password) == nil }, Logger: log},
+			cfg.BrokerUsername))
 		if err != nil {
 			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
 		}
@@ -273,9 +279,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.bus = client
 	g.Go(func() error { return client.Run(ctx) })
 
-	thriftAuth := func(_ context.Context, user, password string) error {
-		if !authenticate(user, password) {
-			return databridge.ErrAuthentication
+	thriftAuth := func(ctx context.Context, user, password string) error {
+		if err := login(databridge.Source(ctx), user, password); err != nil {
+			return fmt.Errorf("%w: %w", databridge.ErrAuthentication, err)
 		}
 		return nil
 	}
@@ -288,12 +294,15 @@ func (a *App) Run(ctx context.Context) error {
 	reg.MustRegister(history.Collector(store))
 	g.Go(func() error { return store.Run(ctx) })
 
+	cfg.CEP.IdleTimeout, cfg.CEP.MaxConns = cfg.Limits.ThriftIdleTimeout, cfg.Limits.ThriftMaxConns
+	cfg.CEP.MaxConnsPerSource, cfg.CEP.MaxFrame = cfg.Limits.ThriftMaxConnsPerHost, cfg.Limits.ThriftMaxFrame
 	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, thriftAuth, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err
 	}
 	a.engine = cepStack.Engine
 	reg.MustRegister(cepStack.Engine.Collector())
+	reg.MustRegister(limitMetrics(users, cepStack.server)...)
 	if err := cepStack.Start(ctx, g, client); err != nil {
 		return err
 	}
@@ -365,6 +374,7 @@ func (a *App) Run(ctx context.Context) error {
 	api, err := manager.New(manager.Options{
 		Listener:           apiLn,
 		Users:              users,
+		MaxConcurrent:      cfg.Limits.APIMaxConcurrent,
 		Gatherer:           reg,
 		Logger:             log,
 		Policies:           sc.store,

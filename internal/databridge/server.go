@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +67,8 @@ type Stats struct {
 	AuthFailures    uint64 // connect calls refused
 	// RefusedConnections are connections closed at accept, beyond MaxConns or MaxConnsPerSource.
 	RefusedConnections uint64
-	Sessions           int // live sessions at the last sweep
+	IdleClosed         uint64 // connections closed after IdleTimeout without a byte
+	Sessions           int    // live sessions at the last sweep
 }
 
 // Server is the data-bridge receiver: the plain and the secure service on their own listeners.
@@ -90,9 +92,9 @@ type Server struct {
 	legacyMu     sync.Mutex
 	legacyWarned map[string]struct{}
 
-	connections, bundles, events, rejected, badFrames, authFailures, refusedConns atomic.Uint64
-	open                                                                          atomic.Int64
-	liveSessions                                                                  atomic.Int64
+	connections, bundles, events, rejected, badFrames, authFailures, refusedConns, idleClosed atomic.Uint64
+	open                                                                                      atomic.Int64
+	liveSessions                                                                              atomic.Int64
 }
 
 const (
@@ -200,6 +202,7 @@ func (s *Server) Stats() Stats {
 		BadFrames:          s.badFrames.Load(),
 		AuthFailures:       s.authFailures.Load(),
 		RefusedConnections: s.refusedConns.Load(),
+		IdleClosed:         s.idleClosed.Load(),
 		Sessions:           int(s.liveSessions.Load()),
 	}
 }
@@ -376,6 +379,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, secure bool) {
 func (s *Server) connEnded(remote string, secure bool, err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
+	case errors.Is(err, os.ErrDeadlineExceeded) && s.opts.IdleTimeout > 0:
+		s.idleClosed.Add(1)
 	case errors.Is(err, ErrProtocol), errors.Is(err, ErrFrameTooLarge), errors.Is(err, io.ErrUnexpectedEOF):
 		s.badFrames.Add(1)
 		s.log.Warn("closing connection on malformed input", "remote", remote, "secure", secure, "err", err)
