@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bufio"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -18,11 +20,11 @@ import (
 )
 
 // TestWrongPasswordFloodKeepsValidUsers is issue 15's "under 1,000 concurrent wrong passwords a
-// valid request took 8.5 s": 1,000 requests with the admin's name and a wrong password arrive at
-// once, from the same source as the admin's own requests. The attacker gets 429s with
-// Retry-After, and the admin's requests made during the attack answer 200 within 1 s at the 99th
-// percentile: a verified credential is remembered, so a valid user never waits for the password
-// checks the attacker causes.
+// valid request took 8.5 s": 1,000 requests with the admin's name and a wrong password are sent
+// at once, on connections opened beforehand, from the same source as the admin's own requests.
+// The attacker gets 429s with Retry-After, and the admin's requests made from that moment on
+// answer 200 within 1 s at the 99th percentile: a verified credential is remembered, so a valid
+// user never waits for the password checks the attacker causes.
 func TestWrongPasswordFloodKeepsValidUsers(t *testing.T) {
 	t.Parallel()
 	s := start(t, testOptions(t))
@@ -32,21 +34,37 @@ func TestWrongPasswordFloodKeepsValidUsers(t *testing.T) {
 		t.Fatalf("GET /api/session as the admin: %d %s", code, body)
 	}
 
+	// Each attacker is one goroutine on one connection, writing the request and reading the
+	// answer by hand: net/http's client would add two goroutines per connection to this process,
+	// which the platform shares.
 	const attackers = 1000
-	attack := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: attackers}}
+	auth := base64.StdEncoding.EncodeToString([]byte("admin:wrong-password"))
+	request := []byte("GET /api/session HTTP/1.1\r\nHost: strata\r\nAuthorization: Basic " + auth + "\r\n\r\n")
+	conns := make([]net.Conn, attackers)
+	for i := range conns {
+		c, err := net.Dial("tcp", s.app.Addrs().API.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
 	var (
-		wg          sync.WaitGroup
-		mu          sync.Mutex
-		codes       = map[int]int{}
-		retryAfter  int
-		attackStart = make(chan struct{})
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		codes      = map[int]int{}
+		retryAfter int
+		release    = make(chan struct{})
 	)
-	for range attackers {
+	for _, c := range conns {
 		wg.Go(func() {
-			<-attackStart
-			req, _ := http.NewRequest(http.MethodGet, url, nil)
-			req.SetBasicAuth("admin", "wrong-password")
-			resp, err := attack.Do(req)
+			<-release
+			_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
+			var resp *http.Response
+			_, err := c.Write(request)
+			if err == nil {
+				resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -61,20 +79,33 @@ func TestWrongPasswordFloodKeepsValidUsers(t *testing.T) {
 			}
 		})
 	}
-	close(attackStart)
+	attackOver := make(chan struct{})
+	go func() { wg.Wait(); close(attackOver) }()
+	close(release)
+	// Valid requests, one after the other, from the moment the attack is sent until it is
+	// answered (the throttled answers come at once; the few attempts checked wait for bcrypt).
 	var took []time.Duration
-	for range 30 {
-		began := time.Now()
-		if code, body := call(t, valid, http.MethodGet, url, ""); code != http.StatusOK {
-			t.Errorf("GET /api/session as the admin during the attack: %d %s", code, body)
+	for len(took) < 200 {
+		select {
+		case <-attackOver:
+		default:
+			began := time.Now()
+			if code, body := call(t, valid, http.MethodGet, url, ""); code != http.StatusOK {
+				t.Errorf("GET /api/session as the admin during the attack: %d %s", code, body)
+			}
+			took = append(took, time.Since(began))
+			continue
 		}
-		took = append(took, time.Since(began))
+		break
 	}
-	wg.Wait()
-	inOrder := slices.Clone(took)
+	<-attackOver
+	if len(took) < 20 {
+		t.Fatalf("only %d valid requests during the attack: too few for a p99", len(took))
+	}
 	slices.Sort(took)
-	p99 := took[len(took)*99/100]
-	t.Logf("valid requests during the attack: median %v, p99 %v (in order %v); attacker's answers %v", took[len(took)/2], p99, inOrder, codes)
+	p99 := took[(len(took)*99+99)/100-1] // nearest rank
+	t.Logf("%d valid requests during the attack: median %v, p99 %v, slowest %v; attacker's answers %v (-1: none)",
+		len(took), took[len(took)/2], p99, took[len(took)-1], codes)
 	if p99 > time.Second {
 		t.Errorf("p99 of valid requests during the attack = %v, want <= 1s", p99)
 	}
@@ -82,7 +113,7 @@ func TestWrongPasswordFloodKeepsValidUsers(t *testing.T) {
 		t.Errorf("attacker's answers %v, %d with Retry-After: want 429s, each with Retry-After", codes, retryAfter)
 	}
 	if codes[http.StatusOK] != 0 || codes[-1] != 0 {
-		t.Errorf("attacker's answers %v: none may succeed or fail to answer", codes)
+		t.Errorf("attacker's answers %v: none may succeed or go unanswered", codes)
 	}
 }
 
