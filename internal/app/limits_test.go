@@ -169,7 +169,7 @@ func TestMQTTLoginsThrottled(t *testing.T) {
 	for i := range 5 {
 		opts := mqtt.NewClientOptions().AddBroker("tcp://" + s.app.Addrs().MQTT.String()).
 			SetClientID("guesser").SetUsername("admin").SetPassword("wrong-password").
-			SetAutoReconnect(false).SetConnectRetry(false)
+			SetAutoReconnect(false).SetConnectRetry(false).SetProtocolVersion(4) // no fallback to 3.1: one attempt each
 		c := mqtt.NewClient(opts)
 		tok := c.Connect()
 		if !tok.WaitTimeout(time.Minute) {
