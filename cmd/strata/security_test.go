@@ -13,6 +13,9 @@ import (
 // accounts the platform issues for the broker and Thrift get nothing from the REST API.
 func TestUpWriteEndpointsNeedCredentials(t *testing.T) {
 	a, args := upArgs(t)
+	// A wrong password on every write endpoint from one source: this test is about the answer to
+	// a refused credential, not the login throttle, which would turn most of them into 429s.
+	args = append(args, "--login-source-burst", "1000000", "--login-user-burst", "1000000")
 	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	api := "http://" + a.api
 	p.waitHTTP(t, api+"/healthz")
