@@ -52,7 +52,7 @@ const (
 // testMember's agent, and nobody anonymously.
 func startBroker(t *testing.T) string {
 	t.Helper()
-	identify := func(user, password string) (bus.Identity, bool) {
+	identify := func(_, user, password string) (bus.Identity, bool) {
 		switch {
 		case user == platformUser && password == platformPassword:
 			return bus.Identity{Role: bus.RoleInternal, Name: user}, true

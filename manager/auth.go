@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -29,7 +31,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); found {
 			user, ok = s.tokenUser(strings.TrimSpace(tok))
 		} else if name, password, basic := r.BasicAuth(); basic {
-			user, ok = s.opts.Users.Authenticate(name, password)
+			var err error
+			user, err = s.opts.Users.Login(sourceHost(r.RemoteAddr), name, password)
+			if te := (*ThrottledError)(nil); errors.As(err, &te) {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(te.RetryAfter.Seconds(), 1)))))
+				writeError(w, http.StatusTooManyRequests, "Too many failed logins: retry later")
+				return
+			}
+			ok = err == nil
 		} else {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Strata"`)
 			writeError(w, http.StatusUnauthorized, "The endpoint requires authentication")

@@ -6,8 +6,15 @@
 // # Requests
 //
 //	request ─► Recoverer ─► limitBody (MaxBody, 413) ─► authenticate (Basic "user[@domain]" or
-//	          Bearer token, 401 + WWW-Authenticate) ─► can(resource, action): the Rego policy
-//	          data.strata.authz.allow (default.rego, or Options.AuthzPolicy), 403 ─► handler
+//	          Bearer token, 401 + WWW-Authenticate; 429 + Retry-After when Users.Login throttles)
+//	          ─► limitConcurrency (MaxConcurrent, 503 + Retry-After) ─► can(resource, action): the
+//	          Rego policy data.strata.authz.allow (default.rego, or Options.AuthzPolicy), 403 ─► handler
+//
+// Logins (logins.go). Users.Login, which the REST API, the broker and the data bridge all call,
+// first compares the credential with one verified within LoginLimits.CacheTTL (an HMAC, so a
+// valid user never waits for bcrypt or the throttle); otherwise the attempt takes a token from
+// the source's and the user name's buckets (none left: ThrottledError, no check) and the bcrypt
+// check waits for one of LoginLimits.Hashers slots. A success gives the tokens back.
 //
 // Every route is listed in one place, Server.routes, with the permission it needs; apiOps in
 // openapi.go documents the same routes and a test walks the router to keep the two equal. The

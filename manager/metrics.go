@@ -19,6 +19,7 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	refused  prometheus.Counter // requests answered 503 beyond Options.MaxConcurrent
 
 	mu     sync.RWMutex
 	series map[string]httpSeries // key: method, the raw route patterns and the code
@@ -38,6 +39,8 @@ func newHTTPMetrics() *httpMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"method", "route"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_http_requests_in_flight",
 			Help: "REST API requests being answered now."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_http_requests_refused_total",
+			Help: "REST API requests refused with 503 because Options.MaxConcurrent requests were being answered."}),
 		series: map[string]httpSeries{},
 	}
 }
@@ -149,10 +152,12 @@ func (m *httpMetrics) Describe(ch chan<- *prometheus.Desc) {
 	m.requests.Describe(ch)
 	m.duration.Describe(ch)
 	m.inFlight.Describe(ch)
+	m.refused.Describe(ch)
 }
 
 func (m *httpMetrics) Collect(ch chan<- prometheus.Metric) {
 	m.requests.Collect(ch)
 	m.duration.Collect(ch)
 	m.inFlight.Collect(ch)
+	m.refused.Collect(ch)
 }

@@ -31,6 +31,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer // what /metrics exposes
 	Logger   *slog.Logger        // the server's logs; nil discards them
 	MaxBody  int64               // request body limit in bytes; 0 means 1 MiB
+	// MaxConcurrent bounds the authenticated API requests answered at once; one more is answered
+	// 503 with Retry-After and counted. 0 means DefaultMaxConcurrent.
+	MaxConcurrent int
 
 	// DB keeps definitions, applications, subscriptions, tenants and tokens (buckets named
 	// "manager.*"). Nil: the database of Users.
@@ -99,6 +102,8 @@ type Server struct {
 	// subscribeRequests has set in requested.
 	requests  chan struct{}
 	requested atomic.Uint32
+	// slots holds one token per authenticated request being answered (Options.MaxConcurrent).
+	slots chan struct{}
 }
 
 // New builds the server; Run serves it.
@@ -114,6 +119,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxBody == 0 {
 		opts.MaxBody = 1 << 20
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if opts.DB == nil {
 		opts.DB = opts.Users.db
@@ -134,7 +142,7 @@ func New(opts Options) (*Server, error) {
 		opts.IaasProviders = []string{"mock", "local"}
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics(), requests: make(chan struct{}, 1),
-		stopping: make(chan struct{})}
+		stopping: make(chan struct{}), slots: make(chan struct{}, opts.MaxConcurrent)}
 	if opts.Policies == nil {
 		ps, err := policies.NewStore(context.Background(), policies.StoreOptions{Logger: opts.Logger})
 		if err != nil {
@@ -224,7 +232,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.getReady)
 	r.Handle("/metrics", promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
 	api := func(r chi.Router) {
-		r.Use(s.limitBody, s.authenticate)
+		r.Use(s.limitBody, s.authenticate, s.limitConcurrency)
 		v, m := "view", "manage"
 		r.With(s.can("session", v)).Get("/init", s.getInit)
 		r.With(s.can("session", v)).Get("/session", s.getSession)

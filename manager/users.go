@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -46,16 +47,18 @@ type User struct {
 
 // Users is the one credential store that the REST API, the Thrift receiver and the embedded
 // broker authenticate against. Accounts live in a bbolt database in the data dir. A successful
-// bcrypt check is remembered as an HMAC of the password under a per-process key, so agents that
-// reconnect often do not pay bcrypt's cost each time; changing a password forgets it.
+// bcrypt check is remembered for a while (LoginLimits.CacheTTL) under an HMAC of the user name
+// and the password with a per-process key, so agents that reconnect often, and valid users
+// while an attacker guesses, pay neither bcrypt nor a database read; changing a password or
+// deleting the user forgets it. Unproven logins are throttled per source and per user name, and bcrypt checks run
+// with bounded concurrency (logins.go).
 type Users struct {
 	db    *bbolt.DB
 	key   [32]byte
 	cost  int           // bcrypt cost; tests lower it
 	dummy func() []byte // a hash to compare against for unknown names
 
-	mu       sync.Mutex
-	verified map[string][]byte // qualified user name -> HMAC(key, password)
+	logins atomic.Pointer[logins]
 }
 
 // SetCost sets the bcrypt cost (bcrypt.MinCost to bcrypt.MaxCost; 0: bcrypt.DefaultCost) of the
@@ -71,7 +74,8 @@ func (u *Users) SetCost(cost int) {
 
 // NewUsers opens the credential store kept in db.
 func NewUsers(db *bbolt.DB) (*Users, error) {
-	u := &Users{db: db, verified: map[string][]byte{}, cost: bcrypt.DefaultCost}
+	u := &Users{db: db, cost: bcrypt.DefaultCost}
+	u.logins.Store(newLogins(LoginLimits{}))
 	u.dummy = sync.OnceValue(func() []byte {
 		h, _ := bcrypt.GenerateFromPassword([]byte("strata-dummy-password"), u.cost)
 		return h
@@ -140,9 +144,7 @@ func (u *Users) Put(name, domain, role, password string) error {
 	if err != nil {
 		return fmt.Errorf("store user %s: %w", k, err)
 	}
-	u.mu.Lock()
-	delete(u.verified, k)
-	u.mu.Unlock()
+	u.logins.Load().forget(k)
 	return nil
 }
 
@@ -160,32 +162,55 @@ func (u *Users) Get(qualified string) (User, error) {
 	return rec, err
 }
 
-// Authenticate checks a password for "name" or "name@domain" and returns the user.
+// Authenticate checks a password for "name" or "name@domain" and returns the user; it is Login
+// with no source address (only the user name is throttled).
 func (u *Users) Authenticate(qualified, password string) (User, bool) {
+	rec, err := u.Login("", qualified, password)
+	return rec, err == nil
+}
+
+// SetLoginLimits replaces the login throttle, the memo of verified credentials and the bound
+// on concurrent bcrypt checks; what they remembered is forgotten. Call it before serving.
+func (u *Users) SetLoginLimits(l LoginLimits) { u.logins.Store(newLogins(l)) }
+
+// LoginStats returns the login counters.
+func (u *Users) LoginStats() LoginStats {
+	l := u.logins.Load()
+	return LoginStats{Failed: l.failed.Load(), Throttled: l.throttled.Load(), Cached: l.cached.Load()}
+}
+
+// Login checks a password for "name" or "name@domain" coming from source (a host address; ""
+// for none) and returns the user. A credential verified within LoginLimits.CacheTTL is accepted
+// at once; otherwise the attempt takes one of the source's and one of the user name's attempts
+// (a *ThrottledError when either has none left, with no password check), and the bcrypt check
+// waits for one of LoginLimits.Hashers. A wrong name or password is ErrBadCredentials.
+func (u *Users) Login(source, qualified, password string) (User, error) {
+	l := u.logins.Load()
+	name, domain := Qualify(qualified)
+	k := key(name, domain)
+	mac := hmac.New(sha256.New, u.key[:])
+	mac.Write([]byte(k))
+	mac.Write([]byte{0}) // names hold no NUL: the pair is unambiguous
+	mac.Write([]byte(password))
+	sum := string(mac.Sum(nil))
+	if rec, ok := l.remembered(sum); ok {
+		return rec, nil
+	}
+	if err := l.admit(source, k); err != nil {
+		return User{}, err
+	}
 	rec, err := u.Get(qualified)
+	hash := rec.PasswordHash
 	if err != nil {
 		// Spend the same time as a real check so unknown names are not told apart by timing.
-		_ = bcrypt.CompareHashAndPassword(u.dummy(), []byte(password))
-		return User{}, false
+		hash = u.dummy()
 	}
-	k := key(rec.Name, rec.TenantDomain)
-	mac := hmac.New(sha256.New, u.key[:])
-	mac.Write(rec.PasswordHash) // bind the memo to this hash: a new password invalidates it
-	mac.Write([]byte(password))
-	sum := mac.Sum(nil)
-	u.mu.Lock()
-	memo, ok := u.verified[k]
-	u.mu.Unlock()
-	if ok && hmac.Equal(memo, sum) {
-		return rec, true
+	if !l.hash(func() bool { return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil }) || err != nil {
+		l.failed.Add(1)
+		return User{}, ErrBadCredentials
 	}
-	if bcrypt.CompareHashAndPassword(rec.PasswordHash, []byte(password)) != nil {
-		return User{}, false
-	}
-	u.mu.Lock()
-	u.verified[k] = sum
-	u.mu.Unlock()
-	return rec, true
+	l.succeeded(source, k, sum, rec)
+	return rec, nil
 }
 
 // List returns the users of a tenant domain, by name.
@@ -222,8 +247,6 @@ func (u *Users) Delete(name, domain string) error {
 	if err != nil {
 		return err
 	}
-	u.mu.Lock()
-	delete(u.verified, k)
-	u.mu.Unlock()
+	u.logins.Load().forget(k)
 	return nil
 }

@@ -34,6 +34,7 @@ type upConfig struct {
 	controller          controllerConfig
 	scaling             scalingConfig
 	demo                demoConfig
+	limits              app.Limits
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -55,6 +56,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	c.controller.flags(fs)
 	c.scaling.flags(fs)
 	c.demo.flags(fs)
+	c.limits.Flags(fs)
 }
 
 func runUp(args []string, stdout, stderr io.Writer) int {
@@ -186,6 +188,7 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		NoConsole:       !c.console,
 		LBStatsInterval: c.lbStatsInterval(),
 		CEP:             c.cep.options(),
+		Limits:          c.limits,
 		SyncInterval:    c.controller.syncInterval,
 		GracefulTimeout: c.controller.gracefulTimeout,
 		MockInterval:    c.controller.mockInterval,

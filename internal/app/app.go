@@ -81,6 +81,8 @@ type Options struct {
 	NoConsole bool
 	// CEP configures the CEP and its Thrift receiver.
 	CEP CEPOptions
+	// Limits bound packets, connections, requests and password checks (limits.go).
+	Limits Limits
 	// SyncInterval (--topology-sync) and GracefulTimeout (--graceful-timeout) configure the
 	// controller; CleanupInterval its clean-up of ended members (0: the controller's default).
 	SyncInterval, GracefulTimeout, CleanupInterval time.Duration
@@ -173,6 +175,7 @@ func New(o Options) (*App, error) {
 	if o.MockInterval == 0 {
 		o.MockInterval = 15 * time.Second
 	}
+	o.Limits = o.Limits.withDefaults()
 	return &App{opts: o, ready: make(chan struct{})}, nil
 }
 
@@ -265,6 +268,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	users.SetCost(cfg.PasswordCost)
+	users.SetLoginLimits(cfg.Limits.logins())
 	if err := ensureAdmin(users, cfg.DataDir, cfg.AdminPassword, cfg.Stdout); err != nil {
 		return err
 	}
@@ -294,8 +298,8 @@ func (a *App) Run(ctx context.Context) error {
 		if cfg.MQTTAllowAnonymous {
 			log.Warn("the embedded broker lets anonymous clients on loopback do everything (--mqtt-allow-anonymous); code running in a local member counts as loopback")
 		}
-		broker, err := bus.NewBroker(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Identify: creds.identify,
-			Alive: creds.alive, AllowAnonymous: cfg.MQTTAllowAnonymous, Logger: log})
+		broker, err := bus.NewBroker(cfg.Limits.brokerOptions(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Identify: creds.identify,
+			Alive: creds.alive, AllowAnonymous: cfg.MQTTAllowAnonymous, Logger: log}, InternalUser))
 		if err != nil {
 			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
 		}
@@ -323,12 +327,15 @@ func (a *App) Run(ctx context.Context) error {
 	reg.MustRegister(history.Collector(store))
 	g.Go(func() error { return store.Run(ctx) })
 
+	cfg.CEP.IdleTimeout, cfg.CEP.MaxConns = cfg.Limits.ThriftIdleTimeout, cfg.Limits.ThriftMaxConns
+	cfg.CEP.MaxConnsPerSource, cfg.CEP.MaxFrame = cfg.Limits.ThriftMaxConnsPerHost, cfg.Limits.ThriftMaxFrame
 	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, creds.authorize, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err
 	}
 	a.engine = cepStack.Engine
 	reg.MustRegister(cepStack.Engine.Collector())
+	reg.MustRegister(loginMetrics(users)...)
 	reg.MustRegister(dataBridgeMetrics(cepStack.server)...)
 	if err := cepStack.Start(ctx, g, client.Consumer("cep")); err != nil {
 		return err
@@ -423,6 +430,7 @@ func (a *App) Run(ctx context.Context) error {
 	api, err = manager.New(manager.Options{
 		Listener:           apiLn,
 		Users:              users,
+		MaxConcurrent:      cfg.Limits.APIMaxConcurrent,
 		Gatherer:           reg,
 		Logger:             log,
 		Policies:           sc.store,

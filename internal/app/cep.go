@@ -23,6 +23,10 @@ type CEPOptions struct {
 	TLSCert, TLSKey string
 	// LegacyTLS also accepts TLS 1.0/1.1 with CBC-SHA suites (--thrift-legacy-tls).
 	LegacyTLS bool
+	// IdleTimeout, MaxConns, MaxConnsPerSource and MaxFrame bound the receiver's connections
+	// (databridge.ServerOptions'; `strata up` sets them from Limits).
+	IdleTimeout                           time.Duration
+	MaxConns, MaxConnsPerSource, MaxFrame int
 	// Window, Sliding, FaultTimeout, StartupGrace and FaultCheckInterval are cep.Options'.
 	Window, Sliding, FaultTimeout, StartupGrace, FaultCheckInterval time.Duration
 }
@@ -75,13 +79,17 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 		}
 	}
 	server, err := databridge.NewServer(databridge.ServerOptions{
-		PlainAddr:  o.Thrift,
-		SecureAddr: o.ThriftTLS,
-		TLS:        tlsConf,
-		LegacyTLS:  o.LegacyTLS,
-		Authorize:  authorize,
-		Handler:    engine,
-		Logger:     log,
+		PlainAddr:         o.Thrift,
+		SecureAddr:        o.ThriftTLS,
+		TLS:               tlsConf,
+		LegacyTLS:         o.LegacyTLS,
+		Authorize:         authorize,
+		Handler:           engine,
+		IdleTimeout:       o.IdleTimeout,
+		MaxConns:          o.MaxConns,
+		MaxFrame:          o.MaxFrame,
+		MaxConnsPerSource: o.MaxConnsPerSource,
+		Logger:            log,
 	})
 	if err != nil {
 		return nil, err

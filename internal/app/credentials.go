@@ -118,7 +118,7 @@ func (c *credentials) isInternal(user, password string) bool {
 // a per-cluster agent account of an older data dir what its cluster's agents may. Every other
 // account (REST users, tenant accounts) is refused: the operator grants bus access by giving an
 // account the bus role.
-func (c *credentials) identify(user, password string) (bus.Identity, bool) {
+func (c *credentials) identify(source, user, password string) (bus.Identity, bool) {
 	if c.isInternal(user, password) {
 		return bus.Identity{Role: bus.RoleInternal, Name: user}, true
 	}
@@ -126,8 +126,8 @@ func (c *credentials) identify(user, password string) (bus.Identity, bool) {
 		memberID, clusterID, ok := c.memberOf(user, password)
 		return bus.Identity{Role: bus.RoleMember, Name: user, MemberID: memberID, ClusterID: clusterID}, ok
 	}
-	u, ok := c.users.Authenticate(user, password)
-	if !ok {
+	u, err := c.users.Login(source, user, password)
+	if err != nil {
 		return bus.Identity{}, false
 	}
 	switch {
@@ -157,7 +157,7 @@ func (c *credentials) alive(id bus.Identity) bool {
 // authorize is the data bridge's Authorize: the internal credential and the super tenant's
 // admins publish anything, a member credential its member's events, a per-cluster agent account
 // its cluster's; tenant users and every other account are refused.
-func (c *credentials) authorize(_ context.Context, user, password string) (databridge.Scope, error) {
+func (c *credentials) authorize(ctx context.Context, user, password string) (databridge.Scope, error) {
 	if c.isInternal(user, password) {
 		return databridge.Scope{All: true}, nil
 	}
@@ -167,9 +167,11 @@ func (c *credentials) authorize(_ context.Context, user, password string) (datab
 		}
 		return databridge.Scope{}, databridge.ErrAuthentication
 	}
-	u, ok := c.users.Authenticate(user, password)
+	u, err := c.users.Login(databridge.Source(ctx), user, password)
 	switch {
-	case !ok || u.TenantDomain != manager.SuperTenantDomain:
+	case err != nil:
+		return databridge.Scope{}, fmt.Errorf("%w: %w", databridge.ErrAuthentication, err)
+	case u.TenantDomain != manager.SuperTenantDomain:
 	case u.Role == manager.RoleAdmin:
 		return databridge.Scope{All: true}, nil
 	case u.Role == manager.RoleAgent:

@@ -5,6 +5,7 @@ import (
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/manager"
 )
 
 // brokerMetrics exposes the embedded broker's counters; each scrape reads them afresh.
@@ -30,6 +31,8 @@ func brokerMetrics(b *bus.Broker) []prometheus.Collector {
 			func(s bus.BrokerStats) int64 { return s.PublishRefused }),
 		counter("strata_broker_subscribe_refused_total", "Subscriptions the broker's ACL refused.",
 			func(s bus.BrokerStats) int64 { return s.SubscribeRefused }),
+		counter("strata_broker_packets_too_large_total", "Client connections ended for a packet over the client's size limit.",
+			func(s bus.BrokerStats) int64 { return s.PacketsTooLarge }),
 	}
 }
 
@@ -46,6 +49,14 @@ func dataBridgeMetrics(s *databridge.Server) []prometheus.Collector {
 			func(s databridge.Stats) uint64 { return s.OutOfScope }),
 		counter("strata_databridge_scope_closed_sessions_total", "Data-bridge sessions closed for publishing outside their scope repeatedly.",
 			func(s databridge.Stats) uint64 { return s.ScopeClosed }),
+		counter("strata_databridge_connections_refused_total", "Data-bridge connections closed at accept, over --thrift-max-conns or --thrift-max-conns-per-source.",
+			func(s databridge.Stats) uint64 { return s.RefusedConnections }),
+		counter("strata_databridge_idle_closed_total", "Data-bridge connections closed after --thrift-idle-timeout without a byte.",
+			func(s databridge.Stats) uint64 { return s.IdleClosed }),
+		counter("strata_databridge_bad_frames_total", "Data-bridge connections closed for malformed input or a frame over --thrift-max-frame.",
+			func(s databridge.Stats) uint64 { return s.BadFrames }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_databridge_connections_open", Help: "Data-bridge connections open."},
+			func() float64 { return float64(s.Stats().OpenConnections) }),
 	}
 }
 
@@ -76,5 +87,21 @@ func (m busMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(busDepthDesc, prometheus.GaugeValue, float64(q.Depth), name)
 		ch <- prometheus.MustNewConstMetric(busFullDesc, prometheus.CounterValue, float64(q.Full), name)
 		ch <- prometheus.MustNewConstMetric(busHandledDesc, prometheus.CounterValue, float64(q.Handled), name)
+	}
+}
+
+// loginMetrics expose the login throttle's counters (REST, MQTT and Thrift logins together).
+func loginMetrics(users *manager.Users) []prometheus.Collector {
+	counter := func(name, help string, v func(manager.LoginStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(users.LoginStats())) })
+	}
+	return []prometheus.Collector{
+		counter("strata_logins_failed_total", "Logins (REST, MQTT, Thrift) refused for a wrong user name or password.",
+			func(s manager.LoginStats) int64 { return s.Failed }),
+		counter("strata_logins_throttled_total", "Logins refused unchecked because their source or user name failed too often.",
+			func(s manager.LoginStats) int64 { return s.Throttled }),
+		counter("strata_logins_cached_total", "Logins accepted from a remembered verified credential.",
+			func(s manager.LoginStats) int64 { return s.Cached }),
 	}
 }

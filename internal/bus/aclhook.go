@@ -20,7 +20,7 @@ func newAuthHook(o BrokerOptions, log *slog.Logger) *authHook {
 	identify := o.Identify
 	if identify == nil && o.Authenticate != nil {
 		auth := o.Authenticate
-		identify = func(user, password string) (Identity, bool) {
+		identify = func(_, user, password string) (Identity, bool) {
 			return Identity{Role: RoleInternal, Name: user}, auth(user, password)
 		}
 	}

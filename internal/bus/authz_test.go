@@ -52,7 +52,7 @@ func serve(t *testing.T, b *Broker) {
 // *alive is true.
 func aclBroker(t *testing.T, logs *testenv.Buffer, alive *atomic.Bool) *Broker {
 	t.Helper()
-	identify := func(user, password string) (Identity, bool) {
+	identify := func(_, user, password string) (Identity, bool) {
 		switch {
 		case user == "strata" && password == "internal":
 			return Identity{Role: RoleInternal, Name: user}, true

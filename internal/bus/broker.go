@@ -37,9 +37,10 @@ type BrokerOptions struct {
 	// TLS, when set, makes every listener a TLS listener.
 	TLS *tls.Config
 	// Identify checks a username and password and says who the client is; what the identity may
-	// publish and subscribe to is Decide's answer. A client must present credentials that
-	// Identify (or Authenticate) accepts on every listener, unless AllowAnonymous lets it in.
-	Identify func(user, password string) (Identity, bool)
+	// publish and subscribe to is Decide's answer. source is the client's host, so that failed
+	// logins can be throttled by source. A client must present credentials that Identify (or
+	// Authenticate) accepts on every listener, unless AllowAnonymous lets it in.
+	Identify func(source, user, password string) (Identity, bool)
 	// Authenticate, when Identify is nil, checks a username and password; an accepted client
 	// may do everything (RoleInternal).
 	Authenticate func(user, password string) bool
@@ -55,6 +56,17 @@ type BrokerOptions struct {
 	// docs/architecture.md). Each connected client costs 8 bytes per slot; 0 means
 	// DefaultClientWritesPending.
 	ClientWritesPending int
+	// MaxPacketSize is the largest MQTT packet (fixed header included) a client may send; a
+	// larger one ends its connection at the packet's header, before the broker reads the body.
+	// 0 means DefaultMaxPacketSize.
+	MaxPacketSize int
+	// PacketLimit, when set, gives an authenticated client's limit by its username in place of
+	// MaxPacketSize; 0 keeps MaxPacketSize. The platform's own client gets room for its
+	// topology publications (a complete topology of 100 000 members is about 90 MB).
+	PacketLimit func(user string) int
+	// MaxInflight is how many outgoing QoS 1/2 messages the broker stores per client awaiting
+	// acknowledgement before it drops more (counted in InflightDropped); 0 means 65535.
+	MaxInflight int
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -69,6 +81,7 @@ type BrokerStats struct {
 	AuthRejected     int64 // connections refused for missing or wrong credentials
 	PublishRefused   int64 // publications Decide refused (dropped; QoS 1/2 acknowledged)
 	SubscribeRefused int64 // subscriptions Decide refused
+	PacketsTooLarge  int64 // connections ended for a packet over the client's limit
 }
 
 // Broker is an embedded MQTT 3.1.1/5 broker (mochi-mqtt) for `strata up`. NewBroker binds its
@@ -79,6 +92,7 @@ type Broker struct {
 	tls       bool
 	log       *slog.Logger
 	auth      *authHook
+	limits    *packetLimits
 	running   atomic.Bool
 	closeOnce atomic.Bool
 }
@@ -97,14 +111,26 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	case writes < 0 || writes > math.MaxInt32:
 		return nil, fmt.Errorf("broker: client writes pending %d out of range", writes)
 	}
+	inflight := o.MaxInflight
+	switch {
+	case inflight == 0:
+		inflight = math.MaxUint16
+	case inflight < 0 || inflight > math.MaxUint16:
+		return nil, fmt.Errorf("broker: max inflight %d out of range 1-%d", inflight, math.MaxUint16)
+	}
+	limits, err := newPacketLimits(o)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "broker")
 
-	b := &Broker{tls: o.TLS != nil, log: log}
+	b := &Broker{tls: o.TLS != nil, log: log, limits: limits}
 	b.auth = newAuthHook(o, log)
+	b.auth.limits = limits
 	var errs []error
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -134,8 +160,8 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = int32(writes)
-	caps.MaximumInflight = math.MaxUint16 // QoS 1/2 messages stored per client before dropping
-	caps.ReceiveMaximum = math.MaxUint16  // MQTT 5 clients may have this many QoS 1/2 in flight
+	caps.MaximumInflight = uint16(inflight) // QoS 1/2 messages stored per client before dropping
+	caps.ReceiveMaximum = math.MaxUint16    // MQTT 5 clients may have this many QoS 1/2 in flight
 	caps.MaximumSessionExpiryInterval = 3600
 	b.srv = mochi.New(&mochi.Options{
 		Capabilities:           caps,
@@ -152,7 +178,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
 	}
 	for i, ln := range b.lns {
-		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, conns: map[net.Conn]struct{}{}, ended: b.auth.forget}
+		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, limits: limits, conns: map[net.Conn]struct{}{}, ended: b.auth.forget}
 		if err := b.srv.AddListener(l); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("broker: add listener: %w", err)
@@ -221,6 +247,7 @@ func (b *Broker) Stats() BrokerStats {
 		AuthRejected:     b.auth.rejected.Load(),
 		PublishRefused:   b.auth.publishRefused.Load(),
 		SubscribeRefused: b.auth.subscribeRefused.Load(),
+		PacketsTooLarge:  b.limits.tooBig.Load(),
 	}
 }
 
@@ -229,7 +256,7 @@ func (b *Broker) Stats() BrokerStats {
 // and subscription (aclhook.go).
 type authHook struct {
 	mochi.HookBase
-	identify       func(user, password string) (Identity, bool)
+	identify       func(source, user, password string) (Identity, bool)
 	allowAnonymous bool
 	alive          func(Identity) bool
 	loopback       map[string]bool // listener id -> loopback; written before Serve only
@@ -239,6 +266,7 @@ type authHook struct {
 	owners         sync.Map // client id -> *clientIdentity of the session's owner
 	rejected       atomic.Int64
 	dropLogged     atomic.Bool
+	limits         *packetLimits // sets a client's packet limit once it is identified
 
 	publishRefused, subscribeRefused atomic.Int64
 }
@@ -260,7 +288,11 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 		h.rejected.Add(1)
 		return false
 	}
-	return h.admit(cl, pk, id)
+	if !h.admit(cl, pk, id) {
+		return false
+	}
+	h.limits.identify(cl, string(pk.Connect.Username))
+	return true
 }
 
 func (h *authHook) authenticate(cl *mochi.Client, pk packets.Packet) (Identity, bool) {
@@ -270,7 +302,7 @@ func (h *authHook) authenticate(cl *mochi.Client, pk packets.Packet) (Identity, 
 	if h.identify == nil {
 		return Identity{}, false
 	}
-	return h.identify(string(pk.Connect.Username), string(pk.Connect.Password))
+	return h.identify(sourceHost(cl.Net.Remote), string(pk.Connect.Username), string(pk.Connect.Password))
 }
 
 // OnPublishDropped logs the first drop; the rest are counted in BrokerStats.MessagesDropped.
@@ -374,6 +406,7 @@ type listener struct {
 	log *slog.Logger
 	// ended is called with each connection once mochi is done with it.
 	ended func(net.Conn)
+	limits *packetLimits
 
 	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
 	conns  map[net.Conn]struct{}
@@ -400,6 +433,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(connectDeadline))
+		c = l.limits.wrap(c)
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
@@ -419,6 +453,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			l.mu.Lock()
 			delete(l.conns, c)
 			l.mu.Unlock()
+			l.limits.ended(l.log, c.RemoteAddr().String(), err)
 			l.log.Debug("client connection ended", "listener", l.Address(), "error", err)
 		}()
 	}

@@ -63,6 +63,13 @@
 // to finish its TLS handshake and CONNECT, and shutdown closes every connection, so Run always
 // returns.
 //
+// Packet size. Every connection reads through a limitConn that follows the MQTT framing and ends
+// the connection at the fixed header of a packet larger than the client's limit, before mochi
+// allocates its body (mochi holds a packet twice in memory before any hook sees it). The limit is
+// BrokerOptions.MaxPacketSize (1 MiB) until CONNECT is authenticated, then whatever
+// BrokerOptions.PacketLimit gives the username: the platform's own client publishes complete
+// topologies of up to 90 MB. Refusals are counted in BrokerStats.PacketsTooLarge.
+//
 // # Concurrency and lock order
 //
 // A Client runs these goroutines: the caller's Run goroutine (connect, resubscribe, the sender,

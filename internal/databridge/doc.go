@@ -54,12 +54,17 @@
 // and the session and its connection are closed after three such bundles. Stream definitions are global to the server; the §2.6 health and in-flight
 // streams are defined at start so their layout is fixed.
 //
+// Bounds: a connection that sends nothing for IdleTimeout is closed (Stats.IdleClosed); one
+// beyond MaxConns open connections, or beyond MaxConnsPerSource from its host, is closed at
+// accept (Stats.RefusedConnections). Authenticate finds the connect call's source host with
+// Source(ctx), to throttle failed logins by source.
+//
 // # Concurrency and lock order
 //
 // Each connection's goroutine owns its reader, decoder, reply buffer and caches (its last session
 // and a stream cache invalidated by Server.streamGen). Shared state: Server.streamsMu (RWMutex,
 // stream definitions), sessionStore.mu (RWMutex, sessions; session liveness is atomic),
-// Server.connsMu (the open connections, for shutdown) and atomic counters. No two of these locks
+// Server.connsMu (the open connections and their count per source) and atomic counters. No two of these locks
 // are ever held together; each is a leaf. Run stops the accept loops, closes the connections and
 // waits for their goroutines. Handler.HandleEvents is called from many connection goroutines at
 // once and must be safe for concurrent use.

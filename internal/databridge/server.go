@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,10 @@ type ServerOptions struct {
 	HandshakeTimeout time.Duration
 	// IdleTimeout closes a connection that sends nothing for that long; 0 never does.
 	IdleTimeout time.Duration
+	// MaxConns bounds the connections open at once on both services, MaxConnsPerSource those
+	// from one source host; a connection beyond either is closed at once and counted in
+	// Stats.RefusedConnections. 0 means no bound.
+	MaxConns, MaxConnsPerSource int
 	// Logger receives connection-level events (never one line per event); nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of session expiry. Default time.Now.
@@ -66,7 +71,10 @@ type Stats struct {
 	AuthFailures    uint64 // connect calls refused
 	OutOfScope      uint64 // events dropped because they lie outside their session's Scope
 	ScopeClosed     uint64 // sessions closed for publishing outside their scope repeatedly
-	Sessions        int    // live sessions at the last sweep
+	// RefusedConnections are connections closed at accept, beyond MaxConns or MaxConnsPerSource.
+	RefusedConnections uint64
+	IdleClosed         uint64 // connections closed after IdleTimeout without a byte
+	Sessions           int    // live sessions at the last sweep
 }
 
 // Server is the data-bridge receiver: the plain and the secure service on their own listeners.
@@ -81,16 +89,17 @@ type Server struct {
 	streams   map[string]*stream
 	streamGen atomic.Uint64 // bumped on every change of streams; connections drop their caches
 
-	connsMu sync.Mutex
-	conns   map[net.Conn]struct{}
-	closing bool
+	connsMu   sync.Mutex
+	conns     map[net.Conn]struct{}
+	perSource map[string]int // open connections by source host, with a MaxConnsPerSource
+	closing   bool
 
 	// legacyWarned holds the source hosts whose refused legacy handshake has been logged.
 	legacyMu     sync.Mutex
 	legacyWarned map[string]struct{}
 
 	connections, bundles, events, rejected, badFrames, authFailures atomic.Uint64
-	outOfScope, scopeClosed                                         atomic.Uint64
+	outOfScope, scopeClosed, refusedConns, idleClosed               atomic.Uint64
 	open                                                            atomic.Int64
 	liveSessions                                                    atomic.Int64
 }
@@ -144,11 +153,12 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		opts.TLS = secureConfig(opts.TLS, opts.LegacyTLS)
 	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger.With("component", "databridge"),
-		sessions: newSessionStore(opts.SessionTTL, opts.Now),
-		streams:  make(map[string]*stream),
-		conns:    make(map[net.Conn]struct{}),
+		opts:      opts,
+		log:       opts.Logger.With("component", "databridge"),
+		sessions:  newSessionStore(opts.SessionTTL, opts.Now),
+		streams:   make(map[string]*stream),
+		conns:     make(map[net.Conn]struct{}),
+		perSource: make(map[string]int),
 
 		legacyWarned: make(map[string]struct{}),
 	}
@@ -191,16 +201,18 @@ func (s *Server) SecureAddr() net.Addr {
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Connections:     s.connections.Load(),
-		OpenConnections: s.open.Load(),
-		Bundles:         s.bundles.Load(),
-		Events:          s.events.Load(),
-		RejectedBundles: s.rejected.Load(),
-		BadFrames:       s.badFrames.Load(),
-		AuthFailures:    s.authFailures.Load(),
-		OutOfScope:      s.outOfScope.Load(),
-		ScopeClosed:     s.scopeClosed.Load(),
-		Sessions:        int(s.liveSessions.Load()),
+		Connections:        s.connections.Load(),
+		OpenConnections:    s.open.Load(),
+		Bundles:            s.bundles.Load(),
+		Events:             s.events.Load(),
+		RejectedBundles:    s.rejected.Load(),
+		BadFrames:          s.badFrames.Load(),
+		AuthFailures:       s.authFailures.Load(),
+		OutOfScope:         s.outOfScope.Load(),
+		ScopeClosed:        s.scopeClosed.Load(),
+		RefusedConnections: s.refusedConns.Load(),
+		IdleClosed:         s.idleClosed.Load(),
+		Sessions:           int(s.liveSessions.Load()),
 	}
 }
 
@@ -311,29 +323,38 @@ func (s *Server) acceptLoop(ctx context.Context, wg *sync.WaitGroup, ln net.List
 			continue
 		}
 		delay = 0
-		if !s.track(c) {
+		if ok, closing := s.track(c); !ok {
 			c.Close()
-			return
+			if closing {
+				return
+			}
+			continue
 		}
 		wg.Go(func() { s.serveConn(ctx, c, secure) })
 	}
 }
 
-func (s *Server) track(c net.Conn) bool {
+// track registers a new connection; it refuses one beyond the bounds (ok false) or while the
+// server closes (closing true).
+func (s *Server) track(c net.Conn) (ok, closing bool) {
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
 	if s.closing {
-		return false
+		return false, true
+	}
+	if !s.admitConn(c) {
+		return false, false
 	}
 	s.conns[c] = struct{}{}
 	s.connections.Add(1)
 	s.open.Add(1)
-	return true
+	return true, false
 }
 
 func (s *Server) untrack(c net.Conn) {
 	s.connsMu.Lock()
 	delete(s.conns, c)
+	s.releaseConn(c)
 	s.connsMu.Unlock()
 	s.open.Add(-1)
 	c.Close()
@@ -367,6 +388,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, secure bool) {
 func (s *Server) connEnded(remote string, secure bool, err error) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
+	case errors.Is(err, os.ErrDeadlineExceeded) && s.opts.IdleTimeout > 0:
+		s.idleClosed.Add(1)
 	case errors.Is(err, ErrProtocol), errors.Is(err, ErrFrameTooLarge), errors.Is(err, io.ErrUnexpectedEOF):
 		s.badFrames.Add(1)
 		s.log.Warn("closing connection on malformed input", "remote", remote, "secure", secure, "err", err)

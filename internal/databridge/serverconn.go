@@ -226,7 +226,7 @@ func (sc *serverConn) connect(ctx context.Context, seq int32) error {
 	if err := sc.r.readStringFields(a[:]); err != nil {
 		return err
 	}
-	scope, err := sc.s.authorize(ctx, a[0], a[1])
+	scope, err := sc.s.authorize(withSource(ctx, sc.c.RemoteAddr()), a[0], a[1])
 	if err != nil {
 		sc.s.authFailures.Add(1)
 		sc.s.log.Warn("authentication failed", "remote", sc.c.RemoteAddr().String(), "user", a[0], "err", err)

@@ -1,0 +1,97 @@
+package app
+
+import (
+	"flag"
+	"math"
+	"time"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/manager"
+)
+
+// Limits bound what clients of the platform can make it hold or spend: MQTT packets and
+// per-client queues, data-bridge connections and frames, REST requests in progress and password
+// checks. The zero value of a field takes the default that Flags documents; docs/operations.md
+// lists each limit with its flag and metric.
+type Limits struct {
+	MQTTMaxPacket         int           // --mqtt-max-packet
+	MQTTInternalMaxPacket int           // --mqtt-internal-max-packet
+	MQTTMaxInflight       int           // --mqtt-max-inflight
+	MQTTClientQueue       int           // --mqtt-client-queue
+	ThriftIdleTimeout     time.Duration // --thrift-idle-timeout
+	ThriftMaxConns        int           // --thrift-max-conns
+	ThriftMaxConnsPerHost int           // --thrift-max-conns-per-source
+	ThriftMaxFrame        int           // --thrift-max-frame
+	APIMaxConcurrent      int           // --api-max-concurrent
+	LoginSourceBurst      int           // --login-source-burst
+	LoginUserBurst        int           // --login-user-burst
+	LoginRefill           time.Duration // --login-refill
+	LoginCacheTTL         time.Duration // --login-cache-ttl
+	PasswordHashers       int           // --password-hashers
+}
+
+// Defaults of the limits.
+const (
+	DefaultMQTTInternalMaxPacket = 256 << 20 // a complete topology of 100 000 members is about 90 MB
+	DefaultThriftIdleTimeout     = 5 * time.Minute
+	DefaultThriftMaxConns        = 10000
+	DefaultThriftMaxConnsPerHost = 1000
+	DefaultThriftMaxFrame        = 16 << 20
+)
+
+// Flags registers a flag for every limit on fs.
+func (l *Limits) Flags(fs *flag.FlagSet) {
+	fs.IntVar(&l.MQTTMaxPacket, "mqtt-max-packet", bus.DefaultMaxPacketSize, "largest MQTT packet (bytes) a client other than the platform's own may send to the embedded broker; a larger one ends its connection")
+	fs.IntVar(&l.MQTTInternalMaxPacket, "mqtt-internal-max-packet", DefaultMQTTInternalMaxPacket, "largest MQTT packet (bytes) the platform's own bus client may send (complete topologies)")
+	fs.IntVar(&l.MQTTMaxInflight, "mqtt-max-inflight", math.MaxUint16, "QoS 1/2 messages the embedded broker keeps per client awaiting acknowledgement before dropping (1-65535)")
+	fs.IntVar(&l.MQTTClientQueue, "mqtt-client-queue", bus.DefaultClientWritesPending, "messages the embedded broker queues per subscriber before dropping QoS 0 ones")
+	fs.DurationVar(&l.ThriftIdleTimeout, "thrift-idle-timeout", DefaultThriftIdleTimeout, "close a data-bridge connection that sends nothing for this long")
+	fs.IntVar(&l.ThriftMaxConns, "thrift-max-conns", DefaultThriftMaxConns, "data-bridge connections open at once; more are closed at accept")
+	fs.IntVar(&l.ThriftMaxConnsPerHost, "thrift-max-conns-per-source", DefaultThriftMaxConnsPerHost, "data-bridge connections open at once from one source host; more are closed at accept")
+	fs.IntVar(&l.ThriftMaxFrame, "thrift-max-frame", DefaultThriftMaxFrame, "largest data-bridge message (bytes); a larger one closes the connection")
+	fs.IntVar(&l.APIMaxConcurrent, "api-max-concurrent", manager.DefaultMaxConcurrent, "authenticated REST requests answered at once; more get 503 with Retry-After")
+	fs.IntVar(&l.LoginSourceBurst, "login-source-burst", 20, "failed logins (REST, MQTT, Thrift) one source host may make in a row before it gets 429 or a refusal")
+	fs.IntVar(&l.LoginUserBurst, "login-user-burst", 10, "failed logins on one user name, from any source, before it is throttled")
+	fs.DurationVar(&l.LoginRefill, "login-refill", 3*time.Second, "a throttled source or user name regains one login attempt per this interval")
+	fs.DurationVar(&l.LoginCacheTTL, "login-cache-ttl", 5*time.Minute, "how long a verified credential is remembered (it skips the password hash and the throttle)")
+	fs.IntVar(&l.PasswordHashers, "password-hashers", 0, "password hash checks run at once (0: half the CPUs, at least one)")
+}
+
+// withDefaults fills the zero fields.
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.MQTTMaxPacket, bus.DefaultMaxPacketSize)
+	def(&l.MQTTInternalMaxPacket, DefaultMQTTInternalMaxPacket)
+	def(&l.ThriftMaxConns, DefaultThriftMaxConns)
+	def(&l.ThriftMaxConnsPerHost, DefaultThriftMaxConnsPerHost)
+	def(&l.ThriftMaxFrame, DefaultThriftMaxFrame)
+	if l.ThriftIdleTimeout == 0 {
+		l.ThriftIdleTimeout = DefaultThriftIdleTimeout
+	}
+	return l
+}
+
+// logins are the credential store's limits.
+func (l Limits) logins() manager.LoginLimits {
+	return manager.LoginLimits{SourceBurst: l.LoginSourceBurst, UserBurst: l.LoginUserBurst, Refill: l.LoginRefill,
+		CacheTTL: l.LoginCacheTTL, Hashers: l.PasswordHashers}
+}
+
+// brokerOptions are the embedded broker's limits; internalUser is the username of the platform's
+// own bus client ("" when it connects anonymously on loopback), which gets the larger packet
+// limit for its topology publications.
+func (l Limits) brokerOptions(o bus.BrokerOptions, internalUser string) bus.BrokerOptions {
+	o.MaxPacketSize, o.MaxInflight, o.ClientWritesPending = l.MQTTMaxPacket, l.MQTTMaxInflight, l.MQTTClientQueue
+	internal := l.MQTTInternalMaxPacket
+	o.PacketLimit = func(user string) int {
+		if user == internalUser {
+			return internal
+		}
+		return 0
+	}
+	return o
+}
