@@ -40,74 +40,88 @@ func TestWrongPasswordFloodKeepsValidUsers(t *testing.T) {
 	const attackers = 1000
 	auth := base64.StdEncoding.EncodeToString([]byte("admin:wrong-password"))
 	request := []byte("GET /api/session HTTP/1.1\r\nHost: strata\r\nAuthorization: Basic " + auth + "\r\n\r\n")
-	conns := make([]net.Conn, attackers)
-	for i := range conns {
-		c, err := net.Dial("tcp", s.app.Addrs().API.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = c
-	}
 	var (
-		wg         sync.WaitGroup
 		mu         sync.Mutex
 		codes      = map[int]int{}
 		retryAfter int
-		release    = make(chan struct{})
+		took       []time.Duration
 	)
-	for _, c := range conns {
-		wg.Go(func() {
-			<-release
-			_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
-			var resp *http.Response
-			_, err := c.Write(request)
-			if err == nil {
-				resp, err = http.ReadResponse(bufio.NewReader(c), nil)
-			}
-			mu.Lock()
-			defer mu.Unlock()
+	// One burst of the attack: 1,000 requests at once. Valid requests are made one after the
+	// other from the moment it is sent until it is answered (the throttled answers come at once;
+	// the few attempts checked wait for bcrypt). A burst answered before 20 valid requests were
+	// made is followed by another, so that the percentile has enough samples, all under attack.
+	burst := func() {
+		conns := make([]net.Conn, attackers)
+		for i := range conns {
+			c, err := net.Dial("tcp", s.app.Addrs().API.String())
 			if err != nil {
-				codes[-1]++
-				return
+				t.Fatal(err)
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			codes[resp.StatusCode]++
-			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "" {
-				retryAfter++
-			}
-		})
-	}
-	attackOver := make(chan struct{})
-	go func() { wg.Wait(); close(attackOver) }()
-	close(release)
-	// Valid requests, one after the other, from the moment the attack is sent until it is
-	// answered (the throttled answers come at once; the few attempts checked wait for bcrypt).
-	var took []time.Duration
-	for len(took) < 200 {
-		select {
-		case <-attackOver:
-		default:
-			began := time.Now()
-			if code, body := call(t, valid, http.MethodGet, url, ""); code != http.StatusOK {
-				t.Errorf("GET /api/session as the admin during the attack: %d %s", code, body)
-			}
-			took = append(took, time.Since(began))
-			continue
+			defer c.Close()
+			conns[i] = c
 		}
-		break
+		var wg sync.WaitGroup
+		release := make(chan struct{})
+		for _, c := range conns {
+			wg.Go(func() {
+				<-release
+				_ = c.SetDeadline(time.Now().Add(2 * time.Minute))
+				var resp *http.Response
+				_, err := c.Write(request)
+				if err == nil {
+					resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					codes[-1]++
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes[resp.StatusCode]++
+				if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "" {
+					retryAfter++
+				}
+			})
+		}
+		attackOver := make(chan struct{})
+		go func() { wg.Wait(); close(attackOver) }()
+		close(release)
+		for len(took) < 200 {
+			select {
+			case <-attackOver:
+			default:
+				began := time.Now()
+				if code, body := call(t, valid, http.MethodGet, url, ""); code != http.StatusOK {
+					t.Errorf("GET /api/session as the admin during the attack: %d %s", code, body)
+				}
+				took = append(took, time.Since(began))
+				continue
+			}
+			break
+		}
+		<-attackOver
 	}
-	<-attackOver
-	if len(took) < 20 {
-		t.Fatalf("only %d valid requests during the attack: too few for a p99", len(took))
+	for round := 0; len(took) < 20; round++ {
+		if round == 10 {
+			t.Fatalf("only %d valid requests during 10 bursts of the attack: too few for a p99", len(took))
+		}
+		burst()
 	}
 	slices.Sort(took)
 	p99 := took[(len(took)*99+99)/100-1] // nearest rank
 	t.Logf("%d valid requests during the attack: median %v, p99 %v, slowest %v; attacker's answers %v (-1: none)",
 		len(took), took[len(took)/2], p99, took[len(took)-1], codes)
-	if p99 > time.Second {
-		t.Errorf("p99 of valid requests during the attack = %v, want <= 1s", p99)
+	// The issue's bound is 1 s. The race detector makes every request several times slower, so
+	// under it the bound only guards against the old behaviour (8.5 s and worse); `make test`
+	// runs this test once more without the race detector, against 1 s.
+	bound := time.Second
+	if testenv.Race {
+		bound = 5 * time.Second
+	}
+	if p99 > bound {
+		t.Errorf("p99 of valid requests during the attack = %v, want <= %v", p99, bound)
 	}
 	if codes[http.StatusTooManyRequests] == 0 || retryAfter != codes[http.StatusTooManyRequests] {
 		t.Errorf("attacker's answers %v, %d with Retry-After: want 429s, each with Retry-After", codes, retryAfter)
