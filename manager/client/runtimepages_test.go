@@ -238,3 +238,24 @@ func TestConvergeReadsCounts(t *testing.T) {
 		t.Errorf("%d queries, the first %q; want one with limit=0", len(queries), queries[0])
 	}
 }
+
+// BenchmarkRuntimeViewMembers reads 100,000 members in pages of PageSize and merges them (the
+// fake server's page building is counted too); the counts view is one small answer.
+func BenchmarkRuntimeViewMembers(b *testing.B) {
+	ids := make([]string, 100000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("m-%06d", i)
+	}
+	app := &pagedApp{clusters: []pagedCluster{{id: "app.a.php.domain", instance: "app-1", members: ids,
+		states: func(int) string { return "Active" }}}}
+	ts := httptest.NewServer(app)
+	defer ts.Close()
+	c := &Client{URL: ts.URL}
+	for b.Loop() {
+		raw, err := c.RuntimeView(context.Background(), "app", true, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(raw)), "bytes/view")
+	}
+}
