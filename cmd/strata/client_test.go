@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/strata-paas/strata/manager"
+	"github.com/strata-paas/strata/manager/client"
 )
 
 func TestClientCommands(t *testing.T) {
@@ -85,8 +89,22 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("deploy-app: %d %s", code, out)
 	}
 	// The runtime status (Stratos': Created, Active, Inactive, Terminating), not the definition's.
-	if out, code := c("runtime", "single-cartridge-app"); code != 0 || !strings.Contains(out, "application single-cartridge-app: ") || strings.Contains(out, "Deployed") {
+	// By default the counts per state of each cluster instance; --members lists the members, in
+	// json the whole runtime view as the API answers it without ?limit.
+	if out, code := c("runtime", "single-cartridge-app"); code != 0 || !strings.Contains(out, "application single-cartridge-app: ") || strings.Contains(out, "Deployed") ||
+		!strings.Contains(out, "BY STATE") || !strings.Contains(out, "members: ") {
 		t.Errorf("runtime: %d %s", code, out)
+	}
+	if out, code := c("runtime", "--members", "single-cartridge-app"); code != 0 || !strings.Contains(out, "MEMBER STATUS") {
+		t.Errorf("runtime --members: %d %s", code, out)
+	}
+	var whole, listed map[string]any
+	api := &client.Client{URL: ts.URL, User: "admin", Password: "client-secret"}
+	if err := api.Call(context.Background(), http.MethodGet, "/applications/single-cartridge-app/runtime", nil, &whole); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := c("runtime", "--members", "--output", "json", "single-cartridge-app"); code != 0 || json.Unmarshal([]byte(out), &listed) != nil || !reflect.DeepEqual(listed, whole) {
+		t.Errorf("runtime --members --output json: %d %s; want the whole view %v", code, out, whole)
 	}
 	if out, code := c("undeploy", "--timeout", "20s", "single-cartridge-app"); code != 0 || !strings.Contains(out, "Created") {
 		t.Errorf("undeploy: %d %s", code, out)

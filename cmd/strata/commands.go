@@ -103,17 +103,21 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runRuntime is `strata runtime APP`: the application's instances, clusters and members.
+// runRuntime is `strata runtime APP`: the application's cluster instances with their members'
+// count per state, or with --members every member (client.Client.RuntimeView).
 func runRuntime(args []string, stdout, stderr io.Writer) int {
-	c, fs, ok := parseClient("runtime", "[flags] APPLICATION", args, stderr, nil)
+	var members bool
+	c, fs, ok := parseClient("runtime", "[flags] APPLICATION", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&members, "members", false, "list every member, read page by page (default: the counts per state)")
+	})
 	if !ok {
 		return 2
 	}
 	if fs.NArg() != 1 {
 		return c.usage(stderr, fs, nil)
 	}
-	var raw json.RawMessage
-	if err := c.Call(context.Background(), http.MethodGet, "/applications/"+url.PathEscape(fs.Arg(0))+"/runtime", nil, &raw); err != nil {
+	raw, err := c.RuntimeView(context.Background(), fs.Arg(0), members, 0)
+	if err != nil {
 		return c.fail(stderr, err)
 	}
 	if c.output != "table" {
@@ -126,7 +130,11 @@ func runRuntime(args []string, stdout, stderr io.Writer) int {
 	if err := json.Unmarshal(raw, &rv); err != nil {
 		return c.fail(stderr, err)
 	}
-	_ = rv.WriteTable(stdout)
+	if members {
+		_ = rv.WriteTable(stdout)
+	} else {
+		_ = rv.WriteCounts(stdout)
+	}
 	return 0
 }
 

@@ -8,12 +8,14 @@
 //
 //   - Kinds lists the kinds of definition the API holds, each under every name users write
 //     (singular, plural, Stratos' REST collection), with the columns a table shows.
-//   - Runtime is the part of an application's runtime view the client shows; Converge polls it
-//     until a condition holds, printing progress as it changes, and stops early at the first
-//     member that cannot be started.
+//   - Runtime is the part of an application's runtime view the client shows. RuntimeView reads
+//     the view with the members' counts per state only (?limit=0), or every member page by page
+//     merged into the view's whole shape; Converge polls the counts until a condition holds,
+//     printing progress as it changes, and stops early at the first member that cannot be
+//     started.
 //   - Summaries, Lifecycle and Decisions read the recorded history through /api/history with the
 //     history package's queries, so a replay reads a running platform as it reads ClickHouse.
-//   - Encode, WriteTable and Runtime.WriteTable write answers as JSON, YAML or a table.
+//   - Encode, WriteTable, Runtime.WriteTable and Runtime.WriteCounts write answers as JSON, YAML or a table.
 //
 // Nothing here runs concurrently: a Client has no state beyond its settings and may be shared.
 package client

@@ -35,7 +35,10 @@ type Runtime struct {
 				BackoffUntil       *time.Time `json:"backoffUntil"`
 				Failing            bool       `json:"failing"`
 			} `json:"startFailure"`
-			Member []struct {
+			// MemberCounts are the instance's members by state (Strata's addition), also on a
+			// page that lists only some members or none.
+			MemberCounts map[string]int `json:"memberCounts"`
+			Member       []struct {
 				MemberID           string `json:"memberId"`
 				Status             string `json:"status"`
 				NetworkPartitionID string `json:"networkPartitionId"`
@@ -46,7 +49,9 @@ type Runtime struct {
 	} `json:"applicationInstances"`
 }
 
-// Counts returns the active and total members and cluster instances.
+// Counts returns the active and total members and cluster instances, the members from each
+// cluster instance's memberCounts (so a view with ?limit=0 has them all), or from its listed
+// members when the view has no counts.
 func (r *Runtime) Counts() (activeMembers, members, activeClusters, clusters int) {
 	for _, ai := range r.ApplicationInstances {
 		for _, ci := range ai.ClusterInstances {
@@ -54,10 +59,14 @@ func (r *Runtime) Counts() (activeMembers, members, activeClusters, clusters int
 			if ci.Status == "Active" {
 				activeClusters++
 			}
+			var listed []string
 			for _, m := range ci.Member {
-				members++
-				if m.Status == "Active" {
-					activeMembers++
+				listed = append(listed, m.Status)
+			}
+			for state, n := range memberStates(ci.MemberCounts, listed) {
+				members += n
+				if state == "Active" {
+					activeMembers += n
 				}
 			}
 		}
@@ -141,7 +150,8 @@ func (c *Client) Converge(ctx context.Context, app string, o Converge) error {
 	start := time.Now()
 	for {
 		var rv Runtime
-		err := c.Call(ctx, http.MethodGet, "/applications/"+url.PathEscape(app)+"/runtime", nil, &rv)
+		// ?limit=0: the counts and start failures without the members, cheap at any size.
+		err := c.Call(ctx, http.MethodGet, "/applications/"+url.PathEscape(app)+"/runtime?limit=0", nil, &rv)
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Code == http.StatusNotFound {
 			rv.Status, err = "Removed", nil
