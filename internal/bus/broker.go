@@ -405,7 +405,7 @@ type listener struct {
 	srv *mochi.Server
 	log *slog.Logger
 	// ended is called with each connection once mochi is done with it.
-	ended func(net.Conn)
+	ended  func(net.Conn)
 	limits *packetLimits
 
 	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
