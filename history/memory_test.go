@@ -28,6 +28,7 @@ func (c *clock) advance(d time.Duration) {
 }
 
 func TestMemoryBounds(t *testing.T) {
+	t.Parallel()
 	t.Run("age", func(t *testing.T) {
 		clk := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
 		m := NewMemory(Options{Retention: time.Hour, Now: clk.Now})
