@@ -116,6 +116,7 @@ func outageDuration() time.Duration {
 // TestOutageExactlyOnce stops ClickHouse under a steady stream, starts it again, and checks that
 // every record is stored exactly once.
 func TestOutageExactlyOnce(t *testing.T) {
+	t.Parallel()
 	srv := testenv.StartClickHouse(t)
 	c, err := NewClickHouse(t.Context(), Options{DSN: "clickhouse://" + srv.Addr() + "/outage", DataDir: t.TempDir(),
 		BatchSize: 500, FlushInterval: 50 * time.Millisecond, InsertTimeout: 2 * time.Second, Logger: testLogger(t)})
@@ -147,6 +148,7 @@ func TestOutageExactlyOnce(t *testing.T) {
 // TestRestartWhileDown closes the writer while ClickHouse is down, opens a new one on the same
 // data dir (still down), and checks that everything lands exactly once when ClickHouse returns.
 func TestRestartWhileDown(t *testing.T) {
+	t.Parallel()
 	srv := testenv.StartClickHouse(t)
 	dir := t.TempDir()
 	o := Options{DSN: "clickhouse://" + srv.Addr() + "/restart", DataDir: dir, BatchSize: 100,
@@ -197,6 +199,7 @@ func TestRestartWhileDown(t *testing.T) {
 // TestReplaySkipsStoredRows: a spooled batch that the server had already taken (the reply was
 // lost), or had taken in part, is not inserted twice.
 func TestReplaySkipsStoredRows(t *testing.T) {
+	t.Parallel()
 	addr := testenv.ClickHouse(t)
 	c, err := NewClickHouse(t.Context(), Options{DSN: "clickhouse://" + addr + "/" + randomDB("replay"),
 		DataDir: t.TempDir(), Logger: testLogger(t)})
@@ -236,6 +239,7 @@ func TestReplaySkipsStoredRows(t *testing.T) {
 
 // TestSpoolBound: with ClickHouse away and the spool full, rows are dropped, counted and logged.
 func TestSpoolBound(t *testing.T) {
+	t.Parallel()
 	var logs testenv.Buffer
 	c, err := NewClickHouse(t.Context(), Options{DSN: fmt.Sprintf("clickhouse://127.0.0.1:%d/x", testenv.FreePort(t)),
 		DataDir: t.TempDir(), BatchSize: 10, FlushInterval: 10 * time.Millisecond, SpoolLimitBytes: 2000,
@@ -264,6 +268,7 @@ func TestSpoolBound(t *testing.T) {
 
 // TestMigrationsIdempotent opens the same database twice: the second open applies nothing.
 func TestMigrationsIdempotent(t *testing.T) {
+	t.Parallel()
 	addr := testenv.ClickHouse(t)
 	db := randomDB("mig")
 	var logs testenv.Buffer

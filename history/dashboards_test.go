@@ -15,6 +15,7 @@ import (
 // TestDashboards runs every query of dashboards/ (the Grafana panels and variables, and
 // queries.sql) against ClickHouse holding the query fixture, with the placeholders filled in.
 func TestDashboards(t *testing.T) {
+	t.Parallel()
 	addr := testenv.ClickHouse(t)
 	db := randomDB("dash")
 	c, err := NewClickHouse(t.Context(), Options{DSN: "clickhouse://" + addr + "/" + db, DataDir: t.TempDir(),

@@ -10,6 +10,7 @@ import (
 )
 
 func TestMemoryBounds(t *testing.T) {
+	t.Parallel()
 	t.Run("age", func(t *testing.T) {
 		clk := clock.NewManual(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 		m := NewMemory(Options{Retention: time.Hour, Now: clk.Now})

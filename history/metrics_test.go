@@ -11,6 +11,7 @@ import (
 // TestCollectorMemory: the embedded store's rows written and refused records reach the
 // collector, labelled backend="memory".
 func TestCollectorMemory(t *testing.T) {
+	t.Parallel()
 	m := NewMemory(Options{})
 	for i := range 5 {
 		m.RecordHealth(model.HealthSample{ClusterID: "c", MemberID: "m", Metric: "x", Value: float64(i)})

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRulesTimestamps(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	var c counters
 	r := rules{now: func() time.Time { return now }, retention: 7 * 24 * time.Hour, c: &c}
@@ -43,6 +44,7 @@ func TestRulesTimestamps(t *testing.T) {
 }
 
 func TestRulesValuesAndStrings(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	var c counters
 	r := rules{now: func() time.Time { return now }, retention: time.Hour, c: &c}
@@ -79,6 +81,7 @@ func TestRulesValuesAndStrings(t *testing.T) {
 }
 
 func TestStreamCluster(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ stream, want string }{
 		{"logs.0.php1.php.domain.2026.11.23", "php1.php.domain"},
 		{"logs.-1234.app.tomcat.domain.2026-11-23", "app.tomcat.domain"},

@@ -93,6 +93,7 @@ func (p *proxy) serve(c net.Conn) {
 // time out (some reach the server later, after the writer gave up on them), batches are spooled,
 // and in the end every record is stored exactly once.
 func TestSlowClickHouse(t *testing.T) {
+	t.Parallel()
 	p := newProxy(t, testenv.ClickHouse(t))
 	c, err := NewClickHouse(t.Context(), Options{DSN: "clickhouse://" + p.addr() + "/" + randomDB("slow"),
 		DataDir: t.TempDir(), BatchSize: 200, FlushInterval: 20 * time.Millisecond, InsertTimeout: 500 * time.Millisecond,

@@ -35,6 +35,7 @@ func drain(t *testing.T, s *spool) [][]byte {
 }
 
 func TestSpoolOrderAndRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := openSpool(dir, 1<<20)
 	if err != nil {
@@ -80,6 +81,7 @@ func TestSpoolOrderAndRestart(t *testing.T) {
 }
 
 func TestSpoolTornTail(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := openSpool(dir, 1<<20)
 	if err != nil {
@@ -116,6 +118,7 @@ func TestSpoolTornTail(t *testing.T) {
 }
 
 func TestSpoolLimitAndSegments(t *testing.T) {
+	t.Parallel()
 	s, err := openSpool(t.TempDir(), 3*(recordHeader+segmentBytes/2))
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +160,7 @@ func sampleBatches(now time.Time) []*batch {
 }
 
 func TestBatchCodecRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, b := range sampleBatches(time.Now()) {
 		got, err := decodeBatch(encodeBatch(nil, b))
 		if err != nil {

@@ -213,6 +213,7 @@ func pt(ts time.Time, metric, cluster, member string, count uint64, lo, hi, avg 
 
 // TestQueries runs the same queries with the same expectations against both backends.
 func TestQueries(t *testing.T) {
+	t.Parallel()
 	f := makeFixture()
 	from, to := at(0, 0), at(2, 0)
 	load := model.MetricLoadAverage
@@ -340,6 +341,7 @@ func check[T any](t *testing.T, err error, want, got T) {
 
 // TestBadInput: the input rules hold on both backends, and a bad record never holds up good ones.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	for _, be := range backends(t) {
 		t.Run(be.name, func(t *testing.T) {
 			s := be.open(t)

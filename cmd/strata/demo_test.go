@@ -13,7 +13,9 @@ import (
 // TestUpDemo runs the product's first command, `strata up --demo --demo-exit`, with shorter
 // waves and CEP window: real members on the local driver (`strata agent` and `strata
 // demo-server`, race-built), load through the load balancer, and the autoscaler scaling out and
-// back in. It takes about a minute and a half.
+// back in. It takes about a minute and a half. strata up runs in process (startUp, the same flags
+// and demo as the binary's): the binary at bcrypt's default cost kept members Initialized for
+// minutes on a loaded machine, and the binary's own start and exit are TestUpServesAPIAndStopsOnSIGTERM's.
 func TestUpDemo(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -24,7 +26,7 @@ func TestUpDemo(t *testing.T) {
 	args = append(args, "--demo", "--demo-exit", "--demo-dir", "../../examples/demo",
 		"--demo-waves", "10s,30s,10s", "--cep-window", "6s",
 		"--demo-proxy-port", port(), "--demo-port", port())
-	p := start(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, args...)
 	metrics := watchMetrics(t, a.api, "admin", "s3cret-pass")
 	if code := p.exitCode(t, 170*time.Second); code != 0 {
 		t.Fatalf("strata up --demo --demo-exit: exit status %d\n%s", code, p.out.String())

@@ -24,7 +24,7 @@ func failingEnv(t *testing.T, commands map[string]string) (api, dataDir string) 
 	a, args := upArgs(t)
 	api, dataDir = "http://"+a.api, args[2]
 	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--monitor-interval", "1s")...)
-	t.Cleanup(func() { killMembers(dataDir) })
+	t.Cleanup(func() { killMembersInProcess(dataDir) })
 	p.waitHTTP(t, api+"/healthz")
 	posts := localPolicies()
 	for typ, command := range commands {

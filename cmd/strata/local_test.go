@@ -75,7 +75,14 @@ func startLocal(t *testing.T, binary bool) *localEnv {
 			}
 			dumpMemberLogs(t, e.dataDir)
 		}
-		killMembers(e.dataDir)
+		if binary {
+			killMembers(e.dataDir)
+		} else {
+			// No replacement may start while the members are killed.
+			e.proc.stop()
+			e.proc.done <- <-e.proc.done
+			killMembersInProcess(e.dataDir)
+		}
 	})
 	e.proc.waitHTTP(t, e.api+"/healthz")
 	e.events = watchBus(t, e.mqtt)

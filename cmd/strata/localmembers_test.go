@@ -114,6 +114,16 @@ func killMembers(dataDir string) {
 	}
 }
 
+// killMembersInProcess is killMembers for a platform that ran in this process: its local driver
+// still waits for the killed processes here and moves each ended member's directory aside, so it
+// waits (up to 10 s) until no member directory is left, lest the TempDir cleanup race the moves.
+func killMembersInProcess(dataDir string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for killMembers(dataDir); len(memberRecords(dataDir)) > 0 && time.Now().Before(deadline); killMembers(dataDir) {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // memberDir is the local driver's directory of a member (by its member.json).
 func memberDir(dataDir, memberID string) string {
 	paths, _ := filepath.Glob(filepath.Join(dataDir, "members", "*", "member.json"))

@@ -30,6 +30,11 @@ var strataBin string
 const parallel = 8
 
 func TestMain(m *testing.M) {
+	// Started with a strata command instead of test flags, this test binary is strata: the demo
+	// run in process (startUp) gives its members os.Executable() as $STRATA_BIN.
+	if len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-") {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	flag.Parse()
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
