@@ -175,3 +175,9 @@ func (m managerScaler) RemoveCluster(clusterID string) { m.a.RemoveCluster(clust
 // PoliciesInUse lets the manager refuse a policy reload that would take a running cluster's
 // policies away.
 func (m managerScaler) PoliciesInUse() []policies.Ref { return m.a.PoliciesInUse() }
+
+// TerminateMember lets the manager's DELETE /applications/{appId}/members/{memberId} terminate
+// a member through the autoscaler's cleanup flow.
+func (m managerScaler) TerminateMember(clusterID, memberID string) error {
+	return m.a.TerminateMember(clusterID, memberID)
+}
