@@ -60,7 +60,7 @@ func (c *Console) scaleAction(w http.ResponseWriter, r *http.Request) {
 	if r.PostFormValue("confirm") != "yes" {
 		c.render(w, r, http.StatusOK, "confirm", confirmation{Action: page + "/scale", Verb: "scale",
 			Question: fmt.Sprintf("Set min %d and max %d for cluster %s (alias %s) of application %s? The running cluster follows: members start up to min, those above max are terminated.", lo, hi, clusterID, alias, appID),
-			Hidden: []hiddenField{{"min", strconv.Itoa(lo)}, {"max", strconv.Itoa(hi)}}, Cancel: page})
+			Hidden:   []hiddenField{{"min", strconv.Itoa(lo)}, {"max", strconv.Itoa(hi)}}, Cancel: page})
 		return
 	}
 	var def json.RawMessage
