@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // Changes to a deployed application and to its members (issue 12 item 4, issue 14 item 6).
@@ -27,11 +28,9 @@ import (
 // updateDeployed applies the update bean to the deployed application rec. Called with s.mu held.
 func (s *Server) updateDeployed(w http.ResponseWriter, r *http.Request, rec *applicationRecord, bean applicationBean) {
 	id := bean.ApplicationID
-	ap, found := s.opts.Policies.Set().Application(rec.ApplicationPolicy)
-	if !found {
-		writeError(w, http.StatusConflict, fmt.Sprintf("Application cannot be updated while deployed: [application-id] %s: its application policy %s is not defined any more", id, rec.ApplicationPolicy))
-		return
-	}
+	// The network partitions it was deployed to, as the restart's resync uses them: the
+	// application policy may have changed since.
+	ap := &policies.Application{NetworkPartitions: rec.NetworkPartitions}
 	next := *rec
 	next.Bean, next.Agent = bean, agentOf(bean.Property)
 	keepPasswords(&next.Bean, &rec.Bean)
