@@ -59,6 +59,49 @@ func (r *run) maxCheck(ctx context.Context) {
 			r.res.action, r.res.reason = ActionMax, "max check: active members above partitionMax"
 		}
 	}
+	r.clusterMaxCheck(ctx)
+}
+
+// clusterMaxCheck terminates the active members above the cluster instance's max, from the
+// partitions with the most active members (Strata's: Stratos only checks partitionMax here). A
+// running instance gets there when an application update lowers its max; the surplus goes
+// through the cleanup flow like the partition max check's.
+func (r *run) clusterMaxCheck(ctx context.Context) {
+	in, tr := r.in, r.tr
+	var taken [8]int // members picked per partition when not acting (a shadow moves none)
+	left := func(i int) int {
+		n := len(in.parts[i].lists[listActive])
+		if !r.own && i < len(taken) {
+			n -= taken[i]
+		}
+		return n
+	}
+	for r.active > in.max {
+		pi := -1
+		for i := range in.parts {
+			if n := left(i); n > 0 && (pi < 0 || n > left(pi)) {
+				pi = i
+			}
+		}
+		if pi < 0 || (!r.own && pi >= len(taken)) || !r.govern(ctx, ActionMax, -1, in.parts[pi].id) {
+			return
+		}
+		p := &in.parts[pi]
+		victim := p.lists[listActive][left(pi)-1]
+		tr.Steps = append(tr.Steps, Step{Check: "max", Action: verb(r.own, "terminate"), Partition: p.id, Member: victim.id, Delta: -1})
+		if r.own {
+			r.a.moveLocked(victim, listTerminationPending, r.now)
+		} else {
+			taken[pi]++
+		}
+		r.loads[pi].NonTerminated--
+		r.nonTerm--
+		r.active--
+		r.res.delta--
+		if r.res.action == ActionNone {
+			r.res.action, r.res.reason = ActionMax, "max check: active members above the cluster's max"
+		}
+	}
 }
 
 // missing applies the policy's missing-metrics behaviour when every family is missing.

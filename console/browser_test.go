@@ -29,6 +29,9 @@ import (
 // adminClusterID is the cluster of the admin's application.
 const adminClusterID = "single-cartridge-app.my-php.php.domain"
 
+// tenantClusterID is the cluster of the tenant's application.
+const tenantClusterID = "acme-app.my-php.php.domain"
+
 // startPlatform runs the whole platform in process on free ports, with mock members whose load
 // steps above the sample policy's thresholds (70) after 10 s, and returns its API's base URL.
 func startPlatform(t *testing.T) *app.App {
@@ -275,6 +278,55 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the trace has no reason line:\n%s", trace)
 	}
 
+	// Raise the cluster's min and max above the sample's max (5) on the cluster page: the new
+	// members appear, and the members already there stay (nothing restarted).
+	memberRows := func() map[string]string {
+		rows := get(t, browser, "read the member rows", chromedp.Evaluate[[]string](
+			`Array.from(document.querySelectorAll("#members tr[data-member]")).map(tr => tr.dataset.member + " " + tr.querySelector(".state").textContent)`))
+		out := map[string]string{}
+		for _, r := range rows {
+			if id, state, ok := strings.Cut(r, " "); ok {
+				out[id] = state
+			}
+		}
+		return out
+	}
+	run("open the cluster page", chromedp.Navigate(clusterPage), chromedp.WaitVisible(chromedp.ID("scale")))
+	before := memberRows()
+	const scaled = 7
+	run("change min and max", chromedp.SetValue(chromedp.ID("min"), fmt.Sprint(scaled)), chromedp.SetValue(chromedp.ID("max"), fmt.Sprint(scaled)),
+		chromedp.Click(chromedp.ID("scale")), chromedp.WaitVisible(chromedp.ID("confirm")))
+	shot("08-confirm-scale")
+	run("confirm the new min and max", chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.ID("members")))
+	var rows map[string]string
+	testenv.Eventually(t, 90*time.Second, fmt.Sprintf("%d Active members on the cluster page", scaled), func() bool {
+		run("reload the cluster page", chromedp.Navigate(clusterPage), chromedp.WaitVisible(chromedp.ID("members")))
+		rows = memberRows()
+		return strings.Count(fmt.Sprint(rows), "Active") == scaled
+	})
+	for id, state := range before {
+		if state == "Active" && rows[id] != "Active" {
+			t.Errorf("member %s was Active before the new min and is %q after it, want it kept", id, rows[id])
+		}
+	}
+	if want := fmt.Sprintf("min %d, max %d", scaled, scaled); !strings.Contains(text("main"), want) {
+		t.Errorf("the cluster page does not show %q", want)
+	}
+	shot("09-scaled")
+
+	// Terminate one member: it goes, and the autoscaler starts another for min.
+	victim := get(t, browser, "pick a member", chromedp.AttributeValue(chromedp.CSS("button.terminate"), "data-member")).Value
+	run("terminate a member", chromedp.Click(chromedp.CSS(`button.terminate[data-member="`+victim+`"]`)), chromedp.WaitVisible(chromedp.ID("confirm")))
+	shot("10-confirm-terminate")
+	run("confirm the termination", chromedp.Click(chromedp.ID("confirm")), chromedp.WaitVisible(chromedp.ID("members")))
+	testenv.Eventually(t, 90*time.Second, "the member gone and replaced", func() bool {
+		run("reload the cluster page", chromedp.Navigate(clusterPage), chromedp.WaitVisible(chromedp.ID("members")))
+		rows = memberRows()
+		_, still := rows[victim]
+		return !still && strings.Count(fmt.Sprint(rows), "Active") == scaled
+	})
+	shot("11-terminated")
+
 	// A tenant's browser sees its application only.
 	run("log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
 	login("alice@"+tenantDomain, alicePassword)
@@ -295,6 +347,13 @@ func TestBrowser(t *testing.T) {
 	run("open the tenant's application", chromedp.Navigate(base+"/apps/"+tenantAppID), chromedp.WaitVisible(chromedp.ID("tree")))
 	if buttons := get(t, browser, "count the action buttons", chromedp.Evaluate[int](`document.querySelectorAll("button.action").length`)); buttons != 0 {
 		t.Errorf("the user's application page has %d action buttons, want none", buttons)
+	}
+	if code, body := apiCall(t, base, "alice@"+tenantDomain, alicePassword, http.MethodPost, "/api/applications/"+tenantAppID+"/deploy/"+appPolicyID, ""); code != http.StatusAccepted {
+		t.Fatalf("deploy the tenant's application = %d %s", code, body)
+	}
+	run("open the tenant's cluster page", chromedp.Navigate(base+"/apps/"+tenantAppID+"/clusters/"+tenantClusterID), chromedp.WaitVisible(chromedp.ID("members")))
+	if buttons := get(t, browser, "count the action buttons", chromedp.Evaluate[int](`document.querySelectorAll("button.action").length`)); buttons != 0 {
+		t.Errorf("the user's cluster page has %d action buttons, want none", buttons)
 	}
 	shot("07-user")
 	t.Logf("screenshots in %s", shots)

@@ -129,6 +129,8 @@ func (c *Console) routes() http.Handler {
 			r.Post("/logout", c.postLogout)
 			r.Post("/apps/{app}/deploy", c.action(deployAction))
 			r.Post("/apps/{app}/undeploy", c.action(undeployAction))
+			r.Post("/apps/{app}/clusters/{cluster}/scale", c.scaleAction)
+			r.Post("/apps/{app}/clusters/{cluster}/members/{member}/terminate", c.terminateAction)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

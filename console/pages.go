@@ -168,6 +168,7 @@ func (c *Console) clusterPage(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "cluster", map[string]any{
 		"App": a, "Cluster": cv, "Members": rows, "Charts": charts, "Policy": policy, "Problems": problems,
 		"Decisions": len(decisions), "Now": now, "Range": span, "Ranges": chartRanges, "Drawn": maxMemberLines,
+		"CanManage": s.can("applications", "manage"),
 	})
 }
 

@@ -133,7 +133,13 @@ func (c *Console) action(kind actionKind) http.HandlerFunc {
 			verb, path = "deploy", "/api/applications/"+url.PathEscape(appID)+"/deploy/"+url.PathEscape(policy)
 		}
 		if r.PostFormValue("confirm") != "yes" {
-			c.render(w, r, http.StatusOK, "confirm", map[string]any{"Verb": verb, "AppID": appID, "Policy": policy})
+			q := verb + " application " + appID + "?"
+			if policy != "" {
+				q = verb + " application " + appID + " with application policy " + policy + "?"
+			}
+			appPage := "/apps/" + url.PathEscape(appID)
+			c.render(w, r, http.StatusOK, "confirm", confirmation{Action: appPage + "/" + verb, Verb: verb, Question: q,
+				Hidden: []hiddenField{{"policy", policy}}, Cancel: appPage})
 			return
 		}
 		if err := c.api(r.Context(), s.creds(), http.MethodPost, path, nil, nil); err != nil {

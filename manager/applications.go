@@ -214,8 +214,12 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Application not found: [application-id] "+bean.ApplicationID)
 		return
 	}
+	if rec.Status == statusDeployed {
+		s.updateDeployed(w, r, &rec, bean)
+		return
+	}
 	if rec.Status != statusCreated {
-		writeError(w, http.StatusConflict, fmt.Sprintf("Application is %s: undeploy it before updating: [application-id] %s", strings.ToLower(rec.Status), bean.ApplicationID))
+		writeError(w, http.StatusConflict, fmt.Sprintf("Application is %s: wait until it is undeployed before updating: [application-id] %s", strings.ToLower(rec.Status), bean.ApplicationID))
 		return
 	}
 	rec.Bean, rec.Agent = bean, agentOf(bean.Property)

@@ -25,6 +25,7 @@ type fakePlatform struct {
 	failures   map[string]StartFailure // by cluster
 	failNP     string                  // the network partition whose add and update fail
 	inUse      []policies.Ref          // what PoliciesInUse answers
+	terminated []string                // "cluster/member" asked by TerminateMember
 }
 
 func newFakePlatform() *fakePlatform {
@@ -201,4 +202,12 @@ func (b *fakeBus) artifactEvents() []model.ArtifactUpdatedEvent {
 		}
 	}
 	return out
+}
+
+// TerminateMember records the member the API asked to terminate.
+func (f *fakePlatform) TerminateMember(clusterID, memberID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.terminated = append(f.terminated, clusterID+"/"+memberID)
+	return nil
 }

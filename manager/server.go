@@ -287,6 +287,7 @@ func (s *Server) routes() http.Handler {
 		r.With(s.can("applications", m)).Post("/applications/{appId}/deploy/{applicationPolicyId}", s.deployApplication)
 		r.With(s.can("applications", m)).Post("/applications/{appId}/undeploy", s.undeployApplication)
 		r.With(s.can("applications", v)).Get("/applications/{appId}/runtime", s.getRuntime)
+		r.With(s.can("applications", m)).Delete("/applications/{appId}/members/{memberId}", s.terminateMember)
 		r.With(s.can("applications", v)).Get("/applications/{appId}/networkPartitions", s.getApplicationNetworkPartitions)
 		r.With(s.can("signups", m)).Post("/applications/{appId}/signup", s.addSignUp)
 		r.With(s.can("signups", v)).Get("/applications/{appId}/signup", s.getSignUp)

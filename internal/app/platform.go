@@ -187,3 +187,9 @@ func (m managerClusters) ApplicationPage(appID, after string, limit int) manager
 	}
 	return out
 }
+
+// TerminateMember lets the manager's DELETE /applications/{appId}/members/{memberId} terminate
+// a member through the autoscaler's cleanup flow.
+func (m managerScaler) TerminateMember(clusterID, memberID string) error {
+	return m.a.TerminateMember(clusterID, memberID)
+}
