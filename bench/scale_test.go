@@ -117,7 +117,7 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 		t.Fatal("the platform did not become ready")
 	}
 
-	obs := newObserver(t, ctx, a.Addrs().Brokers)
+	obs := newObserver(t, ctx, a)
 	api := "http://" + a.Addrs().API.String() + "/api"
 	client := &http.Client{Timeout: time.Minute}
 	size := strconv.Itoa(n)
@@ -204,8 +204,9 @@ type observer struct {
 	topology  chan int // sizes of CompleteTopologyEvents
 }
 
-func newObserver(t *testing.T, ctx context.Context, urls []string) *observer {
-	c, err := bus.New(bus.Options{URLs: urls, Username: "admin", Password: scaleAdmin, ClientID: "scale-observer"})
+func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
+	user, password := a.BusCredential()
+	c, err := bus.New(bus.Options{URLs: a.Addrs().Brokers, Username: user, Password: password, ClientID: "scale-observer"})
 	if err != nil {
 		t.Fatal(err)
 	}

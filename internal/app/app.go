@@ -159,6 +159,7 @@ type App struct {
 	engine     *cep.Engine
 	history    historyStore
 	bus        *bus.Client
+	creds      *credentials
 }
 
 // New checks o and returns the platform, not yet started.
@@ -206,6 +207,13 @@ func (a *App) CEP() *cep.Engine { return a.engine }
 
 // History returns the history store's queries; call it after Ready is closed.
 func (a *App) History() manager.History { return a.history }
+
+// BusCredential is the platform's own bus and data-bridge credential (InternalUser and its
+// password from <data-dir>/bus.key), for tools and tests that watch everything; valid once
+// Ready is closed.
+func (a *App) BusCredential() (user, password string) {
+	return InternalUser, a.creds.internalPassword()
+}
 
 // Bus returns the platform's bus client; call it after Ready is closed.
 func (a *App) Bus() *bus.Client { return a.bus }
@@ -277,6 +285,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.creds = creds
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -48,17 +48,6 @@ type started struct {
 	done   chan error
 }
 
-// internalBus is the platform's own bus credential, for the tests' watching clients: no other
-// account may subscribe to everything.
-func internalBus(t *testing.T, s *started) (user, password string) {
-	t.Helper()
-	c, err := loadCredentials(s.app.opts.DataDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return InternalUser, c.internalPassword()
-}
-
 // start runs the platform of o until the test ends and waits until it is ready.
 func start(t *testing.T, o Options) *started {
 	t.Helper()

@@ -33,7 +33,7 @@ func TestSlowSubscriberDoesNotStallTheController(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	user, password := internalBus(t, s)
+	user, password := s.app.BusCredential()
 	observer, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, Username: user, Password: password})
 	if err != nil {
 		t.Fatal(err)

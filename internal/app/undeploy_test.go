@@ -148,7 +148,7 @@ type busWatcher struct {
 
 func watchBus(t *testing.T, s *started, filters ...string) *busWatcher {
 	t.Helper()
-	user, password := internalBus(t, s)
+	user, password := s.app.BusCredential()
 	brokers := s.app.Addrs().Brokers
 	w := &busWatcher{}
 	connected := make(chan struct{})

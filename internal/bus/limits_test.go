@@ -118,7 +118,7 @@ func rssKB(t *testing.T) int {
 func TestLargePublishRefused(t *testing.T) {
 	b := runBroker(t, BrokerOptions{Authenticate: func(user, password string) bool {
 		return user == "member" && password == "member-password"
-	}})
+	}, AllowAnonymous: true}) // the subscriber connects anonymously
 	h, got := collector(1)
 	sub := runClient(t, Options{URLs: []string{b.URL()}})
 	if err := sub.Subscribe(ctxT(t), "strata-test/big", h); err != nil {
@@ -151,8 +151,9 @@ func TestLargePublishRefused(t *testing.T) {
 // keeps the default; both limits count the whole packet, and the refusals are counted.
 func TestPacketLimitByIdentity(t *testing.T) {
 	b := runBroker(t, BrokerOptions{
-		Authenticate:  func(user, password string) bool { return password == user+"-password" },
-		MaxPacketSize: 64 << 10,
+		Authenticate:   func(user, password string) bool { return password == user+"-password" },
+		AllowAnonymous: true, // the subscriber connects anonymously
+		MaxPacketSize:  64 << 10,
 		PacketLimit: func(user string) int {
 			if user == "strata" {
 				return 4 << 20
