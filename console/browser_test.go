@@ -81,9 +81,10 @@ type activations struct {
 	order []string
 }
 
-func watchActivations(t *testing.T, brokers []string) *activations {
+func watchActivations(t *testing.T, a *app.App) *activations {
 	t.Helper()
-	c, err := bus.New(bus.Options{URLs: brokers, Username: "admin", Password: adminPassword})
+	user, password := a.BusCredential()
+	c, err := bus.New(bus.Options{URLs: a.Addrs().Brokers, Username: user, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestBrowser(t *testing.T) {
 	a := startPlatform(t)
 	base := "http://" + a.Addrs().API.String()
 	seed(t, base)
-	acts := watchActivations(t, a.Addrs().Brokers)
+	acts := watchActivations(t, a)
 	shots := artifactDir(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
