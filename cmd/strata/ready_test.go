@@ -50,12 +50,15 @@ func TestUpReadyzFollowsTheBroker(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, "/readyz 200 once the broker is back", ready(200))
 }
 
-// TestUpRefusedBusClientLogsError: when the broker refuses strata up's own client (wrong
-// credentials), strata up logs an ERROR saying so and /readyz names the refusal.
+// TestUpRefusedBusClientLogsError: when the broker (--broker, a Mosquitto that lets nobody in)
+// refuses strata up's own client (wrong credentials), strata up logs an ERROR saying so and
+// /readyz names the refusal.
 func TestUpRefusedBusClientLogsError(t *testing.T) {
 	t.Parallel()
+	mosq := testenv.StartMosquittoWith(t, "allow_anonymous false\n")
 	a, args := upArgs(t)
-	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass", "STRATA_BROKER_USERNAME=admin", "STRATA_BROKER_PASSWORD=wrong"}, args...)
+	args = append(args, "--broker", mosq.URL())
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass", "STRATA_BROKER_USERNAME=strata", "STRATA_BROKER_PASSWORD=wrong"}, args...)
 	p.waitHTTP(t, "http://"+a.api+"/healthz")
 	testenv.Eventually(t, 30*time.Second, "an ERROR for the refused bus client", func() bool {
 		return strings.Contains(p.out.String(), `level=ERROR msg="broker refused the connection`)
