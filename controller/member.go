@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -448,53 +447,6 @@ func eventName(s model.MemberStatus) string {
 		return "ReadyToShutdown"
 	}
 	return string(s)
-}
-
-// checkGraceful repeats cleanup requests and forces the graceful terminations that timed out.
-// The members of a cluster being removed are asked again with one InstanceCleanupClusterEvent
-// per cluster instance, as Stratos' cluster monitor does, not one event per member.
-func (c *Controller) checkGraceful() {
-	type instanceKey struct{ cluster, instance string }
-	now := c.clock.Now()
-	var expired []*member
-	instances := map[instanceKey]bool{}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, mem := range c.members {
-		if !mem.graceful || mem.terminating {
-			continue
-		}
-		switch {
-		case !now.Before(mem.deadline):
-			mem.terminating = true
-			expired = append(expired, mem)
-		case mem.m.Status() == model.MemberActive && !now.Before(mem.nextCleanup):
-			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
-			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing {
-				instances[instanceKey{mem.m.ClusterID, mem.m.ClusterInstanceID}] = true
-				continue
-			}
-			c.emitLocked(&model.InstanceCleanupMemberEvent{MemberID: mem.m.MemberID}, nil)
-		case mem.m.Status() == model.MemberInMaintenance && !now.Before(mem.nextCleanup):
-			// The agent answers MemberMaintenanceModeEvent with InstanceReadyToShutdownEvent; the
-			// event is sent again in case it was lost (a restart with it still in the outbox).
-			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
-			m := mem.m
-			c.emitLocked(&model.MemberMaintenanceModeEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
-				MemberID: m.MemberID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
-				Properties: maps.Clone(m.Properties)}, nil)
-		}
-	}
-	keys := slices.SortedFunc(maps.Keys(instances), func(a, b instanceKey) int {
-		return cmp.Or(strings.Compare(a.cluster, b.cluster), strings.Compare(a.instance, b.instance))
-	})
-	for _, k := range keys {
-		c.emitLocked(&model.InstanceCleanupClusterEvent{ClusterID: k.cluster, ClusterInstanceID: k.instance}, nil)
-	}
-	if len(expired) > 0 {
-		c.log.Info("graceful terminations timed out; terminating", "members", len(expired), "first_member_id", expired[0].m.MemberID)
-		c.queueTermination(expired...)
-	}
 }
 
 // instanceExited handles an instance a driver reports as ended on its own.
