@@ -381,9 +381,7 @@ func (c *Controller) handleStatus(ctx context.Context, e model.Event) {
 		})
 	case *model.InstanceMaintenanceModeEvent:
 		c.memberTransition(ctx, ev.MemberID, ev.ClusterID, model.MemberInMaintenance, func(m *model.Member, _ *cluster) model.Event {
-			return &model.MemberMaintenanceModeEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
-				MemberID: m.MemberID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
-				Properties: maps.Clone(m.Properties), GroupID: ev.GroupID}
+			return maintenanceEvent(m, ev.GroupID)
 		})
 	case *model.InstanceReadyToShutdownEvent:
 		c.memberTransition(ctx, ev.MemberID, ev.ClusterID, model.MemberReadyToShutDown, func(m *model.Member, _ *cluster) model.Event {
@@ -563,4 +561,11 @@ func (c *Controller) adopt(ctx context.Context) error {
 		c.log.Info("adopted the drivers' instances", "adopted", a, "terminated", t, "orphans_terminated", o)
 	}
 	return nil
+}
+
+// maintenanceEvent is the MemberMaintenanceModeEvent that asks m's agent to get ready to shut down.
+func maintenanceEvent(m *model.Member, groupID string) *model.MemberMaintenanceModeEvent {
+	return &model.MemberMaintenanceModeEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
+		MemberID: m.MemberID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
+		Properties: maps.Clone(m.Properties), GroupID: groupID}
 }

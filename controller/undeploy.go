@@ -318,10 +318,7 @@ func (c *Controller) checkGraceful() {
 			// The agent answers MemberMaintenanceModeEvent with InstanceReadyToShutdownEvent; the
 			// event is sent again in case it was lost (a restart with it still in the outbox).
 			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
-			m := mem.m
-			c.emitLocked(&model.MemberMaintenanceModeEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
-				MemberID: m.MemberID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
-				Properties: maps.Clone(m.Properties)}, nil)
+			c.emitLocked(maintenanceEvent(mem.m, ""), nil)
 		}
 	}
 	keys := slices.SortedFunc(maps.Keys(instances), func(a, b instanceKey) int {

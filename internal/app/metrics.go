@@ -10,10 +10,7 @@ import (
 
 // brokerMetrics exposes the embedded broker's counters; each scrape reads them afresh.
 func brokerMetrics(b *bus.Broker) []prometheus.Collector {
-	counter := func(name, help string, v func(bus.BrokerStats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(v(b.Stats())) })
-	}
+	counter := counterOf[bus.BrokerStats, int64](b.Stats)
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_broker_clients_connected", Help: "MQTT clients connected to the embedded broker."},
 			func() float64 { return float64(b.Stats().ClientsConnected) }),
@@ -38,10 +35,7 @@ func brokerMetrics(b *bus.Broker) []prometheus.Collector {
 
 // dataBridgeMetrics exposes the Thrift receiver's scope counters.
 func dataBridgeMetrics(s *databridge.Server) []prometheus.Collector {
-	counter := func(name, help string, v func(databridge.Stats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := counterOf[databridge.Stats, uint64](s.Stats)
 	return []prometheus.Collector{
 		counter("strata_databridge_auth_failures_total", "Data-bridge connect calls refused.",
 			func(s databridge.Stats) uint64 { return s.AuthFailures }),
@@ -92,10 +86,7 @@ func (m busMetrics) Collect(ch chan<- prometheus.Metric) {
 
 // loginMetrics expose the login throttle's counters (REST, MQTT and Thrift logins together).
 func loginMetrics(users *manager.Users) []prometheus.Collector {
-	counter := func(name, help string, v func(manager.LoginStats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(v(users.LoginStats())) })
-	}
+	counter := counterOf[manager.LoginStats, int64](users.LoginStats)
 	return []prometheus.Collector{
 		counter("strata_logins_failed_total", "Logins (REST, MQTT, Thrift) refused for a wrong user name or password.",
 			func(s manager.LoginStats) int64 { return s.Failed }),
@@ -103,5 +94,13 @@ func loginMetrics(users *manager.Users) []prometheus.Collector {
 			func(s manager.LoginStats) int64 { return s.Throttled }),
 		counter("strata_logins_cached_total", "Logins accepted from a remembered verified credential.",
 			func(s manager.LoginStats) int64 { return s.Cached }),
+	}
+}
+
+// counterOf returns a constructor of counters that read one field of stats at each scrape.
+func counterOf[S any, N int64 | uint64](stats func() S) func(name, help string, field func(S) N) prometheus.Collector {
+	return func(name, help string, field func(S) N) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(field(stats())) })
 	}
 }
