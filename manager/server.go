@@ -76,6 +76,9 @@ type Options struct {
 	// methods manage), which the default policy leaves to the super tenant's admin. Nil: not
 	// served.
 	MockIaaS http.Handler
+	// Modules serves the module store under /modules (the prefix stripped) to members, which
+	// authenticate with their own credential there (controller/modules); nil: not served.
+	Modules http.Handler
 }
 
 // Server is the manager's REST server: the Stratos 4.1 API under /api and /api/v4.1, /healthz,
@@ -343,6 +346,9 @@ func (s *Server) routes() http.Handler {
 			r.With(s.can("mockIaas", "manage")).Post("/*", h.ServeHTTP)
 			r.With(s.can("mockIaas", "manage")).Delete("/*", h.ServeHTTP)
 		})
+	}
+	if s.opts.Modules != nil {
+		r.With(s.limitBody, s.limitConcurrency).Handle("/modules/*", http.StripPrefix("/modules", s.opts.Modules))
 	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.Console != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/strata-paas/strata/agent/bootstrap"
 	"github.com/strata-paas/strata/internal/buildinfo"
 )
 
@@ -29,6 +30,7 @@ func commands() []command {
 	return []command{
 		{"up", "run the whole platform in one process (broker, REST API, CEP, controller, LB, autoscaler, history)", runUp},
 		{"agent", "run the cartridge agent of one member (--conf agent.conf --payload launch-params)", runAgent},
+		{"init", "a member's bootstrapper: install its cartridge's module from the platform, then run the agent (--dir DIR [--configured])", bootstrap.Main},
 		{"lb", "run the load balancer: proxy ports follow the topology, in-flight counts go to the CEP", runLB},
 		{"cep", "run the CEP alone: Thrift receiver, windows and fault detection, against --broker", runCEP},
 		{"demo-server", "the demo cartridge's server: burns CPU on every request (--listen ADDR --burn 20ms)", runDemoServer},

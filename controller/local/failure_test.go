@@ -72,3 +72,25 @@ func TestExitReasonHasServerOutput(t *testing.T) {
 		t.Fatal("exit not reported")
 	}
 }
+
+// An agent command that exits on its own is reported with the last line it wrote: `strata init`
+// says there why a module's install failed, and that is the member's start failure.
+func TestExitReasonHasAgentOutput(t *testing.T) {
+	d := newDriver(t, t.TempDir())
+	terminateAll(t, d)
+	exits := watch(t, d)
+	in := instance("installer", testenv.FreePort(t), "")
+	in.IaaS = &model.IaasProvider{Type: Type, Property: []model.NameValue{{Name: PropertyAgent,
+		Value: model.String(`echo installing; echo "strata init: install module php: install.sh: exit status 3: no disk" >&2; exit 1`)}}}
+	if _, err := d.Start(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-exits:
+		if want := "agent: exit status 1: strata init: install module php: install.sh: exit status 3: no disk"; e.Reason != want {
+			t.Errorf("exit reason %q, want %q", e.Reason, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exit not reported")
+	}
+}

@@ -167,10 +167,10 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 			defer wg.Done()
 			err := c.Wait()
 			reason := fmt.Sprintf("%s: %s", roles[i], exitReason(c.ProcessState, err))
-			if roles[i] == "server" {
-				if line := lastLine(filepath.Join(dir, "server.log")); line != "" {
-					reason += ": " + line // e.g. "sh: 1: exec: /opt/php/bin/run: not found"
-				}
+			// The last line the process wrote usually says why: "sh: 1: exec: /opt/php/bin/run:
+			// not found", or `strata init`'s failed install.
+			if line := lastLine(filepath.Join(dir, roles[i]+".log")); line != "" {
+				reason += ": " + line
 			}
 			d.ended(id, reason)
 		}()

@@ -370,7 +370,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		res.add(func() { _ = thrift.Close() })
 	}
-	plat, err := newPlatform(cfg, ctrlDB, client, creds, store, brokerURLs[0], cepURL, cepStack.Engine)
+	plat, err := newPlatform(cfg, ctrlDB, client, creds, store, brokerURLs[0], cepURL, modulesURL(apiLn.Addr()), cepStack.Engine)
 	if err != nil {
 		return err
 	}
@@ -378,6 +378,11 @@ func (a *App) Run(ctx context.Context) error {
 	a.controller, a.mock, a.local = plat.controller, plat.mock, plat.local
 	reg.MustRegister(plat.controller.Collector())
 	plat.run(ctx, g)
+
+	moduleStore, err := newModules(plat.controller, creds, log)
+	if err != nil {
+		return err
+	}
 
 	sc, err := newScaling(ctx, cfg, plat.controller, client, store)
 	if err != nil {
@@ -455,6 +460,7 @@ func (a *App) Run(ctx context.Context) error {
 		Readiness:          readiness(client, brokerURLs, store, plat.controller),
 		Console:            webConsole,
 		MockIaaS:           plat.mock.Handler(),
+		Modules:            moduleStore.Handler(),
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 
 	"go.etcd.io/bbolt"
@@ -15,6 +16,7 @@ import (
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/local"
 	"github.com/strata-paas/strata/controller/mock"
+	"github.com/strata-paas/strata/controller/modules"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
@@ -33,7 +35,7 @@ type platform struct {
 // coordinates members get in their payloads; mock members publish health into engine, in process
 // and in batches (100 000 members cost no connection, no encoding and no goroutine each).
 func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials,
-	recorder controller.Recorder, mbURL, cepURL string, engine *cep.Engine) (*platform, error) {
+	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine) (*platform, error) {
 	var p platform
 	var err error
 	publish := mock.PublishFunc(func(_ context.Context, samples []model.HealthSample) error {
@@ -73,6 +75,8 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 		CleanupInterval: o.CleanupInterval,
 		MBURLs:          []string{mbURL},
 		CEPURLs:         cepURLs,
+		// `strata init` in a member fetches the cartridge's module from the REST listener.
+		Payload: model.Payload{{Key: model.PayloadModulesURL, Value: modulesURL}},
 		// Each member gets its own credential; per-cluster agent accounts of older data dirs
 		// (stored with their clusters) keep working for the members started with them.
 		MemberCredentials: creds.forMember,
@@ -95,6 +99,36 @@ func (p *platform) run(ctx context.Context, g *errgroup.Group) {
 		}
 		return p.controller.Run(ctx)
 	})
+}
+
+// newModules is the module store on the controller's cartridges, for the members of each
+// cartridge type with their own credentials.
+func newModules(c *controller.Controller, creds *credentials, log *slog.Logger) (*modules.Store, error) {
+	return modules.New(modules.Options{
+		Cartridge: c.Cartridge,
+		Member: func(user, password string) (string, bool) {
+			memberID, _, ok := creds.memberOf(user, password)
+			if !ok {
+				return "", false
+			}
+			m, err := c.Member(memberID)
+			return m.ServiceName, err == nil
+		},
+		Logger: log,
+	})
+}
+
+// modulesURL is the module store's URL for members on this host: the API's address, with the
+// loopback address for a listener on every interface.
+func modulesURL(api net.Addr) string {
+	host, port, err := net.SplitHostPort(api.String())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/modules"
 }
 
 // internalThrift is a data-bridge client to this process's own TLS receiver, with the internal

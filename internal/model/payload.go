@@ -77,6 +77,9 @@ const (
 	PayloadPortCheckTimeout              = "PORT_CHECK_TIMEOUT"
 	PayloadClustering                    = "CLUSTERING"
 	PayloadPrimary                       = "PRIMARY"
+	// PayloadModulesURL is Strata's own: the base URL of the module store that `strata init`
+	// fetches the member's module from (…/modules/<SERVICE_NAME>).
+	PayloadModulesURL = "STRATA_MODULES_URL"
 )
 
 // PayloadParameterPrefix marks a cartridge, subscription, network-partition or Kubernetes-cluster
