@@ -121,14 +121,14 @@ func Run(ctx context.Context, o Options) (HandOver, error) {
 				return HandOver{}, err
 			}
 			log.Warn("the module store cannot be reached; the installed module stays", "version", installed, "error", err)
-			return o.handOver(cfg), nil
+			return o.handOver(), nil
 		}
 	} else if current, archive, err = st.module(ctx); err != nil {
 		return HandOver{}, err
 	}
 	if current == installed {
 		log.Info("the installed module is current", "version", installed)
-		return o.handOver(cfg), nil
+		return o.handOver(), nil
 	}
 	if archive == nil {
 		if current, archive, err = st.module(ctx); err != nil {
@@ -150,11 +150,11 @@ func Run(ctx context.Context, o Options) (HandOver, error) {
 		return HandOver{}, fmt.Errorf("write %s: %w", VersionFile, err)
 	}
 	log.Info("module installed", "version", current)
-	return o.handOver(cfg), nil
+	return o.handOver(), nil
 }
 
 // handOver is the module's agent when it installed one, else `strata agent`.
-func (o Options) handOver(cfg agent.Config) HandOver {
+func (o Options) handOver() HandOver {
 	env := os.Environ()
 	if p := filepath.Join(o.Dir, AgentFile); isExecutable(p) {
 		return HandOver{Path: p, Args: []string{p}, Env: env}
@@ -183,6 +183,9 @@ func readVersion(p string) string {
 // script's output lines.
 func (o Options) install(ctx context.Context, cfg agent.Config, archive []byte, version, previous string) ([]string, error) {
 	modDir := filepath.Join(o.Dir, ModuleDir)
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.RemoveAll(modDir); err != nil {
 		return nil, err
 	}

@@ -26,10 +26,15 @@ func moduleFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// waitForTest holds an install script until the test, having seen the member Starting, creates
+// the file go in the install directory.
+const waitForTest = `while [ ! -e "$STRATA_INSTALL_DIR/go" ]; do sleep 0.1; done`
+
 // genericInstall installs a server (strata demo-server, started as a package's init script
 // would) and an agent into the install directory, and records when it ran.
 const genericInstall = `set -e
 echo "installing $SERVICE_NAME $STRATA_MODULE_VERSION"
+` + waitForTest + `
 mkdir -p "$STRATA_INSTALL_DIR/www"
 echo "generic $STRATA_MODULE_VERSION" > "$STRATA_INSTALL_DIR/www/index.html"
 nohup "$STRATA_EXECUTABLE" demo-server --listen "$STRATA_MEMBER_IP:$PORTS" --burn 0s --root "$STRATA_INSTALL_DIR/www" > "$STRATA_INSTALL_DIR/server.log" 2>&1 &
@@ -82,6 +87,7 @@ func TestModules(t *testing.T) {
 		"gen": {module: map[string]string{"install.sh": genericInstall}, agent: initCmd + " --dir module"},
 		"conf": {
 			module: map[string]string{"install.sh": `echo "updating from $STRATA_MODULE_PREVIOUS_VERSION to $STRATA_MODULE_VERSION"
+` + waitForTest + `
 echo "configured $STRATA_MODULE_VERSION" > "$STRATA_INSTALL_DIR/www/index.html"
 date +%s%N > "$STRATA_INSTALL_DIR/installed-at"
 `},
@@ -131,6 +137,33 @@ exit 3
 		t.Errorf("startFailure %v, want the install script's exit status and last line", f)
 	}
 
+	// The install runs while the member is Starting: the scripts wait until the test saw the
+	// member Starting, and it stays Starting until the install is done.
+	subDir := map[string]string{"gen": "module", "conf": "image"}
+	released := map[string]time.Time{}
+	for _, typ := range []string{"gen", "conf"} {
+		var member string
+		waitUntil(t, 120*time.Second, "a Starting member of app-"+typ, func() bool {
+			for id, st := range runtimeMembers(t, api, "app-"+typ) {
+				if st == string(model.MemberStarting) && !events.first(id, "MemberStartedEvent").IsZero() {
+					member = id
+				}
+			}
+			return member != ""
+		})
+		dir := filepath.Join(memberDir(dataDir, member), subDir[typ])
+		if _, err := os.Stat(filepath.Join(dir, "VERSION")); typ == "gen" && !os.IsNotExist(err) {
+			t.Errorf("%s: VERSION before the install finished: %v", typ, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		released[member] = time.Now()
+		if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Both other cartridges go Active.
 	active := map[string]string{}
 	for _, typ := range []string{"gen", "conf"} {
@@ -142,7 +175,7 @@ exit 3
 			return len(ms) == 1
 		})
 	}
-	for typ, sub := range map[string]string{"gen": "module", "conf": "image"} {
+	for typ, sub := range subDir {
 		member := active[typ]
 		dir := filepath.Join(memberDir(dataDir, member), sub)
 		version, _ := os.ReadFile(filepath.Join(dir, "VERSION"))
@@ -150,15 +183,13 @@ exit 3
 			t.Errorf("%s: VERSION %q, want the store's content hash", typ, version)
 		}
 		installLog, _ := os.ReadFile(filepath.Join(dir, "install.log"))
-		// The install ran while the member was Starting: after MemberStartedEvent, before
-		// MemberActivatedEvent.
+		// The install ended after the test released it and before the member was Active.
 		b, _ := os.ReadFile(filepath.Join(dir, "installed-at"))
 		nanos, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		installed := time.Unix(0, nanos)
-		started, activated := events.first(member, "MemberStartedEvent"), events.first(member, "MemberActivatedEvent")
-		if err != nil || started.IsZero() || activated.IsZero() || installed.Before(started) || !installed.Before(activated) {
-			t.Errorf("%s: installed at %v (%v), started %v, activated %v: want the install between them; events %v",
-				typ, installed, err, started, activated, events.sequence(member))
+		installed, activated := time.Unix(0, nanos), events.first(member, "MemberActivatedEvent")
+		if err != nil || released[member].IsZero() || activated.IsZero() || installed.Before(released[member]) || !installed.Before(activated) {
+			t.Errorf("%s: released %v, installed at %v (%v), activated %v: want the install between them; events %v",
+				typ, released[member], installed, err, activated, events.sequence(member))
 		}
 		// Its output is in the member's logs in the history.
 		last := map[string]string{"gen": "server and agent installed", "conf": "updating from image-v1 to sha256:"}[typ]
