@@ -22,6 +22,8 @@ type InstanceMetadata struct {
 	PartitionID        string   `json:"partitionId"`
 	PrivateIPs         []string `json:"privateIpAddresses"`
 	PublicIPs          []string `json:"publicIpAddresses"`
+	DefaultPrivateIP   string   `json:"defaultPrivateIp"`
+	DefaultPublicIP    string   `json:"defaultPublicIp"`
 	Payload            string   `json:"payload"` // the launch-params line
 }
 
@@ -30,9 +32,30 @@ type InstanceMetadata struct {
 //	GET    /status            {"status":"running","instances":N}
 //	GET    /instances         []InstanceMetadata
 //	GET    /instances/{id}    InstanceMetadata (with the payload)
+//	POST   /instances         start an instance from Stratos' MockInstanceContext: InstanceMetadata
+//	POST   /instances/{id}/allocateIpAddress  InstanceMetadata with its default private and public IP
 //	DELETE /instances/{id}    Kill: the instance vanishes silently, as in Stratos
+//
+// An instance started over the API simulates the agent of a member the controller may not know:
+// its lifecycle events name that member, as Stratos' mock IaaS service does when called directly.
 func (d *Driver) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /instances", d.postInstance)
+	mux.HandleFunc("POST /instances/{id}/allocateIpAddress", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		in, ok := d.instances[r.PathValue("id")]
+		var m InstanceMetadata
+		if ok {
+			m = metadata(&in.rec)
+		}
+		d.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such instance"})
+			return
+		}
+		// Addresses are given at the start (Stratos allocates them here); the answer is the same.
+		writeJSON(w, http.StatusOK, m)
+	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "running", "instances": d.Stats().Instances})
 	})
@@ -70,8 +93,69 @@ func (d *Driver) Handler() http.Handler {
 	return mux
 }
 
+// instanceContext is Stratos' MockInstanceContext, the body of POST /instances.
+type instanceContext struct {
+	ApplicationID      string `json:"applicationId"`
+	ServiceName        string `json:"serviceName"`
+	ClusterID          string `json:"clusterId"`
+	MemberID           string `json:"memberId"`
+	ClusterInstanceID  string `json:"clusterInstanceId"`
+	NetworkPartitionID string `json:"networkPartitionId"`
+	PartitionID        string `json:"partitionId"`
+	DefaultPrivateIP   string `json:"defaultPrivateIP"`
+	InstanceID         string `json:"instanceId"` // ignored: the instance id is the member id
+	Payload            string `json:"payload"`    // the launch-params line
+}
+
+func (d *Driver) postInstance(w http.ResponseWriter, r *http.Request) {
+	var c instanceContext
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&c); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "mock instance context: " + err.Error()})
+		return
+	}
+	if c.MemberID == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "mock instance context: no memberId"})
+		return
+	}
+	payload, err := model.ParsePayload(strings.NewReader(c.Payload))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "mock instance context: payload: " + err.Error()})
+		return
+	}
+	if c.ApplicationID != "" {
+		if _, ok := payload.Get(model.PayloadApplicationID); !ok {
+			payload.Set(model.PayloadApplicationID, c.ApplicationID)
+		}
+	}
+	_, err = d.Start(r.Context(), controller.Instance{MemberID: c.MemberID, ClusterID: c.ClusterID,
+		ClusterInstanceID: c.ClusterInstanceID, ServiceName: c.ServiceName, NetworkPartitionID: c.NetworkPartitionID,
+		PartitionID: c.PartitionID, Payload: payload, PrivateIP: c.DefaultPrivateIP})
+	switch {
+	case errors.Is(err, ErrInstanceExists):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	d.mu.Lock()
+	var m InstanceMetadata
+	if in, ok := d.instances[c.MemberID]; ok {
+		m = metadata(&in.rec)
+	}
+	d.mu.Unlock()
+	writeJSON(w, http.StatusOK, m)
+}
+
 func metadata(r *record) InstanceMetadata {
-	return InstanceMetadata{InstanceID: r.Started.InstanceID, MemberID: r.Started.MemberID, ClusterID: r.ClusterID,
+	var private, public string
+	if len(r.Started.PrivateIPs) > 0 {
+		private = r.Started.PrivateIPs[0]
+	}
+	if len(r.Started.PublicIPs) > 0 {
+		public = r.Started.PublicIPs[0]
+	}
+	return InstanceMetadata{DefaultPrivateIP: private, DefaultPublicIP: public, InstanceID: r.Started.InstanceID, MemberID: r.Started.MemberID, ClusterID: r.ClusterID,
 		ClusterInstanceID: r.ClusterInstanceID, ServiceName: r.ServiceName, NetworkPartitionID: r.NetworkPartitionID,
 		PartitionID: r.PartitionID, PrivateIPs: slices.Clone(r.Started.PrivateIPs), PublicIPs: slices.Clone(r.Started.PublicIPs),
 		Payload: model.Payload(r.Payload).String()}

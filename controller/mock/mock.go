@@ -139,6 +139,9 @@ type instance struct {
 	shutdown  bool      // InstanceReadyToShutdownEvent sent
 }
 
+// ErrInstanceExists is Start's error for a member id that already has an instance.
+var ErrInstanceExists = errors.New("mock: instance exists")
+
 // record is what the driver keeps (and persists) about an instance.
 type record struct {
 	Started            controller.Started
@@ -317,13 +320,19 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	r := record{Started: st, ClusterID: in.ClusterID, ClusterInstanceID: in.ClusterInstanceID, ServiceName: in.ServiceName,
 		NetworkPartitionID: in.NetworkPartitionID, PartitionID: in.PartitionID, ApplicationID: appID,
 		Payload: slices.Clone(in.Payload), StartTime: now}
+	d.mu.Lock()
+	_, dup := d.instances[st.InstanceID]
+	d.mu.Unlock()
+	if dup { // before the save, which would replace the running instance's record
+		return controller.Started{}, fmt.Errorf("%w: %s", ErrInstanceExists, st.InstanceID)
+	}
 	if err := d.save(r); err != nil {
 		return controller.Started{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, dup := d.instances[st.InstanceID]; dup {
-		return controller.Started{}, fmt.Errorf("mock: start: instance %s exists", st.InstanceID)
+		return controller.Started{}, fmt.Errorf("%w: %s", ErrInstanceExists, st.InstanceID)
 	}
 	d.instances[st.InstanceID] = &instance{rec: r, ts: d.typeLocked(in.ServiceName, now), next: now}
 	select {

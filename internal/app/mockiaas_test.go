@@ -57,6 +57,19 @@ func TestMockIaaSAPI(t *testing.T) {
 			t.Errorf("payload %s = %q, want %q (payload %s)", k, got, want, md.Payload)
 		}
 	}
+	// allocateIpAddress answers the instance's default addresses, as the member has them.
+	code, body = call(t, client, http.MethodPost, base+"/instances/"+killed[0]+"/allocateIpAddress", "")
+	var ips mock.InstanceMetadata
+	if err := json.Unmarshal([]byte(body), &ips); code != http.StatusOK || err != nil || ips.DefaultPrivateIP != md.PrivateIPs[0] || ips.DefaultPublicIP == "" {
+		t.Errorf("POST instances/%s/allocateIpAddress = %d %s (%v), want its addresses", killed[0], code, body, err)
+	}
+	// An instance started over the API, as Stratos' tests start one, is listed.
+	if code, body := call(t, client, http.MethodPost, base+"/instances", `{"serviceName":"php","clusterId":"c1","memberId":"api-started","payload":"APPLICATION_ID=x"}`); code != http.StatusOK || !strings.Contains(body, `"instanceId":"api-started"`) {
+		t.Errorf("POST /mock-iaas/api/instances = %d %s, want the new instance", code, body)
+	}
+	if code, body := call(t, client, http.MethodGet, base+"/instances/api-started", ""); code != http.StatusOK || !strings.Contains(body, "APPLICATION_ID=x") {
+		t.Errorf("GET the instance started over the API = %d %s", code, body)
+	}
 	if code, body := call(t, client, http.MethodDelete, base+"/instances/"+killed[0], ""); code != http.StatusOK {
 		t.Fatalf("DELETE instances/%s = %d %s, want 200", killed[0], code, body)
 	}
