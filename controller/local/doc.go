@@ -30,8 +30,9 @@
 //
 // Start refuses a server command whose program cannot run (an absolute path that is missing or
 // not executable, a name not in PATH): such a member would only exit with status 127. A member
-// is over when any of its processes exits on its own (the report carries the last line the
-// server wrote, which usually says why): the rest of its group is
+// is over when any of its processes exits on its own (the report carries the last line that
+// process wrote to server.log or agent.log, which usually says why: a missing program, or
+// `strata init`'s failed module install): the rest of its group is
 // stopped, its directory is moved to DataDir/.ended/ for a post-mortem, and Watch reports it.
 //
 // # Restart and adoption
