@@ -14,7 +14,7 @@ import (
 )
 
 // archiveOf is a module archive of files (name -> content).
-func archiveOf(t *testing.T, files map[string]string) []byte {
+func archiveOf(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -137,4 +137,23 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 			t.Errorf("unpack %q = %v, want a bad entry", name, err)
 		}
 	}
+}
+
+// FuzzUnpack: whatever the store sends, unpack writes nothing outside the module directory.
+func FuzzUnpack(f *testing.F) {
+	f.Add(archiveOf(f, map[string]string{"install.sh": "true\n", "conf/a.conf": "x"}))
+	f.Add(archiveOf(f, map[string]string{"../x": "x"}))
+	f.Fuzz(func(t *testing.T, archive []byte) {
+		root := t.TempDir()
+		_ = unpack(archive, filepath.Join(root, "module"))
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "module" {
+				t.Fatalf("unpack wrote %s outside the module directory", e.Name())
+			}
+		}
+	})
 }
