@@ -275,6 +275,7 @@ func (r *itRun) clusterCheck(app string) {
 
 // groupCheck checks (no wait) that every group of the application, at any depth, has at least
 // groupMinInstances instances in the application as the applications topic last described it.
+//lint:ignore U1000 for the scenarios with groups (group-startup-order-test, application-bursting-test)
 func (r *itRun) groupCheck(app string) {
 	r.t.Helper()
 	a := r.bus.application(r.t, app)
