@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/strata-paas/strata/controller/mock"
+	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -111,7 +113,14 @@ func (r *itRun) memberPayload(app string) model.Payload {
 // TestStratosMetadataService is metadata-service-test.
 func TestStratosMetadataService(t *testing.T) {
 	t.Parallel()
-	r := newIT(t, metadataIT, testOptions(t))
+	// The scenario calls the metadata service over HTTPS: the API's listener speaks TLS.
+	o := testOptions(t)
+	cert, err := databridge.LoadOrCreateCertificate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.APITLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	r := newIT(t, metadataIT, o)
 	app1, app2 := "application-"+metadataIT+"-1", "application-"+metadataIT+"-2"
 	policy := "application-policy-" + metadataIT
 	// LEAD: add "CompleteApplicationsEvent" once the application monitor tree (h-tree) is merged.

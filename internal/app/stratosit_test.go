@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -38,11 +40,25 @@ type itRun struct {
 func newIT(t *testing.T, scenario string, o Options) *itRun {
 	t.Helper()
 	s := start(t, o)
+	client, scheme := &http.Client{Timeout: 30 * time.Second}, "http://"
+	if o.APITLS != nil {
+		// Trust the API's own certificate, as a client given its CA would.
+		roots := x509.NewCertPool()
+		for _, c := range o.APITLS.Certificates {
+			leaf, err := x509.ParseCertificate(c.Certificate[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots.AddCert(leaf)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+		scheme = "https://"
+	}
 	return &itRun{
 		t:      t,
 		s:      s,
-		client: &http.Client{Timeout: 30 * time.Second},
-		api:    "http://" + s.app.Addrs().API.String() + "/api",
+		client: client,
+		api:    scheme + s.app.Addrs().API.String() + "/api",
 		dir:    filepath.Join("testdata", "stratos-it", scenario),
 		bus:    watchIT(t, s),
 	}
@@ -275,6 +291,7 @@ func (r *itRun) clusterCheck(app string) {
 
 // groupCheck checks (no wait) that every group of the application, at any depth, has at least
 // groupMinInstances instances in the application as the applications topic last described it.
+//
 //lint:ignore U1000 for the scenarios with groups (group-startup-order-test, application-bursting-test)
 func (r *itRun) groupCheck(app string) {
 	r.t.Helper()
