@@ -144,7 +144,6 @@ func (s *Server) checkApplication(a *applicationBean) error {
 		}
 	}
 	walk(a.Components.Groups)
-	errs = append(errs, s.checkStartupOrders(a, nil)...)
 	return errors.Join(errs...)
 }
 
@@ -191,11 +190,21 @@ func (s *Server) checkStartupOrders(a *applicationBean, replace map[string]cartr
 	return errs
 }
 
+// decodeApplication reads an application from the request and checks it; a wrong startup order
+// is answered with Stratos' text alone, for its first wrong alias, as Stratos answers it.
 func (s *Server) decodeApplication(w http.ResponseWriter, r *http.Request) (applicationBean, bool) {
-	return decodeBody(w, r, "Application", func(a *applicationBean) error {
+	a, ok := decodeBody(w, r, "Application", func(a *applicationBean) error {
 		a.Status, a.SignUpsExist = "", nil
 		return errors.Join(a.validate(), s.checkApplication(a))
 	})
+	if !ok {
+		return a, false
+	}
+	if errs := s.checkStartupOrders(&a, nil); len(errs) > 0 {
+		writeError(w, http.StatusBadRequest, errs[0].Error())
+		return a, false
+	}
+	return a, true
 }
 
 func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {

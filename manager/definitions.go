@@ -395,7 +395,7 @@ func (s *Server) removeGroup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(users) > 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("Cartridge group is in use: [cartridge-group] %s is used by %s", name, strings.Join(users, ", ")))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Cannot remove cartridge group: [group-name] %s since it is used in another cartridge group or an application (%s)", name, strings.Join(users, ", ")))
 		return
 	}
 	for n := range remove {
