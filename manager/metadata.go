@@ -246,9 +246,10 @@ func (s *Server) metadataDeleteValue(w http.ResponseWriter, r *http.Request) {
 	writeSuccess(w, http.StatusOK, "Property value deleted successfully: [property] "+key+" [value] "+value)
 }
 
-// metadataDeleteAll removes the application-level properties of the application.
+// metadataDeleteAll removes every property of the application, its clusters' included, as
+// Stratos' deleteApplication does.
 func (s *Server) metadataDeleteAll(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.deletePrefix(bucketMetadata, metadataKey(r, false, "")); err != nil {
+	if err := s.removeMetadata(chi.URLParam(r, "appId")); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}

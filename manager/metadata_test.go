@@ -74,6 +74,13 @@ func TestMetadataService(t *testing.T) {
 	expect(t, "the admin's password", e.admin("GET", base+"/properties/k", nil), http.StatusUnauthorized, "")
 	expect(t, "missing key", bearer(e.h, "GET", base+"/properties/nothing", tok, ""), http.StatusNotFound, "")
 
+	// DELETE .../properties removes the clusters' properties too.
+	expect(t, "add another", bearer(e.h, "POST", base+"/properties", tok, `{"key":"gone","values":["x"]}`), http.StatusCreated, "")
+	expect(t, "remove all", bearer(e.h, "DELETE", base+"/properties", tok, ""), http.StatusOK, "")
+	expect(t, "the cluster's k after removing all", bearer(e.h, "GET", base+"/cluster/"+cluster+"/properties/k", tok, ""), http.StatusNotFound, "")
+	expect(t, "gone after removing all", bearer(e.h, "GET", base+"/properties/gone", tok, ""), http.StatusNotFound, "")
+	expect(t, "add k again", bearer(e.h, "POST", base+"/properties", tok, `{"key":"k","values":["a"]}`), http.StatusCreated, "")
+
 	s2, err := New(Options{Listener: e.srv.opts.Listener, Users: e.srv.opts.Users, Logger: slog.New(slog.DiscardHandler),
 		Cartridges: e.plat, Partitions: e.plat, Clusters: e.plat, Scaler: e.plat, SecretsKey: e.srv.opts.SecretsKey})
 	if err != nil {
