@@ -51,6 +51,7 @@ func (s *Server) buildClusters(a *applicationRecord, ap *policies.Application) (
 			cl.TenantRange = "*"
 		}
 		cl.Payload.Set("CARTRIDGE_KEY", a.Key)
+		cl.Payload.Set(model.PayloadToken, metadataToken(a.Key))
 		cl.Payload.Set("MULTITENANT", strconv.FormatBool(multi))
 		if repo := si.ArtifactRepository; repo != nil && repo.RepoURL != "" {
 			cl.Payload.Set("REPO_URL", repo.RepoURL)
@@ -182,6 +183,9 @@ func (s *Server) undeploy(ctx context.Context, a *applicationRecord, force bool)
 	}
 	if err := s.store.put(bucketApplications, id, a); err != nil {
 		return err
+	}
+	if err := s.removeMetadata(id); err != nil {
+		s.log.Warn("cannot remove the metadata of an undeployed application", "application_id", id, "err", err)
 	}
 	s.removeAutoSignUp(ctx, a)
 	for _, iid := range applicationInstances(a) {

@@ -32,21 +32,27 @@
 // Policies are posted, listed and removed in policies.go; cartridges and groups, and the body
 // decoding every handler shares, are in definitions.go. Applications are defined, validated and
 // stored in applications.go, deployed and undeployed in deploy.go, and shown with their clusters
-// and members (the runtime view) in runtime.go.
+// and members (the runtime view) in runtime.go. Adding a cartridge group registers the groups
+// nested in its definition too, and removing it removes them with it.
+//
+// The metadata service (metadata.go, /metadata/api, §6.4) is outside /api and its chain: a
+// member authenticates with the TOKEN of its payload (an HMAC of its application's key) and
+// reaches only its own application's properties, kept in "manager.metadata" and removed when the
+// application is undeployed.
 //
 // # State
 //
 // The manager keeps its state in buckets "manager.*" of the bbolt database cmd opens as
 // manager.db (store.go): policies as the Stratos JSON that was posted (also loaded into the
 // shared policies.Store the autoscaler reads, restored at New), cartridges, groups,
-// applications, sign-ups, subscriptions, tenants and token hashes. Repository passwords are
+// applications, sign-ups, subscriptions, tenants, token hashes and metadata properties. Repository passwords are
 // stored only encrypted under their application's key (model.EncryptPassword, AES-GCM); API
 // answers never carry them, and they are never logged.
 //
 // # Deploy, undeploy and artifacts
 //
 // Deploying an application builds one Cluster per cartridge (clusterId per §1.7, payload with
-// CARTRIDGE_KEY and REPO_URL) with one ClusterInstance per network partition of the application
+// CARTRIDGE_KEY, TOKEN and REPO_URL) with one ClusterInstance per network partition of the application
 // policy, asks the ClusterManager to create them and registers each instance with the Scaler.
 // A single-tenant application gets its owner's sign-up from its artifactRepository entries, as
 // Stratos does. Undeploy unregisters the instances at once and removes the clusters in a

@@ -338,6 +338,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/api/v4.1/openapi.json", s.getOpenAPI)
 	r.Route("/api", api)
 	r.Route("/api/v4.1", api)
+	r.Route("/metadata/api", s.metadataRoutes)
 	if s.opts.MockIaaS != nil {
 		h := http.StripPrefix("/mock-iaas/api", s.opts.MockIaaS)
 		r.Route("/mock-iaas/api", func(r chi.Router) {

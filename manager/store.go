@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/bbolt"
 )
@@ -20,7 +21,7 @@ var (
 	bucketTenants       = []byte("manager.tenants")       // domain -> tenantRecord
 	bucketTokens        = []byte("manager.tokens")        // sha256(token) hex -> tokenRecord
 	allBuckets          = [][]byte{bucketPolicies, bucketCartridges, bucketGroups, bucketApplications,
-		bucketSignUps, bucketSubscriptions, bucketTenants, bucketTokens}
+		bucketSignUps, bucketSubscriptions, bucketTenants, bucketTokens, bucketMetadata}
 )
 
 // errNotFound is returned by store.get for a missing key.
@@ -91,6 +92,23 @@ func (s *store) delete(bucket []byte, key string) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucket).Delete([]byte(key)) })
 	if err != nil {
 		return fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// deletePrefix deletes every key of a bucket that starts with prefix, in one transaction.
+func (s *store) deletePrefix(bucket []byte, prefix string) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, _ := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, _ = c.Seek([]byte(prefix)) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s/%s*: %w", bucket, prefix, err)
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func TestExamplesLoad(t *testing.T) {
 		t.Fatal("no governance query")
 	}
 	fx, err := LoadFixtures(examplesDir, set)
-	if err != nil || len(fx) != 1 || len(fx[0].Steps) != 2 {
+	if err != nil || len(fx) != 2 || len(fx[0].Steps) != 2 || fx[0].Cluster.ClusterID != "shop.php.php.domain" || fx[0].Cluster.MaxMembers != 10 {
 		t.Errorf("fixtures = %+v, %v", fx, err)
 	}
 	if err := CheckDir(context.Background(), examplesDir); err != nil {

@@ -91,6 +91,8 @@ type Expectation struct {
 type fileFixture struct {
 	meta
 	Name              str                  `yaml:"name"`
+	Application       str                  `yaml:"application"`
+	Alias             str                  `yaml:"alias"`
 	AutoscalingPolicy str                  `yaml:"autoscalingPolicy"`
 	DeploymentPolicy  str                  `yaml:"deploymentPolicy"`
 	Cluster           *fileFixtureCluster  `yaml:"cluster"`
@@ -152,6 +154,10 @@ func LoadFixtures(dir string, set *Set) ([]Fixture, error) {
 	if err != nil {
 		return nil, err
 	}
+	apps, err := LoadApps(dir, set)
+	if err != nil {
+		return nil, err
+	}
 	var pr problems
 	var out []Fixture
 	for _, f := range files {
@@ -159,7 +165,7 @@ func LoadFixtures(dir string, set *Set) ([]Fixture, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load fixtures: %w", err)
 		}
-		out = append(out, decodeFixtures(f, data, set, &pr)...)
+		out = append(out, decodeFixtures(f, data, set, apps, &pr)...)
 	}
 	if err := pr.err(); err != nil {
 		return nil, err
@@ -194,14 +200,14 @@ func fixtureFiles(dir string) ([]string, error) {
 // the references.
 func DecodeFixtures(file string, data []byte, set *Set) ([]Fixture, error) {
 	var pr problems
-	out := decodeFixtures(file, data, set, &pr)
+	out := decodeFixtures(file, data, set, nil, &pr)
 	if err := pr.err(); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func decodeFixtures(file string, data []byte, set *Set, pr *problems) []Fixture {
+func decodeFixtures(file string, data []byte, set *Set, apps map[string]*AppDefinition, pr *problems) []Fixture {
 	d := &decoder{file: file, p: pr}
 	var out []Fixture
 	for _, root := range yamlDocs(file, data, pr) {
@@ -209,7 +215,9 @@ func decodeFixtures(file string, data []byte, set *Set, pr *problems) []Fixture 
 		var f fileFixture
 		d.decode(root, reflect.ValueOf(&f).Elem())
 		if root.Kind == yaml.MappingNode {
-			out = append(out, convertFixture(&f, set, pr))
+			if fromApp(&f, apps, pr) {
+				out = append(out, convertFixture(&f, set, pr))
+			}
 		}
 	}
 	return out
@@ -294,6 +302,58 @@ func convertFixture(f *fileFixture, set *Set, p *problems) Fixture {
 		fx.Steps = append(fx.Steps, st)
 	}
 	return fx
+}
+
+// fromApp fills a fixture that names an application and a cartridge alias instead of policies
+// and a cluster: the cartridge's autoscaling and deployment policies, and a cluster with its id,
+// type, min and max (the first network partition of the deployment policy unless the fixture's
+// cluster names one). It reports false when the fixture cannot be used.
+func fromApp(f *fileFixture, apps map[string]*AppDefinition, p *problems) bool {
+	app := strings.TrimSpace(f.Application.V)
+	if app == "" {
+		if f.has("alias") {
+			p.add(f.at("alias"), "fixture: alias needs application")
+			return false
+		}
+		return true
+	}
+	if f.has("autoscalingPolicy") || f.has("deploymentPolicy") {
+		p.add(f.at("application"), "fixture: application takes the policies from the application: leave out autoscalingPolicy and deploymentPolicy")
+		return false
+	}
+	a, ok := apps[app]
+	if !ok {
+		p.addIs(f.Application.Pos, ErrNotFound, "fixture: application %q is not defined in the directory", app)
+		return false
+	}
+	alias := required(p, &f.meta, "alias", f.Alias, "fixture")
+	c, ok := a.Cartridge(alias)
+	if !ok {
+		if alias != "" {
+			p.addIs(f.Alias.Pos, ErrNotFound, "fixture: application %s has no cartridge alias %q", app, alias)
+		}
+		return false
+	}
+	f.AutoscalingPolicy = str{V: c.AutoscalingPolicy, Pos: f.Alias.Pos}
+	f.DeploymentPolicy = str{V: c.DeploymentPolicy, Pos: f.Alias.Pos}
+	if f.Cluster == nil {
+		f.Cluster = &fileFixtureCluster{meta: meta{pos: f.Alias.Pos}}
+	}
+	fc := f.Cluster
+	if fc.ClusterID == "" {
+		fc.ClusterID = model.ClusterID(app, alias, c.Type)
+	}
+	if fc.ClusterInstanceID == "" {
+		fc.ClusterInstanceID = model.InstanceID(app, 1)
+	}
+	fc.ApplicationID, fc.Cartridge = app, c.Type
+	if !fc.has("minMembers") {
+		fc.MinMembers = c.Min
+	}
+	if !fc.has("maxMembers") {
+		fc.MaxMembers = c.Max
+	}
+	return true
 }
 
 func deploymentHas(d *Deployment, np, partition string) bool {

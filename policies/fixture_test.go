@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,7 +17,11 @@ func TestFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fx[0]
+	i := slices.IndexFunc(fx, func(f Fixture) bool { return f.Name == "a burst of requests scales web up" })
+	if i < 0 {
+		t.Fatalf("no web fixture in %+v", fx)
+	}
+	f := fx[i]
 	if f.AutoscalingPolicy != "web" || f.Cluster.MaxMembers != 10 || len(f.Members) != 2 {
 		t.Errorf("fixture = %+v", f)
 	}

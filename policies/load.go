@@ -190,7 +190,7 @@ func (d *decoder) document(root *yaml.Node) Policy {
 		}
 	}
 	if kindNode == nil {
-		d.errorf(root, "missing kind: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy or NetworkPartition")
+		d.errorf(root, "missing kind: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy, NetworkPartition or Application")
 		return nil
 	}
 	switch Kind(kindNode.Value) {
@@ -202,8 +202,14 @@ func (d *decoder) document(root *yaml.Node) Policy {
 		return decodeInto(d, root, convertApplication)
 	case KindNetworkPartition:
 		return decodeInto(d, root, convertNetworkPartition)
+	case KindAppDefinition:
+		// Not a policy: checked here alone, with the policies by LoadApps.
+		var f fileApp
+		d.decode(root, reflect.ValueOf(&f).Elem())
+		convertApp(&f, d.p)
+		return nil
 	}
-	d.errorf(kindNode, "unknown kind %q: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy or NetworkPartition", kindNode.Value)
+	d.errorf(kindNode, "unknown kind %q: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy, NetworkPartition or Application", kindNode.Value)
 	return nil
 }
 
@@ -264,6 +270,9 @@ func decodeStratos(file string, kind Kind, data []byte) (Policy, error) {
 func CheckDir(ctx context.Context, dir string) error {
 	set, err := loadDir(ctx, dir, nil)
 	if err != nil {
+		return err
+	}
+	if _, err := LoadApps(dir, set); err != nil {
 		return err
 	}
 	_, err = LoadFixtures(dir, set)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ type Options struct {
 	DataDir string
 	// API is the REST API's listen address (--api); "127.0.0.1:0" picks a free port.
 	API string
+	// APITLS, when set, makes the API's listener speak TLS: the REST API, the metadata service
+	// and the mock IaaS API are then served over HTTPS only.
+	APITLS *tls.Config
 	// MQTTListen is the embedded broker's listen address (--mqtt-listen), ignored when Broker is
 	// set.
 	MQTTListen string
@@ -248,6 +252,9 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	res.add(func() { _ = apiLn.Close() })
+	if cfg.APITLS != nil {
+		apiLn = tls.NewListener(apiLn, cfg.APITLS)
+	}
 	// The broker and the Thrift receiver bind their own listeners; check them here so the error
 	// names the flag.
 	checks := [][2]string{{"thrift", cfg.CEP.Thrift}, {"thrift-tls", cfg.CEP.ThriftTLS}}
