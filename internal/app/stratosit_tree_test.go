@@ -2,6 +2,8 @@ package app
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,51 @@ func TestStratosITApplicationBursting(t *testing.T) {
 		{"networkPartitions", "network-partition-" + burstT + "-1"}, {"networkPartitions", "network-partition-" + burstT + "-2"},
 	} {
 		r.del(d[0], d[1])
+	}
+}
+
+// TestStartupOrderHolds20Of20 deploys scenario 2's application 20 times at once (ids
+// sot-1..sot-20) in one platform and checks every startup order of the README in each, from the
+// order in which the bus delivered the events.
+func TestStartupOrderHolds20Of20(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	o.LB = false
+	r := newIT(t, startupT, o)
+	r.add("autoscalingPolicies", "autoscaling-policies/autoscaling-policy-"+startupT+".json")
+	for _, c := range []string{"stratos-lb", "tomcat1", "tomcat2", "tomcat3", "tomcat"} {
+		r.add("cartridges", "cartridges/mock/"+c+"-"+startupT+".json")
+	}
+	r.add("cartridgeGroups", "cartridges-groups/group6-"+startupT+".json")
+	r.add("cartridgeGroups", "cartridges-groups/group8-"+startupT+".json")
+	r.add("networkPartitions", "network-partitions/mock/network-partition-"+startupT+"-1.json")
+	r.add("deploymentPolicies", "deployment-policies/deployment-policy-"+startupT+".json")
+	r.add("applicationPolicies", "application-policies/application-policy-"+startupT+".json")
+	def := r.file("applications/" + startupT + ".json")
+	const runs = 20
+	for i := 1; i <= runs; i++ {
+		app := "sot-" + strconv.Itoa(i)
+		body := strings.Replace(def, `"applicationId": "`+startupT+`"`, `"applicationId": "`+app+`"`, 1)
+		if body == def {
+			t.Fatal("the application's id is not where the test replaces it")
+		}
+		if code, out := r.call(http.MethodPost, "/applications", body); !ok2xx(code) {
+			t.Fatalf("Add application %s = %d %s", app, code, out)
+		}
+	}
+	for i := 1; i <= runs; i++ {
+		r.deploy("sot-"+strconv.Itoa(i), "application-policy-"+startupT)
+	}
+	c := func(n string) string { return startupName("cartridge", n) }
+	g := func(n string) string { return startupName("group", n) }
+	for i := 1; i <= runs; i++ {
+		app := "sot-" + strconv.Itoa(i)
+		ord := &itOrder{r: r, app: app, instance: app + "-1", clusters: r.clusterIDs(app)}
+		ord.before(c("stratos-lb"), c("tomcat"))
+		ord.before(c("tomcat"), g("group6"))
+		ord.before(c("tomcat"), g("group8"))
+		ord.before(c("group7-tomcat"), c("group7-tomcat1"))
+		ord.before(c("group-tom2-tomcat2"), c("group-tom2-tomcat3"))
+		r.appActive(app)
 	}
 }
