@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 )
@@ -30,6 +32,68 @@ func (r *itRun) noInstances(app string) {
 	testenv.Eventually(r.t, 30*time.Second, app+" without instances on the applications topic", func() bool {
 		return len(r.bus.application(r.t, app).InstanceIDToInstanceContextMap) == 0
 	})
+}
+
+// itRuntime is the runtime view (§5.11) as the checks read it.
+type itRuntime struct {
+	Status               string
+	ApplicationInstances []struct {
+		Status           string
+		InstanceID       string
+		GroupInstances   []itRuntimeGroup
+		ClusterInstances []struct{ Alias, Status, InstanceID string }
+	}
+}
+
+type itRuntimeGroup struct {
+	ParentInstanceID, GroupID, InstanceID, Status string
+	GroupInstances                                []itRuntimeGroup
+	ClusterInstances                              []struct{ Alias, Status, InstanceID string }
+}
+
+// checkRuntime checks the runtime view of scenario 2's Active application: Active, with the
+// group instances nested as the application nests its groups, each Active and listing the
+// cluster instances of its own cartridges.
+func (r *itRun) checkRuntime(app string) {
+	r.t.Helper()
+	var rt itRuntime
+	r.getJSON("applications", app+"/runtime", &rt)
+	if rt.Status != "Active" || len(rt.ApplicationInstances) != 1 || rt.ApplicationInstances[0].Status != "Active" {
+		r.t.Fatalf("runtime of %s: %+v, want Active with one Active application instance", app, rt)
+	}
+	var got []string
+	var walk func(prefix string, gs []itRuntimeGroup)
+	walk = func(prefix string, gs []itRuntimeGroup) {
+		for _, g := range gs {
+			p := prefix + "/" + strings.TrimSuffix(strings.TrimPrefix(g.GroupID, "my-"), "-"+startupT)
+			got = append(got, p+" "+g.InstanceID+" "+g.Status+" parent "+g.ParentInstanceID)
+			for _, c := range g.ClusterInstances {
+				got = append(got, p+" cluster "+strings.TrimSuffix(strings.TrimPrefix(c.Alias, "my-"), "-"+startupT)+" "+c.Status)
+			}
+			walk(p, g.GroupInstances)
+		}
+	}
+	ai := rt.ApplicationInstances[0]
+	for _, c := range ai.ClusterInstances {
+		got = append(got, "cluster "+strings.TrimSuffix(strings.TrimPrefix(c.Alias, "my-"), "-"+startupT)+" "+c.Status)
+	}
+	walk("", ai.GroupInstances)
+	i := app + "-1"
+	want := []string{
+		"cluster stratos-lb Active", "cluster tomcat Active",
+		"/group6 " + i + " Active parent " + i,
+		"/group6/group6-group-tom2 " + i + " Active parent " + i,
+		"/group6/group6-group-tom2 cluster group-tom2-tomcat2 Active", "/group6/group6-group-tom2 cluster group-tom2-tomcat3 Active",
+		"/group6/group7 " + i + " Active parent " + i,
+		"/group6/group7 cluster group7-tomcat Active", "/group6/group7 cluster group7-tomcat1 Active",
+		"/group8 " + i + " Active parent " + i,
+		"/group8 cluster tomcat-group8 Active", "/group8 cluster tomcat2-group8 Active",
+		"/group8/group9 " + i + " Active parent " + i,
+		"/group8/group9 cluster tomcat1-group9 Active",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		r.t.Errorf("runtime of %s (-want +got):\n%s", app, d)
+	}
 }
 
 // clusterIDs are the cluster ids by alias that the application's ApplicationCreatedEvent gives,
@@ -163,6 +227,7 @@ func TestStratosITGroupStartupOrder(t *testing.T) {
 	r.appActive(app)
 	r.groupCheck(app)
 	r.clusterCheck(app)
+	r.checkRuntime(app)
 	r.undeploy(app)
 	r.noInstances(app)
 	r.del("applications", app)
