@@ -171,6 +171,9 @@ func (a *Autoscaler) statusCheckLocked(pi *parentInstance, now time.Time) {
 	case statusTerminated:
 		return
 	case statusTerminating:
+		if pi.owner == nil {
+			return // an application instance is Terminated when the manager removed its clusters (UndeployApplication)
+		}
 		for _, c := range pi.children {
 			if c.status != statusTerminated {
 				return
