@@ -470,6 +470,8 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	parents := time.NewTicker(ParentMonitorInterval)
+	defer parents.Stop()
 	for {
 		a.Evaluate(ctx)
 		wait := time.Hour
@@ -493,6 +495,8 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				}
 			}
 		case <-timer.C:
+		case <-parents.C:
+			a.checkTree()
 		}
 	}
 }
