@@ -137,6 +137,19 @@ func TestTreeStartupOrder(t *testing.T) {
 		activate(a, alias)
 		step(alias + " active")
 	}
+	// The undeploy: Terminating top-down, Terminated bottom-up, the application instance last.
+	a.UndeployApplication("app", false)
+	step("undeploy")
+	for _, alias := range []string{"lb", "tomcat", "t1", "t2"} {
+		a.HandleEvent(&model.ClusterInstanceTerminatedEvent{ServiceName: alias, ClusterID: model.ClusterID("app", alias, alias),
+			AppID: "app", InstanceID: "app-1"})
+		step(alias + " terminated")
+	}
+	a.UndeployApplication("app", true)
+	step("clusters removed")
+	if apps := a.Applications(); len(apps.ApplicationMap["app"].InstanceIDToInstanceContextMap) != 0 {
+		t.Errorf("instances after the undeploy: %v", apps.ApplicationMap["app"].InstanceIDToInstanceContextMap)
+	}
 	checkGolden(t, "tree-startup-order.golden", strings.Join(got, "\n")+"\n")
 }
 
