@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -359,14 +358,6 @@ func containsString(s []string, v string) bool {
 		}
 	}
 	return false
-}
-
-// childAlias is the alias in a child key.
-func childAlias(key string) string {
-	if i := strings.IndexByte(key, '.'); i >= 0 {
-		return key[i+1:]
-	}
-	return key
 }
 
 // publishLocked queues an application event; the round publishes it, in order, with the
