@@ -203,21 +203,24 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 // instances Terminated. With force (the manager removed the clusters, or forces the undeploy):
 // what is left becomes Terminated, bottom-up, then each application instance
 // (ApplicationInstanceTerminatedEvent), and the events are published before it returns, so that
-// they come before the manager's ApplicationDeletedEvent.
-func (a *Autoscaler) UndeployApplication(appID string, force bool) {
+// they come before the manager's ApplicationDeletedEvent. It returns the number of application
+// instances it had (none: the application was not deployed in the tree, e.g. an undeploy resumed
+// after a restart).
+func (a *Autoscaler) UndeployApplication(appID string, force bool) int {
 	now := a.clock.Now()
 	a.mu.Lock()
 	am := a.tree.apps[appID]
 	if am == nil {
 		a.mu.Unlock()
-		return
+		return 0
 	}
+	n := len(am.instances)
 	for _, ai := range append([]*parentInstance(nil), am.instances...) {
 		a.terminateInstanceLocked(ai, false, now)
 	}
 	if !force {
 		a.mu.Unlock()
-		return
+		return n
 	}
 	for _, ai := range append([]*parentInstance(nil), am.instances...) {
 		a.finishLocked(ai, now)
@@ -227,6 +230,7 @@ func (a *Autoscaler) UndeployApplication(appID string, force bool) {
 	a.forgetInstancesLocked(am)
 	a.mu.Unlock()
 	a.Evaluate(context.Background()) // publishes the events now
+	return n
 }
 
 // finishLocked makes every cluster instance below pi that is not Terminated yet Terminated, so
