@@ -161,6 +161,21 @@ func (a *Autoscaler) AddApplication(spec ApplicationSpec) error {
 func (a *Autoscaler) RemoveApplication(appID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	am := a.tree.apps[appID]
+	if am == nil {
+		return
+	}
+	var walk func(c *component)
+	walk = func(c *component) {
+		for _, cd := range c.children {
+			if cd.cluster != nil {
+				delete(a.tree.waits, cd.cluster.ClusterID)
+			} else {
+				walk(cd.group)
+			}
+		}
+	}
+	walk(am.root)
 	delete(a.tree.apps, appID)
 }
 
