@@ -138,6 +138,12 @@ func TestTreeStartupOrder(t *testing.T) {
 		activate(a, alias)
 		step(alias + " active")
 	}
+	// CompleteApplicationsEvent as Stratos writes it, with the application and group instances.
+	b, err := json.MarshalIndent(&model.CompleteApplicationsEvent{Applications: a.Applications()}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "tree-complete-applications.golden", string(b)+"\n")
 	// The undeploy: Terminating top-down, Terminated bottom-up, the application instance last.
 	a.UndeployApplication("app", false)
 	step("undeploy")
