@@ -291,3 +291,32 @@ func TestTreeInactiveFlowsUp(t *testing.T) {
 		t.Errorf("application instance states %v", st)
 	}
 }
+
+// TestTreeUpdate: adding a known application again announces it updated, and its running
+// cluster instances take the new min.
+func TestTreeUpdate(t *testing.T) {
+	a, w := newTreeAutoscaler(t)
+	if err := a.AddApplication(treeApp()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Evaluate(context.Background())
+	w.take()
+	spec := treeApp()
+	spec.Clusters[0].Min = 2
+	if err := a.AddApplication(spec); err != nil {
+		t.Fatal(err)
+	}
+	a.Evaluate(context.Background())
+	if !containsPrefix(w.take(), `application.ApplicationUpdatedEvent {"application":{"id":"app"`) {
+		t.Error("no ApplicationUpdatedEvent")
+	}
+	a.mu.Lock()
+	in := a.instanceLocked(model.ClusterID("app", "lb", "lb"), "app-1")
+	a.mu.Unlock()
+	if in == nil || in.min != 2 {
+		t.Errorf("lb's instance %+v, want min 2", in)
+	}
+}
