@@ -193,6 +193,14 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 		a.mu.Unlock()
 		return fmt.Errorf("deploy %s: %w", appID, ErrNotFound)
 	}
+	for _, ai := range am.instances {
+		if ai.status == statusTerminating || ai.status == statusTerminated {
+			// Deployed again after a forced undeploy whose removal is still under way: the old
+			// instances are done with.
+			a.forgetInstancesLocked(am)
+			break
+		}
+	}
 	am.deployed, am.nps = true, append([]string(nil), networkPartitions...)
 	for i, np := range networkPartitions {
 		id := model.InstanceID(appID, i+1)
