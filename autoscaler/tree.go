@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // The monitor tree (§4.10): an application monitor per application, one application instance
@@ -268,6 +269,27 @@ func (a *Autoscaler) finishLocked(pi *parentInstance, now time.Time) {
 		}
 	}
 	a.statusCheckLocked(pi, now)
+}
+
+// treePoliciesLocked adds the policies of every cluster of the deployed applications to seen,
+// those still waiting for their startup order too: their monitors need them once created.
+func (a *Autoscaler) treePoliciesLocked(seen map[policies.Ref]bool) {
+	var walk func(c *component)
+	walk = func(c *component) {
+		for _, cd := range c.children {
+			if cd.cluster != nil {
+				seen[policies.Ref{Kind: policies.KindAutoscaling, ID: cd.cluster.AutoscalePolicy}] = true
+				seen[policies.Ref{Kind: policies.KindDeployment, ID: cd.cluster.DeploymentPolicy}] = true
+			} else {
+				walk(cd.group)
+			}
+		}
+	}
+	for _, am := range a.tree.apps {
+		if am.deployed {
+			walk(am.root)
+		}
+	}
 }
 
 // forgetInstancesLocked drops an application's instances and their cluster nodes.

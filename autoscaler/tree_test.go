@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -318,5 +319,22 @@ func TestTreeUpdate(t *testing.T) {
 	a.mu.Unlock()
 	if in == nil || in.min != 2 {
 		t.Errorf("lb's instance %+v, want min 2", in)
+	}
+}
+
+// TestTreePoliciesInUse: the policies of a cluster still waiting for its startup order are in
+// use (a policy reload must not take them away before the cluster is created).
+func TestTreePoliciesInUse(t *testing.T) {
+	a, _ := newTreeAutoscaler(t)
+	spec := treeApp()
+	spec.Clusters[3].AutoscalePolicy = "as-t2" // t2 waits for t1, which waits for the group
+	if err := a.AddApplication(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(a.PoliciesInUse(), policies.Ref{Kind: policies.KindAutoscaling, ID: "as-t2"}) {
+		t.Errorf("PoliciesInUse = %v, want as-t2 of the waiting cluster", a.PoliciesInUse())
 	}
 }
