@@ -140,6 +140,9 @@ type Options struct {
 	// InProcessSummaries: the CEP runs in this process and calls HandleSummary, so Run does not
 	// also subscribe to summarized-health-stats (each summary would arrive twice).
 	InProcessSummaries bool
+	// AwaitApplications: the manager gives the tree its applications at start and then calls
+	// ApplicationsLoaded; CompleteApplicationsEvent is not published before (it would lack them).
+	AwaitApplications bool
 }
 
 // ClusterSpec registers one cluster instance for autoscaling: the ids, the cartridge's min and
@@ -169,6 +172,8 @@ type Autoscaler struct {
 
 	topology     chan struct{} // closed by the first CompleteTopologyEvent
 	topologyOnce sync.Once
+	loaded       chan struct{} // closed by ApplicationsLoaded
+	loadedOnce   sync.Once
 
 	mu        sync.Mutex      // guards everything below
 	topo      *model.Topology // the last complete topology (never modified)
@@ -181,6 +186,7 @@ type Autoscaler struct {
 	decisions []decisionOut
 	spareWork []action // the buffers of the last round, reused by the next (roundMu)
 	spareDecs []decisionOut
+	tree      tree // the application monitors (tree.go)
 
 	stats   counters
 	metrics *metrics
@@ -244,11 +250,13 @@ func New(o Options) (*Autoscaler, error) {
 		idBase:   hex.EncodeToString(b[:]),
 		wake:     make(chan struct{}, 1),
 		topology: make(chan struct{}),
+		loaded:   make(chan struct{}),
 		topoGone: map[string]bool{},
 		clusters: map[string]*cluster{},
 		members:  map[string]*member{},
 		scratch:  newScratch(),
 		metrics:  newMetrics(),
+		tree:     newTree(),
 	}
 	return a, nil
 }
@@ -371,6 +379,7 @@ func (a *Autoscaler) PoliciesInUse() []policies.Ref {
 		seen[policies.Ref{Kind: policies.KindAutoscaling, ID: c.autoscalePolicy}] = true
 		seen[policies.Ref{Kind: policies.KindDeployment, ID: c.deploymentPolicy}] = true
 	}
+	a.treePoliciesLocked(seen)
 	a.mu.Unlock()
 	out := make([]policies.Ref, 0, len(seen))
 	for r := range seen {
@@ -386,10 +395,16 @@ func (a *Autoscaler) Decisions(clusterID string, n int) []model.Decision {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.clusters[clusterID]
-	if c == nil || n <= 0 {
+	if c == nil {
+		c = &cluster{} // a cluster waiting for its startup order has no monitor yet
+	}
+	if n <= 0 {
 		return nil
 	}
 	var out []model.Decision
+	if w, ok := a.tree.waits[clusterID]; ok {
+		out = append(out, w)
+	}
 	for _, in := range c.instances {
 		for i := range in.ring {
 			d := in.ringAt(i)
@@ -425,6 +440,26 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				return fmt.Errorf("autoscaler: subscribe %s: %w", f, err)
 			}
 		}
+		// CompleteApplicationsEvent: at once on request, and every minute.
+		requests := make(chan struct{}, 1)
+		err := b.SubscribeEvents(ctx, model.SubscribeInitializer, func(_ string, e model.Event) {
+			switch e.(type) {
+			case model.CompleteApplicationsRequestEvent, *model.CompleteApplicationsRequestEvent:
+				select {
+				case requests <- struct{}{}:
+				default: // an answer is pending
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("autoscaler: subscribe %s: %w", model.SubscribeInitializer, err)
+		}
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			a.publishApplications(ctx, b, requests)
+		}()
 		// Ask for the whole topology, as Stratos components do at start: it rebuilds the
 		// monitors and member lists after a restart. Like Stratos' autoscaler, decide nothing
 		// before it arrived: a cluster registered meanwhile (the manager resyncs its deployed
@@ -436,6 +471,8 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	parents := time.NewTicker(ParentMonitorInterval)
+	defer parents.Stop()
 	for {
 		a.Evaluate(ctx)
 		wait := time.Hour
@@ -459,6 +496,8 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				}
 			}
 		case <-timer.C:
+		case <-parents.C:
+			a.checkTree()
 		}
 	}
 }

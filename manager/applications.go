@@ -241,6 +241,9 @@ func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	if err := s.addToTree(&rec); err != nil {
+		s.log.Warn("cannot give the application to the autoscaler", "application_id", bean.ApplicationID, "err", err)
+	}
 	s.log.Info("application added", "application_id", bean.ApplicationID, "tenant", u.TenantDomain)
 	created(w, r, bean.ApplicationID, "Application added successfully: [application] "+bean.ApplicationID)
 }
@@ -283,6 +286,9 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.put(bucketApplications, bean.ApplicationID, rec); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
+	}
+	if err := s.addToTree(&rec); err != nil {
+		s.log.Warn("cannot give the application to the autoscaler", "application_id", bean.ApplicationID, "err", err)
 	}
 	created(w, r, bean.ApplicationID, "Application updated successfully: [application] "+bean.ApplicationID)
 }
@@ -332,5 +338,8 @@ func (s *Server) removeApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.removeSignUps(id)
+	if t, ok := s.tree(); ok {
+		t.RemoveApplication(id)
+	}
 	writeSuccess(w, http.StatusOK, "Application deleted successfully: [application] "+id)
 }

@@ -144,6 +144,9 @@ type cartridgeRef struct {
 	CartridgeMin     model.Int        `json:"cartridgeMin"`
 	CartridgeMax     model.Int        `json:"cartridgeMax"`
 	SubscribableInfo subscribableInfo `json:"subscribableInfo"`
+	// LvsVirtualIP is where Stratos' samples (application-bursting-test) also write it, beside
+	// subscribableInfo; kept as written.
+	LvsVirtualIP string `json:"lvsVirtualIP,omitempty"`
 }
 
 type subscribableInfo struct {
