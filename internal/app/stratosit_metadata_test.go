@@ -123,8 +123,7 @@ func TestStratosMetadataService(t *testing.T) {
 	r := newIT(t, metadataIT, o)
 	app1, app2 := "application-"+metadataIT+"-1", "application-"+metadataIT+"-2"
 	policy := "application-policy-" + metadataIT
-	// LEAD: add "CompleteApplicationsEvent" once the application monitor tree (h-tree) is merged.
-	r.bus.complete(t, "CompleteTopologyEvent", "CompleteTenantEvent", "CompleteApplicationSignUpsEvent")
+	r.bus.complete(t, "CompleteApplicationsEvent", "CompleteTopologyEvent", "CompleteTenantEvent", "CompleteApplicationSignUpsEvent")
 	r.add("autoscalingPolicies", "autoscaling-policies/autoscaling-policy-"+metadataIT+".json")
 	r.add("cartridges", "cartridges/mock/c1-application-"+metadataIT+".json")
 	r.add("networkPartitions", "network-partitions/mock/network-partition-"+metadataIT+".json")

@@ -171,11 +171,12 @@ func (r *itRun) undeploy(app string) {
 	}
 }
 
-// undeployed reports whether an application has no cluster instances left and its status is
-// Created.
-// LEAD: once the application monitor tree (h-tree) is merged, also require that the application
-// has no instances on the applications topic (r.bus), as the scenario README says.
+// undeployed reports whether an application has no instances left, on the applications topic
+// (as the scenario README says) and in the topology, and its status is Created.
 func (r *itRun) undeployed(app string) bool {
+	if len(r.bus.application(r.t, app).InstanceIDToInstanceContextMap) > 0 {
+		return false
+	}
 	for _, svc := range r.s.app.Controller().Topology().ServiceMap {
 		for _, c := range svc.ClusterIDClusterMap {
 			if c.AppID == app && len(c.InstanceIDToInstanceContextMap) > 0 {
@@ -204,13 +205,11 @@ func (r *itRun) poll(timeout, interval time.Duration, cond func() bool) bool {
 	return true
 }
 
-// activeWait waits up to 300 s for the application to be Active.
+// activeWait waits up to 300 s (the README's Active wait) for ApplicationInstanceActivatedEvent of
+// the application on the applications topic.
 func (r *itRun) activeWait(app string) {
 	r.t.Helper()
-	// LEAD: switch to the application status Active (ApplicationInstanceActivatedEvent on the
-	// applications topic, r.bus) once the application monitor tree (h-tree) is merged; until then
-	// the wait is the cluster check holding.
-	testenv.Eventually(r.t, 300*time.Second, app+" to be Active", func() bool { return r.clusterProblem(app) == "" })
+	r.bus.await(r.t, 300*time.Second, "ApplicationInstanceActivatedEvent", func(e itEvent) bool { return e.Field("appId") == app })
 }
 
 // itComponents is the part of an application definition the checks read, at any depth.
@@ -291,8 +290,6 @@ func (r *itRun) clusterCheck(app string) {
 
 // groupCheck checks (no wait) that every group of the application, at any depth, has at least
 // groupMinInstances instances in the application as the applications topic last described it.
-//
-//lint:ignore U1000 for the scenarios with groups (group-startup-order-test, application-bursting-test)
 func (r *itRun) groupCheck(app string) {
 	r.t.Helper()
 	a := r.bus.application(r.t, app)

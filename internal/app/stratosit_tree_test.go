@@ -20,22 +20,6 @@ import (
 // which need the application monitor tree: the files posted unchanged in the test's order, every
 // assertion of the README.
 
-// appActive waits up to 300 s (the README's Active wait) for ApplicationInstanceActivatedEvent of
-// the application on the applications topic.
-func (r *itRun) appActive(app string) {
-	r.t.Helper()
-	r.bus.await(r.t, 300*time.Second, "ApplicationInstanceActivatedEvent", func(e itEvent) bool { return e.Field("appId") == app })
-}
-
-// noInstances checks, after an undeploy, that the application has no instances on the
-// applications topic (the README's undeploy wait; the harness's undeployed checks the topology).
-func (r *itRun) noInstances(app string) {
-	r.t.Helper()
-	testenv.Eventually(r.t, 30*time.Second, app+" without instances on the applications topic", func() bool {
-		return len(r.bus.application(r.t, app).InstanceIDToInstanceContextMap) == 0
-	})
-}
-
 // itRuntime is the runtime view (§5.11) as the checks read it.
 type itRuntime struct {
 	Status               string
@@ -226,7 +210,7 @@ func TestStratosITGroupStartupOrder(t *testing.T) {
 	ord.created(c("tomcat2-group8"))                             // 8
 	ord.created(c("tomcat-group8"))                              //
 
-	r.appActive(app)
+	r.activeWait(app)
 	r.groupCheck(app)
 	r.clusterCheck(app)
 	r.checkRuntime(app)
@@ -244,7 +228,6 @@ func TestStratosITGroupStartupOrder(t *testing.T) {
 		return false
 	})
 	r.undeploy(app)
-	r.noInstances(app)
 	r.del("applications", app)
 	r.absent("applications", app)
 	for _, d := range [][2]string{
@@ -290,14 +273,13 @@ func TestStratosITApplicationBursting(t *testing.T) {
 	r.add("applicationPolicies", "application-policies/application-policy-"+burstT+".json")
 	r.deploy(app, "application-policy-"+burstT)
 
-	r.appActive(app)
+	r.activeWait(app)
 	r.groupCheck(app)
 	r.clusterCheck(app)
 	// The group's startup order (esb before php) held in the application instance.
 	ord := &itOrder{r: r, app: app, instance: app + "-1", clusters: r.clusterIDs(app)}
 	ord.before("cartridge.my-esb-"+burstT, "cartridge.my-php-"+burstT)
 	r.undeploy(app)
-	r.noInstances(app)
 	// Through the tree: Terminating top-down, Terminated bottom-up.
 	inGroup := func(e itEvent) bool { return e.Field("appId") == app && e.Field("groupId") == "my-"+group }
 	seq := func(class string, match func(itEvent) bool) int {
@@ -365,7 +347,7 @@ func TestStartupOrderHolds20Of20(t *testing.T) {
 		ord.before(c("tomcat"), g("group8"))
 		ord.before(c("group7-tomcat"), c("group7-tomcat1"))
 		ord.before(c("group-tom2-tomcat2"), c("group-tom2-tomcat3"))
-		r.appActive(app)
+		r.activeWait(app)
 	}
 }
 
@@ -413,7 +395,7 @@ func TestTreeRebuiltOnRestart(t *testing.T) {
 	o.LB = false
 	r := newIT(t, burstT, o)
 	r.deployBursting()
-	r.appActive(burstT)
+	r.activeWait(burstT)
 	testenv.Eventually(t, 60*time.Second, "the cluster check", func() bool { return r.clusterProblem(burstT) == "" })
 	before := r.members(burstT)
 	if err := r.s.stop(t); err != nil {
