@@ -181,6 +181,7 @@ type Autoscaler struct {
 	decisions []decisionOut
 	spareWork []action // the buffers of the last round, reused by the next (roundMu)
 	spareDecs []decisionOut
+	tree      tree // the application monitors (tree.go)
 
 	stats   counters
 	metrics *metrics
@@ -249,6 +250,7 @@ func New(o Options) (*Autoscaler, error) {
 		members:  map[string]*member{},
 		scratch:  newScratch(),
 		metrics:  newMetrics(),
+		tree:     newTree(),
 	}
 	return a, nil
 }
@@ -386,10 +388,16 @@ func (a *Autoscaler) Decisions(clusterID string, n int) []model.Decision {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.clusters[clusterID]
-	if c == nil || n <= 0 {
+	if c == nil {
+		c = &cluster{} // a cluster waiting for its startup order has no monitor yet
+	}
+	if n <= 0 {
 		return nil
 	}
 	var out []model.Decision
+	if w, ok := a.tree.waits[clusterID]; ok {
+		out = append(out, w)
+	}
 	for _, in := range c.instances {
 		for i := range in.ring {
 			d := in.ringAt(i)
@@ -425,6 +433,26 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				return fmt.Errorf("autoscaler: subscribe %s: %w", f, err)
 			}
 		}
+		// CompleteApplicationsEvent: at once on request, and every minute.
+		requests := make(chan struct{}, 1)
+		err := b.SubscribeEvents(ctx, model.SubscribeInitializer, func(_ string, e model.Event) {
+			switch e.(type) {
+			case model.CompleteApplicationsRequestEvent, *model.CompleteApplicationsRequestEvent:
+				select {
+				case requests <- struct{}{}:
+				default: // an answer is pending
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("autoscaler: subscribe %s: %w", model.SubscribeInitializer, err)
+		}
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			a.publishApplications(ctx, b, requests)
+		}()
 		// Ask for the whole topology, as Stratos components do at start: it rebuilds the
 		// monitors and member lists after a restart. Like Stratos' autoscaler, decide nothing
 		// before it arrived: a cluster registered meanwhile (the manager resyncs its deployed

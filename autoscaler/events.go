@@ -62,11 +62,15 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 		}
 	case *model.ClusterInstanceActivatedEvent:
 		a.setStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterActive)
+		a.clusterStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterActive, now)
 	case *model.ClusterInstanceInactivateEvent:
 		a.setStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterInactive)
+		a.clusterStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterInactive, now)
 	case *model.ClusterResetEvent:
 		a.setStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterCreated)
+		a.clusterStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterCreated, now)
 	case *model.ClusterInstanceTerminatingEvent:
+		a.clusterStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterTerminating, now)
 		if in := a.instanceLocked(ev.ClusterID, ev.InstanceID); in != nil {
 			in.status = model.ClusterTerminating
 			in.trigger = triggerEvent
@@ -77,6 +81,7 @@ func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
 		if in := a.instanceLocked(ev.ClusterID, ev.InstanceID); in != nil {
 			a.removeInstanceLocked(in)
 		}
+		a.clusterStatusLocked(ev.ClusterID, ev.InstanceID, model.ClusterTerminated, now)
 	case *model.MemberCreatedEvent:
 		a.knowMemberLocked(ev.ClusterID, ev.ClusterInstanceID, ev.PartitionID, ev.MemberID, listPending, now)
 	case *model.MemberInitializedEvent:

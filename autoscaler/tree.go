@@ -1,0 +1,350 @@
+package autoscaler
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// The monitor tree (§4.10): an application monitor per application, one application instance
+// per network partition, group instances below it and cluster instances (the monitors of
+// state.go) at the leaves. A child of an application or group instance is created only once the
+// children its startup orders put before it are Active; status flows up from the cluster
+// instances (topology events) to the group and application instances, whose changes are
+// published on application/*. Files: tree.go (the types and the API the manager calls),
+// tree_status.go (children's creation in startup order and the status machines),
+// tree_events.go (the application events, CompleteApplicationsEvent), tree_hooks.go (what a
+// parent does when a child goes Inactive, wants to scale or hits its max).
+
+// ApplicationSpec is an application as the monitor tree needs it: the Stratos application
+// structure (groups by alias, cluster ids per alias, dependency orders; the manager builds it
+// from the application and its cartridge groups) and, for every cluster of it, the spec its
+// cluster instances get (InstanceID and NetworkPartition are left empty: the tree fills them).
+type ApplicationSpec struct {
+	App      *model.Application
+	Clusters []ClusterSpec
+}
+
+// Child kinds in startup orders and child keys ("cartridge.<alias>", "group.<alias>").
+const (
+	childCartridge = "cartridge."
+	childGroup     = "group."
+)
+
+// appMonitor is Stratos' ApplicationMonitor: one added application, its definition and, while
+// it is deployed, its application instances.
+type appMonitor struct {
+	id        string
+	def       *model.Application
+	root      *component
+	deployed  bool
+	nps       []string          // the network partitions it was deployed to
+	instances []*parentInstance // application instances, in creation order
+	groupSeq  int               // instance ids of group instances beyond the first (group scaling)
+}
+
+// component is the static part of an application or group: its children in startup order and
+// their dependencies. The application's component has no group.
+type component struct {
+	alias    string       // the group alias; "" for the application
+	group    *model.Group // nil for the application
+	children []*childDef  // cartridges, then groups, as defined
+	byKey    map[string]*childDef
+	// Dependencies (DependencyOrder), resolved.
+	behaviour         string     // terminate-none, terminate-all or terminate-dependents; "" is none
+	scalingDependents [][]string // child keys that scale together
+	min, max          int        // group instances per parent instance (groupMin/MaxInstances)
+}
+
+// childDef is one child of a component.
+type childDef struct {
+	key     string       // "cartridge.<alias>" or "group.<alias>"
+	alias   string       // the alias alone
+	cluster *ClusterSpec // a cartridge's cluster (InstanceID and NetworkPartition empty)
+	group   *component   // a group's component
+	after   []string     // keys of the children that must be Active before this one is created
+}
+
+// parentInstance is an application instance or a group instance: the instance of a
+// ParentComponentMonitor, with the children created in it so far.
+type parentInstance struct {
+	app      *appMonitor
+	comp     *component
+	id       string
+	np       string
+	parent   *parentInstance // nil for an application instance
+	owner    *childNode      // the group child this instance belongs to; nil for an application instance
+	status   treeStatus
+	stack    []treeStatus // every status it had, for the instance's LifeCycleStateManager
+	created  time.Time
+	children map[string]*childNode // by key, once created
+	waiting  map[string]string     // key -> why it is not created yet (startup order)
+}
+
+// childNode is a child created in a parent instance: a cluster instance or the group instances
+// of a group (one, or more with group scaling).
+type childNode struct {
+	def    *childDef
+	owner  *parentInstance
+	status treeStatus
+	// A cartridge child: its cluster instance (the monitor is in Autoscaler.clusters).
+	clusterID, instanceID string
+	// A group child: its group instances.
+	groups []*parentInstance
+}
+
+// treeStatus is the status of a node: the names of Stratos' ClusterStatus, GroupStatus and
+// ApplicationStatus, which are the same five.
+type treeStatus string
+
+// The node states.
+const (
+	statusCreated     treeStatus = "Created"
+	statusActive      treeStatus = "Active"
+	statusInactive    treeStatus = "Inactive"
+	statusTerminating treeStatus = "Terminating"
+	statusTerminated  treeStatus = "Terminated"
+)
+
+// treeKey is how a cluster instance finds its node in the tree.
+type treeKey struct{ cluster, instance string }
+
+// tree is the autoscaler's monitor tree; guarded by Autoscaler.mu.
+type tree struct {
+	apps     map[string]*appMonitor
+	clusters map[treeKey]*childNode
+	waits    map[string]model.Decision // by cluster id: the last startup-order wait (Decisions)
+}
+
+func newTree() tree {
+	return tree{apps: map[string]*appMonitor{}, clusters: map[treeKey]*childNode{}, waits: map[string]model.Decision{}}
+}
+
+// AddApplication adds an application to the tree (ApplicationCreatedEvent) or, when it is
+// known, replaces its definition (ApplicationUpdatedEvent). Deployed instances keep running:
+// children new to the definition are created in them when their startup order allows.
+func (a *Autoscaler) AddApplication(spec ApplicationSpec) error {
+	if spec.App == nil || spec.App.ID == "" {
+		return fmt.Errorf("%w: application spec: the application id is required", ErrInvalid)
+	}
+	root, err := buildComponent(spec.App, "", nil, spec.Clusters)
+	if err != nil {
+		return fmt.Errorf("%w: application %s: %w", ErrInvalid, spec.App.ID, err)
+	}
+	now := a.clock.Now()
+	a.mu.Lock()
+	am := a.tree.apps[spec.App.ID]
+	updated := am != nil
+	if am == nil {
+		am = &appMonitor{id: spec.App.ID}
+		a.tree.apps[am.id] = am
+	}
+	am.def, am.root = spec.App, root
+	if updated {
+		a.publishLocked(&model.ApplicationUpdatedEvent{Application: a.applicationLocked(am)})
+		for _, ai := range am.instances {
+			a.updateInstanceLocked(ai, root, now)
+		}
+	} else {
+		a.publishLocked(&model.ApplicationCreatedEvent{Application: a.applicationLocked(am)})
+	}
+	a.mu.Unlock()
+	a.signal()
+	return nil
+}
+
+// RemoveApplication forgets an application that is not deployed.
+func (a *Autoscaler) RemoveApplication(appID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.tree.apps, appID)
+}
+
+// DeployApplication creates an application instance in each network partition (instance ids
+// <app>-1, <app>-2, ...; ApplicationInstanceCreatedEvent) and, in each, the children whose
+// startup order allows it: the others follow as their predecessors become Active.
+func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string) error {
+	if len(networkPartitions) == 0 {
+		return fmt.Errorf("%w: deploy %s: no network partition", ErrInvalid, appID)
+	}
+	now := a.clock.Now()
+	a.mu.Lock()
+	am := a.tree.apps[appID]
+	if am == nil {
+		a.mu.Unlock()
+		return fmt.Errorf("deploy %s: %w", appID, ErrNotFound)
+	}
+	am.deployed, am.nps = true, append([]string(nil), networkPartitions...)
+	for i, np := range networkPartitions {
+		id := model.InstanceID(appID, i+1)
+		if am.instance(id) != nil {
+			continue // a resync: the instance exists
+		}
+		ai := &parentInstance{app: am, comp: am.root, id: id, np: np, status: statusCreated,
+			stack: []treeStatus{statusCreated}, created: now,
+			children: map[string]*childNode{}, waiting: map[string]string{}}
+		am.instances = append(am.instances, ai)
+		a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: appID, ApplicationInstance: appInstanceModel(ai)})
+		a.startChildrenLocked(ai, now)
+	}
+	a.mu.Unlock()
+	a.signal()
+	return nil
+}
+
+// UndeployApplication begins the termination of a deployed application through the tree:
+// every group instance Terminating, top-down (GroupInstanceTerminatingEvent), and every cluster
+// monitor removed; group instances become Terminated bottom-up as the controller reports their
+// cluster instances Terminated. The application-instance events are the manager's (it removes
+// the clusters). With force the instances are forgotten at once.
+func (a *Autoscaler) UndeployApplication(appID string, force bool) {
+	now := a.clock.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	am := a.tree.apps[appID]
+	if am == nil {
+		return
+	}
+	for _, ai := range append([]*parentInstance(nil), am.instances...) {
+		a.terminateInstanceLocked(ai, false, now)
+	}
+	if force {
+		a.forgetInstancesLocked(am)
+	}
+}
+
+// forgetInstancesLocked drops an application's instances and their cluster nodes.
+func (a *Autoscaler) forgetInstancesLocked(am *appMonitor) {
+	var walk func(pi *parentInstance)
+	walk = func(pi *parentInstance) {
+		for _, c := range pi.children {
+			if c.clusterID != "" {
+				delete(a.tree.clusters, treeKey{c.clusterID, c.instanceID})
+			}
+			for _, g := range c.groups {
+				walk(g)
+			}
+		}
+	}
+	for _, ai := range am.instances {
+		walk(ai)
+	}
+	am.instances, am.deployed, am.nps = nil, false, nil
+}
+
+func (am *appMonitor) instance(id string) *parentInstance {
+	for _, ai := range am.instances {
+		if ai.id == id {
+			return ai
+		}
+	}
+	return nil
+}
+
+// buildComponent resolves the children of an application (g nil) or group and their startup
+// orders. clusters are the application's cluster specs, matched to cartridges by cluster id.
+func buildComponent(app *model.Application, alias string, g *model.Group, clusters []ClusterSpec) (*component, error) {
+	pc := &app.ParentComponent
+	comp := &component{alias: alias, group: g, byKey: map[string]*childDef{}, min: 1, max: 1}
+	var data map[string]model.ClusterDataHolder
+	var groups map[string]*model.Group
+	var order *model.DependencyOrder
+	if g != nil {
+		data, groups, order = g.AliasToClusterDataMap, g.AliasToGroupMap, g.DependencyOrder
+		comp.min, comp.max = max(int(g.GroupMinInstances), 1), max(int(g.GroupMaxInstances), int(g.GroupMinInstances), 1)
+	} else {
+		data, groups, order = pc.AliasToClusterDataMap, pc.AliasToGroupMap, pc.DependencyOrder
+	}
+	var errs []error
+	for _, al := range sortedKeys(data) {
+		d := data[al]
+		var spec *ClusterSpec
+		for i := range clusters {
+			if clusters[i].ClusterID == d.ClusterID {
+				spec = &clusters[i]
+			}
+		}
+		if spec == nil {
+			errs = append(errs, fmt.Errorf("cartridge %s: no cluster spec for cluster %s", al, d.ClusterID))
+			continue
+		}
+		cd := &childDef{key: childCartridge + al, alias: al, cluster: spec}
+		comp.children = append(comp.children, cd)
+		comp.byKey[cd.key] = cd
+	}
+	for _, al := range sortedKeys(groups) {
+		sub, err := buildComponent(app, al, groups[al], clusters)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cd := &childDef{key: childGroup + al, alias: al, group: sub}
+		comp.children = append(comp.children, cd)
+		comp.byKey[cd.key] = cd
+	}
+	if order != nil {
+		comp.behaviour = order.TerminationBehaviour
+		for _, so := range order.StartupOrders {
+			prev := ""
+			for _, k := range so.StartupOrderComponentList {
+				cd := comp.byKey[k]
+				if cd == nil {
+					errs = append(errs, fmt.Errorf("startup order: %s is not a child of %s", k, orApp(alias)))
+					continue
+				}
+				if prev != "" && !containsString(cd.after, prev) {
+					cd.after = append(cd.after, prev)
+				}
+				prev = k
+			}
+		}
+		for _, sd := range order.ScalingDependents {
+			comp.scalingDependents = append(comp.scalingDependents, append([]string(nil), sd.ScalingDependentListComponents...))
+		}
+	}
+	return comp, errors.Join(errs...)
+}
+
+func orApp(alias string) string {
+	if alias == "" {
+		return "the application"
+	}
+	return "group " + alias
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func containsString(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// childAlias is the alias in a child key.
+func childAlias(key string) string {
+	if i := strings.IndexByte(key, '.'); i >= 0 {
+		return key[i+1:]
+	}
+	return key
+}
+
+// publishLocked queues an application event; the round publishes it, in order, with the
+// cluster events (never with mu held).
+func (a *Autoscaler) publishLocked(e model.Event) {
+	a.work = append(a.work, action{kind: actPublish, event: e})
+	a.signal()
+}
