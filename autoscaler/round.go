@@ -304,6 +304,7 @@ func (r *run) decide(ctx context.Context) {
 	r.active, r.nonTerm = r.env.Active, r.env.NonTerminated
 	r.minCheck(ctx)
 	r.maxCheck(ctx)
+	r.dependentCheck(ctx)
 
 	// Scaling (scaling.drl), only with fresh metrics (§4.2).
 	reset := in.fam[familyRIF].reset || in.fam[familyMC].reset || in.fam[familyLA].reset

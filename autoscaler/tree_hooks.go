@@ -157,17 +157,6 @@ func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.
 	a.newGroupInstanceLocked(node, gi.id, now)
 }
 
-// childScaleLocked is called when a cluster child of pi wants to scale: factor is its required
-// count over its min (ScalingEvent). The parent pushes the highest factor of the scaling
-// dependents down.
-func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64, now time.Time) {
-}
-
-// childMaxLocked is called when a cluster child of pi wants more members than its max
-// (ScalingUpBeyondMax): group scaling creates a new group instance, the application bursts into
-// the next network partition.
-func (a *Autoscaler) childMaxLocked(pi *parentInstance, c *childNode, now time.Time) {}
-
 // parentOfLocked is the tree node of a cluster instance and the parent instance it belongs to;
 // nil for a cluster outside the tree (registered alone).
 func (a *Autoscaler) parentOfLocked(in *instance) (*parentInstance, *childNode) {

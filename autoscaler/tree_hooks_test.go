@@ -26,6 +26,11 @@ func (w *treeWorld) run(d time.Duration) {
 	for now := w.clock.Now(); !now.After(end); now = now.Add(step) {
 		w.clock.Set(now)
 		w.deliver(now)
+		w.sample(now)
+		if !now.Before(w.lastWin.Add(time.Minute)) {
+			w.lastWin = now
+			w.summarize(now)
+		}
 		w.a.Evaluate(context.Background())
 		w.mu.Lock()
 		fresh := append([]model.Event(nil), w.events[w.seen:]...)
