@@ -242,6 +242,18 @@ func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bo
 				woke = a.adoptLocked(cl, now) || woke
 			}
 			a.learnMembersLocked(cl, now)
+			// The tree's cluster instances take their status from the topology (a restart
+			// rebuilds the tree over running instances).
+			for id, ci := range cl.InstanceIDToInstanceContextMap {
+				if ci == nil || a.tree.clusters[treeKey{cl.ClusterID, id}] == nil {
+					continue
+				}
+				if in := a.instanceLocked(cl.ClusterID, id); in != nil && in.status == model.ClusterCreated {
+					in.status = ci.Status()
+				}
+				a.clusterStatusLocked(cl.ClusterID, id, ci.Status(), now)
+				woke = true
+			}
 		}
 	}
 	return woke

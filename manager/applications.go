@@ -144,7 +144,51 @@ func (s *Server) checkApplication(a *applicationBean) error {
 		}
 	}
 	walk(a.Components.Groups)
+	errs = append(errs, s.checkStartupOrders(a, nil)...)
 	return errors.Join(errs...)
+}
+
+// checkStartupOrders checks that every alias of the startup orders of the application, and of the
+// definition of each cartridge group it uses, names a cartridge or group directly inside that
+// component ("cartridge.<alias>" or "group.<alias>"), with Stratos' text (§4.10). A group named in
+// replace is checked with that definition instead of the stored one (a group update).
+func (s *Server) checkStartupOrders(a *applicationBean, replace map[string]cartridgeGroup) []error {
+	var errs []error
+	check := func(d *dependencies, cartridges []cartridgeRef, groups []groupRef) {
+		if d == nil {
+			return
+		}
+		children := map[string]bool{}
+		for _, c := range cartridges {
+			children["cartridge."+c.SubscribableInfo.Alias] = true
+		}
+		for _, g := range groups {
+			children["group."+g.Alias] = true
+		}
+		for _, o := range d.StartupOrders {
+			for _, alias := range o.Aliases {
+				if !children[alias] {
+					errs = append(errs, fmt.Errorf("The startup-order defined in the [application] %s is not correct. [startup-order-alias] %s is not there in the application.", a.ApplicationID, alias))
+				}
+			}
+		}
+	}
+	check(a.Components.Dependencies, a.Components.Cartridges, a.Components.Groups)
+	var walk func(gs []groupRef)
+	walk = func(gs []groupRef) {
+		for _, g := range gs {
+			def, ok := replace[g.Name]
+			if !ok && s.store.get(bucketGroups, g.Name, &def) == nil {
+				ok = true
+			}
+			if ok {
+				check(def.Dependencies, g.Cartridges, g.Groups)
+			}
+			walk(g.Groups)
+		}
+	}
+	walk(a.Components.Groups)
+	return errs
 }
 
 func (s *Server) decodeApplication(w http.ResponseWriter, r *http.Request) (applicationBean, bool) {
@@ -188,6 +232,9 @@ func (s *Server) addApplication(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	if err := s.addToTree(&rec); err != nil {
+		s.log.Warn("cannot give the application to the autoscaler", "application_id", bean.ApplicationID, "err", err)
+	}
 	s.log.Info("application added", "application_id", bean.ApplicationID, "tenant", u.TenantDomain)
 	created(w, r, bean.ApplicationID, "Application added successfully: [application] "+bean.ApplicationID)
 }
@@ -230,6 +277,9 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.put(bucketApplications, bean.ApplicationID, rec); err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
+	}
+	if err := s.addToTree(&rec); err != nil {
+		s.log.Warn("cannot give the application to the autoscaler", "application_id", bean.ApplicationID, "err", err)
 	}
 	created(w, r, bean.ApplicationID, "Application updated successfully: [application] "+bean.ApplicationID)
 }
@@ -279,5 +329,8 @@ func (s *Server) removeApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.removeSignUps(id)
+	if t, ok := s.tree(); ok {
+		t.RemoveApplication(id)
+	}
 	writeSuccess(w, http.StatusOK, "Application deleted successfully: [application] "+id)
 }

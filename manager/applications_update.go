@@ -68,6 +68,15 @@ func (s *Server) updateDeployed(w http.ResponseWriter, r *http.Request, rec *app
 			next.Clusters = append(next.Clusters, c.ClusterID)
 		}
 	}
+	if _, ok := s.tree(); ok {
+		// The tree takes the new min and max of its running cluster instances (and the
+		// definition of those still waiting for their startup order).
+		if err := s.addToTree(&next); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Application could not be updated: [application-id] %s: %s", id, err.Error()))
+			return
+		}
+		updated = nil
+	}
 	if err := s.registerInstances(updated); err != nil {
 		if err2 := s.registerInstances(old); err2 != nil {
 			s.log.Error("cannot restore the clusters' min and max after a failed update", "application_id", id, "err", err2)
@@ -75,8 +84,11 @@ func (s *Server) updateDeployed(w http.ResponseWriter, r *http.Request, rec *app
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Application could not be updated: [application-id] %s: %s", id, err.Error()))
 		return
 	}
+	if _, ok := s.tree(); ok {
+		old = nil
+	}
 	if err := s.store.put(bucketApplications, id, next); err != nil {
-		if err2 := s.registerInstances(old); err2 != nil {
+		if err2 := errors.Join(s.registerInstances(old), s.addToTree(rec)); err2 != nil {
 			s.log.Error("cannot restore the clusters' min and max after a failed update", "application_id", id, "err", err2)
 		}
 		writeError(w, http.StatusInternalServerError, err.Error())

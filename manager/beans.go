@@ -52,6 +52,13 @@ func (g *cartridgeGroup) validate() error {
 		}
 	}
 	walk(g, "")
+	seen := map[string]bool{g.Name: true}
+	for _, n := range g.nested() {
+		if seen[n.Name] {
+			errs = append(errs, fmt.Errorf("group %s is defined more than once in %s", n.Name, g.Name))
+		}
+		seen[n.Name] = true
+	}
 	return errors.Join(errs...)
 }
 
@@ -92,6 +99,26 @@ func (g *cartridgeGroup) uses(typ string) bool {
 	return false
 }
 
+// nested returns the groups defined inside g at any depth, outermost first.
+func (g *cartridgeGroup) nested() []cartridgeGroup {
+	var out []cartridgeGroup
+	for _, n := range g.Groups {
+		out = append(out, n)
+		out = append(out, n.nested()...)
+	}
+	return out
+}
+
+// nests reports whether a group of that name is defined inside g at any depth.
+func (g *cartridgeGroup) nests(name string) bool {
+	for _, n := range g.nested() {
+		if n.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // applicationBean is ApplicationBean (§5.7).
 type applicationBean struct {
 	ApplicationID string            `json:"applicationId"`
@@ -117,6 +144,9 @@ type cartridgeRef struct {
 	CartridgeMin     model.Int        `json:"cartridgeMin"`
 	CartridgeMax     model.Int        `json:"cartridgeMax"`
 	SubscribableInfo subscribableInfo `json:"subscribableInfo"`
+	// LvsVirtualIP is where Stratos' samples (application-bursting-test) also write it, beside
+	// subscribableInfo; kept as written.
+	LvsVirtualIP string `json:"lvsVirtualIP,omitempty"`
 }
 
 type subscribableInfo struct {

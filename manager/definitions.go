@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -258,6 +259,10 @@ func (s *Server) cartridgeUsers(typ string) []string {
 
 // Cartridge groups.
 
+// addGroup registers a cartridge group and, as Stratos does, every group nested in its
+// definition under its own name: an application can then reference an inner group directly. A
+// nested group that is already registered with the same definition is kept; with another one
+// the add is refused.
 func (s *Server) addGroup(w http.ResponseWriter, r *http.Request) {
 	g, ok := decodeBody(w, r, "Cartridge group", (*cartridgeGroup).validate)
 	if !ok {
@@ -269,10 +274,21 @@ func (s *Server) addGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "Cartridge group already exists: [cartridge-group] "+g.Name)
 		return
 	}
-	if err := s.store.put(bucketGroups, g.Name, g); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
+	nested := g.nested()
+	for _, n := range nested {
+		var old cartridgeGroup
+		if err := s.store.get(bucketGroups, n.Name, &old); err == nil && !reflect.DeepEqual(old, n) {
+			writeError(w, http.StatusConflict, fmt.Sprintf("Cartridge group already exists: [cartridge-group] %s, nested in %s with another definition", n.Name, g.Name))
+			return
+		}
 	}
+	for _, n := range append(nested, g) {
+		if err := s.store.put(bucketGroups, n.Name, n); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+	}
+	s.log.Info("cartridge group added", "group", g.Name, "nested", len(nested))
 	created(w, r, g.Name, "Cartridge Group added successfully: [cartridge-group] "+g.Name)
 }
 
@@ -287,9 +303,25 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Cartridge group not found: [cartridge-group] "+g.Name)
 		return
 	}
-	if err := s.store.put(bucketGroups, g.Name, g); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+	// The applications that use the group must still hold with its new startup orders.
+	replace := map[string]cartridgeGroup{g.Name: g}
+	for _, n := range g.nested() {
+		replace[n.Name] = n
+	}
+	apps, _ := list[applicationRecord](s.store, bucketApplications, "")
+	var errs []error
+	for _, a := range apps {
+		errs = append(errs, s.checkStartupOrders(&a.Bean, replace)...)
+	}
+	if len(errs) > 0 {
+		writeError(w, http.StatusBadRequest, "Cartridge group is not valid: "+errorText(errors.Join(errs...)))
 		return
+	}
+	for _, n := range append(g.nested(), g) {
+		if err := s.store.put(bucketGroups, n.Name, n); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
 	}
 	writeSuccess(w, http.StatusOK, "Cartridge Group updated successfully: [cartridge-group] "+g.Name)
 }
@@ -317,28 +349,60 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, g)
 }
 
+// removeGroup removes a cartridge group with the groups nested in its definition that no other
+// group nests. A group that an application uses, or that another registered group nests, is
+// refused.
 func (s *Server) removeGroup(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.store.has(bucketGroups, name) {
+	var g cartridgeGroup
+	if err := s.store.get(bucketGroups, name, &g); err != nil {
 		writeError(w, http.StatusNotFound, "Cartridge group not found: [cartridge-group] "+name)
 		return
 	}
+	groups, err := list[cartridgeGroup](s.store, bucketGroups, "")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	remove := map[string]bool{name: true}
+	for _, n := range g.nested() {
+		remove[n.Name] = true
+	}
+	// A nested group stays when a group that is not removed nests it too.
+	for _, other := range groups {
+		if remove[other.Name] {
+			continue
+		}
+		for _, n := range other.nested() {
+			delete(remove, n.Name)
+		}
+	}
 	var users []string
+	for _, other := range groups {
+		if other.Name != name && !remove[other.Name] && other.nests(name) {
+			users = append(users, "cartridge group "+other.Name)
+		}
+	}
 	apps, _ := list[applicationRecord](s.store, bucketApplications, "")
 	for _, a := range apps {
-		if a.Bean.usesGroup(name) {
-			users = append(users, "application "+a.Bean.ApplicationID)
+		for n := range remove {
+			if a.Bean.usesGroup(n) {
+				users = append(users, "application "+a.Bean.ApplicationID)
+				break
+			}
 		}
 	}
 	if len(users) > 0 {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Cartridge group is in use: [cartridge-group] %s is used by %s", name, strings.Join(users, ", ")))
 		return
 	}
-	if err := s.store.delete(bucketGroups, name); err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
+	for n := range remove {
+		if err := s.store.delete(bucketGroups, n); err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
 	}
 	writeSuccess(w, http.StatusOK, "Cartridge Group deleted successfully: [cartridge-group] "+name)
 }

@@ -121,12 +121,10 @@ func (s *Server) deploy(ctx context.Context, a *applicationRecord, ap *policies.
 	a.Clusters = a.Clusters[:0]
 	for _, c := range clusters {
 		a.Clusters = append(a.Clusters, c.ClusterID)
-		for _, in := range c.Instances {
-			if err := s.opts.Scaler.RegisterCluster(in); err != nil {
-				s.rollback(ctx, id, a.Clusters)
-				return http.StatusBadRequest, fmt.Errorf("Application could not be deployed: [application-id] %s: %s", id, err.Error())
-			}
-		}
+	}
+	if err := s.startInstances(a, clusters, policyID, ap.NetworkPartitions); err != nil {
+		s.rollback(ctx, id, a.Clusters)
+		return http.StatusBadRequest, fmt.Errorf("Application could not be deployed: [application-id] %s: %s", id, err.Error())
 	}
 	a.Status, a.ApplicationPolicy, a.NetworkPartitions = statusDeployed, policyID, ap.NetworkPartitions
 	if err := s.store.put(bucketApplications, id, a); err != nil {
@@ -140,7 +138,32 @@ func (s *Server) deploy(ctx context.Context, a *applicationRecord, ap *policies.
 	return 0, nil
 }
 
+// startInstances has the autoscaler monitor the application's instances: through its monitor
+// tree, which creates the group and cluster instances in startup order, or (a Scaler without
+// one) by registering every cluster instance at once.
+func (s *Server) startInstances(a *applicationRecord, clusters []Cluster, policyID string, nps []string) error {
+	if t, ok := s.tree(); ok {
+		rec := *a
+		rec.ApplicationPolicy = policyID
+		if err := s.addToTree(&rec); err != nil {
+			return err
+		}
+		return t.DeployApplication(a.Bean.ApplicationID, nps)
+	}
+	for _, c := range clusters {
+		for _, in := range c.Instances {
+			if err := s.opts.Scaler.RegisterCluster(in); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (s *Server) rollback(ctx context.Context, appID string, clusters []string) {
+	if t, ok := s.tree(); ok {
+		t.UndeployApplication(appID, true)
+	}
 	for _, c := range clusters {
 		s.opts.Scaler.RemoveCluster(c)
 	}
@@ -186,6 +209,9 @@ func (s *Server) undeploy(ctx context.Context, a *applicationRecord, force bool)
 	s.removeAutoSignUp(ctx, a)
 	for _, iid := range applicationInstances(a) {
 		s.publish(ctx, &model.ApplicationInstanceTerminatingEvent{AppID: id, InstanceID: iid})
+	}
+	if t, ok := s.tree(); ok {
+		t.UndeployApplication(id, force) // its group instances Terminating, top-down
 	}
 	s.removeInBackground(*a)
 	return nil
@@ -266,6 +292,9 @@ func (s *Server) removeInBackground(a applicationRecord) {
 				data = append(data, model.ClusterDataHolder{ServiceType: serviceOf(c), ClusterID: c})
 			}
 			s.publish(ctx, &model.ApplicationDeletedEvent{ApplicationID: id, ClusterData: data})
+			if t, ok := s.tree(); ok {
+				t.UndeployApplication(id, true) // what is left of its instances (children never created)
+			}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()

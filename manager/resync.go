@@ -56,6 +56,9 @@ func (s *Server) resync(ctx context.Context) {
 	}
 	for i := range apps {
 		a := &apps[i]
+		if err := s.addToTree(a); err != nil {
+			s.log.Warn("resync: cannot give the application to the autoscaler", "application_id", a.Bean.ApplicationID, "err", err)
+		}
 		if a.Status == statusUndeploying {
 			// Stopped during its undeploy: remove what is left (the controller refuses new
 			// members in its clusters meanwhile).
@@ -70,6 +73,14 @@ func (s *Server) resync(ctx context.Context) {
 		clusters, err := s.buildClusters(a, &policies.Application{NetworkPartitions: a.NetworkPartitions})
 		if err != nil {
 			s.log.Warn("resync: cannot restore the application", "application_id", a.Bean.ApplicationID, "err", err)
+			continue
+		}
+		if t, ok := s.tree(); ok {
+			// The tree is rebuilt over the running cluster instances (their status comes from
+			// the topology), and creates in startup order those that were not created yet.
+			if err := t.DeployApplication(a.Bean.ApplicationID, a.NetworkPartitions); err != nil {
+				s.log.Warn("resync: cannot restore the application", "application_id", a.Bean.ApplicationID, "err", err)
+			}
 			continue
 		}
 		for _, c := range clusters {

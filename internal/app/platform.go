@@ -167,6 +167,28 @@ func (m managerScaler) RegisterCluster(c manager.ClusterInstance) error {
 
 func (m managerScaler) RemoveCluster(clusterID string) { m.a.RemoveCluster(clusterID) }
 
+// AddApplication gives the autoscaler's monitor tree an application (added or updated).
+func (m managerScaler) AddApplication(t manager.ApplicationTree) error {
+	spec := autoscaler.ApplicationSpec{App: t.App, Clusters: make([]autoscaler.ClusterSpec, len(t.Clusters))}
+	for i, c := range t.Clusters {
+		spec.Clusters[i] = autoscaler.ClusterSpec(c)
+	}
+	return m.a.AddApplication(spec)
+}
+
+func (m managerScaler) RemoveApplication(appID string) { m.a.RemoveApplication(appID) }
+
+func (m managerScaler) DeployApplication(appID string, networkPartitions []string) error {
+	return m.a.DeployApplication(appID, networkPartitions)
+}
+
+func (m managerScaler) UndeployApplication(appID string, force bool) {
+	m.a.UndeployApplication(appID, force)
+}
+
+// Applications is the monitor tree's view of the applications and their instances (runtime).
+func (m managerScaler) Applications() *model.Applications { return m.a.Applications() }
+
 // PoliciesInUse lets the manager refuse a policy reload that would take a running cluster's
 // policies away.
 func (m managerScaler) PoliciesInUse() []policies.Ref { return m.a.PoliciesInUse() }

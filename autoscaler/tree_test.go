@@ -1,0 +1,225 @@
+package autoscaler
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-paas/strata/internal/bus"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// treeWorld is a controller and a bus that record, in one sequence, every member start and
+// every event the autoscaler publishes (as "<class> <json>"), so that a test sees their order.
+type treeWorld struct {
+	mu  sync.Mutex
+	log []string
+	n   int
+}
+
+func (w *treeWorld) add(s string) {
+	w.mu.Lock()
+	w.log = append(w.log, s)
+	w.mu.Unlock()
+}
+
+func (w *treeWorld) StartMember(_ context.Context, req StartRequest) (model.Member, error) {
+	w.mu.Lock()
+	w.n++
+	id := fmt.Sprintf("m%d", w.n)
+	w.log = append(w.log, "start "+req.ClusterID+" "+req.ClusterInstanceID)
+	w.mu.Unlock()
+	return model.Member{ClusterID: req.ClusterID, MemberID: id, ClusterInstanceID: req.ClusterInstanceID,
+		NetworkPartitionID: req.NetworkPartitionID, PartitionID: req.PartitionID}, nil
+}
+
+func (w *treeWorld) TerminateMember(_ context.Context, id string, _ bool) error {
+	w.add("terminate " + id)
+	return nil
+}
+
+func (w *treeWorld) PublishEvent(_ context.Context, e model.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	w.add(e.EventClass() + " " + string(b))
+	return nil
+}
+
+func (w *treeWorld) Publish(context.Context, string, []byte, byte) error { return nil }
+
+func (w *treeWorld) SubscribeEvents(context.Context, string, bus.EventHandler) error { return nil }
+
+// take returns the log so far and empties it.
+func (w *treeWorld) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.log
+	w.log = nil
+	return out
+}
+
+// treeApp is an application "app" of two top-level cartridges (lb, then tomcat) and a group g6
+// after tomcat, whose cartridges t1 and t2 start in that order; its own min is 1 member each.
+func treeApp() ApplicationSpec {
+	spec := func(alias string) ClusterSpec {
+		return ClusterSpec{ClusterID: model.ClusterID("app", alias, alias), ServiceName: alias, ApplicationID: "app",
+			Min: 1, Max: 2, AutoscalePolicy: "as", DeploymentPolicy: "dep"}
+	}
+	data := func(alias string) model.ClusterDataHolder {
+		return model.ClusterDataHolder{ServiceType: alias, ClusterID: model.ClusterID("app", alias, alias), MinInstances: 1, MaxInstances: 2}
+	}
+	app := &model.Application{ID: "app", TenantID: -1234}
+	app.AliasToClusterDataMap = map[string]model.ClusterDataHolder{"lb": data("lb"), "tomcat": data("tomcat")}
+	app.DependencyOrder = &model.DependencyOrder{StartupOrders: []model.StartupOrder{
+		{StartupOrderComponentList: []string{"cartridge.lb", "cartridge.tomcat", "group.g6"}}}, TerminationBehaviour: "terminate-all"}
+	g6 := &model.Group{Name: "group6", Alias: "g6", GroupMinInstances: 1, GroupMaxInstances: 1, ApplicationID: "app"}
+	g6.AliasToClusterDataMap = map[string]model.ClusterDataHolder{"t1": data("t1"), "t2": data("t2")}
+	g6.DependencyOrder = &model.DependencyOrder{StartupOrders: []model.StartupOrder{
+		{StartupOrderComponentList: []string{"cartridge.t1", "cartridge.t2"}}}}
+	app.AliasToGroupMap = map[string]*model.Group{"g6": g6}
+	return ApplicationSpec{App: app, Clusters: []ClusterSpec{spec("lb"), spec("tomcat"), spec("t1"), spec("t2")}}
+}
+
+func newTreeAutoscaler(t *testing.T) (*Autoscaler, *treeWorld) {
+	t.Helper()
+	w := &treeWorld{}
+	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: w, Bus: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, w
+}
+
+// activate is the controller's answer to the autoscaler's ClusterStatusClusterActivatedEvent.
+func activate(a *Autoscaler, alias string) {
+	a.HandleEvent(&model.ClusterInstanceActivatedEvent{ServiceName: alias, ClusterID: model.ClusterID("app", alias, alias),
+		AppID: "app", InstanceID: "app-1"})
+}
+
+// TestTreeStartupOrder deploys an application with a startup order at the top and in a group and
+// activates its cluster instances one by one: each child is created (its first member started,
+// its group instance announced) only once its predecessor is Active, the group instance becomes
+// Active with its last cluster and the application instance with the group. The sequence of
+// starts and events is testdata/tree-startup-order.golden.
+func TestTreeStartupOrder(t *testing.T) {
+	a, w := newTreeAutoscaler(t)
+	ctx := context.Background()
+	if err := a.AddApplication(treeApp()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	step := func(name string) {
+		a.Evaluate(ctx)
+		got = append(got, "# "+name)
+		for _, l := range w.take() {
+			if strings.HasPrefix(l, "start ") || strings.HasPrefix(l, "application.") || strings.HasPrefix(l, "cluster.status.") {
+				got = append(got, l)
+			}
+		}
+	}
+	step("deploy")
+	for _, alias := range []string{"lb", "tomcat", "t1", "t2"} {
+		activate(a, alias)
+		step(alias + " active")
+	}
+	checkGolden(t, "tree-startup-order.golden", strings.Join(got, "\n")+"\n")
+}
+
+// TestTreeWaitIsExplained: a child that waits for its startup order has a decision that says
+// so, for `strata explain` of its cluster.
+func TestTreeWaitIsExplained(t *testing.T) {
+	a, _ := newTreeAutoscaler(t)
+	if err := a.AddApplication(treeApp()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	for cluster, want := range map[string]string{
+		model.ClusterID("app", "tomcat", "tomcat"): "waiting for cartridge.lb to be Active",
+		model.ClusterID("app", "t1", "t1"):         "group g6 waiting for cartridge.tomcat to be Active",
+	} {
+		ds := a.Decisions(cluster, 5)
+		if len(ds) == 0 {
+			t.Errorf("%s: no decision", cluster)
+			continue
+		}
+		d := ds[len(ds)-1]
+		if d.Action != ActionWaiting || d.Reason != want {
+			t.Errorf("%s: decision %s %q, want %s %q", cluster, d.Action, d.Reason, ActionWaiting, want)
+		}
+		var b strings.Builder
+		if err := RenderTrace(&b, d); err != nil || !strings.Contains(b.String(), want) {
+			t.Errorf("%s: explained as %q (%v), want it to say %q", cluster, b.String(), err, want)
+		}
+	}
+}
+
+// TestTreeFlatApplication: an application of one cartridge and no dependencies starts its
+// cluster instance at deploy, as before the tree, and is Active with it.
+func TestTreeFlatApplication(t *testing.T) {
+	a, w := newTreeAutoscaler(t)
+	spec := treeApp()
+	spec.App.AliasToGroupMap, spec.App.DependencyOrder = nil, nil
+	delete(spec.App.AliasToClusterDataMap, "tomcat")
+	spec.Clusters = spec.Clusters[:1]
+	if err := a.AddApplication(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Evaluate(context.Background())
+	if !containsPrefix(w.take(), "start "+model.ClusterID("app", "lb", "lb")+" app-1") {
+		t.Fatal("the flat application's cluster instance was not started at deploy")
+	}
+	activate(a, "lb")
+	a.Evaluate(context.Background())
+	if !containsPrefix(w.take(), `application.ApplicationInstanceActivatedEvent {"appId":"app","instanceId":"app-1"}`) {
+		t.Fatal("the flat application's instance did not become Active with its cluster")
+	}
+}
+
+func containsPrefix(log []string, p string) bool {
+	for _, l := range log {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), got); d != "" {
+		t.Errorf("%s (-want +got):\n%s", path, d)
+	}
+}
