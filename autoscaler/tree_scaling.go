@@ -211,3 +211,19 @@ func (a *Autoscaler) burstLocked(pi *parentInstance, c *childNode, now time.Time
 		a.startChildrenLocked(ai, now)
 	}
 }
+
+// groupsToMinLocked creates group instances of a group child of pi until it has the group's
+// groupMinInstances (a live update that raised it); the new ones follow the instance ids of
+// group scaling. A lower minimum leaves the running instances alone.
+func (a *Autoscaler) groupsToMinLocked(pi *parentInstance, c *childNode, now time.Time) {
+	if pi.status == statusTerminating || pi.status == statusTerminated {
+		return
+	}
+	for n := len(c.groups); n < c.def.group.min; n++ {
+		pi.app.groupSeq++
+		id := model.InstanceID(pi.id, pi.app.groupSeq)
+		a.recordTreeLocked(pi, c.def, now, LimitGroupScaling, "group "+c.def.alias+inWhere(pi)+" has "+strconv.Itoa(n)+
+			" instances, below its groupMinInstances "+strconv.Itoa(c.def.group.min)+" after an update; creating group instance "+id)
+		a.newGroupInstanceLocked(c, id, now)
+	}
+}

@@ -294,6 +294,9 @@ func (a *Autoscaler) updateInstanceLocked(pi *parentInstance, comp *component, n
 		for _, gi := range c.groups {
 			a.updateInstanceLocked(gi, cd.group, now)
 		}
+		if cd.group != nil {
+			a.groupsToMinLocked(pi, c, now)
+		}
 	}
 	a.startChildrenLocked(pi, now)
 	a.statusCheckLocked(pi, now)
