@@ -132,6 +132,7 @@ func (s *Server) runtime(a *applicationRecord, pg *pageQuery) applicationInfoBea
 	info.Next = next
 	instances := map[string]*applicationInstance{}
 	states := map[*applicationInstance]*instanceStates{}
+	byInstance := map[[2]string]clusterInstance{} // by cluster id and instance id, for the tree
 	alias := map[string]string{}
 	a.Bean.walkCartridges(func(c *cartridgeRef, _ string) {
 		alias[model.ClusterID(a.Bean.ApplicationID, c.SubscribableInfo.Alias, c.Type)] = c.SubscribableInfo.Alias
@@ -206,6 +207,7 @@ func (s *Server) runtime(a *applicationRecord, pg *pageQuery) applicationInfoBea
 			}
 			states[ai].add(c.InstanceIDToInstanceContextMap[iid])
 			ai.ClusterInstances = append(ai.ClusterInstances, ci)
+			byInstance[[2]string{c.ClusterID, iid}] = ci
 		}
 	}
 	keys := make([]string, 0, len(instances))
@@ -224,6 +226,7 @@ func (s *Server) runtime(a *applicationRecord, pg *pageQuery) applicationInfoBea
 	if a.Status != statusCreated {
 		info.Status = string(all.status(a.Status == statusUndeploying))
 	}
+	s.runtimeTree(&info, a, byInstance)
 	return info
 }
 

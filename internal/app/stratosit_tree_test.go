@@ -2,9 +2,13 @@ package app
 
 import (
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
@@ -28,6 +32,68 @@ func (r *itRun) noInstances(app string) {
 	testenv.Eventually(r.t, 30*time.Second, app+" without instances on the applications topic", func() bool {
 		return len(r.bus.application(r.t, app).InstanceIDToInstanceContextMap) == 0
 	})
+}
+
+// itRuntime is the runtime view (§5.11) as the checks read it.
+type itRuntime struct {
+	Status               string
+	ApplicationInstances []struct {
+		Status           string
+		InstanceID       string
+		GroupInstances   []itRuntimeGroup
+		ClusterInstances []struct{ Alias, Status, InstanceID string }
+	}
+}
+
+type itRuntimeGroup struct {
+	ParentInstanceID, GroupID, InstanceID, Status string
+	GroupInstances                                []itRuntimeGroup
+	ClusterInstances                              []struct{ Alias, Status, InstanceID string }
+}
+
+// checkRuntime checks the runtime view of scenario 2's Active application: Active, with the
+// group instances nested as the application nests its groups, each Active and listing the
+// cluster instances of its own cartridges.
+func (r *itRun) checkRuntime(app string) {
+	r.t.Helper()
+	var rt itRuntime
+	r.getJSON("applications", app+"/runtime", &rt)
+	if rt.Status != "Active" || len(rt.ApplicationInstances) != 1 || rt.ApplicationInstances[0].Status != "Active" {
+		r.t.Fatalf("runtime of %s: %+v, want Active with one Active application instance", app, rt)
+	}
+	var got []string
+	var walk func(prefix string, gs []itRuntimeGroup)
+	walk = func(prefix string, gs []itRuntimeGroup) {
+		for _, g := range gs {
+			p := prefix + "/" + strings.TrimSuffix(strings.TrimPrefix(g.GroupID, "my-"), "-"+startupT)
+			got = append(got, p+" "+g.InstanceID+" "+g.Status+" parent "+g.ParentInstanceID)
+			for _, c := range g.ClusterInstances {
+				got = append(got, p+" cluster "+strings.TrimSuffix(strings.TrimPrefix(c.Alias, "my-"), "-"+startupT)+" "+c.Status)
+			}
+			walk(p, g.GroupInstances)
+		}
+	}
+	ai := rt.ApplicationInstances[0]
+	for _, c := range ai.ClusterInstances {
+		got = append(got, "cluster "+strings.TrimSuffix(strings.TrimPrefix(c.Alias, "my-"), "-"+startupT)+" "+c.Status)
+	}
+	walk("", ai.GroupInstances)
+	i := app + "-1"
+	want := []string{
+		"cluster stratos-lb Active", "cluster tomcat Active",
+		"/group6 " + i + " Active parent " + i,
+		"/group6/group6-group-tom2 " + i + " Active parent " + i,
+		"/group6/group6-group-tom2 cluster group-tom2-tomcat2 Active", "/group6/group6-group-tom2 cluster group-tom2-tomcat3 Active",
+		"/group6/group7 " + i + " Active parent " + i,
+		"/group6/group7 cluster group7-tomcat Active", "/group6/group7 cluster group7-tomcat1 Active",
+		"/group8 " + i + " Active parent " + i,
+		"/group8 cluster tomcat-group8 Active", "/group8 cluster tomcat2-group8 Active",
+		"/group8/group9 " + i + " Active parent " + i,
+		"/group8/group9 cluster tomcat1-group9 Active",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		r.t.Errorf("runtime of %s (-want +got):\n%s", app, d)
+	}
 }
 
 // clusterIDs are the cluster ids by alias that the application's ApplicationCreatedEvent gives,
@@ -161,6 +227,7 @@ func TestStratosITGroupStartupOrder(t *testing.T) {
 	r.appActive(app)
 	r.groupCheck(app)
 	r.clusterCheck(app)
+	r.checkRuntime(app)
 	r.undeploy(app)
 	r.noInstances(app)
 	r.del("applications", app)
@@ -225,5 +292,51 @@ func TestStratosITApplicationBursting(t *testing.T) {
 		{"networkPartitions", "network-partition-" + burstT + "-1"}, {"networkPartitions", "network-partition-" + burstT + "-2"},
 	} {
 		r.del(d[0], d[1])
+	}
+}
+
+// TestStartupOrderHolds20Of20 deploys scenario 2's application 20 times at once (ids
+// sot-1..sot-20) in one platform and checks every startup order of the README in each, from the
+// order in which the bus delivered the events.
+func TestStartupOrderHolds20Of20(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	o.LB = false
+	r := newIT(t, startupT, o)
+	r.add("autoscalingPolicies", "autoscaling-policies/autoscaling-policy-"+startupT+".json")
+	for _, c := range []string{"stratos-lb", "tomcat1", "tomcat2", "tomcat3", "tomcat"} {
+		r.add("cartridges", "cartridges/mock/"+c+"-"+startupT+".json")
+	}
+	r.add("cartridgeGroups", "cartridges-groups/group6-"+startupT+".json")
+	r.add("cartridgeGroups", "cartridges-groups/group8-"+startupT+".json")
+	r.add("networkPartitions", "network-partitions/mock/network-partition-"+startupT+"-1.json")
+	r.add("deploymentPolicies", "deployment-policies/deployment-policy-"+startupT+".json")
+	r.add("applicationPolicies", "application-policies/application-policy-"+startupT+".json")
+	def := r.file("applications/" + startupT + ".json")
+	const runs = 20
+	for i := 1; i <= runs; i++ {
+		app := "sot-" + strconv.Itoa(i)
+		body := strings.Replace(def, `"applicationId": "`+startupT+`"`, `"applicationId": "`+app+`"`, 1)
+		if body == def {
+			t.Fatal("the application's id is not where the test replaces it")
+		}
+		if code, out := r.call(http.MethodPost, "/applications", body); !ok2xx(code) {
+			t.Fatalf("Add application %s = %d %s", app, code, out)
+		}
+	}
+	for i := 1; i <= runs; i++ {
+		r.deploy("sot-"+strconv.Itoa(i), "application-policy-"+startupT)
+	}
+	c := func(n string) string { return startupName("cartridge", n) }
+	g := func(n string) string { return startupName("group", n) }
+	for i := 1; i <= runs; i++ {
+		app := "sot-" + strconv.Itoa(i)
+		ord := &itOrder{r: r, app: app, instance: app + "-1", clusters: r.clusterIDs(app)}
+		ord.before(c("stratos-lb"), c("tomcat"))
+		ord.before(c("tomcat"), g("group6"))
+		ord.before(c("tomcat"), g("group8"))
+		ord.before(c("group7-tomcat"), c("group7-tomcat1"))
+		ord.before(c("group-tom2-tomcat2"), c("group-tom2-tomcat3"))
+		r.appActive(app)
 	}
 }
