@@ -10,17 +10,17 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// treeWorld is the simulated world (sim) with the cloud controller's answers to the autoscaler's
+// depWorld is the simulated world (sim) with the cloud controller's answers to the autoscaler's
 // cluster status events: each ClusterStatusCluster*Event comes back as the topology's
 // ClusterInstance*Event, as the controller publishes them.
-type treeWorld struct {
+type depWorld struct {
 	*sim
 	seen int         // events of sim.events already answered
 	at   []time.Time // when each event of sim.events was published (the step's time)
 }
 
 // run advances the world in 250 ms steps for d.
-func (w *treeWorld) run(d time.Duration) {
+func (w *depWorld) run(d time.Duration) {
 	const step = 250 * time.Millisecond
 	end := w.clock.Now().Add(d)
 	for now := w.clock.Now(); !now.After(end); now = now.Add(step) {
@@ -62,7 +62,7 @@ func topologyAnswer(e model.Event) model.Event {
 }
 
 // published are the events of the given type the autoscaler published, from index from on.
-func published[E model.Event](w *treeWorld, from int) []E {
+func published[E model.Event](w *depWorld, from int) []E {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []E
@@ -103,9 +103,9 @@ func groupApp(behaviour string) ApplicationSpec {
 
 // deployTree deploys groupApp(behaviour) in the world and runs it until every cluster instance
 // is Active.
-func deployTree(t *testing.T, behaviour string, rec *fakeRecorder) *treeWorld {
+func deployTree(t *testing.T, behaviour string, rec *fakeRecorder) *depWorld {
 	t.Helper()
-	w := &treeWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
+	w := &depWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
 	if err := w.a.AddApplication(groupApp(behaviour)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func deployTree(t *testing.T, behaviour string, rec *fakeRecorder) *treeWorld {
 
 // faultOne kills the running member of cluster alias: its fault makes the cluster instance
 // Inactive (min 1). It returns the index of the first event after the fault.
-func faultOne(t *testing.T, w *treeWorld, alias string) int {
+func faultOne(t *testing.T, w *depWorld, alias string) int {
 	t.Helper()
 	w.mu.Lock()
 	var id string
@@ -139,7 +139,7 @@ func faultOne(t *testing.T, w *treeWorld, alias string) int {
 	return from
 }
 
-func terminatingClusters(w *treeWorld, from int) []string {
+func terminatingClusters(w *depWorld, from int) []string {
 	var out []string
 	for _, e := range published[*model.ClusterStatusClusterTerminatingEvent](w, from) {
 		out = append(out, strings.Split(e.ClusterID, ".")[1])

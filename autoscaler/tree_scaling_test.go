@@ -33,7 +33,7 @@ type cart = struct {
 }
 
 // runningIn counts the running members of a cluster by cluster instance.
-func runningIn(w *treeWorld, alias string) map[string]int {
+func runningIn(w *depWorld, alias string) map[string]int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := map[string]int{}
@@ -59,7 +59,7 @@ func total(m map[string]int) int {
 // and each decision says which factor it got from whom.
 func TestScalingDependentsFollowTheHighestFactor(t *testing.T) {
 	rec := &fakeRecorder{}
-	w := &treeWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
+	w := &depWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
 	order := &model.DependencyOrder{ScalingDependents: []model.ScalingDependentList{{ScalingDependentListComponents: []string{"cartridge.a", "cartridge.b"}}}}
 	if err := w.a.AddApplication(clusterApp(order, "", cart{"a", 1, 5}, cart{"b", 2, 6})); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestScalingDependentsFollowTheHighestFactor(t *testing.T) {
 // groupMaxInstances 2 makes the group create a second instance, and no third.
 func TestGroupScalingCreatesAGroupInstance(t *testing.T) {
 	rec := &fakeRecorder{}
-	w := &treeWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
+	w := &depWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
 	spec := groupApp("terminate-none")
 	g := spec.App.AliasToGroupMap["g"]
 	g.GroupMaxInstances = 2
@@ -147,7 +147,7 @@ networkPartitions: [np1, np2]
     partitions:
       - {id: q1, partitionMax: 3}
 `, 1))
-	w := &treeWorld{sim: newSim(t, set, rec)}
+	w := &depWorld{sim: newSim(t, set, rec)}
 	if err := w.a.AddApplication(clusterApp(nil, "ap", cart{"y", 1, 1})); err != nil {
 		t.Fatal(err)
 	}
