@@ -180,15 +180,19 @@ func TestTerminateAllRecreatesTheGroupInstance(t *testing.T) {
 	if n, _ := w.running(); n != 4 {
 		t.Errorf("%d members run after the recovery, want 4", n)
 	}
-	var why string
+	var why model.Decision
 	for _, d := range rec.all() {
 		if d.Action == ActionTree && d.ClusterID == model.ClusterID("app", "c", "php") {
-			why = d.Reason
+			why = d
 			break
 		}
 	}
-	if !strings.Contains(why, "cartridge.b went Inactive in group g instance") || !strings.Contains(why, "terminate-all") {
-		t.Errorf("the decision recorded for c says %q, want why it was terminated (b Inactive, terminate-all)", why)
+	if !strings.Contains(why.Reason, "cartridge.b went Inactive in group g instance") || !strings.Contains(why.Reason, "terminate-all") {
+		t.Errorf("the decision recorded for c says %q, want why it was terminated (b Inactive, terminate-all)", why.Reason)
+	}
+	var text strings.Builder
+	if err := RenderTrace(&text, why); err != nil || !strings.Contains(text.String(), "reason: cartridge.b went Inactive") {
+		t.Errorf("strata explain's text of the decision: %v\n%s", err, text.String())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,12 @@ func TestTerminateAllInProcess(t *testing.T) {
 	testenv.Eventually(t, 120*time.Second, "every cluster at its min again", func() bool { return r.clusterProblem(termApp) == "" })
 	if now := activeMembers(r.s, termCluster("my-top")); !slices.Equal(now, top) {
 		t.Errorf("my-top's members %v after the recovery, want %v untouched", now, top)
+	}
+	// The history (what strata explain reads) says why tomcat was terminated.
+	code, body := r.call(http.MethodGet, "/history/decisions?cluster="+termCluster("my-tomcat")+"&limit=1000", "")
+	if code != http.StatusOK || !strings.Contains(body, `"action":"tree"`) ||
+		!strings.Contains(body, "cartridge.my-esb went Inactive in group my-group instance "+termApp+"-1; terminate-all") {
+		t.Errorf("GET /history/decisions for tomcat = %d, lacks the tree's decision with its reason: %.2000s", code, body)
 	}
 }
 
