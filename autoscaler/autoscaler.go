@@ -140,6 +140,9 @@ type Options struct {
 	// InProcessSummaries: the CEP runs in this process and calls HandleSummary, so Run does not
 	// also subscribe to summarized-health-stats (each summary would arrive twice).
 	InProcessSummaries bool
+	// AwaitApplications: the manager gives the tree its applications at start and then calls
+	// ApplicationsLoaded; CompleteApplicationsEvent is not published before (it would lack them).
+	AwaitApplications bool
 }
 
 // ClusterSpec registers one cluster instance for autoscaling: the ids, the cartridge's min and
@@ -169,6 +172,8 @@ type Autoscaler struct {
 
 	topology     chan struct{} // closed by the first CompleteTopologyEvent
 	topologyOnce sync.Once
+	loaded       chan struct{} // closed by ApplicationsLoaded
+	loadedOnce   sync.Once
 
 	mu        sync.Mutex      // guards everything below
 	topo      *model.Topology // the last complete topology (never modified)
@@ -245,6 +250,7 @@ func New(o Options) (*Autoscaler, error) {
 		idBase:   hex.EncodeToString(b[:]),
 		wake:     make(chan struct{}, 1),
 		topology: make(chan struct{}),
+		loaded:   make(chan struct{}),
 		topoGone: map[string]bool{},
 		clusters: map[string]*cluster{},
 		members:  map[string]*member{},
@@ -464,6 +470,8 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	parents := time.NewTicker(ParentMonitorInterval)
+	defer parents.Stop()
 	for {
 		a.Evaluate(ctx)
 		wait := time.Hour
@@ -487,6 +495,8 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 				}
 			}
 		case <-timer.C:
+		case <-parents.C:
+			a.checkTree()
 		}
 	}
 }

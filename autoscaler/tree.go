@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -197,25 +198,51 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 	return nil
 }
 
-// UndeployApplication begins the termination of a deployed application through the tree:
-// every group instance Terminating, top-down (GroupInstanceTerminatingEvent), and every cluster
-// monitor removed; group instances become Terminated bottom-up as the controller reports their
-// cluster instances Terminated. The application-instance events are the manager's (it removes
-// the clusters). With force the instances are forgotten at once.
+// UndeployApplication terminates a deployed application through the tree. Without force (the
+// undeploy begins): every application and group instance becomes Terminating, top-down
+// (GroupInstanceTerminatingEvent; the manager publishes the application instance's), and the
+// group instances become Terminated bottom-up as the controller reports their cluster
+// instances Terminated. With force (the manager removed the clusters, or forces the undeploy):
+// what is left becomes Terminated, bottom-up, then each application instance
+// (ApplicationInstanceTerminatedEvent), and the events are published before it returns, so that
+// they come before the manager's ApplicationDeletedEvent.
 func (a *Autoscaler) UndeployApplication(appID string, force bool) {
 	now := a.clock.Now()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	am := a.tree.apps[appID]
 	if am == nil {
+		a.mu.Unlock()
 		return
 	}
 	for _, ai := range append([]*parentInstance(nil), am.instances...) {
 		a.terminateInstanceLocked(ai, false, now)
 	}
-	if force {
-		a.forgetInstancesLocked(am)
+	if !force {
+		a.mu.Unlock()
+		return
 	}
+	for _, ai := range append([]*parentInstance(nil), am.instances...) {
+		a.finishLocked(ai, now)
+		a.setInstanceStatusLocked(ai, statusTerminated)
+		a.appInstanceTerminatedLocked(ai)
+	}
+	a.forgetInstancesLocked(am)
+	a.mu.Unlock()
+	a.Evaluate(context.Background()) // publishes the events now
+}
+
+// finishLocked makes every cluster instance below pi that is not Terminated yet Terminated, so
+// that its group instances follow, bottom-up.
+func (a *Autoscaler) finishLocked(pi *parentInstance, now time.Time) {
+	for _, c := range pi.children {
+		for _, gi := range c.groups {
+			a.finishLocked(gi, now)
+		}
+		if c.clusterID != "" && c.status != statusTerminated {
+			a.childStatusLocked(c, statusTerminated, now)
+		}
+	}
+	a.statusCheckLocked(pi, now)
 }
 
 // forgetInstancesLocked drops an application's instances and their cluster nodes.

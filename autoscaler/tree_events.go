@@ -34,9 +34,12 @@ func instanceEvent(pi *parentInstance, to treeStatus) model.Event {
 		case statusInactive:
 			e := model.ApplicationInstanceInactivatedEvent(ev)
 			return &e
+		case statusTerminated:
+			e := model.ApplicationInstanceTerminatedEvent(ev)
+			return &e
 		}
-		// Terminating and Terminated of an application instance are the manager's: it removes
-		// the clusters (UndeployApplication).
+		// Terminating is the manager's: it publishes it when the undeploy begins, before the
+		// clusters' own events.
 		return nil
 	}
 	ev := model.GroupInstanceActivatedEvent{GroupID: pi.comp.alias, AppID: pi.app.id, InstanceID: pi.id}
@@ -141,6 +144,13 @@ func (a *Autoscaler) Applications() *model.Applications {
 // publishApplications publishes CompleteApplicationsEvent at once, on every request, and every
 // CompleteApplicationsInterval until ctx ends.
 func (a *Autoscaler) publishApplications(ctx context.Context, b eventBus, requests <-chan struct{}) {
+	if a.opts.AwaitApplications {
+		select {
+		case <-a.loaded:
+		case <-ctx.Done():
+			return
+		}
+	}
 	t := time.NewTicker(CompleteApplicationsInterval)
 	defer t.Stop()
 	for {
@@ -155,6 +165,10 @@ func (a *Autoscaler) publishApplications(ctx context.Context, b eventBus, reques
 		}
 	}
 }
+
+// ApplicationsLoaded says that the manager has given the tree every application it keeps
+// (Options.AwaitApplications): CompleteApplicationsEvent may be published from now on.
+func (a *Autoscaler) ApplicationsLoaded() { a.loadedOnce.Do(func() { close(a.loaded) }) }
 
 // recordWaitLocked records why a child is not created yet, as a decision of each cluster it
 // would create (a group's: every cluster below it), so that `strata explain` shows it.

@@ -174,6 +174,9 @@ func (a *Autoscaler) statusCheckLocked(pi *parentInstance, now time.Time) {
 	case statusTerminated:
 		return
 	case statusTerminating:
+		if pi.owner == nil {
+			return // an application instance is Terminated when the manager removed its clusters (UndeployApplication)
+		}
 		for _, c := range pi.children {
 			if c.status != statusTerminated {
 				return
@@ -300,4 +303,38 @@ func (a *Autoscaler) updateInstanceLocked(pi *parentInstance, comp *component, n
 	}
 	a.startChildrenLocked(pi, now)
 	a.statusCheckLocked(pi, now)
+}
+
+// ParentMonitorInterval is the period of the parent monitors' round (Stratos'
+// ParentComponentMonitor, 60 s): checkTree.
+const ParentMonitorInterval = time.Minute
+
+// checkTree is the parent monitors' round: every application and group instance, bottom-up,
+// creates the children its startup order allows and recomputes its status from its children.
+// Events drive both as they come; the round catches what an event did not (a child whose
+// predecessor's status arrived with a complete topology). It returns the instances checked.
+func (a *Autoscaler) checkTree() int {
+	now := a.clock.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	var walk func(pi *parentInstance)
+	walk = func(pi *parentInstance) {
+		for _, cd := range pi.comp.children {
+			if c := pi.children[cd.key]; c != nil {
+				for _, gi := range c.groups {
+					walk(gi)
+				}
+			}
+		}
+		a.startChildrenLocked(pi, now)
+		a.statusCheckLocked(pi, now)
+		n++
+	}
+	for _, am := range a.tree.apps {
+		for _, ai := range am.instances {
+			walk(ai)
+		}
+	}
+	return n
 }

@@ -21,6 +21,11 @@ type applicationTree interface {
 	UndeployApplication(appID string, force bool)
 }
 
+// applicationsLoaded is told when resync has given the tree every application.
+type applicationsLoaded interface {
+	ApplicationsLoaded()
+}
+
 // applicationsView is the tree's picture of the applications with their instances (runtime).
 type applicationsView interface {
 	Applications() *model.Applications

@@ -284,17 +284,20 @@ func (s *Server) removeInBackground(a applicationRecord) {
 			}
 			s.log.Warn("undeploy", "application_id", id, "err", err)
 		} else {
-			for _, iid := range applicationInstances(&a) {
-				s.publish(ctx, &model.ApplicationInstanceTerminatedEvent{AppID: id, InstanceID: iid})
+			if t, ok := s.tree(); ok {
+				// The tree makes what is left of the instances Terminated, bottom-up, and
+				// publishes ApplicationInstanceTerminatedEvent.
+				t.UndeployApplication(id, true)
+			} else {
+				for _, iid := range applicationInstances(&a) {
+					s.publish(ctx, &model.ApplicationInstanceTerminatedEvent{AppID: id, InstanceID: iid})
+				}
 			}
 			data := make([]model.ClusterDataHolder, 0, len(a.Clusters))
 			for _, c := range a.Clusters {
 				data = append(data, model.ClusterDataHolder{ServiceType: serviceOf(c), ClusterID: c})
 			}
 			s.publish(ctx, &model.ApplicationDeletedEvent{ApplicationID: id, ClusterData: data})
-			if t, ok := s.tree(); ok {
-				t.UndeployApplication(id, true) // what is left of its instances (children never created)
-			}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -16,6 +16,9 @@ import (
 func (s *Server) resync(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l, ok := s.opts.Scaler.(applicationsLoaded); ok {
+		defer l.ApplicationsLoaded() // after the applications below, even when some failed
+	}
 	cs, err := s.cartridges()
 	if err != nil {
 		s.log.Warn("resync: cannot list the cartridges", "err", err)

@@ -41,8 +41,8 @@ func (s *Server) runtimeTree(info *applicationInfoBean, a *applicationRecord, cl
 	for _, id := range ids {
 		ai := app.InstanceIDToInstanceContextMap[id]
 		st := string(ai.Status())
-		if status == "" || st == string(model.ApplicationActive) {
-			status = st
+		if status == "" || status == string(model.ApplicationActive) {
+			status = st // Active when every instance is; otherwise the first one that is not
 		}
 		out = append(out, applicationInstance{Status: st, InstanceID: id, ApplicationID: app.ID,
 			GroupInstances:   treeGroups(app.AliasToGroupMap, id, clusters),

@@ -186,6 +186,10 @@ func (m managerScaler) UndeployApplication(appID string, force bool) {
 	m.a.UndeployApplication(appID, force)
 }
 
+// ApplicationsLoaded lets the autoscaler publish CompleteApplicationsEvent: resync gave it
+// every application.
+func (m managerScaler) ApplicationsLoaded() { m.a.ApplicationsLoaded() }
+
 // Applications is the monitor tree's view of the applications and their instances (runtime).
 func (m managerScaler) Applications() *model.Applications { return m.a.Applications() }
 

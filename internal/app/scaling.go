@@ -74,6 +74,7 @@ func newScaling(ctx context.Context, o Options, c *controller.Controller, client
 		Settle:             o.Settle,
 		DecisionHistory:    o.DecisionHistory,
 		InProcessSummaries: true,
+		AwaitApplications:  true,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,8 @@ package app
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -283,6 +285,17 @@ func TestStratosITApplicationBursting(t *testing.T) {
 	ord.before("cartridge.my-esb-"+burstT, "cartridge.my-php-"+burstT)
 	r.undeploy(app)
 	r.noInstances(app)
+	// Through the tree: Terminating top-down, Terminated bottom-up.
+	inGroup := func(e itEvent) bool { return e.Field("appId") == app && e.Field("groupId") == "my-"+group }
+	seq := func(class string, match func(itEvent) bool) int { return r.bus.await(t, 30*time.Second, class, match).Seq }
+	appT := seq("ApplicationInstanceTerminatingEvent", func(e itEvent) bool { return e.Field("appId") == app })
+	groupT := seq("GroupInstanceTerminatingEvent", inGroup)
+	groupD := seq("GroupInstanceTerminatedEvent", inGroup)
+	appD := seq("ApplicationInstanceTerminatedEvent", func(e itEvent) bool { return e.Field("appId") == app })
+	if !(appT < groupT && groupT < groupD && groupD < appD) {
+		t.Errorf("undeploy events: application Terminating %d, group Terminating %d, group Terminated %d, application Terminated %d; want that order",
+			appT, groupT, groupD, appD)
+	}
 	r.del("applications", app)
 	r.absent("applications", app)
 	for _, d := range [][2]string{
@@ -338,5 +351,77 @@ func TestStartupOrderHolds20Of20(t *testing.T) {
 		ord.before(c("group7-tomcat"), c("group7-tomcat1"))
 		ord.before(c("group-tom2-tomcat2"), c("group-tom2-tomcat3"))
 		r.appActive(app)
+	}
+}
+
+// deployBursting adds scenario 4's resources and deploys its application.
+func (r *itRun) deployBursting() {
+	r.t.Helper()
+	r.add("autoscalingPolicies", "autoscaling-policies/autoscaling-policy-"+burstT+".json")
+	for _, c := range []string{"esb", "php", "tomcat"} {
+		r.add("cartridges", "cartridges/mock/"+c+"-"+burstT+".json")
+	}
+	r.add("cartridgeGroups", "cartridges-groups/esb-php-group-"+burstT+".json")
+	r.add("networkPartitions", "network-partitions/mock/network-partition-"+burstT+"-1.json")
+	r.add("networkPartitions", "network-partitions/mock/network-partition-"+burstT+"-2.json")
+	r.add("deploymentPolicies", "deployment-policies/deployment-policy-"+burstT+".json")
+	r.add("applications", "applications/"+burstT+".json")
+	r.add("applicationPolicies", "application-policies/application-policy-"+burstT+".json")
+	r.deploy(burstT, "application-policy-"+burstT)
+}
+
+// members are the ids of the application's members in the topology.
+func (r *itRun) members(app string) []string {
+	var out []string
+	for _, svc := range r.s.app.Controller().Topology().ServiceMap {
+		for _, c := range svc.ClusterIDClusterMap {
+			if c.AppID != app {
+				continue
+			}
+			for id, m := range c.MemberMap {
+				if m.Status() != model.MemberTerminated {
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestTreeRebuiltOnRestart: after a restart, a deployed application's tree is rebuilt from the
+// stored application and the topology: its application and group instances are Active again
+// on the applications topic and in the runtime view, and no member was started twice.
+func TestTreeRebuiltOnRestart(t *testing.T) {
+	t.Parallel()
+	o := testOptions(t)
+	o.LB = false
+	r := newIT(t, burstT, o)
+	r.deployBursting()
+	r.appActive(burstT)
+	testenv.Eventually(t, 60*time.Second, "the cluster check", func() bool { return r.clusterProblem(burstT) == "" })
+	before := r.members(burstT)
+	if err := r.s.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	o.AdminPassword = ""
+	r = newIT(t, burstT, o)
+	testenv.Eventually(t, 60*time.Second, "the application instance Active again on the applications topic", func() bool {
+		a := r.bus.application(t, burstT)
+		ai := a.InstanceIDToInstanceContextMap[burstT+"-1"]
+		g := a.AliasToGroupMap["my-esb-php-group-"+burstT]
+		if ai == nil || ai.Status() != model.ApplicationActive || g == nil {
+			return false
+		}
+		gi := g.InstanceIDToInstanceContextMap[burstT+"-1"]
+		return gi != nil && gi.Status() == model.GroupActive
+	})
+	var rt itRuntime
+	r.getJSON("applications", burstT+"/runtime", &rt)
+	if rt.Status != "Active" || len(rt.ApplicationInstances) == 0 || len(rt.ApplicationInstances[0].GroupInstances) != 1 {
+		t.Errorf("runtime after the restart: %+v, want Active with its group instance", rt)
+	}
+	if after := r.members(burstT); !slices.Equal(before, after) {
+		t.Errorf("members after the restart %v, want those before %v", after, before)
 	}
 }
