@@ -136,7 +136,12 @@ func (a *Autoscaler) childTerminatedLocked(pi *parentInstance, c *childNode, now
 // again, with the same id, unless its parent is terminating.
 func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.Time) {
 	d := a.tree.deps
-	if d == nil || !d.recreate[gi] {
+	if d == nil {
+		return
+	}
+	delete(d.recovering, gi) // a terminated instance recovers nothing and scales nothing
+	delete(d.factors, gi)
+	if !d.recreate[gi] {
 		return
 	}
 	delete(d.recreate, gi)
