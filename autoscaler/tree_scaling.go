@@ -75,18 +75,31 @@ func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor f
 	}
 	best, _ := HighestFactor(fresh)
 	for _, k := range set {
-		n := pi.children[k]
-		if n == nil || n.clusterID == "" {
-			continue // a group dependent: its clusters scale by their own rules
+		if n := pi.children[k]; n != nil {
+			a.pushFactorLocked(n, best, now)
 		}
-		in := a.instanceLocked(n.clusterID, n.instanceID)
-		if in == nil || in.status == model.ClusterTerminating {
-			continue
-		}
-		in.pushed = pushedFactor{set: true, factor: best.Factor, from: best.Child}
-		in.trigger = triggerEvent
-		a.queue.schedule(in, now)
 	}
+}
+
+// pushFactorLocked gives a dependent the factor: a cluster child's instance acts on it in its
+// next round; a group child passes it to every cluster of its instances, at any depth
+// (GroupMonitor#onParentScalingEvent).
+func (a *Autoscaler) pushFactorLocked(n *childNode, best FactorRequest, now time.Time) {
+	for _, gi := range n.groups {
+		for _, c := range gi.children {
+			a.pushFactorLocked(c, best, now)
+		}
+	}
+	if n.clusterID == "" {
+		return
+	}
+	in := a.instanceLocked(n.clusterID, n.instanceID)
+	if in == nil || in.status == model.ClusterTerminating {
+		return
+	}
+	in.pushed = pushedFactor{set: true, factor: best.Factor, from: best.Child}
+	in.trigger = triggerEvent
+	a.queue.schedule(in, now)
 }
 
 // dependentCheck is dependent-scaling.drl for a cluster instance its parent pushed a factor

@@ -175,3 +175,32 @@ networkPartitions: [np1, np2]
 		t.Errorf("the last tree decision says %q, want that nothing is left to burst into", last)
 	}
 }
+
+// TestScalingDependentGroup: a group among the scaling dependents passes the factor to the
+// clusters of its instances.
+func TestScalingDependentGroup(t *testing.T) {
+	rec := &fakeRecorder{}
+	w := &depWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
+	spec := groupApp("terminate-none")
+	spec.App.DependencyOrder = &model.DependencyOrder{ScalingDependents: []model.ScalingDependentList{{ScalingDependentListComponents: []string{"cartridge.top", "group.g"}}}}
+	if err := w.a.AddApplication(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(3 * time.Minute)
+	w.pattern = func(time.Duration) (la, mc float64) { return 37.5, 20 }
+	w.run(3 * time.Minute)
+	got := map[string]bool{}
+	for _, d := range rec.all() {
+		if strings.HasPrefix(d.Reason, "scaling dependents: factor 2 from cartridge.top") {
+			got[strings.Split(d.ClusterID, ".")[1]] = true
+		}
+	}
+	for _, al := range []string{"top", "a", "b", "c"} {
+		if !got[al] {
+			t.Errorf("%s got no factor from cartridge.top (decisions with it: %v)", al, got)
+		}
+	}
+}
