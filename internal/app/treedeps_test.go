@@ -233,3 +233,49 @@ func TestUpdateDeployedGroup(t *testing.T) {
 		t.Error("no ApplicationUpdatedEvent on the applications topic")
 	}
 }
+
+// TestUpdateDeployedAddsGroup: PUT /api/applications on the deployed application with a second
+// group of the same definition: its clusters are created, its group instance becomes Active with
+// members in each, in its startup order, and nothing that ran before is restarted.
+func TestUpdateDeployedAddsGroup(t *testing.T) {
+	t.Parallel()
+	r := deployTerm(t, "terminate-none")
+	before := map[string][]string{}
+	for _, al := range []string{"my-esb", "my-php", "my-tomcat", "my-top"} {
+		before[al] = activeMembers(r.s, termCluster(al))
+	}
+	cart := func(typ, alias string) string {
+		return fmt.Sprintf(`{"type": "%s-%s", "cartridgeMin": 1, "cartridgeMax": 3, "subscribableInfo": {"alias": %q,
+      "autoscalingPolicy": "autoscaling-policy-%[2]s", "deploymentPolicy": "deployment-policy-%[2]s"}}`, typ, burstT, alias)
+	}
+	// A second definition: a group's startup order names the application's aliases.
+	def := strings.NewReplacer(`"term-group"`, `"term-group2"`, "my-esb", "my-esb2", "my-php", "my-php2").Replace(termGroup("terminate-none"))
+	if code, body := r.call(http.MethodPost, "/cartridgeGroups", def); !ok2xx(code) {
+		t.Fatalf("POST /cartridgeGroups = %d %s", code, body)
+	}
+	second := fmt.Sprintf(`{"name": "term-group2", "alias": "my-group2", "groupMinInstances": 1, "groupMaxInstances": 1,
+    "cartridges": [%s, %s, %s]}`, cart("esb", "my-esb2"), cart("php", "my-php2"), cart("tomcat", "my-tomcat2"))
+	app := termApplication(1, 1)
+	i := strings.Index(app, `"cartridges": [{"type": "php-`+burstT+`", "cartridgeMin": 1, "cartridgeMax": 3, "subscribableInfo": {"alias": "my-top"`)
+	j := strings.LastIndex(app[:i], "]")
+	grown := app[:j] + ", " + second + app[j:]
+	if code, body := r.call(http.MethodPut, "/applications", grown); code != http.StatusCreated {
+		t.Fatalf("PUT with a second group = %d %s, want 201", code, body)
+	}
+	r.bus.await(t, 120*time.Second, "GroupInstanceActivatedEvent", func(e itEvent) bool { return e.Field("groupId") == "my-group2" })
+	esb2 := model.ClusterID(termApp, "my-esb2", "esb-"+burstT)
+	php2 := model.ClusterID(termApp, "my-php2", "php-"+burstT)
+	if len(activeMembers(r.s, esb2)) != 1 || len(activeMembers(r.s, php2)) != 1 {
+		t.Errorf("the added group's esb and php run %v and %v, want one Active member each", activeMembers(r.s, esb2), activeMembers(r.s, php2))
+	}
+	ord := &itOrder{r: r, app: termApp, instance: termApp + "-1", clusters: map[string]string{"my-esb2": esb2, "my-php2": php2}}
+	ord.before("cartridge.my-esb2", "cartridge.my-php2")
+	for al, ids := range before {
+		now := activeMembers(r.s, termCluster(al))
+		for _, id := range ids {
+			if !slices.Contains(now, id) {
+				t.Errorf("%s's member %s is gone after the update (Active now: %v): it was restarted", al, id, now)
+			}
+		}
+	}
+}
