@@ -96,6 +96,24 @@
 // member; Terminated removes the monitor. The autoscaler publishes the changes it makes as
 // cluster/status events; the controller answers with the topology ones.
 //
+// # The monitor tree
+//
+// Above the cluster monitors is Stratos' tree (§4.10; tree*.go): an application monitor per
+// application the manager added (AddApplication: ApplicationCreatedEvent), an application
+// instance per network partition at deploy (DeployApplication), group instances and, at the
+// leaves, the cluster monitors above. A child (cartridge or group) of an application or group
+// instance is created only once every child its startup orders put before it is Active; each
+// wait is recorded as a decision of the waiting cluster ("waiting for cartridge.lb to be
+// Active"). A cluster instance's status comes from the topology (ClusterInstanceActivatedEvent,
+// ...) and flows up: a parent is Active when every child exists and is Active, Inactive when one
+// goes Inactive (tree_hooks.go decides what the termination behaviour does first), and, once
+// Terminating, Terminated when every child is. The changes are published on application/*,
+// queued with the round's events. UndeployApplication makes the instances Terminating top-down;
+// they become Terminated bottom-up, and the application instances when the manager has removed
+// the clusters. CompleteApplicationsEvent (Applications) is published every minute and on
+// request, once the manager has called ApplicationsLoaded. checkTree, every
+// ParentMonitorInterval, is the parent monitors' round.
+//
 // # Monitors from topology
 //
 // With a Bus, Run decides nothing until the first CompleteTopologyEvent has arrived (it asks for
@@ -120,11 +138,13 @@
 //
 // # Concurrency and lock order
 //
-// Goroutines: Run's scheduler (the only one the package starts; it calls Evaluate), the bus's
+// Goroutines: Run's scheduler (it calls Evaluate and checkTree), Run's publisher of
+// CompleteApplicationsEvent, the bus's
 // receive goroutine and the CEP's publishing goroutine calling HandleEvent and HandleSummary,
 // and any caller of Decisions, PoliciesInUse, Stats and RegisterCluster.
 //
-// Lock order: Autoscaler.roundMu, then Autoscaler.mu. roundMu serializes rounds (Evaluate). mu
+// Lock order: Autoscaler.roundMu, then Autoscaler.mu (which also guards the tree; the tree's API
+// takes mu alone, and UndeployApplication with force calls Evaluate after releasing it). roundMu serializes rounds (Evaluate). mu
 // guards all monitor state; HandleSummary and HandleEvent hold it for a map lookup and a few
 // stores. Evaluate holds mu while it decides (governance's cache lock, inside rules, is taken
 // under it) and releases it before calling the Starter, the bus and the Recorder, which may

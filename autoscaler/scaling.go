@@ -36,6 +36,9 @@ func (r *run) scale(ctx context.Context) {
 	}
 	tr.Final = Verdict{Required: required, ScaleUp: up, ScaleDown: down}
 	env.Required = required
+	if r.own && r.act && (up || down) {
+		r.a.notifyParentLocked(r.in, required, r.now) // the monitor tree: dependents, group scaling
+	}
 
 	switch {
 	case up:

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -163,6 +162,21 @@ func (a *Autoscaler) AddApplication(spec ApplicationSpec) error {
 func (a *Autoscaler) RemoveApplication(appID string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	am := a.tree.apps[appID]
+	if am == nil {
+		return
+	}
+	var walk func(c *component)
+	walk = func(c *component) {
+		for _, cd := range c.children {
+			if cd.cluster != nil {
+				delete(a.tree.waits, cd.cluster.ClusterID)
+			} else {
+				walk(cd.group)
+			}
+		}
+	}
+	walk(am.root)
 	delete(a.tree.apps, appID)
 }
 
@@ -205,21 +219,24 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 // instances Terminated. With force (the manager removed the clusters, or forces the undeploy):
 // what is left becomes Terminated, bottom-up, then each application instance
 // (ApplicationInstanceTerminatedEvent), and the events are published before it returns, so that
-// they come before the manager's ApplicationDeletedEvent.
-func (a *Autoscaler) UndeployApplication(appID string, force bool) {
+// they come before the manager's ApplicationDeletedEvent. It returns the number of application
+// instances it had (none: the application was not deployed in the tree, e.g. an undeploy resumed
+// after a restart).
+func (a *Autoscaler) UndeployApplication(appID string, force bool) int {
 	now := a.clock.Now()
 	a.mu.Lock()
 	am := a.tree.apps[appID]
 	if am == nil {
 		a.mu.Unlock()
-		return
+		return 0
 	}
+	n := len(am.instances)
 	for _, ai := range append([]*parentInstance(nil), am.instances...) {
 		a.terminateInstanceLocked(ai, false, now)
 	}
 	if !force {
 		a.mu.Unlock()
-		return
+		return n
 	}
 	for _, ai := range append([]*parentInstance(nil), am.instances...) {
 		a.finishLocked(ai, now)
@@ -229,6 +246,7 @@ func (a *Autoscaler) UndeployApplication(appID string, force bool) {
 	a.forgetInstancesLocked(am)
 	a.mu.Unlock()
 	a.Evaluate(context.Background()) // publishes the events now
+	return n
 }
 
 // finishLocked makes every cluster instance below pi that is not Terminated yet Terminated, so
@@ -360,14 +378,6 @@ func containsString(s []string, v string) bool {
 		}
 	}
 	return false
-}
-
-// childAlias is the alias in a child key.
-func childAlias(key string) string {
-	if i := strings.IndexByte(key, '.'); i >= 0 {
-		return key[i+1:]
-	}
-	return key
 }
 
 // publishLocked queues an application event; the round publishes it, in order, with the

@@ -120,6 +120,13 @@ func BenchmarkTreeRound(b *testing.B) {
 	})
 	b.Run("flat", func(b *testing.B) {
 		a, clock := newBench(b, 9*apps)
+		a.mu.Lock()
+		for _, c := range a.clusters {
+			for _, in := range c.instances {
+				in.status = model.ClusterActive // as the tree's are
+			}
+		}
+		a.mu.Unlock()
 		round(b, a, clock, 9*apps)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,25 @@ func TestTreeStartupOrder(t *testing.T) {
 		activate(a, alias)
 		step(alias + " active")
 	}
+	// CompleteApplicationsEvent as Stratos writes it, with the application and group instances.
+	b, err := json.MarshalIndent(&model.CompleteApplicationsEvent{Applications: a.Applications()}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "tree-complete-applications.golden", string(b)+"\n")
+	// The undeploy: Terminating top-down, Terminated bottom-up, the application instance last.
+	a.UndeployApplication("app", false)
+	step("undeploy")
+	for _, alias := range []string{"lb", "tomcat", "t1", "t2"} {
+		a.HandleEvent(&model.ClusterInstanceTerminatedEvent{ServiceName: alias, ClusterID: model.ClusterID("app", alias, alias),
+			AppID: "app", InstanceID: "app-1"})
+		step(alias + " terminated")
+	}
+	a.UndeployApplication("app", true)
+	step("clusters removed")
+	if apps := a.Applications(); len(apps.ApplicationMap["app"].InstanceIDToInstanceContextMap) != 0 {
+		t.Errorf("instances after the undeploy: %v", apps.ApplicationMap["app"].InstanceIDToInstanceContextMap)
+	}
 	checkGolden(t, "tree-startup-order.golden", strings.Join(got, "\n")+"\n")
 }
 
@@ -221,5 +241,53 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 	if d := cmp.Diff(string(want), got); d != "" {
 		t.Errorf("%s (-want +got):\n%s", path, d)
+	}
+}
+
+// TestTreeInactiveFlowsUp: a cluster instance of a group going Inactive makes its group instance
+// and the application instance Inactive; Active again, both are Active again.
+func TestTreeInactiveFlowsUp(t *testing.T) {
+	a, w := newTreeAutoscaler(t)
+	ctx := context.Background()
+	if err := a.AddApplication(treeApp()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, alias := range []string{"lb", "tomcat", "t1", "t2"} {
+		activate(a, alias)
+	}
+	a.Evaluate(ctx)
+	w.take()
+	events := func() []string {
+		a.Evaluate(ctx)
+		var out []string
+		for _, l := range w.take() {
+			if strings.HasPrefix(l, "application.") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	a.HandleEvent(&model.ClusterInstanceInactivateEvent{ServiceName: "t1", ClusterID: model.ClusterID("app", "t1", "t1"), AppID: "app", InstanceID: "app-1"})
+	want := []string{
+		`application.GroupInstanceInactivatedEvent {"groupId":"g6","appId":"app","instanceId":"app-1"}`,
+		`application.ApplicationInstanceInactivatedEvent {"appId":"app","instanceId":"app-1"}`,
+	}
+	if d := cmp.Diff(want, events()); d != "" {
+		t.Errorf("events of the Inactive cluster instance (-want +got):\n%s", d)
+	}
+	activate(a, "t1")
+	want = []string{
+		`application.GroupInstanceActivatedEvent {"groupId":"g6","appId":"app","instanceId":"app-1"}`,
+		`application.ApplicationInstanceActivatedEvent {"appId":"app","instanceId":"app-1"}`,
+	}
+	if d := cmp.Diff(want, events()); d != "" {
+		t.Errorf("events of the cluster instance Active again (-want +got):\n%s", d)
+	}
+	if st := a.Applications().ApplicationMap["app"].InstanceIDToInstanceContextMap["app-1"].LifeCycleStateManager.StateStack; !slices.Equal(st,
+		[]model.ApplicationStatus{model.ApplicationCreated, model.ApplicationActive, model.ApplicationInactive, model.ApplicationActive}) {
+		t.Errorf("application instance states %v", st)
 	}
 }

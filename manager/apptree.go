@@ -18,7 +18,7 @@ type applicationTree interface {
 	AddApplication(app ApplicationTree) error
 	RemoveApplication(appID string)
 	DeployApplication(appID string, networkPartitions []string) error
-	UndeployApplication(appID string, force bool)
+	UndeployApplication(appID string, force bool) int
 }
 
 // applicationsLoaded is told when resync has given the tree every application.

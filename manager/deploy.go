@@ -211,7 +211,7 @@ func (s *Server) undeploy(ctx context.Context, a *applicationRecord, force bool)
 		s.publish(ctx, &model.ApplicationInstanceTerminatingEvent{AppID: id, InstanceID: iid})
 	}
 	if t, ok := s.tree(); ok {
-		t.UndeployApplication(id, force) // its group instances Terminating, top-down
+		t.UndeployApplication(id, false) // its group instances Terminating, top-down; removeInBackground ends it
 	}
 	s.removeInBackground(*a)
 	return nil
@@ -284,11 +284,10 @@ func (s *Server) removeInBackground(a applicationRecord) {
 			}
 			s.log.Warn("undeploy", "application_id", id, "err", err)
 		} else {
-			if t, ok := s.tree(); ok {
-				// The tree makes what is left of the instances Terminated, bottom-up, and
-				// publishes ApplicationInstanceTerminatedEvent.
-				t.UndeployApplication(id, true)
-			} else {
+			// The tree makes what is left of the instances Terminated, bottom-up, and publishes
+			// ApplicationInstanceTerminatedEvent; without it (or without the application's
+			// instances in it: an undeploy resumed after a restart) the manager does.
+			if t, ok := s.tree(); !ok || t.UndeployApplication(id, true) == 0 {
 				for _, iid := range applicationInstances(&a) {
 					s.publish(ctx, &model.ApplicationInstanceTerminatedEvent{AppID: id, InstanceID: iid})
 				}

@@ -182,8 +182,8 @@ func (m managerScaler) DeployApplication(appID string, networkPartitions []strin
 	return m.a.DeployApplication(appID, networkPartitions)
 }
 
-func (m managerScaler) UndeployApplication(appID string, force bool) {
-	m.a.UndeployApplication(appID, force)
+func (m managerScaler) UndeployApplication(appID string, force bool) int {
+	return m.a.UndeployApplication(appID, force)
 }
 
 // ApplicationsLoaded lets the autoscaler publish CompleteApplicationsEvent: resync gave it

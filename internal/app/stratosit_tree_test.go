@@ -230,6 +230,19 @@ func TestStratosITGroupStartupOrder(t *testing.T) {
 	r.groupCheck(app)
 	r.clusterCheck(app)
 	r.checkRuntime(app)
+	// Why tomcat waited is in the decision history, for `strata explain`.
+	tomcat := ord.clusters["my-tomcat-"+startupT]
+	want := "waiting for cartridge.my-stratos-lb-" + startupT + " to be Active"
+	testenv.Eventually(t, 10*time.Second, "the startup-order wait in the decision history", func() bool {
+		var ds []model.Decision
+		r.getJSON("history", "decisions?cluster="+tomcat+"&from=-1h", &ds)
+		for _, d := range ds {
+			if d.Action == "waiting" && d.Reason == want {
+				return true
+			}
+		}
+		return false
+	})
 	r.undeploy(app)
 	r.noInstances(app)
 	r.del("applications", app)
