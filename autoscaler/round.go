@@ -174,6 +174,7 @@ type run struct {
 	env             *rules.Env
 	loads           []PartitionLoad
 	active, nonTerm int
+	dependent       string // what the dependent check did (tree_scaling.go), first in the reason
 }
 
 type result struct {
@@ -323,6 +324,9 @@ func (r *run) decide(ctx context.Context) {
 	}
 	if !r.env.MetricsMissing && r.own {
 		in.missingEpisode = false
+	}
+	if r.dependent != "" && r.res.reason != r.dependent {
+		r.res.reason = andReason(r.dependent, r.res.reason)
 	}
 	r.res.required = r.env.Required
 	r.a.wouldLocked(in, r.env, r.active, r.would, tr)

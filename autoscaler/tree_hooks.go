@@ -66,8 +66,13 @@ func (a *Autoscaler) childInactiveLocked(pi *parentInstance, c *childNode, now t
 	if b == "" {
 		b = TerminateNone
 	}
-	t := TerminationFor(b, startupPairs(comp), childKeys(comp), c.def.key)
 	where := inWhere(pi)
+	if !hasStartupDependents(pi, c.def.key) {
+		a.recordTreeLocked(pi, c.def, now, LimitTerminationBehaviour, c.def.key+" went Inactive"+where+
+			"; no child follows it in a startup order under terminate-all or terminate-dependents, so no sibling is terminated")
+		return
+	}
+	t := TerminationFor(b, startupPairs(comp), childKeys(comp), c.def.key)
 	if len(t.Terminate) == 0 {
 		a.recordTreeLocked(pi, c.def, now, LimitTerminationBehaviour,
 			c.def.key+" went Inactive"+where+"; "+string(b)+": no sibling is terminated")
@@ -102,6 +107,22 @@ func (a *Autoscaler) childInactiveLocked(pi *parentInstance, c *childNode, now t
 	if len(set) > 0 {
 		a.deps().recovering[pi] = set
 	}
+}
+
+// hasStartupDependents is Stratos' condition for a child's Inactive to reach its parent's
+// termination behaviour (Monitor#hasStartupDependents, ParentComponentMonitor#startMonitor): the
+// parent instance's own monitor has startup dependents, or the parent's behaviour is terminate-all
+// or terminate-dependents and some child follows this one in a startup order. A child nothing
+// depends on is an "independent unit": it recovers alone.
+func hasStartupDependents(pi *parentInstance, key string) bool {
+	if pi.owner != nil && hasStartupDependents(pi.parent, pi.owner.def.key) {
+		return true
+	}
+	switch TerminationBehaviour(pi.comp.behaviour) {
+	case TerminateAll, TerminateDependents:
+		return len(StartupDependents(startupPairs(pi.comp), key)) > 0
+	}
+	return false
 }
 
 // childTerminatedLocked is called when a child of pi became Terminated while pi is not

@@ -17,6 +17,8 @@ type depWorld struct {
 	*sim
 	seen int         // events of sim.events already answered
 	at   []time.Time // when each event of sim.events was published (the step's time)
+
+	lastParents time.Time // the last parent monitors' round
 }
 
 // run advances the world in 250 ms steps for d.
@@ -30,6 +32,10 @@ func (w *depWorld) run(d time.Duration) {
 		if !now.Before(w.lastWin.Add(time.Minute)) {
 			w.lastWin = now
 			w.summarize(now)
+		}
+		if !now.Before(w.lastParents.Add(time.Minute)) {
+			w.lastParents = now
+			w.a.checkTree() // Run's parent monitors' round
 		}
 		w.a.Evaluate(context.Background())
 		w.mu.Lock()
@@ -149,15 +155,16 @@ func terminatingClusters(w *depWorld, from int) []string {
 }
 
 // TestTerminateAllRecreatesTheGroupInstance: with terminate-all, one member fault in a group's
-// cluster terminates every sibling and the group instance, which is then created again and
-// becomes Active; the cartridge outside the group is left alone.
+// cluster that another follows in the startup order terminates every sibling and the group
+// instance, which is then created again and becomes Active; the cartridge outside the group is
+// left alone.
 func TestTerminateAllRecreatesTheGroupInstance(t *testing.T) {
 	rec := &fakeRecorder{}
 	w := deployTree(t, "terminate-all", rec)
-	from := faultOne(t, w, "b")
+	from := faultOne(t, w, "a")
 	w.run(5 * time.Minute)
 	if got, want := terminatingClusters(w, from), []string{"a", "b", "c"}; !slices.Equal(got, want) {
-		t.Errorf("clusters told to terminate after b's fault: %v, want %v", got, want)
+		t.Errorf("clusters told to terminate after a's fault: %v, want %v", got, want)
 	}
 	var created, terminated, activated int
 	for _, e := range published[model.Event](w, from) {
@@ -187,12 +194,36 @@ func TestTerminateAllRecreatesTheGroupInstance(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(why.Reason, "cartridge.b went Inactive in group g instance") || !strings.Contains(why.Reason, "terminate-all") {
-		t.Errorf("the decision recorded for c says %q, want why it was terminated (b Inactive, terminate-all)", why.Reason)
+	if !strings.Contains(why.Reason, "cartridge.a went Inactive in group g instance") || !strings.Contains(why.Reason, "terminate-all") {
+		t.Errorf("the decision recorded for c says %q, want why it was terminated (a Inactive, terminate-all)", why.Reason)
 	}
 	var text strings.Builder
-	if err := RenderTrace(&text, why); err != nil || !strings.Contains(text.String(), "reason: cartridge.b went Inactive") {
+	if err := RenderTrace(&text, why); err != nil || !strings.Contains(text.String(), "reason: cartridge.a went Inactive") {
 		t.Errorf("strata explain's text of the decision: %v\n%s", err, text.String())
+	}
+}
+
+// TestTerminateAllIndependentUnit: with terminate-all, the fault of a cluster nothing follows (b
+// is last in the order) leaves the siblings: Stratos' independent unit recovers alone.
+func TestTerminateAllIndependentUnit(t *testing.T) {
+	rec := &fakeRecorder{}
+	w := deployTree(t, "terminate-all", rec)
+	from := faultOne(t, w, "b")
+	w.run(5 * time.Minute)
+	if got := terminatingClusters(w, from); len(got) != 0 {
+		t.Errorf("clusters told to terminate after b's fault: %v, want none", got)
+	}
+	if n, _ := w.running(); n != 4 {
+		t.Errorf("%d members run after the recovery, want 4 (b's member replaced)", n)
+	}
+	var why string
+	for _, d := range rec.all() {
+		if d.Action == ActionTree && d.ClusterID == model.ClusterID("app", "b", "php") {
+			why = d.Reason
+		}
+	}
+	if !strings.Contains(why, "no child follows it") {
+		t.Errorf("b's tree decision says %q, want why nothing was terminated", why)
 	}
 }
 

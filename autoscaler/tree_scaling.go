@@ -55,11 +55,10 @@ func (a *Autoscaler) treeBeyondMaxLocked(in *instance, now time.Time) {
 }
 
 // childScaleLocked is called when a cluster child of pi with scaling dependents wants to scale:
-// factor is its required count over its min (ScalingEvent). The parent keeps each dependent's
-// last request for one monitor interval and pushes the highest factor among them down to every
-// dependent of the set (ParentComponentMonitor#onChildScalingEvent, handleDependentScaling).
+// factor is its required count over its min (ScalingEvent). The parent keeps the last request of
+// each child until its next round (dependentScalingLocked), as Stratos' parent monitors collect
+// the scaling events between their runs.
 func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64, now time.Time) {
-	set := dependentsOf(pi, c.def.key)
 	d := a.deps()
 	reqs := d.factors[pi]
 	if reqs == nil {
@@ -67,18 +66,38 @@ func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor f
 		d.factors[pi] = reqs
 	}
 	reqs[c.def.key] = factorAt{factor: factor, at: now}
-	var fresh []FactorRequest
-	for _, k := range set {
-		if r, ok := reqs[k]; ok && now.Sub(r.at) <= a.opts.MonitorInterval {
-			fresh = append(fresh, FactorRequest{Child: k, Factor: r.factor})
+}
+
+// dependentScalingLocked is the parent's round for its scaling dependents
+// (ParentComponentMonitor#handleDependentScaling): for each set with requests since the last
+// round, the highest factor among them goes down to every dependent of the set; the requests are
+// then forgotten.
+func (a *Autoscaler) dependentScalingLocked(pi *parentInstance, now time.Time) {
+	d := a.tree.deps
+	if d == nil || len(d.factors[pi]) == 0 {
+		return
+	}
+	reqs := d.factors[pi]
+	for _, set := range pi.comp.scalingDependents {
+		var got []FactorRequest
+		for _, k := range set {
+			if r, ok := reqs[k]; ok {
+				got = append(got, FactorRequest{Child: k, Factor: r.factor})
+				delete(reqs, k)
+			}
+		}
+		best, ok := HighestFactor(got)
+		if !ok {
+			continue
+		}
+		for _, k := range set {
+			if n := pi.children[k]; n != nil {
+				a.pushFactorLocked(n, best, now)
+			}
 		}
 	}
-	best, _ := HighestFactor(fresh)
-	for _, k := range set {
-		if n := pi.children[k]; n != nil {
-			a.pushFactorLocked(n, best, now)
-		}
-	}
+	delete(d.factors, pi)
+	a.signal() // the dependents' rounds are due now
 }
 
 // pushFactorLocked gives a dependent the factor: a cluster child's instance acts on it in its
@@ -154,7 +173,7 @@ func (r *run) dependentCheck(ctx context.Context) {
 			r.res.action, r.res.delta = ActionScaleDown, r.res.delta-1
 		}
 	}
-	r.res.reason = why
+	r.res.reason, r.dependent = why, why
 }
 
 // childMaxLocked is called when a cluster child of pi wants more members than its max
@@ -239,4 +258,12 @@ func (a *Autoscaler) groupsToMinLocked(pi *parentInstance, c *childNode, now tim
 			" instances, below its groupMinInstances "+strconv.Itoa(c.def.group.min)+" after an update; creating group instance "+id)
 		a.newGroupInstanceLocked(c, id, now)
 	}
+}
+
+// andReason adds a reason to the one the round has so far (the dependent check's comes first).
+func andReason(so, more string) string {
+	if so == "" {
+		return more
+	}
+	return so + "; " + more
 }

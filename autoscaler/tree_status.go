@@ -327,6 +327,7 @@ func (a *Autoscaler) checkTree() int {
 				}
 			}
 		}
+		a.dependentScalingLocked(pi, now)
 		a.startChildrenLocked(pi, now)
 		a.statusCheckLocked(pi, now)
 		n++
