@@ -204,6 +204,9 @@ func (r *run) scaleDown(ctx context.Context) {
 	if r.nonTerm <= in.min {
 		tr.Limit = LimitMin
 		r.res.reason = "scale-down wanted; already at min"
+		if r.act && r.own {
+			r.a.treeBelowMinLocked(in, r.now)
+		}
 		return
 	}
 	if *r.sdr < ScaleDownVotes {

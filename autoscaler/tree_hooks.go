@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ type treeDeps struct {
 	recreate map[*parentInstance]bool
 	// factors are the scaling requests of each parent instance's scaling dependents, by child key.
 	factors map[*parentInstance]map[string]factorAt
+	// downs are the children of a group instance at their min that want to scale down
+	// (ScalingDownBeyondMin), since the parent's last round.
+	downs map[*parentInstance]map[string]bool
+	// scaledIn are the group instances a scale-in terminates: they are dropped, not created again.
+	scaledIn map[*parentInstance]bool
 }
 
 type factorAt struct {
@@ -48,7 +54,8 @@ type factorAt struct {
 func (a *Autoscaler) deps() *treeDeps {
 	if a.tree.deps == nil {
 		a.tree.deps = &treeDeps{recovering: map[*parentInstance]map[string]bool{}, recreate: map[*parentInstance]bool{},
-			factors: map[*parentInstance]map[string]factorAt{}}
+			factors: map[*parentInstance]map[string]factorAt{}, downs: map[*parentInstance]map[string]bool{},
+			scaledIn: map[*parentInstance]bool{}}
 	}
 	return a.tree.deps
 }
@@ -162,6 +169,14 @@ func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.
 	}
 	delete(d.recovering, gi) // a terminated instance recovers nothing and scales nothing
 	delete(d.factors, gi)
+	delete(d.downs, gi)
+	if d.scaledIn[gi] {
+		delete(d.scaledIn, gi)
+		if node := gi.owner; node != nil && len(node.groups) > 1 {
+			node.groups = slices.DeleteFunc(node.groups, func(g *parentInstance) bool { return g == gi })
+		}
+		return
+	}
 	if !d.recreate[gi] {
 		return
 	}

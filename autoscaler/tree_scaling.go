@@ -73,6 +73,7 @@ func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor f
 // round, the highest factor among them goes down to every dependent of the set; the requests are
 // then forgotten.
 func (a *Autoscaler) dependentScalingLocked(pi *parentInstance, now time.Time) {
+	a.groupScaleInLocked(pi, now)
 	d := a.tree.deps
 	if d == nil || len(d.factors[pi]) == 0 {
 		return
@@ -266,4 +267,58 @@ func andReason(so, more string) string {
 		return more
 	}
 	return so + "; " + more
+}
+
+// treeBelowMinLocked tells the tree that a cluster instance at its min wants to scale down
+// (ScalingDownBeyondMin): its group instance notes it for the parent's round.
+func (a *Autoscaler) treeBelowMinLocked(in *instance, now time.Time) {
+	pi, node := a.parentOfLocked(in)
+	if pi == nil || pi.owner == nil {
+		return // the application instance is not scaled in (Stratos only terminates burst instances)
+	}
+	d := a.deps()
+	if d.downs[pi] == nil {
+		d.downs[pi] = map[string]bool{}
+	}
+	d.downs[pi][node.def.key] = true
+}
+
+// groupScaleInLocked is the group instance's part of the parent's round
+// (GroupMonitor#handleScalingDownBeyondMin): when every child of the group instance asked to scale
+// down below its min since the last round, and the group has more instances than its
+// groupMinInstances, the group instance terminates and is not created again. The requests are
+// then forgotten.
+func (a *Autoscaler) groupScaleInLocked(gi *parentInstance, now time.Time) {
+	d := a.tree.deps
+	if d == nil || gi.owner == nil {
+		return
+	}
+	downs := d.downs[gi]
+	delete(d.downs, gi)
+	if len(downs) == 0 || gi.status != statusActive {
+		return
+	}
+	for _, cd := range gi.comp.children {
+		if !downs[cd.key] {
+			return
+		}
+	}
+	node := gi.owner
+	live := 0
+	var last *parentInstance
+	for _, g := range node.groups {
+		if g.status != statusTerminating && g.status != statusTerminated {
+			live, last = live+1, g
+		}
+	}
+	if live <= gi.comp.min || gi != last {
+		return // the newest instance goes first
+	}
+	d.scaledIn[gi] = true
+	for _, cd := range gi.comp.children {
+		a.recordTreeLocked(gi, cd, now, LimitGroupScaling, "every child of group "+gi.comp.alias+" instance "+gi.id+
+			" is at its min and wants fewer members, and the group has "+strconv.Itoa(live)+" instances (groupMinInstances "+
+			strconv.Itoa(gi.comp.min)+"): the group instance terminates")
+	}
+	a.terminateInstanceLocked(gi, true, now)
 }

@@ -91,7 +91,8 @@ func TestScalingDependentsFollowTheHighestFactor(t *testing.T) {
 }
 
 // TestGroupScalingCreatesAGroupInstance: a cluster at its max in a group with
-// groupMaxInstances 2 makes the group create a second instance, and no third.
+// groupMaxInstances 2 makes the group create a second instance, and no third; idle again, the
+// group scales in to its groupMinInstances (ScalingDownBeyondMin from every child).
 func TestGroupScalingCreatesAGroupInstance(t *testing.T) {
 	rec := &fakeRecorder{}
 	w := &depWorld{sim: newSim(t, buildSet(t, scalingPolicies("one-after-another", "enforce", "")), rec)}
@@ -126,6 +127,22 @@ func TestGroupScalingCreatesAGroupInstance(t *testing.T) {
 	}
 	if !strings.Contains(reason, "creates group instance") {
 		t.Errorf("no decision explains the new group instance: %q", reason)
+	}
+
+	// Idle again: every cluster of the new instance is at min and wants fewer, so the group scales
+	// in to its groupMinInstances: the new instance terminates, the first stays.
+	from = len(w.events)
+	w.pattern = func(time.Duration) (la, mc float64) { return 5, 5 }
+	w.run(10 * time.Minute)
+	gone := published[*model.GroupInstanceTerminatedEvent](w, from)
+	if len(gone) != 1 || gone[0].InstanceID != created[0].GroupInstance.InstanceID {
+		t.Fatalf("group instances terminated when idle: %+v, want the second (%s) alone", gone, created[0].GroupInstance.InstanceID)
+	}
+	if got := runningIn(w, "c"); len(got) != 1 || got["app-1"] != 1 {
+		t.Errorf("c runs in %v after the scale-in, want app-1 alone", got)
+	}
+	if got := published[*model.GroupInstanceCreatedEvent](w, from); len(got) != 0 {
+		t.Errorf("group instances created after the scale-in: %d, want none", len(got))
 	}
 }
 
