@@ -379,6 +379,7 @@ func (a *Autoscaler) PoliciesInUse() []policies.Ref {
 		seen[policies.Ref{Kind: policies.KindAutoscaling, ID: c.autoscalePolicy}] = true
 		seen[policies.Ref{Kind: policies.KindDeployment, ID: c.deploymentPolicy}] = true
 	}
+	a.treePoliciesLocked(seen)
 	a.mu.Unlock()
 	out := make([]policies.Ref, 0, len(seen))
 	for r := range seen {

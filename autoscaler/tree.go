@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // The monitor tree (§4.10): an application monitor per application, one application instance
@@ -194,6 +195,14 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 		a.mu.Unlock()
 		return fmt.Errorf("deploy %s: %w", appID, ErrNotFound)
 	}
+	for _, ai := range am.instances {
+		if ai.status == statusTerminating || ai.status == statusTerminated {
+			// Deployed again after a forced undeploy whose removal is still under way: the old
+			// instances are done with.
+			a.forgetInstancesLocked(am)
+			break
+		}
+	}
 	am.deployed, am.nps = true, append([]string(nil), networkPartitions...)
 	for i, np := range networkPartitions {
 		id := model.InstanceID(appID, i+1)
@@ -261,6 +270,27 @@ func (a *Autoscaler) finishLocked(pi *parentInstance, now time.Time) {
 		}
 	}
 	a.statusCheckLocked(pi, now)
+}
+
+// treePoliciesLocked adds the policies of every cluster of the deployed applications to seen,
+// those still waiting for their startup order too: their monitors need them once created.
+func (a *Autoscaler) treePoliciesLocked(seen map[policies.Ref]bool) {
+	var walk func(c *component)
+	walk = func(c *component) {
+		for _, cd := range c.children {
+			if cd.cluster != nil {
+				seen[policies.Ref{Kind: policies.KindAutoscaling, ID: cd.cluster.AutoscalePolicy}] = true
+				seen[policies.Ref{Kind: policies.KindDeployment, ID: cd.cluster.DeploymentPolicy}] = true
+			} else {
+				walk(cd.group)
+			}
+		}
+	}
+	for _, am := range a.tree.apps {
+		if am.deployed {
+			walk(am.root)
+		}
+	}
 }
 
 // forgetInstancesLocked drops an application's instances and their cluster nodes.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -289,5 +290,51 @@ func TestTreeInactiveFlowsUp(t *testing.T) {
 	if st := a.Applications().ApplicationMap["app"].InstanceIDToInstanceContextMap["app-1"].LifeCycleStateManager.StateStack; !slices.Equal(st,
 		[]model.ApplicationStatus{model.ApplicationCreated, model.ApplicationActive, model.ApplicationInactive, model.ApplicationActive}) {
 		t.Errorf("application instance states %v", st)
+	}
+}
+
+// TestTreeUpdate: adding a known application again announces it updated, and its running
+// cluster instances take the new min.
+func TestTreeUpdate(t *testing.T) {
+	a, w := newTreeAutoscaler(t)
+	if err := a.AddApplication(treeApp()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	a.Evaluate(context.Background())
+	w.take()
+	spec := treeApp()
+	spec.Clusters[0].Min = 2
+	if err := a.AddApplication(spec); err != nil {
+		t.Fatal(err)
+	}
+	a.Evaluate(context.Background())
+	if !containsPrefix(w.take(), `application.ApplicationUpdatedEvent {"application":{"id":"app"`) {
+		t.Error("no ApplicationUpdatedEvent")
+	}
+	a.mu.Lock()
+	in := a.instanceLocked(model.ClusterID("app", "lb", "lb"), "app-1")
+	a.mu.Unlock()
+	if in == nil || in.min != 2 {
+		t.Errorf("lb's instance %+v, want min 2", in)
+	}
+}
+
+// TestTreePoliciesInUse: the policies of a cluster still waiting for its startup order are in
+// use (a policy reload must not take them away before the cluster is created).
+func TestTreePoliciesInUse(t *testing.T) {
+	a, _ := newTreeAutoscaler(t)
+	spec := treeApp()
+	spec.Clusters[3].AutoscalePolicy = "as-t2" // t2 waits for t1, which waits for the group
+	if err := a.AddApplication(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeployApplication("app", []string{"np1"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(a.PoliciesInUse(), policies.Ref{Kind: policies.KindAutoscaling, ID: "as-t2"}) {
+		t.Errorf("PoliciesInUse = %v, want as-t2 of the waiting cluster", a.PoliciesInUse())
 	}
 }

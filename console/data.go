@@ -51,7 +51,24 @@ type runtimeView struct {
 		Status           string            `json:"status"`
 		InstanceID       string            `json:"instanceId"`
 		ClusterInstances []clusterInstance `json:"clusterInstances"`
+		GroupInstances   []runtimeGroup    `json:"groupInstances"`
 	} `json:"applicationInstances"`
+}
+
+// runtimeGroup is a group instance of the runtime view: its cluster instances and nested groups.
+type runtimeGroup struct {
+	ClusterInstances []clusterInstance `json:"clusterInstances"`
+	GroupInstances   []runtimeGroup    `json:"groupInstances"`
+}
+
+// runtimeClusters are an application instance's cluster instances and those of its group instances,
+// at any depth.
+func runtimeClusters(own []clusterInstance, groups []runtimeGroup) []clusterInstance {
+	out := append([]clusterInstance(nil), own...)
+	for _, g := range groups {
+		out = append(out, runtimeClusters(g.ClusterInstances, g.GroupInstances)...)
+	}
+	return out
 }
 
 type clusterInstance struct {

@@ -37,8 +37,9 @@ type clusterView struct {
 func buildTree(a application, rt runtimeView) []instanceView {
 	var out []instanceView
 	for _, ai := range rt.ApplicationInstances {
+		cis := runtimeClusters(ai.ClusterInstances, ai.GroupInstances) // the view nests group instances
 		byAlias := map[string]clusterInstance{}
-		for _, ci := range ai.ClusterInstances {
+		for _, ci := range cis {
 			byAlias[ci.Alias] = ci
 		}
 		used := map[string]bool{}
@@ -47,7 +48,7 @@ func buildTree(a application, rt runtimeView) []instanceView {
 		for _, g := range a.Components.Groups {
 			iv.Groups = append(iv.Groups, groupOf(g, byAlias, used))
 		}
-		for _, ci := range ai.ClusterInstances {
+		for _, ci := range cis {
 			if !used[ci.Alias] {
 				iv.Clusters = append(iv.Clusters, clusterOf(ci, 0, 0))
 			}

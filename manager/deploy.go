@@ -287,7 +287,12 @@ func (s *Server) removeInBackground(a applicationRecord) {
 			// The tree makes what is left of the instances Terminated, bottom-up, and publishes
 			// ApplicationInstanceTerminatedEvent; without it (or without the application's
 			// instances in it: an undeploy resumed after a restart) the manager does.
-			if t, ok := s.tree(); !ok || t.UndeployApplication(id, true) == 0 {
+			s.mu.Lock()
+			var cur applicationRecord
+			redeployed := s.store.get(bucketApplications, id, &cur) == nil && cur.Status == statusDeployed
+			s.mu.Unlock()
+			t, ok := s.tree()
+			if !ok || redeployed || t.UndeployApplication(id, true) == 0 {
 				for _, iid := range applicationInstances(&a) {
 					s.publish(ctx, &model.ApplicationInstanceTerminatedEvent{AppID: id, InstanceID: iid})
 				}

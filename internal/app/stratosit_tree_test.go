@@ -300,7 +300,9 @@ func TestStratosITApplicationBursting(t *testing.T) {
 	r.noInstances(app)
 	// Through the tree: Terminating top-down, Terminated bottom-up.
 	inGroup := func(e itEvent) bool { return e.Field("appId") == app && e.Field("groupId") == "my-"+group }
-	seq := func(class string, match func(itEvent) bool) int { return r.bus.await(t, 30*time.Second, class, match).Seq }
+	seq := func(class string, match func(itEvent) bool) int {
+		return r.bus.await(t, 30*time.Second, class, match).Seq
+	}
 	appT := seq("ApplicationInstanceTerminatingEvent", func(e itEvent) bool { return e.Field("appId") == app })
 	groupT := seq("GroupInstanceTerminatingEvent", inGroup)
 	groupD := seq("GroupInstanceTerminatedEvent", inGroup)

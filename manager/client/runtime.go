@@ -13,40 +13,71 @@ import (
 
 // Runtime is the part of GET /applications/{id}/runtime the client shows.
 type Runtime struct {
-	ID                   string `json:"id"`
-	Status               string `json:"status"`
-	ApplicationInstances []struct {
-		InstanceID       string `json:"instanceId"`
-		Status           string `json:"status"`
-		ClusterInstances []struct {
-			InstanceID  string `json:"instanceId"`
-			Status      string `json:"status"`
-			Alias       string `json:"alias"`
-			ServiceName string `json:"serviceName"`
-			ClusterID   string `json:"clusterId"`
-			// StartFailure is why the last start of a member failed (none Active since).
-			StartFailure *struct {
-				NetworkPartitionID string     `json:"networkPartitionId"`
-				PartitionID        string     `json:"partitionId"`
-				Reason             string     `json:"reason"`
-				Time               time.Time  `json:"time"`
-				Failures           int        `json:"failures"`
-				QuickFailures      int        `json:"quickFailures"`
-				BackoffUntil       *time.Time `json:"backoffUntil"`
-				Failing            bool       `json:"failing"`
-			} `json:"startFailure"`
-			// MemberCounts are the instance's members by state (Strata's addition), also on a
-			// page that lists only some members or none.
-			MemberCounts map[string]int `json:"memberCounts"`
-			Member       []struct {
-				MemberID           string `json:"memberId"`
-				Status             string `json:"status"`
-				NetworkPartitionID string `json:"networkPartitionId"`
-				PartitionID        string `json:"partitionId"`
-				DefaultPrivateIP   string `json:"defaultPrivateIP"`
-			} `json:"member"`
-		} `json:"clusterInstances"`
-	} `json:"applicationInstances"`
+	ID                   string            `json:"id"`
+	Status               string            `json:"status"`
+	ApplicationInstances []RuntimeInstance `json:"applicationInstances"`
+}
+
+// RuntimeInstance is an application instance of the runtime view.
+type RuntimeInstance struct {
+	InstanceID       string           `json:"instanceId"`
+	Status           string           `json:"status"`
+	GroupInstances   []RuntimeGroup   `json:"groupInstances"`
+	ClusterInstances []RuntimeCluster `json:"clusterInstances"`
+}
+
+// RuntimeGroup is a group instance, with its own cluster instances and nested group instances.
+type RuntimeGroup struct {
+	GroupID          string           `json:"groupId"`
+	InstanceID       string           `json:"instanceId"`
+	Status           string           `json:"status"`
+	GroupInstances   []RuntimeGroup   `json:"groupInstances"`
+	ClusterInstances []RuntimeCluster `json:"clusterInstances"`
+}
+
+// RuntimeCluster is a cluster instance of the runtime view.
+type RuntimeCluster struct {
+	InstanceID  string `json:"instanceId"`
+	Status      string `json:"status"`
+	Alias       string `json:"alias"`
+	ServiceName string `json:"serviceName"`
+	ClusterID   string `json:"clusterId"`
+	// StartFailure is why the last start of a member failed (none Active since).
+	StartFailure *struct {
+		NetworkPartitionID string     `json:"networkPartitionId"`
+		PartitionID        string     `json:"partitionId"`
+		Reason             string     `json:"reason"`
+		Time               time.Time  `json:"time"`
+		Failures           int        `json:"failures"`
+		QuickFailures      int        `json:"quickFailures"`
+		BackoffUntil       *time.Time `json:"backoffUntil"`
+		Failing            bool       `json:"failing"`
+	} `json:"startFailure"`
+	// MemberCounts are the instance's members by state (Strata's addition), also on a
+	// page that lists only some members or none.
+	MemberCounts map[string]int `json:"memberCounts"`
+	Member       []struct {
+		MemberID           string `json:"memberId"`
+		Status             string `json:"status"`
+		NetworkPartitionID string `json:"networkPartitionId"`
+		PartitionID        string `json:"partitionId"`
+		DefaultPrivateIP   string `json:"defaultPrivateIP"`
+	} `json:"member"`
+}
+
+// Clusters are the instance's cluster instances: its own, then those of its group instances,
+// depth first.
+func (ai *RuntimeInstance) Clusters() []RuntimeCluster {
+	out := append([]RuntimeCluster(nil), ai.ClusterInstances...)
+	var walk func(gs []RuntimeGroup)
+	walk = func(gs []RuntimeGroup) {
+		for i := range gs {
+			out = append(out, gs[i].ClusterInstances...)
+			walk(gs[i].GroupInstances)
+		}
+	}
+	walk(ai.GroupInstances)
+	return out
 }
 
 // Counts returns the active and total members and cluster instances, the members from each
@@ -54,7 +85,7 @@ type Runtime struct {
 // members when the view has no counts.
 func (r *Runtime) Counts() (activeMembers, members, activeClusters, clusters int) {
 	for _, ai := range r.ApplicationInstances {
-		for _, ci := range ai.ClusterInstances {
+		for _, ci := range ai.Clusters() {
 			clusters++
 			if ci.Status == "Active" {
 				activeClusters++
@@ -77,7 +108,7 @@ func (r *Runtime) Counts() (activeMembers, members, activeClusters, clusters int
 // StartFailure describes the first cluster instance whose members cannot be started, or is "".
 func (r *Runtime) StartFailure() string {
 	for _, ai := range r.ApplicationInstances {
-		for _, ci := range ai.ClusterInstances {
+		for _, ci := range ai.Clusters() {
 			f := ci.StartFailure
 			if f == nil {
 				continue
@@ -106,7 +137,7 @@ func (r *Runtime) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tALIAS\tCARTRIDGE\tCLUSTER STATUS\tMEMBER\tMEMBER STATUS\tPARTITION\tIP")
 	for _, ai := range r.ApplicationInstances {
-		for _, ci := range ai.ClusterInstances {
+		for _, ci := range ai.Clusters() {
 			if len(ci.Member) == 0 {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\t-\t-\t-\n", ci.InstanceID, ci.Alias, ci.ServiceName, ci.Status)
 			}

@@ -77,8 +77,9 @@ func decodeObject(raw []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// mergePage adds the members of page to doc under their cluster instances; an application or
-// cluster instance that doc lacks (it appeared between the pages) is added whole.
+// mergePage adds the members of page to doc under their cluster instances, at any depth of
+// group instances; an application, group or cluster instance that doc lacks (it appeared between
+// the pages) is added whole.
 func mergePage(doc, page map[string]any) {
 	instances, _ := doc["applicationInstances"].([]any)
 	for _, pa := range objects(page["applicationInstances"]) {
@@ -87,24 +88,42 @@ func mergePage(doc, page map[string]any) {
 			instances = append(instances, pa)
 			continue
 		}
-		da := instances[i].(map[string]any)
-		clusters, _ := da["clusterInstances"].([]any)
-		for _, pc := range objects(pa["clusterInstances"]) {
-			j := slices.IndexFunc(clusters, func(c any) bool {
-				return key(c, "clusterId") == key(pc, "clusterId") && key(c, "instanceId") == key(pc, "instanceId")
-			})
-			if j < 0 {
-				clusters = append(clusters, pc)
-				continue
-			}
-			dc := clusters[j].(map[string]any)
-			ms, _ := dc["member"].([]any)
-			more, _ := pc["member"].([]any)
-			dc["member"] = append(ms, more...)
-		}
-		da["clusterInstances"] = clusters
+		mergeParent(instances[i].(map[string]any), pa)
 	}
 	doc["applicationInstances"] = instances
+}
+
+// mergeParent merges the cluster and group instances of an application or group instance.
+func mergeParent(dst, src map[string]any) {
+	clusters, _ := dst["clusterInstances"].([]any)
+	for _, pc := range objects(src["clusterInstances"]) {
+		j := slices.IndexFunc(clusters, func(c any) bool {
+			return key(c, "clusterId") == key(pc, "clusterId") && key(c, "instanceId") == key(pc, "instanceId")
+		})
+		if j < 0 {
+			clusters = append(clusters, pc)
+			continue
+		}
+		dc := clusters[j].(map[string]any)
+		ms, _ := dc["member"].([]any)
+		more, _ := pc["member"].([]any)
+		dc["member"] = append(ms, more...)
+	}
+	dst["clusterInstances"] = clusters
+	groups, _ := dst["groupInstances"].([]any)
+	for _, pg := range objects(src["groupInstances"]) {
+		j := slices.IndexFunc(groups, func(g any) bool {
+			return key(g, "groupId") == key(pg, "groupId") && key(g, "instanceId") == key(pg, "instanceId")
+		})
+		if j < 0 {
+			groups = append(groups, pg)
+			continue
+		}
+		mergeParent(groups[j].(map[string]any), pg)
+	}
+	if groups != nil {
+		dst["groupInstances"] = groups
+	}
 }
 
 // objects returns the JSON objects of a JSON array.
@@ -165,7 +184,7 @@ func (r *Runtime) WriteCounts(w io.Writer) error {
 	fmt.Fprintln(tw, "INSTANCE\tCLUSTER\tALIAS\tCARTRIDGE\tCLUSTER STATUS\tMEMBERS\tBY STATE")
 	all := map[string]int{}
 	for _, ai := range r.ApplicationInstances {
-		for _, ci := range ai.ClusterInstances {
+		for _, ci := range ai.Clusters() {
 			var listed []string
 			for _, m := range ci.Member {
 				listed = append(listed, m.Status)
