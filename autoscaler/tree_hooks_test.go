@@ -198,7 +198,8 @@ func TestTerminateAllRecreatesTheGroupInstance(t *testing.T) {
 		t.Errorf("the decision recorded for c says %q, want why it was terminated (a Inactive, terminate-all)", why.Reason)
 	}
 	var text strings.Builder
-	if err := RenderTrace(&text, why); err != nil || !strings.Contains(text.String(), "reason: cartridge.a went Inactive") {
+	if err := RenderTrace(&text, why); err != nil || !strings.Contains(text.String(), "reason: cartridge.a went Inactive") ||
+		!strings.Contains(text.String(), "decided by the application tree (termination-behaviour)") || strings.Contains(text.String(), "scaling rule") {
 		t.Errorf("strata explain's text of the decision: %v\n%s", err, text.String())
 	}
 }
