@@ -114,6 +114,17 @@
 // request, once the manager has called ApplicationsLoaded. checkTree, every
 // ParentMonitorInterval, is the parent monitors' round.
 //
+// The parent's reactions (tree_hooks.go, tree_scaling.go; the state-free rules in
+// dependents.go): a child with startup dependents going Inactive meets its parent's termination
+// behaviour (terminate-all terminates the group instance and creates it again; terminate-dependents
+// terminates the child and those after it and creates them again in order). A cluster with
+// scaling dependents sends its factor (required / min) to its parent instead of scaling; the
+// parent's round pushes the highest one down and each dependent's next round moves it to
+// min × factor (the dependent check, after the min and max checks). A cluster that wants more than
+// its max makes its group create an instance (up to groupMaxInstances), or else the application
+// burst into the next network partition; every cluster of the newest group instance at min wanting
+// fewer makes it terminate. Each of these is a decision (action "tree") of the clusters it touched.
+//
 // # Monitors from topology
 //
 // With a Bus, Run decides nothing until the first CompleteTopologyEvent has arrived (it asks for

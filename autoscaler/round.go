@@ -174,6 +174,7 @@ type run struct {
 	env             *rules.Env
 	loads           []PartitionLoad
 	active, nonTerm int
+	dependent       string // what the dependent check did (tree_scaling.go), first in the reason
 }
 
 type result struct {
@@ -304,6 +305,7 @@ func (r *run) decide(ctx context.Context) {
 	r.active, r.nonTerm = r.env.Active, r.env.NonTerminated
 	r.minCheck(ctx)
 	r.maxCheck(ctx)
+	r.dependentCheck(ctx)
 
 	// Scaling (scaling.drl), only with fresh metrics (§4.2).
 	reset := in.fam[familyRIF].reset || in.fam[familyMC].reset || in.fam[familyLA].reset
@@ -322,6 +324,9 @@ func (r *run) decide(ctx context.Context) {
 	}
 	if !r.env.MetricsMissing && r.own {
 		in.missingEpisode = false
+	}
+	if r.dependent != "" && r.res.reason != r.dependent {
+		r.res.reason = andReason(r.dependent, r.res.reason)
 	}
 	r.res.required = r.env.Required
 	r.a.wouldLocked(in, r.env, r.active, r.would, tr)

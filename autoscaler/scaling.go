@@ -154,14 +154,26 @@ func stabilize(window *[]sample, now time.Time, bh policies.Behaviour, active, r
 // scaleUp starts members for required, within max, the behaviour's step and the partitions.
 func (r *run) scaleUp(ctx context.Context, required int) {
 	in, tr, bh := r.in, r.tr, r.pol.Behaviour
+	tree := r.act && r.own // the tree hears from the enforced run only
 	if r.nonTerm >= in.max {
 		tr.Limit, tr.BeyondMax = LimitMax, true
 		r.res.reason = "scale-up wanted; already at max"
+		if tree {
+			r.a.treeBeyondMaxLocked(in, r.now)
+		}
 		return
 	}
 	add := ScaleUpCount(required, r.nonTerm, in.max)
 	tr.BeyondMax = required > in.max
 	*r.sdr = 0
+	if tree && tr.BeyondMax {
+		r.a.treeBeyondMaxLocked(in, r.now)
+	}
+	if tree && r.a.treeScaleLocked(in, required, r.now) {
+		tr.Limit = LimitScalingDependents
+		r.res.reason = "scale-up wanted; it has scaling dependents, so its factor goes to the parent, which scales them together"
+		return
+	}
 	if bh.ScaleUp.MaxStep > 0 && add > bh.ScaleUp.MaxStep {
 		add = bh.ScaleUp.MaxStep
 		tr.MaxStepCap = add
@@ -192,6 +204,9 @@ func (r *run) scaleDown(ctx context.Context) {
 	if r.nonTerm <= in.min {
 		tr.Limit = LimitMin
 		r.res.reason = "scale-down wanted; already at min"
+		if r.act && r.own {
+			r.a.treeBelowMinLocked(in, r.now)
+		}
 		return
 	}
 	if *r.sdr < ScaleDownVotes {
@@ -199,6 +214,11 @@ func (r *run) scaleDown(ctx context.Context) {
 		tr.ScaleDownRequests = *r.sdr
 		tr.Limit = LimitScaleDownVotes
 		r.res.reason = "scale-down counted; Stratos acts on the fourth consecutive request"
+		return
+	}
+	if r.act && r.own && r.a.treeScaleLocked(in, r.env.Required, r.now) {
+		tr.Limit = LimitScalingDependents
+		r.res.reason = "scale-down wanted; it has scaling dependents, so its factor goes to the parent, which scales them together"
 		return
 	}
 	pi := PickScaleDown(in.algo, r.loads)

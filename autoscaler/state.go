@@ -102,6 +102,8 @@ type instance struct {
 
 	ended []StartError // pending members that ended before Active, for the next decision's trace
 	crash crashLoop    // quick failures in a row (backoff.go)
+
+	pushed pushedFactor // the factor its scaling dependents' parent pushed down (tree_scaling.go)
 }
 
 type sample struct {

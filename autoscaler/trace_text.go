@@ -26,6 +26,12 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 	}
 	p("\n  policy %s (%s), deployment %s (%s), trigger %s, instance %s\n", d.Policy, d.Mode, t.Deployment, orDash(t.Algorithm), t.Trigger, t.Status)
 	p("  reason: %s\n", d.Reason)
+	if d.Action == ActionTree || d.Action == ActionWaiting {
+		// A decision of the application tree: no metrics or rules went into it.
+		p("  decided by the application tree (%s); members: %d active, %d non-terminated\n", t.Limit, d.Active, d.NonTerminated)
+		_, err = io.WriteString(w, b.String())
+		return err
+	}
 	m := t.Members
 	p("  members: %d active, %d pending, %d starting, %d termination-pending, %d obsolete; non-terminated %d (min %d, max %d)\n",
 		m.Active, m.Pending, m.Starting, m.TerminationPending, m.Obsolete, m.NonTerminated, m.Min, m.Max)

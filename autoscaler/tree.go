@@ -119,6 +119,7 @@ type tree struct {
 	apps     map[string]*appMonitor
 	clusters map[treeKey]*childNode
 	waits    map[string]model.Decision // by cluster id: the last startup-order wait (Decisions)
+	deps     *treeDeps                 // termination behaviour, scaling dependents (tree_hooks.go)
 }
 
 func newTree() tree {

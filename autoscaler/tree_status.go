@@ -131,6 +131,9 @@ func (a *Autoscaler) childStatusLocked(node *childNode, s treeStatus, now time.T
 	if s == statusInactive && pi.status != statusTerminating && pi.status != statusTerminated {
 		a.childInactiveLocked(pi, node, now)
 	}
+	if s == statusTerminated {
+		a.childTerminatedLocked(pi, node, now)
+	}
 	a.startChildrenLocked(pi, now)
 	a.statusCheckLocked(pi, now)
 }
@@ -202,6 +205,9 @@ func (a *Autoscaler) statusCheckLocked(pi *parentInstance, now time.Time) {
 		return
 	}
 	a.setInstanceStatusLocked(pi, to)
+	if pi.owner != nil && to == statusTerminated {
+		a.groupInstanceTerminatedLocked(pi, now)
+	}
 	if pi.owner != nil {
 		a.childStatusLocked(pi.owner, groupChildStatus(pi.owner), now)
 	} else if to == statusTerminated {
@@ -291,6 +297,9 @@ func (a *Autoscaler) updateInstanceLocked(pi *parentInstance, comp *component, n
 		for _, gi := range c.groups {
 			a.updateInstanceLocked(gi, cd.group, now)
 		}
+		if cd.group != nil {
+			a.groupsToMinLocked(pi, c, now)
+		}
 	}
 	a.startChildrenLocked(pi, now)
 	a.statusCheckLocked(pi, now)
@@ -318,6 +327,7 @@ func (a *Autoscaler) checkTree() int {
 				}
 			}
 		}
+		a.dependentScalingLocked(pi, now)
 		a.startChildrenLocked(pi, now)
 		a.statusCheckLocked(pi, now)
 		n++

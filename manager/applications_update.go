@@ -15,11 +15,12 @@ import (
 // Changes to a deployed application and to its members (issue 12 item 4, issue 14 item 6).
 //
 // PUT /api/applications on a deployed application may change each cluster's cartridgeMin and
-// cartridgeMax (or subscribableInfo.minMembers and maxMembers): the autoscaler takes the new
-// min and max of every running cluster instance (a higher min starts members, a lower max
-// terminates the surplus through the cleanup flow) and nothing is restarted. Anything else that
-// would change a running cluster (its cartridge type, policies, properties, repository) or the
-// set of clusters needs an undeploy first and is refused with 409.
+// cartridgeMax (or subscribableInfo.minMembers and maxMembers) and add cartridges: the
+// autoscaler takes the new min and max of every running cluster instance (a higher min starts
+// members, a lower max terminates the surplus through the cleanup flow), the controller creates
+// the added cartridges' clusters and the autoscaler starts their members; nothing is restarted.
+// Anything else that would change a running cluster (its cartridge type, policies, properties,
+// repository) or remove one needs an undeploy first and is refused with 409.
 //
 // DELETE /api/applications/{appId}/members/{memberId} (Strata's) terminates one member of a
 // deployed application gracefully: the autoscaler moves it to termination pending, the cleanup
@@ -48,10 +49,24 @@ func (s *Server) updateDeployed(w http.ResponseWriter, r *http.Request, rec *app
 		writeError(w, http.StatusBadRequest, "Application is not valid: "+errorText(err))
 		return
 	}
-	if err := liveChange(old, updated); err != nil {
-		writeError(w, http.StatusConflict, fmt.Sprintf("Application is deployed: [application-id] %s: only the clusters' cartridgeMin and cartridgeMax can change while it is deployed; undeploy it for the rest: %s",
+	added, err := liveChange(old, updated)
+	if err != nil {
+		writeError(w, http.StatusConflict, fmt.Sprintf("Application is deployed: [application-id] %s: only the clusters' cartridgeMin and cartridgeMax can change and cartridges be added while it is deployed; undeploy it for the rest: %s",
 			id, errorText(err)))
 		return
+	}
+	if len(added) > 0 {
+		if err := s.proxyPortConflict(id, added); err != nil {
+			writeError(w, http.StatusConflict, fmt.Sprintf("Application could not be updated: [application-id] %s: %s", id, err.Error()))
+			return
+		}
+		if err := s.opts.Clusters.CreateApplicationClusters(r.Context(), id, added); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("Application could not be updated: [application-id] %s: %s", id, err.Error()))
+			return
+		}
+		for _, c := range added {
+			next.Clusters = append(next.Clusters, c.ClusterID)
+		}
 	}
 	if _, ok := s.tree(); ok {
 		// The tree takes the new min and max of its running cluster instances (and the
@@ -79,7 +94,7 @@ func (s *Server) updateDeployed(w http.ResponseWriter, r *http.Request, rec *app
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	s.log.Info("deployed application updated", "application_id", id, "clusters", len(updated))
+	s.log.Info("deployed application updated", "application_id", id, "clusters", len(updated), "added_clusters", len(added))
 	created(w, r, id, "Application updated successfully: [application] "+id)
 }
 
@@ -113,8 +128,9 @@ func (s *Server) registerInstances(clusters []Cluster) error {
 }
 
 // liveChange checks that updated differs from old, the clusters of a deployed application, only
-// in the min and max of cluster instances; it names every other difference.
-func liveChange(old, updated []Cluster) error {
+// in the min and max of cluster instances and in added clusters, which it returns; it names every
+// other difference.
+func liveChange(old, updated []Cluster) ([]Cluster, error) {
 	was := map[string]Cluster{}
 	aliases := map[string]string{} // alias -> cartridge type
 	for _, c := range old {
@@ -122,6 +138,7 @@ func liveChange(old, updated []Cluster) error {
 		aliases[c.Alias] = c.ServiceName
 	}
 	var errs []error
+	var added []Cluster
 	seen := map[string]bool{}
 	for _, c := range updated {
 		seen[c.ClusterID] = true
@@ -131,7 +148,7 @@ func liveChange(old, updated []Cluster) error {
 			errs = append(errs, fmt.Errorf("alias %s: the cartridge type changes from %s to %s", c.Alias, aliases[c.Alias], c.ServiceName))
 			seen[model.ClusterID(c.AppID, c.Alias, aliases[c.Alias])] = true
 		case !ok:
-			errs = append(errs, fmt.Errorf("alias %s (%s): a cluster cannot be added", c.Alias, c.ServiceName))
+			added = append(added, c)
 		case !sameButScale(o, c):
 			errs = append(errs, fmt.Errorf("alias %s (%s): more than cartridgeMin and cartridgeMax changes (policies, properties, repository or host names)", c.Alias, c.ServiceName))
 		}
@@ -141,7 +158,7 @@ func liveChange(old, updated []Cluster) error {
 			errs = append(errs, fmt.Errorf("alias %s (%s): a cluster cannot be removed", c.Alias, c.ServiceName))
 		}
 	}
-	return errors.Join(errs...)
+	return added, errors.Join(errs...)
 }
 
 // sameButScale reports whether two clusters differ at most in their instances' min and max.

@@ -69,7 +69,7 @@ var apiOps = []apiOp{
 	{"POST", "/policyDirectory/reload", "Reload the policy directory now (409 when refused: it would orphan a deployed application)", "policies", "", 200, "PolicyDirectory"},
 
 	{"POST", "/applications", "Add an application", "applications", "Application", 201, "Message"},
-	{"PUT", "/applications", "Update an application; while deployed, only the clusters' cartridgeMin and cartridgeMax may change (409 otherwise) and the running clusters follow", "applications", "Application", 201, "Message"},
+	{"PUT", "/applications", "Update an application; while deployed, the clusters' cartridgeMin and cartridgeMax may change and cartridges be added (409 for anything else) and the running clusters follow", "applications", "Application", 201, "Message"},
 	{"GET", "/applications", "List the caller's applications", "applications", "", 200, "[]Application"},
 	{"GET", "/applications/{appId}", "Get an application with its status", "applications", "", 200, "Application"},
 	{"DELETE", "/applications/{appId}", "Remove an application (409 while deployed)", "applications", "", 200, "Message"},

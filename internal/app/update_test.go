@@ -73,3 +73,31 @@ func TestTerminateMemberReplaced(t *testing.T) {
 		return len(ids) == 1 && ids[0] != first && len(s.app.Controller().Members(mockCluster)) == 1
 	})
 }
+
+// TestUpdateDeployedAddsCartridge: PUT /api/applications with one more cartridge on a deployed
+// application creates the new cartridge's cluster and starts its members; the running cluster
+// keeps its member.
+func TestUpdateDeployedAddsCartridge(t *testing.T) {
+	t.Parallel()
+	s := start(t, testOptions(t))
+	client := &http.Client{Timeout: 10 * time.Second}
+	api, app := deployForUpdate(t, s, client)
+	first := activeMembers(s, mockCluster)
+
+	// A second php cartridge with its own alias and min 2, after the first.
+	const added = "single-cartridge-app.my-php2.php.domain"
+	second := `{"type": "php", "cartridgeMin": 2, "cartridgeMax": 3, "subscribableInfo": {"alias": "my-php2",
+		"autoscalingPolicy": "autoscaling-policy-1", "deploymentPolicy": "deployment-policy-1"}}`
+	i := strings.LastIndex(app, "]")
+	grown := app[:i] + "," + second + app[i:]
+	if code, body := call(t, client, http.MethodPut, api+"/applications", grown); code != http.StatusCreated {
+		t.Fatalf("PUT with an added cartridge = %d %s, want 201", code, body)
+	}
+	testenv.Eventually(t, 60*time.Second, "two Active members in the added cluster", func() bool { return len(activeMembers(s, added)) == 2 })
+	if now := activeMembers(s, mockCluster); !slices.Equal(now, first) || len(s.app.Controller().Members(mockCluster)) != 1 {
+		t.Errorf("the first cluster's members %v after the update, want %v alone (none restarted)", now, first)
+	}
+	if _, body := call(t, client, http.MethodGet, api+"/applications/single-cartridge-app/runtime", ""); !strings.Contains(body, added) {
+		t.Errorf("the runtime view lacks the added cluster: %s", body)
+	}
+}
