@@ -71,7 +71,7 @@ func deployTerm(t *testing.T, behaviour string) *itRun {
 		}
 	}
 	r.deploy(termApp, "term-policy")
-	r.appActive(termApp)
+	r.activeWait(termApp)
 	r.clusterCheck(termApp)
 	return r
 }
