@@ -77,6 +77,7 @@ type Node struct {
 
 	mu      sync.Mutex
 	pods    map[types.UID]*pod
+	ran     map[types.UID]bool // pods whose run ended: a pod runs once, as on a kubelet
 	binding map[types.UID]bool
 	ips     map[netip.Addr]bool
 	closed  bool
@@ -112,7 +113,7 @@ func StartNode(t testing.TB, c *Cluster, opts NodeOptions) *Node {
 		Name: opts.Name, IP: block.Addr().Next().String(), Dir: dir,
 		c: c, client: c.Client, opts: opts, log: log.With("component", "kubetest", "node", opts.Name),
 		ctx: ctx, cancel: cancel, block: block,
-		pods: map[types.UID]*pod{}, binding: map[types.UID]bool{}, ips: map[netip.Addr]bool{},
+		pods: map[types.UID]*pod{}, ran: map[types.UID]bool{}, binding: map[types.UID]bool{}, ips: map[netip.Addr]bool{},
 	}
 	n.ips[block.Addr()] = true
 	n.ips[block.Addr().Next()] = true
@@ -262,7 +263,8 @@ func (n *Node) observe(obj any) {
 			go func() { defer n.wg.Done(); n.finishDelete(in.Namespace, in.Name, in.UID) }()
 			return
 		}
-		if terminal {
+		if terminal || n.ran[in.UID] {
+			// Ended here: an update that was on its way when it ended does not start it again.
 			return
 		}
 		ip := n.IP
@@ -282,6 +284,7 @@ func (n *Node) observe(obj any) {
 			p.run()
 			n.mu.Lock()
 			delete(n.pods, in.UID)
+			n.ran[in.UID] = true
 			if a, err := netip.ParseAddr(p.ip); err == nil && !in.Spec.HostNetwork {
 				delete(n.ips, a)
 			}
@@ -302,6 +305,7 @@ func (n *Node) forget(obj any) {
 	n.mu.Lock()
 	p := n.pods[in.UID]
 	delete(n.binding, in.UID)
+	delete(n.ran, in.UID)
 	n.mu.Unlock()
 	if p != nil {
 		p.removed()

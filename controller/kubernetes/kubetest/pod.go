@@ -201,10 +201,8 @@ func (p *pod) statusLocked() corev1.PodStatus {
 	st := corev1.PodStatus{
 		HostIP: p.n.IP, HostIPs: []corev1.HostIP{{IP: p.n.IP}},
 		PodIP: p.ip, PodIPs: []corev1.PodIP{{IP: p.ip}},
-		StartTime: &p.started, QOSClass: corev1.PodQOSBestEffort,
-	}
-	if q := p.obj.Status.QOSClass; q != "" {
-		st.QOSClass = q
+		// The QoS class is the API server's, set at creation and immutable.
+		StartTime: &p.started, QOSClass: p.obj.Status.QOSClass,
 	}
 	allReady, allStarted, allDone, anyFailed := true, true, true, false
 	policy := p.policy
