@@ -275,7 +275,8 @@ func TestScheduling(t *testing.T) {
 	toB.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "strata", Effect: corev1.TaintEffectNoSchedule}}
 	intolerant := podWith("intolerant", "exec sleep 600", corev1.RestartPolicyAlways)
 	intolerant.Spec.NodeSelector = map[string]string{"zone": "b"}
-	for _, p := range []*corev1.Pod{toA, toB, intolerant} {
+	// The pod no node fits comes first: once to-b runs, node b has seen it (one watch, in order).
+	for _, p := range []*corev1.Pod{intolerant, toA, toB} {
 		create(t, c, p)
 	}
 	if got := waitPod(t, c, "to-a", "ready", ready); got.Spec.NodeName != a.Name {
