@@ -30,9 +30,12 @@ func TestProblems(t *testing.T) {
 		module + "autoscaler/sub " + module + "autoscaler",
 		module + "internal/app " + module + "autoscaler " + module + "manager " + module + "bench",
 		module + "cmd/strata " + module + "internal/app",
+		module + "controller/kubernetes/kubetest " + module + "internal/testenv",
+		module + "controller/kubernetes " + module + "controller/kubernetes/kubetest",
 	}, "\n")
 	got := problems([]byte(list))
 	want := []string{
+		module + "controller/kubernetes imports " + module + "controller/kubernetes/kubetest: controller may import only [internal/model internal/clock internal/bus history]",
 		module + "internal/app imports " + module + "bench: internal/app may import only [*]",
 		module + "internal/model imports github.com/google/uuid: internal/model uses the standard library only",
 		module + `newcomp: component "newcomp" is not in docs/architecture.md's dependency rule`,

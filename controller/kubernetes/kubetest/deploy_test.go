@@ -1,0 +1,94 @@
+package kubetest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-paas/strata/agent"
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// deployDir is deploy/kubernetes, from this package's directory.
+var deployDir = filepath.Join("..", "..", "..", "deploy", "kubernetes")
+
+// TestManifestsDryRun: the manifests that run Strata on Kubernetes are accepted by a real API
+// server: kubectl apply --dry-run=server validates every object against the server's schemas and
+// admission (RBAC included: a Role may grant only what exists). The namespaces are created for
+// real first, as the first file of a real apply would.
+func TestManifestsDryRun(t *testing.T) {
+	t.Parallel()
+	c := StartAPIServer(t)
+	c.Kubectl(t, "apply", "-f", filepath.Join(deployDir, "namespace.yaml"))
+	out := c.Kubectl(t, "apply", "--dry-run=server", "-f", deployDir)
+	for _, want := range []string{
+		"serviceaccount/strata", "role.rbac.authorization.k8s.io/strata-driver",
+		"rolebinding.rbac.authorization.k8s.io/strata-driver", "configmap/strata-config",
+		"statefulset.apps/strata", "service/strata", "service/strata-headless",
+	} {
+		if !strings.Contains(out, want+" created (server dry run)") {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	// The driver's account can do what the driver does in the members' namespace, and nothing
+	// outside it (checked on the real objects).
+	c.Kubectl(t, "apply", "-f", filepath.Join(deployDir, "rbac.yaml"))
+	sa := "--as=system:serviceaccount:strata:strata"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "create pods", args: []string{"create", "pods", "-n", "strata-members"}, want: "yes"},
+		{name: "watch pods", args: []string{"watch", "pods", "-n", "strata-members"}, want: "yes"},
+		{name: "delete services", args: []string{"delete", "services", "-n", "strata-members"}, want: "yes"},
+		{name: "create secrets", args: []string{"create", "secrets", "-n", "strata-members"}, want: "yes"},
+		{name: "create events", args: []string{"create", "events", "-n", "strata-members"}, want: "yes"},
+		{name: "pods elsewhere", args: []string{"create", "pods", "-n", "default"}, want: "no"},
+		{name: "nodes", args: []string{"list", "nodes"}, want: "no"},
+		{name: "deployments", args: []string{"create", "deployments.apps", "-n", "strata-members"}, want: "no"},
+	} {
+		out, _ := c.KubectlErr(t, append([]string{"auth", "can-i", sa}, tc.args...)...)
+		if got := strings.TrimSpace(out); got != tc.want {
+			t.Errorf("%s: kubectl auth can-i says %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCartridgeImageAgentConf: the agent.conf the cartridge image ships loads with a member's
+// payload as the driver mounts it, and points the agent at the image's extensions.
+func TestCartridgeImageAgentConf(t *testing.T) {
+	dir := t.TempDir()
+	payload := model.Payload{
+		{Key: model.PayloadMBURLs, Value: "tcp://mosquitto:1883"},
+		{Key: model.PayloadPorts, Value: "8080"},
+		{Key: model.PayloadMemberID, Value: "m-1"},
+		{Key: model.PayloadClusterID, Value: "demo.web.demo-web-k8s.domain"},
+		{Key: model.PayloadServiceName, Value: "demo-web-k8s"},
+		{Key: model.PayloadApplicationID, Value: "demo-k8s"},
+		{Key: model.PayloadMultitenant, Value: "false"},
+		{Key: model.PayloadTenantID, Value: "-1234"},
+		{Key: model.PayloadCEPURLs, Value: "strata.strata.svc:7711"},
+		{Key: model.PayloadCEPUsername, Value: "cep.m-1"},
+		{Key: model.PayloadCEPPassword, Value: "pw"},
+	}
+	f, err := os.Create(filepath.Join(dir, "launch-params"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := payload.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfg, err := agent.LoadConfig(filepath.Join(deployDir, "cartridge", "agent.conf"), f.Name())
+	if err != nil {
+		t.Fatalf("the image's agent.conf with a member's payload: %v", err)
+	}
+	if cfg.ExtensionsDir != "/opt/strata/extensions" || cfg.ApplicationPath != "/var/www" {
+		t.Errorf("extensions dir %q, application path %q; want the image's", cfg.ExtensionsDir, cfg.ApplicationPath)
+	}
+	if _, err := os.Stat(filepath.Join(deployDir, "cartridge", "StartServers.sh")); err != nil {
+		t.Errorf("the image's StartServers extension: %v", err)
+	}
+}
