@@ -250,6 +250,18 @@ func (s *Server) routes() http.Handler {
 		r.With(s.can("networkPartitions", v)).Get("/networkPartitions/{id}", s.getPolicy(policies.KindNetworkPartition))
 		r.With(s.can("networkPartitions", m)).Delete("/networkPartitions/{id}", s.removePolicy(policies.KindNetworkPartition))
 
+		r.With(s.can("kubernetesClusters", m)).Post("/kubernetesClusters", s.addKubernetesCluster)
+		r.With(s.can("kubernetesClusters", m)).Put("/kubernetesClusters", s.updateKubernetesCluster)
+		r.With(s.can("kubernetesClusters", m)).Put("/kubernetesClusters/host", s.updateKubernetesHost)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters", s.listKubernetesClusters)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters/{id}", s.getKubernetesClusterHandler)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters/{id}/hosts", s.getKubernetesHosts)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters/{id}/master", s.getKubernetesMaster)
+		r.With(s.can("kubernetesClusters", m)).Post("/kubernetesClusters/{id}/minion", s.addKubernetesHost)
+		r.With(s.can("kubernetesClusters", m)).Put("/kubernetesClusters/{id}/master", s.updateKubernetesMaster)
+		r.With(s.can("kubernetesClusters", m)).Delete("/kubernetesClusters/{id}", s.removeKubernetesCluster)
+		r.With(s.can("kubernetesClusters", m)).Delete("/kubernetesClusters/{id}/hosts/{hostId}", s.removeKubernetesHost)
+
 		r.With(s.can("deploymentPolicies", m)).Post("/deploymentPolicies", s.putPolicy(policies.KindDeployment, false))
 		r.With(s.can("deploymentPolicies", m)).Put("/deploymentPolicies", s.putPolicy(policies.KindDeployment, true))
 		r.With(s.can("deploymentPolicies", v)).Get("/deploymentPolicies", s.listPolicies(policies.KindDeployment))
@@ -389,7 +401,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // resources are the resources the routes name in s.can, for the permissions of GET /session.
-var resources = []string{"session", "autoscalingPolicies", "networkPartitions", "deploymentPolicies",
+var resources = []string{"session", "autoscalingPolicies", "networkPartitions", "kubernetesClusters", "deploymentPolicies",
 	"applicationPolicies", "policyDirectory", "cartridges", "cartridgeGroups", "applications", "signups",
 	"subscriptions", "repo", "tenants", "users", "tokens", "history"}
 

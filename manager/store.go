@@ -20,7 +20,7 @@ var (
 	bucketTenants       = []byte("manager.tenants")       // domain -> tenantRecord
 	bucketTokens        = []byte("manager.tokens")        // sha256(token) hex -> tokenRecord
 	allBuckets          = [][]byte{bucketPolicies, bucketCartridges, bucketGroups, bucketApplications,
-		bucketSignUps, bucketSubscriptions, bucketTenants, bucketTokens}
+		bucketSignUps, bucketSubscriptions, bucketTenants, bucketTokens, bucketKubernetesClusters}
 )
 
 // errNotFound is returned by store.get for a missing key.
