@@ -66,7 +66,7 @@ type Options struct {
 	// PreviousSecretsKey, during a rotation, is the secrets key being replaced: records it
 	// wrapped are wrapped again with SecretsKey at New. Nil: no rotation.
 	PreviousSecretsKey []byte
-	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock and local.
+	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock, local and kubernetes.
 	IaasProviders []string
 	// Console serves every path outside /api, /healthz, /readyz and /metrics (the web console,
 	// which calls this API on its users' behalf); nil: those paths answer 404.
@@ -139,7 +139,7 @@ func New(opts Options) (*Server, error) {
 		opts.Scaler = nopPlatform{}
 	}
 	if opts.IaasProviders == nil {
-		opts.IaasProviders = []string{"mock", "local"}
+		opts.IaasProviders = []string{"mock", "local", "kubernetes"}
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics(), requests: make(chan struct{}, 1),
 		stopping: make(chan struct{}), slots: make(chan struct{}, opts.MaxConcurrent)}

@@ -41,6 +41,7 @@ const (
 	DefaultGracePeriod   = 30 * time.Second
 	DefaultStartTimeout  = 5 * time.Minute
 	DefaultDeleteTimeout = 30 * time.Second
+	DefaultSyncTimeout   = 30 * time.Second
 	DefaultQPS           = 200
 	DefaultBurst         = 400
 )
@@ -63,6 +64,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// DeleteTimeout is how long Terminate waits, beyond the grace period, for a pod to be gone.
 	DeleteTimeout time.Duration
+	// SyncTimeout bounds how long a call waits for a cluster's first pod list (an unreachable
+	// API server must not hold up the controller's start); the informer keeps trying.
+	SyncTimeout time.Duration
 	// QPS and Burst limit the requests to each API server (client-go's default of 5 would take
 	// 40 s to start 100 members).
 	QPS   float32
@@ -96,6 +100,7 @@ var (
 type conn struct {
 	id, namespace string
 	fingerprint   string // the definition's connection properties, to notice a change
+	host          string // the API server's URL
 	def           model.KubernetesCluster
 	client        kclient.Interface
 	pods          cache.SharedIndexInformer
@@ -125,6 +130,9 @@ func New(o Options) (*Driver, error) {
 	}
 	if o.DeleteTimeout <= 0 {
 		o.DeleteTimeout = DefaultDeleteTimeout
+	}
+	if o.SyncTimeout <= 0 {
+		o.SyncTimeout = DefaultSyncTimeout
 	}
 	if o.QPS <= 0 {
 		o.QPS = DefaultQPS
@@ -206,9 +214,13 @@ func (d *Driver) conn(ctx context.Context, id string) (*conn, error) {
 	}
 	c.def = def
 	d.mu.Unlock()
+	timer := time.NewTimer(d.opts.SyncTimeout)
+	defer timer.Stop()
 	select {
 	case <-c.ready:
 		return c, c.syncErr
+	case <-timer.C:
+		return nil, fmt.Errorf("kubernetes: cluster %s: no pod list from %s within %s", id, c.host, d.opts.SyncTimeout)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("kubernetes: cluster %s: wait for the pod informer: %w", id, ctx.Err())
 	}
@@ -231,7 +243,7 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	if ns == "" {
 		ns = "default"
 	}
-	c := &conn{id: def.ClusterID, namespace: ns, fingerprint: fp, def: def, client: client,
+	c := &conn{id: def.ClusterID, namespace: ns, fingerprint: fp, host: cfg.Host, def: def, client: client,
 		stop: make(chan struct{}), ready: make(chan struct{}), services: map[string]model.KubernetesService{},
 		terminating: map[string]bool{}, reported: map[string]bool{}, waiters: map[string]chan struct{}{}}
 	selector := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}).String()

@@ -255,7 +255,6 @@ func podFor(s *spec) (*corev1.Pod, error) {
 			Tolerations:                   tolerations,
 			TerminationGracePeriodSeconds: &grace,
 			AutomountServiceAccountToken:  &no,
-			Hostname:                      dnsName(in.MemberID, 63),
 			Volumes: []corev1.Volume{{Name: "launch-params", VolumeSource: corev1.VolumeSource{
 				Secret: &corev1.SecretVolumeSource{SecretName: name}}}},
 		},
