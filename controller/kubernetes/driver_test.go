@@ -198,6 +198,9 @@ func TestDriverAgainstAPIServer(t *testing.T) {
 	if _, err := api.Secrets(ns).Get(ctx, name2, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("secret after Terminate: %v", err)
 	}
+	if _, err := api.Services(ns).Get(ctx, st.Services[0].ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the service after the cluster's last member was terminated: %v", err)
+	}
 	if err := d.Terminate(ctx, st2.InstanceID); err == nil {
 		t.Error("a second Terminate succeeded")
 	}

@@ -108,8 +108,9 @@ type conn struct {
 	ready         chan struct{} // closed once the informer has synced
 	syncErr       error         // set before ready is closed
 
-	svcMu    sync.Mutex                         // serialises the creation of services
+	svcMu    sync.Mutex                         // serialises the creation and removal of services
 	services map[string]model.KubernetesService // by service name, guarded by svcMu
+	starting map[string]int                     // starts in progress by Strata cluster, guarded by svcMu
 
 	// Guarded by Driver.mu, by pod name.
 	terminating map[string]bool
@@ -244,7 +245,7 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 		ns = "default"
 	}
 	c := &conn{id: def.ClusterID, namespace: ns, fingerprint: fp, host: cfg.Host, def: def, client: client,
-		stop: make(chan struct{}), ready: make(chan struct{}), services: map[string]model.KubernetesService{},
+		stop: make(chan struct{}), ready: make(chan struct{}), services: map[string]model.KubernetesService{}, starting: map[string]int{},
 		terminating: map[string]bool{}, reported: map[string]bool{}, waiters: map[string]chan struct{}{}}
 	selector := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy}).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns),

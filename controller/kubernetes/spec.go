@@ -51,6 +51,8 @@ const (
 	LaunchParamsDir  = "/etc/strata"
 	LaunchParamsFile = LaunchParamsDir + "/launch-params"
 	EnvLaunchParams  = "STRATA_LAUNCH_PARAMS"
+	// EnvMemberIP is the pod's IP (the downward API), as the local driver gives its members.
+	EnvMemberIP = "STRATA_MEMBER_IP"
 )
 
 // spec is what a pod is built from: the Instance and the settings of its cluster.
@@ -187,7 +189,8 @@ func podFor(s *spec) (*corev1.Pod, error) {
 		Env:          payloadEnv(s.payload),
 		VolumeMounts: []corev1.VolumeMount{{Name: "launch-params", MountPath: LaunchParamsDir, ReadOnly: true}},
 	}
-	c.Env = append(c.Env, corev1.EnvVar{Name: EnvLaunchParams, Value: LaunchParamsFile})
+	c.Env = append(c.Env, corev1.EnvVar{Name: EnvLaunchParams, Value: LaunchParamsFile},
+		corev1.EnvVar{Name: EnvMemberIP, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
 	if cmd, ok := s.property(PropertyCommand); ok && strings.TrimSpace(cmd) != "" {
 		c.Command = []string{"/bin/sh", "-c", cmd}
 	}

@@ -45,6 +45,11 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	if err != nil {
 		return controller.Started{}, err
 	}
+	defer func() {
+		c.svcMu.Lock()
+		c.starting[in.ClusterID]--
+		c.svcMu.Unlock()
+	}()
 	secrets := c.client.CoreV1().Secrets(c.namespace)
 	if _, err := secrets.Create(ctx, secretFor(s), metav1.CreateOptions{}); err != nil {
 		return controller.Started{}, fmt.Errorf("kubernetes: create the launch-params secret of member %s: %w", in.MemberID, err)
@@ -111,14 +116,16 @@ func (d *Driver) waiter(c *conn, name string) chan struct{} {
 // ensureServices creates the Service of each of the cartridge's ports that does not exist yet,
 // and returns them all as the topology records them.
 func (d *Driver) ensureServices(ctx context.Context, c *conn, s *spec) ([]model.KubernetesService, error) {
-	if s.in.Cartridge == nil || len(s.in.Cartridge.PortMapping) == 0 {
-		return nil, nil
-	}
 	c.svcMu.Lock()
 	defer c.svcMu.Unlock()
+	c.starting[s.in.ClusterID]++ // Start decrements it once the pod is created or given up
 	api := c.client.CoreV1().Services(c.namespace)
 	var out []model.KubernetesService
-	for _, pm := range s.in.Cartridge.PortMapping {
+	var ports []model.PortMapping
+	if s.in.Cartridge != nil {
+		ports = s.in.Cartridge.PortMapping
+	}
+	for _, pm := range ports {
 		name := serviceName(s.in.ClusterID, pm)
 		if ks, ok := c.services[name]; ok {
 			out = append(out, ks)
@@ -126,6 +133,7 @@ func (d *Driver) ensureServices(ctx context.Context, c *conn, s *spec) ([]model.
 		}
 		typ, err := s.serviceType(pm)
 		if err != nil {
+			c.starting[s.in.ClusterID]--
 			return nil, err
 		}
 		svc, err := api.Get(ctx, name, metav1.GetOptions{})
@@ -133,6 +141,7 @@ func (d *Driver) ensureServices(ctx context.Context, c *conn, s *spec) ([]model.
 			svc, err = d.createService(ctx, c, s, pm, typ)
 		}
 		if err != nil {
+			c.starting[s.in.ClusterID]--
 			return nil, fmt.Errorf("kubernetes: service %s of cluster %s: %w", name, s.in.ClusterID, err)
 		}
 		ks := d.record(c, svc, pm)
@@ -217,10 +226,13 @@ func (d *Driver) Terminate(ctx context.Context, id string) error {
 	c.terminating[name] = true
 	d.mu.Unlock()
 	grace := graceSeconds(d.opts.GracePeriod)
+	var cluster string
 	if obj, ok, _ := c.pods.GetStore().GetByKey(ns + "/" + name); ok {
-		if g := obj.(*corev1.Pod).Spec.TerminationGracePeriodSeconds; g != nil {
+		p := obj.(*corev1.Pod)
+		if g := p.Spec.TerminationGracePeriodSeconds; g != nil {
 			grace = *g
 		}
+		cluster = p.Annotations[LabelCluster]
 	}
 	ch := d.waiter(c, name)
 	err = c.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
@@ -254,7 +266,41 @@ func (d *Driver) Terminate(ctx context.Context, id string) error {
 	}
 	d.deleteSecret(c, name) // the informer's delete handler forgets the pod
 	d.log.Info("member pod deleted", "pod", id)
+	if cluster != "" {
+		d.removeServicesIfUnused(ctx, c, cluster)
+	}
 	return nil
+}
+
+// removeServicesIfUnused deletes the services of a Strata cluster when none of its pods is left
+// and none is being started: its last member is gone (the application was undeployed).
+func (d *Driver) removeServicesIfUnused(ctx context.Context, c *conn, clusterID string) {
+	c.svcMu.Lock()
+	defer c.svcMu.Unlock()
+	if c.starting[clusterID] > 0 {
+		return
+	}
+	delete(c.starting, clusterID)
+	lv := labelValue(clusterID)
+	for _, obj := range c.pods.GetStore().List() {
+		if obj.(*corev1.Pod).Labels[LabelCluster] == lv {
+			return
+		}
+	}
+	api := c.client.CoreV1().Services(c.namespace)
+	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelCluster + "=" + lv})
+	if err != nil {
+		d.log.Warn("cannot list the services of a cluster without members", "cluster", c.id, "cluster_id", clusterID, "error", err)
+		return
+	}
+	for _, svc := range list.Items {
+		if err := api.Delete(ctx, svc.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			d.log.Warn("cannot delete the service of a cluster without members", "service", svc.Name, "error", err)
+			continue
+		}
+		delete(c.services, svc.Name)
+		d.log.Info("service of a cluster without members deleted", "service", svc.Name, "cluster_id", clusterID)
+	}
 }
 
 // deletePod deletes a pod and its secret in the background of a failed start or an ended member.
