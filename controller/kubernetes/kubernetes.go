@@ -99,9 +99,9 @@ var (
 // LabelManagedBy, in its namespace).
 type conn struct {
 	id, namespace string
-	fingerprint   string // the definition's connection properties, to notice a change
-	host          string // the API server's URL
-	def           model.KubernetesCluster
+	fingerprint   string                  // the definition's connection properties, to notice a change
+	host          string                  // the API server's URL
+	def           model.KubernetesCluster // the latest definition, guarded by Driver.mu
 	client        kclient.Interface
 	pods          cache.SharedIndexInformer
 	stop          chan struct{}
@@ -225,6 +225,13 @@ func (d *Driver) conn(ctx context.Context, id string) (*conn, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("kubernetes: cluster %s: wait for the pod informer: %w", id, ctx.Err())
 	}
+}
+
+// definition returns the latest definition of a connected cluster.
+func (d *Driver) definition(c *conn) model.KubernetesCluster {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return c.def
 }
 
 // connect builds a cluster's client and starts its pod informer; mu is held.

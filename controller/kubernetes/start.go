@@ -30,18 +30,19 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	if err != nil {
 		return controller.Started{}, err
 	}
+	def := d.definition(c)
 	s := &spec{in: in, namespace: c.namespace, clusterID: c.id, gracePeriod: graceSeconds(d.opts.GracePeriod)}
 	// The cluster's payload parameters replace the platform's: containers may reach the broker
 	// and the CEP at other addresses than the host's members.
 	s.payload = append(model.Payload(nil), in.Payload...)
-	for _, kv := range model.PayloadParameters(c.def.Property) {
+	for _, kv := range model.PayloadParameters(def.Property) {
 		s.payload.Set(kv.Key, kv.Value)
 	}
 	pod, err := podFor(s)
 	if err != nil {
 		return controller.Started{}, err
 	}
-	services, err := d.ensureServices(ctx, c, s)
+	services, err := d.ensureServices(ctx, c, &def, s)
 	if err != nil {
 		return controller.Started{}, err
 	}
@@ -115,7 +116,7 @@ func (d *Driver) waiter(c *conn, name string) chan struct{} {
 
 // ensureServices creates the Service of each of the cartridge's ports that does not exist yet,
 // and returns them all as the topology records them.
-func (d *Driver) ensureServices(ctx context.Context, c *conn, s *spec) ([]model.KubernetesService, error) {
+func (d *Driver) ensureServices(ctx context.Context, c *conn, def *model.KubernetesCluster, s *spec) ([]model.KubernetesService, error) {
 	c.svcMu.Lock()
 	defer c.svcMu.Unlock()
 	c.starting[s.in.ClusterID]++ // Start decrements it once the pod is created or given up
@@ -138,13 +139,13 @@ func (d *Driver) ensureServices(ctx context.Context, c *conn, s *spec) ([]model.
 		}
 		svc, err := api.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			svc, err = d.createService(ctx, c, s, pm, typ)
+			svc, err = d.createService(ctx, c, def.PortRange, s, pm, typ)
 		}
 		if err != nil {
 			c.starting[s.in.ClusterID]--
 			return nil, fmt.Errorf("kubernetes: service %s of cluster %s: %w", name, s.in.ClusterID, err)
 		}
-		ks := d.record(c, svc, pm)
+		ks := record(c.id, def, svc, pm)
 		c.services[name] = ks
 		out = append(out, ks)
 	}
@@ -153,9 +154,8 @@ func (d *Driver) ensureServices(ctx context.Context, c *conn, s *spec) ([]model.
 
 // createService creates a port's Service; a NodePort takes the first free port of the
 // cluster's portRange (the API server chooses when there is none).
-func (d *Driver) createService(ctx context.Context, c *conn, s *spec, pm model.PortMapping, typ corev1.ServiceType) (*corev1.Service, error) {
+func (d *Driver) createService(ctx context.Context, c *conn, r *model.PortRange, s *spec, pm model.PortMapping, typ corev1.ServiceType) (*corev1.Service, error) {
 	api := c.client.CoreV1().Services(c.namespace)
-	r := c.def.PortRange
 	if typ != corev1.ServiceTypeNodePort || r == nil {
 		return api.Create(ctx, serviceFor(s, pm, typ, 0), metav1.CreateOptions{})
 	}
@@ -189,15 +189,15 @@ func (d *Driver) createService(ctx context.Context, c *conn, s *spec, pm model.P
 
 // record is a Service as the topology's kubernetesServices holds it. Port is the node port of a
 // NodePort service (where the hosts serve it), else the service's port.
-func (d *Driver) record(c *conn, svc *corev1.Service, pm model.PortMapping) model.KubernetesService {
+func record(clusterID string, def *model.KubernetesCluster, svc *corev1.Service, pm model.PortMapping) model.KubernetesService {
 	ks := model.KubernetesService{ID: svc.Name, PortalIP: svc.Spec.ClusterIP, Protocol: pm.Protocol,
-		ContainerPort: pm.Port, ServiceType: string(svc.Spec.Type), PortName: portName(pm), KubernetesClusterID: c.id}
+		ContainerPort: pm.Port, ServiceType: string(svc.Spec.Type), PortName: portName(pm), KubernetesClusterID: clusterID}
 	if len(svc.Spec.Ports) > 0 {
 		p := svc.Spec.Ports[0]
 		ks.Port = model.Int(p.Port)
 		if svc.Spec.Type == corev1.ServiceTypeNodePort && p.NodePort != 0 {
 			ks.Port = model.Int(p.NodePort)
-			for _, h := range append([]model.KubernetesHost{c.def.KubernetesMaster}, c.def.KubernetesHosts...) {
+			for _, h := range append([]model.KubernetesHost{def.KubernetesMaster}, def.KubernetesHosts...) {
 				if h.PublicIPAddress != "" && !slices.Contains(ks.PublicIPs, h.PublicIPAddress) {
 					ks.PublicIPs = append(ks.PublicIPs, h.PublicIPAddress)
 				}
