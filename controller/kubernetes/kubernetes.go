@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -353,5 +352,3 @@ func quoteReason(s string) string {
 	}
 	return s
 }
-
-func itoa(n int32) string { return strconv.Itoa(int(n)) }
