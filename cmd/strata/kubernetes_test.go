@@ -251,3 +251,81 @@ func k8sDeploymentPolicy(partitionMax int) map[string]any {
 		"partitions": []map[string]any{{"id": "P1", "partitionMax": partitionMax}},
 	}}}
 }
+
+// TestKubernetesTwoClustersAndCrashLoop: a network partition whose two partitions name two
+// Kubernetes clusters (two API servers), with round-robin: an application of min 2 has a pod on
+// each. A cartridge whose container crashes soon after it starts is not replaced again and again:
+// the autoscaler backs off, as with local members.
+func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("real processes: skipped with -short")
+	}
+	kcs := []*kubetest.Cluster{kubetest.StartAPIServer(t), kubetest.StartAPIServer(t)}
+	for _, kc := range kcs {
+		kubetest.StartNode(t, kc, kubetest.NodeOptions{})
+	}
+	a, args := upArgs(t)
+	api := "http://" + a.api
+	p := startUp(t, []string{"STRATA_ADMIN_PASSWORD=s3cret-pass"}, append(args, "--monitor-interval", "1s")...)
+	p.waitHTTP(t, api+"/healthz")
+	posts := []post{
+		{"/autoscalingPolicies", map[string]any{"id": "k8s-as", "loadThresholds": map[string]any{
+			"requestsInFlight": map[string]any{"threshold": 1000}, "memoryConsumption": map[string]any{"threshold": 99},
+			"loadAverage": map[string]any{"threshold": 1000}}}},
+	}
+	var partitions, refs []map[string]any
+	for i, kc := range kcs {
+		id := fmt.Sprintf("k8s-%d", i+1)
+		posts = append(posts, post{"/kubernetesClusters", map[string]any{"clusterId": id, "kubernetesMaster": map[string]any{"hostId": id + "-master"},
+			"property": []map[string]string{{"name": "kubeconfig", "value": kc.Kubeconfig}}}})
+		partitions = append(partitions, map[string]any{"id": "P" + id, "property": []map[string]string{{"name": "cluster", "value": id}}})
+		refs = append(refs, map[string]any{"id": "P" + id, "partitionMax": 5})
+	}
+	posts = append(posts,
+		post{"/networkPartitions", map[string]any{"id": "np-k8s", "provider": "kubernetes", "partitions": partitions}},
+		post{"/deploymentPolicies", map[string]any{"id": "k8s-deploy", "networkPartitions": []map[string]any{{
+			"id": "np-k8s", "partitionAlgo": "round-robin", "partitions": refs}}}},
+		post{"/applicationPolicies", map[string]any{"id": "k8s-ap", "algorithm": "one-after-another", "networkPartitions": []string{"np-k8s"}}})
+	for typ, command := range map[string]string{"sleeper": "exec sleep 600", "crash": "sleep 1; exit 1"} {
+		posts = append(posts, post{"/cartridges", map[string]any{"type": typ, "category": "framework", "host": typ + ".strata.local", "multiTenant": "false",
+			"portMapping":  []map[string]any{{"name": "http", "protocol": "http", "port": testenv.FreePort(t), "proxyPort": testenv.FreePort(t)}},
+			"iaasProvider": []map[string]any{{"type": "kubernetes", "imageId": "strata/" + typ, "property": []map[string]string{{"name": "command", "value": command}}}},
+		}}, post{"/applications", map[string]any{"applicationId": "app-" + typ, "alias": "app-" + typ, "components": map[string]any{
+			"cartridges": []map[string]any{{"type": typ, "cartridgeMin": 2, "cartridgeMax": 2, "subscribableInfo": map[string]any{
+				"alias": "web", "autoscalingPolicy": "k8s-as", "deploymentPolicy": "k8s-deploy"}}}}}})
+	}
+	for _, p := range posts {
+		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
+			t.Fatalf("POST %s = %d %s", p.path, code, body)
+		}
+	}
+	for _, app := range []string{"app-sleeper", "app-crash"} {
+		if code, body, _ := call(t, http.MethodPost, api+"/api/applications/"+app+"/deploy/k8s-ap", ""); code != http.StatusAccepted {
+			t.Fatalf("deploy %s = %d %s", app, code, body)
+		}
+	}
+	began := time.Now()
+	selector := metav1.ListOptions{LabelSelector: kubernetes.LabelCluster + "=app-sleeper.web.sleeper.domain"}
+	waitUntil(t, 60*time.Second, "a sleeper pod on each cluster", func() bool {
+		for _, kc := range kcs {
+			pods, err := kc.Client.CoreV1().Pods("default").List(context.Background(), selector)
+			if err != nil || len(pods.Items) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+
+	<-time.After(20*time.Second - time.Since(began)) // the window the crashing starts are counted in
+	f := startFailureOf(t, api, "app-crash")
+	failures, _ := f["failures"].(float64)
+	quick, _ := f["quickFailures"].(float64)
+	t.Logf("after %v: %v", time.Since(began).Round(time.Second), f)
+	if failures < 2 || failures > 8 {
+		t.Errorf("%v members of the crashing cartridge failed in about 20 s, want 2 to 8 (backing off, still retrying)", failures)
+	}
+	if quick < 2 || f["backoffUntil"] == nil {
+		t.Errorf("runtime startFailure %v, want quickFailures and backoffUntil", f)
+	}
+}
