@@ -292,3 +292,34 @@ func TestDriverScale(t *testing.T) {
 		t.Errorf("listed %d after the starts", len(list))
 	}
 }
+
+// BenchmarkDriverStart starts b.N members at once against a test API server and node and reports
+// the time per member (with -benchtime=100x: 100 members; the acceptance bound is 10 s for 100).
+func BenchmarkDriverStart(b *testing.B) {
+	kc := kubetest.StartAPIServer(b)
+	kubetest.StartNode(b, kc, kubetest.NodeOptions{})
+	defs := &clusters{defs: map[string]model.KubernetesCluster{"k8s": definition("k8s", kc, 31000, 31010)}}
+	d, err := kubernetes.New(kubernetes.Options{Clusters: defs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(d.Close)
+	if _, err := d.List(context.Background()); err != nil { // connect and sync before the clock runs
+		b.Fatal(err)
+	}
+	errs := make(chan error, b.N)
+	b.ResetTimer()
+	for range b.N {
+		go func() {
+			_, err := d.Start(context.Background(), instance("k8s", "exec sleep 600"))
+			errs <- err
+		}()
+	}
+	for range b.N {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(b.Elapsed().Seconds(), "s/total")
+}

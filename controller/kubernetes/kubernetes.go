@@ -242,6 +242,7 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = d.opts.QPS, d.opts.Burst
 	cfg.UserAgent = "strata"
+	cfg.WarningHandler = warnings{d.log.With("cluster", def.ClusterID)}
 	client, err := kclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: cluster %s: %w", def.ClusterID, err)
@@ -273,6 +274,14 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	}()
 	d.log.Info("watching the pods of a kubernetes cluster", "cluster", def.ClusterID, "namespace", ns, "host", cfg.Host)
 	return c, nil
+}
+
+// warnings sends the API server's warnings (e.g. that a pod name with dots is not a DNS label)
+// to the driver's log at debug level instead of klog's standard error.
+type warnings struct{ log *slog.Logger }
+
+func (w warnings) HandleWarningHeader(_ int, _ string, message string) {
+	w.log.Debug("the API server warned", "warning", message)
 }
 
 // stopContext is a context cancelled when stop is closed.

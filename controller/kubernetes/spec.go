@@ -82,6 +82,12 @@ func podName(memberID string) string {
 	return dnsName(memberID, 253)
 }
 
+// hostName is a member's pod hostname: a DNS-1123 label (no dots, at most 63 characters), so
+// the pod name (a subdomain with dots) is not used for it.
+func hostName(memberID string) string {
+	return strings.Trim(strings.ReplaceAll(dnsName(memberID, 63), ".", "-"), "-")
+}
+
 // dnsName lowercases s and replaces what a DNS-1123 name may not hold by '-'; a name over max
 // characters keeps its head and a hash of the whole.
 func dnsName(s string, max int) string {
@@ -258,6 +264,7 @@ func podFor(s *spec) (*corev1.Pod, error) {
 			Tolerations:                   tolerations,
 			TerminationGracePeriodSeconds: &grace,
 			AutomountServiceAccountToken:  &no,
+			Hostname:                      hostName(in.MemberID),
 			Volumes: []corev1.Volume{{Name: "launch-params", VolumeSource: corev1.VolumeSource{
 				Secret: &corev1.SecretVolumeSource{SecretName: name}}}},
 		},

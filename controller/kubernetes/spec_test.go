@@ -146,6 +146,9 @@ func TestNamesAreValid(t *testing.T) {
 		if errs := validation.IsDNS1123Subdomain(podName(id)); len(errs) > 0 {
 			t.Errorf("podName(%q) = %q: %v", id, podName(id), errs)
 		}
+		if errs := validation.IsDNS1123Label(hostName(id)); len(errs) > 0 {
+			t.Errorf("hostName(%q) = %q: %v", id, hostName(id), errs)
+		}
 		if errs := validation.IsValidLabelValue(labelValue(id)); len(errs) > 0 {
 			t.Errorf("labelValue(%q) = %q: %v", id, labelValue(id), errs)
 		}
