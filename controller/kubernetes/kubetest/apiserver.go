@@ -233,15 +233,15 @@ func startProcess(t testing.TB, dir, name, bin string, args ...string) <-chan st
 	return done
 }
 
-// waitReady polls /readyz until the API server answers ok (up to 60 s), failing early when the
-// API server or etcd exits.
+// waitReady polls /readyz until the API server answers ok (up to 120 s: a loaded machine starts
+// it slowly), failing early when the API server or etcd exits.
 func waitReady(t testing.TB, c *Cluster, apiDone, etcdDone <-chan struct{}) {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.CAData)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	var last string
 	for {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, c.URL+"/readyz", nil)
@@ -268,7 +268,7 @@ func waitReady(t testing.TB, c *Cluster, apiDone, etcdDone <-chan struct{}) {
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("kubetest: kube-apiserver not ready within 60 s: %s", last)
+			t.Fatalf("kubetest: kube-apiserver not ready within 120 s: %s", last)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package kubetest
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/strata-paas/strata/agent"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/policies"
 )
 
 // deployDir is deploy/kubernetes, from this package's directory.
@@ -90,5 +93,57 @@ func TestCartridgeImageAgentConf(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(deployDir, "cartridge", "StartServers.sh")); err != nil {
 		t.Errorf("the image's StartServers extension: %v", err)
+	}
+}
+
+// TestKubernetesExamples: the definitions of examples/kubernetes decode strictly into what the
+// REST API takes, validate, and fit together (the partition, cartridge and policies the
+// application and its policies name).
+func TestKubernetesExamples(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "examples", "kubernetes")
+	read := func(name string, v any) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	var cart model.Cartridge
+	read("cartridge.json", &cart)
+	if err := cart.Validate(); err != nil {
+		t.Errorf("cartridge.json: %v", err)
+	}
+	if len(cart.IaasProvider) != 1 || cart.IaasProvider[0].Type != "kubernetes" || cart.IaasProvider[0].ImageID == "" {
+		t.Errorf("cartridge.json: iaasProvider %+v, want one of type kubernetes with an image", cart.IaasProvider)
+	}
+	var np model.NetworkPartition
+	read("network-partition.json", &np)
+	if err := np.Validate(); err != nil {
+		t.Errorf("network-partition.json: %v", err)
+	}
+	var app map[string]any // the manager's application bean is its own; its test decodes the Stratos samples
+	read("application.json", &app)
+	for name, kind := range map[string]policies.Kind{
+		"autoscaling-policy.json": policies.KindAutoscaling, "deployment-policy.json": policies.KindDeployment,
+		"application-policy.json": policies.KindApplication,
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := policies.DecodeStratosJSON(kind, b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "application.json"))
+	for _, want := range []string{`"type": "` + cart.Type + `"`, `"deploymentPolicy": "k8s-deployment"`, `"autoscalingPolicy": "k8s-autoscaling"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("application.json lacks %s", want)
+		}
 	}
 }

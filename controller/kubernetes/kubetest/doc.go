@@ -27,7 +27,9 @@
 // ErrImagePull. The environment is the container's env (values, $(VAR) references, fieldRef on
 // metadata.name, metadata.namespace, metadata.uid, labels, annotations, spec.nodeName,
 // spec.serviceAccountName, status.podIP and status.hostIP; configMapKeyRef, secretKeyRef; envFrom)
-// over a small base (PATH, HOME, HOSTNAME and NodeOptions.Env), not the test's environment.
+// over a small base (PATH, HOME, HOSTNAME, KUBERNETES_SERVICE_HOST and _PORT, KUBETEST_ROOT,
+// KUBETEST_POD_IP and NodeOptions.Env), not the test's environment. There is no network
+// namespace: a test image's server listens on $KUBETEST_POD_IP, not on 0.0.0.0.
 //
 // Files: each pod has a directory under the node's; each volume (configMap, secret, downwardAPI,
 // projected of those, emptyDir, hostPath) is materialized there, and each volumeMount's

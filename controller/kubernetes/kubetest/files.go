@@ -15,8 +15,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// EnvRoot names the container's rootfs directory in its environment: where its mountPaths are.
-const EnvRoot = "KUBETEST_ROOT"
+// Variables the test node adds to every container's environment (under the pod's own): EnvRoot
+// names the container's rootfs directory, where its mountPaths are; EnvPodIP the pod's address,
+// which a test image's command listens on (no network namespace: 0.0.0.0 would be shared).
+const (
+	EnvRoot  = "KUBETEST_ROOT"
+	EnvPodIP = "KUBETEST_POD_IP"
+)
 
 // prepare materializes the pod's volumes under dir/volumes and each container's mounts as
 // symbolic links under dir/rootfs/<container>. A ConfigMap or Secret that is missing and not
@@ -270,6 +275,7 @@ func (p *pod) command(c *corev1.Container) (argv, env []string, dir, reason stri
 	put("HOME", root)
 	put("HOSTNAME", in.Name)
 	put(EnvRoot, root)
+	put(EnvPodIP, p.ip)
 	if u, err := urlHostPort(p.n.c.URL); err == nil {
 		put("KUBERNETES_SERVICE_HOST", u[0])
 		put("KUBERNETES_SERVICE_PORT", u[1])

@@ -271,7 +271,7 @@ func (n *Node) observe(obj any) {
 		if !in.Spec.HostNetwork {
 			a, err := n.allocIPLocked()
 			if err != nil {
-				n.log.Warn("The node has no address left for a pod.", "pod", in.Namespace+"/"+in.Name, "error", err)
+				n.log.Warn("no address left for a pod", "pod", in.Namespace+"/"+in.Name, "error", err)
 				return
 			}
 			ip = a.String()
@@ -363,7 +363,7 @@ func (n *Node) bind(in *corev1.Pod) {
 		delete(n.binding, in.UID)
 		n.mu.Unlock()
 		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && n.ctx.Err() == nil {
-			n.log.Warn("The node could not bind a pod.", "pod", in.Namespace+"/"+in.Name, "error", err)
+			n.log.Warn("could not bind a pod", "pod", in.Namespace+"/"+in.Name, "error", err)
 		}
 	}
 }
@@ -377,7 +377,7 @@ func (n *Node) finishDelete(ns, name string, uid types.UID) {
 		GracePeriodSeconds: new(int64), Preconditions: &metav1.Preconditions{UID: &uid},
 	})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		n.log.Warn("The node could not finish deleting a pod.", "pod", ns+"/"+name, "error", err)
+		n.log.Warn("could not finish deleting a pod", "pod", ns+"/"+name, "error", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/strata-paas/strata/internal/testenv"
 )
@@ -275,7 +276,8 @@ func TestScheduling(t *testing.T) {
 	toB.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "strata", Effect: corev1.TaintEffectNoSchedule}}
 	intolerant := podWith("intolerant", "exec sleep 600", corev1.RestartPolicyAlways)
 	intolerant.Spec.NodeSelector = map[string]string{"zone": "b"}
-	for _, p := range []*corev1.Pod{toA, toB, intolerant} {
+	// The pod no node fits comes first: once to-b runs, node b has seen it (one watch, in order).
+	for _, p := range []*corev1.Pod{intolerant, toA, toB} {
 		create(t, c, p)
 	}
 	if got := waitPod(t, c, "to-a", "ready", ready); got.Spec.NodeName != a.Name {
@@ -313,5 +315,62 @@ func TestExpandAndRewrite(t *testing.T) {
 		if got := rewrite(tc.in, mounts, "/r"); got != tc.want {
 			t.Errorf("%s: rewrite(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestPodFilesAndProbes: Secret (with items and a subPath mount), downward-API and emptyDir
+// volumes and envFrom a Secret reach the container; a readiness probe decides readiness: the pod
+// whose probe succeeds goes Ready, the one whose probe fails stays Running and not Ready.
+func TestPodFilesAndProbes(t *testing.T) {
+	t.Parallel()
+	c := StartAPIServer(t)
+	n := StartNode(t, c, NodeOptions{})
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds"},
+		StringData: map[string]string{"user": "alice", "password": "s3cret"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	script := `echo "user=$(cat /etc/creds/login) labels=$(cat /etc/pod/labels) env=$PREFIX_password"
+echo sub > /var/sub/x && echo scratch > /scratch/file
+exec sleep 600`
+	p := podWith("files", script, corev1.RestartPolicyAlways)
+	ctr := &p.Spec.Containers[0]
+	ctr.EnvFrom = []corev1.EnvFromSource{{Prefix: "PREFIX_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}}}}
+	ctr.VolumeMounts = []corev1.VolumeMount{
+		{Name: "creds", MountPath: "/etc/creds"},
+		{Name: "pod", MountPath: "/etc/pod"},
+		{Name: "scratch", MountPath: "/scratch"},
+		{Name: "scratch", MountPath: "/var/sub", SubPath: "sub"},
+	}
+	ctr.ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+		Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "test -f $KUBETEST_ROOT/scratch/file"}}}}
+	p.Spec.Volumes = []corev1.Volume{
+		{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: "creds", Items: []corev1.KeyToPath{{Key: "user", Path: "login"}}}}},
+		{Name: "pod", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}}},
+		{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	never := podWith("never-ready", "exec sleep 600", corev1.RestartPolicyAlways)
+	never.Spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1, ProbeHandler: corev1.ProbeHandler{
+		TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(1)}}}
+	create(t, c, never)
+	create(t, c, p)
+
+	waitPod(t, c, "files", "ready (its probe found the file)", ready)
+	want := `user=alice labels=app="kubetest" env=s3cret`
+	testenv.Eventually(t, 10*time.Second, "the container's output", func() bool {
+		return strings.Contains(n.Logs("default", "files", "main"), want)
+	})
+	if b, err := os.ReadFile(filepath.Join(n.PodDir("default", "files"), "volumes", "scratch", "sub", "x")); err != nil || string(b) != "sub\n" {
+		t.Errorf("a file written under the subPath mount: %q, %v; want it in the volume's sub/", b, err)
+	}
+	// files started after never-ready and was ready only after a probe period: never-ready's
+	// probe has failed by now.
+	got := waitPod(t, c, "never-ready", "running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	if ready(got) {
+		t.Errorf("a pod whose readiness probe fails is Ready")
 	}
 }

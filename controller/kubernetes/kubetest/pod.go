@@ -140,7 +140,7 @@ func (p *pod) run() {
 		case <-done:
 			p.pushStatus()
 			p.finish()
-			log.Debug("The pod's containers ended.")
+			log.Debug("the pod's containers ended")
 			return
 		}
 	}
@@ -185,14 +185,14 @@ func (p *pod) pushStatus() {
 	p.mu.Unlock()
 	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": p.uid}, "status": st})
 	if err != nil {
-		p.n.log.Warn("The node could not encode a pod's status.", "pod", p.ns+"/"+p.name, "error", err)
+		p.n.log.Warn("could not encode a pod's status", "pod", p.ns+"/"+p.name, "error", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.n.ctx, 10*time.Second)
 	defer cancel()
 	_, err = p.n.client.CoreV1().Pods(p.ns).Patch(ctx, p.name, types.MergePatchType, body, metav1.PatchOptions{}, "status")
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil {
-		p.n.log.Warn("The node could not report a pod's status.", "pod", p.ns+"/"+p.name, "error", err)
+		p.n.log.Warn("could not report a pod's status", "pod", p.ns+"/"+p.name, "error", err)
 	}
 }
 

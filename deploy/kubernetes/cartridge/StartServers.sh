@@ -5,9 +5,10 @@
 # container ends, and Strata replaces the member, as it does for a crashed VM.
 set -u
 agent=$PPID
-port=${STRATOS_PORTS%%|*}
+port=${STRATOS_PORTS:-8080}
+port=${port%%|*} # the first of the cartridge's ports
 (
-  /usr/local/bin/strata demo-server --listen "0.0.0.0:${port:-8080}" --burn 20ms --wait 230ms
+  /usr/local/bin/strata demo-server --listen "0.0.0.0:$port" --burn 20ms --wait 230ms
   echo "StartServers: the server exited with status $?; stopping the agent"
   kill -TERM "$agent"
 ) >"/proc/$agent/fd/1" 2>&1 </dev/null &
