@@ -1,6 +1,10 @@
 package kubernetes
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -220,5 +224,29 @@ func TestInstanceID(t *testing.T) {
 	}
 	if _, _, _, err := parseInstanceID("m-1"); err == nil {
 		t.Error("a bare id parsed")
+	}
+}
+
+// The example cluster definition (examples/kubernetes) decodes strictly into what
+// /api/kubernetesClusters takes, validates, and says how the driver reaches the cluster.
+func TestExampleClusterDefinition(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "kubernetes", "kubernetes-cluster.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var def model.KubernetesCluster
+	if err := dec.Decode(&def); err != nil {
+		t.Fatal(err)
+	}
+	if err := def.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := model.LookupProperty(def.Property, PropertyInCluster); v != "true" {
+		t.Errorf("inCluster = %q", v)
+	}
+	if v, _ := model.LookupProperty(def.Property, PropertyNamespace); v == "" {
+		t.Error("no namespace")
 	}
 }
