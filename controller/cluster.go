@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.etcd.io/bbolt"
@@ -328,6 +329,28 @@ func (c *Controller) handleClusterStatus(e model.Event) {
 	}
 	c.putClusterLocked(cl)
 	c.emitLocked(out(cl), rec)
+}
+
+// addServicesLocked records the services a driver reported for a cluster that it does not hold
+// yet (by id and Kubernetes cluster) and marks the cluster a Kubernetes cluster.
+func (c *Controller) addServicesLocked(clusterID string, services []model.KubernetesService) {
+	cl := c.clusters[clusterID]
+	if cl == nil || len(services) == 0 {
+		return
+	}
+	changed := false
+	for _, s := range services {
+		if !slices.ContainsFunc(cl.Cluster.KubernetesServices, func(o model.KubernetesService) bool {
+			return o.ID == s.ID && o.KubernetesClusterID == s.KubernetesClusterID
+		}) {
+			cl.Cluster.KubernetesServices = append(cl.Cluster.KubernetesServices, s)
+			changed = true
+		}
+	}
+	if changed {
+		cl.Cluster.IsKubernetesCluster = true
+		c.putClusterLocked(cl)
+	}
 }
 
 // putClusterLocked writes a cluster's record; cluster changes are rare.

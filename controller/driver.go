@@ -67,6 +67,9 @@ type Started struct {
 	MemberID   string // the member the instance was started for
 	PrivateIPs []string
 	PublicIPs  []string
+	// Services are the services that front the member's cluster on this IaaS (Kubernetes):
+	// the controller records each new one in the cluster's kubernetesServices.
+	Services []model.KubernetesService
 }
 
 // Exit reports an instance that ended on its own.

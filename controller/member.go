@@ -111,6 +111,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	}
 	m.InstanceID = st.InstanceID
 	setAddresses(m, st)
+	c.addServicesLocked(m.ClusterID, st.Services)
 	if mem.cancelled || c.members[id] != mem {
 		mem.terminating = true
 		c.mu.Unlock()

@@ -57,7 +57,9 @@ type clusterInstance struct {
 	TenantRange      string       `json:"tenantRange,omitempty"`
 	HostNames        []string     `json:"hostNames"`
 	AccessURLs       []string     `json:"accessUrls"`
-	LoadBalancerIPs  []string     `json:"loadBalancerIps"`
+	// KubernetesServices are the services that front the cluster on Kubernetes (§5.11).
+	KubernetesServices []model.KubernetesService `json:"kubernetesServices"`
+	LoadBalancerIPs    []string                  `json:"loadBalancerIps"`
 	// StartFailure is why the last start of a member of the instance failed, while none
 	// became Active since (Strata's addition to Stratos' bean).
 	StartFailure *StartFailure `json:"startFailure,omitempty"`
@@ -166,7 +168,8 @@ func (s *Server) runtime(a *applicationRecord, pg *pageQuery) applicationInfoBea
 		for _, iid := range sorted {
 			ci := clusterInstance{InstanceID: iid, ParentInstanceID: iid, Alias: alias[c.ClusterID], ServiceName: c.ServiceName,
 				ClusterID: c.ClusterID, Member: []memberBean{}, TenantRange: c.TenantRange,
-				HostNames: nonNil(c.HostNames), AccessURLs: []string{}, LoadBalancerIPs: nonNil(c.LoadBalancerIPs), Status: string(model.ClusterCreated)}
+				HostNames: nonNil(c.HostNames), AccessURLs: []string{}, LoadBalancerIPs: nonNil(c.LoadBalancerIPs), Status: string(model.ClusterCreated),
+				KubernetesServices: append([]model.KubernetesService{}, c.KubernetesServices...)}
 			if inst := c.InstanceIDToInstanceContextMap[iid]; inst != nil {
 				ci.Status = string(inst.Status())
 				if inst.ParentID != "" {
@@ -388,5 +391,6 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, clusterInstance{ClusterID: id, ServiceName: c.ServiceName, Member: []memberBean{}, HostNames: nonNil(c.HostNames), AccessURLs: []string{}, LoadBalancerIPs: []string{}})
+	writeJSON(w, http.StatusOK, clusterInstance{ClusterID: id, ServiceName: c.ServiceName, Member: []memberBean{}, HostNames: nonNil(c.HostNames),
+		AccessURLs: []string{}, LoadBalancerIPs: []string{}, KubernetesServices: append([]model.KubernetesService{}, c.KubernetesServices...)})
 }

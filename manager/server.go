@@ -66,7 +66,7 @@ type Options struct {
 	// PreviousSecretsKey, during a rotation, is the secrets key being replaced: records it
 	// wrapped are wrapped again with SecretsKey at New. Nil: no rotation.
 	PreviousSecretsKey []byte
-	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock and local.
+	// IaasProviders lists the IaaS types /iaasProviders reports; nil: mock, local and kubernetes.
 	IaasProviders []string
 	// Console serves every path outside /api, /healthz, /readyz and /metrics (the web console,
 	// which calls this API on its users' behalf); nil: those paths answer 404.
@@ -142,7 +142,7 @@ func New(opts Options) (*Server, error) {
 		opts.Scaler = nopPlatform{}
 	}
 	if opts.IaasProviders == nil {
-		opts.IaasProviders = []string{"mock", "local"}
+		opts.IaasProviders = []string{"mock", "local", "kubernetes"}
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "manager"), metrics: newHTTPMetrics(), requests: make(chan struct{}, 1),
 		stopping: make(chan struct{}), slots: make(chan struct{}, opts.MaxConcurrent)}
@@ -252,6 +252,18 @@ func (s *Server) routes() http.Handler {
 		r.With(s.can("networkPartitions", v)).Get("/networkPartitions", s.listPolicies(policies.KindNetworkPartition))
 		r.With(s.can("networkPartitions", v)).Get("/networkPartitions/{id}", s.getPolicy(policies.KindNetworkPartition))
 		r.With(s.can("networkPartitions", m)).Delete("/networkPartitions/{id}", s.removePolicy(policies.KindNetworkPartition))
+
+		r.With(s.can("kubernetesClusters", m)).Post("/kubernetesClusters", s.addKubernetesCluster)
+		r.With(s.can("kubernetesClusters", m)).Put("/kubernetesClusters", s.updateKubernetesCluster)
+		r.With(s.can("kubernetesClusters", m)).Put("/kubernetesClusters/host", s.updateKubernetesHost)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters", s.listKubernetesClusters)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters/{id}", s.getKubernetesClusterHandler)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters/{id}/hosts", s.getKubernetesHosts)
+		r.With(s.can("kubernetesClusters", v)).Get("/kubernetesClusters/{id}/master", s.getKubernetesMaster)
+		r.With(s.can("kubernetesClusters", m)).Post("/kubernetesClusters/{id}/minion", s.addKubernetesHost)
+		r.With(s.can("kubernetesClusters", m)).Put("/kubernetesClusters/{id}/master", s.updateKubernetesMaster)
+		r.With(s.can("kubernetesClusters", m)).Delete("/kubernetesClusters/{id}", s.removeKubernetesCluster)
+		r.With(s.can("kubernetesClusters", m)).Delete("/kubernetesClusters/{id}/hosts/{hostId}", s.removeKubernetesHost)
 
 		r.With(s.can("deploymentPolicies", m)).Post("/deploymentPolicies", s.putPolicy(policies.KindDeployment, false))
 		r.With(s.can("deploymentPolicies", m)).Put("/deploymentPolicies", s.putPolicy(policies.KindDeployment, true))
@@ -396,7 +408,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 }
 
 // resources are the resources the routes name in s.can, for the permissions of GET /session.
-var resources = []string{"session", "autoscalingPolicies", "networkPartitions", "deploymentPolicies",
+var resources = []string{"session", "autoscalingPolicies", "networkPartitions", "kubernetesClusters", "deploymentPolicies",
 	"applicationPolicies", "policyDirectory", "cartridges", "cartridgeGroups", "applications", "signups",
 	"subscriptions", "repo", "tenants", "users", "tokens", "history"}
 

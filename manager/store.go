@@ -21,7 +21,7 @@ var (
 	bucketTenants       = []byte("manager.tenants")       // domain -> tenantRecord
 	bucketTokens        = []byte("manager.tokens")        // sha256(token) hex -> tokenRecord
 	allBuckets          = [][]byte{bucketPolicies, bucketCartridges, bucketGroups, bucketApplications,
-		bucketSignUps, bucketSubscriptions, bucketTenants, bucketTokens, bucketMetadata}
+		bucketSignUps, bucketSubscriptions, bucketTenants, bucketTokens, bucketMetadata, bucketKubernetesClusters}
 )
 
 // errNotFound is returned by store.get for a missing key.

@@ -377,7 +377,11 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		res.add(func() { _ = thrift.Close() })
 	}
-	plat, err := newPlatform(cfg, ctrlDB, client, creds, store, brokerURLs[0], cepURL, modulesURL(apiLn.Addr()), cepStack.Engine)
+	kubeClusters, err := manager.NewKubernetesClusters(db)
+	if err != nil {
+		return err
+	}
+	plat, err := newPlatform(cfg, ctrlDB, client, creds, kubeClusters, store, brokerURLs[0], cepURL, modulesURL(apiLn.Addr()), cepStack.Engine)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/strata-paas/strata/autoscaler"
 	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/controller"
+	"github.com/strata-paas/strata/controller/kubernetes"
 	"github.com/strata-paas/strata/controller/local"
 	"github.com/strata-paas/strata/controller/mock"
 	"github.com/strata-paas/strata/controller/modules"
@@ -29,12 +30,14 @@ type platform struct {
 	controller *controller.Controller
 	mock       *mock.Driver
 	local      *local.Driver
+	kubernetes *kubernetes.Driver
 }
 
-// newPlatform builds the controller on db with the mock and local drivers. mbURL and cepURL are the
+// newPlatform builds the controller on db with the mock, local and kubernetes drivers (the
+// latter reads the Kubernetes cluster definitions from kubeClusters). mbURL and cepURL are the
 // coordinates members get in their payloads; mock members publish health into engine, in process
 // and in batches (100 000 members cost no connection, no encoding and no goroutine each).
-func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials,
+func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials, kubeClusters kubernetes.Clusters,
 	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine) (*platform, error) {
 	var p platform
 	var err error
@@ -60,6 +63,10 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 	if err != nil {
 		return nil, err
 	}
+	p.kubernetes, err = kubernetes.New(kubernetes.Options{Clusters: kubeClusters, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
 	var cepURLs []string
 	if cepURL != "" {
 		cepURLs = []string{cepURL}
@@ -67,7 +74,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 	p.controller, err = controller.New(controller.Options{
 		Bus:             client.Consumer("controller"),
 		DB:              db,
-		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local},
+		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local, kubernetes.Type: p.kubernetes},
 		Recorder:        recorder,
 		Logger:          o.Logger,
 		SyncInterval:    o.SyncInterval,
