@@ -140,6 +140,13 @@ type Options struct {
 	// InProcessSummaries: the CEP runs in this process and calls HandleSummary, so Run does not
 	// also subscribe to summarized-health-stats (each summary would arrive twice).
 	InProcessSummaries bool
+	// StartParallelism is how many StartMember calls a round has in flight at once. Zero or one
+	// starts members one after another in the order the round decided them (replays and tests
+	// rely on that order). A controller that records each member durably before it answers
+	// (an fsync) and starts it on an IaaS is latency-bound: one at a time, 100 000 members take
+	// many minutes however idle the machine; in flight together, their writes share one
+	// transaction (issue 17).
+	StartParallelism int
 }
 
 // ClusterSpec registers one cluster instance for autoscaling: the ids, the cartridge's min and
