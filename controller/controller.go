@@ -96,6 +96,9 @@ type member struct {
 	exited      *Exit     // the driver reported the instance ended while Start was in flight
 	cancelled   bool      // terminated while Start was in flight
 	terminating bool      // the driver's Terminate is in flight
+
+	rev uint64 // counts the changes of m (changed)
+	enc []byte // m's JSON at rev, for the complete topology; nil when stale
 }
 
 // outItem is one entry of the ordered outbox.

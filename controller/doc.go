@@ -38,9 +38,14 @@
 //     CompleteTopologyRequestEvent (at most once per TopologyThrottle: requests that arrive
 //     together get one answer). It is encoded once per change: every change bumps a version in
 //     the critical section that makes it, the publisher caches the encoded event with the
-//     version of its snapshot, and answers and syncs of an unchanged topology publish the cached
+//     version it was taken at, and answers and syncs of an unchanged topology publish the cached
 //     bytes without copying or encoding the topology (issue 17: ~880 B per member, re-encoded for
-//     every request and every minute).
+//     every request and every minute). A changed topology is not encoded whole either: each
+//     member keeps its JSON until it changes (member.changed, under mu, wherever a member's
+//     fields change), the publisher encodes only the members that changed (from copies taken
+//     under mu) and splices every member's bytes into the services and clusters, which it
+//     encodes without their members (topology_encode.go). The bytes are those encoding/json
+//     writes for the whole topology.
 //
 // A start that fails (the request names an unknown network partition or partition, no driver
 // serves the provider, the driver's Start fails) or whose instance ends before the member is

@@ -111,6 +111,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	}
 	m.InstanceID = st.InstanceID
 	setAddresses(m, st)
+	mem.changed()
 	if mem.cancelled || c.members[id] != mem {
 		mem.terminating = true
 		c.mu.Unlock()
@@ -150,6 +151,7 @@ func (c *Controller) initializedLocked(mem *member) {
 		c.stats.invalidTransitions.Add(1)
 		return
 	}
+	mem.changed()
 	c.emitLocked(&model.MemberInitializedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID,
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
 		MemberID: m.MemberID, InstanceID: m.InstanceID, MemberPublicIPs: slices.Clone(m.MemberPublicIPs),
@@ -252,6 +254,7 @@ func (c *Controller) removeMemberLocked(mem *member) {
 	if m.Status() != model.MemberTerminated {
 		m.PushStatus(model.MemberTerminated) // forced: Stratos does not check this transition
 	}
+	mem.changed()
 	c.emitLocked(&model.MemberTerminatedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, MemberID: m.MemberID,
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
 		Properties: maps.Clone(m.Properties)}, c.memberRecord(m, appID, "topology.MemberTerminatedEvent"))
@@ -419,6 +422,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		c.invalidTransition("member", memberID, err)
 		return
 	}
+	mem.changed()
 	if to == model.MemberActive {
 		if ct := c.cartridges[m.ServiceName]; ct != nil {
 			m.PortMap = ct.PortMap()
@@ -531,6 +535,7 @@ func (c *Controller) adopt(ctx context.Context) error {
 			if m.Status() == model.MemberCreated {
 				m.InstanceID = st.InstanceID
 				setAddresses(m, st)
+				mem.changed()
 				c.initializedLocked(mem)
 				c.markDirty(m.MemberID)
 			}
