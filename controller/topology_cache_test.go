@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 
@@ -101,8 +103,8 @@ func TestCompleteTopologyEncodedOncePerChange(t *testing.T) {
 
 // BenchmarkCompleteTopology is the cost of one CompleteTopologyEvent (an answer or a sync) by
 // cluster size and by how many members changed since the last one: none (the cached bytes),
-// one (a member re-encoded, the rest copied), every one (as during a deployment: each member
-// encoded again).
+// one, or every one, as during a deployment. A changed member is written to the state by the
+// flusher (included: it encodes the member too) before the topology is asked for.
 func BenchmarkCompleteTopology(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		for _, changed := range []string{"none", "one", "every"} {
@@ -116,17 +118,21 @@ func BenchmarkCompleteTopology(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					c.mu.Lock()
+					var ids []string
 					switch changed {
 					case "one":
-						c.members["m-000042"].changed()
-						c.topoVersion.Add(1)
+						ids = []string{"m-000042"}
 					case "every":
-						for _, m := range c.members {
-							m.changed()
-						}
-						c.topoVersion.Add(1)
+						ids = slices.Collect(maps.Keys(c.members))
+					}
+					for _, id := range ids {
+						c.members[id].changed()
 					}
 					c.mu.Unlock()
+					if len(ids) > 0 {
+						c.markDirty(ids...)
+						c.flush()
+					}
 					c.publishTopology()
 					batch = c.publishOut(ctx, batch, &logged)
 				}
