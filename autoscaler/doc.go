@@ -120,8 +120,10 @@
 //
 // # Concurrency and lock order
 //
-// Goroutines: Run's scheduler (the only one the package starts; it calls Evaluate), the bus's
-// receive goroutine and the CEP's publishing goroutine calling HandleEvent and HandleSummary,
+// Goroutines: Run's scheduler (the only long-running one the package starts; it calls
+// Evaluate), up to Options.StartParallelism goroutines of a round calling StartMember (each
+// applies its answer under mu; the round waits for them before its next non-start action and
+// before it ends), the bus's receive goroutine and the CEP's publishing goroutine calling HandleEvent and HandleSummary,
 // and any caller of Decisions, PoliciesInUse, Stats and RegisterCluster.
 //
 // Lock order: Autoscaler.roundMu, then Autoscaler.mu. roundMu serializes rounds (Evaluate). mu
