@@ -153,10 +153,27 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 		t.Fatalf("deploy = %d %s, want 202", code, resp)
 	}
 	deadline := 10*time.Minute + time.Duration(n)*50*time.Millisecond
+	progress := time.NewTicker(30 * time.Second) // a long run shows how far it got
+	deployed := make(chan struct{})
+	stopProgress := sync.OnceFunc(func() { close(deployed) })
+	var logging sync.WaitGroup
+	t.Cleanup(func() { stopProgress(); logging.Wait() }) // no Logf after the test ended
+	logging.Go(func() {
+		defer progress.Stop()
+		for {
+			select {
+			case <-deployed:
+				return
+			case <-progress.C:
+				t.Logf("%d of %d members Active after %.0f s", obs.activated.Load(), n, time.Since(start).Seconds())
+			}
+		}
+	})
 	waitUntil(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
 	f.DuringDeploy, _ = obs.askTopology(t)
 	waitUntil(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
 	f.Deploy = time.Since(start)
+	stopProgress()
 	if got := activeMembers(a, scaleCluster); got != n {
 		t.Fatalf("%d members Active in the controller, want %d", got, n)
 	}
