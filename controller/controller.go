@@ -156,6 +156,9 @@ func New(o Options) (*Controller, error) {
 	if o.TopologyThrottle <= 0 {
 		o.TopologyThrottle = DefaultTopologyThrottle
 	}
+	if o.TerminateParallelism <= 0 {
+		o.TerminateParallelism = DefaultTerminateParallelism
+	}
 	if o.GracefulTimeout <= 0 {
 		o.GracefulTimeout = DefaultGracefulTimeout
 	}
@@ -288,7 +291,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { c.worker(ctx) })
-	for range terminateParallelism {
+	for range c.opts.TerminateParallelism {
 		wg.Go(func() { c.terminator(ctx) })
 	}
 

@@ -83,7 +83,7 @@
 // InstanceCleanupClusterEvent per instance with Active members (checkGraceful repeats it every
 // CleanupInterval); members not Active yet are terminated at once. Terminations of many
 // members (undeploy, ReadyToShutDown after a graceful request, graceful timeouts) go through a
-// queue that terminateParallelism workers drain, so the driver never has more calls in flight.
+// queue that Options.TerminateParallelism workers drain, so the driver never has more calls in flight.
 // An instance whose last member left is Terminated; then the clusters are removed
 // (ApplicationClustersRemovedEvent). The call returns ErrClosed when Run ends first.
 //
@@ -145,7 +145,7 @@
 // (state writes), one per Watcher, and the callers of the API. Locks, in the order they may be
 // taken: Controller.mu (all state), then Controller.outMu (the outbox), Controller.dirtyMu
 // (the set of members to write) and Controller.termMu (the termination queue); the last three
-// are never held together. The terminators (terminateParallelism goroutines) are Run's too. No lock is held while
+// are never held together. The terminators (TerminateParallelism goroutines) are Run's too. No lock is held while
 // calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt, except that bbolt is written
 // under mu by the API calls that must be durable before they return.
 package controller

@@ -13,9 +13,6 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// terminateParallelism bounds the driver calls TerminateAll makes at once.
-const terminateParallelism = 16
-
 // StartMember starts one member of a cluster in a partition: it records the member and
 // publishes MemberCreatedEvent, calls the driver of the network partition's provider, then
 // records the instance and its addresses and publishes MemberInitializedEvent. Bad input (an
@@ -348,7 +345,7 @@ func (c *Controller) TerminateAll(ctx context.Context, clusterID string) error {
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		sem  = make(chan struct{}, terminateParallelism)
+		sem  = make(chan struct{}, c.opts.TerminateParallelism)
 	)
 	for _, id := range ids {
 		sem <- struct{}{}

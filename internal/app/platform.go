@@ -71,8 +71,11 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 		SyncInterval:    o.SyncInterval,
 		GracefulTimeout: o.GracefulTimeout,
 		CleanupInterval: o.CleanupInterval,
-		MBURLs:          []string{mbURL},
-		CEPURLs:         cepURLs,
+		// As many terminations in flight as starts (startParallelism): each waits on the
+		// driver's state write.
+		TerminateParallelism: startParallelism,
+		MBURLs:               []string{mbURL},
+		CEPURLs:              cepURLs,
 		// Each member gets its own credential; per-cluster agent accounts of older data dirs
 		// (stored with their clusters) keep working for the members started with them.
 		MemberCredentials: creds.forMember,
