@@ -43,11 +43,11 @@ const (
 	DefaultTopologyThrottle = time.Second
 	// DefaultTerminateParallelism is the default of Options.TerminateParallelism.
 	DefaultTerminateParallelism = 16
-	DefaultStatePath        = "controller.db"
-	bucketCartridges        = "cartridges"
-	bucketNetworkPartitions = "network_partitions"
-	bucketClusters          = "clusters"
-	bucketMembers           = "members"
+	DefaultStatePath            = "controller.db"
+	bucketCartridges            = "cartridges"
+	bucketNetworkPartitions     = "network_partitions"
+	bucketClusters              = "clusters"
+	bucketMembers               = "members"
 )
 
 // Options configure a Controller.
