@@ -143,6 +143,13 @@ type Options struct {
 	// AwaitApplications: the manager gives the tree its applications at start and then calls
 	// ApplicationsLoaded; CompleteApplicationsEvent is not published before (it would lack them).
 	AwaitApplications bool
+	// StartParallelism is how many StartMember calls a round has in flight at once. Zero or one
+	// starts members one after another in the order the round decided them (replays and tests
+	// rely on that order). A controller that records each member durably before it answers
+	// (an fsync) and starts it on an IaaS is latency-bound: one at a time, 100 000 members take
+	// many minutes however idle the machine; in flight together, their writes share one
+	// transaction (issue 17).
+	StartParallelism int
 }
 
 // ClusterSpec registers one cluster instance for autoscaling: the ids, the cartridge's min and

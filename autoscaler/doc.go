@@ -150,8 +150,10 @@
 // # Concurrency and lock order
 //
 // Goroutines: Run's scheduler (it calls Evaluate and checkTree), Run's publisher of
-// CompleteApplicationsEvent, the bus's
-// receive goroutine and the CEP's publishing goroutine calling HandleEvent and HandleSummary,
+// CompleteApplicationsEvent, up to Options.StartParallelism goroutines of a round calling
+// StartMember (each applies its answer under mu; the round waits for them before its next
+// non-start action and before it ends), the bus's receive goroutine and the CEP's publishing
+// goroutine calling HandleEvent and HandleSummary,
 // and any caller of Decisions, PoliciesInUse, Stats and RegisterCluster.
 //
 // Lock order: Autoscaler.roundMu, then Autoscaler.mu (which also guards the tree; the tree's API

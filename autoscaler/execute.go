@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -16,15 +17,17 @@ const publishTimeout = 5 * time.Second
 // execute carries out what a round decided, without the lock: start and terminate calls to the
 // controller, events on the bus, decisions to the recorder. A started member joins its
 // partition's pending list when the controller answers (or earlier, from MemberCreatedEvent).
+// Consecutive starts run up to Options.StartParallelism at a time; any other action waits until
+// the starts before it were answered, so the order between kinds of actions is kept.
 func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decisionOut) {
 	// Failures are counted and logged once a round, not once a member: a controller that is
 	// down would otherwise log a line per cluster instance.
-	var startErrs, termErrs int
-	var lastStart, lastTerm error
-	var failed []failedStart
+	var termErrs int
+	var lastTerm error
+	st := starts{a: a, sem: make(chan struct{}, max(a.opts.StartParallelism, 1))}
 	defer func() {
-		if startErrs > 0 {
-			a.log.Warn("start member", "failures", startErrs, "err", lastStart)
+		if st.errs > 0 {
+			a.log.Warn("start member", "failures", st.errs, "err", st.last)
 		}
 		if termErrs > 0 {
 			a.log.Warn("terminate member", "failures", termErrs, "err", lastTerm)
@@ -33,7 +36,11 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 	for i := range work {
 		w := &work[i]
 		if ctx.Err() != nil {
+			st.wg.Wait()
 			return // shutdown: what the round decided is decided again after a restart
+		}
+		if w.kind != actStart {
+			st.wg.Wait()
 		}
 		switch w.kind {
 		case actStart:
@@ -46,19 +53,7 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 				continue
 			}
 			a.stats.actions.Add(1)
-			m, err := a.opts.Starter.StartMember(ctx, w.req)
-			now := a.clock.Now()
-			a.mu.Lock()
-			a.startedLocked(w, m, err, now)
-			a.mu.Unlock()
-			if err != nil {
-				a.stats.startErrors.Add(1)
-				startErrs++
-				lastStart = fmt.Errorf("cluster %s instance %s partition %s: %w", w.req.ClusterID, w.req.ClusterInstanceID, w.req.PartitionID, err)
-				if w.decision != "" {
-					failed = append(failed, failedStart{in: w.in, decision: w.decision, partition: w.req.PartitionID, err: err.Error()})
-				}
-			}
+			st.start(ctx, w)
 		case actTerminate:
 			a.stats.actions.Add(1)
 			if err := a.opts.Starter.TerminateMember(ctx, w.memberID, w.forced); err != nil {
@@ -77,6 +72,8 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 			cancel()
 		}
 	}
+	st.wg.Wait()
+	failed := st.failed
 	if len(failed) > 0 {
 		a.addStartErrors(failed, decs)
 	}
@@ -96,6 +93,54 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 				a.stats.publishErrors.Add(1)
 			}
 		}
+	}
+}
+
+// starts runs a round's StartMember calls, at most cap(sem) at a time, and collects their
+// failures.
+type starts struct {
+	a   *Autoscaler
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu     sync.Mutex // guards the fields below
+	errs   int
+	last   error
+	failed []failedStart
+}
+
+// start calls StartMember for w, on its own goroutine when the round may run starts in
+// parallel; it waits for a free slot first.
+func (s *starts) start(ctx context.Context, w *action) {
+	s.sem <- struct{}{}
+	if cap(s.sem) == 1 {
+		s.do(ctx, w)
+		<-s.sem
+		return
+	}
+	s.wg.Go(func() {
+		defer func() { <-s.sem }()
+		s.do(ctx, w)
+	})
+}
+
+func (s *starts) do(ctx context.Context, w *action) {
+	a := s.a
+	m, err := a.opts.Starter.StartMember(ctx, w.req)
+	now := a.clock.Now()
+	a.mu.Lock()
+	a.startedLocked(w, m, err, now)
+	a.mu.Unlock()
+	if err == nil {
+		return
+	}
+	a.stats.startErrors.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs++
+	s.last = fmt.Errorf("cluster %s instance %s partition %s: %w", w.req.ClusterID, w.req.ClusterInstanceID, w.req.PartitionID, err)
+	if w.decision != "" {
+		s.failed = append(s.failed, failedStart{in: w.in, decision: w.decision, partition: w.req.PartitionID, err: err.Error()})
 	}
 }
 

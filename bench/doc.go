@@ -51,8 +51,9 @@
 // Active (counted from MemberActivatedEvents on a separate bus connection), peak RSS (VmHWM),
 // steady CPU per minute over -scale.steady once every member is Active, the CompleteTopologyEvent's
 // size and the time to answer a CompleteTopologyRequestEvent (also asked when half the members
-// are Active: it must be answered within 2 s), the GET runtime time (five calls, min–max) and
-// undeploy → no member left. For example:
+// are Active: it must be answered within 2 s), the GET runtime time of the whole view and of
+// one page of 1 000 members (five calls each, min–max) and undeploy → no member left. During the
+// deployment it logs every 30 s how many members are Active. For example:
 //
 //	go test -run 'TestScale$' -scale.members=5000 -timeout 0 -v ./bench
 //

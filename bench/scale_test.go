@@ -47,15 +47,18 @@ type scaleFigures struct {
 	TopologySize   int           // bytes of the CompleteTopologyEvent
 	TopologyAnswer time.Duration // CompleteTopologyRequestEvent → CompleteTopologyEvent, every member Active
 	DuringDeploy   time.Duration // the same, asked when half the members were Active
-	RuntimeMin     time.Duration // GET /applications/{id}/runtime
+	RuntimeMin     time.Duration // GET /applications/{id}/runtime, every member
 	RuntimeMax     time.Duration
+	PageMin        time.Duration // GET /applications/{id}/runtime?limit=1000, one page (the CLI's)
+	PageMax        time.Duration
 	Undeploy       time.Duration // undeploy call → no member left
 }
 
 func (f scaleFigures) String() string {
-	return fmt.Sprintf("| %d | %.1f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms | %.1f s |",
+	return fmt.Sprintf("| %d | %.1f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms (a page of 1 000: %d–%d ms) | %.1f s |",
 		f.Members, f.Deploy.Seconds(), f.PeakRSS>>20, f.SteadyCPU.Seconds(), f.TopologySize>>10, f.TopologyAnswer.Seconds(),
-		f.DuringDeploy.Seconds(), f.RuntimeMin.Milliseconds(), f.RuntimeMax.Milliseconds(), f.Undeploy.Seconds())
+		f.DuringDeploy.Seconds(), f.RuntimeMin.Milliseconds(), f.RuntimeMax.Milliseconds(), f.PageMin.Milliseconds(),
+		f.PageMax.Milliseconds(), f.Undeploy.Seconds())
 }
 
 // TestScale is issue 17's scale harness: the platform of `strata up` (load balancer included) in
@@ -150,10 +153,27 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 		t.Fatalf("deploy = %d %s, want 202", code, resp)
 	}
 	deadline := 10*time.Minute + time.Duration(n)*50*time.Millisecond
+	progress := time.NewTicker(30 * time.Second) // a long run shows how far it got
+	deployed := make(chan struct{})
+	stopProgress := sync.OnceFunc(func() { close(deployed) })
+	var logging sync.WaitGroup
+	t.Cleanup(func() { stopProgress(); logging.Wait() }) // no Logf after the test ended
+	logging.Go(func() {
+		defer progress.Stop()
+		for {
+			select {
+			case <-deployed:
+				return
+			case <-progress.C:
+				t.Logf("%d of %d members Active after %.0f s", obs.activated.Load(), n, time.Since(start).Seconds())
+			}
+		}
+	})
 	waitUntil(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
 	f.DuringDeploy, _ = obs.askTopology(t)
 	waitUntil(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
 	f.Deploy = time.Since(start)
+	stopProgress()
 	if got := activeMembers(a, scaleCluster); got != n {
 		t.Fatalf("%d members Active in the controller, want %d", got, n)
 	}
@@ -172,18 +192,8 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	f.SteadyCPU = time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(steadyStart)))
 
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
-	for i := range 5 {
-		t0 := time.Now()
-		code, resp := scaleCall(t, client, http.MethodGet, api+"/applications/"+scaleApp+"/runtime", "")
-		d := time.Since(t0)
-		if code != http.StatusOK {
-			t.Fatalf("GET runtime = %d %.200s", code, resp)
-		}
-		if i == 0 || d < f.RuntimeMin {
-			f.RuntimeMin = d
-		}
-		f.RuntimeMax = max(f.RuntimeMax, d)
-	}
+	f.RuntimeMin, f.RuntimeMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime")
+	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
 
 	start = time.Now()
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
@@ -193,6 +203,24 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	f.Undeploy = time.Since(start)
 	f.PeakRSS = peakRSS(t)
 	return f
+}
+
+// timeGets GETs url five times and returns the shortest and the longest answer.
+func timeGets(t *testing.T, client *http.Client, url string) (lo, hi time.Duration) {
+	t.Helper()
+	for i := range 5 {
+		t0 := time.Now()
+		code, resp := scaleCall(t, client, http.MethodGet, url, "")
+		d := time.Since(t0)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s = %d %.200s", url, code, resp)
+		}
+		if i == 0 || d < lo {
+			lo = d
+		}
+		hi = max(hi, d)
+	}
+	return lo, hi
 }
 
 // observer is a separate bus connection that counts activations and times complete topologies,

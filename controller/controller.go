@@ -96,6 +96,9 @@ type member struct {
 	exited      *Exit     // the driver reported the instance ended while Start was in flight
 	cancelled   bool      // terminated while Start was in flight
 	terminating bool      // the driver's Terminate is in flight
+
+	rev uint64 // counts the changes of m (changed)
+	enc []byte // m's JSON at rev, for the complete topology; nil when stale
 }
 
 // outItem is one entry of the ordered outbox.
@@ -152,6 +155,9 @@ func New(o Options) (*Controller, error) {
 	}
 	if o.TopologyThrottle <= 0 {
 		o.TopologyThrottle = DefaultTopologyThrottle
+	}
+	if o.TerminateParallelism <= 0 {
+		o.TerminateParallelism = DefaultTerminateParallelism
 	}
 	if o.GracefulTimeout <= 0 {
 		o.GracefulTimeout = DefaultGracefulTimeout
@@ -285,7 +291,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { c.worker(ctx) })
-	for range terminateParallelism {
+	for range c.opts.TerminateParallelism {
 		wg.Go(func() { c.terminator(ctx) })
 	}
 

@@ -38,9 +38,14 @@
 //     CompleteTopologyRequestEvent (at most once per TopologyThrottle: requests that arrive
 //     together get one answer). It is encoded once per change: every change bumps a version in
 //     the critical section that makes it, the publisher caches the encoded event with the
-//     version of its snapshot, and answers and syncs of an unchanged topology publish the cached
+//     version it was taken at, and answers and syncs of an unchanged topology publish the cached
 //     bytes without copying or encoding the topology (issue 17: ~880 B per member, re-encoded for
-//     every request and every minute).
+//     every request and every minute). A changed topology is not encoded whole either: each
+//     member keeps its JSON until it changes (member.changed, under mu, wherever a member's
+//     fields change), the publisher encodes only the members that changed (from copies taken
+//     under mu) and splices every member's bytes into the services and clusters, which it
+//     encodes without their members (topology_encode.go). The bytes are those encoding/json
+//     writes for the whole topology.
 //
 // A start that fails (the request names an unknown network partition or partition, no driver
 // serves the provider, the driver's Start fails) or whose instance ends before the member is
@@ -78,7 +83,7 @@
 // InstanceCleanupClusterEvent per instance with Active members (checkGraceful repeats it every
 // CleanupInterval); members not Active yet are terminated at once. Terminations of many
 // members (undeploy, ReadyToShutDown after a graceful request, graceful timeouts) go through a
-// queue that terminateParallelism workers drain, so the driver never has more calls in flight.
+// queue that Options.TerminateParallelism workers drain, so the driver never has more calls in flight.
 // An instance whose last member left is Terminated; then the clusters are removed
 // (ApplicationClustersRemovedEvent). The call returns ErrClosed when Run ends first.
 //
@@ -140,7 +145,7 @@
 // (state writes), one per Watcher, and the callers of the API. Locks, in the order they may be
 // taken: Controller.mu (all state), then Controller.outMu (the outbox), Controller.dirtyMu
 // (the set of members to write) and Controller.termMu (the termination queue); the last three
-// are never held together. The terminators (terminateParallelism goroutines) are Run's too. No lock is held while
+// are never held together. The terminators (TerminateParallelism goroutines) are Run's too. No lock is held while
 // calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt, except that bbolt is written
 // under mu by the API calls that must be durable before they return.
 package controller

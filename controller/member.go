@@ -13,9 +13,6 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// terminateParallelism bounds the driver calls TerminateAll makes at once.
-const terminateParallelism = 16
-
 // StartMember starts one member of a cluster in a partition: it records the member and
 // publishes MemberCreatedEvent, calls the driver of the network partition's provider, then
 // records the instance and its addresses and publishes MemberInitializedEvent. Bad input (an
@@ -112,6 +109,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	m.InstanceID = st.InstanceID
 	setAddresses(m, st)
 	c.addServicesLocked(m.ClusterID, st.Services)
+	mem.changed()
 	if mem.cancelled || c.members[id] != mem {
 		mem.terminating = true
 		c.mu.Unlock()
@@ -151,6 +149,7 @@ func (c *Controller) initializedLocked(mem *member) {
 		c.stats.invalidTransitions.Add(1)
 		return
 	}
+	mem.changed()
 	c.emitLocked(&model.MemberInitializedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID,
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
 		MemberID: m.MemberID, InstanceID: m.InstanceID, MemberPublicIPs: slices.Clone(m.MemberPublicIPs),
@@ -253,6 +252,7 @@ func (c *Controller) removeMemberLocked(mem *member) {
 	if m.Status() != model.MemberTerminated {
 		m.PushStatus(model.MemberTerminated) // forced: Stratos does not check this transition
 	}
+	mem.changed()
 	c.emitLocked(&model.MemberTerminatedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, MemberID: m.MemberID,
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
 		Properties: maps.Clone(m.Properties)}, c.memberRecord(m, appID, "topology.MemberTerminatedEvent"))
@@ -346,7 +346,7 @@ func (c *Controller) TerminateAll(ctx context.Context, clusterID string) error {
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		sem  = make(chan struct{}, terminateParallelism)
+		sem  = make(chan struct{}, c.opts.TerminateParallelism)
 	)
 	for _, id := range ids {
 		sem <- struct{}{}
@@ -420,6 +420,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		c.invalidTransition("member", memberID, err)
 		return
 	}
+	mem.changed()
 	if to == model.MemberActive {
 		if ct := c.cartridges[m.ServiceName]; ct != nil {
 			m.PortMap = ct.PortMap()
@@ -532,6 +533,7 @@ func (c *Controller) adopt(ctx context.Context) error {
 			if m.Status() == model.MemberCreated {
 				m.InstanceID = st.InstanceID
 				setAddresses(m, st)
+				mem.changed()
 				c.initializedLocked(mem)
 				c.markDirty(m.MemberID)
 			}

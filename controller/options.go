@@ -41,11 +41,13 @@ const (
 	DefaultGracefulTimeout  = 30 * time.Minute
 	DefaultCleanupInterval  = 30 * time.Second
 	DefaultTopologyThrottle = time.Second
-	DefaultStatePath        = "controller.db"
-	bucketCartridges        = "cartridges"
-	bucketNetworkPartitions = "network_partitions"
-	bucketClusters          = "clusters"
-	bucketMembers           = "members"
+	// DefaultTerminateParallelism is the default of Options.TerminateParallelism.
+	DefaultTerminateParallelism = 16
+	DefaultStatePath            = "controller.db"
+	bucketCartridges            = "cartridges"
+	bucketNetworkPartitions     = "network_partitions"
+	bucketClusters              = "clusters"
+	bucketMembers               = "members"
 )
 
 // Options configure a Controller.
@@ -71,6 +73,11 @@ type Options struct {
 	// requests: requests that arrive meanwhile share the next one (10 000 agents starting at once
 	// would otherwise each cost a full topology).
 	TopologyThrottle time.Duration
+	// TerminateParallelism bounds the driver's Terminate calls in flight for an undeploy,
+	// TerminateAll and graceful terminations; default DefaultTerminateParallelism. A driver that
+	// waits on each call (an fsync, an IaaS round trip) terminates at most this many members per
+	// call time: 16 took 148 s for 20 000 mock members.
+	TerminateParallelism int
 	// GracefulTimeout bounds a graceful termination: a member that has not reached
 	// ReadyToShutDown this long after TerminateMember(graceful) is terminated forcibly
 	// (Stratos' pendingTerminationMemberExpiryTimeout, 30 min).

@@ -30,6 +30,16 @@ type memberRecord struct {
 	Deadline time.Time `json:",omitzero"`
 }
 
+// memberRecordOut is how flush writes a memberRecord: with the member's JSON as the complete
+// topology keeps it (member.enc), so that a member is encoded once per change for both.
+type memberRecordOut struct {
+	Member   json.RawMessage
+	Driver   string
+	Payload  model.Payload
+	Graceful bool      `json:",omitempty"`
+	Deadline time.Time `json:",omitzero"`
+}
+
 func (c *Controller) load() error {
 	err := c.db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range []string{bucketCartridges, bucketNetworkPartitions, bucketClusters, bucketMembers} {
@@ -180,7 +190,8 @@ func (c *Controller) flusher(ctx context.Context) {
 	}
 }
 
-// flush writes every dirty member in one transaction.
+// flush writes every dirty member in one transaction. The JSON of each member it encodes is kept
+// for the complete topology.
 func (c *Controller) flush() {
 	c.dirtyMu.Lock()
 	ids, gen := c.dirty, c.dirtyGen
@@ -196,7 +207,15 @@ func (c *Controller) flush() {
 			vals[id] = nil
 			continue
 		}
-		b, err := json.Marshal(memberRecord{Member: m.m, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
+		if m.enc == nil {
+			enc, err := json.Marshal(m.m)
+			if err != nil {
+				encErr = err
+				continue
+			}
+			m.enc = enc
+		}
+		b, err := json.Marshal(memberRecordOut{Member: m.enc, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
 		if err != nil {
 			encErr = err
 			continue

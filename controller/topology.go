@@ -29,10 +29,11 @@ type topologyCache struct {
 	body    []byte
 }
 
-// topologyItem is a CompleteTopologyEvent in the outbox: the snapshot to encode (and cache as
-// version), or the cached encoding.
+// topologyItem is a CompleteTopologyEvent in the outbox: the parts to encode (and cache as
+// version), the cached encoding, or, for a bus that takes only events, a snapshot.
 type topologyItem struct {
 	snapshot *model.Topology
+	parts    *topologyParts
 	version  uint64
 	body     []byte
 }
@@ -46,9 +47,12 @@ func (c *Controller) publishTopology() {
 	c.mu.Lock()
 	v := c.topoVersion.Load()
 	it := &topologyItem{version: v}
-	if cached := c.topoCache.Load(); raw && cached != nil && cached.version == v {
+	switch cached := c.topoCache.Load(); {
+	case raw && cached != nil && cached.version == v:
 		it.body = cached.body
-	} else {
+	case raw:
+		it.parts = c.topologyPartsLocked()
+	default:
 		it.snapshot = c.snapshotLocked()
 	}
 	c.enqueueOut(outItem{topology: it}, false)
@@ -64,15 +68,15 @@ func (c *Controller) publishItem(ctx context.Context, it *outItem) error {
 	}
 	ev := &model.CompleteTopologyEvent{Topology: t.snapshot}
 	rp, raw := c.bus.(rawPublisher)
-	if !raw {
+	if !raw || t.snapshot != nil {
 		return c.bus.PublishEvent(ctx, ev)
 	}
 	if t.body == nil {
-		body, err := model.Marshal(ev)
+		body, err := c.encodeTopology(t.parts)
 		if err != nil {
 			return fmt.Errorf("publish complete topology: %w", err)
 		}
-		t.body = body
+		t.body, t.parts = body, nil
 		c.topoCache.Store(&topologyCache{version: t.version, body: body})
 	}
 	return rp.Publish(ctx, model.TopicOf(ev), t.body, topologyQoS)

@@ -20,7 +20,7 @@ import (
 // clean up with one InstanceCleanupClusterEvent (repeated every CleanupInterval); a member is
 // terminated once ready to shut down, forcibly after GracefulTimeout, and at once when it is not
 // Active yet; an instance whose last member is gone is Terminated
-// (ClusterInstanceTerminatedEvent). The terminations go through a pool of terminateParallelism
+// (ClusterInstanceTerminatedEvent). The terminations go through a pool of TerminateParallelism
 // workers. The call returns when ApplicationClustersRemovedEvent is on the bus, when a termination fails, when ctx ends
 // or when Run returns (ErrClosed); calling it again resumes the removal.
 func (c *Controller) RemoveApplicationClusters(ctx context.Context, appID string) error {
@@ -233,7 +233,7 @@ func (c *Controller) queueTermination(mems ...*member) {
 	}
 }
 
-// terminator is one of Run's terminateParallelism workers: it terminates the queued members one
+// terminator is one of Run's TerminateParallelism workers: it terminates the queued members one
 // at a time until ctx ends, so that an undeploy of many members keeps a bounded number of driver
 // calls in flight.
 func (c *Controller) terminator(ctx context.Context) {

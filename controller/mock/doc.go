@@ -31,7 +31,8 @@
 //
 // One Driver carries 10 000 instances: the instances share one bus subscription per event type
 // (dispatched by member id from a map, not a subscription per member) and one health loop, which
-// every Resolution collects the instances that are due and hands their samples to the Publish
+// every Resolution (and at once for a new instance) takes the instances that are due from a heap
+// ordered by due time, so a tick costs the due instances, not every instance, and hands their samples to the Publish
 // function in batches of BatchSize (one Thrift bundle each when Publish is a data-bridge client,
 // so a few connections serve every instance). Samples are plain values built without
 // allocating per instance.

@@ -109,6 +109,7 @@ type Driver struct {
 
 	mu        sync.Mutex
 	instances map[string]*instance
+	due       dueHeap // the instances by next health publication (with Publish set)
 	types     map[string]*typeState
 	report    func(controller.Exit)
 	buf       []model.HealthSample
@@ -257,6 +258,7 @@ func (d *Driver) load() error {
 			}
 			in := &instance{rec: r, ts: d.typeLocked(r.ServiceName, r.StartTime), started: true, activated: true}
 			d.instances[r.Started.InstanceID] = in
+			d.scheduleLocked(in)
 			for _, ip := range r.Started.PrivateIPs {
 				if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
 					b := a.As4()
@@ -334,7 +336,9 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	if _, dup := d.instances[st.InstanceID]; dup {
 		return controller.Started{}, fmt.Errorf("%w: %s", ErrInstanceExists, st.InstanceID)
 	}
-	d.instances[st.InstanceID] = &instance{rec: r, ts: d.typeLocked(in.ServiceName, now), next: now}
+	inst := &instance{rec: r, ts: d.typeLocked(in.ServiceName, now), next: now}
+	d.instances[st.InstanceID] = inst
+	d.scheduleLocked(inst)
 	select {
 	case d.kick <- struct{}{}:
 	default:

@@ -83,3 +83,32 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkMockTickNoneDue is a health tick (or a new instance's kick) of n instances of which
+// none is due, as at most ticks between two publications: its cost should not grow with n
+// (a scan of every instance at every tick and kick made a deployment of N mock members N² work).
+func BenchmarkMockTickNoneDue(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			clock := newFakeClock()
+			d, err := New(Options{Bus: newFakeBus(), Clock: clock, Logger: discard,
+				Publish: func(context.Context, []model.HealthSample) error { return nil }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range n {
+				startInstance(b, d, fmt.Sprintf("app1.php1.php.domain%036d", i), "php")
+			}
+			ctx := context.Background()
+			now := clock.Now()
+			d.publishDue(ctx, now) // every instance's first health: the next is due in DefaultInterval
+			b.ReportAllocs()
+			for b.Loop() {
+				d.publishDue(ctx, now)
+			}
+			if s := d.Stats(); s.Samples == 0 {
+				b.Fatal("no health was published")
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package mock
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"sync"
@@ -47,13 +48,19 @@ func (d *Driver) publishDue(ctx context.Context, now time.Time) {
 	d.mu.Lock()
 	buf := d.buf[:0]
 	ms := now.UnixMilli()
-	for _, in := range d.instances {
-		if now.Before(in.next) {
+	// Only the instances that are due: a scan of every instance, at every tick and at every
+	// start's kick, made a deployment of N mock members N² work (issue 17: 13 % of the CPU at
+	// 50 000 members).
+	for len(d.due) > 0 && !now.Before(d.due[0].next) {
+		in := d.due[0]
+		if d.instances[in.rec.Started.InstanceID] != in { // terminated meanwhile
+			heap.Pop(&d.due)
 			continue
 		}
 		if in.next = in.next.Add(d.opts.Interval); !now.Before(in.next) {
 			in.next = now.Add(d.opts.Interval) // fell behind: no burst of catch-up samples
 		}
+		heap.Fix(&d.due, 0)
 		r := &in.rec
 		elapsed := now.Sub(in.ts.start)
 		// memory_consumption, then load_average, then the in-flight count (§2.6, §8.1).
@@ -194,4 +201,28 @@ func (in *instance) maintenance(out []model.Event) []model.Event {
 func instanceMaintenance(r *record) model.InstanceMaintenanceModeEvent {
 	return model.InstanceMaintenanceModeEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, MemberID: r.Started.MemberID,
 		ClusterInstanceID: r.ClusterInstanceID, NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID}
+}
+
+// scheduleLocked adds a new instance to the health schedule. Without Publish there is no
+// schedule: nothing would take the instances out again.
+func (d *Driver) scheduleLocked(in *instance) {
+	if d.opts.Publish != nil {
+		heap.Push(&d.due, in)
+	}
+}
+
+// dueHeap orders instances by their next health publication. A terminated instance stays until
+// it is due, then publishDue drops it.
+type dueHeap []*instance
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*instance)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	in := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return in
 }

@@ -80,8 +80,11 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 		SyncInterval:    o.SyncInterval,
 		GracefulTimeout: o.GracefulTimeout,
 		CleanupInterval: o.CleanupInterval,
-		MBURLs:          []string{mbURL},
-		CEPURLs:         cepURLs,
+		// As many terminations in flight as starts (startParallelism): each waits on the
+		// driver's state write.
+		TerminateParallelism: startParallelism,
+		MBURLs:               []string{mbURL},
+		CEPURLs:              cepURLs,
 		// `strata init` in a member fetches the cartridge's module from the REST listener.
 		Payload: model.Payload{{Key: model.PayloadModulesURL, Value: modulesURL}},
 		// Each member gets its own credential; per-cluster agent accounts of older data dirs

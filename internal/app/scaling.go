@@ -16,6 +16,13 @@ import (
 	"github.com/strata-paas/strata/policies"
 )
 
+// startParallelism is how many member starts the autoscaler has in flight at once. The
+// controller records each member durably before it calls the driver, and the mock driver records
+// its instance too: one at a time, every start waits for two fsyncs (issue 17: 20 000 members
+// took 17 minutes to deploy, 93 % of it blocked in those writes). Starts in flight together
+// share the controller's next transaction and the driver's batch.
+const startParallelism = 256
+
 // controllerStarter adapts the controller to the autoscaler's starter.
 type controllerStarter struct{ c *controller.Controller }
 
@@ -75,6 +82,7 @@ func newScaling(ctx context.Context, o Options, c *controller.Controller, client
 		DecisionHistory:    o.DecisionHistory,
 		InProcessSummaries: true,
 		AwaitApplications:  true,
+		StartParallelism:   startParallelism,
 	})
 	if err != nil {
 		return nil, err
