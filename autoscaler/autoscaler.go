@@ -34,6 +34,13 @@ type StartRequest struct {
 	PartitionID        string
 	MinCount           int
 	ScalingDecisionID  string
+	// Recorded, when the starter calls it, says that the member is recorded (its id and
+	// InitTime taken) and only the slow part of the start (the durable write, the IaaS) is left.
+	// A round with parallel starts begins the next start only then, so members are recorded in
+	// the order the round decided them, as Stratos' cloud controller records them (its
+	// partition round-robin test reads that order from InitTime). A starter that never calls it
+	// gets its starts one after another.
+	Recorded func()
 }
 
 // starter is what the autoscaler needs from the cloud controller.

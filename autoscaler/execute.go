@@ -110,7 +110,8 @@ type starts struct {
 }
 
 // start calls StartMember for w, on its own goroutine when the round may run starts in
-// parallel; it waits for a free slot first.
+// parallel; it waits for a free slot first, and returns once the starter has recorded the
+// member (StartRequest.Recorded) or answered.
 func (s *starts) start(ctx context.Context, w *action) {
 	s.sem <- struct{}{}
 	if cap(s.sem) == 1 {
@@ -118,10 +119,15 @@ func (s *starts) start(ctx context.Context, w *action) {
 		<-s.sem
 		return
 	}
+	recorded := make(chan struct{})
+	var once sync.Once
+	w.req.Recorded = func() { once.Do(func() { close(recorded) }) }
 	s.wg.Go(func() {
 		defer func() { <-s.sem }()
+		defer w.req.Recorded()
 		s.do(ctx, w)
 	})
+	<-recorded
 }
 
 func (s *starts) do(ctx context.Context, w *action) {

@@ -230,8 +230,21 @@ type starter struct {
 
 func (s *starter) StartMember(ctx context.Context, r autoscaler.StartRequest) (model.Member, error) {
 	at := time.Now()
+	// The controller records the member (Recorded) in the order the round decided, then the
+	// starts run in parallel and return in any order: Seq is the record order.
+	seq := -1
+	recorded := r.Recorded
+	r.Recorded = func() {
+		seq = s.log.ticket()
+		if recorded != nil {
+			recorded()
+		}
+	}
 	m, err := s.next.StartMember(ctx, r)
-	s.log.add(call{At: at, Start: true, Req: r, MemberID: m.MemberID, Err: err})
+	if seq < 0 {
+		seq = s.log.ticket()
+	}
+	s.log.add(call{At: at, Start: true, Req: r, MemberID: m.MemberID, Err: err, Seq: seq})
 	return m, err
 }
 
@@ -248,11 +261,21 @@ type call struct {
 	MemberID string // the member started or terminated
 	Forced   bool
 	Err      error
+	Seq      int // a start's place in the order the controller recorded the members
 }
 
 type callLog struct {
 	mu    sync.Mutex
 	calls []call
+	seq   int
+}
+
+// ticket numbers the members in the order the controller records them.
+func (l *callLog) ticket() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	return l.seq
 }
 
 func (l *callLog) add(c call) {

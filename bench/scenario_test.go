@@ -246,11 +246,11 @@ func TestSingleClusterScaling(t *testing.T) {
 		activeAt.Round(time.Millisecond), peak, upAt.Round(time.Millisecond), downAt.Round(time.Millisecond), minAt.Round(time.Millisecond))
 }
 
-// startOrder sorts members by init time, ties broken by the order the autoscaler started them.
+// startOrder sorts members by init time, ties broken by the order the controller recorded them.
 func (p *platform) startOrder(ms []model.Member) {
 	idx := map[string]int{}
-	for i, c := range p.starts.startCalls() {
-		idx[c.MemberID] = i
+	for _, c := range p.starts.startCalls() {
+		idx[c.MemberID] = c.Seq
 	}
 	slices.SortStableFunc(ms, func(a, b model.Member) int {
 		return cmp.Or(cmp.Compare(a.InitTime, b.InitTime), cmp.Compare(idx[a.MemberID], idx[b.MemberID]))

@@ -54,4 +54,8 @@ type StartRequest struct {
 	ScalingDecisionID  string `json:"scalingDecisionId,omitempty"` // SCALING_DECISION_ID, optional
 	// Properties become the member's topology properties.
 	Properties model.Properties `json:"properties,omitempty"`
+	// Recorded, when set, is called once the member is recorded in memory with its id and
+	// InitTime (MemberCreatedEvent queued), before the durable write and the driver's start: a
+	// caller with several starts in flight can keep their records in its order.
+	Recorded func() `json:"-"`
 }

@@ -73,6 +73,9 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 		MemberID: id, LoadBalancingIPType: m.LoadBalancingIPType, InitTime: m.InitTime, Properties: maps.Clone(m.Properties)},
 		c.memberRecord(m, cl.Spec.AppID, "topology.MemberCreatedEvent"), true)
 	c.mu.Unlock()
+	if req.Recorded != nil {
+		req.Recorded()
+	}
 
 	fail := func(err error) (model.Member, error) {
 		c.stats.startFailures.Add(1)

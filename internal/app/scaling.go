@@ -34,6 +34,7 @@ func (s controllerStarter) StartMember(ctx context.Context, r autoscaler.StartRe
 		PartitionID:        r.PartitionID,
 		MinCount:           r.MinCount,
 		ScalingDecisionID:  r.ScalingDecisionID,
+		Recorded:           r.Recorded,
 	})
 }
 
