@@ -55,7 +55,7 @@
 // one page of 1 000 members (five calls each, min–max) and undeploy → no member left. During the
 // deployment it logs every 30 s how many members are Active. For example:
 //
-//	go test -run 'TestScale$' -scale.members=5000 -timeout 0 -v ./bench
+//	go test -run 'TestScale$' -timeout 0 -v ./bench -scale.members=5000
 //
 // Nothing imports this package; it may import everything.
 package bench
