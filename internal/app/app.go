@@ -496,8 +496,9 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	err = g.Wait()
-	if stopped.Err() != nil && errors.Is(err, context.Canceled) {
-		// Stopped while a component was still starting (e.g. subscribing): not a failure.
+	if stopped.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, bus.ErrClosed)) {
+		// Stopped while a component was still starting (e.g. subscribing, when the bus client
+		// had already closed): not a failure.
 		return nil
 	}
 	return err
