@@ -341,5 +341,12 @@ func (s *Server) removeApplication(w http.ResponseWriter, r *http.Request) {
 	if t, ok := s.tree(); ok {
 		t.RemoveApplication(id)
 	}
+	// Consumers learned of the application from ApplicationCreatedEvent: tell them it is gone,
+	// with the clusters that event named.
+	var data []model.ClusterDataHolder
+	a.Bean.walkCartridges(func(c *cartridgeRef, _ string) {
+		data = append(data, model.ClusterDataHolder{ServiceType: c.Type, ClusterID: model.ClusterID(id, c.SubscribableInfo.Alias, c.Type)})
+	})
+	s.publish(r.Context(), &model.ApplicationDeletedEvent{ApplicationID: id, ClusterData: data})
 	writeSuccess(w, http.StatusOK, "Application deleted successfully: [application] "+id)
 }

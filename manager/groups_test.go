@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // postPolicies posts the policies, partitions and cartridges of the Stratos samples that the
@@ -96,4 +98,23 @@ func TestStartupOrderAliases(t *testing.T) {
 	expect(t, "group update breaking the app", e.admin("PUT", "/api/cartridgeGroups", nestedGroup("outer", "inner", `"group.gone","cartridge.p"`)), http.StatusBadRequest,
 		"[startup-order-alias] group.gone is not there in the application.")
 	expect(t, "a valid group update", e.admin("PUT", "/api/cartridgeGroups", nestedGroup("outer", "inner", `"cartridge.p","group.n"`)), http.StatusOK, "")
+}
+
+// TestRemoveApplicationPublishesDeleted: removing an application that was added but never
+// deployed publishes ApplicationDeletedEvent, so that a consumer that learned of it from
+// ApplicationCreatedEvent drops it (an undeploy publishes it at its end already).
+func TestRemoveApplicationPublishesDeleted(t *testing.T) {
+	e := newEnv(t)
+	postPolicies(t, e)
+	expect(t, "add outer", e.admin("POST", "/api/cartridgeGroups", nestedGroup("outer", "inner", `"group.n","cartridge.p"`)), http.StatusCreated, "")
+	expect(t, "add app", e.admin("POST", "/api/applications", groupApp("app", "outer", "inner", `"cartridge.top","group.g"`)), http.StatusCreated, "")
+	expect(t, "remove app", e.admin("DELETE", "/api/applications/app", nil), http.StatusOK, "")
+	e.bus.mu.Lock()
+	defer e.bus.mu.Unlock()
+	for _, ev := range e.bus.published {
+		if d, ok := ev.(*model.ApplicationDeletedEvent); ok && d.ApplicationID == "app" {
+			return
+		}
+	}
+	t.Errorf("no ApplicationDeletedEvent for the removed application among %d events published", len(e.bus.published))
 }
