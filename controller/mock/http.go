@@ -41,21 +41,9 @@ type InstanceMetadata struct {
 func (d *Driver) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /instances", d.postInstance)
-	mux.HandleFunc("POST /instances/{id}/allocateIpAddress", func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		in, ok := d.instances[r.PathValue("id")]
-		var m InstanceMetadata
-		if ok {
-			m = metadata(&in.rec)
-		}
-		d.mu.Unlock()
-		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such instance"})
-			return
-		}
-		// Addresses are given at the start (Stratos allocates them here); the answer is the same.
-		writeJSON(w, http.StatusOK, m)
-	})
+	// Addresses are given at the start (Stratos allocates them at allocateIpAddress); its answer
+	// is the instance's.
+	mux.HandleFunc("POST /instances/{id}/allocateIpAddress", d.getInstance)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "running", "instances": d.Stats().Instances})
 	})
@@ -69,20 +57,7 @@ func (d *Driver) Handler() http.Handler {
 		slices.SortFunc(out, func(a, b InstanceMetadata) int { return strings.Compare(a.InstanceID, b.InstanceID) })
 		writeJSON(w, http.StatusOK, out)
 	})
-	mux.HandleFunc("GET /instances/{id}", func(w http.ResponseWriter, r *http.Request) {
-		d.mu.Lock()
-		in, ok := d.instances[r.PathValue("id")]
-		var m InstanceMetadata
-		if ok {
-			m = metadata(&in.rec)
-		}
-		d.mu.Unlock()
-		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such instance"})
-			return
-		}
-		writeJSON(w, http.StatusOK, m)
-	})
+	mux.HandleFunc("GET /instances/{id}", d.getInstance)
 	mux.HandleFunc("DELETE /instances/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.Kill(r.PathValue("id")); errors.Is(err, controller.ErrInstanceNotFound) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
@@ -165,4 +140,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// getInstance answers one instance's metadata.
+func (d *Driver) getInstance(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	in, ok := d.instances[r.PathValue("id")]
+	var m InstanceMetadata
+	if ok {
+		m = metadata(&in.rec)
+	}
+	d.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such instance"})
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
 }

@@ -335,27 +335,7 @@ type itBus struct {
 
 func watchIT(t *testing.T, s *started) *itBus {
 	t.Helper()
-	user, password := s.app.BusCredential()
-	connected := make(chan struct{})
-	var once sync.Once
-	c, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, ClientID: "stratos-it-watch", Username: user, Password: password,
-		Logger: testenv.Logger(t, 0), OnState: func(st bus.State) {
-			if st == bus.Connected {
-				once.Do(func() { close(connected) })
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-connected:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the scenario's bus watcher did not connect")
-	}
+	c, ctx := connectWatcher(t, s, "stratos-it-watch")
 	w := &itBus{client: c, ctx: ctx}
 	for _, f := range []string{"application/#", "topology/#", "tenant/#", "applicationsignup/#"} {
 		if err := c.Subscribe(ctx, f, func(topic string, payload []byte) {

@@ -140,22 +140,17 @@ func checkRuntimePages(t *testing.T, client *http.Client, api string, n int) {
 	}
 }
 
-// busWatcher records the classes of the events on the platform's bus, from a client of its own.
-type busWatcher struct {
-	mu      sync.Mutex
-	classes []string
-}
-
-func watchBus(t *testing.T, s *started, filters ...string) *busWatcher {
+// connectWatcher connects a bus client of the test's own to the platform's broker, with the
+// platform's internal credential (anonymous clients are refused), and waits until it is
+// connected; it stops at the test's end.
+func connectWatcher(t *testing.T, s *started, clientID string) (*bus.Client, context.Context) {
 	t.Helper()
 	user, password := s.app.BusCredential()
-	brokers := s.app.Addrs().Brokers
-	w := &busWatcher{}
 	connected := make(chan struct{})
 	var once sync.Once
-	c, err := bus.New(bus.Options{URLs: brokers, ClientID: "undeploy-watch", Username: user, Password: password,
-		Logger: testenv.Logger(t, 0), OnState: func(s bus.State) {
-			if s == bus.Connected {
+	c, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, ClientID: clientID, Username: user, Password: password,
+		Logger: testenv.Logger(t, 0), OnState: func(st bus.State) {
+			if st == bus.Connected {
 				once.Do(func() { close(connected) })
 			}
 		}})
@@ -169,8 +164,21 @@ func watchBus(t *testing.T, s *started, filters ...string) *busWatcher {
 	select {
 	case <-connected:
 	case <-time.After(20 * time.Second):
-		t.Fatal("the watching bus client did not connect")
+		t.Fatalf("the bus watcher %s did not connect", clientID)
 	}
+	return c, ctx
+}
+
+// busWatcher records the classes of the events on the platform's bus, from a client of its own.
+type busWatcher struct {
+	mu      sync.Mutex
+	classes []string
+}
+
+func watchBus(t *testing.T, s *started, filters ...string) *busWatcher {
+	t.Helper()
+	w := &busWatcher{}
+	c, ctx := connectWatcher(t, s, "undeploy-watch")
 	for _, f := range filters {
 		if err := c.SubscribeEvents(ctx, f, func(_ string, e model.Event) {
 			class := e.EventClass()
