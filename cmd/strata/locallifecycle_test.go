@@ -178,17 +178,25 @@ func TestLocalMemberLifecycle(t *testing.T) {
 	}
 	ph = phase("graceful termination under load", ph)
 
+	// MQTT keeps the order of one publisher's messages only: a third client can see the
+	// platform's MemberMaintenanceModeEvent, which answers the agent's InstanceMaintenanceModeEvent,
+	// arrive first (the broker fans each publish out to its subscribers one after another, so
+	// the answer can reach the watcher before the question does; seen once in CI). So each
+	// publisher's sequence is checked, and the cleanup flow as a whole.
 	seq := e.events.sequence(victim)
-	want := []string{"InstanceCleanupMemberEvent", "InstanceMaintenanceModeEvent", "MemberMaintenanceModeEvent",
-		"InstanceReadyToShutdownEvent", "MemberReadyToShutdownEvent", "MemberTerminatedEvent"}
-	var got []string
-	for _, s := range seq {
-		if slices.Contains(want, s) {
-			got = append(got, s)
+	for _, want := range [][]string{
+		{"InstanceCleanupMemberEvent", "MemberMaintenanceModeEvent", "MemberReadyToShutdownEvent", "MemberTerminatedEvent"}, // the platform
+		{"InstanceMaintenanceModeEvent", "InstanceReadyToShutdownEvent"},                                                    // the agent
+	} {
+		var got []string
+		for _, s := range seq {
+			if slices.Contains(want, s) {
+				got = append(got, s)
+			}
 		}
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("graceful termination of %s on the bus: %v, want %v (all: %v)", victim, got, want, seq)
+		if !slices.Equal(got, want) {
+			t.Errorf("graceful termination of %s on the bus: %v, want %v (all: %v)", victim, got, want, seq)
+		}
 	}
 	// clean.sh ran after the agent announced maintenance and finished before it was ready to
 	// shut down.
