@@ -15,11 +15,25 @@ import (
 // clusterStats holds a cluster's round-robin position and in-flight accounting per cluster
 // instance.
 type clusterStats struct {
-	id, networkPartitionID string
-	rr                     atomic.Uint64
+	id string
+	rr atomic.Uint64
 
-	mu        sync.Mutex
-	instances map[string]*instanceStats // cluster instance id -> stats
+	mu                 sync.Mutex
+	networkPartitionID string                    // the first member's, for samples of instances without one
+	instances          map[string]*instanceStats // cluster instance id -> stats
+}
+
+// learnNetworkPartition keeps np as the cluster's network partition unless it has one: the
+// topology goroutine calls it while sample reads it.
+func (cs *clusterStats) learnNetworkPartition(np string) {
+	if np == "" {
+		return
+	}
+	cs.mu.Lock()
+	if cs.networkPartitionID == "" {
+		cs.networkPartitionID = np
+	}
+	cs.mu.Unlock()
 }
 
 // instanceStats integrates the number of requests in flight over time, so the published value
@@ -126,6 +140,7 @@ func (l *LB) sample(now time.Time, interval time.Duration) []databridge.Event {
 		for _, s := range cs.instances {
 			insts = append(insts, s)
 		}
+		clusterNP := cs.networkPartitionID
 		cs.mu.Unlock()
 		sort.Slice(insts, func(i, j int) bool { return insts[i].id < insts[j].id })
 		if len(insts) == 0 {
@@ -134,7 +149,7 @@ func (l *LB) sample(now time.Time, interval time.Duration) []databridge.Event {
 		for _, s := range insts {
 			np := s.networkPartitionID
 			if np == "" {
-				np = cs.networkPartitionID
+				np = clusterNP
 			}
 			if np == "" {
 				np = l.opts.NetworkPartitionID

@@ -275,8 +275,8 @@ func (l *LB) memberChangedLocked(c *cluster, old, m *member) {
 		}
 	}
 	if m != nil {
-		if cs := l.clusterStats[c.id]; cs != nil && cs.networkPartitionID == "" && m.networkPartitionID != "" {
-			cs.networkPartitionID = m.networkPartitionID
+		if cs := l.clusterStats[c.id]; cs != nil {
+			cs.learnNetworkPartition(m.networkPartitionID)
 		}
 	}
 }
@@ -356,9 +356,7 @@ func (l *LB) rebuildLocked() {
 						ports[p] = port
 					}
 				}
-				if cs.networkPartitionID == "" && m.networkPartitionID != "" {
-					cs.networkPartitionID = m.networkPartitionID
-				}
+				cs.learnNetworkPartition(m.networkPartitionID)
 			}
 			sort.Strings(ids) // a stable order keeps the round robin fair across rebuilds
 			cs.prune(c.members)
