@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -146,7 +147,7 @@ func (c *Controller) AddNetworkPartition(ctx context.Context, np model.NetworkPa
 func (c *Controller) validateNP(np *model.NetworkPartition) error {
 	err := np.Validate()
 	if _, ok := c.opts.Drivers[np.Provider]; !ok && np.Provider != "" {
-		return errJoin(err, fmt.Errorf("%w %q", ErrNoDriver, np.Provider))
+		return errors.Join(err, fmt.Errorf("%w %q", ErrNoDriver, np.Provider))
 	}
 	return err
 }

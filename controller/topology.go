@@ -3,7 +3,6 @@ package controller
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -81,8 +80,6 @@ func (c *Controller) publishItem(ctx context.Context, it *outItem) error {
 	}
 	return rp.Publish(ctx, model.TopicOf(ev), t.body, topologyQoS)
 }
-
-func errJoin(errs ...error) error { return errors.Join(errs...) }
 
 // serviceOf is the topology service of a cartridge: its port map and its plain properties
 // (payload parameters go to payloads, not to the topology).
