@@ -36,7 +36,7 @@ type Controller struct {
 	nps        map[string]*model.NetworkPartition
 	clusters   map[string]*cluster
 	members    map[string]*member
-	gone       chan struct{} // closed and replaced whenever a member leaves the topology
+	gone       chan struct{} // closed and replaced (wakeGoneLocked) when a member leaves or a removal fails
 	closed     bool
 
 	outMu     sync.Mutex

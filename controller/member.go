@@ -244,8 +244,7 @@ func (c *Controller) removeMemberLocked(mem *member) {
 	m := mem.m
 	c.stats.terminations.Add(1)
 	delete(c.members, m.MemberID)
-	close(c.gone)
-	c.gone = make(chan struct{})
+	c.wakeGoneLocked()
 	cl := c.clusters[m.ClusterID]
 	appID := ""
 	if cl != nil {

@@ -218,6 +218,13 @@ func (c *Controller) awaitRemoved(ctx context.Context, ids []string) error {
 	}
 }
 
+// wakeGoneLocked wakes every waiter on gone (awaitRemoved): a member left the
+// topology or a removal failed. mu is held.
+func (c *Controller) wakeGoneLocked() {
+	close(c.gone)
+	c.gone = make(chan struct{})
+}
+
 // queueTermination hands members (mem.terminating set) to the terminators. Any lock may be
 // held; termMu is taken after mu.
 func (c *Controller) queueTermination(mems ...*member) {
@@ -284,8 +291,7 @@ func (c *Controller) terminationFailed(mem *member, err error) {
 	defer c.mu.Unlock()
 	if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing {
 		cl.removeErr = err
-		close(c.gone) // wake RemoveApplicationClusters
-		c.gone = make(chan struct{})
+		c.wakeGoneLocked() // RemoveApplicationClusters returns the error
 	}
 }
 
