@@ -52,10 +52,7 @@ func (d *Driver) podChanged(c *conn, obj any) {
 		return
 	}
 	d.mu.Lock()
-	if ch := c.waiters[p.Name]; ch != nil {
-		close(ch)
-		delete(c.waiters, p.Name)
-	}
+	c.wakeLocked(p.Name)
 	if c.terminating[p.Name] || c.reported[p.Name] {
 		d.mu.Unlock()
 		return
@@ -87,10 +84,7 @@ func (d *Driver) podDeleted(c *conn, obj any) {
 		return
 	}
 	d.mu.Lock()
-	if ch := c.waiters[p.Name]; ch != nil {
-		close(ch)
-		delete(c.waiters, p.Name)
-	}
+	c.wakeLocked(p.Name)
 	ours := c.terminating[p.Name] || c.reported[p.Name]
 	if !ours {
 		d.queueLocked(c, p, "pod deleted outside Strata")
@@ -100,6 +94,14 @@ func (d *Driver) podDeleted(c *conn, obj any) {
 	d.mu.Unlock()
 	if !ours {
 		go d.deleteSecret(c, p.Name)
+	}
+}
+
+// wakeLocked wakes the waiters of a pod (waiter) at its change or deletion; Driver.mu is held.
+func (c *conn) wakeLocked(pod string) {
+	if ch := c.waiters[pod]; ch != nil {
+		close(ch)
+		delete(c.waiters, pod)
 	}
 }
 
