@@ -265,7 +265,7 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	}); err != nil {
 		return nil, fmt.Errorf("kubernetes: cluster %s: %w", def.ClusterID, err)
 	}
-	go c.pods.RunWithContext(stopContext(c.stop))
+	go c.pods.Run(c.stop)
 	go func() {
 		if !cache.WaitForCacheSync(c.stop, c.pods.HasSynced) {
 			c.syncErr = fmt.Errorf("kubernetes: cluster %s: the pod informer stopped before it synced", def.ClusterID)
@@ -282,13 +282,6 @@ type warnings struct{ log *slog.Logger }
 
 func (w warnings) HandleWarningHeader(_ int, _ string, message string) {
 	w.log.Debug("the API server warned", "warning", message)
-}
-
-// stopContext is a context cancelled when stop is closed.
-func stopContext(stop <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-stop; cancel() }()
-	return ctx
 }
 
 // instanceID is "<kubernetes cluster>/<namespace>/<pod>".
