@@ -102,7 +102,7 @@ func (d *Driver) postInstance(w http.ResponseWriter, r *http.Request) {
 			payload.Set(model.PayloadApplicationID, c.ApplicationID)
 		}
 	}
-	_, err = d.Start(r.Context(), controller.Instance{MemberID: c.MemberID, ClusterID: c.ClusterID,
+	st, err := d.Start(r.Context(), controller.Instance{MemberID: c.MemberID, ClusterID: c.ClusterID,
 		ClusterInstanceID: c.ClusterInstanceID, ServiceName: c.ServiceName, NetworkPartitionID: c.NetworkPartitionID,
 		PartitionID: c.PartitionID, Payload: payload, PrivateIP: c.DefaultPrivateIP})
 	switch {
@@ -113,12 +113,7 @@ func (d *Driver) postInstance(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	d.mu.Lock()
-	var m InstanceMetadata
-	if in, ok := d.instances[c.MemberID]; ok {
-		m = metadata(&in.rec)
-	}
-	d.mu.Unlock()
+	m, _ := d.instanceMetadata(st.InstanceID) // empty when killed meanwhile
 	writeJSON(w, http.StatusOK, m)
 }
 
@@ -144,16 +139,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // getInstance answers one instance's metadata.
 func (d *Driver) getInstance(w http.ResponseWriter, r *http.Request) {
-	d.mu.Lock()
-	in, ok := d.instances[r.PathValue("id")]
-	var m InstanceMetadata
-	if ok {
-		m = metadata(&in.rec)
-	}
-	d.mu.Unlock()
+	m, ok := d.instanceMetadata(r.PathValue("id"))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such instance"})
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+// instanceMetadata is an instance's metadata, if it exists.
+func (d *Driver) instanceMetadata(id string) (InstanceMetadata, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in, ok := d.instances[id]
+	if !ok {
+		return InstanceMetadata{}, false
+	}
+	return metadata(&in.rec), true
 }
