@@ -22,18 +22,11 @@ type clusterRecord struct {
 	Removing    bool `json:",omitempty"`
 }
 
-type memberRecord struct {
-	Member   *model.Member
-	Driver   string
-	Payload  model.Payload
-	Graceful bool      `json:",omitempty"`
-	Deadline time.Time `json:",omitzero"`
-}
-
-// memberRecordOut is how flush writes a memberRecord: with the member's JSON as the complete
-// topology keeps it (member.enc), so that a member is encoded once per change for both.
-type memberRecordOut struct {
-	Member   json.RawMessage
+// memberRecord is a member as the state keeps it. Member is a *model.Member when load reads it
+// and the member's JSON (member.enc, json.RawMessage) when flush writes it, so that a member is
+// encoded once per change for both the state and the complete topology.
+type memberRecord[M any] struct {
+	Member   M
 	Driver   string
 	Payload  model.Payload
 	Graceful bool      `json:",omitempty"`
@@ -91,7 +84,7 @@ func (c *Controller) load() error {
 			return err
 		}
 		return tx.Bucket([]byte(bucketMembers)).ForEach(func(k, v []byte) error {
-			var r memberRecord
+			var r memberRecord[*model.Member]
 			if err := json.Unmarshal(v, &r); err != nil || r.Member == nil {
 				return fmt.Errorf("controller: load member %s: %v", k, err)
 			}
@@ -215,7 +208,7 @@ func (c *Controller) flush() {
 			}
 			m.enc = enc
 		}
-		b, err := json.Marshal(memberRecordOut{Member: m.enc, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
+		b, err := json.Marshal(memberRecord[json.RawMessage]{Member: m.enc, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
 		if err != nil {
 			encErr = err
 			continue
