@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 
@@ -205,13 +207,8 @@ func splice(out, src, key []byte, keys func(yield func(string) bool), value func
 }
 
 // sortedKeys yields a map's keys in order, as encoding/json writes them.
-func sortedKeys[V any](m map[string]V) func(yield func(string) bool) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return slices.Values(keys)
+func sortedKeys[V any](m map[string]V) iter.Seq[string] {
+	return slices.Values(slices.Sorted(maps.Keys(m)))
 }
 
 // appendKey appends a map key as encoding/json writes it: ids of plain characters as they are,
