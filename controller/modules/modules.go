@@ -123,7 +123,7 @@ func (s *Store) Module(ctx context.Context, typ string, versionOnly bool) (Modul
 		return Module{}, err
 	}
 	if src.Dir != "" {
-		return loadDir(src.Dir)
+		return loadDir(src.Dir, versionOnly)
 	}
 	return s.loadGit(ctx, src, versionOnly)
 }
@@ -135,37 +135,52 @@ type file struct {
 	data []byte
 }
 
-// pack returns the version (sha256 of names, executable bits and contents) and the archive of
-// files, sorted by name so the same files always give the same version.
-func pack(files []file) (version string, archive []byte, err error) {
+// mode is a module file's mode in the archive and in its version.
+func (f file) mode() int64 {
+	if f.exec {
+		return 0o755
+	}
+	return 0o644
+}
+
+// sortFiles orders files by name, so the same files always give the same version and archive.
+func sortFiles(files []file) {
 	sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+}
+
+// versionOf is the version of sorted files: the sha256 of their names, modes and contents.
+func versionOf(files []file) string {
 	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%s\x00%o\x00%d\x00", f.name, f.mode(), len(f.data))
+		h.Write(f.data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// pack returns the gzipped tar archive of sorted files.
+func pack(files []file) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	for _, f := range files {
-		mode := int64(0o644)
-		if f.exec {
-			mode = 0o755
-		}
-		fmt.Fprintf(h, "%s\x00%o\x00%d\x00", f.name, mode, len(f.data))
-		h.Write(f.data)
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
-			return "", nil, err
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode(), Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
 		}
 		if _, err := tw.Write(f.data); err != nil {
-			return "", nil, err
+			return nil, err
 		}
 	}
 	if err := errors.Join(tw.Close(), zw.Close()); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16], buf.Bytes(), nil
+	return buf.Bytes(), nil
 }
 
 // loadDir reads a directory module (regular files; .git is left out) and checks that it has
-// an install script.
-func loadDir(dir string) (Module, error) {
+// an install script. versionOnly skips the archive: a member's bootstrap asks for the version at
+// every start, and compressing the module was most of that answer's cost.
+func loadDir(dir string, versionOnly bool) (Module, error) {
 	var files []file
 	var total int64
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -196,18 +211,25 @@ func loadDir(dir string) (Module, error) {
 	if err != nil {
 		return Module{}, fmt.Errorf("module directory %s: %w", dir, err)
 	}
-	return build(dir, files)
+	return build(dir, files, versionOnly)
 }
 
-func build(where string, files []file) (Module, error) {
+// build checks a module's files and returns its version and, unless versionOnly, its archive.
+func build(where string, files []file, versionOnly bool) (Module, error) {
 	if !hasInstall(files) {
 		return Module{}, fmt.Errorf("module %s: no %s", where, InstallScript)
 	}
-	v, a, err := pack(files)
+	sortFiles(files)
+	m := Module{Version: versionOf(files)}
+	if versionOnly {
+		return m, nil
+	}
+	a, err := pack(files)
 	if err != nil {
 		return Module{}, fmt.Errorf("module %s: %w", where, err)
 	}
-	return Module{Version: v, Archive: a}, nil
+	m.Archive = a
+	return m, nil
 }
 
 func hasInstall(files []file) bool {
@@ -253,7 +275,7 @@ func (s *Store) loadGit(ctx context.Context, src Source, versionOnly bool) (Modu
 	if err != nil {
 		return Module{}, fmt.Errorf("module repository %s at %s: %w", repoURL, commit, err)
 	}
-	if m, err = build(repoURL, files); err != nil {
+	if m, err = build(repoURL, files, false); err != nil {
 		return Module{}, err
 	}
 	m.Version = commit
