@@ -258,6 +258,9 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	c.pods = factory.Core().V1().Pods().Informer()
+	if err := c.pods.AddIndexers(podIndexers); err != nil {
+		return nil, fmt.Errorf("kubernetes: cluster %s: %w", def.ClusterID, err)
+	}
 	if _, err := c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { d.podChanged(c, obj) },
 		UpdateFunc: func(_, obj any) { d.podChanged(c, obj) },
@@ -275,6 +278,17 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	d.log.Info("watching the pods of a kubernetes cluster", "cluster", def.ClusterID, "namespace", ns, "host", cfg.Host)
 	return c, nil
 }
+
+// indexCluster indexes the informer's pods by their Strata cluster (the LabelCluster value), so
+// that Terminate learns whether a cluster has pods left without a scan of every pod.
+const indexCluster = "cluster"
+
+var podIndexers = cache.Indexers{indexCluster: func(obj any) ([]string, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		return []string{p.Labels[LabelCluster]}, nil
+	}
+	return nil, nil
+}}
 
 // warnings sends the API server's warnings (e.g. that a pod name with dots is not a DNS label)
 // to the driver's log at debug level instead of klog's standard error.

@@ -282,10 +282,8 @@ func (d *Driver) removeServicesIfUnused(ctx context.Context, c *conn, clusterID 
 	}
 	delete(c.starting, clusterID)
 	lv := labelValue(clusterID)
-	for _, obj := range c.pods.GetStore().List() {
-		if obj.(*corev1.Pod).Labels[LabelCluster] == lv {
-			return
-		}
+	if c.clusterHasPods(lv) {
+		return
 	}
 	api := c.client.CoreV1().Services(c.namespace)
 	list, err := api.List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelCluster + "=" + lv})
@@ -329,4 +327,11 @@ func (d *Driver) forget(c *conn, name string) {
 	defer d.mu.Unlock()
 	delete(c.terminating, name)
 	delete(c.reported, name)
+}
+
+// clusterHasPods says whether the informer holds a pod of a Strata cluster (its label value),
+// from the index: an undeploy asks once per member, and a scan of every pod made it quadratic.
+func (c *conn) clusterHasPods(lv string) bool {
+	keys, err := c.pods.GetIndexer().IndexKeys(indexCluster, lv)
+	return err != nil || len(keys) > 0 // an error keeps the services
 }
