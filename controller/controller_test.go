@@ -84,7 +84,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	b := runBroker(t)
-	e := &env{url: b.URL(), clock: newFakeClock(), health: newHealthSink(), rec: &recorder{}}
+	e := &env{url: b.URL(), clock: newFakeClock(), health: newHealthSink(), rec: newRecorder()}
 	watchBus, _ := runClient(t, e.url)
 	e.watch = watch(t, watchBus, "topology/#", "instance/#")
 	mockBus, _ := runClient(t, e.url)
@@ -197,12 +197,8 @@ func TestMemberLifecycleOnMock(t *testing.T) {
 	// The Recorder saw every transition (records are handed over by the publisher, just after
 	// the events).
 	wantRec := []string{"Created", "Initialized", "Starting", "Active"}
-	deadline := time.Now().Add(wait)
-	for !slices.Equal(e.rec.statuses(m.MemberID), wantRec) && time.Now().Before(deadline) {
-		e.watch.until(t, "anything", func([]model.Event) bool { return true })
-		time.Sleep(time.Millisecond) // polling a fake's slice; no ordering is inferred from it
-	}
-	if d := cmp.Diff(wantRec, e.rec.statuses(m.MemberID)); d != "" {
+	gotRec := e.rec.until(m.MemberID, func(s []string) bool { return slices.Equal(s, wantRec) })
+	if d := cmp.Diff(wantRec, gotRec); d != "" {
 		t.Errorf("lifecycle records (-want +got):\n%s", d)
 	}
 

@@ -171,20 +171,24 @@ func hasClass(evs []model.Event, memberID, class string) bool {
 
 // recorder is a fake controller.Recorder.
 type recorder struct {
-	mu   sync.Mutex
-	recs []model.LifecycleRecord
+	mu      sync.Mutex
+	recs    []model.LifecycleRecord
+	changed chan struct{} // closed and replaced at every record
 }
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
 
 func (r *recorder) RecordLifecycle(rec model.LifecycleRecord) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recs = append(r.recs, rec)
+	close(r.changed)
+	r.changed = make(chan struct{})
 	return true
 }
 
-func (r *recorder) statuses(memberID string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// statusesLocked are the member's recorded statuses; r.mu is held.
+func (r *recorder) statusesLocked(memberID string) []string {
 	var out []string
 	for _, rec := range r.recs {
 		if rec.MemberID == memberID {
@@ -192,6 +196,25 @@ func (r *recorder) statuses(memberID string) []string {
 		}
 	}
 	return out
+}
+
+// until waits, up to wait, until the member's recorded statuses satisfy done (records are
+// handed over by the publisher, just after the events), and returns them.
+func (r *recorder) until(memberID string, done func([]string) bool) []string {
+	timeout := time.After(wait)
+	for {
+		r.mu.Lock()
+		got, changed := r.statusesLocked(memberID), r.changed
+		r.mu.Unlock()
+		if done(got) {
+			return got
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return got
+		}
+	}
 }
 
 // sample loads a Stratos sample definition from internal/model's testdata.

@@ -88,11 +88,7 @@ func TestGracefulTermination(t *testing.T) {
 }
 
 func waitStatuses(t *testing.T, r *recorder, memberID string, n int) []string {
-	deadline := time.Now().Add(wait)
-	for len(r.statuses(memberID)) < n && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling a fake's slice; no ordering is inferred from it
-	}
-	return r.statuses(memberID)
+	return r.until(memberID, func(s []string) bool { return len(s) >= n })
 }
 
 func TestForcedTerminationAndTerminateAll(t *testing.T) {
