@@ -241,7 +241,7 @@ func (r *resources) close() {
 func (a *App) Run(ctx context.Context) error {
 	cfg, log := a.opts, a.opts.Logger
 	var res resources
-	defer func() { res.close() }() // the resources added from here on, not the empty list of now
+	defer res.close()
 	stopped := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
