@@ -169,9 +169,9 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 			}
 		}
 	})
-	waitUntil(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
+	testenv.Eventually(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
 	f.DuringDeploy, _ = obs.askTopology(t)
-	waitUntil(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
+	testenv.Eventually(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
 	f.Deploy = time.Since(start)
 	stopProgress()
 	if got := activeMembers(a, scaleCluster); got != n {
@@ -199,7 +199,7 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, resp)
 	}
-	waitUntil(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
+	testenv.Eventually(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
 	f.Undeploy = time.Since(start)
 	f.PeakRSS = peakRSS(t)
 	return f
@@ -257,7 +257,7 @@ func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, startTimeout, "the observer to connect", func() bool { return c.State() == bus.Connected })
+	testenv.Eventually(t, startTimeout, "the observer to connect", func() bool { return c.State() == bus.Connected })
 	return o
 }
 
@@ -292,18 +292,6 @@ func activeMembers(a *app.App, clusterID string) int {
 		}
 	}
 	return n
-}
-
-// waitUntil polls cond every 200 ms until it holds or within passes.
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // peakRSS is the process's peak resident set (VmHWM).

@@ -5,23 +5,31 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
-// metricSum adds up the samples of a metric (every label set) in /metrics.
+// metricSum adds up the samples of a metric (every label set) in /metrics; a metric /metrics
+// does not have fails the test rather than reading as 0.
 func metricSum(t *testing.T, api, name string) float64 {
 	t.Helper()
-	_, body, _ := get(t, api+"/metrics", "", "")
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`)
-	sum := 0.0
-	for _, m := range re.FindAllStringSubmatch(body, -1) {
-		v, _ := strconv.ParseFloat(m[1], 64)
-		sum += v
+	code, body, _ := get(t, api+"/metrics", "", "")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d %.200s", code, body)
+	}
+	sum, found := 0.0, false
+	for k, v := range testenv.ParseMetrics(t, body) {
+		if testenv.MetricName(k) == name {
+			sum, found = sum+v, true
+		}
+	}
+	if !found {
+		t.Fatalf("/metrics has no %s", name)
 	}
 	return sum
 }

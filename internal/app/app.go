@@ -241,7 +241,7 @@ func (r *resources) close() {
 func (a *App) Run(ctx context.Context) error {
 	cfg, log := a.opts, a.opts.Logger
 	var res resources
-	defer func() { res.close() }() // the resources added from here on, not the empty list of now
+	defer res.close()
 	stopped := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -315,7 +315,7 @@ func (a *App) Run(ctx context.Context) error {
 			log.Warn("the embedded broker lets anonymous clients on loopback do everything (--mqtt-allow-anonymous); code running in a local member counts as loopback")
 		}
 		broker, err := bus.NewBroker(cfg.Limits.brokerOptions(bus.BrokerOptions{Listeners: []string{cfg.MQTTListen}, Identify: creds.identify,
-			Alive: creds.alive, AllowAnonymous: cfg.MQTTAllowAnonymous, Logger: log}, InternalUser))
+			Alive: creds.alive, AllowAnonymous: cfg.MQTTAllowAnonymous, Logger: log}))
 		if err != nil {
 			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
 		}

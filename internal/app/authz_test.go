@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,21 +50,10 @@ func mqttConnect(t *testing.T, url, clientID, user, password string) (mqtt.Clien
 // metric reads one counter from /metrics; -1 when it is missing.
 func metric(t *testing.T, s *started, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.app.Addrs().API.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	if v, ok := scrape(t, s)[name]; ok {
+		return v
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
-	if m == nil {
-		return -1
-	}
-	v, _ := strconv.ParseFloat(string(m[1]), 64)
-	return v
+	return -1
 }
 
 // TestBrokerOnAllInterfaces: with --mqtt-listen 0.0.0.0:<port> the platform's own client logs in

@@ -93,10 +93,20 @@ func (c *credentials) setMembers(lookup func(memberID string) (string, bool)) {
 	c.member.Store(&lookup)
 }
 
-// memberOf checks a member credential and returns the member's cluster.
-func (c *credentials) memberOf(user, password string) (memberID, clusterID string, ok bool) {
+// memberID checks a member credential's password and returns its member, which may no longer
+// exist.
+func (c *credentials) memberID(user, password string) (string, bool) {
 	memberID, found := strings.CutPrefix(user, memberUserPrefix)
 	if !found || subtle.ConstantTimeCompare([]byte(password), []byte(c.memberPassword(memberID))) != 1 {
+		return "", false
+	}
+	return memberID, true
+}
+
+// memberOf checks a member credential and returns the member's cluster.
+func (c *credentials) memberOf(user, password string) (memberID, clusterID string, ok bool) {
+	memberID, ok = c.memberID(user, password)
+	if !ok {
 		return "", "", false
 	}
 	lookup := c.member.Load()

@@ -81,14 +81,13 @@ func (l Limits) logins() manager.LoginLimits {
 		CacheTTL: l.LoginCacheTTL, Hashers: l.PasswordHashers}
 }
 
-// brokerOptions are the embedded broker's limits; internalUser is the username of the platform's
-// own bus client ("" when it connects anonymously on loopback), which gets the larger packet
-// limit for its topology publications.
-func (l Limits) brokerOptions(o bus.BrokerOptions, internalUser string) bus.BrokerOptions {
+// brokerOptions are the embedded broker's limits; the platform's own bus client (InternalUser)
+// gets the larger packet limit for its topology publications.
+func (l Limits) brokerOptions(o bus.BrokerOptions) bus.BrokerOptions {
 	o.MaxPacketSize, o.MaxInflight, o.ClientWritesPending = l.MQTTMaxPacket, l.MQTTMaxInflight, l.MQTTClientQueue
 	internal := l.MQTTInternalMaxPacket
 	o.PacketLimit = func(user string) int {
-		if user == internalUser {
+		if user == InternalUser {
 			return internal
 		}
 		return 0

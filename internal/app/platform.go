@@ -112,12 +112,13 @@ func (p *platform) run(ctx context.Context, g *errgroup.Group) {
 }
 
 // newModules is the module store on the controller's cartridges, for the members of each
-// cartridge type with their own credentials.
+// cartridge type with their own credentials. A member the controller no longer has is refused by
+// the one member lookup that also gives its cartridge type.
 func newModules(c *controller.Controller, creds *credentials, log *slog.Logger) (*modules.Store, error) {
 	return modules.New(modules.Options{
 		Cartridge: c.Cartridge,
 		Member: func(user, password string) (string, bool) {
-			memberID, _, ok := creds.memberOf(user, password)
+			memberID, ok := creds.memberID(user, password)
 			if !ok {
 				return "", false
 			}
