@@ -55,11 +55,16 @@ func (s *Server) authorize(ctx context.Context, user, password string) (Scope, e
 // streams name only the member). A cluster's session needs its cluster as the event's cluster id,
 // or, for a stream without one, a member id of that cluster (§1.7).
 func (sc Scope) allows(e *Event) bool {
+	return sc.allowsAt(e, scopeAttrsOf(e.Stream))
+}
+
+// allowsAt is allows with the stream's id attributes already found.
+func (sc Scope) allowsAt(e *Event, at scopeAttrs) bool {
 	if sc.All {
 		return true
 	}
-	member, hasMember := stringAttr(e, "member_id", "memberId")
-	cluster, hasCluster := stringAttr(e, "cluster_id", "clusterId")
+	member, hasMember := at.get(e, at.member)
+	cluster, hasCluster := at.get(e, at.cluster)
 	if sc.MemberID != "" {
 		return hasMember && member == sc.MemberID && (!hasCluster || cluster == sc.ClusterID)
 	}
@@ -76,14 +81,42 @@ func (sc Scope) allows(e *Event) bool {
 	return hasCluster
 }
 
-// stringAttr returns the first of the named string attributes the event's stream has.
-func stringAttr(e *Event, names ...string) (string, bool) {
+// scopeAttrs are the positions in a stream's events' Strings of its member and cluster id
+// attributes, -1 where it has none; found by name once per stream, not once per event.
+type scopeAttrs struct {
+	stream          *StreamDefinition
+	member, cluster int
+}
+
+func scopeAttrsOf(d *StreamDefinition) scopeAttrs {
+	return scopeAttrs{stream: d, member: stringIndex(d, "member_id", "memberId"), cluster: stringIndex(d, "cluster_id", "clusterId")}
+}
+
+// get returns the event's string at position i, if the stream has it.
+func (scopeAttrs) get(e *Event, i int) (string, bool) {
+	if i < 0 || i >= len(e.Strings) {
+		return "", false
+	}
+	return e.Strings[i], true
+}
+
+// stringIndex returns the position of the first of the named string attributes d has, or -1.
+func stringIndex(d *StreamDefinition, names ...string) int {
 	for _, n := range names {
-		if t, i, ok := e.Stream.Index(n); ok && t == TypeString && i < len(e.Strings) {
-			return e.Strings[i], true
+		if t, i, ok := d.Index(n); ok && t == TypeString {
+			return i
 		}
 	}
-	return "", false
+	return -1
+}
+
+// inScope is allowsAt for a run of events, finding the id attributes again only when the stream
+// changes (a bundle's events are mostly of one stream).
+func (sc Scope) inScope(e *Event, at *scopeAttrs) bool {
+	if at.stream != e.Stream {
+		*at = scopeAttrsOf(e.Stream)
+	}
+	return sc.allowsAt(e, *at)
 }
 
 // enforceScope hands the handler only the events of evs inside the session's scope. When all are,
@@ -92,9 +125,10 @@ func stringAttr(e *Event, names ...string) (string, bool) {
 // counts the rest and returns nil, or errScopeOffences once the session has offended too often.
 func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 	scope := sc.sess.scope
+	var at scopeAttrs
 	bad := 0
 	for i := range evs {
-		if !scope.allows(&evs[i]) {
+		if !scope.inScope(&evs[i], &at) {
 			bad++
 		}
 	}
@@ -104,7 +138,7 @@ func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 	s := sc.s
 	s.outOfScope.Add(uint64(bad))
 	for i := range evs {
-		if scope.allows(&evs[i]) {
+		if scope.inScope(&evs[i], &at) {
 			s.opts.Handler.HandleEvents(evs[i : i+1])
 			s.events.Add(1)
 		}
