@@ -168,7 +168,6 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		Logger:                 slog.New(quietHandler{log.Handler()}),
 		SysTopicResendInterval: 10,
 	})
-	b.auth.srv = b.srv
 	if err := b.srv.AddHook(b.auth, nil); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
@@ -260,7 +259,6 @@ type authHook struct {
 	allowAnonymous bool
 	alive          func(Identity) bool
 	loopback       map[string]bool // listener id -> loopback; written before Serve only
-	srv            *mochi.Server   // set before Serve
 	log            *slog.Logger
 	idents         sync.Map // net.Conn -> *clientIdentity, from CONNECT until the connection ends
 	owners         sync.Map // client id -> *clientIdentity of the session's owner
