@@ -120,15 +120,20 @@ func (sc Scope) inScope(e *Event, at *scopeAttrs) bool {
 }
 
 // enforceScope hands the handler only the events of evs inside the session's scope. When all are,
-// it returns evs for the caller to hand over in one call; otherwise it hands the good ones over
-// itself, one at a time (the events' slices belong to the decoder, so evs is not compacted),
-// counts the rest and returns nil, or errScopeOffences once the session has offended too often.
+// it returns evs for the caller to hand over in one call; otherwise it counts the rest (before
+// handing anything over, so a handler that sees the events sees them counted) and hands over
+// itself the runs of good events between the bad ones (the events' slices belong to the decoder,
+// so evs is not compacted), and returns nil, or errScopeOffences once the session has offended
+// too often.
 func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 	scope := sc.sess.scope
 	var at scopeAttrs
-	bad := 0
+	firstBad, bad := -1, 0
 	for i := range evs {
 		if !scope.inScope(&evs[i], &at) {
+			if bad == 0 {
+				firstBad = i
+			}
 			bad++
 		}
 	}
@@ -137,16 +142,18 @@ func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 	}
 	s := sc.s
 	s.outOfScope.Add(uint64(bad))
-	for i := range evs {
-		if scope.inScope(&evs[i], &at) {
-			s.opts.Handler.HandleEvents(evs[i : i+1])
-			s.events.Add(1)
+	start := 0
+	for i := firstBad; i < len(evs); i++ {
+		if !scope.inScope(&evs[i], &at) {
+			s.handleRun(evs[start:i])
+			start = i + 1
 		}
 	}
+	s.handleRun(evs[start:])
 	n := sc.sess.offences.Add(1)
 	if n == 1 {
 		s.log.Warn("dropped events outside the session's scope; further ones are only counted",
-			"user", sc.sess.user, "cluster_id", scope.ClusterID, "member_id", scope.MemberID, "stream", evs[0].Stream.ID,
+			"user", sc.sess.user, "cluster_id", scope.ClusterID, "member_id", scope.MemberID, "stream", evs[firstBad].Stream.ID,
 			"remote", sc.c.RemoteAddr().String(), "dropped", bad)
 	}
 	if n >= maxScopeOffences {
@@ -157,6 +164,14 @@ func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 		return nil, errScopeOffences
 	}
 	return nil, nil
+}
+
+// handleRun hands a run of accepted events to the handler and counts them.
+func (s *Server) handleRun(evs []Event) {
+	if len(evs) > 0 {
+		s.opts.Handler.HandleEvents(evs)
+		s.events.Add(uint64(len(evs)))
+	}
 }
 
 // mayDelete reports whether the session sid may delete stream definitions: only an unrestricted
