@@ -62,7 +62,7 @@ type backend struct {
 }
 
 // apply updates the topology with one event and, when routing changed, installs a new table and
-// opens or closes proxy ports. It runs on the bus's receive goroutine and does no I/O besides
+// opens or closes proxy ports. It runs on the bus consumer's goroutine and does no I/O besides
 // binding new ports, so a member leaves the routes the moment its event arrives.
 func (l *LB) apply(e model.Event) {
 	l.mu.Lock()
