@@ -129,8 +129,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	log = log.With("component", "broker")
 
 	b := &Broker{tls: o.TLS != nil, log: log, limits: limits}
-	b.auth = newAuthHook(o, log)
-	b.auth.limits = limits
+	b.auth = newAuthHook(o, limits, log)
 	var errs []error
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
