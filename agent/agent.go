@@ -160,7 +160,7 @@ func (a *Agent) requestTopology(ctx context.Context) {
 }
 
 // enqueue is the bus handler: it hands events to the dispatcher without doing any work on the
-// bus's receive goroutine.
+// bus client's handler goroutine (its consumer queue's).
 func (a *Agent) enqueue(ctx context.Context) bus.EventHandler {
 	return func(_ string, e model.Event) {
 		select {

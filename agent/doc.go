@@ -55,7 +55,7 @@
 //
 // # Goroutines and locks
 //
-// Run's goroutine is the dispatcher: bus handlers (on the bus client's receive goroutine) only
+// Run's goroutine is the dispatcher: bus handlers (on the bus client's consumer goroutine) only
 // queue events to it, and it updates the local state and hands slow work to goroutines Run
 // waits for before returning: the startup sequence, the artifact loop (every checkout and the
 // periodic update, serialized), the activation (port wait, then the health loop), the cleanup

@@ -269,9 +269,7 @@ func gitCLI(t *testing.T, dir string, args ...string) string {
 // push further commits.
 func bareRepo(t *testing.T, root, name string, files map[string]string) (bare, work string) {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
+	testenv.Program(t, "git") // skipped without git on a developer machine, fails in CI
 	bare = filepath.Join(root, name+".git")
 	work = filepath.Join(root, name+"-work")
 	gitCLI(t, root, "init", "-q", "--bare", bare)
@@ -304,7 +302,10 @@ func gitHTTP(t *testing.T, root, user, pass string) string {
 		backend = filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
 	}
 	if _, err := os.Stat(backend); err != nil {
-		t.Skip("git-http-backend not available")
+		if os.Getenv("CI") != "" {
+			t.Fatalf("git-http-backend not found at %s", backend)
+		}
+		t.Skipf("git-http-backend not found at %s", backend)
 	}
 	h := &cgi.Handler{
 		Path: backend,

@@ -16,7 +16,7 @@
 //
 // # Data flow
 //
-//	bus topology/# ──> apply (on the bus's receive goroutine, under mu) ──> topology
+//	bus topology/# ──> apply (on the bus consumer's goroutine, under mu) ──> topology
 //	      ├─ service, cluster, port changes ──> rebuild ──> routing table (atomic pointer) + open/close proxy ports
 //	      └─ member changes ──> the member's backend put into or taken out of its cluster's routes
 //	request ──> handler: table.Load ──> port ──> host ──> route ──> round robin ──> ReverseProxy
@@ -41,7 +41,7 @@
 // # Goroutines and locks
 //
 // Run's goroutine (topology requests until the first CompleteTopologyEvent, the statistics
-// ticker), the bus's receive goroutine (apply), one Serve goroutine per proxy port and one per
+// ticker), the bus consumer's goroutine (apply, see bus.Consumer), one Serve goroutine per proxy port and one per
 // port being shut down, plus net/http's per-connection goroutines serving requests. Requests
 // take no LB lock: they read the table through an atomic pointer, pick a member under their
 // route's backendSet read lock and count in-flight requests under their cluster instance's small

@@ -62,7 +62,7 @@ type backend struct {
 }
 
 // apply updates the topology with one event and, when routing changed, installs a new table and
-// opens or closes proxy ports. It runs on the bus's receive goroutine and does no I/O besides
+// opens or closes proxy ports. It runs on the bus consumer's goroutine and does no I/O besides
 // binding new ports, so a member leaves the routes the moment its event arrives.
 func (l *LB) apply(e model.Event) {
 	l.mu.Lock()
@@ -111,47 +111,41 @@ func (l *LB) apply(e model.Event) {
 			}
 		}
 	case *model.MemberCreatedEvent:
-		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
-		old := *m
-		m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberCreated
-		l.memberChangedLocked(c, &old, m)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, true, func(m *member) {
+			m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberCreated
+		})
 		return
 	case *model.MemberInitializedEvent:
-		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
-		old := *m
-		m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberInitialized
-		m.ip = firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs)
-		l.memberChangedLocked(c, &old, m)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, true, func(m *member) {
+			m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberInitialized
+			m.ip = firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs)
+		})
 		return
 	case *model.MemberStartedEvent:
-		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
-		old := *m
-		m.status = model.MemberStarting
-		l.memberChangedLocked(c, &old, m)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, true, func(m *member) { m.status = model.MemberStarting })
 		return
 	case *model.MemberActivatedEvent:
-		c, m := l.memberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID)
-		old := *m
-		m.status, m.portMap = model.MemberActive, ev.PortMap
-		if ev.ClusterInstanceID != "" {
-			m.instanceID = ev.ClusterInstanceID
-		}
-		if ev.NetworkPartitionID != "" {
-			m.networkPartitionID = ev.NetworkPartitionID
-		}
-		if ip := firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs); ip != "" {
-			m.ip = ip
-		}
-		l.memberChangedLocked(c, &old, m)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, true, func(m *member) {
+			m.status, m.portMap = model.MemberActive, ev.PortMap
+			if ev.ClusterInstanceID != "" {
+				m.instanceID = ev.ClusterInstanceID
+			}
+			if ev.NetworkPartitionID != "" {
+				m.networkPartitionID = ev.NetworkPartitionID
+			}
+			if ip := firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs); ip != "" {
+				m.ip = ip
+			}
+		})
 		return
 	case *model.MemberMaintenanceModeEvent:
-		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberInMaintenance)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, false, func(m *member) { m.status = model.MemberInMaintenance })
 		return
 	case *model.MemberReadyToShutdownEvent:
-		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberReadyToShutDown)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, false, func(m *member) { m.status = model.MemberReadyToShutDown })
 		return
 	case *model.MemberSuspendedEvent:
-		l.setStatusLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, model.MemberSuspended)
+		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, false, func(m *member) { m.status = model.MemberSuspended })
 		return
 	case *model.MemberTerminatedEvent:
 		if c := l.findClusterLocked(ev.ServiceName, ev.ClusterID); c != nil {
@@ -242,14 +236,23 @@ func (l *LB) memberLocked(service, clusterID, id string) (*cluster, *member) {
 	return c, m
 }
 
-func (l *LB) setStatusLocked(service, clusterID, id string, st model.MemberStatus) {
-	if c := l.findClusterLocked(service, clusterID); c != nil {
-		if m := c.members[id]; m != nil {
-			old := *m
-			m.status = st
-			l.memberChangedLocked(c, &old, m)
-		}
+// changeMemberLocked applies change to a member and brings the routes in line with it. With
+// create, a member not seen yet is created (memberLocked); without, an unknown member is left
+// alone.
+func (l *LB) changeMemberLocked(service, clusterID, id string, create bool, change func(*member)) {
+	var c *cluster
+	var m *member
+	if create {
+		c, m = l.memberLocked(service, clusterID, id)
+	} else if c = l.findClusterLocked(service, clusterID); c != nil {
+		m = c.members[id]
 	}
+	if m == nil {
+		return
+	}
+	old := *m
+	change(m)
+	l.memberChangedLocked(c, &old, m)
 }
 
 // memberChangedLocked brings the routes in line with one member's change, from old to m (nil:

@@ -16,7 +16,9 @@ type clientIdentity struct {
 	logged atomic.Bool
 }
 
-func newAuthHook(o BrokerOptions, log *slog.Logger) *authHook {
+// newAuthHook returns the hook of a broker with options o; limits (nil for none) are the packet
+// limits it raises once a client is identified.
+func newAuthHook(o BrokerOptions, limits *packetLimits, log *slog.Logger) *authHook {
 	identify := o.Identify
 	if identify == nil && o.Authenticate != nil {
 		auth := o.Authenticate
@@ -25,7 +27,7 @@ func newAuthHook(o BrokerOptions, log *slog.Logger) *authHook {
 		}
 	}
 	return &authHook{identify: identify, allowAnonymous: o.AllowAnonymous, alive: o.Alive,
-		loopback: map[string]bool{}, log: log}
+		loopback: map[string]bool{}, log: log, limits: limits}
 }
 
 // admit finishes an authenticated CONNECT: the will message must be one the identity may publish,

@@ -129,8 +129,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	log = log.With("component", "broker")
 
 	b := &Broker{tls: o.TLS != nil, log: log, limits: limits}
-	b.auth = newAuthHook(o, log)
-	b.auth.limits = limits
+	b.auth = newAuthHook(o, limits, log)
 	var errs []error
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -168,7 +167,6 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		Logger:                 slog.New(quietHandler{log.Handler()}),
 		SysTopicResendInterval: 10,
 	})
-	b.auth.srv = b.srv
 	if err := b.srv.AddHook(b.auth, nil); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
@@ -260,7 +258,6 @@ type authHook struct {
 	allowAnonymous bool
 	alive          func(Identity) bool
 	loopback       map[string]bool // listener id -> loopback; written before Serve only
-	srv            *mochi.Server   // set before Serve
 	log            *slog.Logger
 	idents         sync.Map // net.Conn -> *clientIdentity, from CONNECT until the connection ends
 	owners         sync.Map // client id -> *clientIdentity of the session's owner

@@ -281,7 +281,7 @@ func TestBrokerShutdownWhileClientsLeave(t *testing.T) {
 		b, stop := serveBroker(t)
 		conns := make([]net.Conn, 0, clients)
 		for i := range clients {
-			conns = append(conns, rawConnect(t, b.Addrs()[0].String(), fmt.Sprintf("leaver-%d-%d", round, i)))
+			conns = append(conns, connectAs(t, b.Addrs()[0].String(), fmt.Sprintf("leaver-%d-%d", round, i), "", ""))
 		}
 		start := make(chan struct{})
 		for _, c := range conns {
@@ -297,34 +297,13 @@ func TestBrokerShutdownWhileClientsLeave(t *testing.T) {
 	}
 }
 
-// rawConnect opens an MQTT 3.1.1 session by hand (CONNECT, then CONNACK) and returns the connection.
-func rawConnect(t *testing.T, addr, clientID string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Variable header: protocol name "MQTT", level 4, clean session, keep-alive 60 s; payload: the id.
-	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(clientID))}, clientID...)
-	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
-		t.Fatal(err)
-	}
-	ack := make([]byte, 4)
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-		t.Fatalf("CONNACK %x: %v", ack, err)
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	return c
-}
-
 // TestBrokerSubscribeWhileDeliveryUnacknowledged: a client subscribes with the packet identifier
 // of a QoS 1 message the broker is still delivering to it (the two directions number packets
 // independently). mochi alone refuses that SUBACK with 0x91; the broker grants it, the new
 // subscription receives, and the delivery in flight is still completed by its PUBACK.
 func TestBrokerSubscribeWhileDeliveryUnacknowledged(t *testing.T) {
 	b := runBroker(t, BrokerOptions{})
-	c := rawConnect(t, b.Addrs()[0].String(), "raw-subscriber")
+	c := connectAs(t, b.Addrs()[0].String(), "raw-subscriber", "", "")
 	_ = c.SetDeadline(time.Now().Add(wait))
 	read := func() []byte {
 		hdr := make([]byte, 2)

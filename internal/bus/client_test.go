@@ -122,7 +122,7 @@ func TestSubscribeAsksAgainAfterPacketIDInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	auth := newAuthHook(BrokerOptions{AllowAnonymous: true}, testLogger(t))
+	auth := newAuthHook(BrokerOptions{AllowAnonymous: true}, nil, testLogger(t))
 	auth.loopback["plain"] = true
 	if err := srv.AddHook(auth, nil); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"sync/atomic"
@@ -144,7 +145,7 @@ func (l *packetLimits) identify(cl *mochi.Client, user string) {
 }
 
 // ended logs the first connection closed for a packet over its limit; the rest are counted.
-func (l *packetLimits) ended(log interface{ Warn(string, ...any) }, remote string, err error) {
+func (l *packetLimits) ended(log *slog.Logger, remote string, err error) {
 	if l != nil && errors.Is(err, errPacketTooLarge) && l.logged.CompareAndSwap(false, true) {
 		log.Warn("closed a client connection for a packet over its limit (further ones are counted in strata_broker_packets_too_large_total)",
 			"remote", remote, "error", err)

@@ -13,56 +13,6 @@ import (
 	"time"
 )
 
-// mqttLength appends an MQTT variable-length integer.
-func mqttLength(b []byte, n int) []byte {
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
-}
-
-// mqttString appends a length-prefixed string.
-func mqttString(b []byte, s string) []byte {
-	return append(append(b, byte(len(s)>>8), byte(len(s))), s...)
-}
-
-// connectAs opens an MQTT 3.1.1 session with a username and password (anonymous with user "")
-// and fails the test unless the broker accepts it.
-func connectAs(t *testing.T, addr, clientID, user, password string) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flags := byte(0x02)
-	if user != "" {
-		flags |= 0xC0
-	}
-	body := mqttString(nil, "MQTT")
-	body = append(body, 4, flags, 0, 60)
-	body = mqttString(body, clientID)
-	if user != "" {
-		body = mqttString(mqttString(body, user), password)
-	}
-	if _, err := c.Write(append(mqttLength([]byte{0x10}, len(body)), body...)); err != nil {
-		t.Fatal(err)
-	}
-	ack := make([]byte, 4)
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-		t.Fatalf("CONNACK %x: %v", ack, err)
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	return c
-}
-
 // streamPublish writes a QoS 0 PUBLISH of size bytes of payload from a small buffer, so that the
 // test itself never holds the payload; it returns the write error, if the broker cut it short.
 func streamPublish(c net.Conn, topic string, size int) error {

@@ -50,7 +50,7 @@
 // after SessionTTL without a call naming it (checked on use by the injectable clock, swept
 // periodically). ServerOptions.Authorize gives each session a Scope (scope.go): an unrestricted
 // one, or a cluster (and member) whose events alone it may publish. Events outside the scope are
-// dropped and counted, the rest of the bundle still reaches the handler (one event per call),
+// dropped and counted, the rest of the bundle still reaches the handler (the runs between the dropped ones),
 // and the session and its connection are closed after three such bundles. Stream definitions are global to the server; the §2.6 health and in-flight
 // streams are defined at start so their layout is fixed.
 //

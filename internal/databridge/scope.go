@@ -55,11 +55,16 @@ func (s *Server) authorize(ctx context.Context, user, password string) (Scope, e
 // streams name only the member). A cluster's session needs its cluster as the event's cluster id,
 // or, for a stream without one, a member id of that cluster (§1.7).
 func (sc Scope) allows(e *Event) bool {
+	return sc.allowsAt(e, scopeAttrsOf(e.Stream))
+}
+
+// allowsAt is allows with the stream's id attributes already found.
+func (sc Scope) allowsAt(e *Event, at scopeAttrs) bool {
 	if sc.All {
 		return true
 	}
-	member, hasMember := stringAttr(e, "member_id", "memberId")
-	cluster, hasCluster := stringAttr(e, "cluster_id", "clusterId")
+	member, hasMember := at.get(e, at.member)
+	cluster, hasCluster := at.get(e, at.cluster)
 	if sc.MemberID != "" {
 		return hasMember && member == sc.MemberID && (!hasCluster || cluster == sc.ClusterID)
 	}
@@ -76,25 +81,59 @@ func (sc Scope) allows(e *Event) bool {
 	return hasCluster
 }
 
-// stringAttr returns the first of the named string attributes the event's stream has.
-func stringAttr(e *Event, names ...string) (string, bool) {
+// scopeAttrs are the positions in a stream's events' Strings of its member and cluster id
+// attributes, -1 where it has none; found by name once per stream, not once per event.
+type scopeAttrs struct {
+	stream          *StreamDefinition
+	member, cluster int
+}
+
+func scopeAttrsOf(d *StreamDefinition) scopeAttrs {
+	return scopeAttrs{stream: d, member: stringIndex(d, "member_id", "memberId"), cluster: stringIndex(d, "cluster_id", "clusterId")}
+}
+
+// get returns the event's string at position i, if the stream has it.
+func (scopeAttrs) get(e *Event, i int) (string, bool) {
+	if i < 0 || i >= len(e.Strings) {
+		return "", false
+	}
+	return e.Strings[i], true
+}
+
+// stringIndex returns the position of the first of the named string attributes d has, or -1.
+func stringIndex(d *StreamDefinition, names ...string) int {
 	for _, n := range names {
-		if t, i, ok := e.Stream.Index(n); ok && t == TypeString && i < len(e.Strings) {
-			return e.Strings[i], true
+		if t, i, ok := d.Index(n); ok && t == TypeString {
+			return i
 		}
 	}
-	return "", false
+	return -1
+}
+
+// inScope is allowsAt for a run of events, finding the id attributes again only when the stream
+// changes (a bundle's events are mostly of one stream).
+func (sc Scope) inScope(e *Event, at *scopeAttrs) bool {
+	if at.stream != e.Stream {
+		*at = scopeAttrsOf(e.Stream)
+	}
+	return sc.allowsAt(e, *at)
 }
 
 // enforceScope hands the handler only the events of evs inside the session's scope. When all are,
-// it returns evs for the caller to hand over in one call; otherwise it hands the good ones over
-// itself, one at a time (the events' slices belong to the decoder, so evs is not compacted),
-// counts the rest and returns nil, or errScopeOffences once the session has offended too often.
+// it returns evs for the caller to hand over in one call; otherwise it counts the rest (before
+// handing anything over, so a handler that sees the events sees them counted) and hands over
+// itself the runs of good events between the bad ones (the events' slices belong to the decoder,
+// so evs is not compacted), and returns nil, or errScopeOffences once the session has offended
+// too often.
 func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 	scope := sc.sess.scope
-	bad := 0
+	var at scopeAttrs
+	firstBad, bad := -1, 0
 	for i := range evs {
-		if !scope.allows(&evs[i]) {
+		if !scope.inScope(&evs[i], &at) {
+			if bad == 0 {
+				firstBad = i
+			}
 			bad++
 		}
 	}
@@ -103,16 +142,18 @@ func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 	}
 	s := sc.s
 	s.outOfScope.Add(uint64(bad))
-	for i := range evs {
-		if scope.allows(&evs[i]) {
-			s.opts.Handler.HandleEvents(evs[i : i+1])
-			s.events.Add(1)
+	start := 0
+	for i := firstBad; i < len(evs); i++ {
+		if !scope.inScope(&evs[i], &at) {
+			s.handleRun(evs[start:i])
+			start = i + 1
 		}
 	}
+	s.handleRun(evs[start:])
 	n := sc.sess.offences.Add(1)
 	if n == 1 {
 		s.log.Warn("dropped events outside the session's scope; further ones are only counted",
-			"user", sc.sess.user, "cluster_id", scope.ClusterID, "member_id", scope.MemberID, "stream", evs[0].Stream.ID,
+			"user", sc.sess.user, "cluster_id", scope.ClusterID, "member_id", scope.MemberID, "stream", evs[firstBad].Stream.ID,
 			"remote", sc.c.RemoteAddr().String(), "dropped", bad)
 	}
 	if n >= maxScopeOffences {
@@ -123,6 +164,14 @@ func (sc *serverConn) enforceScope(evs []Event) ([]Event, error) {
 		return nil, errScopeOffences
 	}
 	return nil, nil
+}
+
+// handleRun hands a run of accepted events to the handler and counts them.
+func (s *Server) handleRun(evs []Event) {
+	if len(evs) > 0 {
+		s.opts.Handler.HandleEvents(evs)
+		s.events.Add(uint64(len(evs)))
+	}
 }
 
 // mayDelete reports whether the session sid may delete stream definitions: only an unrestricted

@@ -2,8 +2,12 @@ package databridge
 
 import (
 	"context"
+	"log/slog"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
@@ -124,5 +128,42 @@ func TestScopeAllows(t *testing.T) {
 		if got := tt.scope.allows(&tt.event); got != tt.want {
 			t.Errorf("%s: allows = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// batchRecorder keeps the member ids of each HandleEvents call.
+type batchRecorder struct{ calls [][]string }
+
+func (r *batchRecorder) HandleEvents(evs []Event) {
+	var ids []string
+	for i := range evs {
+		ids = append(ids, evs[i].Strings[3])
+	}
+	r.calls = append(r.calls, ids)
+}
+
+// TestEnforceScopeRuns: a bundle with events outside the scope reaches the handler as the runs of
+// good events between them, in order, with the bad ones counted.
+func TestEnforceScopeRuns(t *testing.T) {
+	const cluster = "app.php.php.domain"
+	own := cluster + "0b7e1c2d-3a4b-4c5d-8e6f-708192a3b4c5"
+	other := cluster + "9a3f6f1e-4c1b-4d8e-9a77-1b2c3d4e5f60"
+	ev := func(m string) Event { return HealthEvent(model.HealthSample{ClusterID: cluster, MemberID: m}) }
+	rec := &batchRecorder{}
+	c, peer := net.Pipe()
+	defer c.Close()
+	defer peer.Close()
+	s := &Server{opts: ServerOptions{Handler: rec}, log: slog.New(slog.DiscardHandler), sessions: newSessionStore(time.Hour, time.Now)}
+	sc := &serverConn{s: s, c: c, sess: &session{scope: Scope{ClusterID: cluster, MemberID: own}}}
+	evs := []Event{ev(own), ev(other), ev(own), ev(own), ev(other), ev(other), ev(own)}
+	if got, err := sc.enforceScope(evs); got != nil || err != nil {
+		t.Fatalf("enforceScope = %v, %v; want nil, nil", got, err)
+	}
+	want := [][]string{{own}, {own, own}, {own}}
+	if diff := cmp.Diff(want, rec.calls); diff != "" {
+		t.Errorf("handler calls (-want +got):\n%s", diff)
+	}
+	if got := s.outOfScope.Load(); got != 3 {
+		t.Errorf("outOfScope = %d, want 3", got)
 	}
 }

@@ -30,7 +30,7 @@ type GitRepo struct {
 // (failed in CI).
 func GitServer(t testing.TB, name string, files map[string]string) *GitRepo {
 	t.Helper()
-	need(t, "git")
+	Program(t, "git")
 	backend := "/usr/lib/git-core/git-http-backend"
 	if out, err := exec.Command("git", "--exec-path").Output(); err == nil {
 		backend = filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")

@@ -81,15 +81,9 @@ var (
 	portsGiven = map[int]bool{}
 )
 
-// need finds a binary or skips (fails in CI).
 // Program returns the path of the first of names installed (in PATH or /usr/sbin, /usr/bin,
 // /usr/local/bin). None: the test is skipped, or fails under CI.
 func Program(t testing.TB, names ...string) string {
-	t.Helper()
-	return need(t, names...)
-}
-
-func need(t testing.TB, names ...string) string {
 	t.Helper()
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
@@ -201,7 +195,7 @@ func StartMosquitto(t testing.TB) *Server {
 // lines in place of allow_anonymous (e.g. password_file and acl_file).
 func StartMosquittoWith(t testing.TB, extra string) *Server {
 	t.Helper()
-	bin := need(t, "mosquitto")
+	bin := Program(t, "mosquitto")
 	dir := t.TempDir()
 	port := FreePort(t)
 	conf := fmt.Sprintf("listener %d 127.0.0.1\n%spersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n", port, extra)
@@ -256,7 +250,7 @@ const clickhouseUsers = `<yandex>
 // the test. Addr is its native-protocol address.
 func StartClickHouse(t testing.TB) *Server {
 	t.Helper()
-	bin := need(t, "clickhouse-server")
+	bin := Program(t, "clickhouse-server")
 	dir := t.TempDir()
 	port, httpPort := FreePort(t), FreePort(t)
 	conf := strings.NewReplacer("{{dir}}", dir, "{{tcp}}", strconv.Itoa(port), "{{http}}", strconv.Itoa(httpPort)).Replace(clickhouseConfig)
@@ -358,5 +352,5 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 // the test is skipped on a developer machine and fails in CI.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	return need(t, "chromium", "chromium-browser", "google-chrome")
+	return Program(t, "chromium", "chromium-browser", "google-chrome")
 }
