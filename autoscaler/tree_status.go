@@ -339,19 +339,3 @@ func (a *Autoscaler) checkTree() int {
 	}
 	return n
 }
-
-// notifyParentLocked tells the parent of a cluster instance of the tree that it wants to scale:
-// with the factor required/min (scaling dependents) and, when required is beyond its max, that
-// it hit its max (group scaling, bursting). A cluster outside the tree has no parent.
-func (a *Autoscaler) notifyParentLocked(in *instance, required int, now time.Time) {
-	pi, node := a.parentOfLocked(in)
-	if pi == nil {
-		return
-	}
-	if in.min > 0 {
-		a.childScaleLocked(pi, node, float64(required)/float64(in.min), now)
-	}
-	if required > in.max {
-		a.childMaxLocked(pi, node, now)
-	}
-}
