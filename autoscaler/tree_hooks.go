@@ -1,13 +1,9 @@
 package autoscaler
 
 import (
-	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // The parent's reactions to its children (§4.10), called with Autoscaler.mu held: termination
@@ -246,26 +242,10 @@ func (a *Autoscaler) recordTreeLocked(pi *parentInstance, cd *childDef, now time
 		}
 		return
 	}
-	spec := cd.cluster
-	a.stats.decisions.Add(1)
-	a.metrics.decision("enforce", ActionTree)
-	tr, _ := json.Marshal(Trace{Trigger: limit, Status: string(model.ClusterCreated), Policy: spec.AutoscalePolicy,
-		Mode: "enforce", Deployment: spec.DeploymentPolicy, Limit: limit})
-	d := model.Decision{
-		ID:   spec.ClusterID + "-" + a.idBase + strconv.FormatUint(a.seq.Add(1), 36),
-		Time: now, ClusterID: spec.ClusterID, ClusterInstanceID: pi.id, NetworkPartitionID: pi.np,
-		Policy: spec.AutoscalePolicy, Mode: "enforce", Action: ActionTree, Reason: reason, Trace: tr,
-	}
-	if in := a.instanceLocked(spec.ClusterID, pi.id); in != nil {
+	d := a.treeDecisionLocked(cd.cluster, pi, ActionTree, limit, reason, now)
+	if in := a.instanceLocked(d.ClusterID, pi.id); in != nil {
 		d.Active, d.NonTerminated = in.count(listActive), in.nonTerminated()
-		if len(in.ring) < cap(in.ring) {
-			in.ring = append(in.ring, d)
-		} else {
-			in.ring[in.ringNext] = d
-			in.ringNext = (in.ringNext + 1) % len(in.ring)
-		}
+		in.keep(d)
 	}
-	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
-		a.decisions = append(a.decisions, decisionOut{d: d})
-	}
+	a.queueDecisionLocked(d)
 }
