@@ -209,12 +209,7 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 		if am.instance(id) != nil {
 			continue // a resync: the instance exists
 		}
-		ai := &parentInstance{app: am, comp: am.root, id: id, np: np, status: statusCreated,
-			stack: []treeStatus{statusCreated}, created: now,
-			children: map[string]*childNode{}, waiting: map[string]string{}}
-		am.instances = append(am.instances, ai)
-		a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: appID, ApplicationInstance: appInstanceModel(ai)})
-		a.startChildrenLocked(ai, now)
+		a.newAppInstanceLocked(am, id, np, now)
 	}
 	a.mu.Unlock()
 	a.signal()
@@ -310,6 +305,22 @@ func (a *Autoscaler) forgetInstancesLocked(am *appMonitor) {
 		walk(ai)
 	}
 	am.instances, am.deployed, am.nps = nil, false, nil
+}
+
+// newAppInstanceLocked creates an application instance in a network partition
+// (ApplicationInstanceCreatedEvent) and its first children.
+func (a *Autoscaler) newAppInstanceLocked(am *appMonitor, id, np string, now time.Time) {
+	ai := newParentInstance(am, am.root, id, np, now)
+	am.instances = append(am.instances, ai)
+	a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: am.id, ApplicationInstance: appInstanceModel(ai)})
+	a.startChildrenLocked(ai, now)
+}
+
+// newParentInstance is a new application or group instance of comp, Created, with no children.
+func newParentInstance(am *appMonitor, comp *component, id, np string, now time.Time) *parentInstance {
+	return &parentInstance{app: am, comp: comp, id: id, np: np, status: statusCreated,
+		stack: []treeStatus{statusCreated}, created: now,
+		children: map[string]*childNode{}, waiting: map[string]string{}}
 }
 
 func (am *appMonitor) instance(id string) *parentInstance {

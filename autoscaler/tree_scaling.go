@@ -236,12 +236,7 @@ func (a *Autoscaler) burstLocked(pi *parentInstance, c *childNode, now time.Time
 		id := model.InstanceID(am.id, len(am.nps)+1)
 		a.recordTreeLocked(pi, c.def, now, LimitBursting, why+"the application bursts into network partition "+np+" (instance "+id+")")
 		am.nps = append(am.nps, np)
-		ai := &parentInstance{app: am, comp: am.root, id: id, np: np, status: statusCreated,
-			stack: []treeStatus{statusCreated}, created: now,
-			children: map[string]*childNode{}, waiting: map[string]string{}}
-		am.instances = append(am.instances, ai)
-		a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: am.id, ApplicationInstance: appInstanceModel(ai)})
-		a.startChildrenLocked(ai, now)
+		a.newAppInstanceLocked(am, id, np, now)
 	}
 }
 

@@ -77,9 +77,8 @@ func (a *Autoscaler) createChildLocked(pi *parentInstance, cd *childDef, now tim
 // and its first children.
 func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time.Time) *parentInstance {
 	pi := node.owner
-	gi := &parentInstance{app: pi.app, comp: node.def.group, id: id, np: pi.np, parent: pi, owner: node,
-		status: statusCreated, stack: []treeStatus{statusCreated}, created: now,
-		children: map[string]*childNode{}, waiting: map[string]string{}}
+	gi := newParentInstance(pi.app, node.def.group, id, pi.np, now)
+	gi.parent, gi.owner = pi, node
 	node.groups = append(node.groups, gi)
 	a.publishLocked(&model.GroupInstanceCreatedEvent{GroupID: node.def.alias, AppID: pi.app.id, GroupInstance: groupInstanceModel(gi)})
 	a.startChildrenLocked(gi, now)
