@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -347,7 +348,7 @@ func buildComponent(app *model.Application, alias string, g *model.Group, cluste
 		data, groups, order = pc.AliasToClusterDataMap, pc.AliasToGroupMap, pc.DependencyOrder
 	}
 	var errs []error
-	for _, al := range sortedKeys(data) {
+	for _, al := range slices.Sorted(maps.Keys(data)) {
 		d := data[al]
 		var spec *ClusterSpec
 		for i := range clusters {
@@ -363,7 +364,7 @@ func buildComponent(app *model.Application, alias string, g *model.Group, cluste
 		comp.children = append(comp.children, cd)
 		comp.byKey[cd.key] = cd
 	}
-	for _, al := range sortedKeys(groups) {
+	for _, al := range slices.Sorted(maps.Keys(groups)) {
 		sub, err := buildComponent(app, al, groups[al], clusters)
 		if err != nil {
 			errs = append(errs, err)
@@ -383,7 +384,7 @@ func buildComponent(app *model.Application, alias string, g *model.Group, cluste
 					errs = append(errs, fmt.Errorf("startup order: %s is not a child of %s", k, orApp(alias)))
 					continue
 				}
-				if prev != "" && !containsString(cd.after, prev) {
+				if prev != "" && !slices.Contains(cd.after, prev) {
 					cd.after = append(cd.after, prev)
 				}
 				prev = k
@@ -401,24 +402,6 @@ func orApp(alias string) string {
 		return "the application"
 	}
 	return "group " + alias
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // publishLocked queues an application event; the round publishes it, in order, with the

@@ -181,12 +181,7 @@ func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.
 	if parent == nil || parent.status == statusTerminating || parent.status == statusTerminated || parent.children[node.def.key] != node {
 		return
 	}
-	for i, g := range node.groups {
-		if g == gi {
-			node.groups = append(node.groups[:i], node.groups[i+1:]...)
-			break
-		}
-	}
+	node.groups = slices.DeleteFunc(node.groups, func(g *parentInstance) bool { return g == gi })
 	for _, cd := range gi.comp.children {
 		a.recordTreeLocked(gi, cd, now, LimitTerminationBehaviour, "group "+gi.comp.alias+" instance "+gi.id+
 			" is Terminated after terminate-all; it is created again")

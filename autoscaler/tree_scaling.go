@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,10 +26,8 @@ type pushedFactor struct {
 // dependentsOf is the scaling-dependents set of pi's component that holds key, or nil.
 func dependentsOf(pi *parentInstance, key string) []string {
 	for _, set := range pi.comp.scalingDependents {
-		for _, k := range set {
-			if k == key {
-				return set
-			}
+		if slices.Contains(set, key) {
+			return set
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"slices"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -267,12 +268,7 @@ func (a *Autoscaler) terminateClusterLocked(c *childNode, now time.Time) {
 // undeployed in the tree once none is left.
 func (a *Autoscaler) appInstanceTerminatedLocked(pi *parentInstance) {
 	am := pi.app
-	for i, ai := range am.instances {
-		if ai == pi {
-			am.instances = append(am.instances[:i], am.instances[i+1:]...)
-			break
-		}
-	}
+	am.instances = slices.DeleteFunc(am.instances, func(ai *parentInstance) bool { return ai == pi })
 	if len(am.instances) == 0 {
 		am.deployed, am.nps = false, nil
 	}
