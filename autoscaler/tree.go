@@ -168,17 +168,7 @@ func (a *Autoscaler) RemoveApplication(appID string) {
 	if am == nil {
 		return
 	}
-	var walk func(c *component)
-	walk = func(c *component) {
-		for _, cd := range c.children {
-			if cd.cluster != nil {
-				delete(a.tree.waits, cd.cluster.ClusterID)
-			} else {
-				walk(cd.group)
-			}
-		}
-	}
-	walk(am.root)
+	am.root.eachCluster(func(spec *ClusterSpec) { delete(a.tree.waits, spec.ClusterID) })
 	delete(a.tree.apps, appID)
 }
 
@@ -271,20 +261,12 @@ func (a *Autoscaler) finishLocked(pi *parentInstance, now time.Time) {
 // treePoliciesLocked adds the policies of every cluster of the deployed applications to seen,
 // those still waiting for their startup order too: their monitors need them once created.
 func (a *Autoscaler) treePoliciesLocked(seen map[policies.Ref]bool) {
-	var walk func(c *component)
-	walk = func(c *component) {
-		for _, cd := range c.children {
-			if cd.cluster != nil {
-				seen[policies.Ref{Kind: policies.KindAutoscaling, ID: cd.cluster.AutoscalePolicy}] = true
-				seen[policies.Ref{Kind: policies.KindDeployment, ID: cd.cluster.DeploymentPolicy}] = true
-			} else {
-				walk(cd.group)
-			}
-		}
-	}
 	for _, am := range a.tree.apps {
 		if am.deployed {
-			walk(am.root)
+			am.root.eachCluster(func(spec *ClusterSpec) {
+				seen[policies.Ref{Kind: policies.KindAutoscaling, ID: spec.AutoscalePolicy}] = true
+				seen[policies.Ref{Kind: policies.KindDeployment, ID: spec.DeploymentPolicy}] = true
+			})
 		}
 	}
 }
@@ -322,6 +304,23 @@ func newParentInstance(am *appMonitor, comp *component, id, np string, now time.
 	return &parentInstance{app: am, comp: comp, id: id, np: np, status: statusCreated,
 		stack: []treeStatus{statusCreated}, created: now,
 		children: map[string]*childNode{}, waiting: map[string]string{}}
+}
+
+// eachCluster calls f with the cluster spec of every cartridge of the component, at any depth.
+func (c *component) eachCluster(f func(*ClusterSpec)) {
+	for _, cd := range c.children {
+		cd.eachCluster(f)
+	}
+}
+
+// eachCluster calls f with the cluster spec of the cartridge cd or of every cartridge below the
+// group cd, at any depth.
+func (cd *childDef) eachCluster(f func(*ClusterSpec)) {
+	if cd.cluster != nil {
+		f(cd.cluster)
+		return
+	}
+	cd.group.eachCluster(f)
 }
 
 func (am *appMonitor) instance(id string) *parentInstance {

@@ -179,17 +179,7 @@ func (a *Autoscaler) recordWaitLocked(pi *parentInstance, cd *childDef, reason s
 	if pi.owner != nil {
 		reason += " in group " + pi.comp.alias + " instance " + pi.id
 	}
-	var walk func(cd *childDef)
-	walk = func(cd *childDef) {
-		if cd.cluster != nil {
-			a.recordWaitDecisionLocked(cd.cluster, pi, reason, now)
-			return
-		}
-		for _, c := range cd.group.children {
-			walk(c)
-		}
-	}
-	walk(cd)
+	cd.eachCluster(func(spec *ClusterSpec) { a.recordWaitDecisionLocked(spec, pi, reason, now) })
 }
 
 func (a *Autoscaler) recordWaitDecisionLocked(spec *ClusterSpec, pi *parentInstance, reason string, now time.Time) {

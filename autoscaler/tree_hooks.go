@@ -231,16 +231,12 @@ func inWhere(pi *parentInstance) string {
 // recordTreeLocked records a decision of the tree for every cluster at or below child cd of pi:
 // the cluster's decision trace says what the tree did and why.
 func (a *Autoscaler) recordTreeLocked(pi *parentInstance, cd *childDef, now time.Time, limit, reason string) {
-	if cd.group != nil {
-		for _, c := range cd.group.children {
-			a.recordTreeLocked(pi, c, now, limit, reason)
+	cd.eachCluster(func(spec *ClusterSpec) {
+		d := a.treeDecisionLocked(spec, pi, ActionTree, limit, reason, now)
+		if in := a.instanceLocked(d.ClusterID, pi.id); in != nil {
+			d.Active, d.NonTerminated = in.count(listActive), in.nonTerminated()
+			in.keep(d)
 		}
-		return
-	}
-	d := a.treeDecisionLocked(cd.cluster, pi, ActionTree, limit, reason, now)
-	if in := a.instanceLocked(d.ClusterID, pi.id); in != nil {
-		d.Active, d.NonTerminated = in.count(listActive), in.nonTerminated()
-		in.keep(d)
-	}
-	a.queueDecisionLocked(d)
+		a.queueDecisionLocked(d)
+	})
 }
