@@ -120,11 +120,14 @@ type tree struct {
 	apps     map[string]*appMonitor
 	clusters map[treeKey]*childNode
 	waits    map[string]model.Decision // by cluster id: the last startup-order wait (Decisions)
-	deps     *treeDeps                 // termination behaviour, scaling dependents (tree_hooks.go)
+	deps     treeDeps                  // termination behaviour, scaling dependents (tree_hooks.go)
 }
 
 func newTree() tree {
-	return tree{apps: map[string]*appMonitor{}, clusters: map[treeKey]*childNode{}, waits: map[string]model.Decision{}}
+	return tree{apps: map[string]*appMonitor{}, clusters: map[treeKey]*childNode{}, waits: map[string]model.Decision{},
+		deps: treeDeps{recovering: map[*parentInstance]map[string]bool{}, recreate: map[*parentInstance]bool{},
+			factors: map[*parentInstance]map[string]factorAt{}, downs: map[*parentInstance]map[string]bool{},
+			scaledIn: map[*parentInstance]bool{}}}
 }
 
 // AddApplication adds an application to the tree (ApplicationCreatedEvent) or, when it is

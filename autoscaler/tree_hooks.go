@@ -47,15 +47,6 @@ type factorAt struct {
 	at     time.Time
 }
 
-func (a *Autoscaler) deps() *treeDeps {
-	if a.tree.deps == nil {
-		a.tree.deps = &treeDeps{recovering: map[*parentInstance]map[string]bool{}, recreate: map[*parentInstance]bool{},
-			factors: map[*parentInstance]map[string]factorAt{}, downs: map[*parentInstance]map[string]bool{},
-			scaledIn: map[*parentInstance]bool{}}
-	}
-	return a.tree.deps
-}
-
 // childInactiveLocked is called when a child of pi (a cluster instance, or a group child whose
 // instances went Inactive) became Inactive, before pi's status is recomputed. The termination
 // behaviour of pi's component decides what happens to the siblings (TerminationFor):
@@ -82,7 +73,7 @@ func (a *Autoscaler) childInactiveLocked(pi *parentInstance, c *childNode, now t
 		return
 	}
 	if t.Whole && pi.owner != nil {
-		a.deps().recreate[pi] = true
+		a.tree.deps.recreate[pi] = true
 		reason := c.def.key + " went Inactive" + where + "; terminate-all: the group instance and every child terminate, then the group instance is created again"
 		for _, cd := range comp.children {
 			a.recordTreeLocked(pi, cd, now, LimitTerminationBehaviour, reason)
@@ -108,7 +99,7 @@ func (a *Autoscaler) childInactiveLocked(pi *parentInstance, c *childNode, now t
 		}
 	}
 	if len(set) > 0 {
-		a.deps().recovering[pi] = set
+		a.tree.deps.recovering[pi] = set
 	}
 }
 
@@ -132,8 +123,8 @@ func hasStartupDependents(pi *parentInstance, key string) bool {
 // terminating. When it was one of the children a termination behaviour terminated and all of
 // them are Terminated now, they are dropped from pi: the startup order creates them again.
 func (a *Autoscaler) childTerminatedLocked(pi *parentInstance, c *childNode, now time.Time) {
-	d := a.tree.deps
-	if d == nil || pi.status == statusTerminating || pi.status == statusTerminated {
+	d := &a.tree.deps
+	if pi.status == statusTerminating || pi.status == statusTerminated {
 		return
 	}
 	set := d.recovering[pi]
@@ -159,10 +150,7 @@ func (a *Autoscaler) childTerminatedLocked(pi *parentInstance, c *childNode, now
 // group child's status is recomputed. A group instance terminate-all terminated is created
 // again, with the same id, unless its parent is terminating.
 func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.Time) {
-	d := a.tree.deps
-	if d == nil {
-		return
-	}
+	d := &a.tree.deps
 	delete(d.recovering, gi) // a terminated instance recovers nothing and scales nothing
 	delete(d.factors, gi)
 	delete(d.downs, gi)

@@ -58,7 +58,7 @@ func (a *Autoscaler) treeBeyondMaxLocked(in *instance, now time.Time) {
 // each child until its next round (dependentScalingLocked), as Stratos' parent monitors collect
 // the scaling events between their runs.
 func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64, now time.Time) {
-	d := a.deps()
+	d := &a.tree.deps
 	reqs := d.factors[pi]
 	if reqs == nil {
 		reqs = map[string]factorAt{}
@@ -73,8 +73,8 @@ func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor f
 // then forgotten.
 func (a *Autoscaler) dependentScalingLocked(pi *parentInstance, now time.Time) {
 	a.groupScaleInLocked(pi, now)
-	d := a.tree.deps
-	if d == nil || len(d.factors[pi]) == 0 {
+	d := &a.tree.deps
+	if len(d.factors[pi]) == 0 {
 		return
 	}
 	reqs := d.factors[pi]
@@ -270,7 +270,7 @@ func (a *Autoscaler) treeBelowMinLocked(in *instance, now time.Time) {
 	if pi == nil || pi.owner == nil {
 		return // the application instance is not scaled in (Stratos only terminates burst instances)
 	}
-	d := a.deps()
+	d := &a.tree.deps
 	if d.downs[pi] == nil {
 		d.downs[pi] = map[string]bool{}
 	}
@@ -283,8 +283,8 @@ func (a *Autoscaler) treeBelowMinLocked(in *instance, now time.Time) {
 // groupMinInstances, the group instance terminates and is not created again. The requests are
 // then forgotten.
 func (a *Autoscaler) groupScaleInLocked(gi *parentInstance, now time.Time) {
-	d := a.tree.deps
-	if d == nil || gi.owner == nil {
+	d := &a.tree.deps
+	if gi.owner == nil {
 		return
 	}
 	downs := d.downs[gi]
