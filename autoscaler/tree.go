@@ -81,8 +81,7 @@ type parentInstance struct {
 	parent   *parentInstance // nil for an application instance
 	owner    *childNode      // the group child this instance belongs to; nil for an application instance
 	status   treeStatus
-	stack    []treeStatus // every status it had, for the instance's LifeCycleStateManager
-	created  time.Time
+	stack    []treeStatus          // every status it had, for the instance's LifeCycleStateManager
 	children map[string]*childNode // by key, once created
 	waiting  map[string]string     // key -> why it is not created yet (startup order)
 }
@@ -126,7 +125,7 @@ type tree struct {
 func newTree() tree {
 	return tree{apps: map[string]*appMonitor{}, clusters: map[treeKey]*childNode{}, waits: map[string]model.Decision{},
 		deps: treeDeps{recovering: map[*parentInstance]map[string]bool{}, recreate: map[*parentInstance]bool{},
-			factors: map[*parentInstance]map[string]factorAt{}, downs: map[*parentInstance]map[string]bool{},
+			factors: map[*parentInstance]map[string]float64{}, downs: map[*parentInstance]map[string]bool{},
 			scaledIn: map[*parentInstance]bool{}}}
 }
 
@@ -296,16 +295,16 @@ func (a *Autoscaler) forgetInstancesLocked(am *appMonitor) {
 // newAppInstanceLocked creates an application instance in a network partition
 // (ApplicationInstanceCreatedEvent) and its first children.
 func (a *Autoscaler) newAppInstanceLocked(am *appMonitor, id, np string, now time.Time) {
-	ai := newParentInstance(am, am.root, id, np, now)
+	ai := newParentInstance(am, am.root, id, np)
 	am.instances = append(am.instances, ai)
 	a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: am.id, ApplicationInstance: appInstanceModel(ai)})
 	a.startChildrenLocked(ai, now)
 }
 
 // newParentInstance is a new application or group instance of comp, Created, with no children.
-func newParentInstance(am *appMonitor, comp *component, id, np string, now time.Time) *parentInstance {
+func newParentInstance(am *appMonitor, comp *component, id, np string) *parentInstance {
 	return &parentInstance{app: am, comp: comp, id: id, np: np, status: statusCreated,
-		stack: []treeStatus{statusCreated}, created: now,
+		stack:    []treeStatus{statusCreated},
 		children: map[string]*childNode{}, waiting: map[string]string{}}
 }
 

@@ -34,17 +34,12 @@ type treeDeps struct {
 	// once they are Terminated.
 	recreate map[*parentInstance]bool
 	// factors are the scaling requests of each parent instance's scaling dependents, by child key.
-	factors map[*parentInstance]map[string]factorAt
+	factors map[*parentInstance]map[string]float64
 	// downs are the children of a group instance at their min that want to scale down
 	// (ScalingDownBeyondMin), since the parent's last round.
 	downs map[*parentInstance]map[string]bool
 	// scaledIn are the group instances a scale-in terminates: they are dropped, not created again.
 	scaledIn map[*parentInstance]bool
-}
-
-type factorAt struct {
-	factor float64
-	at     time.Time
 }
 
 // childInactiveLocked is called when a child of pi (a cluster instance, or a group child whose

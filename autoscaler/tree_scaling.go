@@ -41,7 +41,7 @@ func (a *Autoscaler) treeScaleLocked(in *instance, required int, now time.Time) 
 	if pi == nil || dependentsOf(pi, node.def.key) == nil {
 		return false
 	}
-	a.childScaleLocked(pi, node, ScalingFactor(required, in.min), now)
+	a.childScaleLocked(pi, node, ScalingFactor(required, in.min))
 	return true
 }
 
@@ -57,14 +57,14 @@ func (a *Autoscaler) treeBeyondMaxLocked(in *instance, now time.Time) {
 // factor is its required count over its min (ScalingEvent). The parent keeps the last request of
 // each child until its next round (dependentScalingLocked), as Stratos' parent monitors collect
 // the scaling events between their runs.
-func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64, now time.Time) {
+func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64) {
 	d := &a.tree.deps
 	reqs := d.factors[pi]
 	if reqs == nil {
-		reqs = map[string]factorAt{}
+		reqs = map[string]float64{}
 		d.factors[pi] = reqs
 	}
-	reqs[c.def.key] = factorAt{factor: factor, at: now}
+	reqs[c.def.key] = factor
 }
 
 // dependentScalingLocked is the parent's round for its scaling dependents
@@ -82,7 +82,7 @@ func (a *Autoscaler) dependentScalingLocked(pi *parentInstance, now time.Time) {
 		var got []FactorRequest
 		for _, k := range set {
 			if r, ok := reqs[k]; ok {
-				got = append(got, FactorRequest{Child: k, Factor: r.factor})
+				got = append(got, FactorRequest{Child: k, Factor: r})
 				delete(reqs, k)
 			}
 		}

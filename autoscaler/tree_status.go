@@ -78,7 +78,7 @@ func (a *Autoscaler) createChildLocked(pi *parentInstance, cd *childDef, now tim
 // and its first children.
 func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time.Time) *parentInstance {
 	pi := node.owner
-	gi := newParentInstance(pi.app, node.def.group, id, pi.np, now)
+	gi := newParentInstance(pi.app, node.def.group, id, pi.np)
 	gi.parent, gi.owner = pi, node
 	node.groups = append(node.groups, gi)
 	a.publishLocked(&model.GroupInstanceCreatedEvent{GroupID: node.def.alias, AppID: pi.app.id, GroupInstance: groupInstanceModel(gi)})
