@@ -58,8 +58,10 @@ func (a *Autoscaler) createChildLocked(pi *parentInstance, cd *childDef, now tim
 		node.clusterID, node.instanceID = spec.ClusterID, spec.InstanceID
 		a.tree.clusters[treeKey{node.clusterID, node.instanceID}] = node
 		in := a.registerLocked(spec, now)
-		a.learnFromTopologyLocked(spec.ClusterID, now)
-		a.learnInstanceStatusLocked(in)
+		if cl := a.topoClusterLocked(spec.ClusterID); cl != nil {
+			a.learnMembersLocked(cl, now)
+			learnInstanceStatus(in, cl)
+		}
 		node.status = treeStatus(in.status)
 		return node
 	}
@@ -87,22 +89,14 @@ func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time
 	return gi
 }
 
-// learnInstanceStatusLocked takes a cluster instance's status from the last complete topology
-// (a restart rebuilds the tree over running cluster instances).
-func (a *Autoscaler) learnInstanceStatusLocked(in *instance) {
-	if a.topo == nil || in.status != model.ClusterCreated {
+// learnInstanceStatus takes a new cluster instance's status from its cluster in the last
+// complete topology (a restart rebuilds the tree over running cluster instances).
+func learnInstanceStatus(in *instance, cl *model.Cluster) {
+	if in.status != model.ClusterCreated {
 		return
 	}
-	for _, s := range a.topo.ServiceMap {
-		if s == nil {
-			continue
-		}
-		if cl := s.ClusterIDClusterMap[in.c.id]; cl != nil {
-			if ci := cl.InstanceIDToInstanceContextMap[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
-				in.status = ci.Status()
-			}
-			return
-		}
+	if ci := cl.InstanceIDToInstanceContextMap[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
+		in.status = ci.Status()
 	}
 }
 
