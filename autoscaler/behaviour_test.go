@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -160,5 +161,32 @@ func TestGuardAndPartitionMaxFixtures(t *testing.T) {
 	}
 	if strings.Join(parts, ",") != "p2,p2" {
 		t.Errorf("started in %v, want p2,p2 (p1 is at its partitionMax)", parts)
+	}
+}
+
+const clusterMaxFixture = `name: the max check terminates active members above the cluster's max, from the fullest partition
+autoscalingPolicy: as
+deploymentPolicy: dep
+cluster: {clusterId: c6, clusterInstanceId: c6-1, networkPartitionId: np1, minMembers: 1, maxMembers: 2}
+members: [{partition: p1, active: 3}, {partition: p2, active: 1}]
+steps:
+  - at: 0s
+    expect: {action: max, delta: -2}
+`
+
+// TestClusterMaxCheck: active members above the cluster instance's max (an update lowered it)
+// are terminated, one at a time from the partition with the most active members left.
+func TestClusterMaxCheck(t *testing.T) {
+	set := buildSet(t, scalingPolicies("round-robin", "enforce", ""))
+	r := runFixtureText(t, set, "cm_test.yaml", clusterMaxFixture)[0]
+	tr, _ := DecodeTrace(r.Steps[0].Decision)
+	var parts []string
+	for _, st := range tr.Steps {
+		if st.Check == "max" && st.Action == "terminate" {
+			parts = append(parts, st.Partition)
+		}
+	}
+	if want := []string{"p1", "p1"}; !slices.Equal(parts, want) {
+		t.Errorf("max terminations in partitions %v, want %v (p1 has the most active members)", parts, want)
 	}
 }

@@ -68,10 +68,16 @@ func (r *run) maxCheck(ctx context.Context) {
 // through the cleanup flow like the partition max check's.
 func (r *run) clusterMaxCheck(ctx context.Context) {
 	in, tr := r.in, r.tr
-	var taken [8]int // members picked per partition when not acting (a shadow moves none)
+	if r.active <= in.max {
+		return
+	}
+	var taken []int // members picked per partition when not acting (a shadow moves none)
+	if !r.own {
+		taken = make([]int, len(in.parts))
+	}
 	left := func(i int) int {
 		n := len(in.parts[i].lists[listActive])
-		if !r.own && i < len(taken) {
+		if taken != nil {
 			n -= taken[i]
 		}
 		return n
@@ -83,7 +89,7 @@ func (r *run) clusterMaxCheck(ctx context.Context) {
 				pi = i
 			}
 		}
-		if pi < 0 || (!r.own && pi >= len(taken)) || !r.govern(ctx, ActionMax, -1, in.parts[pi].id) {
+		if pi < 0 || !r.govern(ctx, ActionMax, -1, in.parts[pi].id) {
 			return
 		}
 		p := &in.parts[pi]

@@ -288,18 +288,25 @@ func (a *Autoscaler) learnMembersLocked(cl *model.Cluster, now time.Time) {
 // once the controller's topology has come and gone, and without its members the min check would
 // start duplicates of the ones still running.
 func (a *Autoscaler) learnFromTopologyLocked(clusterID string, now time.Time) {
+	if cl := a.topoClusterLocked(clusterID); cl != nil {
+		a.learnMembersLocked(cl, now)
+	}
+}
+
+// topoClusterLocked is the cluster in the last complete topology, or nil.
+func (a *Autoscaler) topoClusterLocked(clusterID string) *model.Cluster {
 	if a.topo == nil {
-		return
+		return nil
 	}
 	for _, s := range a.topo.ServiceMap {
 		if s == nil {
 			continue
 		}
 		if cl := s.ClusterIDClusterMap[clusterID]; cl != nil {
-			a.learnMembersLocked(cl, now)
-			return
+			return cl
 		}
 	}
+	return nil
 }
 
 // knowMemberLocked returns the member, adding it to list l when the autoscaler did not know it

@@ -24,27 +24,36 @@ func (b *blockingStarter) StartMember(ctx context.Context, req StartRequest) (mo
 	return b.recStarter.StartMember(ctx, req)
 }
 
-// TestRemoveClusterCancelsQueuedStarts: a round that decided many starts (a min check of a
-// large cluster) stops starting members of a cluster removed meanwhile (an undeploy): the one
-// start under way completes, none of the queued ones is made.
-func TestRemoveClusterCancelsQueuedStarts(t *testing.T) {
-	st := &blockingStarter{entered: make(chan struct{}), release: make(chan struct{})}
+// blockedRound starts a round that decides 50 starts (a min check of a large cluster) and
+// returns once its first start is under way, held by st until st.release is closed; done is
+// closed when the round ends.
+func blockedRound(ctx context.Context, t *testing.T) (a *Autoscaler, st *blockingStarter, done <-chan struct{}) {
+	t.Helper()
+	st = &blockingStarter{entered: make(chan struct{}), release: make(chan struct{})}
 	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,
 		Clock: clock.NewManual(epoch)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	register(t, a, 50, 60)
-	done := make(chan struct{})
+	ended := make(chan struct{})
 	go func() {
-		defer close(done)
-		a.Evaluate(context.Background())
+		defer close(ended)
+		a.Evaluate(ctx)
 	}()
 	select {
 	case <-st.entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the round made no start")
 	}
+	return a, st, ended
+}
+
+// TestRemoveClusterCancelsQueuedStarts: a round that decided many starts (a min check of a
+// large cluster) stops starting members of a cluster removed meanwhile (an undeploy): the one
+// start under way completes, none of the queued ones is made.
+func TestRemoveClusterCancelsQueuedStarts(t *testing.T) {
+	a, st, done := blockedRound(context.Background(), t)
 	a.RemoveCluster("app.php.php.domain")
 	close(st.release)
 	select {
@@ -59,20 +68,8 @@ func TestRemoveClusterCancelsQueuedStarts(t *testing.T) {
 
 // TestRoundStopsWithContext: a round whose context ends (shutdown) makes no further start.
 func TestRoundStopsWithContext(t *testing.T) {
-	st := &blockingStarter{entered: make(chan struct{}), release: make(chan struct{})}
-	a, err := New(Options{Policies: &staticPolicies{buildSet(t, scalingPolicies("round-robin", "enforce", ""))}, Starter: st,
-		Clock: clock.NewManual(epoch)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	register(t, a, 50, 60)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.Evaluate(ctx)
-	}()
-	<-st.entered
+	_, st, done := blockedRound(ctx, t)
 	cancel()
 	close(st.release)
 	<-done

@@ -36,9 +36,6 @@ func (r *run) scale(ctx context.Context) {
 	}
 	tr.Final = Verdict{Required: required, ScaleUp: up, ScaleDown: down}
 	env.Required = required
-	if r.own && r.act && (up || down) {
-		r.a.notifyParentLocked(r.in, required, r.now) // the monitor tree: dependents, group scaling
-	}
 
 	switch {
 	case up:

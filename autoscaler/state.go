@@ -124,6 +124,16 @@ func (in *instance) ringAt(i int) model.Decision {
 	return in.ring[(in.ringNext+i)%len(in.ring)]
 }
 
+// keep puts d into the ring of the instance's recent decisions (Decisions).
+func (in *instance) keep(d model.Decision) {
+	if len(in.ring) < cap(in.ring) {
+		in.ring = append(in.ring, d)
+	} else {
+		in.ring[in.ringNext] = d
+		in.ringNext = (in.ringNext + 1) % len(in.ring)
+	}
+}
+
 func (in *instance) count(l list) int {
 	n := 0
 	for p := range in.parts {

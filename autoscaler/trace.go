@@ -196,16 +196,16 @@ func (a *Autoscaler) recordRawLocked(in *instance, now time.Time, policy, mode s
 			in.lastTrace = d.Trace
 		}
 	}
-	if len(in.ring) < cap(in.ring) {
-		in.ring = append(in.ring, d)
-	} else {
-		in.ring[in.ringNext] = d
-		in.ringNext = (in.ringNext + 1) % len(in.ring)
-	}
+	in.keep(d)
+	a.queueDecisionLocked(d)
+	return d.ID
+}
+
+// queueDecisionLocked queues a decision for the recorder and the bus, when either wants it.
+func (a *Autoscaler) queueDecisionLocked(d model.Decision) {
 	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
 		a.decisions = append(a.decisions, decisionOut{d: d})
 	}
-	return d.ID
 }
 
 // DecodeTrace decodes a decision's trace.

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -80,8 +81,7 @@ type parentInstance struct {
 	parent   *parentInstance // nil for an application instance
 	owner    *childNode      // the group child this instance belongs to; nil for an application instance
 	status   treeStatus
-	stack    []treeStatus // every status it had, for the instance's LifeCycleStateManager
-	created  time.Time
+	stack    []treeStatus          // every status it had, for the instance's LifeCycleStateManager
 	children map[string]*childNode // by key, once created
 	waiting  map[string]string     // key -> why it is not created yet (startup order)
 }
@@ -119,11 +119,14 @@ type tree struct {
 	apps     map[string]*appMonitor
 	clusters map[treeKey]*childNode
 	waits    map[string]model.Decision // by cluster id: the last startup-order wait (Decisions)
-	deps     *treeDeps                 // termination behaviour, scaling dependents (tree_hooks.go)
+	deps     treeDeps                  // termination behaviour, scaling dependents (tree_hooks.go)
 }
 
 func newTree() tree {
-	return tree{apps: map[string]*appMonitor{}, clusters: map[treeKey]*childNode{}, waits: map[string]model.Decision{}}
+	return tree{apps: map[string]*appMonitor{}, clusters: map[treeKey]*childNode{}, waits: map[string]model.Decision{},
+		deps: treeDeps{recovering: map[*parentInstance]map[string]bool{}, recreate: map[*parentInstance]bool{},
+			factors: map[*parentInstance]map[string]float64{}, downs: map[*parentInstance]map[string]bool{},
+			scaledIn: map[*parentInstance]bool{}}}
 }
 
 // AddApplication adds an application to the tree (ApplicationCreatedEvent) or, when it is
@@ -167,17 +170,7 @@ func (a *Autoscaler) RemoveApplication(appID string) {
 	if am == nil {
 		return
 	}
-	var walk func(c *component)
-	walk = func(c *component) {
-		for _, cd := range c.children {
-			if cd.cluster != nil {
-				delete(a.tree.waits, cd.cluster.ClusterID)
-			} else {
-				walk(cd.group)
-			}
-		}
-	}
-	walk(am.root)
+	am.root.eachCluster(func(spec *ClusterSpec) { delete(a.tree.waits, spec.ClusterID) })
 	delete(a.tree.apps, appID)
 }
 
@@ -209,12 +202,7 @@ func (a *Autoscaler) DeployApplication(appID string, networkPartitions []string)
 		if am.instance(id) != nil {
 			continue // a resync: the instance exists
 		}
-		ai := &parentInstance{app: am, comp: am.root, id: id, np: np, status: statusCreated,
-			stack: []treeStatus{statusCreated}, created: now,
-			children: map[string]*childNode{}, waiting: map[string]string{}}
-		am.instances = append(am.instances, ai)
-		a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: appID, ApplicationInstance: appInstanceModel(ai)})
-		a.startChildrenLocked(ai, now)
+		a.newAppInstanceLocked(am, id, np, now)
 	}
 	a.mu.Unlock()
 	a.signal()
@@ -275,20 +263,12 @@ func (a *Autoscaler) finishLocked(pi *parentInstance, now time.Time) {
 // treePoliciesLocked adds the policies of every cluster of the deployed applications to seen,
 // those still waiting for their startup order too: their monitors need them once created.
 func (a *Autoscaler) treePoliciesLocked(seen map[policies.Ref]bool) {
-	var walk func(c *component)
-	walk = func(c *component) {
-		for _, cd := range c.children {
-			if cd.cluster != nil {
-				seen[policies.Ref{Kind: policies.KindAutoscaling, ID: cd.cluster.AutoscalePolicy}] = true
-				seen[policies.Ref{Kind: policies.KindDeployment, ID: cd.cluster.DeploymentPolicy}] = true
-			} else {
-				walk(cd.group)
-			}
-		}
-	}
 	for _, am := range a.tree.apps {
 		if am.deployed {
-			walk(am.root)
+			am.root.eachCluster(func(spec *ClusterSpec) {
+				seen[policies.Ref{Kind: policies.KindAutoscaling, ID: spec.AutoscalePolicy}] = true
+				seen[policies.Ref{Kind: policies.KindDeployment, ID: spec.DeploymentPolicy}] = true
+			})
 		}
 	}
 }
@@ -310,6 +290,39 @@ func (a *Autoscaler) forgetInstancesLocked(am *appMonitor) {
 		walk(ai)
 	}
 	am.instances, am.deployed, am.nps = nil, false, nil
+}
+
+// newAppInstanceLocked creates an application instance in a network partition
+// (ApplicationInstanceCreatedEvent) and its first children.
+func (a *Autoscaler) newAppInstanceLocked(am *appMonitor, id, np string, now time.Time) {
+	ai := newParentInstance(am, am.root, id, np)
+	am.instances = append(am.instances, ai)
+	a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: am.id, ApplicationInstance: appInstanceModel(ai)})
+	a.startChildrenLocked(ai, now)
+}
+
+// newParentInstance is a new application or group instance of comp, Created, with no children.
+func newParentInstance(am *appMonitor, comp *component, id, np string) *parentInstance {
+	return &parentInstance{app: am, comp: comp, id: id, np: np, status: statusCreated,
+		stack:    []treeStatus{statusCreated},
+		children: map[string]*childNode{}, waiting: map[string]string{}}
+}
+
+// eachCluster calls f with the cluster spec of every cartridge of the component, at any depth.
+func (c *component) eachCluster(f func(*ClusterSpec)) {
+	for _, cd := range c.children {
+		cd.eachCluster(f)
+	}
+}
+
+// eachCluster calls f with the cluster spec of the cartridge cd or of every cartridge below the
+// group cd, at any depth.
+func (cd *childDef) eachCluster(f func(*ClusterSpec)) {
+	if cd.cluster != nil {
+		f(cd.cluster)
+		return
+	}
+	cd.group.eachCluster(f)
 }
 
 func (am *appMonitor) instance(id string) *parentInstance {
@@ -336,7 +349,7 @@ func buildComponent(app *model.Application, alias string, g *model.Group, cluste
 		data, groups, order = pc.AliasToClusterDataMap, pc.AliasToGroupMap, pc.DependencyOrder
 	}
 	var errs []error
-	for _, al := range sortedKeys(data) {
+	for _, al := range slices.Sorted(maps.Keys(data)) {
 		d := data[al]
 		var spec *ClusterSpec
 		for i := range clusters {
@@ -352,7 +365,7 @@ func buildComponent(app *model.Application, alias string, g *model.Group, cluste
 		comp.children = append(comp.children, cd)
 		comp.byKey[cd.key] = cd
 	}
-	for _, al := range sortedKeys(groups) {
+	for _, al := range slices.Sorted(maps.Keys(groups)) {
 		sub, err := buildComponent(app, al, groups[al], clusters)
 		if err != nil {
 			errs = append(errs, err)
@@ -372,7 +385,7 @@ func buildComponent(app *model.Application, alias string, g *model.Group, cluste
 					errs = append(errs, fmt.Errorf("startup order: %s is not a child of %s", k, orApp(alias)))
 					continue
 				}
-				if prev != "" && !containsString(cd.after, prev) {
+				if prev != "" && !slices.Contains(cd.after, prev) {
 					cd.after = append(cd.after, prev)
 				}
 				prev = k
@@ -390,24 +403,6 @@ func orApp(alias string) string {
 		return "the application"
 	}
 	return "group " + alias
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // publishLocked queues an application event; the round publishes it, in order, with the

@@ -179,31 +179,25 @@ func (a *Autoscaler) recordWaitLocked(pi *parentInstance, cd *childDef, reason s
 	if pi.owner != nil {
 		reason += " in group " + pi.comp.alias + " instance " + pi.id
 	}
-	var walk func(cd *childDef)
-	walk = func(cd *childDef) {
-		if cd.cluster != nil {
-			a.recordWaitDecisionLocked(cd.cluster, pi, reason, now)
-			return
-		}
-		for _, c := range cd.group.children {
-			walk(c)
-		}
-	}
-	walk(cd)
+	cd.eachCluster(func(spec *ClusterSpec) { a.recordWaitDecisionLocked(spec, pi, reason, now) })
 }
 
 func (a *Autoscaler) recordWaitDecisionLocked(spec *ClusterSpec, pi *parentInstance, reason string, now time.Time) {
+	d := a.treeDecisionLocked(spec, pi, ActionWaiting, LimitStartupOrder, reason, now)
+	a.tree.waits[spec.ClusterID] = d
+	a.queueDecisionLocked(d)
+}
+
+// treeDecisionLocked counts and returns a decision of the tree (ActionWaiting, ActionTree) for
+// the cluster of spec in pi; its trace names the limit.
+func (a *Autoscaler) treeDecisionLocked(spec *ClusterSpec, pi *parentInstance, action, limit, reason string, now time.Time) model.Decision {
 	a.stats.decisions.Add(1)
-	a.metrics.decision("enforce", ActionWaiting)
-	tr, _ := json.Marshal(Trace{Trigger: LimitStartupOrder, Status: string(model.ClusterCreated), Policy: spec.AutoscalePolicy,
-		Mode: "enforce", Deployment: spec.DeploymentPolicy, Limit: LimitStartupOrder})
-	d := model.Decision{
+	a.metrics.decision("enforce", action)
+	tr, _ := json.Marshal(Trace{Trigger: limit, Status: string(model.ClusterCreated), Policy: spec.AutoscalePolicy,
+		Mode: "enforce", Deployment: spec.DeploymentPolicy, Limit: limit})
+	return model.Decision{
 		ID:   spec.ClusterID + "-" + a.idBase + strconv.FormatUint(a.seq.Add(1), 36),
 		Time: now, ClusterID: spec.ClusterID, ClusterInstanceID: pi.id, NetworkPartitionID: pi.np,
-		Policy: spec.AutoscalePolicy, Mode: "enforce", Action: ActionWaiting, Reason: reason, Trace: tr,
-	}
-	a.tree.waits[spec.ClusterID] = d
-	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
-		a.decisions = append(a.decisions, decisionOut{d: d})
+		Policy: spec.AutoscalePolicy, Mode: "enforce", Action: action, Reason: reason, Trace: tr,
 	}
 }

@@ -1,13 +1,9 @@
 package autoscaler
 
 import (
-	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // The parent's reactions to its children (§4.10), called with Autoscaler.mu held: termination
@@ -38,26 +34,12 @@ type treeDeps struct {
 	// once they are Terminated.
 	recreate map[*parentInstance]bool
 	// factors are the scaling requests of each parent instance's scaling dependents, by child key.
-	factors map[*parentInstance]map[string]factorAt
+	factors map[*parentInstance]map[string]float64
 	// downs are the children of a group instance at their min that want to scale down
 	// (ScalingDownBeyondMin), since the parent's last round.
 	downs map[*parentInstance]map[string]bool
 	// scaledIn are the group instances a scale-in terminates: they are dropped, not created again.
 	scaledIn map[*parentInstance]bool
-}
-
-type factorAt struct {
-	factor float64
-	at     time.Time
-}
-
-func (a *Autoscaler) deps() *treeDeps {
-	if a.tree.deps == nil {
-		a.tree.deps = &treeDeps{recovering: map[*parentInstance]map[string]bool{}, recreate: map[*parentInstance]bool{},
-			factors: map[*parentInstance]map[string]factorAt{}, downs: map[*parentInstance]map[string]bool{},
-			scaledIn: map[*parentInstance]bool{}}
-	}
-	return a.tree.deps
 }
 
 // childInactiveLocked is called when a child of pi (a cluster instance, or a group child whose
@@ -86,7 +68,7 @@ func (a *Autoscaler) childInactiveLocked(pi *parentInstance, c *childNode, now t
 		return
 	}
 	if t.Whole && pi.owner != nil {
-		a.deps().recreate[pi] = true
+		a.tree.deps.recreate[pi] = true
 		reason := c.def.key + " went Inactive" + where + "; terminate-all: the group instance and every child terminate, then the group instance is created again"
 		for _, cd := range comp.children {
 			a.recordTreeLocked(pi, cd, now, LimitTerminationBehaviour, reason)
@@ -112,7 +94,7 @@ func (a *Autoscaler) childInactiveLocked(pi *parentInstance, c *childNode, now t
 		}
 	}
 	if len(set) > 0 {
-		a.deps().recovering[pi] = set
+		a.tree.deps.recovering[pi] = set
 	}
 }
 
@@ -136,8 +118,8 @@ func hasStartupDependents(pi *parentInstance, key string) bool {
 // terminating. When it was one of the children a termination behaviour terminated and all of
 // them are Terminated now, they are dropped from pi: the startup order creates them again.
 func (a *Autoscaler) childTerminatedLocked(pi *parentInstance, c *childNode, now time.Time) {
-	d := a.tree.deps
-	if d == nil || pi.status == statusTerminating || pi.status == statusTerminated {
+	d := &a.tree.deps
+	if pi.status == statusTerminating || pi.status == statusTerminated {
 		return
 	}
 	set := d.recovering[pi]
@@ -163,10 +145,7 @@ func (a *Autoscaler) childTerminatedLocked(pi *parentInstance, c *childNode, now
 // group child's status is recomputed. A group instance terminate-all terminated is created
 // again, with the same id, unless its parent is terminating.
 func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.Time) {
-	d := a.tree.deps
-	if d == nil {
-		return
-	}
+	d := &a.tree.deps
 	delete(d.recovering, gi) // a terminated instance recovers nothing and scales nothing
 	delete(d.factors, gi)
 	delete(d.downs, gi)
@@ -185,12 +164,7 @@ func (a *Autoscaler) groupInstanceTerminatedLocked(gi *parentInstance, now time.
 	if parent == nil || parent.status == statusTerminating || parent.status == statusTerminated || parent.children[node.def.key] != node {
 		return
 	}
-	for i, g := range node.groups {
-		if g == gi {
-			node.groups = append(node.groups[:i], node.groups[i+1:]...)
-			break
-		}
-	}
+	node.groups = slices.DeleteFunc(node.groups, func(g *parentInstance) bool { return g == gi })
 	for _, cd := range gi.comp.children {
 		a.recordTreeLocked(gi, cd, now, LimitTerminationBehaviour, "group "+gi.comp.alias+" instance "+gi.id+
 			" is Terminated after terminate-all; it is created again")
@@ -240,32 +214,12 @@ func inWhere(pi *parentInstance) string {
 // recordTreeLocked records a decision of the tree for every cluster at or below child cd of pi:
 // the cluster's decision trace says what the tree did and why.
 func (a *Autoscaler) recordTreeLocked(pi *parentInstance, cd *childDef, now time.Time, limit, reason string) {
-	if cd.group != nil {
-		for _, c := range cd.group.children {
-			a.recordTreeLocked(pi, c, now, limit, reason)
+	cd.eachCluster(func(spec *ClusterSpec) {
+		d := a.treeDecisionLocked(spec, pi, ActionTree, limit, reason, now)
+		if in := a.instanceLocked(d.ClusterID, pi.id); in != nil {
+			d.Active, d.NonTerminated = in.count(listActive), in.nonTerminated()
+			in.keep(d)
 		}
-		return
-	}
-	spec := cd.cluster
-	a.stats.decisions.Add(1)
-	a.metrics.decision("enforce", ActionTree)
-	tr, _ := json.Marshal(Trace{Trigger: limit, Status: string(model.ClusterCreated), Policy: spec.AutoscalePolicy,
-		Mode: "enforce", Deployment: spec.DeploymentPolicy, Limit: limit})
-	d := model.Decision{
-		ID:   spec.ClusterID + "-" + a.idBase + strconv.FormatUint(a.seq.Add(1), 36),
-		Time: now, ClusterID: spec.ClusterID, ClusterInstanceID: pi.id, NetworkPartitionID: pi.np,
-		Policy: spec.AutoscalePolicy, Mode: "enforce", Action: ActionTree, Reason: reason, Trace: tr,
-	}
-	if in := a.instanceLocked(spec.ClusterID, pi.id); in != nil {
-		d.Active, d.NonTerminated = in.count(listActive), in.nonTerminated()
-		if len(in.ring) < cap(in.ring) {
-			in.ring = append(in.ring, d)
-		} else {
-			in.ring[in.ringNext] = d
-			in.ringNext = (in.ringNext + 1) % len(in.ring)
-		}
-	}
-	if a.opts.Recorder != nil || (a.opts.Bus != nil && a.opts.PublishDecisions) {
-		a.decisions = append(a.decisions, decisionOut{d: d})
-	}
+		a.queueDecisionLocked(d)
+	})
 }

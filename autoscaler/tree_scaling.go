@@ -2,6 +2,7 @@ package autoscaler
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,10 +26,8 @@ type pushedFactor struct {
 // dependentsOf is the scaling-dependents set of pi's component that holds key, or nil.
 func dependentsOf(pi *parentInstance, key string) []string {
 	for _, set := range pi.comp.scalingDependents {
-		for _, k := range set {
-			if k == key {
-				return set
-			}
+		if slices.Contains(set, key) {
+			return set
 		}
 	}
 	return nil
@@ -42,7 +41,7 @@ func (a *Autoscaler) treeScaleLocked(in *instance, required int, now time.Time) 
 	if pi == nil || dependentsOf(pi, node.def.key) == nil {
 		return false
 	}
-	a.childScaleLocked(pi, node, ScalingFactor(required, in.min), now)
+	a.childScaleLocked(pi, node, ScalingFactor(required, in.min))
 	return true
 }
 
@@ -58,14 +57,14 @@ func (a *Autoscaler) treeBeyondMaxLocked(in *instance, now time.Time) {
 // factor is its required count over its min (ScalingEvent). The parent keeps the last request of
 // each child until its next round (dependentScalingLocked), as Stratos' parent monitors collect
 // the scaling events between their runs.
-func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64, now time.Time) {
-	d := a.deps()
+func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor float64) {
+	d := &a.tree.deps
 	reqs := d.factors[pi]
 	if reqs == nil {
-		reqs = map[string]factorAt{}
+		reqs = map[string]float64{}
 		d.factors[pi] = reqs
 	}
-	reqs[c.def.key] = factorAt{factor: factor, at: now}
+	reqs[c.def.key] = factor
 }
 
 // dependentScalingLocked is the parent's round for its scaling dependents
@@ -74,8 +73,8 @@ func (a *Autoscaler) childScaleLocked(pi *parentInstance, c *childNode, factor f
 // then forgotten.
 func (a *Autoscaler) dependentScalingLocked(pi *parentInstance, now time.Time) {
 	a.groupScaleInLocked(pi, now)
-	d := a.tree.deps
-	if d == nil || len(d.factors[pi]) == 0 {
+	d := &a.tree.deps
+	if len(d.factors[pi]) == 0 {
 		return
 	}
 	reqs := d.factors[pi]
@@ -83,7 +82,7 @@ func (a *Autoscaler) dependentScalingLocked(pi *parentInstance, now time.Time) {
 		var got []FactorRequest
 		for _, k := range set {
 			if r, ok := reqs[k]; ok {
-				got = append(got, FactorRequest{Child: k, Factor: r.factor})
+				got = append(got, FactorRequest{Child: k, Factor: r})
 				delete(reqs, k)
 			}
 		}
@@ -236,12 +235,7 @@ func (a *Autoscaler) burstLocked(pi *parentInstance, c *childNode, now time.Time
 		id := model.InstanceID(am.id, len(am.nps)+1)
 		a.recordTreeLocked(pi, c.def, now, LimitBursting, why+"the application bursts into network partition "+np+" (instance "+id+")")
 		am.nps = append(am.nps, np)
-		ai := &parentInstance{app: am, comp: am.root, id: id, np: np, status: statusCreated,
-			stack: []treeStatus{statusCreated}, created: now,
-			children: map[string]*childNode{}, waiting: map[string]string{}}
-		am.instances = append(am.instances, ai)
-		a.publishLocked(&model.ApplicationInstanceCreatedEvent{ApplicationID: am.id, ApplicationInstance: appInstanceModel(ai)})
-		a.startChildrenLocked(ai, now)
+		a.newAppInstanceLocked(am, id, np, now)
 	}
 }
 
@@ -276,7 +270,7 @@ func (a *Autoscaler) treeBelowMinLocked(in *instance, now time.Time) {
 	if pi == nil || pi.owner == nil {
 		return // the application instance is not scaled in (Stratos only terminates burst instances)
 	}
-	d := a.deps()
+	d := &a.tree.deps
 	if d.downs[pi] == nil {
 		d.downs[pi] = map[string]bool{}
 	}
@@ -289,8 +283,8 @@ func (a *Autoscaler) treeBelowMinLocked(in *instance, now time.Time) {
 // groupMinInstances, the group instance terminates and is not created again. The requests are
 // then forgotten.
 func (a *Autoscaler) groupScaleInLocked(gi *parentInstance, now time.Time) {
-	d := a.tree.deps
-	if d == nil || gi.owner == nil {
+	d := &a.tree.deps
+	if gi.owner == nil {
 		return
 	}
 	downs := d.downs[gi]

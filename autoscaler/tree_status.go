@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"slices"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -57,8 +58,10 @@ func (a *Autoscaler) createChildLocked(pi *parentInstance, cd *childDef, now tim
 		node.clusterID, node.instanceID = spec.ClusterID, spec.InstanceID
 		a.tree.clusters[treeKey{node.clusterID, node.instanceID}] = node
 		in := a.registerLocked(spec, now)
-		a.learnFromTopologyLocked(spec.ClusterID, now)
-		a.learnInstanceStatusLocked(in)
+		if cl := a.topoClusterLocked(spec.ClusterID); cl != nil {
+			a.learnMembersLocked(cl, now)
+			learnInstanceStatus(in, cl)
+		}
 		node.status = treeStatus(in.status)
 		return node
 	}
@@ -77,9 +80,8 @@ func (a *Autoscaler) createChildLocked(pi *parentInstance, cd *childDef, now tim
 // and its first children.
 func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time.Time) *parentInstance {
 	pi := node.owner
-	gi := &parentInstance{app: pi.app, comp: node.def.group, id: id, np: pi.np, parent: pi, owner: node,
-		status: statusCreated, stack: []treeStatus{statusCreated}, created: now,
-		children: map[string]*childNode{}, waiting: map[string]string{}}
+	gi := newParentInstance(pi.app, node.def.group, id, pi.np)
+	gi.parent, gi.owner = pi, node
 	node.groups = append(node.groups, gi)
 	a.publishLocked(&model.GroupInstanceCreatedEvent{GroupID: node.def.alias, AppID: pi.app.id, GroupInstance: groupInstanceModel(gi)})
 	a.startChildrenLocked(gi, now)
@@ -87,22 +89,14 @@ func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time
 	return gi
 }
 
-// learnInstanceStatusLocked takes a cluster instance's status from the last complete topology
-// (a restart rebuilds the tree over running cluster instances).
-func (a *Autoscaler) learnInstanceStatusLocked(in *instance) {
-	if a.topo == nil || in.status != model.ClusterCreated {
+// learnInstanceStatus takes a new cluster instance's status from its cluster in the last
+// complete topology (a restart rebuilds the tree over running cluster instances).
+func learnInstanceStatus(in *instance, cl *model.Cluster) {
+	if in.status != model.ClusterCreated {
 		return
 	}
-	for _, s := range a.topo.ServiceMap {
-		if s == nil {
-			continue
-		}
-		if cl := s.ClusterIDClusterMap[in.c.id]; cl != nil {
-			if ci := cl.InstanceIDToInstanceContextMap[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
-				in.status = ci.Status()
-			}
-			return
-		}
+	if ci := cl.InstanceIDToInstanceContextMap[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
+		in.status = ci.Status()
 	}
 }
 
@@ -268,12 +262,7 @@ func (a *Autoscaler) terminateClusterLocked(c *childNode, now time.Time) {
 // undeployed in the tree once none is left.
 func (a *Autoscaler) appInstanceTerminatedLocked(pi *parentInstance) {
 	am := pi.app
-	for i, ai := range am.instances {
-		if ai == pi {
-			am.instances = append(am.instances[:i], am.instances[i+1:]...)
-			break
-		}
-	}
+	am.instances = slices.DeleteFunc(am.instances, func(ai *parentInstance) bool { return ai == pi })
 	if len(am.instances) == 0 {
 		am.deployed, am.nps = false, nil
 	}
@@ -338,20 +327,4 @@ func (a *Autoscaler) checkTree() int {
 		}
 	}
 	return n
-}
-
-// notifyParentLocked tells the parent of a cluster instance of the tree that it wants to scale:
-// with the factor required/min (scaling dependents) and, when required is beyond its max, that
-// it hit its max (group scaling, bursting). A cluster outside the tree has no parent.
-func (a *Autoscaler) notifyParentLocked(in *instance, required int, now time.Time) {
-	pi, node := a.parentOfLocked(in)
-	if pi == nil {
-		return
-	}
-	if in.min > 0 {
-		a.childScaleLocked(pi, node, float64(required)/float64(in.min), now)
-	}
-	if required > in.max {
-		a.childMaxLocked(pi, node, now)
-	}
 }

@@ -1,7 +1,9 @@
 package manager
 
 import (
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -31,14 +33,9 @@ func (s *Server) runtimeTree(info *applicationInfoBean, a *applicationRecord, cl
 	if app == nil || len(app.InstanceIDToInstanceContextMap) == 0 {
 		return
 	}
-	ids := make([]string, 0, len(app.InstanceIDToInstanceContextMap))
-	for id := range app.InstanceIDToInstanceContextMap {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	out := make([]applicationInstance, 0, len(ids))
+	out := make([]applicationInstance, 0, len(app.InstanceIDToInstanceContextMap))
 	status := ""
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(app.InstanceIDToInstanceContextMap)) {
 		ai := app.InstanceIDToInstanceContextMap[id]
 		st := string(ai.Status())
 		if status == "" || status == string(model.ApplicationActive) {
@@ -54,12 +51,7 @@ func (s *Server) runtimeTree(info *applicationInfoBean, a *applicationRecord, cl
 // treeGroups are the group instances of groups whose parent is the instance parentID.
 func treeGroups(groups map[string]*model.Group, parentID string, clusters map[[2]string]clusterInstance) []any {
 	out := []any{}
-	aliases := make([]string, 0, len(groups))
-	for al := range groups {
-		aliases = append(aliases, al)
-	}
-	sort.Strings(aliases)
-	for _, al := range aliases {
+	for _, al := range slices.Sorted(maps.Keys(groups)) {
 		g := groups[al]
 		ids := make([]string, 0, len(g.InstanceIDToInstanceContextMap))
 		for id, gi := range g.InstanceIDToInstanceContextMap {
@@ -67,7 +59,7 @@ func treeGroups(groups map[string]*model.Group, parentID string, clusters map[[2
 				ids = append(ids, id)
 			}
 		}
-		sort.Strings(ids)
+		slices.Sort(ids)
 		for _, id := range ids {
 			gi := g.InstanceIDToInstanceContextMap[id]
 			out = append(out, groupInstance{ParentInstanceID: parentID, GroupID: al, InstanceID: id, Status: string(gi.Status()),
@@ -85,6 +77,6 @@ func treeClusters(data map[string]model.ClusterDataHolder, id string, clusters m
 			out = append(out, ci)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ClusterID < out[j].ClusterID })
+	slices.SortFunc(out, func(x, y clusterInstance) int { return strings.Compare(x.ClusterID, y.ClusterID) })
 	return out
 }
