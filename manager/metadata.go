@@ -113,25 +113,13 @@ func (s *Server) metadataAdd(cluster bool) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "Property is not valid: a key and at least one value are required")
 			return
 		}
-		err := s.store.db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket(bucketMetadata)
-			k := []byte(metadataKey(r, cluster, p.Key))
-			var values []string
-			if old := b.Get(k); old != nil {
-				if err := json.Unmarshal(old, &values); err != nil {
-					return fmt.Errorf("decode property %s: %w", p.Key, err)
-				}
-			}
+		err := s.editMetadata(metadataKey(r, cluster, p.Key), true, func(values []string) []string {
 			for _, v := range p.Values {
 				if !slices.Contains(values, v) {
 					values = append(values, v)
 				}
 			}
-			enc, err := json.Marshal(values)
-			if err != nil {
-				return err
-			}
-			return b.Put(k, enc)
+			return values
 		})
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -139,6 +127,32 @@ func (s *Server) metadataAdd(cluster bool) http.HandlerFunc {
 		}
 		created(w, r, p.Key, "Property added successfully: [property] "+p.Key)
 	}
+}
+
+// editMetadata replaces a property's values with edit's answer in one transaction, deleting
+// the property when none is left. A missing property is errNotFound unless create is set.
+func (s *Server) editMetadata(key string, create bool, edit func(values []string) []string) error {
+	return s.store.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMetadata)
+		k := []byte(key)
+		var values []string
+		if old := b.Get(k); old == nil && !create {
+			return errNotFound
+		} else if old != nil {
+			if err := json.Unmarshal(old, &values); err != nil {
+				return fmt.Errorf("decode property %q: %w", key, err)
+			}
+		}
+		values = edit(values)
+		if len(values) == 0 {
+			return b.Delete(k)
+		}
+		enc, err := json.Marshal(values)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, enc)
+	})
 }
 
 // metadataValues reads a property's values (nil when absent).
@@ -214,26 +228,8 @@ func (s *Server) metadataDelete(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) metadataDeleteValue(w http.ResponseWriter, r *http.Request) {
 	key, value := chi.URLParam(r, "key"), chi.URLParam(r, "value")
-	err := s.store.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketMetadata)
-		k := []byte(metadataKey(r, false, key))
-		old := b.Get(k)
-		if old == nil {
-			return errNotFound
-		}
-		var values []string
-		if err := json.Unmarshal(old, &values); err != nil {
-			return fmt.Errorf("decode property %s: %w", key, err)
-		}
-		values = slices.DeleteFunc(values, func(v string) bool { return v == value })
-		if len(values) == 0 {
-			return b.Delete(k)
-		}
-		enc, err := json.Marshal(values)
-		if err != nil {
-			return err
-		}
-		return b.Put(k, enc)
+	err := s.editMetadata(metadataKey(r, false, key), false, func(values []string) []string {
+		return slices.DeleteFunc(values, func(v string) bool { return v == value })
 	})
 	if errors.Is(err, errNotFound) {
 		writeError(w, http.StatusNotFound, "Property not found: [property] "+key)
