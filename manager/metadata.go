@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -70,16 +71,19 @@ func (s *Server) metadataAuth(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "Authentication failed: the metadata service needs the application's token")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), metadataAppKey{}, &a)))
 	})
 }
 
-// metadataCluster checks that the cluster of the path is one of the application's; it answers
-// 404 otherwise.
+// metadataAppKey is the context key of the application record metadataAuth read.
+type metadataAppKey struct{}
+
+// metadataCluster checks that the cluster of the path is one of the application's (as
+// metadataAuth read it); it answers 404 otherwise.
 func (s *Server) metadataCluster(w http.ResponseWriter, r *http.Request) bool {
-	var a applicationRecord
+	a, _ := r.Context().Value(metadataAppKey{}).(*applicationRecord)
 	cid := chi.URLParam(r, "clusterId")
-	if s.store.get(bucketApplications, chi.URLParam(r, "appId"), &a) != nil || !slices.Contains(a.Clusters, cid) {
+	if a == nil || !slices.Contains(a.Clusters, cid) {
 		writeError(w, http.StatusNotFound, "Cluster not found: [application-id] "+chi.URLParam(r, "appId")+" [cluster-id] "+cid)
 		return false
 	}
