@@ -103,47 +103,43 @@ func (c *Console) charts(ctx context.Context, s *session, w chartWindow) ([]char
 
 // memberSeries turns health buckets into a series per member.
 func memberSeries(pts []point) []series {
-	byMember := map[string]*series{}
-	var names []string
-	for _, p := range pts {
-		s := byMember[p.MemberID]
-		if s == nil {
-			s = &series{Name: p.MemberID}
-			byMember[p.MemberID] = s
-			names = append(names, p.MemberID)
-		}
-		s.Samples = append(s.Samples, sample{T: p.Time, V: p.Avg})
-	}
-	slices.Sort(names)
-	out := make([]series, 0, len(names))
-	for _, n := range names {
-		s := byMember[n]
-		slices.SortFunc(s.Samples, func(a, b sample) int { return a.T.Compare(b.T) })
-		out = append(out, *s)
-	}
-	return out
+	return seriesBy(pts,
+		func(p point) (string, bool) { return p.MemberID, true },
+		func(member string) series { return series{Name: member} })
 }
 
 // averageSeries turns the CEP's cluster-average summaries into a series per cluster instance.
 func averageSeries(pts []point) []series {
-	byInstance := map[string]*series{}
-	var names []string
+	return seriesBy(pts,
+		func(p point) (string, bool) { return p.ClusterInstanceID, p.MemberID == "" },
+		func(instance string) series {
+			return series{Name: "cluster average (CEP) " + instance, Average: true}
+		})
+}
+
+// seriesBy groups the points that key keeps into a series per key, started by fresh; the series
+// come sorted by key and their samples by time.
+func seriesBy(pts []point, key func(point) (string, bool), fresh func(key string) series) []series {
+	byKey := map[string]*series{}
+	var keys []string
 	for _, p := range pts {
-		if p.MemberID != "" {
+		k, keep := key(p)
+		if !keep {
 			continue
 		}
-		s := byInstance[p.ClusterInstanceID]
+		s := byKey[k]
 		if s == nil {
-			s = &series{Name: "cluster average (CEP) " + p.ClusterInstanceID, Average: true}
-			byInstance[p.ClusterInstanceID] = s
-			names = append(names, p.ClusterInstanceID)
+			ns := fresh(k)
+			s = &ns
+			byKey[k] = s
+			keys = append(keys, k)
 		}
 		s.Samples = append(s.Samples, sample{T: p.Time, V: p.Avg})
 	}
-	slices.Sort(names)
-	out := make([]series, 0, len(names))
-	for _, n := range names {
-		s := byInstance[n]
+	slices.Sort(keys)
+	out := make([]series, 0, len(keys))
+	for _, k := range keys {
+		s := byKey[k]
 		slices.SortFunc(s.Samples, func(a, b sample) int { return a.T.Compare(b.T) })
 		out = append(out, *s)
 	}

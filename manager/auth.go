@@ -76,16 +76,22 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// allowed asks the authorisation policy whether the request's user may perform action on
+// resource.
+func (s *Server) allowed(r *http.Request, resource, action string) (bool, error) {
+	u, _ := UserFrom(r.Context())
+	return s.authz.allow(r.Context(), authzInput{
+		User:     authzUser{Name: u.Name, Tenant: u.TenantDomain, Role: u.Role, SuperTenant: u.TenantDomain == SuperTenantDomain},
+		Resource: resource, Action: action, Method: r.Method, Path: r.URL.Path,
+	})
+}
+
 // can asks the authorisation policy whether the request's user may perform action ("view" or
 // "manage") on resource; a refusal is 403 as in Stratos.
 func (s *Server) can(resource, action string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, _ := UserFrom(r.Context())
-			ok, err := s.authz.allow(r.Context(), authzInput{
-				User:     authzUser{Name: u.Name, Tenant: u.TenantDomain, Role: u.Role, SuperTenant: u.TenantDomain == SuperTenantDomain},
-				Resource: resource, Action: action, Method: r.Method, Path: r.URL.Path,
-			})
+			ok, err := s.allowed(r, resource, action)
 			if err != nil {
 				s.log.Error("authorization", "err", err)
 				writeError(w, http.StatusInternalServerError, "Internal server error")

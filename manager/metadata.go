@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -70,16 +71,19 @@ func (s *Server) metadataAuth(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "Authentication failed: the metadata service needs the application's token")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), metadataAppKey{}, &a)))
 	})
 }
 
-// metadataCluster checks that the cluster of the path is one of the application's; it answers
-// 404 otherwise.
+// metadataAppKey is the context key of the application record metadataAuth read.
+type metadataAppKey struct{}
+
+// metadataCluster checks that the cluster of the path is one of the application's (as
+// metadataAuth read it); it answers 404 otherwise.
 func (s *Server) metadataCluster(w http.ResponseWriter, r *http.Request) bool {
-	var a applicationRecord
+	a, _ := r.Context().Value(metadataAppKey{}).(*applicationRecord)
 	cid := chi.URLParam(r, "clusterId")
-	if s.store.get(bucketApplications, chi.URLParam(r, "appId"), &a) != nil || !slices.Contains(a.Clusters, cid) {
+	if a == nil || !slices.Contains(a.Clusters, cid) {
 		writeError(w, http.StatusNotFound, "Cluster not found: [application-id] "+chi.URLParam(r, "appId")+" [cluster-id] "+cid)
 		return false
 	}
@@ -113,25 +117,13 @@ func (s *Server) metadataAdd(cluster bool) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "Property is not valid: a key and at least one value are required")
 			return
 		}
-		err := s.store.db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket(bucketMetadata)
-			k := []byte(metadataKey(r, cluster, p.Key))
-			var values []string
-			if old := b.Get(k); old != nil {
-				if err := json.Unmarshal(old, &values); err != nil {
-					return fmt.Errorf("decode property %s: %w", p.Key, err)
-				}
-			}
+		err := s.editMetadata(metadataKey(r, cluster, p.Key), true, func(values []string) []string {
 			for _, v := range p.Values {
 				if !slices.Contains(values, v) {
 					values = append(values, v)
 				}
 			}
-			enc, err := json.Marshal(values)
-			if err != nil {
-				return err
-			}
-			return b.Put(k, enc)
+			return values
 		})
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
@@ -139,6 +131,32 @@ func (s *Server) metadataAdd(cluster bool) http.HandlerFunc {
 		}
 		created(w, r, p.Key, "Property added successfully: [property] "+p.Key)
 	}
+}
+
+// editMetadata replaces a property's values with edit's answer in one transaction, deleting
+// the property when none is left. A missing property is errNotFound unless create is set.
+func (s *Server) editMetadata(key string, create bool, edit func(values []string) []string) error {
+	return s.store.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketMetadata)
+		k := []byte(key)
+		var values []string
+		if old := b.Get(k); old == nil && !create {
+			return errNotFound
+		} else if old != nil {
+			if err := json.Unmarshal(old, &values); err != nil {
+				return fmt.Errorf("decode property %q: %w", key, err)
+			}
+		}
+		values = edit(values)
+		if len(values) == 0 {
+			return b.Delete(k)
+		}
+		enc, err := json.Marshal(values)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, enc)
+	})
 }
 
 // metadataValues reads a property's values (nil when absent).
@@ -214,26 +232,8 @@ func (s *Server) metadataDelete(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) metadataDeleteValue(w http.ResponseWriter, r *http.Request) {
 	key, value := chi.URLParam(r, "key"), chi.URLParam(r, "value")
-	err := s.store.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketMetadata)
-		k := []byte(metadataKey(r, false, key))
-		old := b.Get(k)
-		if old == nil {
-			return errNotFound
-		}
-		var values []string
-		if err := json.Unmarshal(old, &values); err != nil {
-			return fmt.Errorf("decode property %s: %w", key, err)
-		}
-		values = slices.DeleteFunc(values, func(v string) bool { return v == value })
-		if len(values) == 0 {
-			return b.Delete(k)
-		}
-		enc, err := json.Marshal(values)
-		if err != nil {
-			return err
-		}
-		return b.Put(k, enc)
+	err := s.editMetadata(metadataKey(r, false, key), false, func(values []string) []string {
+		return slices.DeleteFunc(values, func(v string) bool { return v == value })
 	})
 	if errors.Is(err, errNotFound) {
 		writeError(w, http.StatusNotFound, "Property not found: [property] "+key)

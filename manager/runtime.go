@@ -279,8 +279,14 @@ func (st *instanceStates) status(undeploying bool) model.ApplicationStatus {
 // or a page of them, the member counts (cluster id, instance id, state) and the next page's
 // after.
 func (s *Server) runtimeClusters(appID string, pg *pageQuery) ([]*model.Cluster, map[string]map[string]map[string]int, string) {
-	if pager, ok := s.opts.Clusters.(applicationPager); ok && pg != nil {
-		p := pager.ApplicationPage(appID, pg.after, pg.limit)
+	if pager, ok := s.opts.Clusters.(applicationPager); ok {
+		// Without a page, every member (limit < 0): still only this application's clusters
+		// are copied, not the whole topology.
+		after, limit := "", -1
+		if pg != nil {
+			after, limit = pg.after, pg.limit
+		}
+		p := pager.ApplicationPage(appID, after, limit)
 		return p.Clusters, p.Counts, p.Next
 	}
 	top := s.opts.Clusters.Topology()
@@ -315,7 +321,7 @@ func (s *Server) runtimeClusters(appID string, pg *pageQuery) ([]*model.Cluster,
 	if pg == nil {
 		return clusters, counts, ""
 	}
-	// A ClusterManager without pages: the page is cut from the whole topology.
+	// A ClusterManager without pages (a test's fake): the page is cut from the whole topology.
 	var ids []string
 	for _, c := range clusters {
 		for id := range c.MemberMap {

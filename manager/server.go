@@ -390,10 +390,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	out := session{SessionID: key(u.Name, u.TenantDomain), User: u.Name, TenantDomain: u.TenantDomain, Role: u.Role, Permissions: []string{}}
 	for _, res := range resources {
 		for _, action := range []string{"view", "manage"} {
-			ok, err := s.authz.allow(r.Context(), authzInput{
-				User:     authzUser{Name: u.Name, Tenant: u.TenantDomain, Role: u.Role, SuperTenant: u.TenantDomain == SuperTenantDomain},
-				Resource: res, Action: action, Method: r.Method, Path: r.URL.Path,
-			})
+			ok, err := s.allowed(r, res, action)
 			if err != nil {
 				s.log.Error("authorization", "err", err)
 				writeError(w, http.StatusInternalServerError, "Internal server error")

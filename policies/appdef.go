@@ -259,17 +259,17 @@ func checkApp(a *AppDefinition, set *Set, p *problems) {
 	})
 }
 
-// kindOf is the kind of a YAML document ("" when it has none).
-func kindOf(root *yaml.Node) string {
+// kindNode is the value of a YAML document's kind, or nil when it has none.
+func kindNode(root *yaml.Node) *yaml.Node {
 	if root.Kind != yaml.MappingNode {
-		return ""
+		return nil
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "kind" {
-			return root.Content[i+1].Value
+			return root.Content[i+1]
 		}
 	}
-	return ""
+	return nil
 }
 
 // LoadApps decodes the application definitions of dir's YAML files and checks them against set
@@ -291,7 +291,7 @@ func LoadApps(dir string, set *Set) (map[string]*AppDefinition, error) {
 		}
 		d := &decoder{file: f, lines: strings.Split(string(data), "\n"), p: &pr}
 		for _, root := range yamlDocs(f, data, &pr) {
-			if kindOf(root) != string(KindAppDefinition) {
+			if k := kindNode(root); k == nil || k.Value != string(KindAppDefinition) {
 				continue
 			}
 			d.nodes = 0

@@ -183,17 +183,12 @@ func (d *decoder) document(root *yaml.Node) Policy {
 		d.errorf(root, "expected a policy (a mapping with a kind), got %s", describe(root))
 		return nil
 	}
-	var kindNode *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "kind" {
-			kindNode = root.Content[i+1]
-		}
-	}
-	if kindNode == nil {
+	kind := kindNode(root)
+	if kind == nil {
 		d.errorf(root, "missing kind: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy, NetworkPartition or Application")
 		return nil
 	}
-	switch Kind(kindNode.Value) {
+	switch Kind(kind.Value) {
 	case KindAutoscaling:
 		return decodeInto(d, root, convertAutoscaling)
 	case KindDeployment:
@@ -209,7 +204,7 @@ func (d *decoder) document(root *yaml.Node) Policy {
 		convertApp(&f, d.p)
 		return nil
 	}
-	d.errorf(kindNode, "unknown kind %q: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy, NetworkPartition or Application", kindNode.Value)
+	d.errorf(kind, "unknown kind %q: want AutoscalingPolicy, DeploymentPolicy, ApplicationPolicy, NetworkPartition or Application", kind.Value)
 	return nil
 }
 

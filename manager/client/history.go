@@ -2,13 +2,10 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/strata-paas/strata/history"
@@ -57,23 +54,10 @@ func apiTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
+// history reads GET /api/history/<path>?<q> into out, as any other API call.
 func (c *Client) history(ctx context.Context, path string, q url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.URL, "/")+"/api/history/"+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	c.authorize(req)
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return fmt.Errorf("read history: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("read history: GET /api/history/%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("read history: /api/history/%s: %w", path, err)
+	if err := c.Call(ctx, http.MethodGet, "/history/"+path+"?"+q.Encode(), nil, out); err != nil {
+		return fmt.Errorf("read history %s: %w", path, err)
 	}
 	return nil
 }

@@ -90,11 +90,7 @@ func (r *Runtime) Counts() (activeMembers, members, activeClusters, clusters int
 			if ci.Status == "Active" {
 				activeClusters++
 			}
-			var listed []string
-			for _, m := range ci.Member {
-				listed = append(listed, m.Status)
-			}
-			for state, n := range memberStates(ci.MemberCounts, listed) {
+			for state, n := range ci.byState() {
 				members += n
 				if state == "Active" {
 					activeMembers += n

@@ -149,15 +149,15 @@ func key(v any, k string) string {
 	return s
 }
 
-// memberStates returns the cluster instance's members by state: its memberCounts, or the count
-// of its members when the answer has none (a server without pages).
-func memberStates(counts map[string]int, members []string) map[string]int {
-	if len(counts) > 0 {
-		return counts
+// byState returns the cluster instance's members by state: its memberCounts, or the count of
+// its listed members when the answer has none (a server without pages).
+func (ci *RuntimeCluster) byState() map[string]int {
+	if len(ci.MemberCounts) > 0 {
+		return ci.MemberCounts
 	}
 	byState := map[string]int{}
-	for _, s := range members {
-		byState[s]++
+	for _, m := range ci.Member {
+		byState[m.Status]++
 	}
 	return byState
 }
@@ -185,11 +185,7 @@ func (r *Runtime) WriteCounts(w io.Writer) error {
 	all := map[string]int{}
 	for _, ai := range r.ApplicationInstances {
 		for _, ci := range ai.Clusters() {
-			var listed []string
-			for _, m := range ci.Member {
-				listed = append(listed, m.Status)
-			}
-			byState := memberStates(ci.MemberCounts, listed)
+			byState := ci.byState()
 			for s, n := range byState {
 				all[s] += n
 			}
