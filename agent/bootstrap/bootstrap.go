@@ -36,14 +36,13 @@ const (
 	VersionHeader = "Strata-Module-Version" // a module's version in the store's answers
 )
 
-// Environment variables the install script receives besides the payload's keys.
+// Environment variables the install script receives besides the payload's keys (and
+// model.EnvAgentConf and model.EnvLaunchParams).
 const (
 	EnvInstallDir      = "STRATA_INSTALL_DIR"
 	EnvModuleVersion   = "STRATA_MODULE_VERSION"
 	EnvPreviousVersion = "STRATA_MODULE_PREVIOUS_VERSION" // empty on a first install
 	EnvExecutable      = "STRATA_EXECUTABLE"              // the strata binary
-	EnvAgentConf       = "STRATA_AGENT_CONF"
-	EnvLaunchParams    = "STRATA_LAUNCH_PARAMS"
 )
 
 // maxArchive bounds a module download.
@@ -201,9 +200,9 @@ func (o Options) install(ctx context.Context, cfg agent.Config, archive []byte, 
 	start, _ := logFile.Seek(0, io.SeekEnd)
 	cmd := exec.CommandContext(ctx, "/bin/sh", InstallScript)
 	cmd.Dir = modDir
-	cmd.Env = append(os.Environ(), payloadEnv(cfg.Payload)...)
+	cmd.Env = append(os.Environ(), cfg.Payload.Environ()...)
 	cmd.Env = append(cmd.Env, EnvInstallDir+"="+o.Dir, EnvModuleVersion+"="+version, EnvPreviousVersion+"="+previous,
-		EnvExecutable+"="+o.Executable, EnvAgentConf+"="+o.Conf, EnvLaunchParams+"="+o.Payload)
+		EnvExecutable+"="+o.Executable, model.EnvAgentConf+"="+o.Conf, model.EnvLaunchParams+"="+o.Payload)
 	// A file, not a pipe: a server the script starts in the background keeps its output open,
 	// and the wait must end with the script.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -224,17 +223,6 @@ func (o Options) install(ctx context.Context, cfg agent.Config, archive []byte, 
 		return lines, fmt.Errorf("%s: %w", InstallScript, runErr)
 	}
 	return lines, nil
-}
-
-// payloadEnv is the payload as KEY=VALUE environment entries (keys a shell can name).
-func payloadEnv(p model.Payload) []string {
-	out := make([]string, 0, len(p))
-	for _, kv := range p {
-		if kv.Key != "" && !strings.ContainsAny(kv.Key, ".=-") {
-			out = append(out, kv.Key+"="+kv.Value)
-		}
-	}
-	return out
 }
 
 // unpack writes a gzipped tar of regular files under dir, refusing names that leave it.

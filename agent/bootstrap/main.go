@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // Main is `strata init`: it parses args, runs Run and replaces the process with the agent. It
@@ -17,8 +19,8 @@ import (
 func Main(args []string, _ io.Writer, stderr io.Writer) int {
 	fs := flag.NewFlagSet("strata init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	conf := fs.String("conf", os.Getenv(EnvAgentConf), "agent.conf (INI, section [agent]); default $"+EnvAgentConf)
-	payload := fs.String("payload", envOr(EnvLaunchParams, "payload/launch-params"), "launch-params payload file; default $"+EnvLaunchParams)
+	conf := fs.String("conf", os.Getenv(model.EnvAgentConf), "agent.conf (INI, section [agent]); default $"+model.EnvAgentConf)
+	payload := fs.String("payload", envOr(model.EnvLaunchParams, "payload/launch-params"), "launch-params payload file; default $"+model.EnvLaunchParams)
 	dir := fs.String("dir", "module", "install directory: VERSION, module/, install.log and the module's agent")
 	configured := fs.Bool("configured", false, "fully configured cartridge: install only a version other than the installed one")
 	if err := fs.Parse(args); err != nil {

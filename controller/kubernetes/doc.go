@@ -20,7 +20,7 @@
 // LabelApplication, LabelCluster, LabelClusterInstance, LabelMember and LabelPartition (label-safe
 // forms: a value too long or with other characters keeps a head and a hash) and the exact ids as
 // annotations of the same names. Its one container, "cartridge", runs the iaasProvider entry's
-// imageId with the payload keys as environment variables, the payload as the file
+// imageId with the payload keys as environment variables (model.Payload.Env), the payload as the file
 // LaunchParamsFile (the Secret, mounted at LaunchParamsDir, named by $STRATA_LAUNCH_PARAMS) and
 // the pod's IP as $STRATA_MEMBER_IP; its ports are the cartridge's port mappings. The properties
 // of the cartridge's iaasProvider entry, each replaced by a partition property of the same name,

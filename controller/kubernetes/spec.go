@@ -45,14 +45,11 @@ const (
 // (POST /api/kubernetesClusters) the partition's members run on.
 const PropertyCluster = "cluster"
 
-// Where the launch-params file is mounted in the container, and the environment variable that
-// names it.
+// Where the launch-params file is mounted in the container (model.EnvLaunchParams names it in the
+// container's environment; model.EnvMemberIP is the pod's IP, from the downward API).
 const (
 	LaunchParamsDir  = "/etc/strata"
 	LaunchParamsFile = LaunchParamsDir + "/launch-params"
-	EnvLaunchParams  = "STRATA_LAUNCH_PARAMS"
-	// EnvMemberIP is the pod's IP (the downward API), as the local driver gives its members.
-	EnvMemberIP = "STRATA_MEMBER_IP"
 )
 
 // spec is what a pod is built from: the Instance and the settings of its cluster.
@@ -195,8 +192,8 @@ func podFor(s *spec) (*corev1.Pod, error) {
 		Env:          payloadEnv(s.payload),
 		VolumeMounts: []corev1.VolumeMount{{Name: "launch-params", MountPath: LaunchParamsDir, ReadOnly: true}},
 	}
-	c.Env = append(c.Env, corev1.EnvVar{Name: EnvLaunchParams, Value: LaunchParamsFile},
-		corev1.EnvVar{Name: EnvMemberIP, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
+	c.Env = append(c.Env, corev1.EnvVar{Name: model.EnvLaunchParams, Value: LaunchParamsFile},
+		corev1.EnvVar{Name: model.EnvMemberIP, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}})
 	if cmd, ok := s.property(PropertyCommand); ok && strings.TrimSpace(cmd) != "" {
 		c.Command = []string{"/bin/sh", "-c", cmd}
 	}
@@ -271,14 +268,13 @@ func podFor(s *spec) (*corev1.Pod, error) {
 	}, nil
 }
 
-// payloadEnv is the payload as environment variables (keys with '.' or '=' are left to the
-// launch-params file).
+// payloadEnv is the payload's environment pairs (model.Payload.Env) as the container's
+// variables, with room for the two podFor adds.
 func payloadEnv(p model.Payload) []corev1.EnvVar {
-	out := make([]corev1.EnvVar, 0, len(p)+1)
-	for _, kv := range p {
-		if kv.Key != "" && !strings.ContainsAny(kv.Key, ".=") {
-			out = append(out, corev1.EnvVar{Name: kv.Key, Value: kv.Value})
-		}
+	env := p.Env()
+	out := make([]corev1.EnvVar, len(env), len(env)+2)
+	for i, kv := range env {
+		out[i] = corev1.EnvVar{Name: kv.Key, Value: kv.Value}
 	}
 	return out
 }

@@ -49,6 +49,7 @@ func testInstance() controller.Instance {
 // settings (the partition's node selector replaces the cartridge's).
 func TestPodFor(t *testing.T) {
 	in := testInstance()
+	in.Payload.Set("MY-KEY", "x") // not an environment name (model.IsEnvName): the file carries it
 	s := &spec{in: in, namespace: "strata", clusterID: "k8s-1", payload: in.Payload, gracePeriod: 30}
 	pod, err := podFor(s)
 	if err != nil {
@@ -80,11 +81,13 @@ func TestPodFor(t *testing.T) {
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
 	}
-	if env[model.PayloadMemberID] != in.MemberID || env[model.PayloadMBPassword] != "secret" || env[EnvLaunchParams] != LaunchParamsFile {
+	if env[model.PayloadMemberID] != in.MemberID || env[model.PayloadMBPassword] != "secret" || env[model.EnvLaunchParams] != LaunchParamsFile {
 		t.Errorf("env %v", env)
 	}
-	if _, ok := env["listen.address"]; ok {
-		t.Error("a key with '.' went into the environment")
+	for _, k := range []string{"listen.address", "MY-KEY"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("the key %q went into the environment", k)
+		}
 	}
 	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != LaunchParamsDir ||
 		pod.Spec.Volumes[0].Secret == nil || pod.Spec.Volumes[0].Secret.SecretName != pod.Name {

@@ -84,7 +84,7 @@ func TestAgentCommand(t *testing.T) {
 	in := instance("agentM", testenv.FreePort(t), "")
 	in.Payload.Set(model.PayloadMBUsername, "agent.m")
 	in.IaaS.Property = append(in.IaaS.Property, model.NameValue{Name: PropertyAgent,
-		Value: model.String(`{ pwd; echo "$MEMBER_ID|$MB_USERNAME|$` + EnvAgentConf + `|$` + EnvLaunchParams + `"; } > seen; exec sleep 60`)})
+		Value: model.String(`{ pwd; echo "$MEMBER_ID|$MB_USERNAME|$` + model.EnvAgentConf + `|$` + model.EnvLaunchParams + `"; } > seen; exec sleep 60`)})
 	s, err := d.Start(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)

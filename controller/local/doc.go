@@ -19,9 +19,10 @@
 // agent publishes it as the member's log stream. agent.conf holds what a Stratos-style agent
 // reads (mb.*, thrift.*, listen.address, APPLICATION_PATH, log.file.paths, param.file.path; see
 // agentconf.go), taken from that payload; Options.AgentConf (e.g. timings) is appended and
-// replaces generated keys. The server command runs in app/ with the payload keys,
-// STRATA_MEMBER_IP and STRATA_MEMBER_DIR in its environment; the iaasProvider property
-// "extensions" names the directory of the agent's extension scripts.
+// replaces generated keys. The server command runs in app/ with the payload keys (those that
+// are variable names, model.Payload.Env), STRATA_MEMBER_IP and STRATA_MEMBER_DIR in its
+// environment; the iaasProvider property "extensions" names the directory of the agent's
+// extension scripts.
 //
 // The agent is `strata agent` unless the cartridge's iaasProvider property "agent" (or
 // Options.AgentCommand, `strata up --local-agent`) names another command: it runs with

@@ -32,22 +32,14 @@ const PropertyExtensions = "extensions"
 // or any agent that reads a Stratos agent.conf and launch-params).
 const PropertyAgent = "agent"
 
-// Environment variables an agent command receives besides the payload's keys: where its
-// configuration and its payload are.
-const (
-	EnvAgentConf    = "STRATA_AGENT_CONF"    // the member's agent.conf
-	EnvLaunchParams = "STRATA_LAUNCH_PARAMS" // the member's launch-params
-)
-
 // MarkerEnv is set in the environment of every process of a member to the member id; adoption
 // checks it in /proc/<pid>/environ, so a recycled pid is never mistaken for a member.
 const MarkerEnv = "STRATA_LOCAL_MEMBER"
 
-// Environment variables the server command receives besides the payload's keys.
-const (
-	EnvMemberIP  = "STRATA_MEMBER_IP"  // the member's loopback address, to bind the ports on
-	EnvMemberDir = "STRATA_MEMBER_DIR" // the member's directory
-)
+// EnvMemberDir is the member's directory, in the environment of the member's processes besides
+// the payload's keys (Payload.Env), model.EnvMemberIP (the member's loopback address) and, for an
+// agent command, model.EnvAgentConf and model.EnvLaunchParams.
+const EnvMemberDir = "STRATA_MEMBER_DIR"
 
 // Defaults of Options.
 const (

@@ -71,7 +71,7 @@ func fakeAgent() {
 
 func fakeServer() {
 	port := strings.Split(os.Getenv("PORTS"), "|")[0]
-	l, err := net.Listen("tcp", net.JoinHostPort(os.Getenv(EnvMemberIP), port))
+	l, err := net.Listen("tcp", net.JoinHostPort(os.Getenv(model.EnvMemberIP), port))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(5)

@@ -95,7 +95,7 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 	}
 
 	marker := MarkerEnv + "=" + in.MemberID
-	base := append(append(os.Environ(), d.opts.Env...), marker, EnvMemberIP+"="+ip.String(), EnvMemberDir+"="+dir)
+	base := append(append(os.Environ(), d.opts.Env...), marker, model.EnvMemberIP+"="+ip.String(), EnvMemberDir+"="+dir)
 	agentLog, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fail(fmt.Errorf("local: agent log: %w", err))
@@ -107,8 +107,8 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 		// Another agent gets the payload as Stratos hands it over: the launch-params file (named
 		// by param.file.path in agent.conf) and the environment.
 		agent = exec.Command("/bin/sh", "-c", agentCommand)
-		agent.Env = append(append(append([]string(nil), base...), payloadEnv(payload)...),
-			EnvAgentConf+"="+confPath, EnvLaunchParams+"="+payloadPath)
+		agent.Env = append(append(append([]string(nil), base...), payload.Environ()...),
+			model.EnvAgentConf+"="+confPath, model.EnvLaunchParams+"="+payloadPath)
 	}
 	agent.Dir = dir
 	agent.Stdout, agent.Stderr = agentLog, agentLog
@@ -129,7 +129,7 @@ func (d *Driver) start(ctx context.Context, in controller.Instance, id string, i
 		defer serverLog.Close()
 		srv := exec.Command("/bin/sh", "-c", command)
 		srv.Dir = appDir
-		srv.Env = append(append([]string(nil), base...), payloadEnv(payload)...)
+		srv.Env = append(append([]string(nil), base...), payload.Environ()...)
 		srv.Stdout, srv.Stderr = serverLog, serverLog
 		srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
 		if err := srv.Start(); err != nil {
@@ -243,17 +243,6 @@ func firstWord(s string) (word, rest string) {
 		return s[:i], s[i:]
 	}
 	return s, ""
-}
-
-// payloadEnv is the payload as KEY=VALUE environment entries, for the server command.
-func payloadEnv(p model.Payload) []string {
-	out := make([]string, 0, len(p))
-	for _, kv := range p {
-		if kv.Key != "" && !strings.ContainsAny(kv.Key, ".=") {
-			out = append(out, kv.Key+"="+kv.Value)
-		}
-	}
-	return out
 }
 
 // writeFile writes a file atomically (a temporary file renamed over it).
