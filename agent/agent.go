@@ -80,19 +80,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.logs = cfg.Logs
 	if a.logs == nil && cfg.LogPublishing && len(cfg.LogFilePaths) > 0 {
-		urls, user, pass := cfg.LogURLs, cfg.LogUsername, cfg.LogPassword
-		if len(urls) == 0 {
-			urls, user, pass = cfg.CEPURLs, cfg.CEPUsername, cfg.CEPPassword
-		}
-		if len(urls) == 0 {
+		switch c, err := NewLogClient(cfg); {
+		case err != nil:
+			return nil, fmt.Errorf("%w: log publisher: %w", ErrConfig, err)
+		case c == nil:
 			a.log.Warn("log publishing is on but there is no monitoring server or CEP URL; logs are not published")
-		} else {
-			c, err := databridge.NewClient(databridge.ClientOptions{
-				URLs: urls, TLS: cfg.CEPTLS, Username: user, Password: pass, Logger: cfg.Logger,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("%w: log publisher: %w", ErrConfig, err)
-			}
+		default:
 			a.logs, a.owned = c, append(a.owned, c)
 		}
 	}

@@ -92,8 +92,63 @@ func (t *tailer) close() {
 	}
 }
 
-// logLoop tails LogFilePaths and publishes every new line as one event of the day's
-// logs.<tenant>.<alias>.<date> stream (§2.6), polling every LogPollInterval.
+// NewLogClient is the data-bridge client of a member's log stream: the monitoring server's
+// (LogURLs) or else the CEP's. It returns nil and no error when the configuration names neither.
+func NewLogClient(cfg Config) (*databridge.Client, error) {
+	urls, user, pass := cfg.LogURLs, cfg.LogUsername, cfg.LogPassword
+	if len(urls) == 0 {
+		urls, user, pass = cfg.CEPURLs, cfg.CEPUsername, cfg.CEPPassword
+	}
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	return databridge.NewClient(databridge.ClientOptions{
+		URLs: urls, TLS: cfg.CEPTLS, Username: user, Password: pass, Logger: cfg.Logger,
+	})
+}
+
+// LogStream publishes lines of a member's output to its log stream, logs.<tenant>.<alias>.<date>
+// (§2.6): the agent the lines of its log files, `strata init` its install script's output.
+// It is not safe for concurrent use.
+type LogStream struct {
+	cfg    *Config
+	ip     string
+	pub    Publisher
+	day    string
+	stream *databridge.StreamDefinition
+}
+
+// NewLogStream returns the log stream of the member cfg describes, whose lines come from the
+// address ip, published through pub.
+func NewLogStream(cfg *Config, ip string, pub Publisher) *LogStream {
+	return &LogStream{cfg: cfg, ip: ip, pub: pub}
+}
+
+// Publish sends lines as one event each, stamped now and a microsecond apart so that they keep
+// their order in the history, to the stream of now's day.
+func (s *LogStream) Publish(ctx context.Context, now time.Time, lines []string) error {
+	if day := now.Format("2006.01.02"); day != s.day || s.stream == nil {
+		alias := s.cfg.CartridgeAlias
+		if alias == "" {
+			alias = s.cfg.ClusterID
+		}
+		s.day, s.stream = day, databridge.LogStream(databridge.LogStreamName(s.cfg.TenantID, alias, now))
+	}
+	tenant := tenantForLogs(s.cfg.TenantID)
+	events := make([]databridge.Event, len(lines))
+	for i, l := range lines {
+		at := now.Add(time.Duration(i) * time.Microsecond)
+		events[i] = databridge.LogEvent(s.stream, model.LogEntry{
+			MemberID: s.cfg.MemberID, TenantID: tenant, ServerName: s.cfg.ServiceName,
+			LogTime: at.Format(time.RFC3339Nano), Message: l, IP: s.ip, Instance: s.cfg.MemberID,
+			Timestamp: at.UnixMilli(),
+		})
+	}
+	return s.pub.Publish(ctx, events...)
+}
+
+// logLoop tails LogFilePaths and publishes every new line to the member's log stream, polling
+// every LogPollInterval.
 func (a *Agent) logLoop(ctx context.Context) {
 	tails := make([]*tailer, len(a.cfg.LogFilePaths))
 	for i, p := range a.cfg.LogFilePaths {
@@ -103,16 +158,8 @@ func (a *Agent) logLoop(ctx context.Context) {
 			a.log.Warn("cannot read log file", "path", p, "error", err)
 		}
 	}
-	alias := a.cfg.CartridgeAlias
-	if alias == "" {
-		alias = a.cfg.ClusterID
-	}
-	var (
-		streamDay string
-		stream    *databridge.StreamDefinition
-		failing   bool
-		ip        = a.listenAddress()
-	)
+	stream := NewLogStream(&a.cfg, a.listenAddress(), a.logs)
+	failing := false
 	t := time.NewTicker(a.cfg.LogPollInterval)
 	defer t.Stop()
 	for {
@@ -130,19 +177,7 @@ func (a *Agent) logLoop(ctx context.Context) {
 			if len(lines) == 0 {
 				continue
 			}
-			now := a.cfg.Now()
-			if day := now.Format("2006.01.02"); day != streamDay {
-				streamDay, stream = day, databridge.LogStream(databridge.LogStreamName(a.cfg.TenantID, alias, now))
-			}
-			events := make([]databridge.Event, 0, len(lines))
-			for _, l := range lines {
-				events = append(events, databridge.LogEvent(stream, model.LogEntry{
-					MemberID: a.cfg.MemberID, TenantID: tenantForLogs(a.cfg.TenantID), ServerName: a.cfg.ServiceName,
-					LogTime: now.Format(time.RFC3339Nano), Message: l, IP: ip, Instance: a.cfg.MemberID,
-					Timestamp: now.UnixMilli(),
-				}))
-			}
-			err = a.logs.Publish(ctx, events...)
+			err = stream.Publish(ctx, a.cfg.Now(), lines)
 			switch {
 			case err != nil && !failing && ctx.Err() == nil:
 				a.log.Warn("cannot publish log lines; they are dropped until the receiver answers", "error", err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/strata-paas/strata/agent"
 	"github.com/strata-paas/strata/internal/bus"
-	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -103,50 +102,34 @@ func announceStarted(ctx context.Context, cfg agent.Config, wait time.Duration, 
 	return nil
 }
 
-// publishLogs sends the install script's output to the member's log stream (the agent's
-// logs.<tenant>.<alias>.<date>), so it is in the history beside the server's log. A failure is
-// logged: the install's outcome does not depend on it.
+// publishLogs sends the install script's output, each line prefixed "install: ", to the member's
+// log stream as the agent publishes its log files (agent.LogStream), so it is in the history
+// beside the server's log. A failure is logged: the install's outcome does not depend on it.
 func publishLogs(ctx context.Context, cfg agent.Config, lines []string, log *slog.Logger) {
 	if len(lines) == 0 {
 		return
 	}
-	urls, user, pass := cfg.LogURLs, cfg.LogUsername, cfg.LogPassword
-	if len(urls) == 0 {
-		urls, user, pass = cfg.CEPURLs, cfg.CEPUsername, cfg.CEPPassword
-	}
-	if len(urls) == 0 {
-		return
-	}
-	c, err := databridge.NewClient(databridge.ClientOptions{URLs: urls, TLS: cfg.CEPTLS, Username: user, Password: pass, Logger: log})
+	cfg.Logger = log
+	c, err := agent.NewLogClient(cfg)
 	if err != nil {
 		log.Warn("cannot publish the install log", "error", err)
+	}
+	if c == nil {
 		return
 	}
 	defer c.Close()
-	alias := cfg.CartridgeAlias
-	if alias == "" {
-		alias = cfg.ClusterID
-	}
 	now := time.Now()
 	if cfg.Now != nil {
 		now = cfg.Now()
 	}
-	stream := databridge.LogStream(databridge.LogStreamName(cfg.TenantID, alias, now))
-	tenant := cfg.TenantID
-	if tenant == "-1234" || tenant == "-1" {
-		tenant = "0"
-	}
-	events := make([]databridge.Event, 0, len(lines))
+	prefixed := make([]string, len(lines))
 	for i, l := range lines {
-		at := now.Add(time.Duration(i) * time.Microsecond) // in order in the history
-		events = append(events, databridge.LogEvent(stream, model.LogEntry{
-			MemberID: cfg.MemberID, TenantID: tenant, ServerName: cfg.ServiceName, LogTime: at.Format(time.RFC3339Nano),
-			Message: "install: " + l, IP: cfg.ListenAddress, Instance: cfg.MemberID, Timestamp: at.UnixMilli(),
-		}))
+		prefixed[i] = "install: " + l
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := c.Publish(pctx, events...); err != nil && !errors.Is(err, context.Canceled) {
+	err = agent.NewLogStream(&cfg, cfg.ListenAddress, c).Publish(pctx, now, prefixed)
+	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("cannot publish the install log", "error", err)
 	}
 }
