@@ -181,6 +181,17 @@ func (c *Controller) Member(id string) (model.Member, error) {
 	return *cloneMember(m.m), nil
 }
 
+// MemberCluster returns the cluster of a member the controller has, without copying the member:
+// the broker asks it before every publish of a member credential.
+func (c *Controller) MemberCluster(id string) (clusterID string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.members[id]; ok {
+		return m.m.ClusterID, true
+	}
+	return "", false
+}
+
 // Members returns copies of the members of a cluster ("" for every cluster), sorted by init
 // time, then id.
 func (c *Controller) Members(clusterID string) []model.Member {

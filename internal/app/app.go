@@ -385,7 +385,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	creds.setMembers(memberLookup(plat.controller))
+	creds.setMembers(plat.controller.MemberCluster)
 	a.controller, a.mock, a.local = plat.controller, plat.mock, plat.local
 	reg.MustRegister(plat.controller.Collector())
 	plat.run(ctx, g)

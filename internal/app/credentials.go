@@ -192,17 +192,6 @@ func (c *credentials) authorize(ctx context.Context, user, password string) (dat
 	return databridge.Scope{}, databridge.ErrAuthentication
 }
 
-// memberLookup finds a member's cluster in the controller.
-func memberLookup(c *controller.Controller) func(string) (string, bool) {
-	return func(memberID string) (string, bool) {
-		m, err := c.Member(memberID)
-		if err != nil {
-			return "", false
-		}
-		return m.ClusterID, true
-	}
-}
-
 // revokeOnTermination ends a member's broker connections (embedded broker only; nil: none) and
 // data-bridge sessions once the controller publishes its MemberTerminatedEvent: its credential
 // stops working at once, its subscriptions with it.
