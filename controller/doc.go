@@ -83,7 +83,8 @@
 // InstanceCleanupClusterEvent per instance with Active members (checkGraceful repeats it every
 // CleanupInterval); members not Active yet are terminated at once. Terminations of many
 // members (undeploy, ReadyToShutDown after a graceful request, graceful timeouts) go through a
-// queue that Options.TerminateParallelism workers drain, so the driver never has more calls in flight.
+// queue that Options.TerminateParallelism workers drain, so the queue never has more driver calls in
+// flight (TerminateAll bounds its own calls by the same number, apart from the queue).
 // An instance whose last member left is Terminated; then the clusters are removed
 // (ApplicationClustersRemovedEvent). The call returns ErrClosed when Run ends first.
 //

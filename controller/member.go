@@ -330,8 +330,9 @@ func (c *Controller) terminate(ctx context.Context, mem *member) error {
 	return nil
 }
 
-// TerminateAll terminates every member of a cluster forcibly, several at a time, and returns
-// once they are terminated (the errors of those that failed, joined).
+// TerminateAll terminates every member of a cluster forcibly, Options.TerminateParallelism at a
+// time (its own bound, not shared with the termination queue or other TerminateAll calls), and
+// returns once they are terminated (the errors of those that failed, joined).
 func (c *Controller) TerminateAll(ctx context.Context, clusterID string) error {
 	if err := c.waitReady(ctx); err != nil {
 		return err

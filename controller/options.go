@@ -73,10 +73,14 @@ type Options struct {
 	// requests: requests that arrive meanwhile share the next one (10 000 agents starting at once
 	// would otherwise each cost a full topology).
 	TopologyThrottle time.Duration
-	// TerminateParallelism bounds the driver's Terminate calls in flight for an undeploy,
-	// TerminateAll and graceful terminations; default DefaultTerminateParallelism. A driver that
-	// waits on each call (an fsync, an IaaS round trip) terminates at most this many members per
-	// call time: 16 took 148 s for 20 000 mock members.
+	// TerminateParallelism is how many workers drain the termination queue (undeploys, members
+	// ready to shut down, graceful timeouts), and how many terminations one TerminateAll call
+	// has in flight; default DefaultTerminateParallelism. The two bounds are separate: while
+	// TerminateAll calls run beside an undeploy, the driver has up to TerminateParallelism calls
+	// from the queue plus TerminateParallelism per TerminateAll call in flight, and
+	// TerminateMember calls (the REST API, the autoscaler) are not bounded at all. A driver that
+	// waits on each call (an fsync, an IaaS round trip) terminates at most this many queued
+	// members per call time: 16 took 148 s for 20 000 mock members.
 	TerminateParallelism int
 	// GracefulTimeout bounds a graceful termination: a member that has not reached
 	// ReadyToShutDown this long after TerminateMember(graceful) is terminated forcibly
