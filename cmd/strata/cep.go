@@ -21,15 +21,14 @@ import (
 
 // cepConfig is what the CEP's flags say, shared by `strata up` and `strata cep`.
 type cepConfig struct {
-	thrift       string
-	thriftTLS    string
-	tlsCert      string
-	tlsKey       string
-	legacyTLS    bool
-	window       time.Duration
-	sliding      time.Duration
-	faultTimeout time.Duration
-	startupGrace time.Duration
+	thrift, thriftTLS string
+	tlsCert, tlsKey   string
+	legacyTLS         bool
+	limits            app.ThriftLimits
+	window            time.Duration
+	sliding           time.Duration
+	faultTimeout      time.Duration
+	startupGrace      time.Duration
 }
 
 func (c *cepConfig) flags(fs *flag.FlagSet) {
@@ -42,13 +41,14 @@ func (c *cepConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.sliding, "cep-sliding", 0, "emit sliding-window summaries this often (0: tumbling windows)")
 	fs.DurationVar(&c.faultTimeout, "fault-timeout", cep.DefaultFaultTimeout, "a member silent this long is reported faulty")
 	fs.DurationVar(&c.startupGrace, "fault-grace", cep.DefaultStartupGrace, "no silence faults this long after start (negative: none)")
+	c.limits.Flags(fs)
 }
 
 // options are the CEP's options of the flags.
 func (c *cepConfig) options() app.CEPOptions {
 	return app.CEPOptions{Thrift: c.thrift, ThriftTLS: c.thriftTLS, TLSCert: c.tlsCert, TLSKey: c.tlsKey,
-		LegacyTLS: c.legacyTLS, Window: c.window, Sliding: c.sliding, FaultTimeout: c.faultTimeout,
-		StartupGrace: c.startupGrace}
+		LegacyTLS: c.legacyTLS, Limits: c.limits, Window: c.window, Sliding: c.sliding,
+		FaultTimeout: c.faultTimeout, StartupGrace: c.startupGrace}
 }
 
 // runCEP is `strata cep`: the CEP alone, against an external broker.

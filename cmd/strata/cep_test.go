@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,45 @@ func watchSummaries(ctx context.Context, t *testing.T, mqtt, clientID string) <-
 	}
 	go func() { _ = sub.Run(ctx) }()
 	return raw
+}
+
+// usageFlags is a command's flags as its -h output lists them: name -> the flag's lines (type,
+// usage and default).
+func usageFlags(t *testing.T, run func([]string, io.Writer, io.Writer) int) map[string]string {
+	t.Helper()
+	var out strings.Builder
+	if code := run([]string{"-h"}, io.Discard, &out); code != 2 {
+		t.Fatalf("-h exits %d, want 2", code)
+	}
+	flags := map[string]string{}
+	name := ""
+	for _, l := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(l, "  -"); ok {
+			name, _, _ = strings.Cut(rest, " ")
+		}
+		if name != "" {
+			flags[name] += l + "\n"
+		}
+	}
+	return flags
+}
+
+// TestCEPTakesUpsThriftFlags: `strata cep` runs the same Thrift receiver as `strata up` and
+// takes every one of its --thrift* flags, with the same meaning and default (it lacked the
+// connection and frame limits).
+func TestCEPTakesUpsThriftFlags(t *testing.T) {
+	up, cep := usageFlags(t, runUp), usageFlags(t, runCEP)
+	n := 0
+	for name, lines := range up {
+		if !strings.HasPrefix(name, "thrift") {
+			continue
+		}
+		n++
+		if cep[name] != lines {
+			t.Errorf("strata cep's -%s:\n%s\nstrata up's:\n%s", name, cep[name], lines)
+		}
+	}
+	if n < 7 {
+		t.Errorf("strata up lists %d --thrift* flags, want at least 7 (addresses, legacy TLS, limits)", n)
+	}
 }

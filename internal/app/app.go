@@ -343,8 +343,6 @@ func (a *App) Run(ctx context.Context) error {
 	reg.MustRegister(history.Collector(store))
 	g.Go(func() error { return store.Run(ctx) })
 
-	cfg.CEP.IdleTimeout, cfg.CEP.MaxConns = cfg.Limits.ThriftIdleTimeout, cfg.Limits.ThriftMaxConns
-	cfg.CEP.MaxConnsPerSource, cfg.CEP.MaxFrame = cfg.Limits.ThriftMaxConnsPerHost, cfg.Limits.ThriftMaxFrame
 	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, creds.authorize, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err

@@ -23,10 +23,8 @@ type CEPOptions struct {
 	TLSCert, TLSKey string
 	// LegacyTLS also accepts TLS 1.0/1.1 with CBC-SHA suites (--thrift-legacy-tls).
 	LegacyTLS bool
-	// IdleTimeout, MaxConns, MaxConnsPerSource and MaxFrame bound the receiver's connections
-	// (databridge.ServerOptions'; `strata up` sets them from Limits).
-	IdleTimeout                           time.Duration
-	MaxConns, MaxConnsPerSource, MaxFrame int
+	// Limits bound the receiver's connections and frames; zero fields take their defaults.
+	Limits ThriftLimits
 	// Window, Sliding, FaultTimeout, StartupGrace and FaultCheckInterval are cep.Options'.
 	Window, Sliding, FaultTimeout, StartupGrace, FaultCheckInterval time.Duration
 }
@@ -78,6 +76,7 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 			tlsConf.Certificates = append(tlsConf.Certificates, rsaCert)
 		}
 	}
+	lim := o.Limits.withDefaults()
 	server, err := databridge.NewServer(databridge.ServerOptions{
 		PlainAddr:         o.Thrift,
 		SecureAddr:        o.ThriftTLS,
@@ -85,10 +84,10 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 		LegacyTLS:         o.LegacyTLS,
 		Authorize:         authorize,
 		Handler:           engine,
-		IdleTimeout:       o.IdleTimeout,
-		MaxConns:          o.MaxConns,
-		MaxFrame:          o.MaxFrame,
-		MaxConnsPerSource: o.MaxConnsPerSource,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxConns:          lim.MaxConns,
+		MaxFrame:          lim.MaxFrame,
+		MaxConnsPerSource: lim.MaxConnsPerSource,
 		Logger:            log,
 	})
 	if err != nil {

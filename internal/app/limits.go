@@ -10,18 +10,14 @@ import (
 )
 
 // Limits bound what clients of the platform can make it hold or spend: MQTT packets and
-// per-client queues, data-bridge connections and frames, REST requests in progress and password
-// checks. The zero value of a field takes the default that Flags documents; docs/operations.md
-// lists each limit with its flag and metric.
+// per-client queues, REST requests in progress and password checks (the data bridge's are
+// ThriftLimits, in CEPOptions). The zero value of a field takes the default that Flags documents;
+// docs/operations.md lists each limit with its flag and metric.
 type Limits struct {
 	MQTTMaxPacket         int           // --mqtt-max-packet
 	MQTTInternalMaxPacket int           // --mqtt-internal-max-packet
 	MQTTMaxInflight       int           // --mqtt-max-inflight
 	MQTTClientQueue       int           // --mqtt-client-queue
-	ThriftIdleTimeout     time.Duration // --thrift-idle-timeout
-	ThriftMaxConns        int           // --thrift-max-conns
-	ThriftMaxConnsPerHost int           // --thrift-max-conns-per-source
-	ThriftMaxFrame        int           // --thrift-max-frame
 	APIMaxConcurrent      int           // --api-max-concurrent
 	LoginSourceBurst      int           // --login-source-burst
 	LoginUserBurst        int           // --login-user-burst
@@ -45,10 +41,6 @@ func (l *Limits) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&l.MQTTInternalMaxPacket, "mqtt-internal-max-packet", DefaultMQTTInternalMaxPacket, "largest MQTT packet (bytes) the platform's own bus client may send (complete topologies)")
 	fs.IntVar(&l.MQTTMaxInflight, "mqtt-max-inflight", math.MaxUint16, "QoS 1/2 messages the embedded broker keeps per client awaiting acknowledgement before dropping (1-65535)")
 	fs.IntVar(&l.MQTTClientQueue, "mqtt-client-queue", bus.DefaultClientWritesPending, "messages the embedded broker queues per subscriber before dropping QoS 0 ones")
-	fs.DurationVar(&l.ThriftIdleTimeout, "thrift-idle-timeout", DefaultThriftIdleTimeout, "close a data-bridge connection that sends nothing for this long")
-	fs.IntVar(&l.ThriftMaxConns, "thrift-max-conns", DefaultThriftMaxConns, "data-bridge connections open at once; more are closed at accept")
-	fs.IntVar(&l.ThriftMaxConnsPerHost, "thrift-max-conns-per-source", DefaultThriftMaxConnsPerHost, "data-bridge connections open at once from one source host; more are closed at accept")
-	fs.IntVar(&l.ThriftMaxFrame, "thrift-max-frame", DefaultThriftMaxFrame, "largest data-bridge message (bytes); a larger one closes the connection")
 	fs.IntVar(&l.APIMaxConcurrent, "api-max-concurrent", manager.DefaultMaxConcurrent, "authenticated REST requests answered at once; more get 503 with Retry-After")
 	fs.IntVar(&l.LoginSourceBurst, "login-source-burst", 20, "failed logins (REST, MQTT, Thrift) one source host may make in a row before it gets 429 or a refusal")
 	fs.IntVar(&l.LoginUserBurst, "login-user-burst", 10, "failed logins on one user name, from any source, before it is throttled")
@@ -66,11 +58,40 @@ func (l Limits) withDefaults() Limits {
 	}
 	def(&l.MQTTMaxPacket, bus.DefaultMaxPacketSize)
 	def(&l.MQTTInternalMaxPacket, DefaultMQTTInternalMaxPacket)
-	def(&l.ThriftMaxConns, DefaultThriftMaxConns)
-	def(&l.ThriftMaxConnsPerHost, DefaultThriftMaxConnsPerHost)
-	def(&l.ThriftMaxFrame, DefaultThriftMaxFrame)
-	if l.ThriftIdleTimeout == 0 {
-		l.ThriftIdleTimeout = DefaultThriftIdleTimeout
+	return l
+}
+
+// ThriftLimits bound the data-bridge receiver's connections and frames (databridge.ServerOptions').
+// `strata up` and `strata cep` register the same flags with Flags. The zero value of a field takes
+// the default that Flags documents.
+type ThriftLimits struct {
+	IdleTimeout       time.Duration // --thrift-idle-timeout
+	MaxConns          int           // --thrift-max-conns
+	MaxConnsPerSource int           // --thrift-max-conns-per-source
+	MaxFrame          int           // --thrift-max-frame
+}
+
+// Flags registers a flag for every data-bridge limit on fs.
+func (l *ThriftLimits) Flags(fs *flag.FlagSet) {
+	fs.DurationVar(&l.IdleTimeout, "thrift-idle-timeout", DefaultThriftIdleTimeout, "close a data-bridge connection that sends nothing for this long")
+	fs.IntVar(&l.MaxConns, "thrift-max-conns", DefaultThriftMaxConns, "data-bridge connections open at once; more are closed at accept")
+	fs.IntVar(&l.MaxConnsPerSource, "thrift-max-conns-per-source", DefaultThriftMaxConnsPerHost, "data-bridge connections open at once from one source host; more are closed at accept")
+	fs.IntVar(&l.MaxFrame, "thrift-max-frame", DefaultThriftMaxFrame, "largest data-bridge message (bytes); a larger one closes the connection")
+}
+
+// withDefaults fills the zero fields.
+func (l ThriftLimits) withDefaults() ThriftLimits {
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = DefaultThriftIdleTimeout
+	}
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultThriftMaxConns
+	}
+	if l.MaxConnsPerSource == 0 {
+		l.MaxConnsPerSource = DefaultThriftMaxConnsPerHost
+	}
+	if l.MaxFrame == 0 {
+		l.MaxFrame = DefaultThriftMaxFrame
 	}
 	return l
 }

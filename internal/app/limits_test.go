@@ -137,7 +137,7 @@ func TestWrongPasswordFloodKeepsValidUsers(t *testing.T) {
 func TestThriftIdleConnectionClosed(t *testing.T) {
 	t.Parallel()
 	o := testOptions(t)
-	o.Limits.ThriftIdleTimeout = 300 * time.Millisecond
+	o.CEP.Limits.IdleTimeout = 300 * time.Millisecond
 	s := start(t, o)
 	dial := map[string]func() (net.Conn, error){
 		"plain": func() (net.Conn, error) { return net.Dial("tcp", s.app.Addrs().Thrift.String()) },
