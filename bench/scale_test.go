@@ -27,6 +27,7 @@ import (
 var (
 	scaleMembers = flag.Int("scale.members", 0, "members of the scale harness's cluster (TestScale); 0 runs the small default size")
 	scaleSteady  = flag.Duration("scale.steady", 10*time.Second, "how long TestScale measures the steady CPU once every member is Active")
+	scaleHeap    = flag.String("scale.heapprofile", "", "write a heap profile to this file when every member is Active (TestScale), and log the memory figures then")
 )
 
 // scaleDefault is TestScale's size in the normal suite: small enough to take seconds.
@@ -83,9 +84,11 @@ func TestScale(t *testing.T) {
 }
 
 func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
+	profileFinely()
 	logs := &testenv.Buffer{}
+	dataDir := t.TempDir()
 	a, err := app.New(app.Options{
-		DataDir:       t.TempDir(),
+		DataDir:       dataDir,
 		API:           "127.0.0.1:0",
 		MQTTListen:    "127.0.0.1:0",
 		AdminPassword: scaleAdmin,
@@ -176,6 +179,9 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	stopProgress()
 	if got := activeMembers(a, scaleCluster); got != n {
 		t.Fatalf("%d members Active in the controller, want %d", got, n)
+	}
+	if *scaleHeap != "" {
+		logPeak(t, *scaleHeap, dataDir, n)
 	}
 
 	var before syscall.Rusage
@@ -295,14 +301,17 @@ func activeMembers(a *app.App, clusterID string) int {
 }
 
 // peakRSS is the process's peak resident set (VmHWM).
-func peakRSS(t *testing.T) int64 {
+func peakRSS(t *testing.T) int64 { return procStatus(t, "VmHWM:") }
+
+// procStatus is a size in /proc/self/status (key "VmHWM:", "VmRSS:", …) in bytes.
+func procStatus(t *testing.T, key string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Logf("peak RSS unknown: %v", err)
+		t.Logf("%s unknown: %v", key, err)
 		return 0
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err == nil {
 				return kb << 10
