@@ -189,7 +189,7 @@ type Autoscaler struct {
 	loaded       chan struct{} // closed by ApplicationsLoaded
 	loadedOnce   sync.Once
 
-	mu        sync.Mutex      // guards everything below
+	mu        sync.Mutex              // guards everything below
 	topo      map[string]*topoCluster // the last complete topology, by cluster id (nil before the first)
 	topoGone  map[string]bool         // members terminated since topo that no monitor knew
 	clusters  map[string]*cluster

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,3 +52,38 @@ func profileFinely() {
 }
 
 func mb(b uint64) string { return fmt.Sprintf("%d MB", b>>20) }
+
+var scaleMemMembers = flag.Int("scale.memmembers", 2000, "members of TestScaleMemory's cluster")
+
+// maxHeapPerMember bounds the live heap each Active mock member costs the whole platform
+// (controller, mock IaaS, CEP, autoscaler, load balancer, bus, caches) for TestScaleMemory.
+// Issue 17 wants 100 000 members in < 2 GiB of RSS, ~20 KB a member for everything: the live
+// heap is at most half of that, the rest is the GC's headroom, bbolt's mmap and the runtime.
+const maxHeapPerMember = 8 << 10
+
+// TestScaleMemory is the memory guard of issue 17: the scale harness with -scale.memmembers
+// members (2 000), the live heap (after a GC) measured when the platform is ready and again when
+// every member is Active. The difference per member must stay under maxHeapPerMember. A memory
+// bound, not a timing: it holds on a busy machine.
+func TestScaleMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("deploys thousands of members")
+	}
+	n := *scaleMemMembers
+	var idle, peak uint64
+	runScale(t, n, 0, func(isIdle bool) {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		if isIdle {
+			idle = ms.HeapAlloc
+		} else {
+			peak = ms.HeapAlloc
+		}
+	})
+	per := (int64(peak) - int64(idle)) / int64(n)
+	t.Logf("live heap: %s idle, %s with %d members Active: %d B per member (bound %d B)", mb(idle), mb(peak), n, per, maxHeapPerMember)
+	if per > maxHeapPerMember {
+		t.Errorf("each Active member costs %d B of live heap, want at most %d B", per, maxHeapPerMember)
+	}
+}

@@ -72,7 +72,7 @@ func TestScale(t *testing.T) {
 	if n <= 0 {
 		n, steady = scaleDefault, min(steady, 2*time.Second)
 	}
-	f := runScale(t, n, steady)
+	f := runScale(t, n, steady, nil)
 	t.Logf("| N | deploy → all Active | peak RSS | steady CPU | CompleteTopologyEvent | GET runtime | undeploy |\n%s", f)
 	// A complete-topology request made during a deployment is answered within 2 s (issue 17).
 	// A figure, checked only when asked for: in the normal suite the machine may be busy with
@@ -83,7 +83,10 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
+// runScale runs the harness with n members. When atPeak is not nil, it is called once the
+// platform is ready (before anything is deployed) with idle true, and once every member is
+// Active with idle false.
+func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool)) scaleFigures {
 	profileFinely()
 	logs := &testenv.Buffer{}
 	dataDir := t.TempDir()
@@ -124,6 +127,9 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	}
 
 	obs := newObserver(t, ctx, a)
+	if atPeak != nil {
+		atPeak(true)
+	}
 	api := "http://" + a.Addrs().API.String() + "/api"
 	client := &http.Client{Timeout: time.Minute}
 	size := strconv.Itoa(n)
@@ -182,6 +188,9 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	}
 	if *scaleHeap != "" {
 		logPeak(t, *scaleHeap, dataDir, n)
+	}
+	if atPeak != nil {
+		atPeak(false)
 	}
 
 	var before syscall.Rusage
