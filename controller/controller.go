@@ -87,7 +87,7 @@ type cluster struct {
 type member struct {
 	m       *model.Member // the object in the cluster's MemberMap
 	driver  string
-	payload model.Payload
+	payload model.Payload // until the first flush has written it (store.go)
 
 	graceful    bool      // a graceful termination is under way
 	deadline    time.Time // when a graceful termination turns forced

@@ -48,6 +48,7 @@ const (
 	bucketNetworkPartitions     = "network_partitions"
 	bucketClusters              = "clusters"
 	bucketMembers               = "members"
+	bucketPayloads              = "member_payloads"
 )
 
 // Options configure a Controller.

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -13,7 +14,10 @@ import (
 
 // State in bbolt: one bucket per kind, keyed by id, JSON values. Cartridges, network partitions
 // and clusters are written synchronously by the API; members go through the dirty set and the
-// flusher, which writes every member changed since the last flush in one transaction.
+// flusher, which writes every member changed since the last flush in one transaction. A member's
+// payload does not change: the flush that first writes the member writes it too, as its
+// launch-params line, into its own bucket (member_payloads), and the controller forgets it then
+// (issue 17: ~2 KB a member, kept in memory and rewritten with every change of the member).
 
 type clusterRecord struct {
 	Spec        ClusterSpec
@@ -24,18 +28,19 @@ type clusterRecord struct {
 
 // memberRecord is a member as the state keeps it. Member is a *model.Member when load reads it
 // and the member's JSON (member.enc, json.RawMessage) when flush writes it, so that a member is
-// encoded once per change for both the state and the complete topology.
+// encoded once per change for both the state and the complete topology. Payload is only read:
+// records written before the payloads had their own bucket hold it.
 type memberRecord[M any] struct {
 	Member   M
 	Driver   string
-	Payload  model.Payload
+	Payload  model.Payload `json:",omitempty"`
 	Graceful bool      `json:",omitempty"`
 	Deadline time.Time `json:",omitzero"`
 }
 
 func (c *Controller) load() error {
 	err := c.db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range []string{bucketCartridges, bucketNetworkPartitions, bucketClusters, bucketMembers} {
+		for _, b := range []string{bucketCartridges, bucketNetworkPartitions, bucketClusters, bucketMembers, bucketPayloads} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
@@ -97,6 +102,9 @@ func (c *Controller) load() error {
 			m := &member{m: r.Member, driver: r.Driver, payload: r.Payload, graceful: r.Graceful, deadline: r.Deadline}
 			cl.Cluster.MemberMap[r.Member.MemberID] = r.Member
 			c.members[r.Member.MemberID] = m
+			if r.Payload != nil {
+				c.markDirty(string(k)) // moved to its bucket by the next flush
+			}
 			return nil
 		})
 	})
@@ -192,6 +200,7 @@ func (c *Controller) flush() {
 	c.dirtyMu.Unlock()
 
 	vals := make(map[string][]byte, len(ids))
+	var payloads map[string][]byte // launch-params lines of members written for the first time
 	var encErr error
 	c.mu.Lock()
 	for id := range ids {
@@ -199,6 +208,12 @@ func (c *Controller) flush() {
 		if !ok {
 			vals[id] = nil
 			continue
+		}
+		if m.payload != nil {
+			if payloads == nil {
+				payloads = map[string][]byte{}
+			}
+			payloads[id] = []byte(m.payload.String())
 		}
 		if m.enc == nil {
 			enc, err := json.Marshal(m.m)
@@ -208,7 +223,7 @@ func (c *Controller) flush() {
 			}
 			m.enc = enc
 		}
-		b, err := json.Marshal(memberRecord[json.RawMessage]{Member: m.enc, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
+		b, err := json.Marshal(memberRecord[json.RawMessage]{Member: m.enc, Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
 		if err != nil {
 			encErr = err
 			continue
@@ -219,11 +234,11 @@ func (c *Controller) flush() {
 	var err error
 	if len(vals) > 0 {
 		err = c.db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket([]byte(bucketMembers))
+			b, pb := tx.Bucket([]byte(bucketMembers)), tx.Bucket([]byte(bucketPayloads))
 			for id, v := range vals {
 				var err error
 				if v == nil {
-					err = b.Delete([]byte(id))
+					err = errors.Join(b.Delete([]byte(id)), pb.Delete([]byte(id)))
 				} else {
 					err = b.Put([]byte(id), v)
 				}
@@ -231,8 +246,22 @@ func (c *Controller) flush() {
 					return err
 				}
 			}
+			for id, p := range payloads {
+				if err := pb.Put([]byte(id), p); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
+	}
+	if err == nil && len(payloads) > 0 {
+		c.mu.Lock()
+		for id := range payloads {
+			if m := c.members[id]; m != nil {
+				m.payload = nil // in its bucket now
+			}
+		}
+		c.mu.Unlock()
 	}
 	if err == nil {
 		err = encErr

@@ -256,6 +256,7 @@ func (d *Driver) load() error {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("instance %s: %w", k, err)
 			}
+			r.Payload = nil // read from the state when asked for (payloadLocked)
 			in := &instance{rec: r, ts: d.typeLocked(r.ServiceName, r.StartTime), started: true, activated: true}
 			d.instances[r.Started.InstanceID] = in
 			d.scheduleLocked(in)
@@ -321,7 +322,7 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	appID, _ := in.Payload.Get(model.PayloadApplicationID)
 	r := record{Started: st, ClusterID: in.ClusterID, ClusterInstanceID: in.ClusterInstanceID, ServiceName: in.ServiceName,
 		NetworkPartitionID: in.NetworkPartitionID, PartitionID: in.PartitionID, ApplicationID: appID,
-		Payload: slices.Clone(in.Payload), StartTime: now}
+		Payload: in.Payload, StartTime: now}
 	d.mu.Lock()
 	_, dup := d.instances[st.InstanceID]
 	d.mu.Unlock()
@@ -330,6 +331,9 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	}
 	if err := d.save(r); err != nil {
 		return controller.Started{}, err
+	}
+	if d.opts.DB != nil {
+		r.Payload = nil // read from the state when asked for (payloadLocked)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -455,7 +459,27 @@ func (d *Driver) Payload(instanceID string) (model.Payload, bool) {
 	if !ok {
 		return nil, false
 	}
-	return slices.Clone(in.rec.Payload), true
+	return slices.Clone(d.payloadLocked(in)), true
+}
+
+// payloadLocked is an instance's payload. With Options.DB the driver keeps it only there: read
+// once, at the start of a member that runs for hours (issue 17: ~1 KB a member otherwise).
+func (d *Driver) payloadLocked(in *instance) model.Payload {
+	if in.rec.Payload != nil || d.opts.DB == nil {
+		return in.rec.Payload
+	}
+	var r record
+	err := d.opts.DB.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket([]byte(bucketInstances)).Get([]byte(in.rec.Started.InstanceID))
+		if v == nil {
+			return nil // killed meanwhile
+		}
+		return json.Unmarshal(v, &r)
+	})
+	if err != nil {
+		d.log.Warn("cannot read an instance's payload from the state", "instance_id", in.rec.Started.InstanceID, "error", err)
+	}
+	return r.Payload
 }
 
 // Stats returns the driver's counters.

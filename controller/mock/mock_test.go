@@ -261,6 +261,16 @@ func TestPersistedInstancesResume(t *testing.T) {
 	if err := d1.Terminate(context.Background(), "m1"); err != nil {
 		t.Fatal(err)
 	}
+	// With a state the payload is kept there only (issue 17: ~1 KB a member in memory) and
+	// read from it when asked for.
+	d1.mu.Lock()
+	if p := d1.instances["m2"].rec.Payload; p != nil {
+		t.Errorf("the driver keeps the payload in memory: %q", p.String())
+	}
+	d1.mu.Unlock()
+	if p, ok := d1.Payload("m2"); !ok || p.String() != "APPLICATION_ID=app1" {
+		t.Errorf("payload: %q", p.String())
+	}
 	d2, err := New(Options{Bus: newFakeBus(), DB: db, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
