@@ -2,8 +2,8 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,8 +34,8 @@ type memberRecord[M any] struct {
 	Member   M
 	Driver   string
 	Payload  model.Payload `json:",omitempty"`
-	Graceful bool      `json:",omitempty"`
-	Deadline time.Time `json:",omitzero"`
+	Graceful bool          `json:",omitempty"`
+	Deadline time.Time     `json:",omitzero"`
 }
 
 func (c *Controller) load() error {
