@@ -51,6 +51,12 @@ func profileFinely() {
 	}
 }
 
+// phaseHWM names the process's peak RSS once a phase of the harness is over, to tell which
+// phase set the peak.
+func phaseHWM(t *testing.T, phase string) string {
+	return fmt.Sprintf("%s %s", phase, mb(uint64(peakRSS(t))))
+}
+
 func mb(b uint64) string { return fmt.Sprintf("%d MB", b>>20) }
 
 var scaleMemMembers = flag.Int("scale.memmembers", 2000, "members of TestScaleMemory's cluster")

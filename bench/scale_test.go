@@ -197,6 +197,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
 		t.Fatal(err)
 	}
+	hwm := []string{phaseHWM(t, "deploy")}
 	steadyStart := time.Now()
 	time.Sleep(steady) // a measuring window, not a synchronisation
 	var after syscall.Rusage
@@ -206,9 +207,13 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
 	f.SteadyCPU = time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(steadyStart)))
 
+	hwm = append(hwm, phaseHWM(t, "steady"))
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
+	hwm = append(hwm, phaseHWM(t, "complete topology"))
 	f.RuntimeMin, f.RuntimeMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime")
+	hwm = append(hwm, phaseHWM(t, "GET runtime"))
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
+	hwm = append(hwm, phaseHWM(t, "GET a page"))
 
 	start = time.Now()
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
@@ -216,6 +221,8 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	}
 	testenv.Eventually(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
 	f.Undeploy = time.Since(start)
+	hwm = append(hwm, phaseHWM(t, "undeploy"))
+	t.Logf("peak RSS after each phase: %s", strings.Join(hwm, ", "))
 	f.PeakRSS = peakRSS(t)
 	return f
 }
