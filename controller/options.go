@@ -48,7 +48,6 @@ const (
 	bucketNetworkPartitions     = "network_partitions"
 	bucketClusters              = "clusters"
 	bucketMembers               = "members"
-	bucketPayloads              = "member_payloads"
 )
 
 // Options configure a Controller.

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,9 +14,9 @@ import (
 // State in bbolt: one bucket per kind, keyed by id, JSON values. Cartridges, network partitions
 // and clusters are written synchronously by the API; members go through the dirty set and the
 // flusher, which writes every member changed since the last flush in one transaction. A member's
-// payload does not change: the flush that first writes the member writes it too, as its
-// launch-params line, into its own bucket (member_payloads), and the controller forgets it then
-// (issue 17: ~2 KB a member, kept in memory and rewritten with every change of the member).
+// payload is not kept: the driver has it (the mock IaaS in its state, local in the member's
+// directory, kubernetes in the pod), and the controller kept ~2 KB of it a member in memory
+// only to rewrite it into the state with every change of the member (issue 17).
 
 type clusterRecord struct {
 	Spec        ClusterSpec
@@ -28,19 +27,18 @@ type clusterRecord struct {
 
 // memberRecord is a member as the state keeps it. Member is a *model.Member when load reads it
 // and the member's JSON (member.enc, json.RawMessage) when flush writes it, so that a member is
-// encoded once per change for both the state and the complete topology. Payload is only read:
-// records written before the payloads had their own bucket hold it.
+// encoded once per change for both the state and the complete topology. (Records written before
+// issue 17 also hold the payload, which load ignores and the member's next flush drops.)
 type memberRecord[M any] struct {
 	Member   M
 	Driver   string
-	Payload  model.Payload `json:",omitempty"`
-	Graceful bool          `json:",omitempty"`
-	Deadline time.Time     `json:",omitzero"`
+	Graceful bool      `json:",omitempty"`
+	Deadline time.Time `json:",omitzero"`
 }
 
 func (c *Controller) load() error {
 	err := c.db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range []string{bucketCartridges, bucketNetworkPartitions, bucketClusters, bucketMembers, bucketPayloads} {
+		for _, b := range []string{bucketCartridges, bucketNetworkPartitions, bucketClusters, bucketMembers} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}
@@ -99,12 +97,9 @@ func (c *Controller) load() error {
 				c.markDirty(string(k))
 				return nil
 			}
-			m := &member{m: r.Member, driver: r.Driver, payload: r.Payload, graceful: r.Graceful, deadline: r.Deadline}
+			m := &member{m: r.Member, driver: r.Driver, graceful: r.Graceful, deadline: r.Deadline}
 			cl.Cluster.MemberMap[r.Member.MemberID] = r.Member
 			c.members[r.Member.MemberID] = m
-			if r.Payload != nil {
-				c.markDirty(string(k)) // moved to its bucket by the next flush
-			}
 			return nil
 		})
 	})
@@ -200,7 +195,6 @@ func (c *Controller) flush() {
 	c.dirtyMu.Unlock()
 
 	vals := make(map[string][]byte, len(ids))
-	var payloads map[string][]byte // launch-params lines of members written for the first time
 	var encErr error
 	c.mu.Lock()
 	for id := range ids {
@@ -208,12 +202,6 @@ func (c *Controller) flush() {
 		if !ok {
 			vals[id] = nil
 			continue
-		}
-		if m.payload != nil {
-			if payloads == nil {
-				payloads = map[string][]byte{}
-			}
-			payloads[id] = []byte(m.payload.String())
 		}
 		if m.enc == nil {
 			enc, err := json.Marshal(m.m)
@@ -234,11 +222,11 @@ func (c *Controller) flush() {
 	var err error
 	if len(vals) > 0 {
 		err = c.db.Update(func(tx *bbolt.Tx) error {
-			b, pb := tx.Bucket([]byte(bucketMembers)), tx.Bucket([]byte(bucketPayloads))
+			b := tx.Bucket([]byte(bucketMembers))
 			for id, v := range vals {
 				var err error
 				if v == nil {
-					err = errors.Join(b.Delete([]byte(id)), pb.Delete([]byte(id)))
+					err = b.Delete([]byte(id))
 				} else {
 					err = b.Put([]byte(id), v)
 				}
@@ -246,22 +234,8 @@ func (c *Controller) flush() {
 					return err
 				}
 			}
-			for id, p := range payloads {
-				if err := pb.Put([]byte(id), p); err != nil {
-					return err
-				}
-			}
 			return nil
 		})
-	}
-	if err == nil && len(payloads) > 0 {
-		c.mu.Lock()
-		for id := range payloads {
-			if m := c.members[id]; m != nil {
-				m.payload = nil // in its bucket now
-			}
-		}
-		c.mu.Unlock()
 	}
 	if err == nil {
 		err = encErr
