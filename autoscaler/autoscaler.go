@@ -189,9 +189,9 @@ type Autoscaler struct {
 	loaded       chan struct{} // closed by ApplicationsLoaded
 	loadedOnce   sync.Once
 
-	mu        sync.Mutex      // guards everything below
-	topo      *model.Topology // the last complete topology (never modified)
-	topoGone  map[string]bool // members terminated since topo that no monitor knew
+	mu        sync.Mutex              // guards everything below
+	topo      map[string]*topoCluster // the last complete topology, by cluster id (nil before the first)
+	topoGone  map[string]bool         // members terminated since topo that no monitor knew
 	clusters  map[string]*cluster
 	members   map[string]*member
 	queue     instQueue

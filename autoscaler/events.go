@@ -221,13 +221,50 @@ func (a *Autoscaler) adoptInstanceLocked(clusterID, instanceID, np string, now t
 	return true
 }
 
+// topoCluster is what the autoscaler keeps of a cluster of the last complete topology: its
+// instances and, for each member, what learnMembersLocked reads. Not the decoded topology itself,
+// which holds every member's addresses, port map, properties and state stack (issue 17: ~2 KB a
+// member, kept until the next one).
+type topoCluster struct {
+	instances map[string]*model.ClusterInstance
+	members   []topoMember
+}
+
+// topoMember is a member of a topoCluster. The cluster instance and partition ids are shared by
+// the cluster's members, one string each.
+type topoMember struct {
+	id, instanceID, partitionID string
+	status                      model.MemberStatus
+}
+
+// keepTopology returns what the autoscaler keeps of a cluster of a complete topology.
+func keepTopology(cl *model.Cluster) *topoCluster {
+	tc := &topoCluster{instances: cl.InstanceIDToInstanceContextMap, members: make([]topoMember, 0, len(cl.MemberMap))}
+	shared := map[string]string{}
+	same := func(s string) string {
+		if v, ok := shared[s]; ok {
+			return v
+		}
+		shared[s] = s
+		return s
+	}
+	for _, m := range cl.MemberMap {
+		if m == nil {
+			continue
+		}
+		tc.members = append(tc.members, topoMember{id: m.MemberID, instanceID: same(m.ClusterInstanceID),
+			partitionID: same(m.PartitionID), status: m.Status()})
+	}
+	return tc
+}
+
 // completeTopologyLocked adopts clusters and learns members it does not know (after a restart,
 // §8.2 StratosServerRestartTestCase). It never forgets members: MemberTerminatedEvent does.
 func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bool {
 	if t == nil {
 		return false
 	}
-	a.topo = t
+	a.topo = map[string]*topoCluster{}
 	clear(a.topoGone)
 	woke := false
 	for _, s := range t.ServiceMap {
@@ -238,10 +275,12 @@ func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bo
 			if cl == nil {
 				continue
 			}
+			tc := keepTopology(cl)
+			a.topo[cl.ClusterID] = tc
 			if a.clusters[cl.ClusterID] == nil {
 				woke = a.adoptLocked(cl, now) || woke
 			}
-			a.learnMembersLocked(cl, now)
+			a.learnMembersLocked(cl.ClusterID, tc, now)
 			// The tree's cluster instances take their status from the topology (a restart
 			// rebuilds the tree over running instances).
 			for id, ci := range cl.InstanceIDToInstanceContextMap {
@@ -261,13 +300,13 @@ func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bo
 
 // learnMembersLocked adds the members of a topology cluster that the autoscaler does not know to
 // the lists their status implies (members of instances it has no monitor for are left out).
-func (a *Autoscaler) learnMembersLocked(cl *model.Cluster, now time.Time) {
-	for _, m := range cl.MemberMap {
-		if m == nil || a.members[m.MemberID] != nil || a.topoGone[m.MemberID] {
+func (a *Autoscaler) learnMembersLocked(clusterID string, tc *topoCluster, now time.Time) {
+	for _, m := range tc.members {
+		if a.members[m.id] != nil || a.topoGone[m.id] {
 			continue
 		}
 		l := listPending
-		switch m.Status() {
+		switch m.status {
 		case model.MemberActive:
 			l = listActive
 		case model.MemberInMaintenance:
@@ -277,7 +316,7 @@ func (a *Autoscaler) learnMembersLocked(cl *model.Cluster, now time.Time) {
 		case model.MemberTerminated:
 			continue
 		}
-		if mm := a.knowMemberLocked(cl.ClusterID, m.ClusterInstanceID, m.PartitionID, m.MemberID, l, now); mm != nil && l == listActive {
+		if mm := a.knowMemberLocked(clusterID, m.instanceID, m.partitionID, m.id, l, now); mm != nil && l == listActive {
 			mm.hasStats = true
 		}
 	}
@@ -288,25 +327,9 @@ func (a *Autoscaler) learnMembersLocked(cl *model.Cluster, now time.Time) {
 // once the controller's topology has come and gone, and without its members the min check would
 // start duplicates of the ones still running.
 func (a *Autoscaler) learnFromTopologyLocked(clusterID string, now time.Time) {
-	if cl := a.topoClusterLocked(clusterID); cl != nil {
-		a.learnMembersLocked(cl, now)
+	if tc := a.topo[clusterID]; tc != nil {
+		a.learnMembersLocked(clusterID, tc, now)
 	}
-}
-
-// topoClusterLocked is the cluster in the last complete topology, or nil.
-func (a *Autoscaler) topoClusterLocked(clusterID string) *model.Cluster {
-	if a.topo == nil {
-		return nil
-	}
-	for _, s := range a.topo.ServiceMap {
-		if s == nil {
-			continue
-		}
-		if cl := s.ClusterIDClusterMap[clusterID]; cl != nil {
-			return cl
-		}
-	}
-	return nil
 }
 
 // knowMemberLocked returns the member, adding it to list l when the autoscaler did not know it

@@ -58,9 +58,9 @@ func (a *Autoscaler) createChildLocked(pi *parentInstance, cd *childDef, now tim
 		node.clusterID, node.instanceID = spec.ClusterID, spec.InstanceID
 		a.tree.clusters[treeKey{node.clusterID, node.instanceID}] = node
 		in := a.registerLocked(spec, now)
-		if cl := a.topoClusterLocked(spec.ClusterID); cl != nil {
-			a.learnMembersLocked(cl, now)
-			learnInstanceStatus(in, cl)
+		if tc := a.topo[spec.ClusterID]; tc != nil {
+			a.learnMembersLocked(spec.ClusterID, tc, now)
+			learnInstanceStatus(in, tc)
 		}
 		node.status = treeStatus(in.status)
 		return node
@@ -91,11 +91,11 @@ func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time
 
 // learnInstanceStatus takes a new cluster instance's status from its cluster in the last
 // complete topology (a restart rebuilds the tree over running cluster instances).
-func learnInstanceStatus(in *instance, cl *model.Cluster) {
+func learnInstanceStatus(in *instance, tc *topoCluster) {
 	if in.status != model.ClusterCreated {
 		return
 	}
-	if ci := cl.InstanceIDToInstanceContextMap[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
+	if ci := tc.instances[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
 		in.status = ci.Status()
 	}
 }

@@ -27,6 +27,7 @@ import (
 var (
 	scaleMembers = flag.Int("scale.members", 0, "members of the scale harness's cluster (TestScale); 0 runs the small default size")
 	scaleSteady  = flag.Duration("scale.steady", 10*time.Second, "how long TestScale measures the steady CPU once every member is Active")
+	scaleHeap    = flag.String("scale.heapprofile", "", "write a heap profile to this file when every member is Active (TestScale), and log the memory figures then")
 )
 
 // scaleDefault is TestScale's size in the normal suite: small enough to take seconds.
@@ -71,7 +72,7 @@ func TestScale(t *testing.T) {
 	if n <= 0 {
 		n, steady = scaleDefault, min(steady, 2*time.Second)
 	}
-	f := runScale(t, n, steady)
+	f := runScale(t, n, steady, nil)
 	t.Logf("| N | deploy → all Active | peak RSS | steady CPU | CompleteTopologyEvent | GET runtime | undeploy |\n%s", f)
 	// A complete-topology request made during a deployment is answered within 2 s (issue 17).
 	// A figure, checked only when asked for: in the normal suite the machine may be busy with
@@ -82,10 +83,15 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
+// runScale runs the harness with n members. When atPeak is not nil, it is called once the
+// platform is ready (before anything is deployed) with idle true, and once every member is
+// Active with idle false.
+func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool)) scaleFigures {
+	profileFinely()
 	logs := &testenv.Buffer{}
+	dataDir := t.TempDir()
 	a, err := app.New(app.Options{
-		DataDir:       t.TempDir(),
+		DataDir:       dataDir,
 		API:           "127.0.0.1:0",
 		MQTTListen:    "127.0.0.1:0",
 		AdminPassword: scaleAdmin,
@@ -121,6 +127,9 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	}
 
 	obs := newObserver(t, ctx, a)
+	if atPeak != nil {
+		atPeak(true)
+	}
 	api := "http://" + a.Addrs().API.String() + "/api"
 	client := &http.Client{Timeout: time.Minute}
 	size := strconv.Itoa(n)
@@ -177,11 +186,18 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	if got := activeMembers(a, scaleCluster); got != n {
 		t.Fatalf("%d members Active in the controller, want %d", got, n)
 	}
+	if *scaleHeap != "" {
+		logPeak(t, *scaleHeap, dataDir, n)
+	}
+	if atPeak != nil {
+		atPeak(false)
+	}
 
 	var before syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
 		t.Fatal(err)
 	}
+	hwm := []string{phaseHWM(t, "deploy")}
 	steadyStart := time.Now()
 	time.Sleep(steady) // a measuring window, not a synchronisation
 	var after syscall.Rusage
@@ -191,9 +207,13 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
 	f.SteadyCPU = time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(steadyStart)))
 
+	hwm = append(hwm, phaseHWM(t, "steady"))
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
+	hwm = append(hwm, phaseHWM(t, "complete topology"))
 	f.RuntimeMin, f.RuntimeMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime")
+	hwm = append(hwm, phaseHWM(t, "GET runtime"))
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
+	hwm = append(hwm, phaseHWM(t, "GET a page"))
 
 	start = time.Now()
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
@@ -201,6 +221,8 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	}
 	testenv.Eventually(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
 	f.Undeploy = time.Since(start)
+	hwm = append(hwm, phaseHWM(t, "undeploy"))
+	t.Logf("peak RSS after each phase: %s", strings.Join(hwm, ", "))
 	f.PeakRSS = peakRSS(t)
 	return f
 }
@@ -295,14 +317,17 @@ func activeMembers(a *app.App, clusterID string) int {
 }
 
 // peakRSS is the process's peak resident set (VmHWM).
-func peakRSS(t *testing.T) int64 {
+func peakRSS(t *testing.T) int64 { return procStatus(t, "VmHWM:") }
+
+// procStatus is a size in /proc/self/status (key "VmHWM:", "VmRSS:", …) in bytes.
+func procStatus(t *testing.T, key string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Logf("peak RSS unknown: %v", err)
+		t.Logf("%s unknown: %v", key, err)
 		return 0
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err == nil {
 				return kb << 10

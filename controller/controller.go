@@ -85,9 +85,8 @@ type cluster struct {
 
 // member is a member of the topology and what the controller keeps about it.
 type member struct {
-	m       *model.Member // the object in the cluster's MemberMap
-	driver  string
-	payload model.Payload
+	m      *model.Member // the object in the cluster's MemberMap
+	driver string
 
 	graceful    bool      // a graceful termination is under way
 	deadline    time.Time // when a graceful termination turns forced

@@ -66,7 +66,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 		c.putClusterLocked(cl)
 	}
 	cl.Cluster.MemberMap[id] = m
-	mem := &member{m: m, driver: in.NetworkPartition.Provider, payload: in.Payload, starting: true}
+	mem := &member{m: m, driver: in.NetworkPartition.Provider, starting: true}
 	c.members[id] = mem
 	created := c.emit(&model.MemberCreatedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID,
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -125,7 +126,7 @@ func (c *Controller) buildPayload(cl *cluster, ct *model.Cartridge, np *model.Ne
 		}
 		p.Set(model.PayloadPersistenceMapping, strings.Join(m, "|"))
 	}
-	return p
+	return slices.Clip(p)
 }
 
 func setIf(p *model.Payload, key, value string) {

@@ -13,7 +13,10 @@ import (
 
 // State in bbolt: one bucket per kind, keyed by id, JSON values. Cartridges, network partitions
 // and clusters are written synchronously by the API; members go through the dirty set and the
-// flusher, which writes every member changed since the last flush in one transaction.
+// flusher, which writes every member changed since the last flush in one transaction. A member's
+// payload is not kept: the driver has it (the mock IaaS in its state, local in the member's
+// directory, kubernetes in the pod), and the controller kept ~2 KB of it a member in memory
+// only to rewrite it into the state with every change of the member (issue 17).
 
 type clusterRecord struct {
 	Spec        ClusterSpec
@@ -24,11 +27,11 @@ type clusterRecord struct {
 
 // memberRecord is a member as the state keeps it. Member is a *model.Member when load reads it
 // and the member's JSON (member.enc, json.RawMessage) when flush writes it, so that a member is
-// encoded once per change for both the state and the complete topology.
+// encoded once per change for both the state and the complete topology. (Records written before
+// issue 17 also hold the payload, which load ignores and the member's next flush drops.)
 type memberRecord[M any] struct {
 	Member   M
 	Driver   string
-	Payload  model.Payload
 	Graceful bool      `json:",omitempty"`
 	Deadline time.Time `json:",omitzero"`
 }
@@ -94,7 +97,7 @@ func (c *Controller) load() error {
 				c.markDirty(string(k))
 				return nil
 			}
-			m := &member{m: r.Member, driver: r.Driver, payload: r.Payload, graceful: r.Graceful, deadline: r.Deadline}
+			m := &member{m: r.Member, driver: r.Driver, graceful: r.Graceful, deadline: r.Deadline}
 			cl.Cluster.MemberMap[r.Member.MemberID] = r.Member
 			c.members[r.Member.MemberID] = m
 			return nil
@@ -208,7 +211,7 @@ func (c *Controller) flush() {
 			}
 			m.enc = enc
 		}
-		b, err := json.Marshal(memberRecord[json.RawMessage]{Member: m.enc, Driver: m.driver, Payload: m.payload, Graceful: m.graceful, Deadline: m.deadline})
+		b, err := json.Marshal(memberRecord[json.RawMessage]{Member: m.enc, Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
 		if err != nil {
 			encErr = err
 			continue

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
@@ -231,4 +232,35 @@ func TestCompleteTopologyEncodesOnlyChangedMembers(t *testing.T) {
 	if st := got.(*model.CompleteTopologyEvent).Topology.ServiceMap["php"].ClusterIDClusterMap["c1"].MemberMap["m-000042"].Status(); st != to[(i-1)%2] {
 		t.Errorf("the complete topology has the changed member %s, want %s", st, to[(i-1)%2])
 	}
+}
+
+// TestMemberJSONInTheTopology: once a complete topology is encoded, each member that did not
+// change keeps its JSON as a slice of the event's bytes, which the publisher caches anyway,
+// instead of a copy of its own (issue 17: ~1 KB a member); the next topology is still right.
+func TestMemberJSONInTheTopology(t *testing.T) {
+	c, b := controllerWithMembers(t, 1000)
+	c.markDirty(slices.Collect(maps.Keys(c.members))...)
+	c.flush() // every member encoded on its own, for the state
+	checkEncoding(t, c, b, "first")
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b.lastRaw)))
+	hi := lo + uintptr(len(b.lastRaw))
+	own := 0
+	c.mu.Lock()
+	for _, m := range c.members {
+		if p := uintptr(unsafe.Pointer(unsafe.SliceData(m.enc))); m.enc == nil || p < lo || p >= hi {
+			own++
+		}
+	}
+	c.mu.Unlock()
+	if own > 0 {
+		t.Errorf("%d of 1 000 members keep a JSON of their own, want each a slice of the complete topology", own)
+	}
+	c.mu.Lock()
+	c.members["m-000001"].m.PushStatus(model.MemberInMaintenance)
+	c.members["m-000001"].changed()
+	c.topoVersion.Add(1)
+	c.mu.Unlock()
+	c.markDirty("m-000001")
+	c.flush()
+	checkEncoding(t, c, b, "after a change")
 }

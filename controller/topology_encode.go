@@ -28,6 +28,7 @@ type memberPart struct {
 	rev   uint64        // mem.rev when the part was taken
 	body  []byte        // the member's JSON, when cached
 	clone *model.Member // a copy to encode, when not
+	at    int           // where assembleTopology wrote body
 }
 
 // topologyParts is what the publisher needs to encode a CompleteTopologyEvent without holding
@@ -65,9 +66,9 @@ func (c *Controller) topologyPartsLocked() *topologyParts {
 			mp := memberPart{id: mid, mem: c.members[mid]}
 			switch {
 			case mp.mem == nil || mp.mem.m != m: // cannot happen: MemberMap and members agree
-				mp.clone = cloneMember(m)
+				mp.mem, mp.clone = nil, cloneMember(m)
 			case mp.mem.enc != nil:
-				mp.body = mp.mem.enc
+				mp.rev, mp.body = mp.mem.rev, mp.mem.enc
 			default:
 				mp.rev, mp.clone = mp.mem.rev, cloneMember(m)
 			}
@@ -78,10 +79,10 @@ func (c *Controller) topologyPartsLocked() *topologyParts {
 	return p
 }
 
-// encodeTopology encodes the CompleteTopologyEvent of p. Members it had to encode are kept in
-// their member for the next one, unless they changed meanwhile.
+// encodeTopology encodes the CompleteTopologyEvent of p. Each member that did not change
+// meanwhile keeps its JSON for the next one as a slice of the event's bytes, which the publisher
+// caches anyway: the members' own copies, ~1 KB a member, are garbage then (issue 17).
 func (c *Controller) encodeTopology(p *topologyParts) ([]byte, error) {
-	var fresh []*memberPart
 	for _, parts := range p.members {
 		for i := range parts {
 			mp := &parts[i]
@@ -93,22 +94,24 @@ func (c *Controller) encodeTopology(p *topologyParts) ([]byte, error) {
 				return nil, fmt.Errorf("encode member %s: %w", mp.id, err)
 			}
 			mp.body, mp.clone = b, nil
-			if mp.mem != nil {
-				fresh = append(fresh, mp)
-			}
 		}
 		slices.SortFunc(parts, func(a, b memberPart) int { return strings.Compare(a.id, b.id) })
 	}
-	if len(fresh) > 0 {
-		c.mu.Lock()
-		for _, mp := range fresh {
-			if mp.mem.rev == mp.rev {
-				mp.mem.enc = mp.body
+	out, err := assembleTopology(p)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	for _, parts := range p.members {
+		for _, mp := range parts {
+			if mp.mem != nil && mp.mem.rev == mp.rev {
+				end := mp.at + len(mp.body)
+				mp.mem.enc = out[mp.at:end:end] // full: an append copies
 			}
 		}
-		c.mu.Unlock()
 	}
-	return assembleTopology(p)
+	c.mu.Unlock()
+	return out, nil
 }
 
 // The keys the assembly fills in: encoding/json writes them once per object, as {} for the
@@ -158,6 +161,7 @@ func assembleTopology(p *topologyParts) ([]byte, error) {
 					}
 				}
 			}, func(out []byte, _ string) []byte {
+				parts[i].at = len(out)
 				out = append(out, parts[i].body...)
 				i++
 				return out

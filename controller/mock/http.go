@@ -51,7 +51,7 @@ func (d *Driver) Handler() http.Handler {
 		d.mu.Lock()
 		out := make([]InstanceMetadata, 0, len(d.instances))
 		for _, in := range d.instances {
-			out = append(out, metadata(&in.rec))
+			out = append(out, metadata(&in.rec, d.payloadLocked(in)))
 		}
 		d.mu.Unlock()
 		slices.SortFunc(out, func(a, b InstanceMetadata) int { return strings.Compare(a.InstanceID, b.InstanceID) })
@@ -117,7 +117,7 @@ func (d *Driver) postInstance(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func metadata(r *record) InstanceMetadata {
+func metadata(r *record, payload model.Payload) InstanceMetadata {
 	var private, public string
 	if len(r.Started.PrivateIPs) > 0 {
 		private = r.Started.PrivateIPs[0]
@@ -128,7 +128,7 @@ func metadata(r *record) InstanceMetadata {
 	return InstanceMetadata{DefaultPrivateIP: private, DefaultPublicIP: public, InstanceID: r.Started.InstanceID, MemberID: r.Started.MemberID, ClusterID: r.ClusterID,
 		ClusterInstanceID: r.ClusterInstanceID, ServiceName: r.ServiceName, NetworkPartitionID: r.NetworkPartitionID,
 		PartitionID: r.PartitionID, PrivateIPs: slices.Clone(r.Started.PrivateIPs), PublicIPs: slices.Clone(r.Started.PublicIPs),
-		Payload: model.Payload(r.Payload).String()}
+		Payload: payload.String()}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -155,5 +155,5 @@ func (d *Driver) instanceMetadata(id string) (InstanceMetadata, bool) {
 	if !ok {
 		return InstanceMetadata{}, false
 	}
-	return metadata(&in.rec), true
+	return metadata(&in.rec, d.payloadLocked(in)), true
 }

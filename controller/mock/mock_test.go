@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,6 +262,27 @@ func TestPersistedInstancesResume(t *testing.T) {
 	if err := d1.Terminate(context.Background(), "m1"); err != nil {
 		t.Fatal(err)
 	}
+	// With a state the payload is kept there only (issue 17: ~1 KB a member in memory) and
+	// read from it when asked for.
+	d1.mu.Lock()
+	if p := d1.instances["m2"].rec.Payload; p != nil {
+		t.Errorf("the driver keeps the payload in memory: %q", p.String())
+	}
+	d1.mu.Unlock()
+	if p, ok := d1.Payload("m2"); !ok || p.String() != "APPLICATION_ID=app1" {
+		t.Errorf("payload: %q", p.String())
+	}
+	// The state holds the payload as its launch-params line, not the JSON of its pairs; a
+	// record with the pairs, as written before, still loads.
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(bucketInstances))
+		if v := string(b.Get([]byte("m2"))); !strings.Contains(v, `"PayloadLine":"APPLICATION_ID=app1"`) || strings.Contains(v, `"Key"`) {
+			t.Errorf("stored record: %s", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	d2, err := New(Options{Bus: newFakeBus(), DB: db, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +296,19 @@ func TestPersistedInstancesResume(t *testing.T) {
 	}
 	if p, ok := d2.Payload("m2"); !ok || p.String() != "APPLICATION_ID=app1" {
 		t.Errorf("payload after reload: %q", p.String())
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucketInstances)).Put([]byte("old"),
+			[]byte(`{"Started":{"InstanceID":"old","MemberID":"old"},"Payload":[{"Key":"APPLICATION_ID","Value":"app0"}]}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d3, err := New(Options{Bus: newFakeBus(), DB: db, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := d3.Payload("old"); !ok || p.String() != "APPLICATION_ID=app0" {
+		t.Errorf("payload of a record with the pairs: %q", p.String())
 	}
 }
 
