@@ -401,7 +401,7 @@ func (a *Autoscaler) syncPartitionsLocked(in *instance, dep *policies.Deployment
 func (a *Autoscaler) moveLocked(m *member, to list, now time.Time) {
 	p := &m.in.parts[m.part]
 	p.lists[m.list] = removeMember(p.lists[m.list], m)
-	m.list, m.since = to, now
+	m.list, m.since, m.asked = to, now, time.Time{}
 	p.lists[to] = append(p.lists[to], m)
 	if to == listTerminationPending || to == listObsolete {
 		m.hasStats = false

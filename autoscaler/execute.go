@@ -60,6 +60,11 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 				a.stats.terminateErrors.Add(1)
 				termErrs++
 				lastTerm = fmt.Errorf("member %s (forced %t): %w", w.memberID, w.forced, err)
+				a.mu.Lock()
+				if m := a.members[w.memberID]; m != nil {
+					m.asked = time.Time{} // the next round tries again
+				}
+				a.mu.Unlock()
 			}
 		case actPublish:
 			if a.opts.Bus == nil {
