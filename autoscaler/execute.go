@@ -181,7 +181,7 @@ func (a *Autoscaler) startedLocked(w *action, m model.Member, err error, now tim
 	if m.Status() == model.MemberActive {
 		mm.list = listActive
 	}
-	in.parts[pi].lists[mm.list] = append(in.parts[pi].lists[mm.list], mm)
+	a.joinLocked(&in.parts[pi], mm)
 	a.members[m.MemberID] = mm
 }
 
