@@ -194,6 +194,7 @@ type Autoscaler struct {
 	topoGone  map[string]bool         // members terminated since topo that no monitor knew
 	clusters  map[string]*cluster
 	members   map[string]*member
+	joined    uint64 // the last member seq given (joinLocked)
 	queue     instQueue
 	scratch   *scratch
 	work      []action

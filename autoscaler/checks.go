@@ -156,9 +156,11 @@ func (r *run) missing(ctx context.Context) {
 }
 
 // obsoleteCheck is obsoletecheck.drl and the partition watchers (§4.9): terminate obsolete
-// members (again every round until MemberTerminated), send InstanceCleanupMemberEvent to
-// termination-pending members (again every round until they answer), and expire members that
-// stayed too long in a list.
+// members (again every MonitorInterval until MemberTerminated), send InstanceCleanupMemberEvent
+// to termination-pending members (again every MonitorInterval until they answer), and expire
+// members that stayed too long in a list. Stratos repeats both at each 90 s monitor tick; here
+// a member event makes a round due Settle later, so repeating them every round would ask each
+// of the n members of an undeploy again every Settle, n² requests (askDue).
 func (r *run) obsoleteCheck() {
 	a, in, now, act, tr := r.a, r.in, r.now, r.own, r.tr
 	for pi := 0; pi < len(in.parts); pi++ {
@@ -190,9 +192,10 @@ func (r *run) obsoleteCheck() {
 					a.moveLocked(m, listObsolete, now)
 					continue
 				}
-			} else {
+			} else if r.askDue(m) {
 				tr.Steps = append(tr.Steps, Step{Check: "cleanup", Action: verb(act, "cleanup"), Partition: p.id, Member: m.id})
 				if act {
+					m.asked = now
 					a.work = append(a.work, action{kind: actPublish, event: &model.InstanceCleanupMemberEvent{MemberID: m.id}})
 				}
 			}
@@ -201,6 +204,10 @@ func (r *run) obsoleteCheck() {
 		for i := 0; i < len(p.lists[listObsolete]); {
 			m := p.lists[listObsolete][i]
 			forced := now.Sub(m.since) > a.opts.ObsoleteMemberExpiry
+			if !forced && !r.askDue(m) {
+				i++
+				continue
+			}
 			tr.Steps = append(tr.Steps, Step{Check: "obsolete", Action: verb(act, "terminate"), Partition: p.id, Member: m.id, Forced: forced})
 			if act {
 				// The controller terminates an obsolete member at once (forced), as Stratos' CC
@@ -209,6 +216,7 @@ func (r *run) obsoleteCheck() {
 				// an expired member did not answer). A graceful call would make the controller
 				// send cleanup again and keep a dead member Active in the topology until its
 				// GracefulTimeout (30 min). Forced in the trace is the 24 h expiry: forgotten.
+				m.asked = now
 				a.work = append(a.work, action{kind: actTerminate, in: in, memberID: m.id, forced: true})
 				if forced {
 					before := len(in.parts)
@@ -223,6 +231,12 @@ func (r *run) obsoleteCheck() {
 			i++
 		}
 	}
+}
+
+// askDue reports whether a round asks m to leave again: not yet asked in its list, or asked a
+// MonitorInterval ago or more.
+func (r *run) askDue(m *member) bool {
+	return m.asked.IsZero() || r.now.Sub(m.asked) >= r.a.opts.MonitorInterval
 }
 
 // terminating handles a Terminating cluster instance (ClusterMonitor#monitor).

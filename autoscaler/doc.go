@@ -41,8 +41,9 @@
 //     (LA + MC)/2 in the partition the algorithm picks). Without a reset family but with every
 //     family missing for missingMetrics.after, the missing-metrics action applies instead;
 //  4. obsolete check (obsoletecheck.drl) and the partition watchers (§4.9): terminate obsolete
-//     members (again each round until MemberTerminated), send InstanceCleanupMemberEvent to
-//     termination-pending members (again each round until they answer), expire members stuck in
+//     members (again each MonitorInterval until MemberTerminated, not each round: a round follows
+//     every member event of an undeploy), send InstanceCleanupMemberEvent to termination-pending
+//     members (again each MonitorInterval until they answer), expire members stuck in
 //     pending (15 min, doubled after 5 expiries in a partition), termination pending (30 min) or
 //     obsolete (24 h: forgotten). Obsolete members are terminated forcibly: the graceful part
 //     happened in termination pending, or cannot happen (a faulty member's agent is gone), so

@@ -1,6 +1,8 @@
 package autoscaler
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -344,7 +346,7 @@ func (a *Autoscaler) knowMemberLocked(clusterID, instanceID, partitionID, member
 	}
 	p := a.partIndexLocked(in, partitionID)
 	m := &member{id: memberID, in: in, part: p, list: l, since: now, hasStats: l == listPending || l == listActive}
-	in.parts[p].lists[l] = append(in.parts[p].lists[l], m)
+	a.joinLocked(&in.parts[p], m)
 	a.members[memberID] = m
 	return m
 }
@@ -424,8 +426,8 @@ func (a *Autoscaler) syncPartitionsLocked(in *instance, dep *policies.Deployment
 func (a *Autoscaler) moveLocked(m *member, to list, now time.Time) {
 	p := &m.in.parts[m.part]
 	p.lists[m.list] = removeMember(p.lists[m.list], m)
-	m.list, m.since = to, now
-	p.lists[to] = append(p.lists[to], m)
+	m.list, m.since, m.asked = to, now, time.Time{}
+	a.joinLocked(p, m)
 	if to == listTerminationPending || to == listObsolete {
 		m.hasStats = false
 	}
@@ -449,15 +451,33 @@ func (a *Autoscaler) dropMemberLocked(m *member) {
 	}
 }
 
+// joinLocked appends m to its list (m.list) in p. The lists stay in the order members joined
+// them, and so sorted by seq, which removeMember searches.
+func (a *Autoscaler) joinLocked(p *partition, m *member) {
+	a.joined++
+	m.seq = a.joined
+	p.lists[m.list] = append(p.lists[m.list], m)
+}
+
+// removeMember removes m from s, keeping the order, in O(log n) plus the shorter of the moves
+// before and after it: the first member (the oldest, as a terminating instance takes them all
+// and activations mostly come in start order) costs nothing to remove. Scanning and shifting
+// the whole list made each move O(n), and an undeploy or a deployment of n members O(n²).
 func removeMember(s []*member, m *member) []*member {
-	for i, x := range s {
-		if x == m {
-			copy(s[i:], s[i+1:])
-			s[len(s)-1] = nil
-			return s[:len(s)-1]
+	i, ok := slices.BinarySearchFunc(s, m.seq, func(x *member, seq uint64) int { return cmp.Compare(x.seq, seq) })
+	if !ok || s[i] != m {
+		if i = slices.Index(s, m); i < 0 {
+			return s
 		}
 	}
-	return s
+	if i < len(s)/2 {
+		copy(s[1:i+1], s[:i])
+		s[0] = nil
+		return s[1:]
+	}
+	copy(s[i:], s[i+1:])
+	s[len(s)-1] = nil
+	return s[:len(s)-1]
 }
 
 // faultLocked handles MemberFaultEvent (§4.9): an active member becomes obsolete, so the next

@@ -60,6 +60,11 @@ func (a *Autoscaler) execute(ctx context.Context, work []action, decs []decision
 				a.stats.terminateErrors.Add(1)
 				termErrs++
 				lastTerm = fmt.Errorf("member %s (forced %t): %w", w.memberID, w.forced, err)
+				a.mu.Lock()
+				if m := a.members[w.memberID]; m != nil {
+					m.asked = time.Time{} // the next round tries again
+				}
+				a.mu.Unlock()
 			}
 		case actPublish:
 			if a.opts.Bus == nil {
@@ -176,7 +181,7 @@ func (a *Autoscaler) startedLocked(w *action, m model.Member, err error, now tim
 	if m.Status() == model.MemberActive {
 		mm.list = listActive
 	}
-	in.parts[pi].lists[mm.list] = append(in.parts[pi].lists[mm.list], mm)
+	a.joinLocked(&in.parts[pi], mm)
 	a.members[m.MemberID] = mm
 }
 

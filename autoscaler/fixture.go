@@ -232,7 +232,7 @@ func (a *Autoscaler) setCountsLocked(in *instance, fm policies.FixtureMembers, n
 				id += "x"
 			}
 			m := &member{id: id, in: in, part: pi, list: l, since: now, hasStats: l == listPending || l == listActive}
-			in.parts[pi].lists[l] = append(in.parts[pi].lists[l], m)
+			a.joinLocked(&in.parts[pi], m)
 			a.members[id] = m
 		}
 	}
@@ -260,6 +260,6 @@ func (a *Autoscaler) adoptFixtureMemberLocked(in *instance, id, partition string
 		}
 	}
 	m := &member{id: id, in: in, part: pi, list: listActive, since: now, hasStats: true}
-	p.lists[listActive] = append(p.lists[listActive], m)
+	a.joinLocked(p, m)
 	a.members[id] = m
 }

@@ -45,6 +45,8 @@ type member struct {
 	since    time.Time // entered its list (initTime for pending, obsoleteInitTime for obsolete)
 	hasStats bool      // Stratos' MemberStatsContext exists
 	la, mc   stat3
+	asked    time.Time // a round last asked it to leave (cleanup, terminate) in its list; zero: not yet
+	seq      uint64    // joined its list after every member with a lower seq (joinLocked)
 }
 
 // partition is a ClusterLevelPartitionContext: one partition of the deployment policy.

@@ -186,6 +186,9 @@ func (c *Controller) flusher(ctx context.Context) {
 	}
 }
 
+// flushChunk is how many members flush encodes before it lets others take mu.
+const flushChunk = 64
+
 // flush writes every dirty member in one transaction. The JSON of each member it encodes is kept
 // for the complete topology.
 func (c *Controller) flush() {
@@ -197,7 +200,14 @@ func (c *Controller) flush() {
 	vals := make(map[string][]byte, len(ids))
 	var encErr error
 	c.mu.Lock()
+	n := 0
 	for id := range ids {
+		if n++; n%flushChunk == 0 {
+			// Let the starts and member events in: a flush during a large deployment encodes
+			// thousands of members, and held mu for all of them.
+			c.mu.Unlock()
+			c.mu.Lock()
+		}
 		m, ok := c.members[id]
 		if !ok {
 			vals[id] = nil
