@@ -345,6 +345,10 @@ func (a *App) Run(ctx context.Context) error {
 
 	cfg.CEP.IdleTimeout, cfg.CEP.MaxConns = cfg.Limits.ThriftIdleTimeout, cfg.Limits.ThriftMaxConns
 	cfg.CEP.MaxConnsPerSource, cfg.CEP.MaxFrame = cfg.Limits.ThriftMaxConnsPerHost, cfg.Limits.ThriftMaxFrame
+	if embedded != nil {
+		// Summaries nobody subscribed to are not sent to the broker that would drop them.
+		cfg.CEP.Heard = func() bool { return embedded.Subscribed(model.SummaryTopic) }
+	}
 	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, creds.authorize, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err

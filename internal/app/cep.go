@@ -29,6 +29,9 @@ type CEPOptions struct {
 	MaxConns, MaxConnsPerSource, MaxFrame int
 	// Window, Sliding, FaultTimeout, StartupGrace and FaultCheckInterval are cep.Options'.
 	Window, Sliding, FaultTimeout, StartupGrace, FaultCheckInterval time.Duration
+	// Heard is cep.Options.Heard: `strata up` asks its embedded broker whether anyone subscribed
+	// to the summaries; not a flag.
+	Heard func() bool
 }
 
 // CEP is the CEP engine and its Thrift receiver.
@@ -48,6 +51,7 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 		FaultTimeout:       o.FaultTimeout,
 		FaultCheckInterval: o.FaultCheckInterval,
 		StartupGrace:       o.StartupGrace,
+		Heard:              o.Heard,
 		Publisher:          pub,
 		Recorder:           rec,
 		Logger:             log,
