@@ -86,8 +86,9 @@ type Options struct {
 	Clock         clock.Clock // default: the time package; window ends, fault scans and the start-up grace read it
 	Publisher     Publisher   // nil: summaries go to subscribers and history only
 	// Heard, when set, says whether a summary published now would reach anyone (the embedded
-	// broker's bus.Broker.Subscribed for model.SummaryTopic). The publish loop asks it once per
-	// batch and drops the batch, counted in Stats.PublishUnheard, when nobody listens: at
+	// broker's bus.Broker.Subscribed for model.SummaryTopic). The Run goroutine asks it before it
+	// queues a tick's summaries for the Publisher, and the publish loop again before it sends a
+	// batch; when nobody listens the summaries are dropped, counted in Stats.PublishUnheard: at
 	// 100 000 members a minute's 600 000 summaries cost the bus a write, a read and an
 	// acknowledgement each, for a broker that would discard them. Nil: always publish (an
 	// external broker, whose subscribers the engine cannot see).
@@ -378,7 +379,11 @@ func (e *Engine) deliver() {
 		}
 	}
 	if e.opt.Publisher != nil {
-		e.pub.push(e.out...)
+		if e.opt.Heard == nil || e.opt.Heard() {
+			e.pub.push(e.out...)
+		} else {
+			e.unheard.Add(uint64(len(e.out))) // not even queued: a window's summaries are a copy of 60 MB at 100 000 members
+		}
 	}
 	if e.opt.Recorder != nil {
 		e.hist.push(e.out...)
