@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-paas/strata/cep"
+	"github.com/strata-paas/strata/controller/mock"
 	"github.com/strata-paas/strata/internal/app"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
@@ -26,7 +30,9 @@ import (
 
 var (
 	scaleMembers = flag.Int("scale.members", 0, "members of the scale harness's cluster (TestScale); 0 runs the small default size")
-	scaleSteady  = flag.Duration("scale.steady", 10*time.Second, "how long TestScale measures the steady CPU once every member is Active")
+	scaleSteady  = flag.Duration("scale.steady", 0, "how long TestScale measures the steady CPU once every member is Active; 0 is one CEP window (a minute), so the window holds the CEP's summaries and four health publications of every member")
+	scaleCPU     = flag.String("scale.cpuprofile", "", "write a CPU profile of TestScale's steady window (every member Active) to this file")
+	scaleAllocs  = flag.String("scale.allocprofile", "", "write the allocation profile at the end of TestScale's steady window to this file, and at its start to this file + \".base\" (go tool pprof -base)")
 	scaleHeap    = flag.String("scale.heapprofile", "", "write a heap profile to this file when every member is Active (TestScale), and log the memory figures then")
 )
 
@@ -45,6 +51,7 @@ type scaleFigures struct {
 	Deploy         time.Duration // deploy call → every member Active
 	PeakRSS        int64         // bytes, VmHWM of this process
 	SteadyCPU      time.Duration // CPU per minute once every member is Active
+	Steady         steadyWork    // what the platform did in the steady window
 	TopologySize   int           // bytes of the CompleteTopologyEvent
 	TopologyAnswer time.Duration // CompleteTopologyRequestEvent → CompleteTopologyEvent, every member Active
 	DuringDeploy   time.Duration // the same, asked when half the members were Active
@@ -56,10 +63,27 @@ type scaleFigures struct {
 }
 
 func (f scaleFigures) String() string {
-	return fmt.Sprintf("| %d | %.1f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms (a page of 1 000: %d–%d ms) | %.1f s |",
+	return fmt.Sprintf("| %d | %.1f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms (a page of 1 000: %d–%d ms) | %.1f s |\nsteady window: %s",
 		f.Members, f.Deploy.Seconds(), f.PeakRSS>>20, f.SteadyCPU.Seconds(), f.TopologySize>>10, f.TopologyAnswer.Seconds(),
 		f.DuringDeploy.Seconds(), f.RuntimeMin.Milliseconds(), f.RuntimeMax.Milliseconds(), f.PageMin.Milliseconds(),
-		f.PageMax.Milliseconds(), f.Undeploy.Seconds())
+		f.PageMax.Milliseconds(), f.Undeploy.Seconds(), f.Steady)
+}
+
+// steadyWork is what the platform did in the steady window: the work the steady CPU pays for.
+type steadyWork struct {
+	Window    time.Duration
+	Samples   uint64 // health samples the mock members published
+	Ingested  uint64 // health samples the CEP took in
+	Summaries uint64 // summaries the CEP emitted (window ends)
+	Allocated uint64 // bytes allocated by the process
+	GCs       uint32
+	Unheard   uint64 // summaries the CEP did not publish: nobody subscribed
+}
+
+func (w steadyWork) String() string {
+	m := w.Window.Minutes()
+	return fmt.Sprintf("%.0f s, %.0f health samples/s, %d CEP summaries (%d not published: no subscriber), %.0f MB/min allocated, %.0f GCs/min",
+		w.Window.Seconds(), float64(w.Samples)/w.Window.Seconds(), w.Summaries, w.Unheard, float64(w.Allocated)/m/(1<<20), float64(w.GCs)/m)
 }
 
 // TestScale is issue 17's scale harness: the platform of `strata up` (load balancer included) in
@@ -69,8 +93,14 @@ func (f scaleFigures) String() string {
 // issue's table. Without -scale.members it runs scaleDefault members.
 func TestScale(t *testing.T) {
 	n, steady := *scaleMembers, *scaleSteady
-	if n <= 0 {
-		n, steady = scaleDefault, min(steady, 2*time.Second)
+	switch {
+	case n <= 0:
+		n = scaleDefault
+		if steady == 0 {
+			steady = 2 * time.Second
+		}
+	case steady == 0:
+		steady = cep.DefaultWindow
 	}
 	f := runScale(t, n, steady, nil)
 	t.Logf("| N | deploy → all Active | peak RSS | steady CPU | CompleteTopologyEvent | GET runtime | undeploy |\n%s", f)
@@ -80,6 +110,16 @@ func TestScale(t *testing.T) {
 	// check that nothing stalls the controller).
 	if *scaleMembers > 0 && f.DuringDeploy > 2*time.Second {
 		t.Errorf("a CompleteTopologyRequestEvent made during the deployment was answered after %v, want < 2s", f.DuringDeploy)
+	}
+	// The steady window holds every member's health (the 15 s interval, at least one round).
+	if rounds := uint64(steady / mock.DefaultInterval); rounds > 0 && f.Steady.Ingested < rounds*uint64(2*n) {
+		t.Errorf("the CEP took in %d health samples in the steady window of %v, want at least %d (%d members, two samples every %v)",
+			f.Steady.Ingested, steady, rounds*uint64(2*n), n, mock.DefaultInterval)
+	}
+	// A window of at least one CEP period holds its summaries: at least the two averages of every
+	// member (a member with fewer than three samples in the CEP's window has no second derivative).
+	if steady >= cep.DefaultWindow && f.Steady.Summaries < uint64(2*n) {
+		t.Errorf("the CEP emitted %d summaries in the steady window of %v, want at least %d", f.Steady.Summaries, steady, 2*n)
 	}
 }
 
@@ -193,19 +233,8 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 		atPeak(false)
 	}
 
-	var before syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
-		t.Fatal(err)
-	}
 	hwm := []string{phaseHWM(t, "deploy")}
-	steadyStart := time.Now()
-	time.Sleep(steady) // a measuring window, not a synchronisation
-	var after syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
-		t.Fatal(err)
-	}
-	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
-	f.SteadyCPU = time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(steadyStart)))
+	f.SteadyCPU, f.Steady = measureSteady(t, a, steady)
 
 	hwm = append(hwm, phaseHWM(t, "steady"))
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
@@ -225,6 +254,65 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	t.Logf("peak RSS after each phase: %s", strings.Join(hwm, ", "))
 	f.PeakRSS = peakRSS(t)
 	return f
+}
+
+// measureSteady measures the process's CPU per minute over a window of length steady (with
+// -scale.cpuprofile, profiled) and what the platform did meanwhile.
+func measureSteady(t *testing.T, a *app.App, steady time.Duration) (time.Duration, steadyWork) {
+	t.Helper()
+	if *scaleCPU != "" {
+		out, err := os.Create(*scaleCPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			t.Fatal(err)
+		}
+		defer pprof.StopCPUProfile() // before out.Close
+	}
+	if *scaleAllocs != "" {
+		writeAllocs(t, *scaleAllocs+".base")
+		defer writeAllocs(t, *scaleAllocs)
+	}
+	var before, after syscall.Rusage
+	var mBefore, mAfter runtime.MemStats
+	runtime.ReadMemStats(&mBefore)
+	sBefore, cBefore := a.Mock().Stats(), a.CEP().Stats()
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.Sleep(steady) // a measuring window, not a synchronisation
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	sAfter, cAfter := a.Mock().Stats(), a.CEP().Stats()
+	runtime.ReadMemStats(&mAfter)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	return time.Duration(float64(cpu) * float64(time.Minute) / float64(elapsed)), steadyWork{
+		Window:    elapsed,
+		Samples:   sAfter.Samples - sBefore.Samples,
+		Ingested:  cAfter.Ingested - cBefore.Ingested,
+		Summaries: cAfter.Summaries - cBefore.Summaries,
+		Allocated: mAfter.TotalAlloc - mBefore.TotalAlloc,
+		GCs:       mAfter.NumGC - mBefore.NumGC,
+		Unheard:   cAfter.PublishUnheard - cBefore.PublishUnheard,
+	}
+}
+
+// writeAllocs writes the allocation profile (every allocation since the process started) to path.
+func writeAllocs(t *testing.T, path string) {
+	out, err := os.Create(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer out.Close()
+	if err := pprof.Lookup("allocs").WriteTo(out, 0); err != nil {
+		t.Error(err)
+	}
 }
 
 // timeGets GETs url five times and returns the shortest and the longest answer.

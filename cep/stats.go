@@ -17,6 +17,7 @@ type Stats struct {
 	HistoryBacklog int    // gauge: summaries waiting for the Recorder
 	PublishShed    uint64 // summaries not published because the publish buffer was full
 	PublishErrors  uint64 // failed Publisher calls
+	PublishUnheard uint64 // summaries not published because nobody listened (Options.Heard)
 	PublishBacklog int    // gauge: summaries waiting for the Publisher
 	Members        int    // gauge: members with state
 	ClusterKeys    int    // gauge: key(ci) states
@@ -52,6 +53,7 @@ func (e *Engine) Stats() Stats {
 	s.PublishBacklog, s.PublishShed = e.pub.stats()
 	s.HistoryErrors = e.errs.history.Load()
 	s.PublishErrors = e.errs.publish.Load()
+	s.PublishUnheard = e.unheard.Load()
 	return s
 }
 
@@ -88,6 +90,7 @@ var metricDefs = []metricDef{
 	gauge("history_backlog", "Summaries waiting for history.", func(s *Stats) float64 { return float64(s.HistoryBacklog) }),
 	counter("publish_shed_total", "Summaries not published: buffer full.", func(s *Stats) float64 { return float64(s.PublishShed) }),
 	counter("publish_errors_total", "Failed publishes.", func(s *Stats) float64 { return float64(s.PublishErrors) }),
+	counter("publish_unheard_total", "Summaries not published: no subscriber.", func(s *Stats) float64 { return float64(s.PublishUnheard) }),
 	gauge("publish_backlog", "Summaries waiting to be published.", func(s *Stats) float64 { return float64(s.PublishBacklog) }),
 	gauge("members", "Members with state.", func(s *Stats) float64 { return float64(s.Members) }),
 	gauge("cluster_keys", "Cluster-instance keys with state.", func(s *Stats) float64 { return float64(s.ClusterKeys) }),

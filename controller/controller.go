@@ -81,6 +81,9 @@ type cluster struct {
 	remaining map[string]int
 	// removeErr is why a member of a removing cluster could not be terminated.
 	removeErr error
+	// index holds, by cluster instance, the ids and counts by state of the members in
+	// Cluster.MemberMap (memberindex.go).
+	index map[string]*instanceIndex
 }
 
 // member is a member of the topology and what the controller keeps about it.

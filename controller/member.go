@@ -66,6 +66,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 		c.putClusterLocked(cl)
 	}
 	cl.Cluster.MemberMap[id] = m
+	cl.indexAddLocked(m)
 	mem := &member{m: m, driver: in.NetworkPartition.Provider, starting: true}
 	c.members[id] = mem
 	created := c.emit(&model.MemberCreatedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID,
@@ -148,9 +149,13 @@ func setAddresses(m *model.Member, st Started) {
 // initializedLocked moves a started member to Initialized and publishes MemberInitializedEvent.
 func (c *Controller) initializedLocked(mem *member) {
 	m := mem.m
+	from := m.Status()
 	if err := m.SetStatus(model.MemberInitialized); err != nil {
 		c.stats.invalidTransitions.Add(1)
 		return
+	}
+	if cl := c.clusters[m.ClusterID]; cl != nil {
+		cl.indexMoveLocked(m, from)
 	}
 	mem.changed()
 	c.emitLocked(&model.MemberInitializedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID,
@@ -249,6 +254,7 @@ func (c *Controller) removeMemberLocked(mem *member) {
 	appID := ""
 	if cl != nil {
 		delete(cl.Cluster.MemberMap, m.MemberID)
+		cl.indexRemoveLocked(m)
 		appID = cl.Spec.AppID
 	}
 	if m.Status() != model.MemberTerminated {
@@ -419,10 +425,12 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		// autoscaler resends): the member is there already, and the topology has said so.
 		return
 	}
+	from := m.Status()
 	if err := m.SetStatus(to); err != nil {
 		c.invalidTransition("member", memberID, err)
 		return
 	}
+	cl.indexMoveLocked(m, from)
 	mem.changed()
 	if to == model.MemberActive {
 		if ct := c.cartridges[m.ServiceName]; ct != nil {

@@ -1,7 +1,7 @@
 package controller
 
 import (
-	"container/heap"
+	"maps"
 	"slices"
 	"strings"
 
@@ -23,57 +23,47 @@ type ApplicationPage struct {
 
 // ApplicationPage returns the clusters of an application with at most limit of its members (all
 // when limit < 0): those whose id sorts after after, in id order across the application, and
-// the member counts of every cluster instance. Its cost is linear in the application's members
-// with only the page copied, so that a page of a cluster of 100,000 members is cheap.
+// the member counts of every cluster instance. It reads the member index (memberindex.go): a
+// page costs its members and a binary search per cluster instance, not a walk over every member,
+// so that a page of a cluster of 100,000 members is as cheap as one of 100.
 func (c *Controller) ApplicationPage(appID, after string, limit int) ApplicationPage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := ApplicationPage{Counts: map[string]map[string]map[model.MemberStatus]int{}}
-	var h idHeap // the page: the limit smallest ids after after, as a max-heap
-	more := false
+	var mc mergeCursor
+	var cls []*cluster
 	for _, cl := range c.clusters {
 		if cl.Spec.AppID != appID {
 			continue
 		}
-		counts := map[string]map[model.MemberStatus]int{}
+		cls = append(cls, cl)
+		counts := make(map[string]map[model.MemberStatus]int, len(cl.index))
 		p.Counts[cl.Spec.ClusterID] = counts
-		for id, m := range cl.Cluster.MemberMap {
-			byState := counts[m.ClusterInstanceID]
-			if byState == nil {
-				byState = map[model.MemberStatus]int{}
-				counts[m.ClusterInstanceID] = byState
-			}
-			byState[m.Status()]++
-			if id <= after {
-				continue
-			}
-			switch {
-			case limit < 0 || len(h) < limit:
-				heap.Push(&h, pageEntry{id, m})
-			case limit > 0 && id < h[0].id:
-				h[0] = pageEntry{id, m}
-				heap.Fix(&h, 0)
-				more = true
-			default:
-				more = true
-			}
+		for iid, ix := range cl.index {
+			counts[iid] = maps.Clone(ix.counts)
+			mc.cs = append(mc.cs, ix.ids.cursor(after))
+			mc.cl = append(mc.cl, cl)
 		}
-	}
-	ids := slices.SortedFunc(slices.Values(h), func(a, b pageEntry) int { return strings.Compare(a.id, b.id) })
-	if more && len(ids) > 0 {
-		p.Next = ids[len(ids)-1].id
 	}
 	page := make(map[string]map[string]*model.Member)
-	for _, e := range ids {
-		if page[e.m.ClusterID] == nil {
-			page[e.m.ClusterID] = map[string]*model.Member{}
+	for n := 0; limit < 0 || n < limit; n++ {
+		id, cl, ok := mc.next()
+		if !ok {
+			break
 		}
-		page[e.m.ClusterID][e.id] = cloneMember(e.m)
+		ms := page[cl.Spec.ClusterID]
+		if ms == nil {
+			ms = map[string]*model.Member{}
+			page[cl.Spec.ClusterID] = ms
+		}
+		ms[id] = cloneMember(cl.Cluster.MemberMap[id])
+		if n == limit-1 {
+			if _, _, more := mc.next(); more {
+				p.Next = id
+			}
+		}
 	}
-	for _, cl := range c.clusters {
-		if cl.Spec.AppID != appID {
-			continue
-		}
+	for _, cl := range cls {
 		cp := cloneCluster(cl.Cluster, false)
 		if ms := page[cl.Spec.ClusterID]; ms != nil {
 			cp.MemberMap = ms
@@ -84,21 +74,25 @@ func (c *Controller) ApplicationPage(appID, after string, limit int) Application
 	return p
 }
 
-type pageEntry struct {
-	id string
-	m  *model.Member
-}
-
-// idHeap is a max-heap of members by id: its top is the largest id of the page so far.
-type idHeap []pageEntry
-
-func (h idHeap) Len() int           { return len(h) }
-func (h idHeap) Less(i, j int) bool { return h[i].id > h[j].id }
-func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idHeap) Push(x any)        { *h = append(*h, x.(pageEntry)) }
-func (h *idHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+// InstanceMembers returns copies of at most limit members of a cluster instance, those whose id
+// sorts after after, in id order: the full runtime view streams a large cluster instance in
+// such pages, holding c.mu for one page at a time. A page costs its members and a binary search.
+func (c *Controller) InstanceMembers(clusterID, instanceID, after string, limit int) []*model.Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := c.clusters[clusterID]
+	if cl == nil || cl.index[instanceID] == nil {
+		return nil
+	}
+	var out []*model.Member
+	cur := cl.index[instanceID].ids.cursor(after)
+	for len(out) < limit {
+		id, ok := cur.peek()
+		if !ok {
+			break
+		}
+		out = append(out, cloneMember(cl.Cluster.MemberMap[id]))
+		cur.next()
+	}
+	return out
 }

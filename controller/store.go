@@ -99,6 +99,7 @@ func (c *Controller) load() error {
 			}
 			m := &member{m: r.Member, driver: r.Driver, graceful: r.Graceful, deadline: r.Deadline}
 			cl.Cluster.MemberMap[r.Member.MemberID] = r.Member
+			cl.indexAddLocked(r.Member)
 			c.members[r.Member.MemberID] = m
 			return nil
 		})

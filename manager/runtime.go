@@ -189,16 +189,7 @@ func (s *Server) runtime(a *applicationRecord, pg *pageQuery) applicationInfoBea
 				if m.ClusterInstanceID != iid {
 					continue
 				}
-				mb := memberBean{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
-					NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID, MemberID: m.MemberID,
-					InstanceID: m.InstanceID, Status: string(m.Status()), DefaultPrivateIP: m.DefaultPrivateIP,
-					MemberPrivateIPs: m.MemberPrivateIPs, LbClusterID: m.LbClusterID, DefaultPublicIP: m.DefaultPublicIP,
-					MemberPublicIPs: m.MemberPublicIPs}
-				for _, p := range m.PortMap {
-					mb.Ports = append(mb.Ports, p)
-				}
-				sort.Slice(mb.Ports, func(i, j int) bool { return mb.Ports[i].Proxy < mb.Ports[j].Proxy })
-				ci.Member = append(ci.Member, mb)
+				ci.Member = append(ci.Member, memberBeanOf(m))
 			}
 			sort.Slice(ci.Member, func(i, j int) bool { return ci.Member[i].MemberID < ci.Member[j].MemberID })
 			ai := instances[ci.ParentInstanceID]
@@ -367,6 +358,9 @@ func (s *Server) getRuntime(w http.ResponseWriter, r *http.Request) {
 	pg, ok := parsePage(r)
 	if !ok {
 		writeError(w, http.StatusBadRequest, "limit must be a number from 0 to "+strconv.Itoa(maxPage))
+		return
+	}
+	if pager, ok := s.opts.Clusters.(instancePager); ok && pg == nil && s.streamRuntime(w, a, pager) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.runtime(a, pg))

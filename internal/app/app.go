@@ -343,6 +343,10 @@ func (a *App) Run(ctx context.Context) error {
 	reg.MustRegister(history.Collector(store))
 	g.Go(func() error { return store.Run(ctx) })
 
+	if embedded != nil {
+		// Summaries nobody subscribed to are not sent to the broker that would drop them.
+		cfg.CEP.Heard = func() bool { return embedded.Subscribed(model.SummaryTopic) }
+	}
 	cepStack, err := NewCEP(cfg.CEP, cfg.DataDir, creds.authorize, cep.BusPublisher(client), cep.HistoryRecorder(store), log)
 	if err != nil {
 		return err

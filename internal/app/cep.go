@@ -27,6 +27,9 @@ type CEPOptions struct {
 	Limits ThriftLimits
 	// Window, Sliding, FaultTimeout, StartupGrace and FaultCheckInterval are cep.Options'.
 	Window, Sliding, FaultTimeout, StartupGrace, FaultCheckInterval time.Duration
+	// Heard is cep.Options.Heard: `strata up` asks its embedded broker whether anyone subscribed
+	// to the summaries; not a flag.
+	Heard func() bool
 }
 
 // CEP is the CEP engine and its Thrift receiver.
@@ -46,6 +49,7 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 		FaultTimeout:       o.FaultTimeout,
 		FaultCheckInterval: o.FaultCheckInterval,
 		StartupGrace:       o.StartupGrace,
+		Heard:              o.Heard,
 		Publisher:          pub,
 		Recorder:           rec,
 		Logger:             log,

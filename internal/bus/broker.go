@@ -233,6 +233,15 @@ func (b *Broker) Close() {
 	}
 }
 
+// Subscribed reports whether a message published on topic now would reach anyone: a
+// subscription of a connected client, or of a persistent session that keeps it while away. A
+// publisher of many messages that nobody may want (the CEP's health summaries) asks it before
+// it encodes and sends them; the broker would drop them unread.
+func (b *Broker) Subscribed(topic string) bool {
+	s := b.srv.Topics.Subscribers(topic)
+	return len(s.Subscriptions) > 0 || len(s.Shared) > 0 || len(s.InlineSubscriptions) > 0
+}
+
 // Stats returns the broker's counters.
 func (b *Broker) Stats() BrokerStats {
 	i := b.srv.Info

@@ -1,0 +1,41 @@
+package bus
+
+import (
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/strata-paas/strata/internal/testenv"
+)
+
+// TestBrokerSubscribed: the embedded broker says whether a topic has a subscriber, through the
+// exact topic, a wildcard or a shared subscription, and no longer once it is unsubscribed.
+func TestBrokerSubscribed(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, BrokerOptions{})
+	const topic = "summarized-health-stats"
+	o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("strata-subscribed-test").
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false).SetProtocolVersion(4)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	do := func(tok mqtt.Token) {
+		t.Helper()
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("no answer or %v", tok.Error())
+		}
+	}
+	do(c.Subscribe("topology/#", 1, nil))
+	if b.Subscribed(topic) {
+		t.Fatalf("Subscribed(%q) with only topology/# subscribed", topic)
+	}
+	for _, filter := range []string{topic, "summarized-health-stats/#", "#", "+", "$share/g/summarized-health-stats"} {
+		do(c.Subscribe(filter, 1, nil))
+		testenv.Eventually(t, wait, "Subscribed after subscribing "+filter, func() bool { return b.Subscribed(topic) })
+		do(c.Unsubscribe(filter))
+		testenv.Eventually(t, wait, "not Subscribed after unsubscribing "+filter, func() bool { return !b.Subscribed(topic) })
+	}
+}
