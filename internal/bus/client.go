@@ -155,6 +155,7 @@ type Client struct {
 	mu                 sync.Mutex // guards everything below
 	queue              []outMsg   // the outbox; queue[head:] are waiting, oldest first
 	head               int
+	urgent             []outMsg      // PublishUrgent's messages, sent before queue[head:], oldest first
 	enqueued, dequeued uint64        // messages ever added to and removed from the outbox
 	conn               mqtt.Client   // the current connection once its subscriptions are being restored; nil otherwise
 	state              State         // as reported to OnState
@@ -277,7 +278,7 @@ func (c *Client) State() State {
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
-	st, n, lastErr := c.state, len(c.queue)-c.head, c.lastErr
+	st, n, lastErr := c.state, len(c.queue)-c.head+len(c.urgent), c.lastErr
 	c.mu.Unlock()
 	var last string
 	if lastErr != nil && st != Connected {
@@ -326,6 +327,21 @@ func (c *Client) broadcastLocked() {
 // it and is sent again after a reconnect if the acknowledgement was lost, so a subscriber may see
 // a duplicate. Qos 0 messages are queued the same way and are gone once written to the socket.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
+	return c.publish(ctx, topic, payload, qos, false)
+}
+
+// PublishUrgent is Publish for a message that must not wait behind the outbox, such as the answer
+// to a request: it is queued ahead of every message not yet handed to the connection (behind
+// earlier urgent ones and the up to 128 messages already handed over), so it overtakes messages
+// published before it but never one published after it. The urgent messages have their own
+// OutboxLimit. The controller publishes complete topologies this way (issue 17: an answer waited
+// 2-5 s behind ~9 500 queued lifecycle and health messages of other components); a subscriber may
+// then see, after a complete topology, older events that the topology already contains.
+func (c *Client) PublishUrgent(ctx context.Context, topic string, payload []byte, qos byte) error {
+	return c.publish(ctx, topic, payload, qos, true)
+}
+
+func (c *Client) publish(ctx context.Context, topic string, payload []byte, qos byte, urgent bool) error {
 	if err := validTopic(topic); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -338,8 +354,17 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 			c.mu.Unlock()
 			return fmt.Errorf("publish %s: %w", topic, ErrClosed)
 		}
-		if len(c.queue)-c.head < c.limit {
-			c.queue = append(c.queue, outMsg{topic: topic, payload: payload, qos: qos})
+		waiting := len(c.queue) - c.head
+		if urgent {
+			waiting = len(c.urgent)
+		}
+		if waiting < c.limit {
+			m := outMsg{topic: topic, payload: payload, qos: qos}
+			if urgent {
+				c.urgent = append(c.urgent, m)
+			} else {
+				c.queue = append(c.queue, m)
+			}
 			c.enqueued++
 			c.mu.Unlock()
 			c.queued.Add(1)
