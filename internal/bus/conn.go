@@ -229,6 +229,9 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 			case i < len(c.queue):
 				m = c.queue[i]
 				queueOut++
+				if pos, ok := c.latest[m.key]; ok && pos == c.base+uint64(i) {
+					delete(c.latest, m.key) // handed over: a newer one is queued anew
+				}
 			}
 			c.mu.Unlock()
 			if m.topic == "" { // nothing waiting (a queued message always has a topic)
@@ -270,10 +273,12 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 			c.head++
 			queueOut--
 			if c.head == len(c.queue) {
+				c.base += uint64(c.head)
 				c.queue, c.head = c.queue[:0], 0
 			} else if c.head >= 1024 && c.head*2 >= len(c.queue) {
 				n := copy(c.queue, c.queue[c.head:])
 				clear(c.queue[n:])
+				c.base += uint64(c.head)
 				c.queue, c.head = c.queue[:n], 0
 			}
 		}
