@@ -54,8 +54,13 @@
 // the test checks; -scale.cpuprofile and -scale.allocprofile profile that window alone), the CompleteTopologyEvent's
 // size and the time to answer a CompleteTopologyRequestEvent (also asked when half the members
 // are Active: it must be answered within 2 s), the GET runtime time of the whole view and of
-// one page of 1 000 members (five calls each, min–max) and undeploy → no member left. During the
-// deployment it logs every 30 s how many members are Active. For example:
+// one page of 1 000 members (five calls each, min–max) and undeploy → no member left. Its last
+// column is the loss, which must be nothing at every size: the embedded broker's drops (a
+// subscriber's buffer or in-flight store full) and refusals, the Publish calls the platform's and
+// the observer's clients refused, the controller's failed publications, the CEP summaries shed
+// or not published, and the members whose MemberCreated, MemberActivated and MemberTerminated
+// the observer did not all see. During the deployment it logs every 30 s how many members are
+// Active. For example:
 //
 //	go test -run 'TestScale$' -timeout 0 -v ./bench -scale.members=5000
 //

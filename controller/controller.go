@@ -41,6 +41,7 @@ type Controller struct {
 
 	outMu     sync.Mutex
 	out       []outItem
+	topoNext  *topologyItem // a CompleteTopologyEvent to publish urgently, before the next of out
 	outSignal chan struct{}
 
 	dirtyMu     sync.Mutex
@@ -431,18 +432,27 @@ func (c *Controller) publishOut(ctx context.Context, batch []outItem, logged *bo
 	c.outMu.Lock()
 	batch, c.out = c.out, batch[:0]
 	c.outMu.Unlock()
+	published := func(err error) {
+		if err != nil {
+			c.stats.publishErrors.Add(1)
+			if !*logged && ctx.Err() == nil {
+				*logged = true
+				c.log.Warn("cannot publish event; further errors are only counted", "error", err)
+			}
+		} else {
+			c.stats.published.Add(1)
+		}
+	}
+	urgent := func() {
+		if sent, err := c.publishUrgentTopology(ctx); sent || err != nil {
+			published(err)
+		}
+	}
 	for i := range batch {
 		it := &batch[i]
 		if it.ev != nil || it.topology != nil {
-			if err := c.publishItem(ctx, it); err != nil {
-				c.stats.publishErrors.Add(1)
-				if !*logged && ctx.Err() == nil {
-					*logged = true
-					c.log.Warn("cannot publish event; further errors are only counted", "error", err)
-				}
-			} else {
-				c.stats.published.Add(1)
-			}
+			urgent()
+			published(c.publishItem(ctx, it))
 		}
 		if it.rec != nil && c.opts.Recorder != nil && !c.opts.Recorder.RecordLifecycle(*it.rec) {
 			c.stats.recordsDropped.Add(1)
@@ -452,6 +462,7 @@ func (c *Controller) publishOut(ctx context.Context, batch []outItem, logged *bo
 		}
 		*it = outItem{}
 	}
+	urgent()
 	return batch[:0]
 }
 

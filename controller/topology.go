@@ -37,12 +37,27 @@ type topologyItem struct {
 	body     []byte
 }
 
+// urgentPublisher publishes a message ahead of the messages queued before it; *bus.Client and
+// *bus.Consumer are ones.
+type urgentPublisher interface {
+	PublishUrgent(ctx context.Context, topic string, payload []byte, qos byte) error
+}
+
 // publishTopology queues a CompleteTopologyEvent. Its bytes come from the cache when nothing
 // changed since they were encoded; otherwise a snapshot is taken, which the publisher encodes
 // and caches. Every change bumps topoVersion in the critical section that makes it, so an answer
 // queued after an event never misses it.
+//
+// With a bus that publishes urgently (urgentPublisher), the event does not wait in the outbox:
+// it takes the publisher's topology slot, which the publisher empties before it hands over its
+// next event, and goes to the bus ahead of its queued messages (issue 17: at 20 000 members an
+// answer waited 2-5 s behind lifecycle and health traffic). It overtakes only events it already
+// contains: an event of a later change is queued after the slot was filled (both under mu), so
+// the publisher meets the slot first. A request while the slot is full replaces the waiting
+// answer with a newer one: concurrent requests are answered by one publication.
 func (c *Controller) publishTopology() {
 	_, raw := c.bus.(rawPublisher)
+	_, urgent := c.bus.(urgentPublisher)
 	c.mu.Lock()
 	v := c.topoVersion.Load()
 	it := &topologyItem{version: v}
@@ -54,9 +69,49 @@ func (c *Controller) publishTopology() {
 	default:
 		it.snapshot = c.snapshotLocked()
 	}
-	c.enqueueOut(outItem{topology: it}, false)
+	if urgent && raw {
+		c.outMu.Lock()
+		c.topoNext = it
+		c.outMu.Unlock()
+		select {
+		case c.outSignal <- struct{}{}:
+		default:
+		}
+	} else {
+		c.enqueueOut(outItem{topology: it}, false)
+	}
 	c.mu.Unlock()
 	c.stats.topologyPublished.Add(1)
+}
+
+// publishUrgentTopology publishes the topology in the slot, if any, ahead of the bus's queue,
+// and reports whether there was one. The publisher calls it before each event it hands over.
+func (c *Controller) publishUrgentTopology(ctx context.Context) (bool, error) {
+	c.outMu.Lock()
+	t := c.topoNext
+	c.topoNext = nil
+	c.outMu.Unlock()
+	if t == nil {
+		return false, nil
+	}
+	body, err := c.topologyBody(t)
+	if err != nil {
+		return true, err
+	}
+	return true, c.bus.(urgentPublisher).PublishUrgent(ctx, model.TopicOf(&model.CompleteTopologyEvent{}), body, topologyQoS)
+}
+
+// topologyBody returns t's encoding, encoding and caching it when t holds parts.
+func (c *Controller) topologyBody(t *topologyItem) ([]byte, error) {
+	if t.body == nil {
+		body, err := c.encodeTopology(t.parts)
+		if err != nil {
+			return nil, fmt.Errorf("publish complete topology: %w", err)
+		}
+		t.body, t.parts = body, nil
+		c.topoCache.Store(&topologyCache{version: t.version, body: body})
+	}
+	return t.body, nil
 }
 
 // publishItem publishes one outbox entry; the publisher calls it in outbox order.
@@ -70,15 +125,11 @@ func (c *Controller) publishItem(ctx context.Context, it *outItem) error {
 	if !raw || t.snapshot != nil {
 		return c.bus.PublishEvent(ctx, ev)
 	}
-	if t.body == nil {
-		body, err := c.encodeTopology(t.parts)
-		if err != nil {
-			return fmt.Errorf("publish complete topology: %w", err)
-		}
-		t.body, t.parts = body, nil
-		c.topoCache.Store(&topologyCache{version: t.version, body: body})
+	body, err := c.topologyBody(t)
+	if err != nil {
+		return err
 	}
-	return rp.Publish(ctx, model.TopicOf(ev), t.body, topologyQoS)
+	return rp.Publish(ctx, model.TopicOf(ev), body, topologyQoS)
 }
 
 // serviceOf is the topology service of a cartridge: its port map and its plain properties

@@ -163,6 +163,7 @@ type App struct {
 	engine     *cep.Engine
 	history    historyStore
 	bus        *bus.Client
+	broker     *bus.Broker // nil with an external broker
 	creds      *credentials
 }
 
@@ -221,6 +222,9 @@ func (a *App) BusCredential() (user, password string) {
 
 // Bus returns the platform's bus client; call it after Ready is closed.
 func (a *App) Bus() *bus.Client { return a.bus }
+
+// Broker returns the embedded broker, nil with --broker; call it after Ready is closed.
+func (a *App) Broker() *bus.Broker { return a.broker }
 
 // resources closes what Run opened, in reverse order.
 type resources []func()
@@ -320,6 +324,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("--mqtt-listen %s: %w", cfg.MQTTListen, err)
 		}
 		embedded, brokerURLs = broker, []string{broker.URL()}
+		a.broker = broker
 		if addrs := broker.Addrs(); len(addrs) > 0 {
 			a.addrs.MQTT = addrs[0]
 		}

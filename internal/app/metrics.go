@@ -58,8 +58,12 @@ func dataBridgeMetrics(s *databridge.Server) []prometheus.Collector {
 type busMetrics struct{ c *bus.Client }
 
 var (
-	busOutboxDesc = prometheus.NewDesc("strata_bus_outbox_messages", "Messages the platform's bus client has not sent yet.", nil, nil)
-	busDepthDesc  = prometheus.NewDesc("strata_bus_consumer_queue_depth",
+	busOutboxDesc   = prometheus.NewDesc("strata_bus_outbox_messages", "Messages the platform's bus client has not sent yet.", nil, nil)
+	busRejectedDesc = prometheus.NewDesc("strata_bus_publish_rejected_total",
+		"Publications the platform's bus client refused because its outbox was full (lost unless the publisher retries).", nil, nil)
+	busSupersededDesc = prometheus.NewDesc("strata_bus_superseded_total",
+		"Messages (health summaries) replaced in the platform's bus client's outbox by a newer value of the same key before they were sent.", nil, nil)
+	busDepthDesc = prometheus.NewDesc("strata_bus_consumer_queue_depth",
 		"Messages waiting in an in-process consumer's queue of the platform's bus client.", []string{"consumer"}, nil)
 	busFullDesc = prometheus.NewDesc("strata_bus_consumer_queue_full_total",
 		"Times a consumer's queue was full and the bus connection's receiving waited for room.", []string{"consumer"}, nil)
@@ -69,6 +73,8 @@ var (
 
 func (m busMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- busOutboxDesc
+	ch <- busRejectedDesc
+	ch <- busSupersededDesc
 	ch <- busDepthDesc
 	ch <- busFullDesc
 	ch <- busHandledDesc
@@ -77,6 +83,8 @@ func (m busMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m busMetrics) Collect(ch chan<- prometheus.Metric) {
 	st := m.c.Stats()
 	ch <- prometheus.MustNewConstMetric(busOutboxDesc, prometheus.GaugeValue, float64(st.Outbox))
+	ch <- prometheus.MustNewConstMetric(busRejectedDesc, prometheus.CounterValue, float64(st.Rejected))
+	ch <- prometheus.MustNewConstMetric(busSupersededDesc, prometheus.CounterValue, float64(st.Superseded))
 	for name, q := range st.Queues {
 		ch <- prometheus.MustNewConstMetric(busDepthDesc, prometheus.GaugeValue, float64(q.Depth), name)
 		ch <- prometheus.MustNewConstMetric(busFullDesc, prometheus.CounterValue, float64(q.Full), name)

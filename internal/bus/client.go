@@ -116,6 +116,7 @@ type outMsg struct {
 	topic   string
 	payload []byte
 	qos     byte
+	key     string // PublishLatest's key; empty for the others
 }
 
 // Stats are the client's counters, for metrics. State and Outbox are gauges; the rest only grow.
@@ -125,6 +126,7 @@ type Stats struct {
 	Queued       uint64 // messages accepted by Publish
 	Sent         uint64 // messages the broker took (PUBACK at QoS 1, written at QoS 0)
 	Rejected     uint64 // Publish calls that failed with ErrOutboxFull
+	Superseded   uint64 // PublishLatest messages replaced by a newer one before they were sent
 	Received     uint64 // messages received from the broker
 	DecodeErrors uint64 // events that model.Unmarshal could not decode
 	// Queues are the consumers' queues by name (Consumer; "default" for subscriptions made on the
@@ -155,15 +157,19 @@ type Client struct {
 	mu                 sync.Mutex // guards everything below
 	queue              []outMsg   // the outbox; queue[head:] are waiting, oldest first
 	head               int
-	enqueued, dequeued uint64        // messages ever added to and removed from the outbox
-	conn               mqtt.Client   // the current connection once its subscriptions are being restored; nil otherwise
-	state              State         // as reported to OnState
-	changed            chan struct{} // closed and cleared when the outbox shrinks or the state changes
+	urgent             []outMsg          // PublishUrgent's messages, sent before queue[head:], oldest first
+	base               uint64            // the position of queue[0] among every message ever queued there
+	latest             map[string]uint64 // PublishLatest key -> position of its message, until handed to paho
+	enqueued, dequeued uint64            // messages ever added to and removed from the outbox
+	conn               mqtt.Client       // the current connection once its subscriptions are being restored; nil otherwise
+	state              State             // as reported to OnState
+	changed            chan struct{}     // closed and cleared when the outbox shrinks or the state changes
 	closed             bool
 	subList            []subscription // the subscriptions; subs holds a copy for dispatch
 	lastErr            error          // why the last attempt failed or connection ended; nil while connected
 
 	queued, sent, rejected, received, decodeErrors atomic.Uint64
+	superseded                                     atomic.Uint64
 	connects, connectFailures                      atomic.Uint64
 
 	decodeLogged sync.Map // topic -> struct{}: decode errors already logged
@@ -277,7 +283,7 @@ func (c *Client) State() State {
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
-	st, n, lastErr := c.state, len(c.queue)-c.head, c.lastErr
+	st, n, lastErr := c.state, len(c.queue)-c.head+len(c.urgent), c.lastErr
 	c.mu.Unlock()
 	var last string
 	if lastErr != nil && st != Connected {
@@ -290,6 +296,7 @@ func (c *Client) Stats() Stats {
 		Queued:          c.queued.Load(),
 		Sent:            c.sent.Load(),
 		Rejected:        c.rejected.Load(),
+		Superseded:      c.superseded.Load(),
 		Received:        c.received.Load(),
 		DecodeErrors:    c.decodeErrors.Load(),
 		Queues:          c.queueStats(),
@@ -326,6 +333,36 @@ func (c *Client) broadcastLocked() {
 // it and is sent again after a reconnect if the acknowledgement was lost, so a subscriber may see
 // a duplicate. Qos 0 messages are queued the same way and are gone once written to the socket.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos byte) error {
+	return c.publish(ctx, outMsg{topic: topic, payload: payload, qos: qos}, false)
+}
+
+// PublishUrgent is Publish for a message that must not wait behind the outbox, such as the answer
+// to a request: it is queued ahead of every message not yet handed to the connection (behind
+// earlier urgent ones and the up to 128 messages already handed over), so it overtakes messages
+// published before it but never one published after it. The urgent messages have their own
+// OutboxLimit. The controller publishes complete topologies this way (issue 17: an answer waited
+// 2-5 s behind ~9 500 queued lifecycle and health messages of other components); a subscriber may
+// then see, after a complete topology, older events that the topology already contains.
+func (c *Client) PublishUrgent(ctx context.Context, topic string, payload []byte, qos byte) error {
+	return c.publish(ctx, outMsg{topic: topic, payload: payload, qos: qos}, true)
+}
+
+// PublishLatest is Publish for a message that a newer one with the same key supersedes: while a
+// message published with key waits in the outbox (not yet handed to the connection), the next
+// one with key takes its place and its position, and PublishLatest returns at once, full outbox
+// or not. A key names one value (a health summary's kind and member, say) and always one topic.
+// Superseded messages are counted in Stats.Superseded; they are not lost but replaced by a newer
+// state of the same thing. So a publisher whose values come faster than the broker takes them
+// holds the outbox to one message per key and the subscribers get the newest values.
+func (c *Client) PublishLatest(ctx context.Context, key, topic string, payload []byte, qos byte) error {
+	if key == "" {
+		return fmt.Errorf("publish %s: empty key", topic)
+	}
+	return c.publish(ctx, outMsg{topic: topic, payload: payload, qos: qos, key: key}, false)
+}
+
+func (c *Client) publish(ctx context.Context, m outMsg, urgent bool) error {
+	topic, qos := m.topic, m.qos
 	if err := validTopic(topic); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -338,8 +375,29 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, qos 
 			c.mu.Unlock()
 			return fmt.Errorf("publish %s: %w", topic, ErrClosed)
 		}
-		if len(c.queue)-c.head < c.limit {
-			c.queue = append(c.queue, outMsg{topic: topic, payload: payload, qos: qos})
+		if pos, ok := c.latest[m.key]; ok && m.key != "" {
+			c.queue[pos-c.base] = m
+			c.mu.Unlock()
+			c.superseded.Add(1)
+			return nil
+		}
+		waiting := len(c.queue) - c.head
+		if urgent {
+			waiting = len(c.urgent)
+		}
+		if waiting < c.limit {
+			switch {
+			case urgent:
+				c.urgent = append(c.urgent, m)
+			case m.key != "":
+				if c.latest == nil {
+					c.latest = map[string]uint64{}
+				}
+				c.latest[m.key] = c.base + uint64(len(c.queue))
+				fallthrough
+			default:
+				c.queue = append(c.queue, m)
+			}
 			c.enqueued++
 			c.mu.Unlock()
 			c.queued.Add(1)

@@ -31,7 +31,7 @@ func (c *Client) Run(ctx context.Context) error {
 	defer func() {
 		c.mu.Lock()
 		c.closed = true
-		left := len(c.queue) - c.head
+		left := len(c.queue) - c.head + len(c.urgent)
 		c.broadcastLocked()
 		c.mu.Unlock()
 		if left > 0 {
@@ -204,23 +204,40 @@ func (c *Client) setState(s State) {
 	}
 }
 
-// send hands the outbox to paho in order, keeping up to sendWindow messages in flight, and
-// removes a message from the outbox only once paho reports it sent. It returns when the
-// connection drops or a publish fails (the unacknowledged messages stay queued for the next
-// connection) or when ctx ends.
+// send hands the outbox to paho in order, urgent messages first (each one at the next hand-over),
+// keeping up to sendWindow messages in flight, and removes a message from the outbox only once
+// paho reports it sent. It returns when the connection drops or a publish fails (the
+// unacknowledged messages stay queued for the next connection) or when ctx ends.
 func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{}) error {
-	inflight := make([]mqtt.Token, 0, sendWindow) // tokens of queue[head : head+len(inflight)]
+	// inflight are the tokens of the messages handed over, in order: urgent[:urgentOut] and
+	// queue[head : head+queueOut], each marked with the FIFO it came from.
+	type handed struct {
+		tok    mqtt.Token
+		urgent bool
+	}
+	inflight := make([]handed, 0, sendWindow)
+	urgentOut, queueOut := 0, 0
 	for {
 		for len(inflight) < sendWindow {
 			c.mu.Lock()
-			i := c.head + len(inflight)
-			if i >= len(c.queue) {
-				c.mu.Unlock()
+			var m outMsg
+			urgent := urgentOut < len(c.urgent)
+			switch i := c.head + queueOut; {
+			case urgent:
+				m = c.urgent[urgentOut]
+				urgentOut++
+			case i < len(c.queue):
+				m = c.queue[i]
+				queueOut++
+				if pos, ok := c.latest[m.key]; ok && pos == c.base+uint64(i) {
+					delete(c.latest, m.key) // handed over: a newer one is queued anew
+				}
+			}
+			c.mu.Unlock()
+			if m.topic == "" { // nothing waiting (a queued message always has a topic)
 				break
 			}
-			m := c.queue[i]
-			c.mu.Unlock()
-			inflight = append(inflight, pc.Publish(m.topic, m.qos, false, m.payload))
+			inflight = append(inflight, handed{pc.Publish(m.topic, m.qos, false, m.payload), urgent})
 		}
 		if len(inflight) == 0 {
 			select {
@@ -232,28 +249,40 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 				return nil
 			}
 		}
-		t := inflight[0]
+		h := inflight[0]
 		select {
-		case <-t.Done():
+		case <-h.tok.Done():
 		case <-lost:
 			return errConnLost
 		case <-ctx.Done():
 			return nil
 		}
-		if err := t.Error(); err != nil {
+		if err := h.tok.Error(); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 		c.mu.Lock()
-		c.queue[c.head] = outMsg{}
-		c.head++
-		c.dequeued++
-		if c.head == len(c.queue) {
-			c.queue, c.head = c.queue[:0], 0
-		} else if c.head >= 1024 && c.head*2 >= len(c.queue) {
-			n := copy(c.queue, c.queue[c.head:])
-			clear(c.queue[n:])
-			c.queue, c.head = c.queue[:n], 0
+		if h.urgent {
+			c.urgent[0] = outMsg{}
+			c.urgent = c.urgent[1:]
+			if len(c.urgent) == 0 {
+				c.urgent = nil
+			}
+			urgentOut--
+		} else {
+			c.queue[c.head] = outMsg{}
+			c.head++
+			queueOut--
+			if c.head == len(c.queue) {
+				c.base += uint64(c.head)
+				c.queue, c.head = c.queue[:0], 0
+			} else if c.head >= 1024 && c.head*2 >= len(c.queue) {
+				n := copy(c.queue, c.queue[c.head:])
+				clear(c.queue[n:])
+				c.base += uint64(c.head)
+				c.queue, c.head = c.queue[:n], 0
+			}
 		}
+		c.dequeued++
 		c.broadcastLocked()
 		c.mu.Unlock()
 		c.sent.Add(1)

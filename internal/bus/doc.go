@@ -6,7 +6,8 @@
 //
 // New(Options) returns a Client; Run(ctx) connects and keeps it connected until ctx ends.
 //
-//	Publish ──> outbox (bounded FIFO) ──> sender (in Run) ──> paho ──> broker
+//	Publish ──> outbox (bounded FIFO) ─┐
+//	PublishUrgent ──> urgent FIFO ─────┴─> sender (in Run; urgent first) ──> paho ──> broker
 //	broker ──> paho receive goroutine ──> dispatch ──> the queue of every matching Handler's Consumer
 //	      ──> the consumer's goroutine ──> its Handlers, in arrival order
 //
@@ -27,6 +28,16 @@
 // queued so far has gone. When the outbox holds
 // OutboxLimit messages, Publish waits for room while connected and returns ErrOutboxFull at once
 // while disconnected; a message is never dropped without the caller being told.
+//
+// PublishUrgent queues a message in a second FIFO that the sender empties first: the message goes
+// out at the next hand-over, ahead of everything published before it and not yet handed to paho,
+// and never ahead of a message published after it. It is for answers that must not wait behind
+// other components' traffic (the controller's complete topologies, issue 17); a subscriber may see
+// older messages after it. PublishLatest queues a message under a key: while it waits, a newer one
+// with the same key replaces it in its place (counted in Stats.Superseded) without waiting for
+// room, so a producer of values faster than the broker (the CEP's health summaries, which
+// PublishEvent keys by kind and member) holds one message per value, and nothing is lost but
+// superseded values.
 //
 // Connections. Run makes a new paho connection for every attempt (paho's own auto-reconnect and
 // store are off), trying Options.URLs in order, with a jittered back-off doubling from RetryMin to

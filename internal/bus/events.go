@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -23,13 +24,34 @@ func EventTopic(e model.Event) string {
 }
 
 // PublishEvent encodes e with model.Marshal and publishes it on EventTopic(e) at Options.QoS, with
-// the queueing and errors of Publish.
+// the queueing and errors of Publish. A health summary goes through PublishLatest, keyed by its
+// kind, cluster, cluster instance, network partition, partition and member: a newer summary of
+// the same thing supersedes one still waiting in the outbox (issue 17: at 100 000 members the CEP
+// produced summaries faster than the broker took them, and the backlog was lost at the end).
 func (c *Client) PublishEvent(ctx context.Context, e model.Event) error {
 	body, err := model.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("publish event: %w", err)
 	}
+	if key := summaryKey(e); key != "" {
+		return c.PublishLatest(ctx, key, model.SummaryTopic, body, c.qos)
+	}
 	return c.Publish(ctx, EventTopic(e), body, c.qos)
+}
+
+// summaryKey is what a health summary is a value of; "" for other events.
+func summaryKey(e model.Event) string {
+	var s *model.Summary
+	switch v := e.(type) {
+	case model.Summary:
+		s = &v
+	case *model.Summary:
+		s = v
+	}
+	if s == nil {
+		return ""
+	}
+	return strings.Join([]string{s.Kind.Class(), s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.PartitionID, s.MemberID}, "\x00")
 }
 
 // EventHandler receives a decoded event: a pointer to the event type, e.g.
