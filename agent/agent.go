@@ -40,6 +40,7 @@ type Agent struct {
 	activated     bool
 	cleaning      bool
 	tenantsSeen   bool
+	left          []int // process groups extensions left running (servers.go)
 }
 
 // New checks the configuration and builds the agent's broker and data-bridge clients; nothing
@@ -93,7 +94,8 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // Run connects to the broker and runs the member's lifecycle (docs/stratos-wire.md §7.3-§7.6) until
-// ctx ends. It then waits for its goroutines, gives queued lifecycle events a few seconds to reach
+// ctx ends. It then waits for its goroutines, stops what its extensions left running (the
+// cartridge's server: SIGTERM, up to ServerStopTimeout, SIGKILL), gives queued lifecycle events a few seconds to reach
 // the broker, and returns nil. It returns an error at once when called twice.
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
@@ -104,6 +106,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { busDone <- a.bus.Run(busCtx) }()
 	defer func() {
 		a.wg.Wait()
+		a.stopLeftovers()
 		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 		if err := a.bus.Flush(flushCtx); err != nil {
 			a.log.Warn("lifecycle events left unsent", "error", err)

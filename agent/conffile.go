@@ -58,6 +58,7 @@ var confKeys = map[string][]string{
 	"tenant.repository.path":           nil,
 	"enable.initial.artifact.backup":   nil,
 	"extensions.dir":                   nil,
+	"server.stop.timeout":              nil, // Strata: seconds the servers extensions started get after SIGTERM
 	"param.file.path":                  nil,
 	"log.level":                        {model.PayloadLogLevel},
 	// PCA plugin selectors: accepted so a PCA agent.conf loads; Strata has one built-in of each.

@@ -31,6 +31,7 @@ const (
 	DefaultTopologyRequestInterval = 5 * time.Second
 	DefaultLogPollInterval         = time.Second
 	DefaultExtensionTimeout        = 10 * time.Minute
+	DefaultServerStopTimeout       = 20 * time.Second
 )
 
 // Publisher sends data-bridge events; *databridge.Client implements it. The agent uses one for
@@ -117,9 +118,13 @@ type Config struct {
 	// ExtensionsDir holds the <Event>.sh scripts (or bash/<Event>.sh, the PCA layout).
 	ExtensionsDir    string
 	ExtensionTimeout time.Duration
-	ParamFilePath    string
-	LBPrivateIP      string
-	LBPublicIP       string
+	// ServerStopTimeout is how long the stopping agent waits for what its extensions left
+	// running (the cartridge's server) to end after SIGTERM before it kills them; it should end
+	// before the member's termination grace period (Kubernetes: 30 s by default).
+	ServerStopTimeout time.Duration
+	ParamFilePath     string
+	LBPrivateIP       string
+	LBPublicIP        string
 
 	// TopologyRequestInterval is how often CompleteTopologyRequestEvent is sent until a
 	// CompleteTopologyEvent arrives.
@@ -295,6 +300,7 @@ func buildConfig(cf confFile, payload model.Payload) (Config, error) {
 	c.SuperTenantRepoPath = s.get("super.tenant.repository.path")
 	c.TenantRepoPath = s.get("tenant.repository.path")
 	c.ExtensionsDir = s.get("extensions.dir")
+	c.ServerStopTimeout = s.duration("server.stop.timeout", time.Second)
 	c.ParamFilePath = s.get("param.file.path")
 	c.LBPrivateIP = s.get("lb.private.ip")
 	c.LBPublicIP = s.get("lb.public.ip")
@@ -323,6 +329,7 @@ func (c Config) withDefaults() Config {
 	def(&c.TopologyRequestInterval, DefaultTopologyRequestInterval)
 	def(&c.LogPollInterval, DefaultLogPollInterval)
 	def(&c.ExtensionTimeout, DefaultExtensionTimeout)
+	def(&c.ServerStopTimeout, DefaultServerStopTimeout)
 	if c.CloneRetries <= 0 {
 		c.CloneRetries = DefaultCloneRetries
 	}

@@ -43,7 +43,11 @@
 // Extensions are <ExtensionsDir>/<Name>.sh (or bash/<Name>.sh, the PCA layout), run with bash in
 // their own process group, with every payload parameter and the §7.7 common values as STRATOS_*
 // environment variables. A non-zero exit or output on stderr is logged as a failure; extensions
-// never stop the lifecycle.
+// never stop the lifecycle. What an extension leaves running in its group (StartServers' server)
+// is the agent's to stop: when Run's context ends, the agent sends it SIGTERM, waits up to
+// ServerStopTimeout (agent.conf server.stop.timeout) for it to end, then kills it, so a server
+// finishes its requests when only the agent is signalled (a container's main process on
+// Kubernetes).
 //
 // Repository passwords: Stratos' AES/ECB/PKCS5 Base64 form and Strata's "gcm:" AES-GCM form are
 // both accepted (internal/model/crypto.go), keyed by CARTRIDGE_KEY.

@@ -82,6 +82,9 @@ func (a *Agent) runExtension(ctx context.Context, name string, values map[string
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()
 	err := cmd.Run()
+	if cmd.Process != nil {
+		a.keepIfRunning(name, cmd.Process.Pid)
+	}
 	a.log.Debug("extension ran", "extension", name, "duration", time.Since(start), "stdout", tail(stdout.String()))
 	switch {
 	case err != nil:

@@ -44,6 +44,7 @@
 // Start, Terminate and List may run concurrently. Driver.mu guards the connections, every
 // connection's per-pod state (pods being terminated, exits reported, waiters) and the exit queue;
 // it is never held during an API call. A connection's svcMu serialises the creation and removal
-// of its services. Informer handlers take mu briefly; deleting an ended pod runs in its own
-// goroutine.
+// of its services. Informer handlers take mu briefly; deleting an ended pod (or the Secret of a
+// pod deleted outside Strata) runs in its own goroutine, counted in Driver.bg: Close waits for
+// them, up to DeleteTimeout, so that a stopping Strata does not leave an ended pod behind.
 package kubernetes

@@ -83,6 +83,10 @@ type Driver struct {
 	log     *slog.Logger
 	exitsCh chan struct{} // capacity 1: exits were queued
 
+	// bg counts the deletes that run in the background (of an ended pod, of the Secret of a pod
+	// deleted outside Strata); Close waits for them. Add is called with mu held and closed false.
+	bg sync.WaitGroup
+
 	mu     sync.Mutex // guards everything below and every conn's maps
 	conns  map[string]*conn
 	exits  []controller.Exit
@@ -150,15 +154,39 @@ func New(o Options) (*Driver, error) {
 		exitsCh: make(chan struct{}, 1), conns: map[string]*conn{}}, nil
 }
 
-// Close stops every informer. Watch calls it when its context ends.
+// Close stops every informer and waits, up to DeleteTimeout, for the deletes running in the
+// background to reach their API server: an ended pod deleted as Strata stops is not left behind.
+// Watch calls it when its context ends.
 func (d *Driver) Close() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.closed = true
 	for id, c := range d.conns {
 		close(c.stop)
 		delete(d.conns, id)
 	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.bg.Wait(); close(done) }()
+	timer := time.NewTimer(d.opts.DeleteTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		d.log.Warn("background deletes still running as the driver closes; left to the cluster", "waited", d.opts.DeleteTimeout)
+	}
+}
+
+// backgroundLocked runs a delete on its own goroutine, which Close waits for; nothing starts once
+// the driver is closed. Driver.mu is held.
+func (d *Driver) backgroundLocked(del func()) {
+	if d.closed {
+		return
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		del()
+	}()
 }
 
 // RESTConfig is how the driver reaches a cluster's API server: in-cluster, or a kubeconfig

@@ -301,7 +301,8 @@ func (d *Driver) removeServicesIfUnused(ctx context.Context, c *conn, clusterID 
 	}
 }
 
-// deletePod deletes a pod and its secret in the background of a failed start or an ended member.
+// deletePod deletes a pod and its secret, within DeleteTimeout, after a failed start or an ended
+// member.
 func (d *Driver) deletePod(c *conn, name string, grace int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.DeleteTimeout)
 	defer cancel()
@@ -309,12 +310,17 @@ func (d *Driver) deletePod(c *conn, name string, grace int64) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		d.log.Warn("cannot delete a pod", "cluster", c.id, "pod", name, "error", err)
 	}
-	d.deleteSecret(c, name)
+	d.deleteSecretWithin(ctx, c, name)
 }
 
+// deleteSecret deletes a member's launch-params Secret within DeleteTimeout.
 func (d *Driver) deleteSecret(c *conn, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.DeleteTimeout)
 	defer cancel()
+	d.deleteSecretWithin(ctx, c, name)
+}
+
+func (d *Driver) deleteSecretWithin(ctx context.Context, c *conn, name string) {
 	err := c.client.CoreV1().Secrets(c.namespace).Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		d.log.Warn("cannot delete a member's launch-params secret", "cluster", c.id, "secret", name, "error", err)

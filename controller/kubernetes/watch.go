@@ -67,11 +67,11 @@ func (d *Driver) podChanged(c *conn, obj any) {
 	}
 	c.reported[p.Name] = true
 	d.queueLocked(c, p, reason)
-	d.mu.Unlock()
 	if p.DeletionTimestamp == nil {
 		// The pod is over: delete it (and its launch-params) so it does not linger as Failed.
-		go d.deletePod(c, p.Name, 0)
+		d.backgroundLocked(func() { d.deletePod(c, p.Name, 0) })
 	}
+	d.mu.Unlock()
 }
 
 // podDeleted reports a pod deleted without the driver (unless already reported) and forgets it.
@@ -85,16 +85,13 @@ func (d *Driver) podDeleted(c *conn, obj any) {
 	}
 	d.mu.Lock()
 	c.wakeLocked(p.Name)
-	ours := c.terminating[p.Name] || c.reported[p.Name]
-	if !ours {
+	if !c.terminating[p.Name] && !c.reported[p.Name] {
 		d.queueLocked(c, p, "pod deleted outside Strata")
+		d.backgroundLocked(func() { d.deleteSecret(c, p.Name) })
 	}
 	delete(c.terminating, p.Name)
 	delete(c.reported, p.Name)
 	d.mu.Unlock()
-	if !ours {
-		go d.deleteSecret(c, p.Name)
-	}
 }
 
 // wakeLocked wakes the waiters of a pod (waiter) at its change or deletion; Driver.mu is held.

@@ -1,6 +1,7 @@
 package kubetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -147,7 +149,9 @@ func (c *container) runOnce(argv, env []string, dir string) *corev1.ContainerSta
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env, cmd.Dir = env, dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own session: the processes it starts stay in it even in process groups of their own, as
+	// a PID namespace holds a container's processes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(logf, "kubetest: start: %v\n", err)
 		return &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(), StartedAt: started, FinishedAt: metav1.Now()}
@@ -170,17 +174,20 @@ func (c *container) runOnce(argv, env []string, dir string) *corev1.ContainerSta
 	select {
 	case <-exited:
 	case <-c.p.stop:
+		// As a container runtime: SIGTERM to the main process only (PID 1 of the container), and
+		// at the end of the grace period SIGKILL to every process of the container.
 		_, grace := c.p.stopping()
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		c.recordTerm()
+		_ = syscall.Kill(pgid, syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(grace):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			killSession(pgid)
 			<-exited
 		}
 	}
-	// What the leader left behind in its group goes too, as with a container's end.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	// What the main process left behind goes too, as with a container's end.
+	killSession(pgid)
 	c.mu.Lock()
 	c.pgid = 0
 	c.probeOK = false
@@ -329,4 +336,84 @@ func (c *container) port(p intstr.IntOrString) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no container port named %q", p.StrVal)
+}
+
+// killSession sends SIGKILL to every process of the session (the container's processes, in
+// whatever process group), until none is left.
+func killSession(sid int) {
+	want := strconv.Itoa(sid)
+	for range 10 {
+		found := false
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			_ = syscall.Kill(-sid, syscall.SIGKILL)
+			return
+		}
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid pgrp session ...
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 {
+				continue
+			}
+			f := bytes.Fields(b[i+1:])
+			if len(f) < 4 || string(f[3]) != want || string(f[0]) == "Z" {
+				continue
+			}
+			found = true
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if !found {
+			return
+		}
+	}
+}
+
+// termFile is where the node notes, in the pod's directory, when it sent SIGTERM to a container.
+func termFile(podDir, container string) string {
+	return filepath.Join(podDir, container+".sigterm")
+}
+
+// recordTerm notes the time the container's main process is sent SIGTERM.
+func (c *container) recordTerm() {
+	ts := time.Now().Format(time.RFC3339Nano)
+	if err := os.WriteFile(termFile(c.p.dir, c.spec.Name), []byte(ts), 0o644); err != nil {
+		c.p.n.log.Warn("could not note the time of a SIGTERM", "pod", c.p.ns+"/"+c.p.name, "error", err)
+	}
+}
+
+// TermSent returns when the node sent SIGTERM to the container of the pod (the pod's graceful
+// deletion), or the zero time when it did not. It also answers for a pod that is gone.
+func (n *Node) TermSent(namespace, pod, container string) time.Time {
+	dirs, _ := filepath.Glob(filepath.Join(n.Dir, "pods", namespace+"_"+pod+"_*"))
+	var last time.Time
+	for _, dir := range dirs {
+		b, err := os.ReadFile(termFile(dir, container))
+		if err != nil {
+			continue
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, string(b)); err == nil && ts.After(last) {
+			last = ts
+		}
+	}
+	return last
+}
+
+// PodLog returns what the container of the pod wrote over all its runs, also once the pod is
+// gone ("" when it never ran here).
+func (n *Node) PodLog(namespace, pod, container string) string {
+	dirs, _ := filepath.Glob(filepath.Join(n.Dir, "pods", namespace+"_"+pod+"_*"))
+	var b strings.Builder
+	for _, dir := range dirs {
+		data, _ := os.ReadFile(filepath.Join(dir, container+".log"))
+		b.Write(data)
+	}
+	return b.String()
 }

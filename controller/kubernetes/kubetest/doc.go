@@ -48,10 +48,15 @@
 // (a failing exit) after a back-off doubling from NodeOptions.BackOff up to MaxBackOff, during
 // which it is waiting with reason CrashLoopBackOff; under Never the pod ends Succeeded or Failed.
 //
-// Deletion is the kubelet's: when a pod gets its deletion timestamp, the node sends SIGTERM to
-// each container's process group, waits up to the pod's deletion grace period, sends SIGKILL,
+// A container's process runs in a session of its own, which holds every process it starts (in
+// whatever process group), as a PID namespace holds a container's. Deletion is the kubelet's and
+// the container runtime's: when a pod gets its deletion timestamp, the node sends SIGTERM to each
+// container's main process only (PID 1 of a container; Node.TermSent says when), waits up to the
+// pod's deletion grace period for it to exit, sends SIGKILL to every process of the container,
 // reports the terminated containers and then removes the object (delete with grace period 0 and
-// the pod's UID as precondition). A pod removed outright (grace period 0) is killed at once.
+// the pod's UID as precondition). A pod removed outright (grace period 0) is killed at once. When
+// a main process ends, the rest of its container is killed too. Node.PodLog reads a container's
+// log also after its pod is gone.
 //
 // # Concurrency
 //

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -259,6 +260,64 @@ func TestPodDeletionWithGrace(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the node forgets the deleted pods", func() bool {
 		return n.PodDir("default", "polite") == "" && n.PodDir("default", "stubborn") == "" && n.PodDir("default", "cli") == ""
 	})
+}
+
+// TestPodDeletionSignalsMainProcess: as a container runtime, the node sends SIGTERM to the
+// container's main process only (PID 1 of a container), notes when (TermSent), and kills the
+// container's other processes, whatever their process group, once the main process ended.
+func TestPodDeletionSignalsMainProcess(t *testing.T) {
+	t.Parallel()
+	c := StartAPIServer(t)
+	n := StartNode(t, c, NodeOptions{})
+	dir := t.TempDir()
+	marker, childPID := filepath.Join(dir, "terminated"), filepath.Join(dir, "child.pid")
+	// The child runs in a process group of its own, as the agent runs its extensions ($$$$ is
+	// the shell's $$ once the node expanded the command as Kubernetes does).
+	create(t, c, podWith("tree", `perl -e 'setpgrp(0, 0); exec @ARGV' sh -c 'trap "echo child >> `+marker+`" TERM; echo $$$$ > `+childPID+`; while :; do sleep 0.1; done' &
+trap 'echo main >> `+marker+`; exit 0' TERM
+while :; do sleep 0.1; done`, corev1.RestartPolicyAlways))
+	waitPod(t, c, "tree", "ready", ready)
+	pid := -1
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the container's log:\n%s", n.PodLog("default", "tree", "main"))
+		}
+	})
+	testenv.Eventually(t, 10*time.Second, "the child runs", func() bool {
+		b, err := os.ReadFile(childPID)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if !n.TermSent("default", "tree", "main").IsZero() {
+		t.Error("TermSent before the deletion")
+	}
+	before := time.Now()
+	grace := int64(10)
+	if err := c.Client.CoreV1().Pods("default").Delete(context.Background(), "tree", metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "the pod removed", gone(t, c, "tree"))
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "main\n" {
+		t.Errorf("TERM handlers that ran: %q, %v; want the main process's only", b, err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the child killed", func() bool { return !running(pid) })
+	if at := n.TermSent("default", "tree", "main"); at.Before(before) {
+		t.Errorf("TermSent = %v, want after %v", at, before)
+	}
+}
+
+// running reports whether the process runs (a zombie does not).
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && len(b) > i+2 && b[i+2] != 'Z'
 }
 
 // TestScheduling: a pod goes to the node whose labels its nodeSelector matches and whose taints
