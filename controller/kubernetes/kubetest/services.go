@@ -25,10 +25,11 @@ type nodePorts struct {
 	n    *Node
 	pods cache.Store
 
-	mu     sync.Mutex
-	open   map[int32]*nodePort // by node port
-	closed bool
-	wg     sync.WaitGroup // accept loops and connections
+	mu        sync.Mutex
+	open      map[int32]*nodePort // by node port
+	forwarded map[int32]int64     // connections forwarded to an endpoint, by node port
+	closed    bool
+	wg        sync.WaitGroup // accept loops and connections
 }
 
 // nodePort is one listener: a port of a Service.
@@ -46,7 +47,7 @@ type nodePort struct {
 }
 
 func newNodePorts(n *Node, pods cache.Store) *nodePorts {
-	return &nodePorts{n: n, pods: pods, open: map[int32]*nodePort{}}
+	return &nodePorts{n: n, pods: pods, open: map[int32]*nodePort{}, forwarded: map[int32]int64{}}
 }
 
 // sync brings the listeners of a Service in line with its spec: a node port per port of a
@@ -200,6 +201,9 @@ func (p *nodePorts) forward(l *nodePort, client net.Conn) {
 		return
 	}
 	defer l.untrack(up)
+	p.mu.Lock()
+	p.forwarded[l.port.NodePort]++
+	p.mu.Unlock()
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		_, _ = io.Copy(dst, src)
@@ -274,4 +278,12 @@ func (n *Node) NodePortAddr(nodePort int32) (addr string, ok bool) {
 		return "", false
 	}
 	return net.JoinHostPort(n.IP, strconv.Itoa(int(nodePort))), true
+}
+
+// Forwarded returns how many connections the node forwarded from a node port to an endpoint of
+// its Service so far.
+func (n *Node) Forwarded(nodePort int32) int64 {
+	n.ports.mu.Lock()
+	defer n.ports.mu.Unlock()
+	return n.ports.forwarded[nodePort]
 }

@@ -117,6 +117,9 @@ func TestNodePortService(t *testing.T) {
 	if !slices.Equal(seen, []string{"a", "b"}) {
 		t.Errorf("pods reached through the node port: %v, want the two ready ones [a b]", seen)
 	}
+	if got := n.Forwarded(np); got != 20 {
+		t.Errorf("connections forwarded from node port %d: %d, want 20", np, got)
+	}
 
 	if err := c.Client.CoreV1().Pods("default").Delete(ctx, "a", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatal(err)
