@@ -162,8 +162,17 @@ func (c *Controller) initializedLocked(mem *member) {
 		ClusterInstanceID: m.ClusterInstanceID, NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID,
 		MemberID: m.MemberID, InstanceID: m.InstanceID, MemberPublicIPs: slices.Clone(m.MemberPublicIPs),
 		DefaultPublicIP: m.DefaultPublicIP, MemberPrivateIPs: slices.Clone(m.MemberPrivateIPs),
-		DefaultPrivateIP: m.DefaultPrivateIP, Properties: maps.Clone(m.Properties)},
+		DefaultPrivateIP: m.DefaultPrivateIP, Properties: maps.Clone(m.Properties),
+		KubernetesServices: c.kubernetesServicesLocked(m.ClusterID)},
 		c.memberRecord(m, c.appIDLocked(m.ClusterID), "topology.MemberInitializedEvent"))
+}
+
+// kubernetesServicesLocked returns a copy of the Services that front a cluster on Kubernetes.
+func (c *Controller) kubernetesServicesLocked(clusterID string) []model.KubernetesService {
+	if cl := c.clusters[clusterID]; cl != nil {
+		return slices.Clone(cl.Cluster.KubernetesServices)
+	}
+	return nil
 }
 
 func (c *Controller) appIDLocked(clusterID string) string {

@@ -9,6 +9,13 @@
 // Active member gets 503 at once, never a hang; a member whose connection fails before the
 // request was sent is skipped for the next one.
 //
+// A member on Kubernetes is reached through the Service that fronts its cluster's port (the
+// topology's kubernetesServices, which MemberInitializedEvent brings before the member is Active):
+// a NodePort Service at the Kubernetes hosts' addresses in turn, a ClusterIP Service at its portal
+// IP, one connection per request; Options.KubernetesPodIPs sends to pod IPs instead (kubernetes.go).
+// Round robin still takes turns over the Active members, so a request counts against the cluster
+// instance of the member whose turn it was, though Kubernetes chooses the pod.
+//
 // Every StatsInterval (15 s) it publishes in_flight_requests (docs/stratos-wire.md §2.6), one event
 // per cluster instance (or "not-defined" for a cluster without members): the time-weighted
 // average number of requests in flight over the interval, which catches short requests that an
@@ -29,7 +36,8 @@
 // routing table's rebuild and the proxy ports; backends.go a route's set of members, which a
 // member event changes in constant time (a rebuild sorts every member of every cluster, so it
 // runs only when services, clusters or ports change); proxy.go the request handler, the upstream choice
-// and the retry on a dial error; stats.go the in-flight accounting and its publication.
+// and the retry on a dial error; stats.go the in-flight accounting and its publication; kubernetes.go
+// the routes through Kubernetes Services.
 //
 // # Metrics
 //

@@ -58,6 +58,10 @@ type Options struct {
 	DialTimeout time.Duration
 	// Transport, when set, replaces the transport to the members (tests, TLS settings).
 	Transport http.RoundTripper
+	// KubernetesPodIPs sends the requests for members on Kubernetes to their pod IPs instead of
+	// the Services that front their clusters (kubernetesServices in the topology): for a load
+	// balancer that runs inside the Kubernetes cluster's pod network. See kubernetes.go.
+	KubernetesPodIPs bool
 	// ShutdownTimeout bounds the graceful shutdown of the proxy ports.
 	ShutdownTimeout time.Duration
 	// Logger receives the balancer's logs; nil discards them.
@@ -132,6 +136,7 @@ func New(o Options) (*LB, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			b := pr.In.Context().Value(routeKey{}).(*pick)
 			pr.SetURL(b.target)
+			pr.Out.Close = b.close
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},

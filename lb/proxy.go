@@ -18,10 +18,15 @@ type routeKey struct{}
 type pick struct {
 	route  *route
 	i      int
-	n      int // the route's size when picked: how many members a request tries at most
+	k      uint64 // the round-robin turn: which of the backend's targets
+	n      int    // how many targets a request tries at most: the route's size, or a Service's hosts
 	tried  int
 	target *url.URL
+	close  bool // the target is a Service's: do not keep the connection
 }
+
+// target returns the backend's target for turn k.
+func (b *backend) target(k uint64) *url.URL { return b.targets[k%uint64(len(b.targets))] }
 
 // handler serves one proxy port: it finds the cluster by host, picks the next Active member round
 // robin, and proxies; with no member to serve the request it answers 503 at once.
@@ -52,7 +57,8 @@ func (l *LB) handler(port int) http.Handler {
 				http.StatusNotFound)
 			return
 		}
-		b, i, n, ok := rt.backends.at(rt.stats.rr.Add(1) - 1)
+		k := rt.stats.rr.Add(1) - 1
+		b, i, n, ok := rt.backends.at(k)
 		if !ok {
 			l.metrics.requests[resultNoMember].Inc()
 			w.Header().Set("Retry-After", "5")
@@ -64,12 +70,14 @@ func (l *LB) handler(port int) http.Handler {
 		l.metrics.inFlight.Inc()
 		inst.add(l.opts.Now(), 1)
 		defer func() { inst.add(l.opts.Now(), -1); l.metrics.inFlight.Dec() }()
-		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, &pick{route: rt, i: i, n: n, target: b.target})))
+		p := &pick{route: rt, i: i, k: k, n: max(n, len(b.targets)), target: b.target(k), close: b.service}
+		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, p)))
 	})
 }
 
 // failover retries a request on the next member when the connection to the chosen one fails
-// before anything was sent (the member went away between the routing decision and the dial).
+// before anything was sent (the member went away between the routing decision and the dial); a
+// member behind a Kubernetes Service is retried at the Service's next host.
 type failover struct {
 	base    http.RoundTripper
 	retries prometheus.Counter
@@ -89,7 +97,8 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		p.tried++
 		f.retries.Inc()
-		p.i, p.target = i, next.target
+		p.k++
+		p.i, p.target = i, next.target(p.k)
 		r = r.Clone(r.Context())
 		if r.GetBody != nil {
 			if r.Body, err = r.GetBody(); err != nil {

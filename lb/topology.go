@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,9 +22,10 @@ type service struct {
 }
 
 type cluster struct {
-	id, service string
-	hostNames   []string
-	members     map[string]*member
+	id, service        string
+	hostNames          []string
+	members            map[string]*member
+	kubernetesServices []model.KubernetesService // the Services that front it on Kubernetes (kubernetes.go)
 }
 
 type member struct {
@@ -31,6 +33,7 @@ type member struct {
 	status                             model.MemberStatus
 	ip                                 string
 	portMap                            model.PortMap
+	kubernetesCluster                  string // the Kubernetes cluster its pod runs on, from its IaaS instance id
 }
 
 type portServer struct {
@@ -55,10 +58,14 @@ type route struct {
 	backends backendSet
 }
 
+// backend is a member on a route: where its share of the requests goes (its own address, or
+// the addresses of the Kubernetes Service that fronts it, taken in turn) and the cluster
+// instance its requests count against.
 type backend struct {
 	memberID string
-	target   *url.URL
+	targets  []*url.URL
 	instance *instanceStats
+	service  bool // targets are a Service's: one connection per request (kube-proxy balances connections)
 }
 
 // apply updates the topology with one event and, when routing changed, installs a new table and
@@ -119,8 +126,11 @@ func (l *LB) apply(e model.Event) {
 		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, true, func(m *member) {
 			m.instanceID, m.networkPartitionID, m.status = ev.ClusterInstanceID, ev.NetworkPartitionID, model.MemberInitialized
 			m.ip = firstIP(ev.DefaultPrivateIP, ev.MemberPrivateIPs)
+			m.kubernetesCluster = kubernetesClusterOf(ev.InstanceID)
 		})
-		return
+		if c := l.findClusterLocked(ev.ServiceName, ev.ClusterID); c == nil || !setServicesLocked(c, ev.KubernetesServices) {
+			return
+		}
 	case *model.MemberStartedEvent:
 		l.changeMemberLocked(ev.ServiceName, ev.ClusterID, ev.MemberID, true, func(m *member) { m.status = model.MemberStarting })
 		return
@@ -182,7 +192,8 @@ func (l *LB) serviceLocked(name string) *service {
 
 func (l *LB) addClusterLocked(c *model.Cluster) {
 	svc := l.serviceLocked(c.ServiceName)
-	cl := &cluster{id: c.ClusterID, service: c.ServiceName, members: map[string]*member{}}
+	cl := &cluster{id: c.ClusterID, service: c.ServiceName, members: map[string]*member{},
+		kubernetesServices: slices.Clone(c.KubernetesServices)}
 	for _, h := range c.HostNames {
 		cl.hostNames = append(cl.hostNames, strings.ToLower(h))
 	}
@@ -195,7 +206,7 @@ func (l *LB) addClusterLocked(c *model.Cluster) {
 			ip = firstIP("", m.MemberPrivateIPs)
 		}
 		cl.members[id] = &member{id: id, instanceID: m.ClusterInstanceID, networkPartitionID: m.NetworkPartitionID,
-			status: m.Status(), ip: ip, portMap: m.PortMap}
+			status: m.Status(), ip: ip, portMap: m.PortMap, kubernetesCluster: kubernetesClusterOf(m.InstanceID)}
 	}
 	svc.clusters[c.ClusterID] = cl
 }
@@ -271,7 +282,7 @@ func (l *LB) memberChangedLocked(c *cluster, old, m *member) {
 			r.backends.remove(old.id)
 			continue
 		}
-		if b, ok := backendOf(s, r.stats, m, proxy); ok {
+		if b, ok := l.backendOf(s, c, r.stats, m, proxy); ok {
 			r.backends.put(b)
 		} else {
 			r.backends.remove(m.id)
@@ -299,9 +310,10 @@ func (l *LB) extraPortsLocked(c *cluster, m *member) bool {
 	return false
 }
 
-// backendOf is the backend of member m on a proxy port, if m takes requests there: it is Active,
-// has an address and a port for proxy.
-func backendOf(s *service, cs *clusterStats, m *member, proxy int) (backend, bool) {
+// backendOf is the backend of member m of cluster c on a proxy port, if m takes requests there:
+// it is Active, has an address and a port for proxy, and, when a Kubernetes Service fronts that
+// port, the Service has an address (kubernetes.go).
+func (l *LB) backendOf(s *service, c *cluster, cs *clusterStats, m *member, proxy int) (backend, bool) {
 	if m.status != model.MemberActive || m.ip == "" {
 		return backend{}, false
 	}
@@ -316,11 +328,15 @@ func backendOf(s *service, cs *clusterStats, m *member, proxy int) (backend, boo
 	if strings.EqualFold(port.Protocol, "https") {
 		scheme = "https"
 	}
-	return backend{
-		memberID: m.id,
-		target:   &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))},
-		instance: cs.instance(m.instanceID, m.networkPartitionID),
-	}, true
+	b := backend{memberID: m.id, instance: cs.instance(m.instanceID, m.networkPartitionID)}
+	if !l.opts.KubernetesPodIPs {
+		if targets, ok := serviceTargets(c, m, scheme, port.Value); ok {
+			b.targets, b.service = targets, true
+			return b, len(targets) > 0
+		}
+	}
+	b.targets = []*url.URL{{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}}
+	return b, true
 }
 
 // rebuildLocked computes the routing table from the topology, installs it, and reconciles the
@@ -369,7 +385,7 @@ func (l *LB) rebuildLocked() {
 				r := &route{stats: cs}
 				croutes[proxy] = r
 				for _, id := range ids {
-					if b, ok := backendOf(s, cs, c.members[id], proxy); ok {
+					if b, ok := l.backendOf(s, c, cs, c.members[id], proxy); ok {
 						r.backends.put(b)
 					}
 				}

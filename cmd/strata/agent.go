@@ -64,6 +64,7 @@ func runLB(args []string, _ io.Writer, stderr io.Writer) int {
 	cepURLs := fs.String("cep", "", "data-bridge receivers for in_flight_requests, e.g. ssl://127.0.0.1:7711 (empty: publish none); STRATA_CEP_USERNAME/PASSWORD give credentials")
 	cepCA := fs.String("cep-ca", "", "PEM certificate that the CEP's TLS certificate must chain to (default: not verified, as the Stratos LB)")
 	np := fs.String("network-partition", "", "network partition sent for clusters whose members name none")
+	podIPs := fs.Bool("kubernetes-pod-ips", false, "send Kubernetes members' requests to their pod IPs, not their clusters' Services (for a load balancer inside the pod network)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -80,7 +81,7 @@ func runLB(args []string, _ io.Writer, stderr io.Writer) int {
 		if err != nil {
 			return fmt.Errorf("--broker: %w", err)
 		}
-		opts := lb.Options{Bus: client, Host: *host, NetworkPartitionID: *np, Logger: log}
+		opts := lb.Options{Bus: client, Host: *host, NetworkPartitionID: *np, KubernetesPodIPs: *podIPs, Logger: log}
 		if urls := app.SplitURLs(*cepURLs); len(urls) > 0 {
 			tlsConf, err := databridge.CAFileTLS(*cepCA)
 			if err != nil {

@@ -21,20 +21,17 @@ import (
 
 // upConfig is what `strata up` is told by its flags.
 type upConfig struct {
-	dataDir, api        string
-	mqttListen          string
-	broker              string
-	logFormat, logLevel string
-	clickhouse          string
-	lb, console, anon   bool
-	authzPolicy         string
-	secretsKey, prevKey string
-	lbHost              string
-	cep                 cepConfig
-	controller          controllerConfig
-	scaling             scalingConfig
-	demo                demoConfig
-	limits              app.Limits
+	dataDir, api                string
+	mqttListen, broker, lbHost  string
+	logFormat, logLevel         string
+	clickhouse, authzPolicy     string
+	lb, console, anon, lbPodIPs bool
+	secretsKey, prevKey         string
+	cep                         cepConfig
+	controller                  controllerConfig
+	scaling                     scalingConfig
+	demo                        demoConfig
+	limits                      app.Limits
 }
 
 func (c *upConfig) flags(fs *flag.FlagSet) {
@@ -52,6 +49,7 @@ func (c *upConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.lb, "lb", true, "run the load balancer: every cartridge's proxy port routes to its Active members")
 	fs.BoolVar(&c.console, "console", true, "serve the web console at / on the REST API's listener")
 	fs.StringVar(&c.lbHost, "lb-host", "127.0.0.1", "address the load balancer's proxy ports listen on (empty: every interface)")
+	fs.BoolVar(&c.lbPodIPs, "lb-kubernetes-pod-ips", false, "the load balancer sends Kubernetes members' requests to their pod IPs, not their clusters' Services (when Strata runs inside the pod network)")
 	c.cep.flags(fs)
 	c.controller.flags(fs)
 	c.scaling.flags(fs)
@@ -186,6 +184,7 @@ func (c *upConfig) options(log *slog.Logger, stdout io.Writer, reload <-chan str
 		PreviousSecrets:    c.prevKey,
 		LB:                 c.lb,
 		LBHost:             c.lbHost,
+		LBKubernetesPodIPs: c.lbPodIPs,
 		NoConsole:          !c.console,
 		LBStatsInterval:    c.lbStatsInterval(),
 		CEP:                c.cep.options(),

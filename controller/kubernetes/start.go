@@ -188,7 +188,10 @@ func (d *Driver) createService(ctx context.Context, c *conn, r *model.PortRange,
 }
 
 // record is a Service as the topology's kubernetesServices holds it. Port is the node port of a
-// NodePort service (where the hosts serve it), else the service's port.
+// NodePort service (where the hosts serve it), else the service's port. A NodePort Service's
+// publicIPs are the addresses of the cluster's hosts, where kube-proxy serves the node port (as
+// Stratos listed its minions); the master's only when the definition lists no host (a
+// single-machine cluster): the master is the API server's address, often not a node.
 func record(clusterID string, def *model.KubernetesCluster, svc *corev1.Service, pm model.PortMapping) model.KubernetesService {
 	ks := model.KubernetesService{ID: svc.Name, PortalIP: svc.Spec.ClusterIP, Protocol: pm.Protocol,
 		ContainerPort: pm.Port, ServiceType: string(svc.Spec.Type), PortName: portName(pm), KubernetesClusterID: clusterID}
@@ -197,9 +200,17 @@ func record(clusterID string, def *model.KubernetesCluster, svc *corev1.Service,
 		ks.Port = model.Int(p.Port)
 		if svc.Spec.Type == corev1.ServiceTypeNodePort && p.NodePort != 0 {
 			ks.Port = model.Int(p.NodePort)
-			for _, h := range append([]model.KubernetesHost{def.KubernetesMaster}, def.KubernetesHosts...) {
-				if h.PublicIPAddress != "" && !slices.Contains(ks.PublicIPs, h.PublicIPAddress) {
-					ks.PublicIPs = append(ks.PublicIPs, h.PublicIPAddress)
+			hosts := def.KubernetesHosts
+			if len(hosts) == 0 {
+				hosts = []model.KubernetesHost{def.KubernetesMaster}
+			}
+			for _, h := range hosts {
+				ip := h.PublicIPAddress
+				if ip == "" {
+					ip = h.PrivateIPAddress
+				}
+				if ip != "" && !slices.Contains(ks.PublicIPs, ip) {
+					ks.PublicIPs = append(ks.PublicIPs, ip)
 				}
 			}
 		}

@@ -80,6 +80,9 @@ type Options struct {
 	LB              bool
 	LBHost          string
 	LBStatsInterval time.Duration
+	// LBKubernetesPodIPs sends the load balancer's requests for members on Kubernetes to their
+	// pod IPs instead of their clusters' Services (--lb-kubernetes-pod-ips; lb.Options).
+	LBKubernetesPodIPs bool
 	// NoConsole leaves the web console out (--console=false): "/" answers 404 like any path
 	// outside the API.
 	NoConsole bool
@@ -415,7 +418,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	if cfg.LB {
-		opts := lb.Options{Bus: client.Consumer("lb"), Host: cfg.LBHost, StatsInterval: cfg.LBStatsInterval, Logger: log}
+		opts := lb.Options{Bus: client.Consumer("lb"), Host: cfg.LBHost, StatsInterval: cfg.LBStatsInterval,
+			KubernetesPodIPs: cfg.LBKubernetesPodIPs, Logger: log}
 		if thrift != nil {
 			opts.CEP = thrift
 		}

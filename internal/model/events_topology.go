@@ -113,6 +113,11 @@ type MemberInitializedEvent struct {
 	MemberPrivateIPs   []string   `json:"memberPrivateIPs,omitzero"`
 	DefaultPrivateIP   string     `json:"defaultPrivateIP,omitempty"`
 	Properties         Properties `json:"properties"`
+	// KubernetesServices are the Services that front the member's cluster on Kubernetes, as
+	// its cluster's kubernetesServices list them once the member's start recorded them (a
+	// Strata extension: Stratos set them on its own topology at this point), so that the load
+	// balancer routes the member through them from its activation on. Absent for other IaaSes.
+	KubernetesServices []KubernetesService `json:"kubernetesServices,omitzero"`
 }
 
 // MarshalJSON writes properties as {} when there are none.

@@ -48,6 +48,15 @@
 // (a failing exit) after a back-off doubling from NodeOptions.BackOff up to MaxBackOff, during
 // which it is waiting with reason CrashLoopBackOff; under Never the pod ends Succeeded or Failed.
 //
+// Services: the node does what kube-proxy does for NodePort (and LoadBalancer) Services of the
+// cluster, whichever node their pods run on: it listens on its own address at each node port
+// (Node.NodePortAddr) and forwards every TCP connection to one of the Service's ready endpoints,
+// round robin (the pods of its namespace that its selector matches, Running, Ready and not being
+// deleted, at the port's targetPort, read from the pod informer at each connection). With no
+// ready endpoint the connection is closed. A changed Service reopens its ports; a deleted one
+// closes them and its connections. ClusterIP addresses are not served: nothing routes the service
+// CIDR on the host.
+//
 // A container's process runs in a session of its own, which holds every process it starts (in
 // whatever process group), as a PID namespace holds a container's. Deletion is the kubelet's and
 // the container runtime's: when a pod gets its deletion timestamp, the node sends SIGTERM to each
@@ -61,7 +70,9 @@
 // # Concurrency
 //
 // One informer goroutine hands pod events to the node, which keeps one goroutine per running pod
-// (its containers, restarts, probes and status) and one per container process. Node.mu guards
+// (its containers, restarts, probes and status) and one per container process; another hands
+// Service events to the node ports, which run one accept loop per port and one goroutine per
+// forwarded connection and direction. Node.mu guards
 // the map of pods; each pod's state is guarded by its own mutex, taken after Node.mu.
 //
 // The package is imported by tests only (internal/depcheck keeps it so).

@@ -74,6 +74,7 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	block  netip.Prefix
+	ports  *nodePorts // what kube-proxy does for NodePort Services
 
 	mu      sync.Mutex
 	pods    map[types.UID]*pod
@@ -131,6 +132,14 @@ func StartNode(t testing.TB, c *Cluster, opts NodeOptions) *Node {
 		DeleteFunc: n.forget,
 	}); err != nil {
 		t.Fatalf("kubetest: pod informer: %v", err)
+	}
+	n.ports = newNodePorts(n, inf.GetStore())
+	if _, err := factory.Core().V1().Services().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    n.ports.sync,
+		UpdateFunc: func(_, obj any) { n.ports.sync(obj) },
+		DeleteFunc: n.ports.remove,
+	}); err != nil {
+		t.Fatalf("kubetest: service informer: %v", err)
 	}
 	factory.Start(ctx.Done())
 	synced := factory.WaitForCacheSync(ctx.Done())
@@ -225,6 +234,9 @@ func (n *Node) Close() {
 		p.kill()
 	}
 	n.wg.Wait()
+	if n.ports != nil {
+		n.ports.close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = n.client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{})
