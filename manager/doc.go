@@ -14,7 +14,10 @@
 // first compares the credential with one verified within LoginLimits.CacheTTL (an HMAC, so a
 // valid user never waits for bcrypt or the throttle); otherwise the attempt takes a token from
 // the source's and the user name's buckets (none left: ThrottledError, no check) and the bcrypt
-// check waits for one of LoginLimits.Hashers slots. A success gives the tokens back.
+// check waits for one of LoginLimits.Hashers slots. A success gives the tokens back. The
+// buckets (throttle.go) track at most 65 536 sources and as many user names; past that a new
+// one replaces one that has regained every attempt, found at the top of a heap ordered by when
+// each is full again (O(log n) per login, however many sources an attacker uses), or is refused.
 //
 // Every route is listed in one place, Server.routes, with the permission it needs; apiOps in
 // openapi.go documents the same routes and a test walks the router to keep the two equal. The

@@ -3,7 +3,6 @@ package manager
 import (
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -40,10 +39,6 @@ type LoginLimits struct {
 	Now func() time.Time
 }
 
-// maxThrottled bounds the number of sources and user names the throttle tracks; beyond it,
-// entries that have regained every attempt are forgotten, and if none has, a new one is refused.
-const maxThrottled = 65536
-
 func (l LoginLimits) withDefaults() LoginLimits {
 	if l.SourceBurst <= 0 {
 		l.SourceBurst = 20
@@ -78,61 +73,6 @@ type LoginStats struct {
 	Cached    int64 // logins accepted from a remembered credential
 }
 
-// buckets is a token bucket per key: each unproven login takes a token, a success gives it back,
-// and tokens come back at one per refill.
-type buckets struct {
-	burst  float64
-	refill time.Duration
-	m      map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newBuckets(burst int, refill time.Duration) *buckets {
-	return &buckets{burst: float64(burst), refill: refill, m: map[string]*bucket{}}
-}
-
-// level brings b's tokens up to now.
-func (bs *buckets) level(b *bucket, now time.Time) {
-	b.tokens = math.Min(bs.burst, b.tokens+float64(now.Sub(b.at))/float64(bs.refill))
-	b.at = now
-}
-
-// take takes a token for key, or says how long until one is there.
-func (bs *buckets) take(key string, now time.Time) (time.Duration, bool) {
-	b, ok := bs.m[key]
-	if !ok {
-		if len(bs.m) >= maxThrottled {
-			for k, o := range bs.m {
-				if bs.level(o, now); o.tokens >= bs.burst {
-					delete(bs.m, k)
-				}
-			}
-		}
-		if len(bs.m) >= maxThrottled {
-			return bs.refill, false
-		}
-		b = &bucket{tokens: bs.burst, at: now}
-		bs.m[key] = b
-	}
-	bs.level(b, now)
-	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) * float64(bs.refill)), false
-	}
-	b.tokens--
-	return 0, true
-}
-
-// give returns a token taken for key.
-func (bs *buckets) give(key string) {
-	if b, ok := bs.m[key]; ok {
-		b.tokens = math.Min(bs.burst, b.tokens+1)
-	}
-}
-
 // verified is a remembered credential's user record, until expires.
 type verified struct {
 	user    User
@@ -158,8 +98,8 @@ func newLogins(l LoginLimits) *logins {
 	return &logins{
 		limits:   l,
 		hashers:  make(chan struct{}, l.Hashers),
-		sources:  newBuckets(l.SourceBurst, l.Refill),
-		users:    newBuckets(l.UserBurst, l.Refill),
+		sources:  newBuckets(l.SourceBurst, l.Refill, maxThrottled),
+		users:    newBuckets(l.UserBurst, l.Refill, maxThrottled),
 		verified: map[string]verified{},
 		byUser:   map[string]string{},
 	}
