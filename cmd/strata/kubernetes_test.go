@@ -255,7 +255,7 @@ func k8sDeploymentPolicy(partitionMax int) map[string]any {
 // TestKubernetesTwoClustersAndCrashLoop: a network partition whose two partitions name two
 // Kubernetes clusters (two API servers), with round-robin: an application of min 2 has a pod on
 // each. A cartridge whose container crashes soon after it starts is not replaced again and again:
-// the autoscaler backs off, as with local members.
+// the autoscaler backs off, as with local members; so is one whose container exits 0.
 func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -287,7 +287,7 @@ func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
 		post{"/deploymentPolicies", map[string]any{"id": "k8s-deploy", "networkPartitions": []map[string]any{{
 			"id": "np-k8s", "partitionAlgo": "round-robin", "partitions": refs}}}},
 		post{"/applicationPolicies", map[string]any{"id": "k8s-ap", "algorithm": "one-after-another", "networkPartitions": []string{"np-k8s"}}})
-	for typ, command := range map[string]string{"sleeper": "exec sleep 600", "crash": "sleep 1; exit 1"} {
+	for typ, command := range map[string]string{"sleeper": "exec sleep 600", "crash": "sleep 1; exit 1", "done": "sleep 1; exit 0"} {
 		posts = append(posts, post{"/cartridges", map[string]any{"type": typ, "category": "framework", "host": typ + ".strata.local", "multiTenant": "false",
 			"portMapping":  []map[string]any{{"name": "http", "protocol": "http", "port": testenv.FreePort(t), "proxyPort": testenv.FreePort(t)}},
 			"iaasProvider": []map[string]any{{"type": "kubernetes", "imageId": "strata/" + typ, "property": []map[string]string{{"name": "command", "value": command}}}},
@@ -300,7 +300,7 @@ func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
 			t.Fatalf("POST %s = %d %s", p.path, code, body)
 		}
 	}
-	for _, app := range []string{"app-sleeper", "app-crash"} {
+	for _, app := range []string{"app-sleeper", "app-crash", "app-done"} {
 		if code, body, _ := call(t, http.MethodPost, api+"/api/applications/"+app+"/deploy/k8s-ap", ""); code != http.StatusAccepted {
 			t.Fatalf("deploy %s = %d %s", app, code, body)
 		}
@@ -318,14 +318,18 @@ func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
 	})
 
 	<-time.After(20*time.Second - time.Since(began)) // the window the crashing starts are counted in
-	f := startFailureOf(t, api, "app-crash")
-	failures, _ := f["failures"].(float64)
-	quick, _ := f["quickFailures"].(float64)
-	t.Logf("after %v: %v", time.Since(began).Round(time.Second), f)
-	if failures < 2 || failures > 8 {
-		t.Errorf("%v members of the crashing cartridge failed in about 20 s, want 2 to 8 (backing off, still retrying)", failures)
-	}
-	if quick < 2 || f["backoffUntil"] == nil {
-		t.Errorf("runtime startFailure %v, want quickFailures and backoffUntil", f)
+	// A container that exits 0 is no different: its member ended, and one that keeps ending soon
+	// after it starts is backed off (as the kubelet backs off a container that completes).
+	for _, app := range []string{"app-crash", "app-done"} {
+		f := startFailureOf(t, api, app)
+		failures, _ := f["failures"].(float64)
+		quick, _ := f["quickFailures"].(float64)
+		t.Logf("%s after %v: %v", app, time.Since(began).Round(time.Second), f)
+		if failures < 2 || failures > 8 {
+			t.Errorf("%s: %v members failed in about 20 s, want 2 to 8 (backing off, still retrying)", app, failures)
+		}
+		if quick < 2 || f["backoffUntil"] == nil {
+			t.Errorf("%s: runtime startFailure %v, want quickFailures and backoffUntil", app, f)
+		}
 	}
 }

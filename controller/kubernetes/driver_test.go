@@ -94,8 +94,8 @@ const sleeper = `cat "$STRATA_LAUNCH_PARAMS"; echo; echo "env MEMBER_ID=$MEMBER_
 // A member is a pod on a real API server run by a test node: labelled, with the payload in its
 // environment and launch-params file and the cluster's payload parameters over the platform's;
 // its port has a NodePort Service in the cluster's port range; Start returns the pod's IP. A pod
-// deleted with kubectl, or whose container crashes, is reported as an exit (and the crashed pod
-// removed); Terminate deletes the pod with its grace period and its Secret; a new driver lists
+// deleted with kubectl, or whose container crashes or exits 0, is reported as an exit (and the
+// ended pod removed); Terminate deletes the pod with its grace period and its Secret; a new driver lists
 // the pods that still run.
 func TestDriverAgainstAPIServer(t *testing.T) {
 	t.Parallel()
@@ -172,6 +172,22 @@ func TestDriverAgainstAPIServer(t *testing.T) {
 	}
 	testenv.Eventually(t, 30*time.Second, "the crashed pod is removed", func() bool {
 		_, err := api.Pods(ns).Get(ctx, kubernetesPodName(crash.MemberID), metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+
+	// A container that exits 0 ended its member all the same (a member is a server: nothing
+	// completes): an exit, and the pod is removed.
+	done := instance("k8s", "sleep 1; exit 0")
+	if st4, err := d.Start(ctx, done); err == nil {
+		e := nextExit(t, exits, "exit 0")
+		if e.InstanceID != st4.InstanceID || !strings.Contains(e.Reason, "exit code 0 (Completed)") {
+			t.Errorf("exit 0 %+v", e)
+		}
+	} else if !strings.Contains(err.Error(), "exit code 0") {
+		t.Errorf("exit 0 at start: %v", err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the completed pod is removed", func() bool {
+		_, err := api.Pods(ns).Get(ctx, kubernetesPodName(done.MemberID), metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
 

@@ -20,7 +20,8 @@ COPY . .
 RUN make release OUT=/out/strata
 
 # Not distroless: extensions are shell scripts (the agent runs them with bash, as the Stratos
-# agent does). tini is PID 1: it forwards SIGTERM to the agent and reaps what the extensions leave.
+# agent does). tini is PID 1: it forwards SIGTERM to the agent, which passes it on to the server
+# StartServers.sh started (waiting up to server.stop.timeout for it), and reaps what the extensions leave.
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends bash ca-certificates tini \
   && rm -rf /var/lib/apt/lists/* \

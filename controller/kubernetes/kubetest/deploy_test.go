@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-paas/strata/agent"
 	"github.com/strata-paas/strata/internal/model"
@@ -90,6 +91,9 @@ func TestCartridgeImageAgentConf(t *testing.T) {
 	}
 	if cfg.ExtensionsDir != "/opt/strata/extensions" || cfg.ApplicationPath != "/var/www" {
 		t.Errorf("extensions dir %q, application path %q; want the image's", cfg.ExtensionsDir, cfg.ApplicationPath)
+	}
+	if cfg.ServerStopTimeout != 20*time.Second {
+		t.Errorf("server stop timeout %v, want 20 s: under the pod's default grace period of 30 s", cfg.ServerStopTimeout)
 	}
 	if _, err := os.Stat(filepath.Join(deployDir, "cartridge", "StartServers.sh")); err != nil {
 		t.Errorf("the image's StartServers extension: %v", err)

@@ -2,7 +2,9 @@
 # Run by the agent once the member is initialized (the Stratos StartServers extension): starts the
 # cartridge's server in the background and returns. The server writes to the agent's standard
 # output, so `kubectl logs` shows both. When the server exits, the agent is stopped too: the
-# container ends, and Strata replaces the member, as it does for a crashed VM.
+# container ends, and Strata replaces the member, as it does for a crashed VM. When the pod is deleted,
+# the agent sends SIGTERM to this script's process group (the server and its subshell) and waits for
+# the server to stop.
 set -u
 agent=$PPID
 port=${STRATOS_PORTS:-8080}
