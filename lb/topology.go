@@ -328,14 +328,16 @@ func (l *LB) backendOf(s *service, c *cluster, cs *clusterStats, m *member, prox
 	if strings.EqualFold(port.Protocol, "https") {
 		scheme = "https"
 	}
-	b := backend{memberID: m.id, instance: cs.instance(m.instanceID, m.networkPartitionID)}
-	if !l.opts.KubernetesPodIPs {
-		if targets, ok := serviceTargets(c, m, scheme, port.Value); ok {
-			b.targets, b.service = targets, true
-			return b, len(targets) > 0
+	b := backend{memberID: m.id}
+	if targets, ok := serviceTargets(c, m, scheme, port.Value); ok && !l.opts.KubernetesPodIPs {
+		if len(targets) == 0 {
+			return backend{}, false
 		}
+		b.targets, b.service = targets, true
+	} else {
+		b.targets = []*url.URL{{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}}
 	}
-	b.targets = []*url.URL{{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}}
+	b.instance = cs.instance(m.instanceID, m.networkPartitionID)
 	return b, true
 }
 
