@@ -63,9 +63,9 @@ type route struct {
 // instance its requests count against.
 type backend struct {
 	memberID string
-	targets  []*url.URL
+	target   *url.URL   // the member's own address; nil behind a Service
+	service  []*url.URL // the addresses of the Service that fronts it: one connection per request (kube-proxy balances connections)
 	instance *instanceStats
-	service  bool // targets are a Service's: one connection per request (kube-proxy balances connections)
 }
 
 // apply updates the topology with one event and, when routing changed, installs a new table and
@@ -333,9 +333,9 @@ func (l *LB) backendOf(s *service, c *cluster, cs *clusterStats, m *member, prox
 		if len(targets) == 0 {
 			return backend{}, false
 		}
-		b.targets, b.service = targets, true
+		b.service = targets
 	} else {
-		b.targets = []*url.URL{{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}}
+		b.target = &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}
 	}
 	b.instance = cs.instance(m.instanceID, m.networkPartitionID)
 	return b, true
