@@ -83,7 +83,7 @@ func (d *podDeletions) of(member string) time.Time {
 // would forward it, not to a pod IP). A pod deleted
 // with kubectl is replaced; scale-in runs the cleanup flow before the pod is deleted; a restarted
 // `strata up` adopts the running pods without restarting them and removes a pod with Strata's
-// labels that no member owns.
+// labels that no member owns. A Service deleted with kubectl leaves the cluster's kubernetesServices.
 func TestKubernetesMembers(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -260,6 +260,13 @@ func TestKubernetesMembers(t *testing.T) {
 	if ready.IsZero() || deleted.IsZero() || deleted.Before(ready) {
 		t.Errorf("member %s: ready to shut down at %v, pod deletion at %v: want the cleanup flow first", gone, ready, deleted)
 	}
+
+	// The Service deleted outside Strata: the cluster's kubernetesServices stop listing it.
+	kc.Kubectl(t, "delete", "service", "-n", "default", ks.ID)
+	waitUntil(t, 30*time.Second, "the deleted Service unlisted", func() bool {
+		_, topo, _ := call(t, http.MethodGet, api+"/api/cluster/"+clusterID, "")
+		return strings.Contains(topo, `"kubernetesServices":[]`)
+	})
 }
 
 // servedThroughNodePort sends requests through the load balancer and checks that each was served
