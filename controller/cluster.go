@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -331,8 +332,9 @@ func (c *Controller) handleClusterStatus(e model.Event) {
 	c.emitLocked(out(cl), rec)
 }
 
-// addServicesLocked records the services a driver reported for a cluster that it does not hold
-// yet (by id and Kubernetes cluster) and marks the cluster a Kubernetes cluster.
+// addServicesLocked records the services a driver reported for a cluster: a new one (by id and
+// Kubernetes cluster) is added, one that was recreated with other values replaces the old; the
+// cluster is marked a Kubernetes cluster.
 func (c *Controller) addServicesLocked(clusterID string, services []model.KubernetesService) {
 	cl := c.clusters[clusterID]
 	if cl == nil || len(services) == 0 {
@@ -340,10 +342,15 @@ func (c *Controller) addServicesLocked(clusterID string, services []model.Kubern
 	}
 	changed := false
 	for _, s := range services {
-		if !slices.ContainsFunc(cl.Cluster.KubernetesServices, func(o model.KubernetesService) bool {
+		i := slices.IndexFunc(cl.Cluster.KubernetesServices, func(o model.KubernetesService) bool {
 			return o.ID == s.ID && o.KubernetesClusterID == s.KubernetesClusterID
-		}) {
+		})
+		switch {
+		case i < 0:
 			cl.Cluster.KubernetesServices = append(cl.Cluster.KubernetesServices, s)
+			changed = true
+		case !reflect.DeepEqual(cl.Cluster.KubernetesServices[i], s):
+			cl.Cluster.KubernetesServices[i] = s
 			changed = true
 		}
 	}

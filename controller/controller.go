@@ -292,6 +292,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		if w, ok := d.(Watcher); ok {
 			wg.Go(func() { w.Watch(ctx, func(e Exit) { c.instanceExited(typ, e) }) })
 		}
+		if w, ok := d.(ServiceWatcher); ok {
+			wg.Go(func() { w.WatchServices(ctx, c.serviceGone) })
+		}
 	}
 	wg.Go(func() { c.worker(ctx) })
 	for range c.opts.TerminateParallelism {

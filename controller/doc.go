@@ -27,7 +27,8 @@
 //     ClusterInstance* events on the matching cluster/status events;
 //   - MemberCreatedEvent when the member is recorded, before the driver's Start (StartMember
 //     waits until the bus has taken it); MemberInitializedEvent after Start returned the
-//     instance id and addresses;
+//     instance id and addresses (with the cluster's kubernetesServices, which Start's Services
+//     add to and a ServiceWatcher's reports remove from: they change no event of their own);
 //   - MemberStartedEvent on InstanceStartedEvent, MemberActivatedEvent (port map from the
 //     cartridge's port mappings, the member's addresses) on InstanceActivatedEvent,
 //     MemberMaintenanceModeEvent on InstanceMaintenanceModeEvent, MemberReadyToShutdownEvent on
@@ -143,7 +144,7 @@
 // # Concurrency and lock order
 //
 // Goroutines: Run's (tickers), the worker (status events), the publisher (outbox), the flusher
-// (state writes), one per Watcher, and the callers of the API. Locks, in the order they may be
+// (state writes), one per Watcher and one per ServiceWatcher, and the callers of the API. Locks, in the order they may be
 // taken: Controller.mu (all state), then Controller.outMu (the outbox), Controller.dirtyMu
 // (the set of members to write) and Controller.termMu (the termination queue); the last three
 // are never held together. The terminators (TerminateParallelism goroutines) are Run's too. No lock is held while

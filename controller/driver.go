@@ -37,6 +37,22 @@ type Watcher interface {
 	Watch(ctx context.Context, report func(Exit))
 }
 
+// ServiceWatcher is implemented by a Driver whose clusters are fronted by services it creates
+// (Kubernetes Services, reported in Started.Services). Run calls WatchServices once per driver in
+// its own goroutine; it calls report for each such service that is gone (deleted by the driver
+// with its cluster's last instance, or by someone else), so that the cluster's
+// kubernetesServices stop listing it, and returns when ctx ends. report is safe for concurrent use.
+type ServiceWatcher interface {
+	WatchServices(ctx context.Context, report func(ServiceGone))
+}
+
+// ServiceGone names a service that no longer fronts a cluster.
+type ServiceGone struct {
+	ClusterID           string // the cluster it fronted
+	ServiceID           string // model.KubernetesService.ID
+	KubernetesClusterID string
+}
+
 // Instance is what a Driver needs to start one member.
 type Instance struct {
 	MemberID           string

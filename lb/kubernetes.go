@@ -25,11 +25,12 @@ import (
 
 // kubernetesClusterOf is the Kubernetes cluster named by a kubernetes driver's instance id, or "".
 func kubernetesClusterOf(instanceID string) string {
-	parts := strings.Split(instanceID, "/")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+	k8s, rest, ok := strings.Cut(instanceID, "/")
+	ns, pod, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || k8s == "" || ns == "" || pod == "" || strings.Contains(pod, "/") {
 		return ""
 	}
-	return parts[0]
+	return k8s
 }
 
 // serviceTargets returns the addresses of the Service that fronts member m's container port, and

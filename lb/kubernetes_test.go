@@ -237,3 +237,17 @@ func TestKubernetesInFlightPerInstance(t *testing.T) {
 		t.Errorf("in flight per cluster instance %v, want 2 for each of ci1 and ci2", got)
 	}
 }
+
+func TestKubernetesClusterOf(t *testing.T) {
+	for _, tc := range []struct{ name, id, want string }{
+		{name: "pod", id: "k8s-1/default/pod-a", want: "k8s-1"},
+		{name: "member id", id: "app.web.php.domain1234"},
+		{name: "too many parts", id: "a/b/c/d"},
+		{name: "empty part", id: "a//c"},
+		{name: "empty", id: ""},
+	} {
+		if got := kubernetesClusterOf(tc.id); got != tc.want {
+			t.Errorf("%s: kubernetesClusterOf(%q) = %q, want %q", tc.name, tc.id, got, tc.want)
+		}
+	}
+}

@@ -25,8 +25,14 @@ type pick struct {
 	close  bool // the target is a Service's: do not keep the connection
 }
 
-// target returns the backend's target for turn k.
-func (b *backend) target(k uint64) *url.URL { return b.targets[k%uint64(len(b.targets))] }
+// targetAt returns where the backend's request of turn k goes: the member's address, or the
+// Service's addresses in turn.
+func (b *backend) targetAt(k uint64) *url.URL {
+	if len(b.service) == 0 {
+		return b.target
+	}
+	return b.service[k%uint64(len(b.service))]
+}
 
 // handler serves one proxy port: it finds the cluster by host, picks the next Active member round
 // robin, and proxies; with no member to serve the request it answers 503 at once.
@@ -70,7 +76,7 @@ func (l *LB) handler(port int) http.Handler {
 		l.metrics.inFlight.Inc()
 		inst.add(l.opts.Now(), 1)
 		defer func() { inst.add(l.opts.Now(), -1); l.metrics.inFlight.Dec() }()
-		p := &pick{route: rt, i: i, k: k, n: max(n, len(b.targets)), target: b.target(k), close: b.service}
+		p := &pick{route: rt, i: i, k: k, n: max(n, len(b.service)), target: b.targetAt(k), close: len(b.service) > 0}
 		l.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, p)))
 	})
 }
@@ -98,7 +104,7 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 		p.tried++
 		f.retries.Inc()
 		p.k++
-		p.i, p.target = i, next.target(p.k)
+		p.i, p.target = i, next.targetAt(p.k)
 		r = r.Clone(r.Context())
 		if r.GetBody != nil {
 			if r.Body, err = r.GetBody(); err != nil {

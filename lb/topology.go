@@ -63,9 +63,9 @@ type route struct {
 // instance its requests count against.
 type backend struct {
 	memberID string
-	targets  []*url.URL
+	target   *url.URL   // the member's own address; nil behind a Service
+	service  []*url.URL // the addresses of the Service that fronts it: one connection per request (kube-proxy balances connections)
 	instance *instanceStats
-	service  bool // targets are a Service's: one connection per request (kube-proxy balances connections)
 }
 
 // apply updates the topology with one event and, when routing changed, installs a new table and
@@ -328,14 +328,16 @@ func (l *LB) backendOf(s *service, c *cluster, cs *clusterStats, m *member, prox
 	if strings.EqualFold(port.Protocol, "https") {
 		scheme = "https"
 	}
-	b := backend{memberID: m.id, instance: cs.instance(m.instanceID, m.networkPartitionID)}
-	if !l.opts.KubernetesPodIPs {
-		if targets, ok := serviceTargets(c, m, scheme, port.Value); ok {
-			b.targets, b.service = targets, true
-			return b, len(targets) > 0
+	b := backend{memberID: m.id}
+	if targets, ok := serviceTargets(c, m, scheme, port.Value); ok && !l.opts.KubernetesPodIPs {
+		if len(targets) == 0 {
+			return backend{}, false
 		}
+		b.service = targets
+	} else {
+		b.target = &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}
 	}
-	b.targets = []*url.URL{{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}}
+	b.instance = cs.instance(m.instanceID, m.networkPartitionID)
 	return b, true
 }
 

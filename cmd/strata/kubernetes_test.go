@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/strata-paas/strata/controller/kubernetes"
 	"github.com/strata-paas/strata/controller/kubernetes/kubetest"
+	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
@@ -76,10 +78,12 @@ func (d *podDeletions) of(member string) time.Time {
 // partition names a Kubernetes cluster defined over REST (a real API server, a test node that
 // runs the pods' containers as local processes): two members go Active through their real
 // agents, as pods with Strata's labels and the payload in their environment, behind a NodePort
-// Service that the topology records, and the load balancer serves through them. A pod deleted
+// Service that the topology records at the Kubernetes host's address, and the load balancer serves
+// them through that Service (every request goes through the test node's node port, as kube-proxy
+// would forward it, not to a pod IP). A pod deleted
 // with kubectl is replaced; scale-in runs the cleanup flow before the pod is deleted; a restarted
 // `strata up` adopts the running pods without restarting them and removes a pod with Strata's
-// labels that no member owns.
+// labels that no member owns. A Service deleted with kubectl leaves the cluster's kubernetesServices.
 func TestKubernetesMembers(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -118,7 +122,8 @@ func TestKubernetesMembers(t *testing.T) {
 	)
 	posts := []post{
 		{"/kubernetesClusters", map[string]any{"clusterId": k8s, "kubernetesMaster": map[string]any{"hostId": "master", "publicIPAddress": "192.0.2.1"},
-			"portRange": map[string]any{"lower": 31000, "upper": 31099},
+			"kubernetesHosts": []map[string]any{{"hostId": node.Name, "privateIPAddress": node.IP, "publicIPAddress": node.IP}},
+			"portRange":       map[string]any{"lower": 31000, "upper": 31099},
 			"property": []map[string]string{{"name": "kubeconfig", "value": kc.Kubeconfig}, {"name": "context", "value": "kubetest"},
 				{"name": "payload_parameter.stats.notifier.interval", "value": "1"}, {"name": "payload_parameter.port.check.interval", "value": "1"}}}},
 		{"/networkPartitions", map[string]any{"id": np, "provider": "kubernetes", "partitions": []map[string]any{{"id": partition,
@@ -174,10 +179,21 @@ func TestKubernetesMembers(t *testing.T) {
 		t.Fatalf("services %v %v", svcs, err)
 	}
 	_, topo, _ := call(t, http.MethodGet, api+"/api/cluster/"+clusterID, "")
-	if !strings.Contains(topo, `"kubernetesClusterId":"`+k8s+`"`) || !strings.Contains(topo, `"serviceType":"NodePort"`) {
-		t.Errorf("the cluster's kubernetesServices: %s", topo)
+	var view struct {
+		KubernetesServices []model.KubernetesService `json:"kubernetesServices"`
+	}
+	if err := json.Unmarshal([]byte(topo), &view); err != nil || len(view.KubernetesServices) != 1 {
+		t.Fatalf("the cluster's kubernetesServices: %v in %s", err, topo)
+	}
+	ks := view.KubernetesServices[0]
+	if ks.KubernetesClusterID != k8s || ks.ServiceType != "NodePort" || ks.Port < 31000 || ks.Port > 31099 ||
+		!slices.Equal(ks.PublicIPs, []string{node.IP}) {
+		t.Errorf("the cluster's Service %+v: want a NodePort in 31000-31099 at the host %s (not the master)", ks, node.IP)
 	}
 	waitServed(t, lb, "/", "k8s\n", members, 60*time.Second)
+	// Every request went through the node port: one forwarded connection per request, none to a
+	// pod IP directly.
+	servedThroughNodePort(t, node, lb, int32(ks.Port), members)
 
 	// kubectl delete pod: the member is replaced.
 	victim := members[0]
@@ -219,6 +235,7 @@ func TestKubernetesMembers(t *testing.T) {
 		}
 	}
 	waitServed(t, lb, "/", "k8s\n", members, 60*time.Second)
+	servedThroughNodePort(t, node, lb, int32(ks.Port), members)
 
 	// Scale-in (partitionMax 2 -> 1): the cleanup flow completes before the pod is deleted.
 	if code, body, _ := call(t, http.MethodPut, api+"/api/deploymentPolicies", jsonText(t, k8sDeploymentPolicy(1))); code != http.StatusOK {
@@ -242,6 +259,32 @@ func TestKubernetesMembers(t *testing.T) {
 	ready := events.first(gone, "MemberReadyToShutdownEvent")
 	if ready.IsZero() || deleted.IsZero() || deleted.Before(ready) {
 		t.Errorf("member %s: ready to shut down at %v, pod deletion at %v: want the cleanup flow first", gone, ready, deleted)
+	}
+
+	// The Service deleted outside Strata: the cluster's kubernetesServices stop listing it.
+	kc.Kubectl(t, "delete", "service", "-n", "default", ks.ID)
+	waitUntil(t, 30*time.Second, "the deleted Service unlisted", func() bool {
+		_, topo, _ := call(t, http.MethodGet, api+"/api/cluster/"+clusterID, "")
+		return strings.Contains(topo, `"kubernetesServices":[]`)
+	})
+}
+
+// servedThroughNodePort sends requests through the load balancer and checks that each was served
+// by a member and reached it through the test node's node port (one connection forwarded per
+// request), not at the member's pod IP.
+func servedThroughNodePort(t *testing.T, node *kubetest.Node, lb string, nodePort int32, members []string) {
+	t.Helper()
+	const n = 10
+	client := &http.Client{Timeout: 5 * time.Second}
+	before := node.Forwarded(nodePort)
+	for range n {
+		code, body, member, err := fetch(client, lb+"/")
+		if err != nil || code != http.StatusOK || body != "k8s\n" || !slices.Contains(members, member) {
+			t.Fatalf("through the load balancer: %d %q from member %q, %v; want the page from one of %v", code, body, member, err, members)
+		}
+	}
+	if got := node.Forwarded(nodePort) - before; got != n {
+		t.Errorf("%d requests served, %d connections forwarded from node port %d: want each request through the Service", n, got, nodePort)
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package kubernetes is the `kubernetes` IaaS driver: every member is a pod on the Kubernetes
 // cluster its partition names (the partition property "cluster", a definition of
 // /api/kubernetesClusters that the Clusters option gives). One driver serves several clusters:
-// each has its client and one pod informer, label-selected on app.kubernetes.io/managed-by=strata
-// in the definition's namespace, started on first use.
+// each has its client and a pod and a Service informer, label-selected on
+// app.kubernetes.io/managed-by=strata in the definition's namespace, started on first use.
 //
 // # Data flow
 //
@@ -13,6 +13,9 @@
 //	          replaces it, backing off when members keep ending soon after they start)
 //	Terminate ──> delete the pod with its grace period ──(informer: gone)──> delete the Secret;
 //	          the cluster's Services go with its last pod
+//	service informer: a Service of Strata's deleted (by the driver or anyone) ──> forgotten (the
+//	      cluster's next Start creates it again) ──> WatchServices' report (the controller drops it
+//	      from the cluster's kubernetesServices)
 //
 // # Pods
 //
@@ -42,9 +45,11 @@
 // # Concurrency and locks
 //
 // Start, Terminate and List may run concurrently. Driver.mu guards the connections, every
-// connection's per-pod state (pods being terminated, exits reported, waiters) and the exit queue;
-// it is never held during an API call. A connection's svcMu serialises the creation and removal
-// of its services. Informer handlers take mu briefly; deleting an ended pod (or the Secret of a
-// pod deleted outside Strata) runs in its own goroutine, counted in Driver.bg: Close waits for
-// them, up to DeleteTimeout, so that a stopping Strata does not leave an ended pod behind.
+// connection's per-pod state (pods being terminated, exits reported, waiters), the exit queue and
+// the queue of Services gone; it is never held during an API call. A connection's svcMu
+// serialises the creation and removal of its services; the Service informer's delete handler
+// takes svcMu, then mu, one after the other. Informer handlers take mu briefly; deleting an ended
+// pod (or the Secret of a pod deleted outside Strata) runs in its own goroutine, counted in
+// Driver.bg: Close waits for them, up to DeleteTimeout, so that a stopping Strata does not leave
+// an ended pod behind.
 package kubernetes

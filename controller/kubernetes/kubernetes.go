@@ -82,6 +82,7 @@ type Driver struct {
 	opts    Options
 	log     *slog.Logger
 	exitsCh chan struct{} // capacity 1: exits were queued
+	goneCh  chan struct{} // capacity 1: services gone were queued
 
 	// bg counts the deletes that run in the background (of an ended pod, of the Secret of a pod
 	// deleted outside Strata); Close waits for them. Add is called with mu held and closed false.
@@ -90,12 +91,14 @@ type Driver struct {
 	mu     sync.Mutex // guards everything below and every conn's maps
 	conns  map[string]*conn
 	exits  []controller.Exit
+	gone   []controller.ServiceGone
 	closed bool
 }
 
 var (
-	_ controller.Driver  = (*Driver)(nil)
-	_ controller.Watcher = (*Driver)(nil)
+	_ controller.Driver         = (*Driver)(nil)
+	_ controller.Watcher        = (*Driver)(nil)
+	_ controller.ServiceWatcher = (*Driver)(nil)
 )
 
 // conn is one Kubernetes cluster: its client and its one pod informer (label-selected on
@@ -107,6 +110,7 @@ type conn struct {
 	def           model.KubernetesCluster // the latest definition, guarded by Driver.mu
 	client        kclient.Interface
 	pods          cache.SharedIndexInformer
+	svcs          cache.SharedIndexInformer // Strata's Services, to notice those that go
 	stop          chan struct{}
 	ready         chan struct{} // closed once the informer has synced
 	syncErr       error         // set before ready is closed
@@ -151,7 +155,7 @@ func New(o Options) (*Driver, error) {
 		o.Now = time.Now
 	}
 	return &Driver{opts: o, log: o.Logger.With("component", "kubernetes_driver"),
-		exitsCh: make(chan struct{}, 1), conns: map[string]*conn{}}, nil
+		exitsCh: make(chan struct{}, 1), goneCh: make(chan struct{}, 1), conns: map[string]*conn{}}, nil
 }
 
 // Close stops every informer and waits, up to DeleteTimeout, for the deletes running in the
@@ -296,7 +300,14 @@ func (d *Driver) connect(def model.KubernetesCluster, fp string) (*conn, error) 
 	}); err != nil {
 		return nil, fmt.Errorf("kubernetes: cluster %s: %w", def.ClusterID, err)
 	}
+	c.svcs = factory.Core().V1().Services().Informer()
+	if _, err := c.svcs.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj any) { d.serviceDeleted(c, obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("kubernetes: cluster %s: %w", def.ClusterID, err)
+	}
 	go c.pods.Run(c.stop)
+	go c.svcs.Run(c.stop)
 	go func() {
 		if !cache.WaitForCacheSync(c.stop, c.pods.HasSynced) {
 			c.syncErr = fmt.Errorf("kubernetes: cluster %s: the pod informer stopped before it synced", def.ClusterID)

@@ -72,8 +72,9 @@
 // One informer goroutine hands pod events to the node, which keeps one goroutine per running pod
 // (its containers, restarts, probes and status) and one per container process; another hands
 // Service events to the node ports, which run one accept loop per port and one goroutine per
-// forwarded connection and direction. Node.mu guards
-// the map of pods; each pod's state is guarded by its own mutex, taken after Node.mu.
+// forwarded connection and direction. Node.mu guards the map of pods; each pod's state is guarded
+// by its own mutex, taken after Node.mu. The node ports' mutex guards the listeners and the
+// forwarded counts; each port's own, taken after it, guards the port's open connections.
 //
 // The package is imported by tests only (internal/depcheck keeps it so).
 package kubetest
