@@ -140,9 +140,10 @@ func TestScale(t *testing.T) {
 	if *scaleMembers > 0 && f.DuringDeploy > 2*time.Second {
 		t.Errorf("a CompleteTopologyRequestEvent made during the deployment was answered after %v, want < 2s", f.DuringDeploy)
 	}
-	// The steady window holds every member's health (the 15 s interval, at least one round).
-	if rounds := uint64(steady / mock.DefaultInterval); rounds > 0 && f.Steady.Ingested < rounds*uint64(2*n) {
-		t.Errorf("the CEP took in %d health samples in the steady window of %v, want at least %d (%d members, two samples every %v)",
+	// The steady window holds every member's health (the 15 s interval, at least one round; 90 %
+	// of them, as the mock's one-second ticks and a busy machine move a round across the edges).
+	if rounds := uint64(steady / mock.DefaultInterval); rounds > 0 && f.Steady.Ingested < rounds*uint64(2*n)*9/10 {
+		t.Errorf("the CEP took in %d health samples in the steady window of %v, want about %d (%d members, two samples every %v)",
 			f.Steady.Ingested, steady, rounds*uint64(2*n), n, mock.DefaultInterval)
 	}
 	// A window of at least one CEP period holds its summaries: at least the two averages of every

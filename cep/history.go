@@ -139,7 +139,9 @@ type historyRecorder struct{ h historyWriter }
 func (r historyRecorder) RecordHealth(_ context.Context, batch []model.HealthSample) error {
 	n := 0
 	for i := range batch {
-		if !r.h.RecordHealth(batch[i]) {
+		// batch[i:i+1], not batch[i]: a single value passed to the variadic method through the
+		// interface would be copied into a new slice, one allocation per raw sample.
+		if !r.h.RecordHealth(batch[i : i+1]...) {
 			n++
 		}
 	}

@@ -134,9 +134,18 @@
 // ErrInvalidCartridge, ErrInvalidNetworkPartition, ErrPayload), which Handler maps to 404, 409
 // and 400.
 //
+// # Member index
+//
+// Each cluster keeps, per cluster instance, its member ids in order (idSet, a two-level B-tree of
+// sorted blocks) and its member counts by state, updated where a member joins MemberMap (creation,
+// load), changes state (SetStatus) and leaves it (removal): ApplicationPage and InstanceMembers,
+// the runtime view's reads, cost a page and a binary search, and the counts are summed rather than
+// counted, so none of them walks every member under mu (memberindex.go).
+//
 // # Metrics
 //
-// Collector gives strata_controller_members by state (counted under mu at each scrape),
+// Collector gives strata_controller_members by state (the member index's counts, summed under mu
+// at each scrape),
 // strata_controller_member_starts_total, strata_controller_member_start_failures_total (bad
 // requests and driver errors), strata_controller_member_terminations_total (every
 // MemberTerminatedEvent, failed starts included) and the rest of Stats.

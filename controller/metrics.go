@@ -59,8 +59,12 @@ func (x collector) Collect(ch chan<- prometheus.Metric) {
 	states := model.MemberStatuses()
 	counts := make(map[model.MemberStatus]int, len(states))
 	x.c.mu.Lock()
-	for _, m := range x.c.members {
-		counts[m.m.Status()]++
+	for _, cl := range x.c.clusters { // the member index's counts: a scrape does not walk every member
+		for _, ix := range cl.index {
+			for st, n := range ix.counts {
+				counts[st] += n
+			}
+		}
 	}
 	x.c.mu.Unlock()
 	for _, st := range states {

@@ -61,8 +61,14 @@ func (w *window[T]) popFront() int64 {
 	n := int64(w.sizes[w.head])
 	w.head++
 	if w.head > 1024 && w.head*2 > len(w.rows) {
-		w.rows = append(w.rows[:0:0], w.rows[w.head:]...)
-		w.sizes = append(w.sizes[:0:0], w.sizes[w.head:]...)
+		// Move the live rows to the front of the same arrays. A full store evicts a row for every
+		// row in: copying them into new arrays sized to fit made the next append grow them again,
+		// two copies and a fresh array of every row each cycle (~1 KB and ~5 µs a row at the
+		// bound, the CEP's 600 000 summaries a minute at 100 000 members).
+		k := copy(w.rows, w.rows[w.head:])
+		clear(w.rows[k:])
+		w.rows = w.rows[:k]
+		w.sizes = w.sizes[:copy(w.sizes, w.sizes[w.head:])]
 		w.head = 0
 	}
 	return n

@@ -39,6 +39,12 @@ func TestMemoryBounds(t *testing.T) {
 		}
 		m.mu.RLock()
 		bytes, n := m.bytes, m.logs.len()
+		// Eviction moved the rows it kept, several times: they are the newest, in order.
+		for i, e := range m.logs.live() {
+			if want := fmt.Sprintf("line %05d", 10000-n+i); e.Message != want {
+				t.Fatalf("row %d of %d is %q, want %q", i, n, e.Message, want)
+			}
+		}
 		m.mu.RUnlock()
 		if bytes > 64<<10 || n == 0 || n >= 10000 {
 			t.Errorf("%d rows in %d bytes, want under the 64 KiB bound", n, bytes)
