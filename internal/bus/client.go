@@ -127,6 +127,9 @@ type Stats struct {
 	Rejected     uint64 // Publish calls that failed with ErrOutboxFull
 	Received     uint64 // messages received from the broker
 	DecodeErrors uint64 // events that model.Unmarshal could not decode
+	// SharedDecodes counts the complete topologies a subscription took from another's decoding
+	// (sharedDecode).
+	SharedDecodes uint64
 	// Queues are the consumers' queues by name (Consumer; "default" for subscriptions made on the
 	// Client itself).
 	Queues          map[string]QueueStats
@@ -151,6 +154,7 @@ type Client struct {
 	running atomic.Bool
 	ready   chan struct{} // capacity 1: a message was queued
 	subs    atomic.Pointer[[]subscription]
+	shared  sharedDecode // the last complete topology decoded, for the other subscriptions
 
 	mu                 sync.Mutex // guards everything below
 	queue              []outMsg   // the outbox; queue[head:] are waiting, oldest first
@@ -164,6 +168,7 @@ type Client struct {
 	lastErr            error          // why the last attempt failed or connection ended; nil while connected
 
 	queued, sent, rejected, received, decodeErrors atomic.Uint64
+	sharedDecodes                                  atomic.Uint64
 	connects, connectFailures                      atomic.Uint64
 
 	decodeLogged sync.Map // topic -> struct{}: decode errors already logged
@@ -292,6 +297,7 @@ func (c *Client) Stats() Stats {
 		Rejected:        c.rejected.Load(),
 		Received:        c.received.Load(),
 		DecodeErrors:    c.decodeErrors.Load(),
+		SharedDecodes:   c.sharedDecodes.Load(),
 		Queues:          c.queueStats(),
 		Connects:        c.connects.Load(),
 		ConnectFailures: c.connectFailures.Load(),
