@@ -63,7 +63,7 @@ func phaseHWM(t *testing.T, phase string) string {
 
 func mb(b uint64) string { return fmt.Sprintf("%d MB", b>>20) }
 
-var scaleMemMembers = flag.Int("scale.memmembers", 2000, "members of TestScaleMemory's cluster")
+var scaleMemMembers = flag.Int("scale.memmembers", 1000, "members of TestScaleMemory's cluster")
 
 // maxHeapPerMember bounds the live heap each Active mock member costs the whole platform
 // (controller, mock IaaS, CEP, autoscaler, load balancer, bus, caches) for TestScaleMemory.
@@ -72,7 +72,7 @@ var scaleMemMembers = flag.Int("scale.memmembers", 2000, "members of TestScaleMe
 const maxHeapPerMember = 8 << 10
 
 // TestScaleMemory is the memory guard of issue 17: the scale harness with -scale.memmembers
-// members (2 000), the live heap (after a GC) measured when the platform is ready and again once
+// members (1 000), the live heap (after a GC) measured when the platform is ready and again once
 // every member is Active. The difference per member must come under maxHeapPerMember within
 // half a minute: a decoding or a queue in flight at one moment is not what the members keep. A
 // memory bound, not a timing: it holds on a busy machine.
