@@ -132,8 +132,10 @@
 // one at start and again every TopologyRequestInterval), as Stratos' autoscaler waits for an
 // initialized topology: clusters registered before it (the manager resyncs its deployed clusters
 // at start) would show none of their running members, and the min check would start duplicates.
-// The last complete topology is kept: a cluster instance registered after it arrived learns its
-// members from it (less those terminated since), for the same reason.
+// What it needs of the last complete topology is kept (each cluster's instances, and its members'
+// ids, cluster instances, partitions and states; not the decoded topology, ~2 KB a member): a
+// cluster instance registered after it arrived learns its members from it (less those terminated
+// since), for the same reason.
 //
 // RegisterCluster is the explicit way (the manager knows the application's cartridge min and
 // max). ClusterCreatedEvent and ApplicationClustersCreatedEvent create monitors too when the

@@ -64,5 +64,11 @@
 //
 //	go test -run 'TestScale$' -timeout 0 -v ./bench -scale.members=5000
 //
+// It also logs the peak RSS after each phase. With -scale.heapprofile=FILE it writes a heap
+// profile once every member is Active (the peak; -test.memprofile is taken after the undeploy)
+// and logs the RSS (anonymous and file-backed), the live heap, the stacks, the goroutines and the
+// bbolt files' sizes then (scale_mem_test.go). TestScaleMemory is the memory guard: the live heap
+// each Active member adds (-scale.memmembers, 1 000) must stay under 8 KiB.
+//
 // Nothing imports this package; it may import everything.
 package bench

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,34 @@ type cluster struct {
 	// index holds, by cluster instance, the ids and counts by state of the members in
 	// Cluster.MemberMap (memberindex.go).
 	index map[string]*instanceIndex
+	// portMap is the port map of portMapFrom, shared by the cluster's Active members (nothing
+	// modifies a member's port map: events and copies clone it), not one map each (issue 17).
+	portMap     model.PortMap
+	portMapFrom *model.Cartridge
+	// minCount holds the properties of members started with only a min count, by the count:
+	// shared by those members like portMap.
+	minCount map[int]model.Properties
+}
+
+// minCountProperties are the properties of a member started with min count n and no other.
+func (cl *cluster) minCountProperties(n int) model.Properties {
+	p := cl.minCount[n]
+	if p == nil {
+		if cl.minCount == nil {
+			cl.minCount = map[int]model.Properties{}
+		}
+		p = model.Properties{model.PayloadMinCount: strconv.Itoa(n)}
+		cl.minCount[n] = p
+	}
+	return p
+}
+
+// portMapOf is the port map of the cluster's cartridge ct, the one made for ct before if any.
+func (cl *cluster) portMapOf(ct *model.Cartridge) model.PortMap {
+	if cl.portMapFrom != ct {
+		cl.portMap, cl.portMapFrom = ct.PortMap(), ct
+	}
+	return cl.portMap
 }
 
 // member is a member of the topology and what the controller keeps about it.

@@ -46,7 +46,9 @@
 //     fields change), the publisher encodes only the members that changed (from copies taken
 //     under mu) and splices every member's bytes into the services and clusters, which it
 //     encodes without their members (topology_encode.go). The bytes are those encoding/json
-//     writes for the whole topology.
+//     writes for the whole topology. Once they are, each unchanged member's JSON is a slice of
+//     them rather than a copy of its own. Members of a cluster share their port map and, when
+//     started with only a min count, their properties (issue 17: memory per member).
 //
 // A start that fails (the request names an unknown network partition or partition, no driver
 // serves the provider, the driver's Start fails) or whose instance ends before the member is
@@ -114,7 +116,7 @@
 // # Restart and adoption
 //
 // Cartridges, network partitions, clusters (with their cluster instances and credentials) and
-// members (with state stack, addresses, payload and driver) are kept in bbolt. API changes are
+// members (with state stack, addresses and driver; the payload is the driver's) are kept in bbolt. API changes are
 // written before the call returns; status transitions are written behind by the flusher, which
 // writes every member changed since its last transaction in one transaction. Run writes what is
 // left before it returns; a crash can lose the transitions of the last transaction in flight,

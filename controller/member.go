@@ -54,10 +54,10 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	if strings.EqualFold(in.Cartridge.LoadBalancingIPType, "public") {
 		m.LoadBalancingIPType = model.IPPublic
 	}
-	if req.MinCount > 0 {
-		if m.Properties == nil {
-			m.Properties = model.Properties{}
-		}
+	switch {
+	case req.MinCount > 0 && len(req.Properties) == 0:
+		m.Properties = cl.minCountProperties(req.MinCount)
+	case req.MinCount > 0:
 		m.Properties[model.PayloadMinCount] = strconv.Itoa(req.MinCount)
 	}
 	m.MemberStateManager.Identifier = id
@@ -443,7 +443,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 	mem.changed()
 	if to == model.MemberActive {
 		if ct := c.cartridges[m.ServiceName]; ct != nil {
-			m.PortMap = ct.PortMap()
+			m.PortMap = cl.portMapOf(ct)
 		}
 		cl.startFailure = nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -263,4 +264,36 @@ func TestMemberJSONInTheTopology(t *testing.T) {
 	c.markDirty("m-000001")
 	c.flush()
 	checkEncoding(t, c, b, "after a change")
+}
+
+// TestActiveMembersSharePortMap: the members of a cluster that go Active share their cartridge's
+// port map instead of one map each (issue 17: ~300 B a member), and a changed cartridge gets a
+// new one.
+func TestActiveMembersSharePortMap(t *testing.T) {
+	c, _ := controllerWithMembers(t, 100)
+	ct := &model.Cartridge{Type: "php", PortMapping: []model.PortMapping{{Name: "http", Protocol: "http", Port: 8080, ProxyPort: 8280}}}
+	c.cartridges["php"] = ct
+	activate := func() map[unsafe.Pointer]int {
+		seen := map[unsafe.Pointer]int{}
+		for id, mem := range c.members {
+			mem.m.MemberStateManager.StateStack = []model.MemberStatus{model.MemberStarting}
+			c.memberTransition(t.Context(), id, "", model.MemberActive, func(m *model.Member, _ *cluster) model.Event {
+				return &model.MemberActivatedEvent{ServiceName: m.ServiceName, ClusterID: m.ClusterID, MemberID: m.MemberID, PortMap: maps.Clone(m.PortMap)}
+			})
+			seen[reflect.ValueOf(mem.m.PortMap).UnsafePointer()]++
+		}
+		return seen
+	}
+	if got := activate(); len(got) != 1 {
+		t.Errorf("100 Active members have %d port maps, want 1", len(got))
+	}
+	first := c.members["m-000000"].m.PortMap
+	if want := ct.PortMap(); !maps.Equal(first, want) {
+		t.Errorf("port map %v, want %v", first, want)
+	}
+	c.cartridges["php"] = &model.Cartridge{Type: "php", PortMapping: []model.PortMapping{{Name: "http", Protocol: "http", Port: 9090, ProxyPort: 8280}}}
+	activate()
+	if got := c.members["m-000000"].m.PortMap[8280].Value; got != 9090 {
+		t.Errorf("after the cartridge changed the port is %d, want 9090", got)
+	}
 }

@@ -3,7 +3,11 @@ package lb
 import (
 	"fmt"
 	"log/slog"
+	"maps"
+	"reflect"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -75,5 +79,37 @@ func BenchmarkMemberEvent(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMembersShareIDsAndPortMaps: the members of a cluster hold one copy of their cluster
+// instance and network partition ids and of their port map, although each event carries (as
+// decoded from the bus) its own (issue 17: ~400 B a member).
+func TestMembersShareIDsAndPortMaps(t *testing.T) {
+	l := lbWithMembers(t, 0)
+	for i := range 100 {
+		for _, e := range memberCycle(fmt.Sprintf("m-%03d", i))[:4] {
+			switch e := e.(type) { // as decoded: every event its own strings and map
+			case *model.MemberCreatedEvent:
+				e.ClusterInstanceID, e.NetworkPartitionID = strings.Clone(e.ClusterInstanceID), strings.Clone(e.NetworkPartitionID)
+			case *model.MemberActivatedEvent:
+				e.ClusterInstanceID, e.NetworkPartitionID = strings.Clone(e.ClusterInstanceID), strings.Clone(e.NetworkPartitionID)
+				e.PortMap = maps.Clone(e.PortMap)
+			}
+			l.apply(e)
+		}
+	}
+	ids, portMaps := map[*byte]bool{}, map[unsafe.Pointer]bool{}
+	l.mu.Lock()
+	for _, m := range l.services["php"].clusters["c1"].members {
+		ids[unsafe.StringData(m.instanceID)], ids[unsafe.StringData(m.networkPartitionID)] = true, true
+		portMaps[reflect.ValueOf(m.portMap).UnsafePointer()] = true
+	}
+	l.mu.Unlock()
+	if len(ids) != 2 || len(portMaps) != 1 {
+		t.Errorf("100 members hold %d id strings and %d port maps, want 2 and 1", len(ids), len(portMaps))
+	}
+	if _, _, got, _ := l.table.Load().ports[8280].only.backends.at(0); got != 100 {
+		t.Errorf("%d backends, want 100", got)
 	}
 }

@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,10 +23,45 @@ type service struct {
 }
 
 type cluster struct {
-	id, service        string
-	hostNames          []string
-	members            map[string]*member
-	kubernetesServices []model.KubernetesService // the Services that front it on Kubernetes (kubernetes.go)
+	id, service string
+	hostNames   []string
+	members     map[string]*member
+	// kubernetesServices are the Services that front it on Kubernetes (kubernetes.go).
+	kubernetesServices []model.KubernetesService
+	// names and portMaps hold one copy of the cluster instance and network partition ids and of
+	// the port maps its members name: each event decodes its own, and a member kept them (issue
+	// 17: ~400 B a member).
+	names    map[string]string
+	portMaps []model.PortMap
+}
+
+// maxSharedPortMaps bounds the port maps a cluster shares (its members normally have one).
+const maxSharedPortMaps = 4
+
+// share makes m hold c's copies of its ids and port map.
+func (c *cluster) share(m *member) {
+	if c.names == nil {
+		c.names = map[string]string{}
+	}
+	for _, s := range []*string{&m.instanceID, &m.networkPartitionID} {
+		if v, ok := c.names[*s]; ok {
+			*s = v
+		} else if len(c.names) < 64 {
+			c.names[*s] = *s
+		}
+	}
+	if m.portMap == nil {
+		return
+	}
+	for _, pm := range c.portMaps {
+		if maps.Equal(pm, m.portMap) {
+			m.portMap = pm
+			return
+		}
+	}
+	if len(c.portMaps) < maxSharedPortMaps {
+		c.portMaps = append(c.portMaps, m.portMap)
+	}
 }
 
 type member struct {
@@ -205,8 +241,10 @@ func (l *LB) addClusterLocked(c *model.Cluster) {
 		if ip == "" {
 			ip = firstIP("", m.MemberPrivateIPs)
 		}
-		cl.members[id] = &member{id: id, instanceID: m.ClusterInstanceID, networkPartitionID: m.NetworkPartitionID,
+		lm := &member{id: id, instanceID: m.ClusterInstanceID, networkPartitionID: m.NetworkPartitionID,
 			status: m.Status(), ip: ip, portMap: m.PortMap, kubernetesCluster: kubernetesClusterOf(m.InstanceID)}
+		cl.share(lm)
+		cl.members[id] = lm
 	}
 	svc.clusters[c.ClusterID] = cl
 }
@@ -263,6 +301,7 @@ func (l *LB) changeMemberLocked(service, clusterID, id string, create bool, chan
 	}
 	old := *m
 	change(m)
+	c.share(m)
 	l.memberChangedLocked(c, &old, m)
 }
 

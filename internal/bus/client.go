@@ -129,6 +129,9 @@ type Stats struct {
 	Superseded   uint64 // PublishLatest messages replaced by a newer one before they were sent
 	Received     uint64 // messages received from the broker
 	DecodeErrors uint64 // events that model.Unmarshal could not decode
+	// SharedDecodes counts the complete topologies a subscription took from another's decoding
+	// (sharedDecode).
+	SharedDecodes uint64
 	// Queues are the consumers' queues by name (Consumer; "default" for subscriptions made on the
 	// Client itself).
 	Queues          map[string]QueueStats
@@ -153,6 +156,7 @@ type Client struct {
 	running atomic.Bool
 	ready   chan struct{} // capacity 1: a message was queued
 	subs    atomic.Pointer[[]subscription]
+	shared  sharedDecode // the last complete topology decoded, for the other subscriptions
 
 	mu                 sync.Mutex // guards everything below
 	queue              []outMsg   // the outbox; queue[head:] are waiting, oldest first
@@ -170,6 +174,7 @@ type Client struct {
 
 	queued, sent, rejected, received, decodeErrors atomic.Uint64
 	superseded                                     atomic.Uint64
+	sharedDecodes                                  atomic.Uint64
 	connects, connectFailures                      atomic.Uint64
 
 	decodeLogged sync.Map // topic -> struct{}: decode errors already logged
@@ -299,6 +304,7 @@ func (c *Client) Stats() Stats {
 		Superseded:      c.superseded.Load(),
 		Received:        c.received.Load(),
 		DecodeErrors:    c.decodeErrors.Load(),
+		SharedDecodes:   c.sharedDecodes.Load(),
 		Queues:          c.queueStats(),
 		Connects:        c.connects.Load(),
 		ConnectFailures: c.connectFailures.Load(),

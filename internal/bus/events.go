@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"unsafe"
+	"weak"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -55,8 +58,52 @@ func summaryKey(e model.Event) string {
 }
 
 // EventHandler receives a decoded event: a pointer to the event type, e.g.
-// *model.MemberActivatedEvent or *model.Summary. It runs like a Handler.
+// *model.MemberActivatedEvent or *model.Summary. It runs like a Handler. The event is the
+// handler's to keep but not to modify: a CompleteTopologyEvent is shared by the handlers of one
+// Client that it reaches at once (sharedDecode).
 type EventHandler func(topic string, e model.Event)
+
+// sharedDecodeMin is the size from which a message may be decoded once for every subscription
+// of the client it reaches.
+const sharedDecodeMin = 256 << 10
+
+// sharedDecode is the last CompleteTopologyEvent a Client decoded, weakly held, with a weak
+// pointer to the bytes it came from. The controller's complete topology (~880 B a member, ~4 KB
+// a member decoded: 400 MB at 100 000 members) reaches the CEP, the autoscaler and the load
+// balancer of `strata up` at the same moment on one connection, and each decoded its own copy
+// (issue 17). Now a subscription whose message is the one decoded last takes that event while
+// another still holds it. Weak pointers keep neither the bytes nor the event alive, and a weak
+// pointer to new bytes never equals one to freed bytes at the same address.
+type sharedDecode struct {
+	mu    sync.Mutex // held while decoding, so that the others wait for the event
+	topic string
+	from  weak.Pointer[byte]
+	ev    weak.Pointer[model.CompleteTopologyEvent]
+}
+
+// decode is model.Unmarshal, sharing a large CompleteTopologyEvent (see sharedDecode).
+func (c *Client) decode(topic string, payload []byte) (model.Event, error) {
+	if len(payload) < sharedDecodeMin || topic != completeTopologyTopic {
+		return model.Unmarshal(topic, payload)
+	}
+	s := &c.shared
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := weak.Make(unsafe.SliceData(payload))
+	if s.topic == topic && s.from == from {
+		if ev := s.ev.Value(); ev != nil {
+			c.sharedDecodes.Add(1)
+			return ev, nil
+		}
+	}
+	e, err := model.Unmarshal(topic, payload)
+	if ev, ok := e.(*model.CompleteTopologyEvent); ok && err == nil {
+		s.topic, s.from, s.ev = topic, from, weak.Make(ev)
+	}
+	return e, err
+}
+
+var completeTopologyTopic = model.TopicOf(&model.CompleteTopologyEvent{})
 
 // SubscribeEvents subscribes to filter (for example "topology/#") and hands every message that
 // model.Unmarshal decodes to handler. A message that does not decode (an unknown class, bad JSON)
@@ -71,7 +118,7 @@ func (c *Client) subscribeEvents(ctx context.Context, filter string, handler Eve
 		return fmt.Errorf("subscribe %s: nil handler", filter)
 	}
 	return c.addSubscription(ctx, filter, func(topic string, payload []byte) {
-		e, err := model.Unmarshal(topic, payload)
+		e, err := c.decode(topic, payload)
 		if err != nil {
 			c.decodeError(topic, err)
 			return
