@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,6 +201,7 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	})
 	testenv.Eventually(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
 	f.DuringDeploy, _ = obs.askTopology(t)
+	t.Logf("during the deployment: %s", obs.trace(a))
 	testenv.Eventually(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
 	f.Deploy = time.Since(start)
 	stopProgress()
@@ -221,6 +223,7 @@ func runScale(t *testing.T, n int, steady time.Duration) scaleFigures {
 	f.SteadyCPU = time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(steadyStart)))
 
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
+	t.Logf("every member Active: %s", obs.trace(a))
 	f.RuntimeMin, f.RuntimeMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime")
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
 
@@ -284,6 +287,22 @@ type observer struct {
 	life   map[string]*lifecycle // by member id
 	ended  int                   // members seen terminated
 	more   chan struct{}         // capacity 1: ended grew
+
+	app     *app.App
+	reached atomic.Int64 // the last request reached the controller after this many ns (0: unknown)
+}
+
+// trace describes the last topology request: when the controller took it, and the platform's
+// bus client's outbox and consumer queues (depth, times full) at the answer.
+func (o *observer) trace(a *app.App) string {
+	st := a.Bus().Stats()
+	var qs []string
+	for name, q := range st.Queues {
+		qs = append(qs, fmt.Sprintf("%s %d/%d full", name, q.Depth, q.Full))
+	}
+	slices.Sort(qs)
+	return fmt.Sprintf("request reached the controller after %v; outbox %d, superseded %d; consumer queues: %s",
+		time.Duration(o.reached.Load()), st.Outbox, st.Superseded, strings.Join(qs, ", "))
 }
 
 // lifecycle is what the observer saw of one member.
@@ -295,7 +314,7 @@ func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &observer{client: c, topology: make(chan int, 16), life: map[string]*lifecycle{}, more: make(chan struct{}, 1)}
+	o := &observer{client: c, topology: make(chan int, 16), life: map[string]*lifecycle{}, more: make(chan struct{}, 1), app: a}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -397,7 +416,28 @@ func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
 	for len(o.topology) > 0 { // periodic ones that came before
 		<-o.topology
 	}
+	// Where the time goes: when the controller took the request (its count of complete
+	// topologies grows), measured by polling, next to the answer's arrival.
+	published := o.app.Controller().Stats().TopologyPublished
+	o.reached.Store(0)
 	start := time.Now()
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+				if o.app.Controller().Stats().TopologyPublished > published {
+					o.reached.Store(int64(time.Since(start)))
+					return
+				}
+			}
+		}
+	}()
 	if err := o.client.PublishEvent(t.Context(), &model.CompleteTopologyRequestEvent{}); err != nil {
 		t.Fatal(err)
 	}
