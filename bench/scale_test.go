@@ -65,13 +65,14 @@ type lossFigures struct {
 	ClientRejected  uint64 // Publish calls the platform's and the observer's clients refused (ErrOutboxFull)
 	PublishErrors   uint64 // the controller's failed publications
 	SummariesLost   uint64 // CEP summaries shed from the publish buffer or whose publication failed
+	SummaryBacklog  int    // CEP summaries waiting to be published at the end (late, not lost yet)
 	Incomplete      int    // members whose lifecycle the observer did not see whole
 	IncompleteFirst string // one of them, with what was seen
 }
 
 func (l lossFigures) String() string {
-	return fmt.Sprintf("broker dropped %d, refused %d; clients rejected %d; controller publish errors %d; CEP summaries lost %d; lifecycles incomplete %d",
-		l.BrokerDropped, l.BrokerRefused, l.ClientRejected, l.PublishErrors, l.SummariesLost, l.Incomplete)
+	return fmt.Sprintf("broker dropped %d, refused %d; clients rejected %d; controller publish errors %d; CEP summaries lost %d (waiting %d); lifecycles incomplete %d",
+		l.BrokerDropped, l.BrokerRefused, l.ClientRejected, l.PublishErrors, l.SummariesLost, l.SummaryBacklog, l.Incomplete)
 }
 
 // zero reports whether nothing was lost.
@@ -253,6 +254,7 @@ func losses(a *app.App, obs *observer) lossFigures {
 	l.PublishErrors = a.Controller().Stats().PublishErrors
 	cs := a.CEP().Stats()
 	l.SummariesLost = cs.PublishShed + cs.PublishErrors
+	l.SummaryBacklog = cs.PublishBacklog
 	l.Incomplete, l.IncompleteFirst = obs.incomplete()
 	return l
 }
