@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,13 +73,14 @@ type lossFigures struct {
 	ClientRejected  uint64 // Publish calls the platform's and the observer's clients refused (ErrOutboxFull)
 	PublishErrors   uint64 // the controller's failed publications
 	SummariesLost   uint64 // CEP summaries shed from the publish buffer or whose publication failed
+	SummaryBacklog  int    // CEP summaries waiting to be published at the end (late, not lost yet)
 	Incomplete      int    // members whose lifecycle the observer did not see whole
 	IncompleteFirst string // one of them, with what was seen
 }
 
 func (l lossFigures) String() string {
-	return fmt.Sprintf("broker dropped %d, refused %d; clients rejected %d; controller publish errors %d; CEP summaries lost %d; lifecycles incomplete %d",
-		l.BrokerDropped, l.BrokerRefused, l.ClientRejected, l.PublishErrors, l.SummariesLost, l.Incomplete)
+	return fmt.Sprintf("broker dropped %d, refused %d; clients rejected %d; controller publish errors %d; CEP summaries lost %d (waiting %d); lifecycles incomplete %d",
+		l.BrokerDropped, l.BrokerRefused, l.ClientRejected, l.PublishErrors, l.SummariesLost, l.SummaryBacklog, l.Incomplete)
 }
 
 // zero reports whether nothing was lost.
@@ -250,6 +252,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	})
 	testenv.Eventually(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
 	f.DuringDeploy, _ = obs.askTopology(t)
+	t.Logf("during the deployment: %s", obs.trace(a))
 	testenv.Eventually(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
 	f.Deploy = time.Since(start)
 	stopProgress()
@@ -269,6 +272,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	hwm = append(hwm, phaseHWM(t, "steady"))
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
 	hwm = append(hwm, phaseHWM(t, "complete topology"))
+	t.Logf("every member Active: %s", obs.trace(a))
 	f.RuntimeMin, f.RuntimeMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime")
 	hwm = append(hwm, phaseHWM(t, "GET runtime"))
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
@@ -361,6 +365,7 @@ func losses(a *app.App, obs *observer) lossFigures {
 	l.PublishErrors = a.Controller().Stats().PublishErrors
 	cs := a.CEP().Stats()
 	l.SummariesLost = cs.PublishShed + cs.PublishErrors
+	l.SummaryBacklog = cs.PublishBacklog
 	l.Incomplete, l.IncompleteFirst = obs.incomplete()
 	return l
 }
@@ -395,6 +400,22 @@ type observer struct {
 	life   map[string]*lifecycle // by member id
 	ended  int                   // members seen terminated
 	more   chan struct{}         // capacity 1: ended grew
+
+	app     *app.App
+	reached atomic.Int64 // the last request reached the controller after this many ns (0: unknown)
+}
+
+// trace describes the last topology request: when the controller took it, and the platform's
+// bus client's outbox and consumer queues (depth, times full) at the answer.
+func (o *observer) trace(a *app.App) string {
+	st := a.Bus().Stats()
+	var qs []string
+	for name, q := range st.Queues {
+		qs = append(qs, fmt.Sprintf("%s %d/%d full", name, q.Depth, q.Full))
+	}
+	slices.Sort(qs)
+	return fmt.Sprintf("request reached the controller after %v; outbox %d, superseded %d; consumer queues: %s",
+		time.Duration(o.reached.Load()), st.Outbox, st.Superseded, strings.Join(qs, ", "))
 }
 
 // lifecycle is what the observer saw of one member.
@@ -406,7 +427,7 @@ func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &observer{client: c, topology: make(chan int, 16), life: map[string]*lifecycle{}, more: make(chan struct{}, 1)}
+	o := &observer{client: c, topology: make(chan int, 16), life: map[string]*lifecycle{}, more: make(chan struct{}, 1), app: a}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -508,7 +529,28 @@ func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
 	for len(o.topology) > 0 { // periodic ones that came before
 		<-o.topology
 	}
+	// Where the time goes: when the controller took the request (its count of complete
+	// topologies grows), measured by polling, next to the answer's arrival.
+	published := o.app.Controller().Stats().TopologyPublished
+	o.reached.Store(0)
 	start := time.Now()
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+				if o.app.Controller().Stats().TopologyPublished > published {
+					o.reached.Store(int64(time.Since(start)))
+					return
+				}
+			}
+		}
+	}()
 	if err := o.client.PublishEvent(t.Context(), &model.CompleteTopologyRequestEvent{}); err != nil {
 		t.Fatal(err)
 	}

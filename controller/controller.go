@@ -350,13 +350,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-check.C():
 			c.checkGraceful()
 		case <-c.topologyRequested:
-			if now := c.clock.Now(); now.Sub(lastAnswer) >= c.opts.TopologyThrottle {
+			now := c.clock.Now()
+			if now.Sub(lastAnswer) >= c.opts.TopologyThrottle {
 				lastAnswer = now
 				c.publishTopology()
 				continue
 			}
-			if throttle == nil {
-				throttleTicker = c.clock.NewTicker(c.opts.TopologyThrottle)
+			if throttle == nil { // answer when the interval since the last answer ends
+				throttleTicker = c.clock.NewTicker(lastAnswer.Add(c.opts.TopologyThrottle).Sub(now))
 				throttle = throttleTicker.C()
 			}
 		case <-throttle:

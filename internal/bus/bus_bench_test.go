@@ -60,3 +60,23 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPublishFlush publishes QoS 1 messages through the embedded broker with no subscriber
+// and waits until the broker has acknowledged them all: the sender's throughput, which bounds how
+// fast the platform's client empties its outbox.
+func BenchmarkPublishFlush(b *testing.B) {
+	br := runBroker(b, BrokerOptions{})
+	pub := runClient(b, Options{URLs: []string{br.URL()}})
+	pub.waitFor(b, Connected)
+	ctx := context.Background()
+	payload := bytes.Repeat([]byte("x"), 300) // a health summary's size
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := pub.Publish(ctx, "bench/a", payload, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := pub.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}

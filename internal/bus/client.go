@@ -44,8 +44,9 @@ const (
 // complete (PUBACK at QoS 1, written at QoS 0).
 const sendWindow = 128
 
-// writeTimeout bounds how long paho's Publish waits to hand a packet to its writer; it also bounds
-// how long Run waits for a sender caught in Publish when the connection drops.
+// writeTimeout bounds how long paho's Publish waits to hand a packet to its writer and how long a
+// write may go without progress (progressConn); it also bounds how long Run waits for a sender
+// caught in Publish when the connection drops.
 const writeTimeout = 5 * time.Second
 
 // State is the connection state of a Client.
@@ -153,6 +154,8 @@ type Client struct {
 	limit    int
 	log      *slog.Logger
 
+	writeTimeout time.Duration // writeTimeout; tests shorten it
+
 	running atomic.Bool
 	ready   chan struct{} // capacity 1: a message was queued
 	subs    atomic.Pointer[[]subscription]
@@ -223,8 +226,10 @@ func New(o Options) (*Client, error) {
 		clientID: o.ClientID,
 		qos:      o.QoS,
 		limit:    o.OutboxLimit,
-		ready:    make(chan struct{}, 1),
-		log:      o.Logger,
+
+		writeTimeout: writeTimeout,
+		ready:        make(chan struct{}, 1),
+		log:          o.Logger,
 
 		queueLimit: o.QueueLimit,
 		queues:     map[string]*queue{},

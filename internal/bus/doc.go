@@ -40,7 +40,9 @@
 // superseded values.
 //
 // Connections. Run makes a new paho connection for every attempt (paho's own auto-reconnect and
-// store are off), trying Options.URLs in order, with a jittered back-off doubling from RetryMin to
+// store are off) over a socket it opens itself (netconn.go: paho's proxy settings from the
+// environment do not apply), whose writes time out only when the broker takes nothing for 5 s, so
+// a 90 MB complete topology on a busy machine does not drop the connection, trying Options.URLs in order, with a jittered back-off doubling from RetryMin to
 // RetryMax. Sessions are clean (CleanSession=true) and every subscription is sent again on each
 // connect before the client reports Connected and before the outbox is flushed. This is
 // deliberate: a broker without persistence (Mosquitto's default, the test brokers) forgets
