@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/strata-paas/strata/controller/kubernetes"
-	"github.com/strata-paas/strata/controller/kubernetes/kubetest"
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
@@ -69,16 +68,7 @@ func TestKubernetesScaleUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes: skipped with -short")
 	}
-	kc := kubetest.StartAPIServer(t)
-	node := kubetest.StartNode(t, kc, kubetest.NodeOptions{})
-	t.Cleanup(func() {
-		if t.Failed() {
-			pods, _ := kc.Client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
-			for _, pod := range pods.Items {
-				t.Logf("pod %s (%s) logs:\n%s", pod.Name, pod.Status.Phase, node.Logs("default", pod.Name, "cartridge"))
-			}
-		}
-	})
+	kc, node := kubeClusterWithNode(t)
 	deletions := watchPodDeletions(t, kc)
 	a, args := upArgs(t)
 	api := "http://" + a.api

@@ -89,16 +89,7 @@ func TestKubernetesMembers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real processes: skipped with -short")
 	}
-	kc := kubetest.StartAPIServer(t)
-	node := kubetest.StartNode(t, kc, kubetest.NodeOptions{})
-	t.Cleanup(func() {
-		if t.Failed() {
-			pods, _ := kc.Client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
-			for _, pod := range pods.Items {
-				t.Logf("pod %s (%s) logs:\n%s", pod.Name, pod.Status.Phase, node.Logs("default", pod.Name, "cartridge"))
-			}
-		}
-	})
+	kc, node := kubeClusterWithNode(t)
 	deletions := watchPodDeletions(t, kc)
 	a, args := upArgs(t)
 	api := "http://" + a.api
@@ -375,4 +366,21 @@ func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
 			t.Errorf("%s: runtime startFailure %v, want quickFailures and backoffUntil", app, f)
 		}
 	}
+}
+
+// kubeClusterWithNode starts a test API server and a test node, and logs every pod's cartridge
+// output when the test fails.
+func kubeClusterWithNode(t *testing.T) (*kubetest.Cluster, *kubetest.Node) {
+	t.Helper()
+	kc := kubetest.StartAPIServer(t)
+	node := kubetest.StartNode(t, kc, kubetest.NodeOptions{})
+	t.Cleanup(func() {
+		if t.Failed() {
+			pods, _ := kc.Client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{})
+			for _, pod := range pods.Items {
+				t.Logf("pod %s (%s) logs:\n%s", pod.Name, pod.Status.Phase, node.Logs("default", pod.Name, "cartridge"))
+			}
+		}
+	})
+	return kc, node
 }
