@@ -84,7 +84,11 @@ func TestKubernetesScaleUnderLoad(t *testing.T) {
 		clusterID    = app + ".web.demo-web-k8s.domain"
 	)
 	posts := []post{
+		// The test node is the cluster's host: the load balancer reaches the members through the
+		// Service's node port on it, as it would outside the cluster.
 		{"/kubernetesClusters", map[string]any{"clusterId": k8s, "kubernetesMaster": map[string]any{"hostId": "master"},
+			"kubernetesHosts": []map[string]any{{"hostId": node.Name, "privateIPAddress": node.IP, "publicIPAddress": node.IP}},
+			"portRange":       map[string]any{"lower": 31100, "upper": 31199},
 			"property": []map[string]string{{"name": "kubeconfig", "value": kc.Kubeconfig}, {"name": "context", "value": "kubetest"},
 				{"name": "payload_parameter.stats.notifier.interval", "value": "1"}, {"name": "payload_parameter.port.check.interval", "value": "1"}}}},
 		{"/networkPartitions", map[string]any{"id": np, "provider": "kubernetes", "partitions": []map[string]any{{"id": "P1",
