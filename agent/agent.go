@@ -476,9 +476,13 @@ func (a *Agent) listenAddress() string {
 	return "localhost"
 }
 
-// cleanup is the termination flow of §7.5, once: InstanceMaintenanceModeEvent, clean.sh,
-// InstanceReadyToShutdownEvent. Repeated cleanup events (the autoscaler resends them every
-// cycle) are ignored.
+// maintenanceFlushTimeout bounds how long cleanup waits for the broker to take the
+// InstanceMaintenanceModeEvent before it runs clean.sh.
+const maintenanceFlushTimeout = 5 * time.Second
+
+// cleanup is the termination flow of §7.5, once: InstanceMaintenanceModeEvent (taken by the
+// broker), clean.sh, InstanceReadyToShutdownEvent. Repeated cleanup events (the autoscaler
+// resends them every cycle) are ignored.
 func (a *Agent) cleanup(ctx context.Context) {
 	a.mu.Lock()
 	if a.cleaning {
@@ -494,6 +498,13 @@ func (a *Agent) cleanup(ctx context.Context) {
 			ClusterInstanceID: a.cfg.ClusterInstanceID, NetworkPartitionID: a.cfg.NetworkPartitionID,
 			PartitionID: a.cfg.PartitionID, GroupID: a.cfg.GroupID,
 		})
+		// The platform hears of the maintenance (and the load balancer stops routing to the
+		// member) before clean.sh starts: the broker has the event, not only the outbox.
+		fctx, cancel := context.WithTimeout(ctx, maintenanceFlushTimeout)
+		if err := a.bus.Flush(fctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("the broker did not acknowledge the maintenance event in time; running clean.sh anyway", "error", err)
+		}
+		cancel()
 		a.extension(ctx, ExtClean, nil)
 		a.publish(ctx, model.InstanceReadyToShutdownEvent{
 			ServiceName: a.cfg.ServiceName, ClusterID: a.cfg.ClusterID, MemberID: a.cfg.MemberID,
