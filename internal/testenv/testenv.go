@@ -45,7 +45,7 @@ func FreePort(t testing.TB) int {
 	lo := ephemeralLow()
 	for range 1000 {
 		p := freePortMin + rand.IntN(lo-freePortMin)
-		if portsGiven[p] {
+		if portsGiven[p] || !claimPort(p) {
 			continue
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
@@ -58,6 +58,28 @@ func FreePort(t testing.TB) int {
 	}
 	t.Fatal("free port: no free port below the ephemeral range")
 	return 0
+}
+
+// claimPort takes a lock that only this process holds on port p, for as long as it runs, so
+// that test binaries running at the same time (go test ./... runs packages in parallel) never
+// hand out the same port: a test that stops a server and starts it again on its port would
+// otherwise find it taken by another package's server. It says true when the lock is ours, and
+// also when no lock can be made (then only this process's own record guards the port).
+func claimPort(p int) bool {
+	dir := filepath.Join(os.TempDir(), "strata-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	heldPorts = append(heldPorts, f) // kept open: the lock lasts until the process ends
+	return true
 }
 
 // freePortMin is the lowest port FreePort hands out (above the registered services below it).
@@ -79,6 +101,7 @@ func ephemeralLow() int {
 var (
 	portsMu    sync.Mutex
 	portsGiven = map[int]bool{}
+	heldPorts  []*os.File // claimPort's locks
 )
 
 // Program returns the path of the first of names installed (in PATH or /usr/sbin, /usr/bin,
