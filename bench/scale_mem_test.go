@@ -15,10 +15,11 @@ import (
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
-// logPeak writes a heap profile to path and logs the memory figures of the moment, taken when
-// every member is Active: the peak of a scale run. The profile of -test.memprofile is taken at
+// logPeak writes a heap profile to path and logs the memory figures of the moment (when), per
+// member of the deployment: when every member is Active (the peak of a scale run) and half-way
+// through the undeploy. The profile of -test.memprofile is taken at
 // the end, after the undeploy, and shows only what the undeploy left.
-func logPeak(t *testing.T, path, dataDir string, members int) {
+func logPeak(t *testing.T, path, dataDir string, members int, when string) {
 	t.Helper()
 	rss, anon, file := procStatus(t, "VmRSS:"), procStatus(t, "RssAnon:"), procStatus(t, "RssFile:")
 	runtime.GC()
@@ -41,8 +42,8 @@ func logPeak(t *testing.T, path, dataDir string, members int) {
 			files = append(files, filepath.Base(db)+" "+mb(uint64(fi.Size())))
 		}
 	}
-	t.Logf("at the peak (%d members Active): RSS %s (%d B per member; anonymous %s, file %s), HeapInuse %s (%d B per member) after GC, StackInuse %s, Sys %s, %d goroutines, bbolt files %s; heap profile in %s",
-		members, mb(uint64(rss)), rss/int64(members), mb(uint64(anon)), mb(uint64(file)), mb(ms.HeapInuse), ms.HeapInuse/uint64(members), mb(ms.StackInuse), mb(ms.Sys),
+	t.Logf("%s: RSS %s (%d B per member; anonymous %s, file %s), HeapInuse %s (%d B per member) after GC, StackInuse %s, Sys %s, %d goroutines, bbolt files %s; heap profile in %s",
+		when, mb(uint64(rss)), rss/int64(members), mb(uint64(anon)), mb(uint64(file)), mb(ms.HeapInuse), ms.HeapInuse/uint64(members), mb(ms.StackInuse), mb(ms.Sys),
 		runtime.NumGoroutine(), strings.Join(files, ", "), path)
 }
 
