@@ -45,10 +45,10 @@
 // # Concurrency and locks
 //
 // Start, Terminate and List may run concurrently. Driver.mu guards the connections, every
-// connection's per-pod state (pods being terminated, exits reported, waiters), the exit queue and
-// the queue of Services gone; it is never held during an API call. A connection's svcMu
-// serialises the creation and removal of its services; the Service informer's delete handler
-// takes svcMu, then mu, one after the other. Informer handlers take mu briefly; deleting an ended
+// connection's per-pod state (pods being terminated, exits reported, waiters); it is never held
+// during an API call. The exits and the Services gone wait for Watch and WatchServices in
+// controller.Reports queues of their own. A connection's svcMu serialises the creation and
+// removal of its services. Informer handlers take mu briefly; deleting an ended
 // pod (or the Secret of a pod deleted outside Strata) runs in its own goroutine, counted in
 // Driver.bg: Close waits for them, up to DeleteTimeout, so that a stopping Strata does not leave
 // an ended pod behind.

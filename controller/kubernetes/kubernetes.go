@@ -79,10 +79,10 @@ type Options struct {
 // Driver runs every member as a pod on the Kubernetes cluster its partition names. It
 // implements controller.Driver and controller.Watcher.
 type Driver struct {
-	opts    Options
-	log     *slog.Logger
-	exitsCh chan struct{} // capacity 1: exits were queued
-	goneCh  chan struct{} // capacity 1: services gone were queued
+	opts  Options
+	log   *slog.Logger
+	exits controller.Reports[controller.Exit]        // for Watch
+	gone  controller.Reports[controller.ServiceGone] // for WatchServices
 
 	// bg counts the deletes that run in the background (of an ended pod, of the Secret of a pod
 	// deleted outside Strata); Close waits for them. Add is called with mu held and closed false.
@@ -90,8 +90,6 @@ type Driver struct {
 
 	mu     sync.Mutex // guards everything below and every conn's maps
 	conns  map[string]*conn
-	exits  []controller.Exit
-	gone   []controller.ServiceGone
 	closed bool
 }
 
@@ -155,7 +153,7 @@ func New(o Options) (*Driver, error) {
 		o.Now = time.Now
 	}
 	return &Driver{opts: o, log: o.Logger.With("component", "kubernetes_driver"),
-		exitsCh: make(chan struct{}, 1), goneCh: make(chan struct{}, 1), conns: map[string]*conn{}}, nil
+		conns: map[string]*conn{}}, nil
 }
 
 // Close stops every informer and waits, up to DeleteTimeout, for the deletes running in the

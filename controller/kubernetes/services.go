@@ -29,30 +29,11 @@ func (d *Driver) serviceDeleted(c *conn, obj any) {
 	c.svcMu.Lock()
 	delete(c.services, svc.Name)
 	c.svcMu.Unlock()
-	d.mu.Lock()
-	d.gone = append(d.gone, controller.ServiceGone{ClusterID: svc.Annotations[LabelCluster], ServiceID: svc.Name,
+	d.gone.Add(controller.ServiceGone{ClusterID: svc.Annotations[LabelCluster], ServiceID: svc.Name,
 		KubernetesClusterID: c.id})
-	d.mu.Unlock()
-	select {
-	case d.goneCh <- struct{}{}:
-	default:
-	}
 }
 
 // WatchServices reports the Services of Strata's that are gone until ctx ends.
 func (d *Driver) WatchServices(ctx context.Context, report func(controller.ServiceGone)) {
-	for {
-		d.mu.Lock()
-		gone := d.gone
-		d.gone = nil
-		d.mu.Unlock()
-		for _, g := range gone {
-			report(g)
-		}
-		select {
-		case <-d.goneCh:
-		case <-ctx.Done():
-			return
-		}
-	}
+	d.gone.Run(ctx, report, nil, nil)
 }

@@ -105,12 +105,8 @@ func (c *conn) wakeLocked(pod string) {
 // queueLocked queues a member's exit for Watch; mu is held.
 func (d *Driver) queueLocked(c *conn, p *corev1.Pod, reason string) {
 	memberID := p.Annotations[LabelMember]
-	d.exits = append(d.exits, controller.Exit{InstanceID: instanceID(c, p.Name), MemberID: memberID,
+	d.exits.Add(controller.Exit{InstanceID: instanceID(c, p.Name), MemberID: memberID,
 		Time: d.opts.Now(), Reason: reason})
-	select {
-	case d.exitsCh <- struct{}{}:
-	default:
-	}
 	d.log.Warn("member pod ended on its own", "member_id", memberID, "cluster", c.id, "pod", p.Name, "reason", reason)
 }
 
@@ -118,18 +114,5 @@ func (d *Driver) queueLocked(c *conn, p *corev1.Pod, reason string) {
 // informers (Close).
 func (d *Driver) Watch(ctx context.Context, report func(controller.Exit)) {
 	defer d.Close()
-	for {
-		d.mu.Lock()
-		exits := d.exits
-		d.exits = nil
-		d.mu.Unlock()
-		for _, e := range exits {
-			report(e)
-		}
-		select {
-		case <-d.exitsCh:
-		case <-ctx.Done():
-			return
-		}
-	}
+	d.exits.Run(ctx, report, nil, nil)
 }

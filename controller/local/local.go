@@ -83,18 +83,17 @@ type Options struct {
 // Driver runs every member as a local process group: `strata agent` (the group leader) and the
 // cartridge's server command. It implements controller.Driver and controller.Watcher.
 type Driver struct {
-	opts    Options
-	log     *slog.Logger
-	first   netip.Addr
-	last    netip.Addr
-	exitsCh chan struct{} // capacity 1: exits were queued
+	opts  Options
+	log   *slog.Logger
+	first netip.Addr
+	last  netip.Addr
+	exits controller.Reports[controller.Exit] // for Watch
 
 	mu      sync.Mutex // guards everything below
 	members map[string]*member
 	ips     map[netip.Addr]string // address -> instance id
-	exits   []controller.Exit
-	stops   int        // ended members whose groups are being stopped; Watch waits for them
-	stopped *sync.Cond // on mu: signalled when stops drops to 0
+	stops   int                   // ended members whose groups are being stopped; Watch waits for them
+	stopped *sync.Cond            // on mu: signalled when stops drops to 0
 }
 
 var (
@@ -182,7 +181,7 @@ func New(o Options) (*Driver, error) {
 	}
 	d := &Driver{
 		opts: o, log: o.Logger.With("component", "local_driver"), first: first, last: last,
-		exitsCh: make(chan struct{}, 1), members: map[string]*member{}, ips: map[netip.Addr]string{},
+		members: map[string]*member{}, ips: map[netip.Addr]string{},
 	}
 	d.stopped = sync.NewCond(&d.mu)
 	if err := d.adopt(); err != nil {

@@ -48,13 +48,9 @@ func (d *Driver) ended(id, reason string) {
 	m.gone = true
 	delete(d.members, id)
 	delete(d.ips, m.ip)
-	d.exits = append(d.exits, controller.Exit{InstanceID: id, MemberID: m.rec.MemberID, Time: d.opts.Now(), Reason: reason})
+	d.exits.Add(controller.Exit{InstanceID: id, MemberID: m.rec.MemberID, Time: d.opts.Now(), Reason: reason})
 	d.stops++
 	d.mu.Unlock()
-	select {
-	case d.exitsCh <- struct{}{}:
-	default:
-	}
 	d.log.Warn("member ended on its own", "member_id", m.rec.MemberID, "reason", reason)
 	go func() {
 		d.stopGroup(m)
@@ -142,22 +138,7 @@ func (d *Driver) Watch(ctx context.Context, report func(controller.Exit)) {
 		}
 		d.mu.Unlock()
 	}()
-	for {
-		d.mu.Lock()
-		exits := d.exits
-		d.exits = nil
-		d.mu.Unlock()
-		for _, e := range exits {
-			report(e)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.exitsCh:
-		case <-t.C:
-			d.pollAdopted()
-		}
-	}
+	d.exits.Run(ctx, report, t.C, d.pollAdopted)
 }
 
 // killGroup signals every process of a group; a group that is gone is not an error.
