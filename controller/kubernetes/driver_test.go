@@ -68,25 +68,36 @@ func instance(k8s, command string) controller.Instance {
 		Payload:   p}
 }
 
-// watch runs the driver's Watch and returns the exits it reports.
-func watch(t *testing.T, d *kubernetes.Driver) <-chan controller.Exit {
+// reported runs one of the driver's report loops (Watch, WatchServices) and returns what it
+// reports.
+func reported[T any](t *testing.T, run func(context.Context, func(T))) <-chan T {
 	ctx, cancel := context.WithCancel(context.Background())
-	exits := make(chan controller.Exit, 100)
+	out := make(chan T, 100)
 	done := make(chan struct{})
-	go func() { defer close(done); d.Watch(ctx, func(e controller.Exit) { exits <- e }) }()
+	go func() { defer close(done); run(ctx, func(v T) { out <- v }) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return exits
+	return out
 }
+
+// next is the next report of reported, within wait.
+func next[T any](t *testing.T, ch <-chan T, wait time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("nothing reported within %v: %s", wait, what)
+	}
+	var zero T
+	return zero
+}
+
+// watch runs the driver's Watch and returns the exits it reports.
+func watch(t *testing.T, d *kubernetes.Driver) <-chan controller.Exit { return reported(t, d.Watch) }
 
 func nextExit(t *testing.T, exits <-chan controller.Exit, what string) controller.Exit {
 	t.Helper()
-	select {
-	case e := <-exits:
-		return e
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no exit reported: %s", what)
-	}
-	return controller.Exit{}
+	return next(t, exits, 60*time.Second, "exit: "+what)
 }
 
 const sleeper = `cat "$STRATA_LAUNCH_PARAMS"; echo; echo "env MEMBER_ID=$MEMBER_ID LOG_LEVEL=$LOG_LEVEL"; exec sleep 600`

@@ -16,23 +16,12 @@ import (
 
 // watchServices runs the driver's WatchServices and returns what it reports.
 func watchServices(t *testing.T, d *kubernetes.Driver) <-chan controller.ServiceGone {
-	ctx, cancel := context.WithCancel(context.Background())
-	gone := make(chan controller.ServiceGone, 100)
-	done := make(chan struct{})
-	go func() { defer close(done); d.WatchServices(ctx, func(g controller.ServiceGone) { gone <- g }) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return gone
+	return reported(t, d.WatchServices)
 }
 
 func nextGone(t *testing.T, gone <-chan controller.ServiceGone, what string) controller.ServiceGone {
 	t.Helper()
-	select {
-	case g := <-gone:
-		return g
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no service reported gone: %s", what)
-	}
-	return controller.ServiceGone{}
+	return next(t, gone, 30*time.Second, "service gone: "+what)
 }
 
 // TestDriverServicesGone: a NodePort Service's publicIPs are the cluster's hosts, not its master;
