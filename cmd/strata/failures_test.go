@@ -36,11 +36,7 @@ func failingEnv(t *testing.T, commands map[string]string) (api, dataDir string) 
 			"cartridges": []map[string]any{{"type": typ, "cartridgeMin": 1, "cartridgeMax": 2, "subscribableInfo": map[string]any{
 				"alias": "web", "autoscalingPolicy": localAutoscale, "deploymentPolicy": localDeploy}}}}}})
 	}
-	for _, p := range posts {
-		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s", p.path, code, body)
-		}
-	}
+	postAll(t, api, posts)
 	return api, dataDir
 }
 

@@ -109,11 +109,7 @@ func TestKubernetesScaleUnderLoad(t *testing.T) {
 			"components": map[string]any{"cartridges": []map[string]any{{"type": "demo-web-k8s", "cartridgeMin": 1, "cartridgeMax": 3,
 				"subscribableInfo": map[string]any{"alias": "web", "autoscalingPolicy": "k8s-as", "deploymentPolicy": "k8s-deploy"}}}}}},
 	}
-	for _, p := range posts {
-		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s", p.path, code, body)
-		}
-	}
+	postAll(t, api, posts)
 	if code, body, _ := call(t, http.MethodPost, api+"/api/applications/"+app+"/deploy/k8s-ap", ""); code != http.StatusAccepted {
 		t.Fatalf("deploy = %d %s", code, body)
 	}

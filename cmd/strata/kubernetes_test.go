@@ -132,11 +132,7 @@ func TestKubernetesMembers(t *testing.T) {
 			"components": map[string]any{"cartridges": []map[string]any{{"type": "php", "cartridgeMin": 2, "cartridgeMax": 2,
 				"subscribableInfo": map[string]any{"alias": "web", "autoscalingPolicy": "k8s-as", "deploymentPolicy": "k8s-deploy"}}}}}},
 	}
-	for _, p := range posts {
-		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s", p.path, code, body)
-		}
-	}
+	postAll(t, api, posts)
 	if code, body, _ := call(t, http.MethodPost, api+"/api/applications/"+app+"/deploy/k8s-ap", ""); code != http.StatusAccepted {
 		t.Fatalf("deploy = %d %s", code, body)
 	}
@@ -329,11 +325,7 @@ func TestKubernetesTwoClustersAndCrashLoop(t *testing.T) {
 			"cartridges": []map[string]any{{"type": typ, "cartridgeMin": 2, "cartridgeMax": 2, "subscribableInfo": map[string]any{
 				"alias": "web", "autoscalingPolicy": "k8s-as", "deploymentPolicy": "k8s-deploy"}}}}}})
 	}
-	for _, p := range posts {
-		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s", p.path, code, body)
-		}
-	}
+	postAll(t, api, posts)
 	for _, app := range []string{"app-sleeper", "app-crash", "app-done"} {
 		if code, body, _ := call(t, http.MethodPost, api+"/api/applications/"+app+"/deploy/k8s-ap", ""); code != http.StatusAccepted {
 			t.Fatalf("deploy %s = %d %s", app, code, body)

@@ -120,11 +120,7 @@ func startLocal(t *testing.T, binary bool) *localEnv {
 		}}},
 	}
 	posts := append(localPolicies(), post{"/cartridges", cartridge})
-	for _, p := range posts {
-		if code, body, _ := call(t, http.MethodPost, e.api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s", p.path, code, body)
-		}
-	}
+	postAll(t, e.api, posts)
 	return e
 }
 
@@ -160,6 +156,17 @@ func (e *localEnv) restart() {
 type post struct {
 	path string
 	body any
+}
+
+// postAll POSTs each definition to the REST API at api (host:port) as the admin; each must be
+// created.
+func postAll(t *testing.T, api string, posts []post) {
+	t.Helper()
+	for _, p := range posts {
+		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
+			t.Fatalf("POST %s = %d %s", p.path, code, body)
+		}
+	}
 }
 
 // localPolicies are the local network partition and the policies the local-driver tests deploy

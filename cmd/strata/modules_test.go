@@ -116,11 +116,7 @@ exit 3
 			"cartridges": []map[string]any{{"type": typ, "cartridgeMin": 1, "cartridgeMax": 1, "subscribableInfo": map[string]any{
 				"alias": "web", "autoscalingPolicy": localAutoscale, "deploymentPolicy": localDeploy}}}}}})
 	}
-	for _, p := range posts {
-		if code, body, _ := call(t, http.MethodPost, api+"/api"+p.path, jsonText(t, p.body)); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s", p.path, code, body)
-		}
-	}
+	postAll(t, api, posts)
 	for typ := range cartridges {
 		if code, body, _ := call(t, http.MethodPost, api+"/api/applications/app-"+typ+"/deploy/"+localAppPolicy, ""); code != http.StatusAccepted {
 			t.Fatalf("deploy app-%s = %d %s", typ, code, body)
