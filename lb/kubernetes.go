@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -25,11 +24,7 @@ import (
 
 // kubernetesClusterOf is the Kubernetes cluster named by a kubernetes driver's instance id, or "".
 func kubernetesClusterOf(instanceID string) string {
-	k8s, rest, ok := strings.Cut(instanceID, "/")
-	ns, pod, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || k8s == "" || ns == "" || pod == "" || strings.Contains(pod, "/") {
-		return ""
-	}
+	k8s, _, _, _ := model.ParseKubernetesInstanceID(instanceID)
 	return k8s
 }
 

@@ -336,14 +336,16 @@ func (w warnings) HandleWarningHeader(_ int, _ string, message string) {
 }
 
 // instanceID is "<kubernetes cluster>/<namespace>/<pod>".
-func instanceID(c *conn, pod string) string { return c.id + "/" + c.namespace + "/" + pod }
+func instanceID(c *conn, pod string) string {
+	return model.KubernetesInstanceID(c.id, c.namespace, pod)
+}
 
 func parseInstanceID(id string) (cluster, namespace, pod string, err error) {
-	parts := strings.Split(id, "/")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+	cluster, namespace, pod, ok := model.ParseKubernetesInstanceID(id)
+	if !ok {
 		return "", "", "", fmt.Errorf("kubernetes: instance id %q is not <cluster>/<namespace>/<pod>: %w", id, controller.ErrInstanceNotFound)
 	}
-	return parts[0], parts[1], parts[2], nil
+	return cluster, namespace, pod, nil
 }
 
 // podIPs are a pod's addresses, the primary first.

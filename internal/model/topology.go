@@ -1,6 +1,9 @@
 package model
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Domain objects of the topology (docs/stratos-wire.md §1.6), as CompleteTopologyEvent and the other
 // topology events carry them. Field order is the Java declaration order, so encoding/json writes
@@ -183,6 +186,22 @@ type KubernetesService struct {
 	ServiceType         string   `json:"serviceType,omitempty"`
 	PortName            string   `json:"portName,omitempty"`
 	KubernetesClusterID string   `json:"kubernetesClusterId,omitempty"`
+}
+
+// KubernetesInstanceID is the IaaS instance id the kubernetes driver gives a member's pod:
+// "<kubernetes cluster>/<namespace>/<pod>". The load balancer reads the Kubernetes cluster from it.
+func KubernetesInstanceID(cluster, namespace, pod string) string {
+	return cluster + "/" + namespace + "/" + pod
+}
+
+// ParseKubernetesInstanceID splits an id of KubernetesInstanceID; ok is false for any other id.
+func ParseKubernetesInstanceID(id string) (cluster, namespace, pod string, ok bool) {
+	cluster, rest, ok1 := strings.Cut(id, "/")
+	namespace, pod, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || cluster == "" || namespace == "" || pod == "" || strings.Contains(pod, "/") {
+		return "", "", "", false
+	}
+	return cluster, namespace, pod, true
 }
 
 // ClusterDataHolder names a cluster of an application (ApplicationClustersRemovedEvent,
