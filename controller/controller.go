@@ -60,6 +60,7 @@ type Controller struct {
 	topologyRequested chan struct{}
 	topoVersion       atomic.Uint64                 // incremented by every change (emit, markDirty)
 	topoCache         atomic.Pointer[topologyCache] // the last CompleteTopologyEvent encoded
+	parts             partAnswers                   // the clusters' parts of the topology (topology_part.go)
 
 	termMu     sync.Mutex
 	termQueue  []*member // members whose instance the terminators terminate, in order
@@ -293,6 +294,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { c.publisher(ctx) })
 	wg.Go(func() { c.flusher(ctx) })
+	wg.Go(func() { c.answerParts(ctx) })
 	defer func() {
 		cancel()
 		wg.Wait()
@@ -307,6 +309,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		{"instance/status/#", c.enqueue},
 		{"cluster/status/#", c.enqueue},
 		{model.TopicOf(model.CompleteTopologyRequestEvent{}), func(string, model.Event) { c.requestTopology() }},
+		{model.TopicOf(model.ClusterTopologyRequestEvent{}), c.requestClusterTopology},
 	}
 	for _, s := range subs {
 		if err := c.bus.SubscribeEvents(ctx, s.filter, s.h); err != nil {

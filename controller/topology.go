@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -29,8 +30,10 @@ type topologyCache struct {
 }
 
 // topologyItem is a CompleteTopologyEvent in the outbox: the parts to encode (and cache as
-// version), the cached encoding, or, for a bus that takes only events, a snapshot.
+// version), the cached encoding, or, for a bus that takes only events, a snapshot. An item with
+// a topic is a cluster's part (topology_part.go), published there and not cached.
 type topologyItem struct {
+	topic    string
 	snapshot *model.Topology
 	parts    *topologyParts
 	version  uint64
@@ -84,21 +87,44 @@ func (c *Controller) publishTopology() {
 	c.stats.topologyPublished.Add(1)
 }
 
-// publishUrgentTopology publishes the topology in the slot, if any, ahead of the bus's queue,
-// and reports whether there was one. The publisher calls it before each event it hands over.
+// publishUrgentTopology publishes the topology in the slot and the cluster parts waiting, if
+// any, ahead of the bus's queue, and reports whether there was one. The publisher calls it before
+// each event it hands over.
 func (c *Controller) publishUrgentTopology(ctx context.Context) (bool, error) {
 	c.outMu.Lock()
 	t := c.topoNext
 	c.topoNext = nil
 	c.outMu.Unlock()
-	if t == nil {
+	parts := c.takeUrgentParts()
+	if t == nil && parts == nil {
 		return false, nil
 	}
+	var errs []error
+	if t != nil {
+		errs = append(errs, c.publishTopologyItem(ctx, t, true))
+	}
+	for _, p := range parts {
+		errs = append(errs, c.publishTopologyItem(ctx, p, true))
+	}
+	return true, errors.Join(errs...)
+}
+
+// publishTopologyItem encodes t, when not done yet, and publishes it, urgently or in order.
+func (c *Controller) publishTopologyItem(ctx context.Context, t *topologyItem, urgent bool) error {
 	body, err := c.topologyBody(t)
 	if err != nil {
-		return true, err
+		return err
 	}
-	return true, c.bus.(urgentPublisher).PublishUrgent(ctx, model.TopicOf(&model.CompleteTopologyEvent{}), body, topologyQoS)
+	topic := t.topic
+	if topic == "" {
+		topic = model.TopicOf(&model.CompleteTopologyEvent{})
+	} else {
+		c.parts.answered.Add(1)
+	}
+	if urgent {
+		return c.bus.(urgentPublisher).PublishUrgent(ctx, topic, body, topologyQoS)
+	}
+	return c.bus.(rawPublisher).Publish(ctx, topic, body, topologyQoS)
 }
 
 // topologyBody returns t's encoding, encoding and caching it when t holds parts.
@@ -109,7 +135,9 @@ func (c *Controller) topologyBody(t *topologyItem) ([]byte, error) {
 			return nil, fmt.Errorf("publish complete topology: %w", err)
 		}
 		t.body, t.parts = body, nil
-		c.topoCache.Store(&topologyCache{version: t.version, body: body})
+		if t.topic == "" {
+			c.topoCache.Store(&topologyCache{version: t.version, body: body})
+		}
 	}
 	return t.body, nil
 }
@@ -120,16 +148,10 @@ func (c *Controller) publishItem(ctx context.Context, it *outItem) error {
 	if t == nil {
 		return c.bus.PublishEvent(ctx, it.ev)
 	}
-	ev := &model.CompleteTopologyEvent{Topology: t.snapshot}
-	rp, raw := c.bus.(rawPublisher)
-	if !raw || t.snapshot != nil {
-		return c.bus.PublishEvent(ctx, ev)
+	if _, raw := c.bus.(rawPublisher); !raw || t.snapshot != nil {
+		return c.bus.PublishEvent(ctx, &model.CompleteTopologyEvent{Topology: t.snapshot})
 	}
-	body, err := c.topologyBody(t)
-	if err != nil {
-		return err
-	}
-	return rp.Publish(ctx, model.TopicOf(ev), body, topologyQoS)
+	return c.publishTopologyItem(ctx, t, false)
 }
 
 // serviceOf is the topology service of a cartridge: its port map and its plain properties

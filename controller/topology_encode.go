@@ -46,37 +46,47 @@ func (mem *member) changed() {
 	mem.enc = nil
 }
 
+// newTopologyParts returns empty parts with room for n services.
+func newTopologyParts(n int) *topologyParts {
+	return &topologyParts{
+		skeleton: &model.Topology{ClusterMap: map[string]*model.Cluster{}, ServiceMap: make(map[string]*model.Service, n)},
+		members:  map[string][]memberPart{},
+	}
+}
+
 // topologyPartsLocked takes the parts of the current topology.
 func (c *Controller) topologyPartsLocked() *topologyParts {
-	p := &topologyParts{
-		skeleton: &model.Topology{ClusterMap: map[string]*model.Cluster{}, ServiceMap: make(map[string]*model.Service, len(c.cartridges))},
-		members:  make(map[string][]memberPart, len(c.clusters)),
-	}
+	p := newTopologyParts(len(c.cartridges))
 	for typ, ct := range c.cartridges {
 		p.skeleton.ServiceMap[typ] = serviceOf(ct)
 	}
 	for id, cl := range c.clusters {
-		s := p.skeleton.ServiceMap[cl.Spec.ServiceName]
-		if s == nil { // cannot happen: a used cartridge cannot be removed
-			continue
-		}
-		s.ClusterIDClusterMap[id] = cloneCluster(cl.Cluster, false)
-		parts := make([]memberPart, 0, len(cl.Cluster.MemberMap))
-		for mid, m := range cl.Cluster.MemberMap {
-			mp := memberPart{id: mid, mem: c.members[mid]}
-			switch {
-			case mp.mem == nil || mp.mem.m != m: // cannot happen: MemberMap and members agree
-				mp.mem, mp.clone = nil, cloneMember(m)
-			case mp.mem.enc != nil:
-				mp.rev, mp.body = mp.mem.rev, mp.mem.enc
-			default:
-				mp.rev, mp.clone = mp.mem.rev, cloneMember(m)
-			}
-			parts = append(parts, mp)
-		}
-		p.members[id] = parts
+		c.addClusterPartLocked(p, id, cl)
 	}
 	return p
+}
+
+// addClusterPartLocked adds a cluster to the parts, under its service, which p must hold.
+func (c *Controller) addClusterPartLocked(p *topologyParts, id string, cl *cluster) {
+	s := p.skeleton.ServiceMap[cl.Spec.ServiceName]
+	if s == nil { // cannot happen: a used cartridge cannot be removed
+		return
+	}
+	s.ClusterIDClusterMap[id] = cloneCluster(cl.Cluster, false)
+	parts := make([]memberPart, 0, len(cl.Cluster.MemberMap))
+	for mid, m := range cl.Cluster.MemberMap {
+		mp := memberPart{id: mid, mem: c.members[mid]}
+		switch {
+		case mp.mem == nil || mp.mem.m != m: // cannot happen: MemberMap and members agree
+			mp.mem, mp.clone = nil, cloneMember(m)
+		case mp.mem.enc != nil:
+			mp.rev, mp.body = mp.mem.rev, mp.mem.enc
+		default:
+			mp.rev, mp.clone = mp.mem.rev, cloneMember(m)
+		}
+		parts = append(parts, mp)
+	}
+	p.members[id] = parts
 }
 
 // encodeTopology encodes the CompleteTopologyEvent of p. Each member that did not change

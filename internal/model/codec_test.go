@@ -393,7 +393,7 @@ func TestTopicHelpers(t *testing.T) {
 func TestSubscriptionsMatchClasses(t *testing.T) {
 	subs := []string{SubscribeTopology, SubscribeInitializer, SubscribeInstanceStatus,
 		SubscribeInstanceNotifier, SubscribeApplication, SubscribeClusterStatus, SubscribeTenant,
-		SubscribeDomainMapping}
+		SubscribeDomainMapping, SubscribeStrataInitializer}
 	for _, class := range Classes() {
 		if strings.HasPrefix(class, "health.stat.") {
 			continue // published on SummaryTopic, inside the envelope

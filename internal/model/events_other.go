@@ -255,6 +255,13 @@ type CompleteTopologyRequestEvent struct{}
 // CompleteApplicationsRequestEvent asks the autoscaler for a CompleteApplicationsEvent.
 type CompleteApplicationsRequestEvent struct{}
 
+// ClusterTopologyRequestEvent is Strata's own request (no Stratos counterpart): it asks the cloud
+// controller for the part of the topology that holds one cluster, answered on
+// ClusterTopologyTopic(ClusterID) with a CompleteTopologyEvent body (docs/stratos-wire.md §1.2).
+type ClusterTopologyRequestEvent struct {
+	ClusterID string `json:"clusterId"`
+}
+
 // CompleteTenantRequestEvent asks the manager for a CompleteTenantEvent.
 type CompleteTenantRequestEvent struct{}
 
@@ -419,6 +426,10 @@ func (GroupMaintenanceModeEvent) EventClass() string { return "application.Group
 func (CompleteApplicationsEvent) EventClass() string { return "application.CompleteApplicationsEvent" }
 
 // EventClass implements Event.
+func (ClusterTopologyRequestEvent) EventClass() string {
+	return "strata.initializer.ClusterTopologyRequestEvent"
+}
+
 func (CompleteTopologyRequestEvent) EventClass() string {
 	return "initializer.CompleteTopologyRequestEvent"
 }
@@ -478,6 +489,7 @@ func init() {
 		func() Event { return new(GroupMaintenanceModeEvent) },
 		func() Event { return new(CompleteApplicationsEvent) },
 		func() Event { return new(CompleteTopologyRequestEvent) },
+		func() Event { return new(ClusterTopologyRequestEvent) },
 		func() Event { return new(CompleteApplicationsRequestEvent) },
 		func() Event { return new(CompleteTenantRequestEvent) },
 		func() Event { return new(CompleteApplicationSignUpsRequestEvent) },

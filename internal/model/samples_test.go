@@ -259,6 +259,7 @@ func sampleEvents() []Event {
 
 		// initializer
 		&CompleteTopologyRequestEvent{},
+		&ClusterTopologyRequestEvent{ClusterID: "app1.php1.php.domain"},
 		&CompleteApplicationsRequestEvent{},
 		&CompleteTenantRequestEvent{},
 		&CompleteApplicationSignUpsRequestEvent{},

@@ -14,4 +14,14 @@ const (
 	SubscribeClusterStatus     = "cluster/status/#"
 	SubscribeTenant            = "tenant/#"
 	SubscribeDomainMapping     = "domain/mapping/#"
+	// SubscribeStrataInitializer receives Strata's own requests (ClusterTopologyRequestEvent).
+	SubscribeStrataInitializer = "strata/initializer/#"
 )
+
+// ClusterTopologyPrefix is the topic level under which the cloud controller answers a
+// ClusterTopologyRequestEvent, one topic per cluster: Strata's own, outside topology/#, so that
+// receivers of the Stratos topology do not get every cluster's part.
+const ClusterTopologyPrefix = "strata/topology/cluster/"
+
+// ClusterTopologyTopic is the topic of a cluster's part of the topology.
+func ClusterTopologyTopic(clusterID string) string { return ClusterTopologyPrefix + clusterID }
