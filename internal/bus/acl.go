@@ -95,13 +95,18 @@ var requestTopics = map[string]bool{
 	"initializer/CompleteApplicationsRequestEvent":       true,
 }
 
+// clusterTopologyRequestTopic is Strata's request for a cluster's part of the topology.
+var clusterTopologyRequestTopic = model.TopicOf(model.ClusterTopologyRequestEvent{})
+
 // Decide is the broker's access decision: whether id may do r, and if not, why. It is a pure
 // function of its arguments. RoleInternal may do everything and RoleNone nothing. A member
 // (RoleMember) may publish the instance/status events of §1.5.2 only when the body, decoded as the
 // controller decodes it, names its own memberId and clusterId; a RoleCluster identity only when
 // the clusterId is its cluster and the memberId one of that cluster's member ids (§1.7). Both may
 // publish the initializer requests, never a retained message, and subscribe only within
-// agentFilters.
+// agentFilters. Of Strata's cluster parts of the topology, both may ask for (publish a
+// ClusterTopologyRequestEvent naming) and read (subscribe to the topic of) their own cluster's
+// only.
 func Decide(id Identity, r Request) Decision {
 	switch id.Role {
 	case RoleInternal:
@@ -111,17 +116,33 @@ func Decide(id Identity, r Request) Decision {
 		return deny("the account has no broker access")
 	}
 	if !r.Publish {
+		if strings.HasPrefix(r.Topic, model.ClusterTopologyPrefix) {
+			if id.ClusterID == "" || r.Topic != model.ClusterTopologyTopic(id.ClusterID) {
+				return deny("agents read only their own cluster's part of the topology")
+			}
+			return allow()
+		}
 		for _, f := range agentFilters {
 			if covers(f, r.Topic) {
 				return allow()
 			}
 		}
-		return deny("agents subscribe only to topology/#, instance/#, tenant/#, application/signup/# and domain/mapping/#")
+		return deny("agents subscribe only to topology/#, instance/#, tenant/#, application/signup/#, domain/mapping/# and their cluster's part of the topology")
 	}
 	if r.Retain {
 		return deny("agents may not publish retained messages")
 	}
 	if requestTopics[r.Topic] {
+		return allow()
+	}
+	if r.Topic == clusterTopologyRequestTopic {
+		e, err := model.Unmarshal(r.Topic, r.Body)
+		if err != nil {
+			return deny("the cluster topology request does not decode")
+		}
+		if e.(*model.ClusterTopologyRequestEvent).ClusterID != id.ClusterID {
+			return deny("the request's clusterId is not the credential's cluster")
+		}
 		return allow()
 	}
 	if !memberStatusTopics[r.Topic] {
