@@ -81,7 +81,7 @@ func TestEventsEveryClass(t *testing.T) {
 			subscribe := func(c *testClient) *got {
 				g := &got{m: map[string][]model.Event{}, ch: make(chan struct{}, 4*len(samples))}
 				for _, f := range []string{"topology/#", "instance/#", "application/#", "cluster/#", "tenant/#",
-					"domain/#", "initializer/#", "health/#", "summarized-health-stats/#"} {
+					"domain/#", "initializer/#", "health/#", "summarized-health-stats/#", "strata/#"} {
 					err := c.SubscribeEvents(ctx, f, func(topic string, e model.Event) {
 						g.mu.Lock()
 						g.m[e.EventClass()] = append(g.m[e.EventClass()], e)
