@@ -34,6 +34,8 @@ type Agent struct {
 	mu            sync.Mutex // guards everything below; a leaf: never held while calling out
 	topology      *model.Topology
 	topologyReady bool
+	partMode      bool // asking for the cluster's part of the topology, not the complete one (topology.go)
+	partAsked     int  // ClusterTopologyRequestEvents sent
 	initialized   bool
 	started       bool
 	activating    bool
@@ -120,13 +122,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("agent stopped")
 	}()
 
-	// Step 1: follow the topology. The subscription is made on connect, before anything queued
-	// is sent, so the request below cannot overtake it.
-	if err := a.bus.SubscribeEvents(ctx, "topology/#", a.enqueue(ctx)); err != nil {
-		return fmt.Errorf("subscribe topology: %w", err)
+	// Steps 1-3: follow the topology and ask for it until it comes (topology.go).
+	if err := a.followTopology(ctx); err != nil {
+		return err
 	}
 	a.log.Info("agent started", "cluster_id", a.cfg.ClusterID, "brokers", a.cfg.BrokerURLs)
-	// Step 2: ask for the complete topology, and again until it comes (step 3).
 	a.requestTopology(ctx)
 	tick := time.NewTicker(a.cfg.TopologyRequestInterval)
 	defer tick.Stop()
@@ -137,21 +137,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		case e := <-a.events:
 			a.handle(ctx, e)
 		case <-tick.C:
-			a.mu.Lock()
-			ready := a.topologyReady
-			a.mu.Unlock()
-			if ready {
+			if !a.topologyPending(ctx) {
 				tick.Stop()
 				continue
 			}
 			a.requestTopology(ctx)
 		}
-	}
-}
-
-func (a *Agent) requestTopology(ctx context.Context) {
-	if err := a.bus.PublishEvent(ctx, model.CompleteTopologyRequestEvent{}); err != nil && ctx.Err() == nil {
-		a.log.Warn("cannot request the topology", "error", err)
 	}
 }
 
@@ -239,40 +230,6 @@ func (a *Agent) handle(ctx context.Context, e model.Event) {
 	}
 }
 
-func (a *Agent) onCompleteTopology(ctx context.Context, ev *model.CompleteTopologyEvent) {
-	if ev.Topology == nil {
-		return
-	}
-	a.mu.Lock()
-	first := !a.topologyReady
-	a.topology, a.topologyReady = ev.Topology, true
-	_, _, self := a.findSelfLocked()
-	// Initialized is the PCA's condition. Starting and Active mean this agent was restarted in a
-	// running member: it announces itself again (the controller allows Active -> Starting).
-	ready := self != nil && (self.Status() == model.MemberInitialized || self.Status() == model.MemberStarting ||
-		self.Status() == model.MemberActive)
-	a.mu.Unlock()
-	if first {
-		a.log.Info("complete topology received")
-		topo, _ := json.Marshal(ev.Topology)
-		var members []*model.Member
-		a.mu.Lock()
-		if _, cl, _ := a.findSelfLocked(); cl != nil {
-			for _, m := range cl.MemberMap {
-				members = append(members, m)
-			}
-		}
-		list, _ := json.Marshal(members)
-		a.mu.Unlock()
-		a.spawn(func() {
-			a.extension(ctx, ExtCompleteTopology, map[string]string{"TOPOLOGY_JSON": string(topo), "MEMBER_LIST_JSON": string(list)})
-		})
-	}
-	if ready {
-		a.initialize(ctx) // §7.3 step 4 (a)
-	}
-}
-
 func (a *Agent) onMemberInitialized(ctx context.Context, ev *model.MemberInitializedEvent) {
 	if ev.MemberID != a.cfg.MemberID {
 		return
@@ -317,52 +274,6 @@ func (a *Agent) setStatus(service, cluster, member string, st model.MemberStatus
 	if m := a.memberLocked(service, cluster, member); m != nil && m.Status() != st {
 		m.PushStatus(st)
 	}
-}
-
-func (a *Agent) memberLocked(service, cluster, member string) *model.Member {
-	if a.topology == nil {
-		return nil
-	}
-	s := a.topology.ServiceMap[service]
-	if s == nil {
-		return nil
-	}
-	c := s.ClusterIDClusterMap[cluster]
-	if c == nil {
-		return nil
-	}
-	return c.MemberMap[member]
-}
-
-// findSelfLocked finds this member's service, cluster and member in the local topology.
-func (a *Agent) findSelfLocked() (*model.Service, *model.Cluster, *model.Member) {
-	if a.topology == nil {
-		return nil, nil, nil
-	}
-	s := a.topology.ServiceMap[a.cfg.ServiceName]
-	if s == nil {
-		return nil, nil, nil
-	}
-	c := s.ClusterIDClusterMap[a.cfg.ClusterID]
-	if c == nil {
-		return s, nil, nil
-	}
-	return s, c, c.MemberMap[a.cfg.MemberID]
-}
-
-// lbIPsLocked returns the private and public IP of a member of LB_CLUSTER_ID, if there is one.
-func (a *Agent) lbIPsLocked() (string, string) {
-	if a.cfg.LBClusterID == "" || a.topology == nil {
-		return "", ""
-	}
-	for _, s := range a.topology.ServiceMap {
-		if c := s.ClusterIDClusterMap[a.cfg.LBClusterID]; c != nil {
-			for _, m := range c.MemberMap {
-				return m.DefaultPrivateIP, m.DefaultPublicIP
-			}
-		}
-	}
-	return "", ""
 }
 
 // initialize runs once: steps 5-8 of §7.3 on their own goroutine.
