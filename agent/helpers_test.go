@@ -84,7 +84,7 @@ func deadAddr(t *testing.T) string {
 }
 
 // controllerSim plays the cloud controller and the manager on the bus: it records every event on
-// instance/# and initializer/#.
+// instance/status/#, initializer/# and strata/initializer/#.
 type controllerSim struct {
 	t   *testing.T
 	bus *bus.Client
@@ -102,7 +102,7 @@ func newControllerSim(t *testing.T, url string) *controllerSim {
 	done := make(chan struct{})
 	go func() { c.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for _, f := range []string{"instance/status/#", "initializer/#"} {
+	for _, f := range []string{"instance/status/#", "initializer/#", model.SubscribeStrataInitializer} {
 		if err := c.SubscribeEvents(ctx, f, func(_ string, e model.Event) { s.ch <- e }); err != nil {
 			t.Fatal(err)
 		}
