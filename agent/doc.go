@@ -15,8 +15,11 @@
 //
 // # Lifecycle (§7.3-§7.6)
 //
-//	Run: subscribe topology/# ──> publish CompleteTopologyRequestEvent (again every 5 s until answered)
-//	CompleteTopologyEvent with this member Initialized, or MemberInitializedEvent for it
+//	Run: subscribe the member events and strata/topology/cluster/<cluster>
+//	      ──> publish ClusterTopologyRequestEvent (again every 5 s until initialized; after two
+//	          unanswered, or with another LB_CLUSTER_ID: topology/CompleteTopologyEvent and
+//	          CompleteTopologyRequestEvent, again every 5 s until answered; topology.go)
+//	the cluster's part (or CompleteTopologyEvent) with this member Initialized, or MemberInitializedEvent for it
 //	  ──> initialize (once): subscribe instance/#, tenant/#, application/signup/#
 //	      ──> CompleteTenantRequestEvent ──> InstanceStartedEvent.sh ──> InstanceStartedEvent
 //	      ──> start the log publisher ──> StartServers.sh ──> (PERSISTENCE_MAPPING) VolumeMount.sh

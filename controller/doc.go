@@ -10,6 +10,8 @@
 //	instance/status/*  ──> handler ──> work queue ──> worker: lifecycle transition ──┐
 //	cluster/status/*   ──> handler ──> work queue ──> worker: cluster instance       ├─> state (bbolt)
 //	initializer/CompleteTopologyRequestEvent ──> throttled CompleteTopologyEvent      └─> outbox ──> bus, Recorder
+//	strata/initializer/ClusterTopologyRequestEvent ──> answerer: the cluster's part, throttled per
+//	      cluster, on strata/topology/cluster/<id> (topology_part.go) ──> outbox (urgent slot) ──> bus
 //
 // Every change happens under the controller's mutex and appends, in the same critical section,
 // the events it causes to an ordered outbox; one publisher goroutine hands the outbox to the bus
@@ -155,10 +157,11 @@
 // # Concurrency and lock order
 //
 // Goroutines: Run's (tickers), the worker (status events), the publisher (outbox), the flusher
-// (state writes), one per Watcher and one per ServiceWatcher, and the callers of the API. Locks, in the order they may be
+// (state writes), the part answerer (cluster parts of the topology), one per Watcher and one per
+// ServiceWatcher, and the callers of the API. Locks, in the order they may be
 // taken: Controller.mu (all state), then Controller.outMu (the outbox), Controller.dirtyMu
 // (the set of members to write) and Controller.termMu (the termination queue); the last three
-// are never held together. The terminators (TerminateParallelism goroutines) are Run's too. No lock is held while
+// are never held together; partAnswers.mu is a leaf, held alone. The terminators (TerminateParallelism goroutines) are Run's too. No lock is held while
 // calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt, except that bbolt is written
 // under mu by the API calls that must be durable before they return.
 package controller

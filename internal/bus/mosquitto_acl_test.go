@@ -60,7 +60,7 @@ func TestMosquittoACL(t *testing.T) {
 		t.Fatalf("agent refused: %v", err)
 	}
 	agentGot := make(chan string, 16)
-	for _, f := range []string{"topology/#", "cluster/status/#"} {
+	for _, f := range []string{"topology/#", "cluster/status/#", "strata/topology/cluster/c"} {
 		tok := agent.Subscribe(f, 1, func(_ mqtt.Client, msg mqtt.Message) { agentGot <- msg.Topic() })
 		if !tok.WaitTimeout(wait) {
 			t.Fatalf("subscribe %s: no SUBACK", f)
@@ -92,5 +92,26 @@ func TestMosquittoACL(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("the agent did not receive the topology")
+	}
+	// Strata's cluster part of the topology: the agent asks for it and reads the answer.
+	publishQoS1(t, agent, "strata/initializer/ClusterTopologyRequestEvent", []byte(`{"clusterId":"c"}`))
+	for asked := false; !asked; { // the platform hears its own publications too
+		select {
+		case r := <-got:
+			asked = r.topic == "strata/initializer/ClusterTopologyRequestEvent"
+		case <-time.After(wait):
+			t.Fatal("the agent's cluster topology request did not arrive")
+		}
+	}
+	if err := platform.Publish(ctx, "strata/topology/cluster/c", []byte(`{}`), 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case topic := <-agentGot:
+		if topic != "strata/topology/cluster/c" {
+			t.Errorf("the agent received %s, want its cluster's part of the topology", topic)
+		}
+	case <-time.After(wait):
+		t.Fatal("the agent did not receive its cluster's part of the topology")
 	}
 }
