@@ -23,7 +23,9 @@
 //
 // # Data flow
 //
-//	bus topology/# ──> apply (on the bus consumer's goroutine, under mu) ──> topology
+//	bus topology/# (the platform's client), or the topology events apply handles topic by topic and
+//	      topology/CompleteTopologyEvent only while asking (a *bus.Client: `strata lb`; intake.go)
+//	      ──> apply (on the bus consumer's goroutine, under mu) ──> topology
 //	      ├─ service, cluster, port changes ──> rebuild ──> routing table (atomic pointer) + open/close proxy ports
 //	      └─ member changes ──> the member's backend put into or taken out of its cluster's routes
 //	request ──> handler: table.Load ──> port ──> host ──> route ──> round robin ──> ReverseProxy
@@ -32,7 +34,8 @@
 //
 // # Files
 //
-// lb.go holds the options, New and Run; topology.go the member tables, event handling, the
+// lb.go holds the options, New and Run; intake.go the subscriptions and when to ask for the
+// complete topology; topology.go the member tables, event handling, the
 // routing table's rebuild and the proxy ports; backends.go a route's set of members, which a
 // member event changes in constant time (a rebuild sorts every member of every cluster, so it
 // runs only when services, clusters or ports change); proxy.go the request handler, the upstream choice
@@ -43,13 +46,13 @@
 //
 // Collector gives strata_lb_requests_total by result (proxied, no_cluster, no_member),
 // strata_lb_upstream_errors_total (502s), strata_lb_upstream_retries_total and
-// strata_lb_requests_in_flight. The counters are resolved in New: a request counts with atomic
+// strata_lb_requests_in_flight, strata_lb_complete_topologies_total. The counters are resolved in New: a request counts with atomic
 // adds only, and nothing is logged per request.
 //
 // # Goroutines and locks
 //
-// Run's goroutine (topology requests until the first CompleteTopologyEvent, the statistics
-// ticker), the bus consumer's goroutine (apply, see bus.Consumer), one Serve goroutine per proxy port and one per
+// Run's goroutine (topology requests until a CompleteTopologyEvent comes, and on a *bus.Client
+// again after each reconnect; the statistics ticker), the bus consumer's goroutine (apply, see bus.Consumer), one Serve goroutine per proxy port and one per
 // port being shut down, plus net/http's per-connection goroutines serving requests. Requests
 // take no LB lock: they read the table through an atomic pointer, pick a member under their
 // route's backendSet read lock and count in-flight requests under their cluster instance's small

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,6 +90,13 @@ type LB struct {
 
 	serveWG sync.WaitGroup // the Serve goroutines and port shutdowns
 
+	// The topology intake (intake.go): syncFree is the bus as a syncFree, nil when it is not one;
+	// awaiting is Run's (it is subscribed to the complete topology); answeredAt is the bus's
+	// connection count when the last complete topology came.
+	syncFree   syncFree
+	awaiting   bool
+	answeredAt atomic.Uint64
+
 	metrics *metrics
 }
 
@@ -169,8 +175,8 @@ func (l *LB) Run(ctx context.Context) error {
 	l.mu.Unlock()
 	defer l.shutdown()
 
-	if err := l.opts.Bus.SubscribeEvents(ctx, "topology/#", func(_ string, e model.Event) { l.apply(e) }); err != nil {
-		return fmt.Errorf("lb: subscribe topology: %w", err)
+	if err := l.follow(ctx); err != nil {
+		return err
 	}
 	l.requestTopology(ctx)
 	req := time.NewTicker(l.opts.TopologyRequestInterval)
@@ -183,14 +189,13 @@ func (l *LB) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-req.C:
-			l.mu.Lock()
-			ready := l.topologyReady
-			l.mu.Unlock()
-			if ready {
+			ask, stop := l.topologyPending(ctx)
+			if stop {
 				req.Stop()
-				continue
 			}
-			l.requestTopology(ctx)
+			if ask {
+				l.requestTopology(ctx)
+			}
 		case <-stats.C:
 			err := l.publishStats(ctx)
 			switch {

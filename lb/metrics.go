@@ -19,6 +19,7 @@ type metrics struct {
 	upstreamErrors prometheus.Counter
 	retries        prometheus.Counter
 	inFlight       prometheus.Gauge
+	topologies     prometheus.Counter
 	collectors     []prometheus.Collector
 }
 
@@ -30,18 +31,20 @@ func newMetrics() *metrics {
 			Help: "Requests sent on to the next member because the connection to the chosen one failed."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_lb_requests_in_flight",
 			Help: "Requests being proxied now."}),
+		topologies: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_lb_complete_topologies_total",
+			Help: "Complete topologies the load balancer read (CompleteTopologyEvent)."}),
 	}
 	req := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strata_lb_requests_total",
 		Help: "Requests received on the proxy ports, by result."}, []string{"result"})
 	for i, name := range resultNames {
 		m.requests[i] = req.WithLabelValues(name)
 	}
-	m.collectors = []prometheus.Collector{req, m.upstreamErrors, m.retries, m.inFlight}
+	m.collectors = []prometheus.Collector{req, m.upstreamErrors, m.retries, m.inFlight, m.topologies}
 	return m
 }
 
 // Collector returns the load balancer's series, named strata_lb_*: requests by result, upstream
-// errors and retries, and requests in flight.
+// errors and retries, requests in flight, and the complete topologies it read.
 func (l *LB) Collector() prometheus.Collector { return collector{l.metrics} }
 
 type collector struct{ m *metrics }

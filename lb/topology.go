@@ -115,6 +115,7 @@ func (l *LB) apply(e model.Event) {
 		if ev.Topology == nil {
 			return
 		}
+		l.metrics.topologies.Inc()
 		l.topologyReady = true
 		l.services = map[string]*service{}
 		for name, s := range ev.Topology.ServiceMap {
