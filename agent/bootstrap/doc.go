@@ -20,7 +20,8 @@
 //
 //	Run: LoadConfig ──> GET <store>/<type>/version (configured) or GET <store>/<type>
 //	     same version as VERSION ──> hand over
-//	     else: bus: CompleteTopologyRequestEvent until the member is Initialized
+//	     else: bus: ClusterTopologyRequestEvent (after two unanswered: CompleteTopologyRequestEvent)
+//	           until the member is Initialized
 //	           ──> InstanceStartedEvent (the member is Starting while it installs)
 //	           ──> unpack into <dir>/module ──> /bin/sh install.sh (payload + STRATA_* in its env;
 //	               output to <dir>/install.log and the member's output)

@@ -12,9 +12,13 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// topologyRequestInterval is how often the complete topology is asked for until the member is
+// topologyRequestInterval is how often the topology is asked for until the member is
 // Initialized.
 const topologyRequestInterval = 2 * time.Second
+
+// partAttempts is how many requests for the cluster's part go unanswered before the complete
+// topology is asked for.
+const partAttempts = 2
 
 // announceStarted waits until the topology shows the member Initialized (or later: a member
 // whose agent restarts), then publishes InstanceStartedEvent, as the agent does at its step 6:
@@ -40,7 +44,7 @@ func announceStarted(ctx context.Context, cfg agent.Config, wait time.Duration, 
 		default:
 		}
 	}
-	err = client.SubscribeEvents(ctx, "topology/#", func(_ string, e model.Event) {
+	handle := func(_ string, e model.Event) {
 		switch ev := e.(type) {
 		case *model.MemberInitializedEvent:
 			if ev.MemberID == cfg.MemberID {
@@ -65,16 +69,50 @@ func announceStarted(ctx context.Context, cfg agent.Config, wait time.Duration, 
 				}
 			}
 		}
-	})
-	if err != nil {
+	}
+	// As the agent does (agent/topology.go): the cluster's part of the topology, and the complete
+	// topology only when the part does not come.
+	completeTopic := model.TopicOf(model.CompleteTopologyEvent{})
+	if err := client.SubscribeEvents(ctx, model.TopicOf(model.MemberInitializedEvent{}), handle); err != nil {
 		return fmt.Errorf("subscribe topology: %w", err)
+	}
+	err = client.Subscribe(ctx, model.ClusterTopologyTopic(cfg.ClusterID), func(topic string, b []byte) {
+		if e, err := model.Unmarshal(completeTopic, b); err == nil {
+			handle(topic, e)
+		}
+	})
+	part := err == nil
+	if err != nil && !errors.Is(err, bus.ErrSubscribeRejected) {
+		return fmt.Errorf("subscribe the cluster's topology: %w", err)
+	}
+	followComplete := func() error {
+		if err := client.SubscribeEvents(ctx, completeTopic, handle); err != nil {
+			return fmt.Errorf("subscribe topology: %w", err)
+		}
+		return nil
+	}
+	if !part {
+		if err := followComplete(); err != nil {
+			return err
+		}
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	tick := time.NewTicker(topologyRequestInterval)
 	defer tick.Stop()
-	for initialized := false; !initialized; {
-		if err := client.PublishEvent(waitCtx, model.CompleteTopologyRequestEvent{}); err != nil && waitCtx.Err() == nil {
+	for asked, initialized := 0, false; !initialized; asked++ {
+		if part && asked == partAttempts {
+			log.Info("no answer to the cluster topology request; asking for the complete topology", "requests", partAttempts)
+			if err := followComplete(); err != nil {
+				return err
+			}
+			part = false
+		}
+		var req model.Event = model.CompleteTopologyRequestEvent{}
+		if part {
+			req = model.ClusterTopologyRequestEvent{ClusterID: cfg.ClusterID}
+		}
+		if err := client.PublishEvent(waitCtx, req); err != nil && waitCtx.Err() == nil {
 			log.Warn("cannot request the topology", "error", err)
 		}
 		select {
