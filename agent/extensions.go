@@ -71,9 +71,16 @@ func (a *Agent) runExtension(ctx context.Context, name string, values map[string
 	if p, err := exec.LookPath("bash"); err == nil {
 		shell = p
 	}
+	env, dir, err := spillLargeValues(a.extensionEnv(name, values))
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("extension %s: %w", name, err)
+	}
 	cmd := exec.CommandContext(ctx, shell, path)
 	cmd.Dir = a.cfg.ExtensionsDir
-	cmd.Env = append(os.Environ(), a.extensionEnv(name, values)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// The script gets its own process group, so a timeout or shutdown also stops its children.
@@ -81,7 +88,7 @@ func (a *Agent) runExtension(ctx context.Context, name string, values map[string
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	if cmd.Process != nil {
 		a.keepIfRunning(name, cmd.Process.Pid)
 	}
@@ -164,6 +171,38 @@ func (a *Agent) extensionEnv(event string, values map[string]string) []string {
 		env = append(env, "STRATOS_"+envName(k)+"="+m[k])
 	}
 	return env
+}
+
+// maxEnvValue is the longest STRATOS_* variable the agent puts in an extension's environment.
+// Linux refuses to start a program with one environment string over 128 KiB (MAX_ARG_STRLEN),
+// or with arguments and environment over a quarter of the stack limit together: the
+// TOPOLOGY_JSON of a cluster of about 150 members was already too long, and the extension never
+// ran.
+const maxEnvValue = 32 << 10
+
+// spillLargeValues writes each variable of env longer than maxEnvValue to a file of a new
+// directory, dir, and passes STRATOS_<KEY>_FILE naming the file instead of STRATOS_<KEY>. The
+// caller removes dir (when not "") once the extension has ended.
+func spillLargeValues(env []string) (_ []string, dir string, _ error) {
+	for i, kv := range env {
+		if len(kv) <= maxEnvValue {
+			continue
+		}
+		if dir == "" {
+			d, err := os.MkdirTemp("", "strata-extension-")
+			if err != nil {
+				return nil, "", fmt.Errorf("agent: a directory for long values: %w", err)
+			}
+			dir = d
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		path := filepath.Join(dir, k)
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			return nil, dir, fmt.Errorf("agent: write %s: %w", k, err)
+		}
+		env[i] = k + "_FILE=" + path
+	}
+	return env, dir, nil
 }
 
 // envName keeps letters, digits and '_' and turns anything else into '_'.
