@@ -142,7 +142,7 @@
 //
 // Each cluster keeps, per cluster instance, its member ids in order (idSet, a two-level B-tree of
 // sorted blocks) and its member counts by state, updated where a member joins MemberMap (creation,
-// load), changes state (SetStatus) and leaves it (removal): ApplicationPage and InstanceMembers,
+// load), changes state (SetStatus) and leaves it (removal): ApplicationPage and EachInstanceMember,
 // the runtime view's reads, cost a page and a binary search, and the counts are summed rather than
 // counted, so none of them walks every member under mu (memberindex.go).
 //

@@ -181,17 +181,15 @@ func TestApplicationPageWalksTheIndex(t *testing.T) {
 				}
 				slices.Sort(want)
 				for after := ""; ; {
-					ms := c.InstanceMembers(cid, iid, after, 100)
-					if len(ms) == 0 {
+					if c.EachInstanceMember(cid, iid, after, 100, func(m *model.Member) {
+						got = append(got, m.MemberID)
+						after = m.MemberID
+					}) == 0 {
 						break
 					}
-					for _, m := range ms {
-						got = append(got, m.MemberID)
-					}
-					after = ms[len(ms)-1].MemberID
 				}
 				if !slices.Equal(got, want) {
-					t.Fatalf("%s: InstanceMembers of %s %s walked %d members, want the %d in id order", name, cid, iid, len(got), len(want))
+					t.Fatalf("%s: EachInstanceMember of %s %s walked %d members, want the %d in id order", name, cid, iid, len(got), len(want))
 				}
 			}
 		}

@@ -44,7 +44,7 @@ func TestPayloadNotInState(t *testing.T) {
 	if p, ok := r["Payload"]; ok {
 		t.Errorf("the member's record holds the payload: %.200s", p)
 	}
-	if r["Member"] == nil {
+	if r["M"] == nil {
 		t.Errorf("the member's record holds no member: %v", r)
 	}
 }

@@ -25,12 +25,12 @@ type clusterRecord struct {
 	Removing    bool `json:",omitempty"`
 }
 
-// memberRecord is a member as the state keeps it. Member is a *model.Member when load reads it
-// and the member's JSON (member.enc, json.RawMessage) when flush writes it, so that a member is
-// encoded once per change for both the state and the complete topology. (Records written before
-// issue 17 also hold the payload, which load ignores and the member's next flush drops.)
-type memberRecord[M any] struct {
-	Member   M
+// memberRecord is a member as the state keeps it: M, without what its key and its cluster give
+// (storedMember). Records written before hold the whole member in Member (and, before issue 17,
+// the payload, which load ignores); the member's next flush rewrites them.
+type memberRecord struct {
+	Member   *model.Member `json:",omitempty"`
+	M        *storedMember `json:",omitempty"`
 	Driver   string
 	Graceful bool      `json:",omitempty"`
 	Deadline time.Time `json:",omitzero"`
@@ -87,9 +87,12 @@ func (c *Controller) load() error {
 			return err
 		}
 		return tx.Bucket([]byte(bucketMembers)).ForEach(func(k, v []byte) error {
-			var r memberRecord[*model.Member]
-			if err := json.Unmarshal(v, &r); err != nil || r.Member == nil {
+			var r memberRecord
+			if err := json.Unmarshal(v, &r); err != nil || (r.Member == nil && r.M == nil) {
 				return fmt.Errorf("controller: load member %s: %v", k, err)
+			}
+			if r.M != nil {
+				r.Member = c.unpackMember(string(k), r.M)
 			}
 			cl := c.clusters[r.Member.ClusterID]
 			if cl == nil {
@@ -190,8 +193,7 @@ func (c *Controller) flusher(ctx context.Context) {
 // flushChunk is how many members flush encodes before it lets others take mu.
 const flushChunk = 64
 
-// flush writes every dirty member in one transaction. The JSON of each member it encodes is kept
-// for the complete topology.
+// flush writes every dirty member in one transaction.
 func (c *Controller) flush() {
 	c.dirtyMu.Lock()
 	ids, gen := c.dirty, c.dirtyGen
@@ -214,15 +216,7 @@ func (c *Controller) flush() {
 			vals[id] = nil
 			continue
 		}
-		if m.enc == nil {
-			enc, err := json.Marshal(m.m)
-			if err != nil {
-				encErr = err
-				continue
-			}
-			m.enc = enc
-		}
-		b, err := json.Marshal(memberRecord[json.RawMessage]{Member: m.enc, Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
+		b, err := json.Marshal(memberRecord{M: c.packMemberLocked(m.m), Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
 		if err != nil {
 			encErr = err
 			continue

@@ -297,3 +297,23 @@ func TestActiveMembersSharePortMap(t *testing.T) {
 		t.Errorf("after the cartridge changed the port is %d, want 9090", got)
 	}
 }
+
+// TestTopologyPartsShareMemberMaps: the parts of a complete topology copy each changed member's
+// fields for the encoding, not its maps and lists, which the controller never changes in place
+// (issue 17: the copies of the port maps and state stacks made ~500 B a member of a topology
+// asked for during a deployment of 100 000 members).
+func TestTopologyPartsShareMemberMaps(t *testing.T) {
+	const n = 2000
+	c, _ := controllerWithMembers(t, n)
+	allocs := testing.AllocsPerRun(3, func() {
+		c.mu.Lock()
+		p := c.topologyPartsLocked()
+		c.mu.Unlock()
+		if len(p.members["c1"]) != n {
+			t.Fatalf("%d members in the parts, want %d", len(p.members["c1"]), n)
+		}
+	})
+	if per := allocs / n; per > 1.1 {
+		t.Errorf("the parts of a topology of %d changed members cost %.1f allocations a member, want one (the copy of its fields)", n, per)
+	}
+}

@@ -3,9 +3,10 @@ package manager
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net/http"
-	"sort"
+	"slices"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -23,9 +24,10 @@ import (
 const streamPage = 1000
 
 // instancePager is what a ClusterManager offers for the streamed view: the members of one
-// cluster instance whose ids sort after after, at most limit, in id order.
+// cluster instance whose ids sort after after, at most limit, in id order, each handed to visit
+// (which keeps none) under the platform's lock; it returns how many it visited.
 type instancePager interface {
-	InstanceMembers(clusterID, instanceID, after string, limit int) []*model.Member
+	EachInstanceMember(clusterID, instanceID, after string, limit int, visit func(m *model.Member)) int
 }
 
 // emptyMembers is how a cluster instance's member list of a view without members encodes.
@@ -57,27 +59,41 @@ func (s *Server) streamRuntime(w http.ResponseWriter, a *applicationRecord, page
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	out := bufio.NewWriterSize(w, 64<<10)
+	// A page is encoded into page (under the platform's lock, so that a slow client does not
+	// hold it) with one encoder and one port list for every member, then written out: the view
+	// costs a page of bytes, not a copy and an encoding of every member (issue 17).
+	var page bytes.Buffer
+	enc := json.NewEncoder(&page)
+	var ports []model.Port
+	var mb memberBean
 	for i, ci := range order {
 		_, _ = out.Write(parts[i])
 		_, _ = out.WriteString(`"member":[`)
 		n := 0
+		var encErr error
 		for after := ""; ; {
-			ms := pager.InstanceMembers(ci.ClusterID, ci.InstanceID, after, streamPage)
-			for _, m := range ms {
-				mb, err := json.Marshal(memberBeanOf(m))
-				if err != nil {
-					return true // a member the encoder refuses: the answer is cut short, as a broken connection cuts it
+			page.Reset()
+			visited := pager.EachInstanceMember(ci.ClusterID, ci.InstanceID, after, streamPage, func(m *model.Member) {
+				if encErr != nil {
+					return
 				}
 				if n > 0 {
-					_ = out.WriteByte(',')
+					page.WriteByte(',')
 				}
 				n++
-				_, _ = out.Write(mb)
+				mb, ports = memberBeanInto(m, ports[:0])
+				if encErr = enc.Encode(&mb); encErr == nil {
+					page.Truncate(page.Len() - 1) // Encode's line break
+				}
+				after = m.MemberID
+			})
+			if encErr != nil {
+				return true // a member the encoder refuses: the answer is cut short, as a broken connection cuts it
 			}
-			if len(ms) < streamPage {
+			_, _ = out.Write(page.Bytes())
+			if visited < streamPage {
 				break
 			}
-			after = ms[len(ms)-1].MemberID
 			if out.Flush() != nil {
 				return true // the client went away
 			}
@@ -108,14 +124,23 @@ func appendGroupInstances(order []*clusterInstance, groups []any) []*clusterInst
 
 // memberBeanOf is a member as the runtime view shows it, its ports in proxy port order.
 func memberBeanOf(m *model.Member) memberBean {
+	mb, _ := memberBeanInto(m, nil)
+	return mb
+}
+
+// memberBeanInto is memberBeanOf with the ports appended to ports, which it returns for reuse.
+func memberBeanInto(m *model.Member, ports []model.Port) (memberBean, []model.Port) {
 	mb := memberBean{ServiceName: m.ServiceName, ClusterID: m.ClusterID, ClusterInstanceID: m.ClusterInstanceID,
 		NetworkPartitionID: m.NetworkPartitionID, PartitionID: m.PartitionID, MemberID: m.MemberID,
 		InstanceID: m.InstanceID, Status: string(m.Status()), DefaultPrivateIP: m.DefaultPrivateIP,
 		MemberPrivateIPs: m.MemberPrivateIPs, LbClusterID: m.LbClusterID, DefaultPublicIP: m.DefaultPublicIP,
 		MemberPublicIPs: m.MemberPublicIPs}
 	for _, p := range m.PortMap {
-		mb.Ports = append(mb.Ports, p)
+		ports = append(ports, p)
 	}
-	sort.Slice(mb.Ports, func(i, j int) bool { return mb.Ports[i].Proxy < mb.Ports[j].Proxy })
-	return mb
+	slices.SortFunc(ports, func(a, b model.Port) int { return cmp.Compare(a.Proxy, b.Proxy) })
+	if len(ports) > 0 {
+		mb.Ports = ports
+	}
+	return mb, ports
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // pagedPlatform is fakePlatform with many members per cluster instance and the controller's
@@ -96,7 +98,15 @@ func (p *pagedPlatform) ApplicationPage(appID, after string, limit int) Applicat
 	return out
 }
 
-func (p *pagedPlatform) InstanceMembers(clusterID, instanceID, after string, limit int) []*model.Member {
+func (p *pagedPlatform) EachInstanceMember(clusterID, instanceID, after string, limit int, visit func(*model.Member)) int {
+	ms := p.instanceMembers(clusterID, instanceID, after, limit)
+	for _, m := range ms {
+		visit(m)
+	}
+	return len(ms)
+}
+
+func (p *pagedPlatform) instanceMembers(clusterID, instanceID, after string, limit int) []*model.Member {
 	var out []*model.Member
 	if c := p.Topology().Cluster(clusterID); c != nil {
 		for id, m := range c.MemberMap {
@@ -153,5 +163,101 @@ func TestRuntimeViewStreams(t *testing.T) {
 	}
 	if got := streamed.hdr.Get("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type %q", got)
+	}
+}
+
+// fixedPager is pagedPlatform with its topology built once: what a page costs the platform is
+// left out of what the view costs the manager.
+type fixedPager struct {
+	*pagedPlatform
+	pages   map[string]ApplicationPage    // without members, by application
+	members map[[2]string][]*model.Member // by cluster and instance, in id order
+}
+
+func newFixedPager(p *pagedPlatform, appIDs ...string) *fixedPager {
+	f := &fixedPager{pagedPlatform: p, pages: map[string]ApplicationPage{}, members: map[[2]string][]*model.Member{}}
+	for _, id := range appIDs {
+		f.pages[id] = p.ApplicationPage(id, "", 0)
+	}
+	for _, svc := range p.Topology().ServiceMap {
+		for _, c := range svc.ClusterIDClusterMap {
+			for _, m := range c.MemberMap {
+				k := [2]string{c.ClusterID, m.ClusterInstanceID}
+				f.members[k] = append(f.members[k], m)
+			}
+		}
+	}
+	for _, ms := range f.members {
+		slices.SortFunc(ms, func(a, b *model.Member) int { return strings.Compare(a.MemberID, b.MemberID) })
+	}
+	return f
+}
+
+func (f *fixedPager) ApplicationPage(appID, _ string, _ int) ApplicationPage { return f.pages[appID] }
+
+func (f *fixedPager) EachInstanceMember(clusterID, instanceID, after string, limit int, visit func(*model.Member)) int {
+	ms := f.members[[2]string{clusterID, instanceID}]
+	i, _ := slices.BinarySearchFunc(ms, after, func(m *model.Member, id string) int {
+		if m.MemberID <= id {
+			return -1
+		}
+		return 1
+	})
+	n := 0
+	for ; n < limit && i+n < len(ms); n++ {
+		visit(ms[i+n])
+	}
+	return n
+}
+
+// discardResponse is a ResponseWriter that keeps nothing of the body.
+type discardResponse struct {
+	h     http.Header
+	bytes int
+}
+
+func (d *discardResponse) Header() http.Header         { return d.h }
+func (d *discardResponse) WriteHeader(int)             {}
+func (d *discardResponse) Write(b []byte) (int, error) { d.bytes += len(b); return len(b), nil }
+
+// Bounds of what the streamed runtime view allocates, apart from what the platform's pages cost:
+// its buffers (a page's bytes), and per member listed. A copy of each member's bean, its port
+// list and its JSON made ~800 B a member (80 MB for one view of 100 000 members, garbage that
+// pushed the heap to the GC's goal with every view: issue 17).
+const (
+	maxStreamAllocFixed     = 1 << 20
+	maxStreamAllocPerMember = 64
+)
+
+// TestRuntimeViewStreamAllocations: the streamed runtime view encodes each page into a buffer it
+// reuses, with one encoder and one port list: what it allocates is a page's bytes and a few
+// bytes a member. A memory bound, not a timing; the race detector's sync.Pool drops encoders at
+// random, so the bound holds without it (the Makefile runs this test once more without it).
+func TestRuntimeViewStreamAllocations(t *testing.T) {
+	e := newEnv(t)
+	postDefinitions(t, e, [3]string{"shop", "web", "php"}, [3]string{"blog", "web", "php8"})
+	expect(t, "deploy", e.admin("POST", "/api/applications/shop/deploy/ap-1", nil), http.StatusAccepted, "")
+	fp := newFixedPager(&pagedPlatform{fakePlatform: e.plat, perInstance: 5000}, "shop")
+	e.srv.opts.Clusters = fp
+	var a applicationRecord
+	if err := e.srv.store.get(bucketApplications, "shop", &a); err != nil {
+		t.Fatal(err)
+	}
+	members := 0
+	for _, ms := range fp.members {
+		members += len(ms)
+	}
+	w := &discardResponse{h: http.Header{}}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if !e.srv.streamRuntime(w, &a, fp) {
+		t.Fatal("the view was not streamed")
+	}
+	runtime.ReadMemStats(&after)
+	got, bound := after.TotalAlloc-before.TotalAlloc, uint64(maxStreamAllocFixed+maxStreamAllocPerMember*members)
+	t.Logf("%d members, %d bytes: %d B allocated (%d B per member), bound %d B", members, w.bytes, got, got/uint64(members), bound)
+	if got > bound && !testenv.Race {
+		t.Errorf("the streamed view of %d members allocated %d B (%d B per member), want <= %d", members, got, got/uint64(members), bound)
 	}
 }

@@ -3,13 +3,11 @@ package mock
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +113,9 @@ type Driver struct {
 	report    func(controller.Exit)
 	buf       []model.HealthSample
 
+	basesMu sync.Mutex
+	bases   map[string]*payloadBase // the base payload of new records, by cluster id (state.go)
+
 	queueMu     sync.Mutex
 	queue       []model.Event
 	queueSignal chan struct{}
@@ -154,33 +155,10 @@ type record struct {
 	PartitionID        string
 	ApplicationID      string
 	Payload            model.Payload `json:",omitempty"` // in the state: PayloadLine, unless the payload fails Check
-	PayloadLine        string        `json:",omitempty"` // the launch-params line, in the state only
+	PayloadLine        string        `json:",omitempty"` // the launch-params line, in the state only (with Base: the pairs that differ)
+	Base               string        `json:",omitempty"` // the base payload's id, in the state only (state.go)
+	Own                []string      `json:",omitempty"` // with Base, the keys whose value is the instance id, in the state only
 	StartTime          time.Time
-}
-
-// encodeRecord is an instance's record as the state keeps it: the payload as its launch-params
-// line (~40 % smaller than the JSON of its pairs: every byte of the state ends up in RSS).
-func encodeRecord(r record) ([]byte, error) {
-	if len(r.Payload) > 0 && r.Payload.Check() == nil {
-		r.PayloadLine, r.Payload = r.Payload.String(), nil
-	}
-	return json.Marshal(r)
-}
-
-// decodeRecord reads a record encodeRecord wrote (or one with the payload's pairs).
-func decodeRecord(v []byte) (record, error) {
-	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
-		return record{}, err
-	}
-	if r.PayloadLine != "" {
-		p, err := model.ParsePayload(strings.NewReader(r.PayloadLine))
-		if err != nil {
-			return record{}, fmt.Errorf("payload: %w", err)
-		}
-		r.Payload, r.PayloadLine = p, ""
-	}
-	return r, nil
 }
 
 // New checks the options and loads the persisted instances, if any.
@@ -221,6 +199,7 @@ func New(o Options) (*Driver, error) {
 		clock:       o.Clock,
 		log:         o.Logger.With("component", "mock_iaas"),
 		instances:   map[string]*instance{},
+		bases:       map[string]*payloadBase{},
 		types:       map[string]*typeState{},
 		queueSignal: make(chan struct{}, 1),
 		kick:        make(chan struct{}, 1),
@@ -274,16 +253,20 @@ func (d *Driver) load() error {
 	}
 	var max uint32
 	err := d.opts.DB.Update(func(tx *bbolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists([]byte(bucketPayloads)); err != nil {
+			return err
+		}
 		b, err := tx.CreateBucketIfNotExists([]byte(bucketInstances))
 		if err != nil {
 			return err
 		}
-		return b.ForEach(func(k, v []byte) error {
-			r, err := decodeRecord(v)
+		used := map[string]bool{}
+		err = b.ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(string(k), v, nil) // the payload is read from the state when asked for (payloadLocked)
 			if err != nil {
 				return fmt.Errorf("instance %s: %w", k, err)
 			}
-			r.Payload = nil // read from the state when asked for (payloadLocked)
+			used[r.Base], r.Base = true, ""
 			in := &instance{rec: r, ts: d.typeLocked(r.ServiceName, r.StartTime), started: true, activated: true}
 			d.instances[r.Started.InstanceID] = in
 			d.scheduleLocked(in)
@@ -295,6 +278,10 @@ func (d *Driver) load() error {
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return dropUnusedBases(tx, used)
 	})
 	if err != nil {
 		return fmt.Errorf("mock: load instances: %w", err)
@@ -381,22 +368,6 @@ func cloneStarted(s controller.Started) controller.Started {
 	s.PrivateIPs = slices.Clone(s.PrivateIPs)
 	s.PublicIPs = slices.Clone(s.PublicIPs)
 	return s
-}
-
-func (d *Driver) save(r record) error {
-	if d.opts.DB == nil {
-		return nil
-	}
-	v, err := encodeRecord(r)
-	if err != nil {
-		return fmt.Errorf("mock: encode instance: %w", err)
-	}
-	if err := d.opts.DB.Batch(func(tx *bbolt.Tx) error {
-		return tx.Bucket([]byte(bucketInstances)).Put([]byte(r.Started.InstanceID), v)
-	}); err != nil {
-		return fmt.Errorf("mock: save instance: %w", err)
-	}
-	return nil
 }
 
 func (d *Driver) forget(id string) {
@@ -487,28 +458,6 @@ func (d *Driver) Payload(instanceID string) (model.Payload, bool) {
 		return nil, false
 	}
 	return slices.Clone(d.payloadLocked(in)), true
-}
-
-// payloadLocked is an instance's payload. With Options.DB the driver keeps it only there: read
-// once, at the start of a member that runs for hours (issue 17: ~1 KB a member otherwise).
-func (d *Driver) payloadLocked(in *instance) model.Payload {
-	if in.rec.Payload != nil || d.opts.DB == nil {
-		return in.rec.Payload
-	}
-	var r record
-	err := d.opts.DB.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket([]byte(bucketInstances)).Get([]byte(in.rec.Started.InstanceID))
-		if v == nil {
-			return nil // killed meanwhile
-		}
-		var err error
-		r, err = decodeRecord(v)
-		return err
-	})
-	if err != nil {
-		d.log.Warn("cannot read an instance's payload from the state", "instance_id", in.rec.Started.InstanceID, "error", err)
-	}
-	return r.Payload
 }
 
 // Stats returns the driver's counters.

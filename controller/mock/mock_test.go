@@ -272,11 +272,11 @@ func TestPersistedInstancesResume(t *testing.T) {
 	if p, ok := d1.Payload("m2"); !ok || p.String() != "APPLICATION_ID=app1" {
 		t.Errorf("payload: %q", p.String())
 	}
-	// The state holds the payload as its launch-params line, not the JSON of its pairs; a
-	// record with the pairs, as written before, still loads.
+	// The state holds the payload as a base launch-params line (state.go), not the JSON of its
+	// pairs; a record with the pairs, as written before, still loads.
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte(bucketInstances))
-		if v := string(b.Get([]byte("m2"))); !strings.Contains(v, `"PayloadLine":"APPLICATION_ID=app1"`) || strings.Contains(v, `"Key"`) {
+		if v := string(b.Get([]byte("m2"))); !strings.Contains(v, `"Base":"`) || strings.Contains(v, `"Key"`) {
 			t.Errorf("stored record: %s", v)
 		}
 		return nil
