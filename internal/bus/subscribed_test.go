@@ -72,8 +72,9 @@ func TestBrokerSubscriptions(t *testing.T) {
 		testenv.Eventually(t, wait, "Subscriptions counts "+filter, func() bool { return b.Subscriptions(topic) == want })
 	}
 	do(c.Unsubscribe(topic))
-	do(c.Subscribe("other/topic", 1, nil)) // a later grant: once it counts, the count above is settled
-	testenv.Eventually(t, wait, "the last grant counted", func() bool { return b.Subscriptions("other/topic") == 2 }) // and #
+	// A later grant (counted with the earlier #): once it counts, the count above is settled.
+	do(c.Subscribe("other/topic", 1, nil))
+	testenv.Eventually(t, wait, "the last grant counted", func() bool { return b.Subscriptions("other/topic") == 2 })
 	if n := b.Subscriptions(topic); n != want {
 		t.Errorf("Subscriptions(%q) = %d after an unsubscription and another topic's grant, want %d", topic, n, want)
 	}
