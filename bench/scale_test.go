@@ -102,12 +102,14 @@ type steadyWork struct {
 	Allocated uint64 // bytes allocated by the process
 	GCs       uint32
 	Unheard   uint64 // summaries the CEP did not publish: nobody subscribed
+	Topology  uint64 // complete topologies the controller published
+	Skipped   uint64 // periodic complete topologies it skipped: nothing new for anyone
 }
 
 func (w steadyWork) String() string {
 	m := w.Window.Minutes()
-	return fmt.Sprintf("%.0f s, %.0f health samples/s, %d CEP summaries (%d not published: no subscriber), %.0f MB/min allocated, %.0f GCs/min",
-		w.Window.Seconds(), float64(w.Samples)/w.Window.Seconds(), w.Summaries, w.Unheard, float64(w.Allocated)/m/(1<<20), float64(w.GCs)/m)
+	return fmt.Sprintf("%.0f s, %.0f health samples/s, %d CEP summaries (%d not published: no subscriber), %.0f MB/min allocated, %.0f GCs/min, %d complete topologies published (%d periodic ones skipped)",
+		w.Window.Seconds(), float64(w.Samples)/w.Window.Seconds(), w.Summaries, w.Unheard, float64(w.Allocated)/m/(1<<20), float64(w.GCs)/m, w.Topology, w.Skipped)
 }
 
 // TestScale is issue 17's scale harness: the platform of `strata up` (load balancer included) in
@@ -317,7 +319,7 @@ func measureSteady(t *testing.T, a *app.App, steady time.Duration) (time.Duratio
 	var before, after syscall.Rusage
 	var mBefore, mAfter runtime.MemStats
 	runtime.ReadMemStats(&mBefore)
-	sBefore, cBefore := a.Mock().Stats(), a.CEP().Stats()
+	sBefore, cBefore, tBefore := a.Mock().Stats(), a.CEP().Stats(), a.Controller().Stats()
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +329,7 @@ func measureSteady(t *testing.T, a *app.App, steady time.Duration) (time.Duratio
 		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
-	sAfter, cAfter := a.Mock().Stats(), a.CEP().Stats()
+	sAfter, cAfter, tAfter := a.Mock().Stats(), a.CEP().Stats(), a.Controller().Stats()
 	runtime.ReadMemStats(&mAfter)
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	return time.Duration(float64(cpu) * float64(time.Minute) / float64(elapsed)), steadyWork{
@@ -338,6 +340,8 @@ func measureSteady(t *testing.T, a *app.App, steady time.Duration) (time.Duratio
 		Allocated: mAfter.TotalAlloc - mBefore.TotalAlloc,
 		GCs:       mAfter.NumGC - mBefore.NumGC,
 		Unheard:   cAfter.PublishUnheard - cBefore.PublishUnheard,
+		Topology:  tAfter.TopologyPublished - tBefore.TopologyPublished,
+		Skipped:   tAfter.TopologySkipped - tBefore.TopologySkipped,
 	}
 }
 
