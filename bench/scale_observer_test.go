@@ -19,10 +19,11 @@ import (
 // observer is a separate bus connection that counts activations and times complete topologies,
 // as an agent outside the platform would see them.
 type observer struct {
-	client    *bus.Client
-	activated atomic.Int64
-	mu        sync.Mutex
-	topology  chan int // sizes of CompleteTopologyEvents
+	client        *bus.Client
+	activated     atomic.Int64
+	clusterActive atomic.Int64 // ClusterInstanceActivatedEvents
+	mu            sync.Mutex
+	topology      chan int // sizes of CompleteTopologyEvents
 
 	lifeMu sync.Mutex
 	life   map[string]*lifecycle // by member id
@@ -61,7 +62,8 @@ func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	subs := map[string]bus.Handler{
-		model.TopicOf(&model.MemberActivatedEvent{}): func(string, []byte) { o.activated.Add(1) },
+		model.TopicOf(&model.MemberActivatedEvent{}):          func(string, []byte) { o.activated.Add(1) },
+		model.TopicOf(&model.ClusterInstanceActivatedEvent{}): func(string, []byte) { o.clusterActive.Add(1) },
 		model.TopicOf(&model.CompleteTopologyEvent{}): func(_ string, b []byte) {
 			select {
 			case o.topology <- len(b):

@@ -265,6 +265,13 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 		atPeak(false)
 	}
 
+	// The deployment settles before the steady window: the cluster instance goes Active (just
+	// after the last member), and a complete topology of that state goes out, which the minute's
+	// sync would otherwise carry once, inside the window. In the window the platform has nothing
+	// left to tell, as in any minute after it.
+	testenv.Eventually(t, deadline, "the cluster instance to go Active", func() bool { return obs.clusterActive.Load() > 0 })
+	obs.askTopology(t)
+
 	hwm := []string{phaseHWM(t, "deploy")}
 	f.SteadyCPU, f.Steady = measureSteady(t, a, steady)
 
