@@ -270,7 +270,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	// sync would otherwise carry once, inside the window. In the window the platform has nothing
 	// left to tell, as in any minute after it.
 	testenv.Eventually(t, deadline, "the cluster instance to go Active", func() bool { return obs.clusterActive.Load() > 0 })
-	obs.askTopology(t)
+	settleTopology(t, a, obs, deadline)
 
 	hwm := []string{phaseHWM(t, "deploy")}
 	f.SteadyCPU, f.Steady = measureSteady(t, a, steady)
@@ -302,6 +302,30 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	obs.awaitTerminated(n, time.Minute)
 	f.Loss = losses(a, obs)
 	return f
+}
+
+// settleTopology asks for a complete topology and waits until the platform's consumers of it
+// (the CEP, the autoscaler and the load balancer, each on its own queue) have handled it and have
+// nothing left: at 100 000 members they take seconds to decode and apply it.
+func settleTopology(t *testing.T, a *app.App, obs *observer, deadline time.Duration) {
+	t.Helper()
+	consumers := []string{"cep", "autoscaler", "lb"}
+	before := a.Bus().Stats().Queues
+	obs.askTopology(t)
+	testenv.Eventually(t, deadline, "the platform's consumers to handle the complete topology", func() bool {
+		now := a.Bus().Stats().Queues
+		for _, name := range consumers {
+			if q, ok := now[name]; ok && q.Handled == before[name].Handled {
+				return false
+			}
+		}
+		for _, q := range now {
+			if q.Depth > 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // measureSteady measures the process's CPU per minute over a window of length steady (with
