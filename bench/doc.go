@@ -49,7 +49,9 @@
 // whose cluster has cartridgeMin = cartridgeMax = -scale.members (300 in the normal suite),
 // deployed and undeployed over REST. It logs one row of the table: deploy → every member
 // Active (counted from MemberActivatedEvents on a separate bus connection), peak RSS (VmHWM),
-// steady CPU per minute over -scale.steady once every member is Active (a minute by default: one
+// steady CPU per minute over -scale.steady once every member is Active and the deployment has
+// settled (the cluster instance Active, a complete topology of that state published and handled
+// by the platform's consumers; a minute by default: one
 // CEP window, so it holds the window's summaries and four health samples of every member, which
 // the test checks; -scale.cpuprofile and -scale.allocprofile profile that window alone), the CompleteTopologyEvent's
 // size and the time to answer a CompleteTopologyRequestEvent (also asked when half the members

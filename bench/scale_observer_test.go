@@ -19,10 +19,11 @@ import (
 // observer is a separate bus connection that counts activations and times complete topologies,
 // as an agent outside the platform would see them.
 type observer struct {
-	client    *bus.Client
-	activated atomic.Int64
-	mu        sync.Mutex
-	topology  chan int // sizes of CompleteTopologyEvents
+	client        *bus.Client
+	activated     atomic.Int64
+	clusterActive atomic.Int64 // ClusterInstanceActivatedEvents
+	mu            sync.Mutex
+	topology      chan int // sizes of CompleteTopologyEvents
 
 	lifeMu sync.Mutex
 	life   map[string]*lifecycle // by member id
@@ -60,8 +61,14 @@ func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	if err := c.Subscribe(ctx, model.TopicOf(&model.MemberActivatedEvent{}), func(string, []byte) { o.activated.Add(1) }); err != nil {
-		t.Fatal(err)
+	subs := map[string]bus.Handler{
+		model.TopicOf(&model.MemberActivatedEvent{}):          func(string, []byte) { o.activated.Add(1) },
+		model.TopicOf(&model.ClusterInstanceActivatedEvent{}): func(string, []byte) { o.clusterActive.Add(1) },
+	}
+	for filter, h := range subs {
+		if err := c.Subscribe(ctx, filter, h); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, e := range []model.Event{&model.MemberCreatedEvent{}, &model.MemberActivatedEvent{}, &model.MemberTerminatedEvent{}} {
 		if err := c.SubscribeEvents(ctx, model.TopicOf(e), o.lifecycleEvent); err != nil {

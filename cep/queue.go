@@ -36,6 +36,29 @@ func (q *queue[T]) push(vs ...T) int {
 	return shed
 }
 
+// handOver queues vs, which the queue keeps when it is empty (the caller no longer uses vs), and
+// returns an empty slice for the caller's next values: the queue's spare, or vs emptied when the
+// values were copied. It never sheds: for an unbounded queue.
+func (q *queue[T]) handOver(vs []T) []T {
+	if len(vs) == 0 {
+		return vs
+	}
+	q.mu.Lock()
+	wasEmpty := len(q.items) == 0
+	if wasEmpty {
+		vs, q.items = q.items[:0], vs
+	} else {
+		q.items = append(q.items, vs...)
+		clear(vs)
+		vs = vs[:0]
+	}
+	q.mu.Unlock()
+	if wasEmpty {
+		q.signal()
+	}
+	return vs
+}
+
 func (q *queue[T]) signal() {
 	select {
 	case q.ready <- struct{}{}:

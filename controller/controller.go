@@ -146,6 +146,7 @@ type stats struct {
 	published, publishErrors, recordsDropped   atomic.Uint64
 	invalidTransitions, unknownMembers         atomic.Uint64
 	statusEvents, topologyPublished, adopted   atomic.Uint64
+	topologySyncsSkipped                       atomic.Uint64
 	adoptTerminated, orphansTerminated, exited atomic.Uint64
 	starts, startFailures, terminations        atomic.Uint64
 	terminationErrors                          atomic.Uint64
@@ -162,6 +163,7 @@ type Stats struct {
 	InvalidTransitions uint64 // status events refused by a lifecycle machine
 	UnknownMembers     uint64 // status events for members the controller does not have
 	TopologyPublished  uint64 // CompleteTopologyEvents
+	TopologySkipped    uint64 // periodic CompleteTopologyEvents not published: nothing new for anyone
 	Adopted            uint64 // members adopted from the drivers after a restart
 	AdoptTerminated    uint64 // members whose instance was gone after a restart
 	OrphansTerminated  uint64 // instances no member owned after a restart
@@ -269,6 +271,7 @@ func (c *Controller) Stats() Stats {
 	s.InvalidTransitions = c.stats.invalidTransitions.Load()
 	s.UnknownMembers = c.stats.unknownMembers.Load()
 	s.TopologyPublished = c.stats.topologyPublished.Load()
+	s.TopologySkipped = c.stats.topologySyncsSkipped.Load()
 	s.Adopted = c.stats.adopted.Load()
 	s.AdoptTerminated = c.stats.adoptTerminated.Load()
 	s.OrphansTerminated = c.stats.orphansTerminated.Load()
@@ -333,6 +336,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		wg.Go(func() { c.terminator(ctx) })
 	}
 
+	last := c.mark() // of the last complete topology published
 	c.publishTopology()
 	resync := c.clock.NewTicker(c.opts.SyncInterval)
 	defer resync.Stop()
@@ -349,13 +353,14 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-resync.C():
-			c.publishTopology()
+			last = c.periodicSync(last)
 		case <-check.C():
 			c.checkGraceful()
 		case <-c.topologyRequested:
 			now := c.clock.Now()
 			if now.Sub(lastAnswer) >= c.opts.TopologyThrottle {
 				lastAnswer = now
+				last = c.mark()
 				c.publishTopology()
 				continue
 			}
@@ -367,6 +372,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			throttleTicker.Stop()
 			throttle, throttleTicker = nil, nil
 			lastAnswer = c.clock.Now()
+			last = c.mark()
 			c.publishTopology()
 		}
 	}

@@ -69,6 +69,13 @@ type Options struct {
 	Logger *slog.Logger
 	// SyncInterval is how often the complete topology is published (Stratos: 60 s).
 	SyncInterval time.Duration
+	// TopologySubscriptions, when set, counts the subscriptions matching the CompleteTopologyEvent's
+	// topic the broker has granted (the embedded broker's bus.Broker.Subscriptions). The periodic
+	// sync is then skipped while the topology has not changed, nobody has subscribed and no
+	// publication has failed since the last complete topology published. Nil: the complete
+	// topology is published every SyncInterval (an external broker, whose subscribers the
+	// controller cannot see).
+	TopologySubscriptions func() uint64
 	// TopologyThrottle is the least time between two CompleteTopologyEvents sent in answer to
 	// requests: requests that arrive meanwhile share the next one (10 000 agents starting at once
 	// would otherwise each cost a full topology).

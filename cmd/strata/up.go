@@ -210,7 +210,7 @@ type controllerConfig struct {
 }
 
 func (c *controllerConfig) flags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.syncInterval, "topology-sync", controller.DefaultSyncInterval, "how often the complete topology is published")
+	fs.DurationVar(&c.syncInterval, "topology-sync", controller.DefaultSyncInterval, "how often the complete topology is published (with the embedded broker, only when something changed or someone subscribed since the last one)")
 	fs.DurationVar(&c.gracefulTimeout, "graceful-timeout", controller.DefaultGracefulTimeout, "a member not ready to shut down this long after a graceful termination is terminated forcibly")
 	fs.DurationVar(&c.mockInterval, "mock-health-interval", 15*time.Second, "how often mock members publish health")
 	fs.StringVar(&c.localAgent, "local-agent", "", "the agent command of local members whose cartridge names none (iaasProvider property \"agent\"), run with /bin/sh -c in the member's directory; default: strata agent")

@@ -140,6 +140,7 @@ type instance struct {
 	started   bool      // InstanceStartedEvent sent
 	activated bool      // InstanceActivatedEvent sent
 	shutdown  bool      // InstanceReadyToShutdownEvent sent
+	gone      bool      // removed from Driver.instances: the health schedule drops it when it is due
 }
 
 // ErrInstanceExists is Start's error for a member id that already has an instance.
@@ -385,7 +386,10 @@ func (d *Driver) forget(id string) {
 func (d *Driver) remove(id string) (record, bool) {
 	d.mu.Lock()
 	in, ok := d.instances[id]
-	delete(d.instances, id)
+	if ok {
+		in.gone = true
+		delete(d.instances, id)
+	}
 	d.mu.Unlock()
 	if !ok {
 		return record{}, false

@@ -53,7 +53,7 @@ func (d *Driver) publishDue(ctx context.Context, now time.Time) {
 	// 50 000 members).
 	for len(d.due) > 0 && !now.Before(d.due[0].next) {
 		in := d.due[0]
-		if d.instances[in.rec.Started.InstanceID] != in { // terminated meanwhile
+		if in.gone { // terminated meanwhile (a flag: a map lookup per sample hashed the long instance id, 5 % of the steady CPU at 100 000 members)
 			heap.Pop(&d.due)
 			continue
 		}

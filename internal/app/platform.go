@@ -37,8 +37,9 @@ type platform struct {
 // latter reads the Kubernetes cluster definitions from kubeClusters). mbURL and cepURL are the
 // coordinates members get in their payloads; mock members publish health into engine, in process
 // and in batches (100 000 members cost no connection, no encoding and no goroutine each).
+// topologySubs is controller.Options.TopologySubscriptions (nil with an external broker).
 func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials, kubeClusters kubernetes.Clusters,
-	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine) (*platform, error) {
+	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine, topologySubs func() uint64) (*platform, error) {
 	var p platform
 	var err error
 	publish := mock.PublishFunc(func(_ context.Context, samples []model.HealthSample) error {
@@ -72,14 +73,16 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 		cepURLs = []string{cepURL}
 	}
 	p.controller, err = controller.New(controller.Options{
-		Bus:             client.Consumer("controller"),
-		DB:              db,
-		Drivers:         map[string]controller.Driver{"mock": p.mock, local.Type: p.local, kubernetes.Type: p.kubernetes},
-		Recorder:        recorder,
-		Logger:          o.Logger,
-		SyncInterval:    o.SyncInterval,
-		GracefulTimeout: o.GracefulTimeout,
-		CleanupInterval: o.CleanupInterval,
+		Bus:          client.Consumer("controller"),
+		DB:           db,
+		Drivers:      map[string]controller.Driver{"mock": p.mock, local.Type: p.local, kubernetes.Type: p.kubernetes},
+		Recorder:     recorder,
+		Logger:       o.Logger,
+		SyncInterval: o.SyncInterval,
+		// With the embedded broker, a periodic sync that would tell nobody anything is skipped.
+		TopologySubscriptions: topologySubs,
+		GracefulTimeout:       o.GracefulTimeout,
+		CleanupInterval:       o.CleanupInterval,
 		// As many terminations in flight as starts (startParallelism): each waits on the
 		// driver's state write.
 		TerminateParallelism: startParallelism,

@@ -93,6 +93,7 @@ type Broker struct {
 	log       *slog.Logger
 	auth      *authHook
 	limits    *packetLimits
+	subs      *subscriptionHook
 	running   atomic.Bool
 	closeOnce atomic.Bool
 }
@@ -128,7 +129,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	}
 	log = log.With("component", "broker")
 
-	b := &Broker{tls: o.TLS != nil, log: log, limits: limits}
+	b := &Broker{tls: o.TLS != nil, log: log, limits: limits, subs: &subscriptionHook{granted: map[string]uint64{}}}
 	b.auth = newAuthHook(o, limits, log)
 	var errs []error
 	for i, a := range addrs {
@@ -174,6 +175,10 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	if err := b.srv.AddHook(&packetIDHook{stashed: map[string]packets.Packet{}}, nil); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
+	}
+	if err := b.srv.AddHook(b.subs, nil); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("broker: add subscription hook: %w", err)
 	}
 	for i, ln := range b.lns {
 		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, limits: limits, conns: map[net.Conn]struct{}{}, ended: b.auth.forget}

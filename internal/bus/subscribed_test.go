@@ -39,3 +39,43 @@ func TestBrokerSubscribed(t *testing.T) {
 		testenv.Eventually(t, wait, "not Subscribed after unsubscribing "+filter, func() bool { return !b.Subscribed(topic) })
 	}
 }
+
+// TestBrokerSubscriptions: the embedded broker counts the subscriptions it granted per topic,
+// through the exact topic, a wildcard or a shared subscription, a resubscription counting again,
+// and not those of other topics.
+func TestBrokerSubscriptions(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, BrokerOptions{})
+	const topic = "topology/CompleteTopologyEvent"
+	o := mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("strata-subscriptions-test").
+		SetConnectTimeout(5 * time.Second).SetAutoReconnect(false).SetProtocolVersion(4)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	do := func(tok mqtt.Token) {
+		t.Helper()
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("no answer or %v", tok.Error())
+		}
+	}
+	if n := b.Subscriptions(topic); n != 0 {
+		t.Fatalf("Subscriptions(%q) = %d before any subscription", topic, n)
+	}
+	do(c.Subscribe("summarized-health-stats", 1, nil))
+	do(c.Subscribe("topology/MemberActivatedEvent", 1, nil))
+	want := uint64(0)
+	for _, filter := range []string{topic, "topology/#", "#", "topology/+", "$share/g/topology/#", topic} {
+		do(c.Subscribe(filter, 1, nil))
+		want++
+		testenv.Eventually(t, wait, "Subscriptions counts "+filter, func() bool { return b.Subscriptions(topic) == want })
+	}
+	do(c.Unsubscribe(topic))
+	// A later grant (counted with the earlier #): once it counts, the count above is settled.
+	do(c.Subscribe("other/topic", 1, nil))
+	testenv.Eventually(t, wait, "the last grant counted", func() bool { return b.Subscriptions("other/topic") == 2 })
+	if n := b.Subscriptions(topic); n != want {
+		t.Errorf("Subscriptions(%q) = %d after an unsubscription and another topic's grant, want %d", topic, n, want)
+	}
+}
