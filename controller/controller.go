@@ -81,6 +81,10 @@ type cluster struct {
 	// remaining counts, by cluster instance, the members left while removing: the instance is
 	// Terminated when its count reaches zero.
 	remaining map[string]int
+	// answered holds, by cluster instance, when a member of the removing cluster last answered
+	// the clean-up (went InMaintenance): the clean-up is not asked again while its members are
+	// still answering (checkGraceful).
+	answered map[string]time.Time
 	// removeErr is why a member of a removing cluster could not be terminated.
 	removeErr error
 	// index holds, by cluster instance, the ids and counts by state of the members in
