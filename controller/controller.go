@@ -234,7 +234,7 @@ func New(o Options) (*Controller, error) {
 		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("controller: data dir: %w", err)
 		}
-		db, err := bbolt.Open(filepath.Join(o.DataDir, DefaultStatePath), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+		db, err := bbolt.Open(filepath.Join(o.DataDir, DefaultStatePath), 0o600, StateOptions(5*time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("controller: open state: %w", err)
 		}
