@@ -447,18 +447,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		}
 		cl.startFailure = nil
 	}
-	if mem.graceful && (to == model.MemberInMaintenance || to == model.MemberReadyToShutDown) {
-		// The member answered: checkGraceful asks it again (MemberMaintenanceModeEvent goes
-		// out now) an interval from now, not an interval from the clean-up request, and asks
-		// no member of a removing instance again while its members answer (issue 17: at
-		// 100 000 members the answers came later than an interval, and every member was
-		// asked twice).
-		now := c.clock.Now()
-		mem.nextCleanup = now.Add(c.opts.CleanupInterval)
-		if cl.answered != nil {
-			cl.answered[m.ClusterInstanceID] = now
-		}
-	}
+	c.answeredLocked(cl, mem, to)
 	c.emitLocked(build(m, cl), c.memberRecord(m, cl.Spec.AppID, "topology.Member"+eventName(to)+"Event"))
 	c.markDirty(memberID)
 	if to == model.MemberReadyToShutDown && mem.graceful && !mem.terminating {

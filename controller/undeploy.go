@@ -346,6 +346,21 @@ func (c *Controller) checkGraceful() {
 	}
 }
 
+// answeredLocked notes a member's answer to a graceful termination's clean-up request (to is
+// the state it moves to): checkGraceful asks it again (MemberMaintenanceModeEvent goes out now)
+// an interval from now, not an interval from the request, and asks no member of a removing
+// instance again while its members answer (answeringLocked).
+func (c *Controller) answeredLocked(cl *cluster, mem *member, to model.MemberStatus) {
+	if !mem.graceful || (to != model.MemberInMaintenance && to != model.MemberReadyToShutDown) {
+		return
+	}
+	now := c.clock.Now()
+	mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+	if cl.answered != nil {
+		cl.answered[mem.m.ClusterInstanceID] = now
+	}
+}
+
 // answeringLocked reports whether a member of a removing cluster instance answered the clean-up
 // (went InMaintenance or ReadyToShutDown) less than CleanupInterval ago, and if so moves mem's
 // next request to an interval after that answer. While an instance's members answer, none of
