@@ -284,6 +284,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
 	hwm = append(hwm, phaseHWM(t, "GET a page"))
 
+	stopProfile := profileUndeploy(t)
 	start = time.Now()
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, resp)
@@ -294,6 +295,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	}
 	testenv.Eventually(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
 	f.Undeploy = time.Since(start)
+	stopProfile()
 	hwm = append(hwm, phaseHWM(t, "undeploy"))
 	t.Logf("peak RSS after each phase: %s", strings.Join(hwm, ", "))
 	f.PeakRSS = peakRSS(t)

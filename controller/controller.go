@@ -82,6 +82,10 @@ type cluster struct {
 	// remaining counts, by cluster instance, the members left while removing: the instance is
 	// Terminated when its count reaches zero.
 	remaining map[string]int
+	// answered holds, by cluster instance, when a member of the removing cluster last answered
+	// the clean-up (went InMaintenance): the clean-up is not asked again while its members are
+	// still answering (checkGraceful).
+	answered map[string]time.Time
 	// removeErr is why a member of a removing cluster could not be terminated.
 	removeErr error
 	// index holds, by cluster instance, the ids and counts by state of the members in
@@ -233,7 +237,7 @@ func New(o Options) (*Controller, error) {
 		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("controller: data dir: %w", err)
 		}
-		db, err := bbolt.Open(filepath.Join(o.DataDir, DefaultStatePath), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+		db, err := bbolt.Open(filepath.Join(o.DataDir, DefaultStatePath), 0o600, StateOptions(5*time.Second))
 		if err != nil {
 			return nil, fmt.Errorf("controller: open state: %w", err)
 		}

@@ -86,7 +86,8 @@
 // RemoveApplicationClusters marks the clusters removing (kept in the state: StartMember answers
 // ErrRemoving, also after a restart), moves each cluster instance to Terminating and sends one
 // InstanceCleanupClusterEvent per instance with Active members (checkGraceful repeats it every
-// CleanupInterval); members not Active yet are terminated at once. Terminations of many
+// CleanupInterval, but not while the instance's members answer: answeringLocked); members not
+// Active yet are terminated at once. Terminations of many
 // members (undeploy, ReadyToShutDown after a graceful request, graceful timeouts) go through a
 // queue that Options.TerminateParallelism workers drain, so the queue never has more driver calls in
 // flight (TerminateAll bounds its own calls by the same number, apart from the queue).

@@ -447,6 +447,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		}
 		cl.startFailure = nil
 	}
+	c.answeredLocked(cl, mem, to)
 	c.emitLocked(build(m, cl), c.memberRecord(m, cl.Spec.AppID, "topology.Member"+eventName(to)+"Event"))
 	c.markDirty(memberID)
 	if to == model.MemberReadyToShutDown && mem.graceful && !mem.terminating {

@@ -193,39 +193,26 @@ func (c *Controller) flusher(ctx context.Context) {
 // flushChunk is how many members flush encodes before it lets others take mu.
 const flushChunk = 64
 
-// flush writes every dirty member in one transaction.
+// flushTx is the most members one of flush's transactions writes. A transaction's cost in
+// memory grows with the pages it touches (bbolt holds a buffer for each dirty page until the
+// commit, and the encoded records wait for it); an undeploy of 100 000 members had flushes of
+// tens of thousands of members, ~150 MB of pages at once (issue 17).
+const flushTx = 2048
+
+// flush writes every dirty member, in transactions of at most flushTx members.
 func (c *Controller) flush() {
 	c.dirtyMu.Lock()
 	ids, gen := c.dirty, c.dirtyGen
 	c.dirty = make(map[string]bool, len(ids))
 	c.dirtyMu.Unlock()
 
-	vals := make(map[string][]byte, len(ids))
-	var encErr error
-	c.mu.Lock()
-	n := 0
-	for id := range ids {
-		if n++; n%flushChunk == 0 {
-			// Let the starts and member events in: a flush during a large deployment encodes
-			// thousands of members, and held mu for all of them.
-			c.mu.Unlock()
-			c.mu.Lock()
+	var err, encErr error
+	vals := make(map[string][]byte, min(len(ids), flushTx))
+	write := func() {
+		if len(vals) == 0 || err != nil {
+			clear(vals)
+			return
 		}
-		m, ok := c.members[id]
-		if !ok {
-			vals[id] = nil
-			continue
-		}
-		b, err := json.Marshal(memberRecord{M: c.packMemberLocked(m.m), Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
-		if err != nil {
-			encErr = err
-			continue
-		}
-		vals[id] = b
-	}
-	c.mu.Unlock()
-	var err error
-	if len(vals) > 0 {
 		err = c.db.Update(func(tx *bbolt.Tx) error {
 			b := tx.Bucket([]byte(bucketMembers))
 			for id, v := range vals {
@@ -241,7 +228,34 @@ func (c *Controller) flush() {
 			}
 			return nil
 		})
+		clear(vals)
 	}
+	c.mu.Lock()
+	n := 0
+	for id := range ids {
+		if n++; n%flushChunk == 0 {
+			// Let the starts and member events in: a flush during a large deployment encodes
+			// thousands of members, and held mu for all of them.
+			c.mu.Unlock()
+			if len(vals) >= flushTx {
+				write()
+			}
+			c.mu.Lock()
+		}
+		m, ok := c.members[id]
+		if !ok {
+			vals[id] = nil
+			continue
+		}
+		b, err := json.Marshal(memberRecord{M: c.packMemberLocked(m.m), Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
+		if err != nil {
+			encErr = err
+			continue
+		}
+		vals[id] = b
+	}
+	c.mu.Unlock()
+	write()
 	if err == nil {
 		err = encErr
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -104,7 +105,7 @@ func (c *Controller) beginRemovalLocked(appID string) (ids, graceful []string, e
 	for _, id := range ids {
 		cl := c.clusters[id]
 		cl.removing, cl.removeErr = true, nil
-		cl.remaining = map[string]int{}
+		cl.remaining, cl.answered = map[string]int{}, map[string]time.Time{}
 		cleanup := map[string]bool{} // the instances with Active members
 		for mid, m := range cl.Cluster.MemberMap {
 			cl.remaining[m.ClusterInstanceID]++
@@ -316,6 +317,9 @@ func (c *Controller) checkGraceful() {
 		case mem.m.Status() == model.MemberActive && !now.Before(mem.nextCleanup):
 			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
 			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing {
+				if c.answeringLocked(cl, mem, now) {
+					continue
+				}
 				instances[instanceKey{mem.m.ClusterID, mem.m.ClusterInstanceID}] = true
 				continue
 			}
@@ -324,6 +328,9 @@ func (c *Controller) checkGraceful() {
 			// The agent answers MemberMaintenanceModeEvent with InstanceReadyToShutdownEvent; the
 			// event is sent again in case it was lost (a restart with it still in the outbox).
 			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing && c.answeringLocked(cl, mem, now) {
+				continue
+			}
 			c.emitLocked(maintenanceEvent(mem.m, ""), nil)
 		}
 	}
@@ -337,4 +344,34 @@ func (c *Controller) checkGraceful() {
 		c.log.Info("graceful terminations timed out; terminating", "members", len(expired), "first_member_id", expired[0].m.MemberID)
 		c.queueTermination(expired...)
 	}
+}
+
+// answeredLocked notes a member's answer to a graceful termination's clean-up request (to is
+// the state it moves to): checkGraceful asks it again (MemberMaintenanceModeEvent goes out now)
+// an interval from now, not an interval from the request, and asks no member of a removing
+// instance again while its members answer (answeringLocked).
+func (c *Controller) answeredLocked(cl *cluster, mem *member, to model.MemberStatus) {
+	if !mem.graceful || (to != model.MemberInMaintenance && to != model.MemberReadyToShutDown) {
+		return
+	}
+	now := c.clock.Now()
+	mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+	if cl.answered != nil {
+		cl.answered[mem.m.ClusterInstanceID] = now
+	}
+}
+
+// answeringLocked reports whether a member of a removing cluster instance answered the clean-up
+// (went InMaintenance or ReadyToShutDown) less than CleanupInterval ago, and if so moves mem's
+// next request to an interval after that answer. While an instance's members answer, none of
+// them is asked again: at 100 000 members the answers waited in the queues for longer than an
+// interval, and asking again made every member answer twice (issue 17). A member whose request
+// was lost is asked again an interval after the instance's last answer.
+func (c *Controller) answeringLocked(cl *cluster, mem *member, now time.Time) bool {
+	last, ok := cl.answered[mem.m.ClusterInstanceID]
+	if !ok || !now.Before(last.Add(c.opts.CleanupInterval)) {
+		return false
+	}
+	mem.nextCleanup = last.Add(c.opts.CleanupInterval)
+	return true
 }

@@ -156,3 +156,81 @@ func TestRemovalEndsWithRun(t *testing.T) {
 		t.Errorf("member %s after the removal: %v, want ErrNotFound", m.MemberID, err)
 	}
 }
+
+// TestUndeployAsksAgainOnlyWhenStalled: during an undeploy the clean-up is asked again after
+// CleanupInterval only of members that have not answered: not of a member that went
+// InMaintenance meanwhile (its MemberMaintenanceModeEvent is repeated an interval after it was
+// sent, not an interval after the undeploy began), and not of the instance while its members
+// are still answering. At 100 000 members the answers took longer than the interval, and
+// every member was asked twice (issue 17).
+func TestUndeployAsksAgainOnlyWhenStalled(t *testing.T) {
+	e := newEnv(t)
+	e.opts.CleanupInterval = 30 * time.Second
+	c, _ := runController(t, e.opts)
+	seed(t, c)
+	a, b := e.startActive(t, c), e.startActive(t, c)
+	for _, m := range []model.Member{a, b} {
+		if err := e.mock.Kill(m.MemberID); err != nil { // the test answers for them
+			t.Fatal(err)
+		}
+	}
+	agent, _ := runClient(t, e.url)
+	answer := func(ev model.Event) {
+		t.Helper()
+		if err := agent.PublishEvent(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maintenance := func(m model.Member) *model.InstanceMaintenanceModeEvent {
+		return &model.InstanceMaintenanceModeEvent{ServiceName: "php", ClusterID: m.ClusterID, MemberID: m.MemberID, ClusterInstanceID: m.ClusterInstanceID}
+	}
+	count := func(evs []model.Event, memberID, class string) int {
+		n := 0
+		for _, cl := range ofMember(evs, memberID) {
+			if cl == class {
+				n++
+			}
+		}
+		return n
+	}
+	const cleanup, maint = "instance.notifier.InstanceCleanupClusterEvent", "topology.MemberMaintenanceModeEvent"
+	done := make(chan error, 1)
+	go func() { done <- c.RemoveApplicationClusters(context.Background(), phpSpec.AppID) }()
+	e.watch.until(t, "the clean-up request", func(evs []model.Event) bool { return countClass(evs, cleanup) == 1 })
+
+	e.clock.Advance(25 * time.Second)
+	answer(maintenance(a))
+	e.watch.until(t, "a in maintenance", func(evs []model.Event) bool { return count(evs, a.MemberID, maint) == 1 })
+	// An interval after the request: a answered 5 s ago, b is still Active.
+	e.clock.Advance(10 * time.Second)
+	answer(maintenance(b))
+	evs := e.watch.until(t, "b in maintenance", func(evs []model.Event) bool { return count(evs, b.MemberID, maint) == 1 })
+	if n := countClass(evs, cleanup); n != 1 {
+		t.Errorf("%d InstanceCleanupClusterEvents while the instance's members answered, want 1", n)
+	}
+	if n := count(evs, a.MemberID, maint); n != 1 {
+		t.Errorf("a was sent %d MemberMaintenanceModeEvents 10 s after its first, want 1", n)
+	}
+	// An interval after a's, but only 25 s after b answered: nobody is asked again.
+	e.clock.Advance(25 * time.Second)
+	answer(&model.InstanceReadyToShutdownEvent{ServiceName: "php", ClusterID: b.ClusterID, MemberID: b.MemberID, ClusterInstanceID: b.ClusterInstanceID})
+	evs = e.watch.until(t, "b terminated", func(evs []model.Event) bool {
+		return hasClass(evs, b.MemberID, "topology.MemberTerminatedEvent")
+	})
+	if n := count(evs, a.MemberID, maint); n != 1 {
+		t.Errorf("a was sent %d MemberMaintenanceModeEvents while b answered, want 1", n)
+	}
+	// An interval after the instance's last answer (b's): a has not answered
+	// MemberMaintenanceModeEvent, it is sent again.
+	e.clock.Advance(30 * time.Second)
+	e.watch.until(t, "a asked again", func(evs []model.Event) bool { return count(evs, a.MemberID, maint) >= 2 })
+	answer(&model.InstanceReadyToShutdownEvent{ServiceName: "php", ClusterID: a.ClusterID, MemberID: a.MemberID, ClusterInstanceID: a.ClusterInstanceID})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("RemoveApplicationClusters = %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("RemoveApplicationClusters did not return once every member was ready to shut down")
+	}
+}

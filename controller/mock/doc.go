@@ -48,5 +48,6 @@
 // callers of Start, Terminate, List, Kill and Crash. Driver.mu guards the instances and the
 // pattern clocks; queueMu guards the event queue; they are never held together, and neither is
 // held while publishing, calling Publish or a Watch report function. bbolt (Options.DB) is
-// written outside both.
+// written outside both; forgetMu guards the deletions queued for it (one Terminate at a time
+// writes them, the others return without waiting).
 package mock

@@ -124,6 +124,12 @@ type Driver struct {
 	stopped     atomic.Bool   // Run returned: bus handlers drop events
 
 	samples, batches, publishErrors, events atomic.Uint64
+
+	// forgetting holds the instances whose deletion from the state is queued; one caller of
+	// forget at a time (forgetWriting) writes them.
+	forgetMu      sync.Mutex
+	forgetting    []string
+	forgetWriting bool
 }
 
 // typeState is the pattern clock of one cartridge type.
@@ -371,15 +377,51 @@ func cloneStarted(s controller.Started) controller.Started {
 	return s
 }
 
+// forgetTx is the most instances one of forget's transactions deletes.
+const forgetTx = 2048
+
+// forget deletes an instance from the state. The deletions of concurrent terminations share
+// transactions: the caller that finds no write in progress writes every queued deletion, round
+// after round until none is left, and the others return at once. An undeploy of 50 000 members
+// had each termination wait for its own share of a bbolt batch, behind the controller's
+// transactions on the same file (issue 17: the terminators spent 83 % of the undeploy there).
+// A deletion lost in a crash leaves an instance that no member owns: the controller terminates
+// it when it adopts the instances after the restart.
 func (d *Driver) forget(id string) {
 	if d.opts.DB == nil {
 		return
 	}
-	if err := d.opts.DB.Batch(func(tx *bbolt.Tx) error {
-		return tx.Bucket([]byte(bucketInstances)).Delete([]byte(id))
-	}); err != nil {
-		d.log.Warn("cannot delete an instance from the state", "instance_id", id, "error", err)
+	d.forgetMu.Lock()
+	d.forgetting = append(d.forgetting, id)
+	if d.forgetWriting {
+		d.forgetMu.Unlock()
+		return
 	}
+	d.forgetWriting = true
+	for len(d.forgetting) > 0 {
+		// At most forgetTx a transaction: a transaction holds a buffer for each page it
+		// touches until it commits (49 MB half-way through an undeploy of 100 000 members).
+		n := min(len(d.forgetting), forgetTx)
+		ids := slices.Clone(d.forgetting[:n])
+		if d.forgetting = d.forgetting[n:]; len(d.forgetting) == 0 {
+			d.forgetting = nil
+		}
+		d.forgetMu.Unlock()
+		if err := d.opts.DB.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket([]byte(bucketInstances))
+			for _, id := range ids {
+				if err := b.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			d.log.Warn("cannot delete instances from the state", "instances", len(ids), "first_instance_id", ids[0], "error", err)
+		}
+		d.forgetMu.Lock()
+	}
+	d.forgetWriting = false
+	d.forgetMu.Unlock()
 }
 
 // remove drops an instance and reports whether it existed.

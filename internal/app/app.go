@@ -371,7 +371,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 
-	ctrlDB, err := bbolt.Open(filepath.Join(cfg.DataDir, "controller.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	ctrlDB, err := bbolt.Open(filepath.Join(cfg.DataDir, controller.DefaultStatePath), 0o600, controller.StateOptions(time.Second))
 	if err != nil {
 		return fmt.Errorf("open controller state: %w", err)
 	}
