@@ -23,8 +23,8 @@
 //
 // # Data flow
 //
-//	bus topology/# (the platform's client), or the topology events apply handles topic by topic and
-//	      topology/CompleteTopologyEvent only while asking (a *bus.Client: `strata lb`; intake.go)
+//	bus: the topology events apply handles, topic by topic, and topology/CompleteTopologyEvent
+//	      only while asking (a *bus.Client or *bus.Consumer; intake.go), or topology/#
 //	      ──> apply (on the bus consumer's goroutine, under mu) ──> topology
 //	      ├─ service, cluster, port changes ──> rebuild ──> routing table (atomic pointer) + open/close proxy ports
 //	      └─ member changes ──> the member's backend put into or taken out of its cluster's routes

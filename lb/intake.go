@@ -9,14 +9,16 @@ import (
 )
 
 // The topology intake. On a bus that can leave a subscription and count its connections
-// (syncFree: a *bus.Client, the out-of-process `strata lb`), the load balancer takes the complete
-// topology only when it asks for one: it follows the topology events it applies topic by topic,
-// subscribes to topology/CompleteTopologyEvent only while it waits for an answer, and asks again
-// after every reconnect, when it may have missed events (sessions are clean). So it no longer
-// receives the controller's sync every minute nor the answers to everybody else's requests: at
-// 100 000 members each is ~90 MB to read and decode (issue 17). On the platform's own client
-// (a bus.Consumer, the in-process load balancer, which shares the platform's subscriptions) it
-// follows topology/# as the Stratos load balancer does.
+// (syncFree: a *bus.Client, the out-of-process `strata lb`, or a *bus.Consumer of the platform's
+// client, the load balancer of `strata up`), the load balancer takes the complete topology only
+// when it asks for one: it follows the topology events it applies topic by topic, subscribes to
+// topology/CompleteTopologyEvent only while it waits for an answer, and asks again after every
+// reconnect, when it may have missed events (sessions are clean). So it no longer applies the
+// controller's sync every minute nor the answers to everybody else's requests: at 100 000 members
+// each is ~90 MB to read and decode, and a rebuild of every route (issue 17). Leaving the filter
+// leaves it for the whole client: on the platform's client that filter is the load balancer's
+// alone (the CEP and the autoscaler take complete topologies through topology/#). On any other
+// bus it follows topology/# as the Stratos load balancer does.
 
 // syncFree is what the cheaper intake needs of the bus; *bus.Client has it.
 type syncFree interface {
