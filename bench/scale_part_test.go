@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -112,41 +111,13 @@ func TestScaleAgentStart(t *testing.T) {
 	if n <= 0 {
 		n = scaleDefault
 	}
-	logs := &testenv.Buffer{}
-	a, err := app.New(app.Options{
-		DataDir: t.TempDir(), API: "127.0.0.1:0", MQTTListen: "127.0.0.1:0", AdminPassword: scaleAdmin,
-		CEP:    app.CEPOptions{ThriftTLS: "127.0.0.1:0", FaultTimeout: time.Hour, StartupGrace: -1},
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), Stdout: io.Discard,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("platform log (warnings):\n%s", logs.String())
-		}
-	})
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("platform: %v", err)
-	case <-time.After(startTimeout):
-		t.Fatal("the platform did not become ready")
-	}
+	a, ctx := startScalePlatform(t, t.TempDir(), false)
 	obs := newObserver(t, ctx, a)
 	api := "http://" + a.Addrs().API.String() + "/api"
 	client := &http.Client{Timeout: time.Minute}
 	size := strconv.Itoa(n)
 	app1 := "applications__simple__single-cartridge-app__artifacts__application.json"
-	for _, p := range []struct {
-		path, file string
-		replace    []string
-	}{
+	postScaleDefinitions(t, client, api, []scalePost{
 		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json", nil},
 		{"/networkPartitions", "network-partitions__mock__network-partition-1.json", nil},
 		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json", []string{`"partitionMax": 20`, `"partitionMax": ` + strconv.Itoa(n+1)}},
@@ -154,16 +125,7 @@ func TestScaleAgentStart(t *testing.T) {
 		{"/applicationPolicies", "application-policies__application-policy-1.json", nil},
 		{"/applications", app1, []string{`"cartridgeMin": 1`, `"cartridgeMin": ` + size, `"cartridgeMax": 5`, `"cartridgeMax": ` + size}},
 		{"/applications", app1, []string{scaleApp, partApp, `"cartridgeMax": 5`, `"cartridgeMax": 1`}},
-	} {
-		b, err := os.ReadFile(filepath.Join(samplesDir, p.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := strings.NewReplacer(p.replace...).Replace(string(b))
-		if code, resp := scaleCall(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s, want 201", p.path, code, resp)
-		}
-	}
+	})
 	deploy := func(appID string) {
 		if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+appID+"/deploy/application-policy-1", ""); code != http.StatusAccepted {
 			t.Fatalf("deploy %s = %d %s, want 202", appID, code, resp)

@@ -1,15 +1,12 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -159,44 +156,8 @@ func TestScale(t *testing.T) {
 // Active with idle false.
 func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool)) scaleFigures {
 	profileFinely()
-	logs := &testenv.Buffer{}
 	dataDir := t.TempDir()
-	a, err := app.New(app.Options{
-		DataDir:       dataDir,
-		API:           "127.0.0.1:0",
-		MQTTListen:    "127.0.0.1:0",
-		AdminPassword: scaleAdmin,
-		LB:            true,
-		LBHost:        "127.0.0.1",
-		CEP:           app.CEPOptions{ThriftTLS: "127.0.0.1:0", FaultTimeout: time.Hour, StartupGrace: -1},
-		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Stdout:        io.Discard,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			t.Error("the platform did not stop within a minute")
-		}
-		if t.Failed() {
-			t.Logf("platform log (warnings):\n%s", logs.String())
-		}
-	})
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("platform: %v", err)
-	case <-time.After(startTimeout):
-		t.Fatal("the platform did not become ready")
-	}
-
+	a, ctx := startScalePlatform(t, dataDir, true)
 	obs := newObserver(t, ctx, a)
 	if atPeak != nil {
 		atPeak(true)
@@ -204,10 +165,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	api := "http://" + a.Addrs().API.String() + "/api"
 	client := &http.Client{Timeout: time.Minute}
 	size := strconv.Itoa(n)
-	posts := []struct {
-		path, file string
-		replace    []string
-	}{
+	postScaleDefinitions(t, client, api, []scalePost{
 		{"/autoscalingPolicies", "autoscaling-policies__autoscaling-policy-1.json", nil},
 		{"/networkPartitions", "network-partitions__mock__network-partition-1.json", nil},
 		{"/deploymentPolicies", "deployment-policies__deployment-policy-1.json", []string{`"partitionMax": 20`, `"partitionMax": ` + size}},
@@ -215,17 +173,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 		{"/applicationPolicies", "application-policies__application-policy-1.json", nil},
 		{"/applications", "applications__simple__single-cartridge-app__artifacts__application.json",
 			[]string{`"cartridgeMin": 1`, `"cartridgeMin": ` + size, `"cartridgeMax": 5`, `"cartridgeMax": ` + size}},
-	}
-	for _, p := range posts {
-		b, err := os.ReadFile(filepath.Join(samplesDir, p.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := strings.NewReplacer(p.replace...).Replace(string(b))
-		if code, resp := scaleCall(t, client, http.MethodPost, api+p.path, body); code != http.StatusCreated {
-			t.Fatalf("POST %s = %d %s, want 201", p.path, code, resp)
-		}
-	}
+	})
 
 	f := scaleFigures{Members: n}
 	start := time.Now()
