@@ -118,7 +118,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // seed adds the php cartridge and network-partition-1 from the Stratos samples and the cluster.
-func seed(t *testing.T, c *controller.Controller) {
+func seed(t testing.TB, c *controller.Controller) {
 	t.Helper()
 	ctx := context.Background()
 	if err := c.AddCartridge(ctx, sample[model.Cartridge](t, "cartridges__mock__php.json")); err != nil {

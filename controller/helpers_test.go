@@ -270,3 +270,20 @@ func runController(t testing.TB, o controller.Options) (c *controller.Controller
 	}
 	return c, stop
 }
+
+// startMembers starts n members of phpSpec's cluster, at most parallel at once.
+func startMembers(t testing.TB, ctx context.Context, c *controller.Controller, n, parallel int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := c.StartMember(ctx, startReq); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/strata-paas/strata/controller"
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // TestMemberCluster: the broker's per-publish check of a member credential finds the member's
@@ -35,15 +34,7 @@ func BenchmarkMemberLookup(b *testing.B) {
 			return controller.Credentials{MBUsername: "u", MBPassword: "p", CEPUsername: "u", CEPPassword: "p"}, nil
 		}})
 	ctx := context.Background()
-	if err := c.AddCartridge(ctx, sample[model.Cartridge](b, "cartridges__mock__php.json")); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.AddNetworkPartition(ctx, sample[model.NetworkPartition](b, "network-partitions__mock__network-partition-1.json")); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.CreateCluster(ctx, phpSpec); err != nil {
-		b.Fatal(err)
-	}
+	seed(b, c)
 	m, err := c.StartMember(ctx, startReq)
 	if err != nil {
 		b.Fatal(err)

@@ -2,14 +2,12 @@ package controller_test
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/mock"
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // BenchmarkController10k starts 10 000 members through the controller on the mock driver, over
@@ -53,29 +51,10 @@ func BenchmarkController10k(b *testing.B) {
 			Logger: testLogger(b), Issue: func(context.Context, string) (controller.Credentials, error) {
 				return controller.Credentials{MBUsername: "u", MBPassword: "p", CEPUsername: "u", CEPPassword: "p"}, nil
 			}})
-		if err := c.AddCartridge(ctx, sample[model.Cartridge](b, "cartridges__mock__php.json")); err != nil {
-			b.Fatal(err)
-		}
-		if err := c.AddNetworkPartition(ctx, sample[model.NetworkPartition](b, "network-partitions__mock__network-partition-1.json")); err != nil {
-			b.Fatal(err)
-		}
-		if err := c.CreateCluster(ctx, phpSpec); err != nil {
-			b.Fatal(err)
-		}
+		seed(b, c)
 		b.StartTimer()
 		start := time.Now()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 64)
-		for range n {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if _, err := c.StartMember(ctx, startReq); err != nil {
-					b.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		startMembers(b, ctx, c, n, 64)
 		started := time.Since(start)
 		select {
 		case <-all:

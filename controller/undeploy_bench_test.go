@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/controller/mock"
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // BenchmarkUndeploy deploys n members through the controller on the mock driver (sharing the
@@ -32,7 +30,7 @@ func benchUndeploy(b *testing.B, n int) {
 		b.StopTimer()
 		broker := runBroker(b)
 		clock := newFakeClock()
-		db, err := bbolt.Open(filepath.Join(b.TempDir(), controller.DefaultStatePath), 0o600, nil)
+		db, err := bbolt.Open(filepath.Join(b.TempDir(), controller.DefaultStatePath), 0o600, controller.StateOptions(time.Second))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,27 +61,8 @@ func benchUndeploy(b *testing.B, n int) {
 			TerminateParallelism: 256, Logger: testLogger(b), Issue: func(context.Context, string) (controller.Credentials, error) {
 				return controller.Credentials{MBUsername: "u", MBPassword: "p", CEPUsername: "u", CEPPassword: "p"}, nil
 			}})
-		if err := c.AddCartridge(ctx, sample[model.Cartridge](b, "cartridges__mock__php.json")); err != nil {
-			b.Fatal(err)
-		}
-		if err := c.AddNetworkPartition(ctx, sample[model.NetworkPartition](b, "network-partitions__mock__network-partition-1.json")); err != nil {
-			b.Fatal(err)
-		}
-		if err := c.CreateCluster(ctx, phpSpec); err != nil {
-			b.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 256)
-		for range n {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if _, err := c.StartMember(ctx, startReq); err != nil {
-					b.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		seed(b, c)
+		startMembers(b, ctx, c, n, 256)
 		select {
 		case <-allActive:
 		case <-time.After(5 * time.Minute):
