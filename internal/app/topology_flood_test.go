@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
@@ -45,9 +46,11 @@ func TestTopologyAnswerOvertakesAFullOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	var asked atomic.Bool
+	var lastSeen atomic.Int64       // when the observer last saw a complete topology before asking (or subscribed)
 	answered := make(chan int64, 1) // the flood's progress at the observer when an answer came
 	if err := observer.Subscribe(ctx, model.TopicOf(&model.CompleteTopologyEvent{}), func(string, []byte) {
 		if !asked.Load() {
+			lastSeen.Store(time.Now().UnixNano())
 			return
 		}
 		select {
@@ -57,6 +60,7 @@ func TestTopologyAnswerOvertakesAFullOutbox(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	lastSeen.Store(time.Now().UnixNano()) // any answer before the subscription came before now
 	testenv.Eventually(t, 10*time.Second, "the observer to connect", func() bool { return observer.State() == bus.Connected })
 
 	// The flood: the platform's own client publishes as fast as its outbox takes messages.
@@ -78,6 +82,13 @@ func TestTopologyAnswerOvertakesAFullOutbox(t *testing.T) {
 		return seen.Load() >= 0 && client.Stats().Outbox >= bus.DefaultOutboxLimit-sendWindowSlack
 	})
 
+	// The controller answers requests at most once per TopologyThrottle, so a request right after
+	// the answers to the platform's own start-up requests (the autoscaler's, the load balancer's)
+	// waits for the rest of it, and meanwhile the outbox empties: the request comes after that.
+	testenv.Eventually(t, 30*time.Second, "a topology throttle since the last complete topology", func() bool {
+		return time.Since(time.Unix(0, lastSeen.Load())) > controller.DefaultTopologyThrottle+100*time.Millisecond &&
+			client.Stats().Outbox >= bus.DefaultOutboxLimit-sendWindowSlack
+	})
 	before := queued.Load() // every message up to before-1 was queued ahead of the request
 	asked.Store(true)
 	if err := observer.PublishEvent(ctx, &model.CompleteTopologyRequestEvent{}); err != nil {
