@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/model"
-	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // TestSlowSubscriberDoesNotStallTheController: a subscriber of the platform's bus client that
@@ -33,15 +30,7 @@ func TestSlowSubscriberDoesNotStallTheController(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	user, password := s.app.BusCredential()
-	observer, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, Username: user, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	octx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- observer.Run(octx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	observer, _ := connectWatcher(t, s, "stall-observer")
 	// Only a topology with the php service, added once the subscriber is blocked, is an answer:
 	// one published at start may still be on its way.
 	answers := make(chan struct{}, 16)
@@ -56,7 +45,6 @@ func TestSlowSubscriberDoesNotStallTheController(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 10*time.Second, "the observer to connect", func() bool { return observer.State() == bus.Connected })
 
 	if err := s.app.Bus().Publish(ctx, slowTopic, []byte("x"), 1); err != nil {
 		t.Fatal(err)

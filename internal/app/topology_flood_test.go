@@ -26,15 +26,7 @@ func TestTopologyAnswerOvertakesAFullOutbox(t *testing.T) {
 	ctx := t.Context()
 	const floodTopic = "strata-test/flood"
 
-	user, password := s.app.BusCredential()
-	observer, err := bus.New(bus.Options{URLs: s.app.Addrs().Brokers, Username: user, Password: password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	octx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- observer.Run(octx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	observer, _ := connectWatcher(t, s, "flood-observer")
 	var seen atomic.Int64 // the highest flood sequence number received, -1 before the first
 	seen.Store(-1)
 	if err := observer.Subscribe(ctx, floodTopic, func(_ string, b []byte) {
@@ -61,7 +53,6 @@ func TestTopologyAnswerOvertakesAFullOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	lastSeen.Store(time.Now().UnixNano()) // any answer before the subscription came before now
-	testenv.Eventually(t, 10*time.Second, "the observer to connect", func() bool { return observer.State() == bus.Connected })
 
 	// The flood: the platform's own client publishes as fast as its outbox takes messages.
 	client := s.app.Bus()
