@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,4 +188,20 @@ func connectAs(t *testing.T, addr, clientID, user, password string) net.Conn {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	return c
+}
+
+// heldClient runs a client of o whose sender, once connected, waits until release is called (at
+// most wait) before it sends anything: the test fills the outbox and subscribes meanwhile.
+func heldClient(t *testing.T, o Options) (c *testClient, release func()) {
+	t.Helper()
+	ready := make(chan struct{})
+	o.OnState = func(s State) {
+		if s == Connected {
+			select {
+			case <-ready:
+			case <-time.After(wait):
+			}
+		}
+	}
+	return runClient(t, o), sync.OnceFunc(func() { close(ready) })
 }

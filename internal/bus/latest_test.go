@@ -15,15 +15,7 @@ import (
 func TestPublishLatestSupersedes(t *testing.T) {
 	t.Parallel()
 	url := runBroker(t, BrokerOptions{}).URL()
-	subReady := make(chan struct{})
-	pub := runClient(t, Options{URLs: []string{url}, OnState: func(s State) {
-		if s == Connected {
-			select { // hold the flush until the subscriber is in
-			case <-subReady:
-			case <-time.After(wait):
-			}
-		}
-	}})
+	pub, subReady := heldClient(t, Options{URLs: []string{url}})
 	ctx := ctxT(t)
 	summary := func(member string, kind model.SummaryKind, v float64) model.Summary {
 		return model.Summary{Kind: kind, ClusterID: "c1", ClusterInstanceID: "c1-1", NetworkPartitionID: "np", PartitionID: "p",
@@ -58,7 +50,7 @@ func TestPublishLatestSupersedes(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub.waitFor(t, Connected)
-	close(subReady)
+	subReady()
 	if err := pub.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

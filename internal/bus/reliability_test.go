@@ -205,19 +205,7 @@ func waitCount(t *testing.T, n *atomic.Int32, want int32, progress <-chan struct
 // queued is delivered, in order, once the broker comes up.
 func TestOutboxBound(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	subReady := make(chan struct{})
-	pub := runClient(t, Options{
-		URLs:        []string{"tcp://" + addr},
-		OutboxLimit: 5,
-		OnState: func(s State) {
-			if s == Connected {
-				select { // hold the flush until the subscriber is in
-				case <-subReady:
-				case <-time.After(wait):
-				}
-			}
-		},
-	})
+	pub, subReady := heldClient(t, Options{URLs: []string{"tcp://" + addr}, OutboxLimit: 5})
 	ctx := ctxT(t)
 	for i := range 5 {
 		if err := pub.Publish(ctx, "strata-test/outbox", []byte(strconv.Itoa(i)), byte(i%2)); err != nil {
@@ -240,7 +228,7 @@ func TestOutboxBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub.waitFor(t, Connected)
-	close(subReady)
+	subReady()
 	if err := pub.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

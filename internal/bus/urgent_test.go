@@ -3,7 +3,6 @@ package bus
 import (
 	"strconv"
 	"testing"
-	"time"
 )
 
 // TestPublishUrgentOvertakesTheOutbox: a message published with PublishUrgent goes out ahead of
@@ -15,15 +14,7 @@ func TestPublishUrgentOvertakesTheOutbox(t *testing.T) {
 	for name, start := range brokers(t) {
 		t.Run(name, func(t *testing.T) {
 			url := start(t)
-			subReady := make(chan struct{})
-			pub := runClient(t, Options{URLs: []string{url}, OnState: func(s State) {
-				if s == Connected {
-					select { // hold the flush until the subscriber is in
-					case <-subReady:
-					case <-time.After(wait):
-					}
-				}
-			}})
+			pub, subReady := heldClient(t, Options{URLs: []string{url}})
 			ctx := ctxT(t)
 			// Queued before the sender runs: 100 ordinary messages, then two urgent ones.
 			for i := range 100 {
@@ -45,7 +36,7 @@ func TestPublishUrgentOvertakesTheOutbox(t *testing.T) {
 				t.Fatal(err)
 			}
 			sub.waitFor(t, Connected)
-			close(subReady)
+			subReady()
 			if err := pub.Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
