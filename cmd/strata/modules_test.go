@@ -179,7 +179,11 @@ exit 3
 			t.Errorf("%s: VERSION %q, want the store's content hash", typ, version)
 		}
 		installLog, _ := os.ReadFile(filepath.Join(dir, "install.log"))
-		// The install ended after the test released it and before the member was Active.
+		// The install ended after the test released it and before the member was Active. The
+		// runtime view may show the member Active before the test's bus watcher has its event.
+		waitUntil(t, 20*time.Second, "the MemberActivatedEvent of "+member+" at the test's watcher", func() bool {
+			return !events.first(member, "MemberActivatedEvent").IsZero()
+		})
 		b, _ := os.ReadFile(filepath.Join(dir, "installed-at"))
 		nanos, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 		installed, activated := time.Unix(0, nanos), events.first(member, "MemberActivatedEvent")
