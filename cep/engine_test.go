@@ -128,21 +128,21 @@ func TestPartitioning(t *testing.T) {
 		// in-flight average per key(ci): ci1/np1 and ci1/np2 are one key(ci) (np from the first event)
 		{Kind: model.AverageRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 110.0 / 3, Timestamp: now},
 		{Kind: model.AverageRequestsInFlight, ClusterID: c, ClusterInstanceID: "not-defined", NetworkPartitionID: "np1", Value: 8, Timestamp: now},
-		{Kind: model.GradientOfLoadAverage, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 10.0 / 30},
-		{Kind: model.GradientOfMemoryConsumption, ClusterID: c, ClusterInstanceID: "ci2", NetworkPartitionID: "np1", Value: 0},
+		{Kind: model.GradientOfLoadAverage, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 10.0 / 30, Timestamp: now},
+		{Kind: model.GradientOfMemoryConsumption, ClusterID: c, ClusterInstanceID: "ci2", NetworkPartitionID: "np1", Value: 0, Timestamp: now},
 		// in-flight gradient per key(np): np1 spans ci1 and not-defined, carries the first event's instance
-		{Kind: model.GradientOfRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 2.0 / 40},
-		{Kind: model.GradientOfRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np2", Value: 0},
+		{Kind: model.GradientOfRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 2.0 / 40, Timestamp: now},
+		{Kind: model.GradientOfRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np2", Value: 0, Timestamp: now},
 		// key(ci1) load average has 3 events: g1 = 0 @0, g2 = grad(m2@15000=30, m1@30000=20) = -10/15 @22500
-		{Kind: model.SecondDerivativeOfLoadAverage, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: (-10.0 / 15) * 1000 / 22500},
+		{Kind: model.SecondDerivativeOfLoadAverage, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: (-10.0 / 15) * 1000 / 22500, Timestamp: now},
 		// key(np1) in flight: 4@0, 8@20000, 6@40000: g1 = 0 @0, g2 = -2/20 @30000
-		{Kind: model.SecondDerivativeOfRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: (-2.0 / 20) * 1000 / 30000},
+		{Kind: model.SecondDerivativeOfRequestsInFlight, ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: (-2.0 / 20) * 1000 / 30000, Timestamp: now},
 		{Kind: model.MemberAverageLoadAverage, MemberID: "m1", ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 15, Timestamp: now},
 		{Kind: model.MemberAverageLoadAverage, MemberID: "m2", ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 30, Timestamp: now},
 		{Kind: model.MemberAverageMemoryConsumption, MemberID: "m3", ClusterID: c, ClusterInstanceID: "ci2", NetworkPartitionID: "np1", Value: 50, Timestamp: now},
-		{Kind: model.MemberGradientOfLoadAverage, MemberID: "m1", ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 10.0 / 30},
-		{Kind: model.MemberGradientOfLoadAverage, MemberID: "m2", ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 0},
-		{Kind: model.MemberGradientOfMemoryConsumption, MemberID: "m3", ClusterID: c, ClusterInstanceID: "ci2", NetworkPartitionID: "np1", Value: 0},
+		{Kind: model.MemberGradientOfLoadAverage, MemberID: "m1", ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 10.0 / 30, Timestamp: now},
+		{Kind: model.MemberGradientOfLoadAverage, MemberID: "m2", ClusterID: c, ClusterInstanceID: "ci1", NetworkPartitionID: "np1", Value: 0, Timestamp: now},
+		{Kind: model.MemberGradientOfMemoryConsumption, MemberID: "m3", ClusterID: c, ClusterInstanceID: "ci2", NetworkPartitionID: "np1", Value: 0, Timestamp: now},
 	}
 	if diff := gocmp.Diff(want, got, approx); diff != "" {
 		t.Errorf("summaries (-want +got):\n%s", diff)

@@ -50,9 +50,10 @@ func (e *Engine) emitLocked(b batch, kinds [3]model.SummaryKind, which [3]bool, 
 		s := &e.out[len(e.out)-1]
 		s.Kind = k
 		s.Value = vals[i]
-		if i == 0 {
-			s.Timestamp = e.now
-		}
+		// Every summary carries its window's end, which the wire writes only for the averages:
+		// history stores the derivatives at that time too, not when it received them, so that a
+		// replay applies a window's three summaries together, before the round that used them.
+		s.Timestamp = e.now
 	}
 }
 

@@ -149,7 +149,7 @@ type Summary struct {
 	Value              float64
 	ServedCount        float64 // AverageRequestsInFlight only
 	ActiveInstances    float64 // AverageRequestsInFlight only
-	Timestamp          int64   // ms since the epoch; 0 when the kind carries none
+	Timestamp          int64   // ms since the epoch: the CEP window's end; the wire carries it only for the kinds with a timestamp key, so a decoded derivative has 0
 }
 
 // EventClass makes a Summary an Event; it is published in the §1.4 envelope.
