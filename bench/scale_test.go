@@ -156,6 +156,8 @@ func TestScale(t *testing.T) {
 // Active with idle false.
 func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool)) scaleFigures {
 	profileFinely()
+	peaks := samplePeaks(t)
+	peaks.in("start")
 	dataDir := t.TempDir()
 	a, ctx := startScalePlatform(t, dataDir, true)
 	obs := newObserver(t, ctx, a)
@@ -197,8 +199,11 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 			}
 		}
 	})
+	peaks.in("deploy")
 	testenv.Eventually(t, deadline, "half the members to go Active", func() bool { return obs.activated.Load() >= int64(n/2) })
+	peaks.in("complete topology during the deployment")
 	f.DuringDeploy, _ = obs.askTopology(t)
+	peaks.in("deploy, after the complete topology")
 	t.Logf("during the deployment: %s", obs.trace(a))
 	testenv.Eventually(t, deadline, "every member to go Active", func() bool { return obs.activated.Load() >= int64(n) })
 	f.Deploy = time.Since(start)
@@ -217,13 +222,16 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	// after the last member), and a complete topology of that state goes out, which the minute's
 	// sync would otherwise carry once, inside the window. In the window the platform has nothing
 	// left to tell, as in any minute after it.
+	peaks.in("settle")
 	testenv.Eventually(t, deadline, "the cluster instance to go Active", func() bool { return obs.clusterActive.Load() > 0 })
 	settleTopology(t, a, obs, deadline)
 
 	hwm := []string{phaseHWM(t, "deploy")}
+	peaks.in("steady")
 	f.SteadyCPU, f.Steady = measureSteady(t, a, steady)
 
 	hwm = append(hwm, phaseHWM(t, "steady"))
+	peaks.in("complete topology")
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
 	hwm = append(hwm, phaseHWM(t, "complete topology"))
 	t.Logf("every member Active: %s", obs.trace(a))
@@ -232,6 +240,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
 	hwm = append(hwm, phaseHWM(t, "GET a page"))
 
+	peaks.in("undeploy")
 	stopProfile := profileUndeploy(t)
 	start = time.Now()
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
