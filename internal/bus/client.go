@@ -160,6 +160,9 @@ type Client struct {
 	ready   chan struct{} // capacity 1: a message was queued
 	subs    atomic.Pointer[[]subscription]
 	shared  sharedDecode // the last complete topology decoded, for the other subscriptions
+	// topologyAsked is when a follower (FollowTopology) last asked for the complete topology,
+	// in ns since the epoch.
+	topologyAsked atomic.Int64
 
 	mu                 sync.Mutex // guards everything below
 	queue              []outMsg   // the outbox; queue[head:] are waiting, oldest first

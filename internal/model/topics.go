@@ -1,5 +1,10 @@
 package model
 
+import (
+	"slices"
+	"strings"
+)
+
 // MQTT subscription filters of the Stratos receivers (docs/stratos-wire.md §1.2). Under MQTT "#"
 // also matches the parent topic itself, so SubscribeHealthStats receives SummaryTopic.
 const (
@@ -25,3 +30,18 @@ const ClusterTopologyPrefix = "strata/topology/cluster/"
 
 // ClusterTopologyTopic is the topic of a cluster's part of the topology.
 func ClusterTopologyTopic(clusterID string) string { return ClusterTopologyPrefix + clusterID }
+
+// TopologyTopics are the topics of the topology events Strata knows, the CompleteTopologyEvent's
+// excepted, sorted: what a consumer that takes the complete topology only when it asks for one
+// subscribes to instead of SubscribeTopology (bus.Consumer.FollowTopology).
+func TopologyTopics() []string {
+	complete := (&CompleteTopologyEvent{}).EventClass()
+	var out []string
+	for class := range registry {
+		if strings.HasPrefix(class, "topology.") && class != complete {
+			out = append(out, Topic(class))
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,151 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-paas/strata/internal/model"
+)
+
+// DefaultTopologyAsk is how often FollowTopology asks for the complete topology until one comes.
+const DefaultTopologyAsk = 5 * time.Second
+
+// Unsubscribe leaves filter for this consumer's subscriptions only. The broker is told once no
+// other consumer of the client subscribes to filter; Client.Unsubscribe leaves it for all of them.
+func (k *Consumer) Unsubscribe(ctx context.Context, filter string) error {
+	c := k.Client
+	c.mu.Lock()
+	c.subList = slices.DeleteFunc(c.subList, func(s subscription) bool { return s.filter == filter && s.q == k.q })
+	c.subs.Store(new(slices.Clone(c.subList)))
+	others, pc := c.hasFilterLocked(filter), c.conn
+	c.mu.Unlock()
+	if others || pc == nil {
+		return nil
+	}
+	t := pc.Unsubscribe(filter)
+	select {
+	case <-t.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
+	}
+	// Another consumer may have subscribed to filter while the UNSUBSCRIBE was on its way, after
+	// its own SUBSCRIBE: subscribe again for it.
+	c.mu.Lock()
+	again, pc := c.hasFilterLocked(filter), c.conn
+	c.mu.Unlock()
+	if again && pc != nil {
+		if _, err := c.subscribe(ctx, pc, map[string]byte{filter: c.qos}, nil); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// hasFilterLocked reports whether a subscription has filter. c.mu must be held.
+func (c *Client) hasFilterLocked(filter string) bool {
+	return slices.ContainsFunc(c.subList, func(s subscription) bool { return s.filter == filter })
+}
+
+// FollowTopology subscribes handler, on the consumer's queue, to topics (topology events other
+// than the complete topology, for example model.TopologyTopics()) and takes a
+// CompleteTopologyEvent only when it needs one: it subscribes to the complete topology, asks for
+// one (CompleteTopologyRequestEvent) at once and every ask (0: DefaultTopologyAsk) until one has
+// been handled, then leaves that filter; after a reconnect, when events may have been missed
+// (sessions are clean), it does the same again. So a consumer neither reads nor decodes the
+// periodic complete topologies nor the answers to others' requests, which at 100 000 members are
+// ~90 MB each (issue 17). It returns once subscribed; the asking goes on until ctx ends.
+func (k *Consumer) FollowTopology(ctx context.Context, topics []string, handler EventHandler, ask time.Duration) error {
+	for _, t := range topics {
+		if t == completeTopologyTopic || !strings.HasPrefix(t, "topology/") || validTopic(t) != nil {
+			return fmt.Errorf("follow topology: %q is not a topology event's topic", t)
+		}
+		if err := k.SubscribeEvents(ctx, t, handler); err != nil {
+			return err
+		}
+	}
+	if ask <= 0 {
+		ask = DefaultTopologyAsk
+	}
+	f := &follower{k: k, handler: handler, ask: ask}
+	if err := f.await(ctx); err != nil {
+		return err
+	}
+	go f.run(ctx)
+	return nil
+}
+
+// follower is one FollowTopology.
+type follower struct {
+	k       *Consumer
+	handler EventHandler
+	ask     time.Duration
+	// answered is 1 + the client's connection count when a complete topology was handled; 0
+	// until one is.
+	answered atomic.Uint64
+	awaited  atomic.Int64 // when await last subscribed, in ns since the epoch
+}
+
+// await subscribes to the complete topology.
+func (f *follower) await(ctx context.Context) error {
+	err := f.k.SubscribeEvents(ctx, completeTopologyTopic, func(topic string, e model.Event) {
+		f.answered.Store(1 + f.k.connects.Load())
+		f.handler(topic, e)
+	})
+	f.awaited.Store(time.Now().UnixNano())
+	return err
+}
+
+// run asks for the complete topology until one is handled, leaves it then, and follows again
+// after a reconnect.
+func (f *follower) run(ctx context.Context) {
+	f.request(ctx)
+	t := time.NewTicker(f.ask)
+	defer t.Stop()
+	awaiting := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		answered := f.answered.Load()
+		switch {
+		case answered == 0:
+			f.request(ctx)
+		case answered != 1+f.k.connects.Load():
+			// Reconnected since the answer: events may have been missed meanwhile.
+			f.answered.Store(0)
+			if !awaiting {
+				if err := f.await(ctx); err != nil && ctx.Err() == nil {
+					f.k.log.Warn("cannot subscribe to the complete topology", "consumer", f.k.q.name, "error", err)
+				}
+				awaiting = true
+			}
+			f.request(ctx)
+		case awaiting:
+			if err := f.k.Unsubscribe(ctx, completeTopologyTopic); err != nil && ctx.Err() == nil {
+				f.k.log.Warn("cannot leave the complete topology", "consumer", f.k.q.name, "error", err)
+			}
+			awaiting = false
+		}
+	}
+}
+
+// request asks for the complete topology, unless another follower of the client asked less than
+// half an ask ago and after this one subscribed to the answer, which then reaches both: each
+// request costs a complete topology to everyone subscribed.
+func (f *follower) request(ctx context.Context) {
+	c := f.k.Client
+	now := time.Now().UnixNano()
+	if last := c.topologyAsked.Load(); last >= f.awaited.Load() && now-last < int64(f.ask/2) {
+		return
+	}
+	c.topologyAsked.Store(now)
+	if err := f.k.PublishEvent(ctx, model.CompleteTopologyRequestEvent{}); err != nil && ctx.Err() == nil {
+		f.k.log.Warn("cannot ask for the complete topology", "consumer", f.k.q.name, "error", err)
+	}
+}
