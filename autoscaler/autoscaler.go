@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,6 +72,12 @@ type eventBus interface {
 	PublishEvent(ctx context.Context, e model.Event) error
 	Publish(ctx context.Context, topic string, payload []byte, qos byte) error
 	SubscribeEvents(ctx context.Context, filter string, handler bus.EventHandler) error
+}
+
+// topologyFollower is a bus that takes the complete topology only when asked for
+// (*bus.Consumer); on it the autoscaler does not read every complete topology published.
+type topologyFollower interface {
+	FollowTopology(ctx context.Context, topics []string, handler bus.EventHandler, ask time.Duration) error
 }
 
 // DecisionTopic is the bus topic decisions are published on, as model.Decision JSON. It is
@@ -447,8 +454,15 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 	if b := a.opts.Bus; b != nil {
 		h := func(_ string, e model.Event) { a.HandleEvent(e) }
 		filters := []string{model.SubscribeTopology, model.SubscribeHealthStats}
+		f, following := b.(topologyFollower)
+		if following {
+			if err := f.FollowTopology(ctx, model.TopologyTopics(), h, 0); err != nil {
+				return fmt.Errorf("autoscaler: follow the topology: %w", err)
+			}
+			filters = filters[1:]
+		}
 		if a.opts.InProcessSummaries {
-			filters = filters[:1]
+			filters = slices.DeleteFunc(filters, func(f string) bool { return f == model.SubscribeHealthStats })
 		}
 		for _, f := range filters {
 			if err := b.SubscribeEvents(ctx, f, h); err != nil {
@@ -480,7 +494,7 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 		// before it arrived: a cluster registered meanwhile (the manager resyncs its deployed
 		// clusters at start) would show none of its running members, and the min check would
 		// start duplicates of them.
-		if !a.awaitTopology(ctx, b) {
+		if !a.awaitTopology(ctx, b, !following) {
 			return nil
 		}
 	}
@@ -521,11 +535,15 @@ func (a *Autoscaler) Run(ctx context.Context) error {
 // one arrives (the agents' interval, §7.3).
 const TopologyRequestInterval = 5 * time.Second
 
-// awaitTopology publishes CompleteTopologyRequestEvent every TopologyRequestInterval until a
-// CompleteTopologyEvent has been handled; false when ctx ended first.
-func (a *Autoscaler) awaitTopology(ctx context.Context, b eventBus) bool {
+// awaitTopology waits until a CompleteTopologyEvent has been handled, publishing
+// CompleteTopologyRequestEvent every TopologyRequestInterval when ask is set (a follower of the
+// topology asks itself); false when ctx ended first.
+func (a *Autoscaler) awaitTopology(ctx context.Context, b eventBus, ask bool) bool {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	if !ask {
+		t.Stop()
+	}
 	for {
 		select {
 		case <-a.topology:

@@ -81,11 +81,15 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.
 func (c *Console) Run(ctx context.Context) error {
 	defer c.hub.close()
 	if c.opts.Subscribe != nil {
-		err := c.opts.Subscribe(ctx, "topology/#", func(topic string, _ []byte) {
-			c.hub.publish(model.ClassForTopic(topic))
-		})
-		if err != nil {
-			return fmt.Errorf("console: subscribe to the topology: %w", err)
+		// Topic by topic, not topology/#: the complete topology (~90 MB at 100 000 members)
+		// tells the browsers nothing the events did not.
+		for _, topic := range model.TopologyTopics() {
+			err := c.opts.Subscribe(ctx, topic, func(topic string, _ []byte) {
+				c.hub.publish(model.ClassForTopic(topic))
+			})
+			if err != nil {
+				return fmt.Errorf("console: subscribe to the topology: %w", err)
+			}
 		}
 	}
 	sweep := time.NewTicker(min(c.opts.SessionIdle, 10*time.Minute))

@@ -76,6 +76,11 @@ type Options struct {
 	// topology is published every SyncInterval (an external broker, whose subscribers the
 	// controller cannot see).
 	TopologySubscriptions func() uint64
+	// TopologySubscribed, when set, reports whether anyone subscribes to the CompleteTopologyEvent
+	// now (the embedded broker's bus.Broker.Subscribed); while nobody does, the periodic sync is
+	// skipped, changes or not. The platform's own components take the complete topology only when
+	// they ask for one (bus.Consumer.FollowTopology) and follow the events meanwhile.
+	TopologySubscribed func() bool
 	// TopologyThrottle is the least time between two CompleteTopologyEvents sent in answer to
 	// requests: requests that arrive meanwhile share the next one (10 000 agents starting at once
 	// would otherwise each cost a full topology).

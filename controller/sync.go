@@ -20,12 +20,13 @@ func (c *Controller) mark() syncMark {
 	return m
 }
 
-// periodicSync publishes the periodic complete topology unless, with Options.TopologySubscriptions
-// set, nothing moved since the last publication (last); it returns the mark of the last
-// publication.
+// periodicSync publishes the periodic complete topology unless nobody subscribes to it
+// (Options.TopologySubscribed) or, with Options.TopologySubscriptions set, nothing moved since the
+// last publication (last); it returns the mark of the last publication.
 func (c *Controller) periodicSync(last syncMark) syncMark {
 	m := c.mark()
-	if c.opts.TopologySubscriptions != nil && m == last {
+	nobody := c.opts.TopologySubscribed != nil && !c.opts.TopologySubscribed()
+	if nobody || c.opts.TopologySubscriptions != nil && m == last {
 		c.stats.topologySyncsSkipped.Add(1)
 		return last
 	}

@@ -20,6 +20,8 @@ func TestPeriodicTopologyOnlyWhenNew(t *testing.T) {
 	e := newEnv(t)
 	var subs atomic.Uint64
 	e.opts.TopologySubscriptions = subs.Load
+	var nobody atomic.Bool
+	e.opts.TopologySubscribed = func() bool { return !nobody.Load() }
 	c, _ := runController(t, e.opts)
 	seed(t, c)
 	sub, _ := runClient(t, e.url)
@@ -76,4 +78,11 @@ func TestPeriodicTopologyOnlyWhenNew(t *testing.T) {
 		<-bodies
 	}
 	ask()
+	// Nobody subscribed (the platform's components follow the events and ask when they need
+	// one): a change is not published.
+	nobody.Store(true)
+	e.startActive(t, c)
+	sync("skipped")
+	nobody.Store(false)
+	sync("published")
 }

@@ -15,10 +15,10 @@ import (
 // topology/CompleteTopologyEvent only while it waits for an answer, and asks again after every
 // reconnect, when it may have missed events (sessions are clean). So it no longer applies the
 // controller's sync every minute nor the answers to everybody else's requests: at 100 000 members
-// each is ~90 MB to read and decode, and a rebuild of every route (issue 17). Leaving the filter
-// leaves it for the whole client: on the platform's client that filter is the load balancer's
-// alone (the CEP and the autoscaler take complete topologies through topology/#). On any other
-// bus it follows topology/# as the Stratos load balancer does.
+// each is ~90 MB to read and decode, and a rebuild of every route (issue 17). On the platform's
+// client the load balancer leaves the filter for its own consumer only (bus.Consumer.Unsubscribe):
+// the CEP and the autoscaler follow the topology the same way (bus.Consumer.FollowTopology). On
+// any other bus it follows topology/# as the Stratos load balancer does.
 
 // syncFree is what the cheaper intake needs of the bus; *bus.Client has it.
 type syncFree interface {

@@ -391,13 +391,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var topologySubs func() uint64
-	if embedded != nil {
-		// The periodic complete topology goes out only when it tells a subscriber something.
-		topic := model.TopicOf(&model.CompleteTopologyEvent{})
-		topologySubs = func() uint64 { return embedded.Subscriptions(topic) }
-	}
-	plat, err := newPlatform(cfg, ctrlDB, client, creds, kubeClusters, store, brokerURLs[0], cepURL, modulesURL(apiLn.Addr()), cepStack.Engine, topologySubs)
+	plat, err := newPlatform(cfg, ctrlDB, client, creds, kubeClusters, store, brokerURLs[0], cepURL, modulesURL(apiLn.Addr()), cepStack.Engine, embedded)
 	if err != nil {
 		return err
 	}

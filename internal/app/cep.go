@@ -12,6 +12,7 @@ import (
 	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/internal/bus"
 	"github.com/strata-paas/strata/internal/databridge"
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // CEPOptions configure the CEP and its Thrift receiver, in `strata up` and in `strata cep`.
@@ -100,10 +101,11 @@ func NewCEP(o CEPOptions, dataDir string, authorize databridge.AuthorizeFunc,
 	return &CEP{Engine: engine, server: server, cert: cert}, nil
 }
 
-// Start subscribes the engine to the topology on client (the engine's own consumer of the bus) and
-// runs the receiver and the engine in g until ctx ends.
+// Start subscribes the engine to the topology on client (the engine's own consumer of the bus),
+// taking the complete topology only when it needs one (bus.Consumer.FollowTopology), and runs the
+// receiver and the engine in g until ctx ends.
 func (c *CEP) Start(ctx context.Context, g *errgroup.Group, client *bus.Consumer) error {
-	if err := client.SubscribeEvents(ctx, "topology/#", c.Engine.HandleTopology); err != nil {
+	if err := client.FollowTopology(ctx, model.TopologyTopics(), c.Engine.HandleTopology, 0); err != nil {
 		return fmt.Errorf("cep: subscribe to topology: %w", err)
 	}
 	g.Go(func() error { return c.Engine.Run(ctx) })

@@ -37,9 +37,17 @@ type platform struct {
 // latter reads the Kubernetes cluster definitions from kubeClusters). mbURL and cepURL are the
 // coordinates members get in their payloads; mock members publish health into engine, in process
 // and in batches (100 000 members cost no connection, no encoding and no goroutine each).
-// topologySubs is controller.Options.TopologySubscriptions (nil with an external broker).
+// With the embedded broker (nil: an external one), the periodic complete topology goes out only
+// when it tells a subscriber something.
 func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials, kubeClusters kubernetes.Clusters,
-	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine, topologySubs func() uint64) (*platform, error) {
+	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine, embedded *bus.Broker) (*platform, error) {
+	var topologySubs func() uint64
+	var topologySubscribed func() bool
+	if embedded != nil {
+		topic := model.TopicOf(&model.CompleteTopologyEvent{})
+		topologySubs = func() uint64 { return embedded.Subscriptions(topic) }
+		topologySubscribed = func() bool { return embedded.Subscribed(topic) }
+	}
 	var p platform
 	var err error
 	publish := mock.PublishFunc(func(_ context.Context, samples []model.HealthSample) error {
@@ -81,6 +89,7 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 		SyncInterval: o.SyncInterval,
 		// With the embedded broker, a periodic sync that would tell nobody anything is skipped.
 		TopologySubscriptions: topologySubs,
+		TopologySubscribed:    topologySubscribed,
 		GracefulTimeout:       o.GracefulTimeout,
 		CleanupInterval:       o.CleanupInterval,
 		// As many terminations in flight as starts (startParallelism): each waits on the
