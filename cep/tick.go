@@ -2,6 +2,7 @@ package cep
 
 import (
 	"math"
+	"slices"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -68,9 +69,9 @@ var (
 // and sent nothing in the window, and cluster keys that received nothing.
 func (e *Engine) tickLocked(now int64) {
 	e.now = now
-	if cap(e.out) == 0 && e.outHint > 0 {
-		e.out = make([]pending, 0, e.outHint) // one allocation, not append's growth
-	}
+	// The buffer of the last window end was dropped once delivered: one allocation of its size,
+	// not append's growth from what a fault scan left.
+	e.out = slices.Grow(e.out, e.outHint)
 	next := 0
 	if e.sliding {
 		next = (e.cur + 1) % e.buckets
