@@ -31,8 +31,8 @@
 // Windows are tumbling batches of Options.Window (1 minute) ended together for every key by the
 // Run goroutine's ticker, as Siddhi's timeBatch does per partition; an empty batch emits nothing.
 // With Options.Sliding the windows slide: every Sliding, the summaries of the last Window.
-// Averages carry the window end as their timestamp; gradients and second derivatives carry none,
-// as on the Stratos wire.
+// Every summary carries the window end as its timestamp; on the Stratos wire only the averages
+// write it.
 //
 // # Fault detection
 //
