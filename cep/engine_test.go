@@ -52,7 +52,7 @@ func scan(e *Engine, now int64) []model.Summary {
 }
 
 func takeOut(e *Engine) []model.Summary {
-	out := slices.Clone(e.out)
+	out := appendSummaries(nil, e.out)
 	clear(e.out)
 	e.out = e.out[:0]
 	slices.SortFunc(out, func(a, b model.Summary) int {

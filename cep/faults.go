@@ -1,9 +1,5 @@
 package cep
 
-import (
-	"github.com/strata-paas/strata/internal/model"
-)
-
 // scanLocked raises a fault for every tracked member silent for longer than the timeout. The
 // engine's time is coarse (refreshed once per scan), so a member's last event may be up to one
 // interval later than its lastSeen: the check adds one interval so that no fault comes early.
@@ -17,19 +13,8 @@ func (e *Engine) scanLocked(now int64) {
 		if !ms.faulted && now-ms.lastSeen > limit {
 			ms.faulted = true
 			e.st.faults++
-			e.out = append(e.out, faultOf(ms))
+			e.out = append(e.out, faultPending(ms.ids))
 		}
-	}
-}
-
-func faultOf(ms *memberState) model.Summary {
-	return model.Summary{
-		Kind:               model.MemberFault,
-		ClusterID:          ms.ids.cluster,
-		ClusterInstanceID:  ms.ids.instance,
-		NetworkPartitionID: ms.ids.np,
-		MemberID:           ms.id,
-		PartitionID:        ms.ids.partition,
 	}
 }
 
@@ -47,7 +32,7 @@ func (e *Engine) activateLocked(m Member, now int64) {
 	if ms == nil {
 		ms = e.newMemberLocked(m.MemberID)
 	}
-	ms.ids = ids{intern(m.ClusterID), intern(m.ClusterInstanceID), intern(m.NetworkPartitionID), intern(m.PartitionID)}
+	ms.ids = named(ms.ids, ids{ms.id, intern(m.ClusterID), intern(m.ClusterInstanceID), intern(m.NetworkPartitionID), intern(m.PartitionID)})
 	if !ms.tracked {
 		ms.tracked = true
 		ms.watchIdx = len(e.watched)

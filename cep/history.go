@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
@@ -15,6 +14,10 @@ const historyRetry = time.Second
 
 // historyFlush bounds the last hand-off to the Recorder when Run ends.
 const historyFlush = 5 * time.Second
+
+// historyChunk bounds the summaries of one RecordSummaries call: the pending summaries become
+// model.Summary values a chunk at a time, in one reused slice (480 KB), not a window at once.
+const historyChunk = 4096
 
 // historyLoop hands summaries, raw events and log lines to the Recorder until ctx ends, then
 // flushes what is queued within historyFlush. Summaries go first and are retried until they are
@@ -49,7 +52,8 @@ func (e *Engine) historyLoop(ctx context.Context) {
 // historyState holds the history loop's spare slices.
 type historyState struct {
 	e    *Engine
-	sums []model.Summary
+	pend []pending
+	sums []model.Summary // one chunk of pend, handed to the Recorder
 	raw  []model.HealthSample
 	logs []model.LogEntry
 }
@@ -59,18 +63,26 @@ type historyState struct {
 func (h *historyState) drain(ctx context.Context) bool {
 	e := h.e
 	ok := true
-	h.sums = e.hist.take(h.sums)
-	if len(h.sums) > 0 {
-		if err := e.opt.Recorder.RecordSummaries(ctx, h.sums); err != nil {
+	h.pend = e.hist.take(h.pend)
+	defer func() { h.pend = released(h.pend) }()
+	for todo := h.pend; len(todo) > 0; {
+		part, n := chunk(todo, historyChunk)
+		h.sums = appendSummaries(h.sums[:0], part)
+		err := e.opt.Recorder.RecordSummaries(ctx, h.sums)
+		clear(h.sums)
+		if err != nil {
 			e.errs.history.Add(1)
-			rest := h.sums
+			accepted := 0
 			if re, isRefused := errors.AsType[*RefusedError](err); isRefused {
-				rest = h.sums[min(max(re.Accepted, 0), len(h.sums)):]
+				accepted = min(max(re.Accepted, 0), n)
 			}
-			e.log.Warn("cannot record the summaries", "summaries", len(h.sums), "retried", len(rest), "err", err)
-			e.hist.putBack(slices.Clone(rest))
+			rest := without(todo, accepted)
+			e.log.Warn("cannot record the summaries", "summaries", weight(todo), "retried", weight(rest), "err", err)
+			e.hist.putBack(rest)
 			ok = false
+			break
 		}
+		todo = todo[len(part):]
 	}
 
 	clear(h.raw)

@@ -67,14 +67,7 @@ func (e *Engine) ingestLocked(s *model.HealthSample) {
 			return
 		}
 		e.st.faults++
-		e.faults = append(e.faults, model.Summary{
-			Kind:               model.MemberFault,
-			ClusterID:          s.ClusterID,
-			ClusterInstanceID:  s.ClusterInstanceID,
-			NetworkPartitionID: s.NetworkPartitionID,
-			MemberID:           s.MemberID,
-			PartitionID:        s.PartitionID,
-		})
+		e.faults = append(e.faults, faultPending(&ids{s.MemberID, s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.PartitionID}))
 		select {
 		case e.wake <- struct{}{}:
 		default:
@@ -88,7 +81,7 @@ func (e *Engine) ingestLocked(s *model.HealthSample) {
 	ms := e.touchLocked(s)
 	w := &ms.win[m]
 	if w.empty(e.sliding) {
-		ms.ids = ids{s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.PartitionID}
+		ms.ids = named(ms.ids, ids{ms.id, s.ClusterID, s.ClusterInstanceID, s.NetworkPartitionID, s.PartitionID})
 	}
 	e.addLocked(w, s)
 
@@ -123,7 +116,7 @@ func (e *Engine) touchLocked(s *model.HealthSample) *memberState {
 	if ms == nil || ms.id != s.MemberID {
 		if ms = e.members[s.MemberID]; ms == nil {
 			ms = e.newMemberLocked(s.MemberID)
-			ms.ids = ids{intern(s.ClusterID), intern(s.ClusterInstanceID), intern(s.NetworkPartitionID), intern(s.PartitionID)}
+			ms.ids = named(nil, ids{ms.id, intern(s.ClusterID), intern(s.ClusterInstanceID), intern(s.NetworkPartitionID), intern(s.PartitionID)})
 		}
 		e.lastMember = ms
 	}

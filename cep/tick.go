@@ -2,6 +2,7 @@ package cep
 
 import (
 	"math"
+	"slices"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -31,29 +32,29 @@ func (e *Engine) endLocked(w *window, next int) batch {
 	return b
 }
 
-// emitLocked appends the summaries of one batch: kinds[0] average (stamped now), kinds[1]
-// gradient and kinds[2] second derivative, as selected by which.
-func (e *Engine) emitLocked(b batch, kinds [3]model.SummaryKind, which [3]bool, tmpl model.Summary) {
+// emitLocked appends the summaries of one batch as one pending value: the average, gradient and
+// second derivative of kindSets[set], as selected by which, named by n.
+func (e *Engine) emitLocked(b batch, set uint8, which [3]bool, n *ids) {
 	if !b.hasFirst {
 		return
 	}
-	vals := [3]float64{b.avg, b.grad, b.second}
-	for i, k := range kinds {
+	// Every summary carries its window's end, which the wire writes only for the averages:
+	// history stores the derivatives at that time too, not when it received them, so that a
+	// replay applies a window's three summaries together, before the round that used them.
+	p := pending{ids: n, vals: [3]float64{b.avg, b.grad, b.second}, ts: e.now, set: set}
+	for i, v := range p.vals {
 		if !which[i] || (i == 2 && !b.hasSD) {
 			continue
 		}
-		if math.IsNaN(vals[i]) || math.IsInf(vals[i], 0) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
 			e.st.unknown++ // finite inputs whose sum overflowed
 			continue
 		}
-		e.out = append(e.out, tmpl)
-		s := &e.out[len(e.out)-1]
-		s.Kind = k
-		s.Value = vals[i]
-		// Every summary carries its window's end, which the wire writes only for the averages:
-		// history stores the derivatives at that time too, not when it received them, so that a
-		// replay applies a window's three summaries together, before the round that used them.
-		s.Timestamp = e.now
+		p.mask |= 1 << i
+	}
+	if p.mask != 0 {
+		e.out = append(e.out, p)
+		e.st.summaries += uint64(p.count())
 	}
 }
 
@@ -68,6 +69,9 @@ var (
 // and sent nothing in the window, and cluster keys that received nothing.
 func (e *Engine) tickLocked(now int64) {
 	e.now = now
+	// The buffer of the last window end was dropped once delivered: one allocation of its size,
+	// not append's growth from what a fault scan left.
+	e.out = slices.Grow(e.out, e.outHint)
 	next := 0
 	if e.sliding {
 		next = (e.cur + 1) % e.buckets
@@ -82,10 +86,7 @@ func (e *Engine) tickLocked(now int64) {
 				continue
 			}
 			active = true
-			e.emitLocked(e.endLocked(w, next), memberKinds[m], all3, model.Summary{
-				MemberID: ms.id, ClusterID: ms.ids.cluster, ClusterInstanceID: ms.ids.instance,
-				NetworkPartitionID: ms.ids.np,
-			})
+			e.emitLocked(e.endLocked(w, next), uint8(setMember+m), all3, ms.ids)
 		}
 		if !active && !ms.tracked {
 			e.removeMemberLocked(ms)
@@ -103,9 +104,8 @@ func (e *Engine) tickLocked(now int64) {
 			if m == metricRIF {
 				which = avgOnly // the in-flight derivatives are per key(np)
 			}
-			e.emitLocked(e.endLocked(w, next), clusterKinds[m], which, model.Summary{
-				ClusterID: ci.key.cluster, ClusterInstanceID: ci.key.instance, NetworkPartitionID: ci.np,
-			})
+			ci.ids = named(ci.ids, ids{cluster: ci.key.cluster, instance: ci.key.instance, np: ci.np})
+			e.emitLocked(e.endLocked(w, next), uint8(setCluster+m), which, ci.ids)
 		}
 		if !active {
 			ci.dead = true
@@ -117,10 +117,9 @@ func (e *Engine) tickLocked(now int64) {
 			delete(e.nps, k)
 			continue
 		}
-		e.emitLocked(e.endLocked(&np.win, next), clusterKinds[metricRIF], derivs, model.Summary{
-			ClusterID: np.key.cluster, ClusterInstanceID: np.instance, NetworkPartitionID: np.key.np,
-		})
+		np.ids = named(np.ids, ids{cluster: np.key.cluster, instance: np.instance, np: np.key.np})
+		e.emitLocked(e.endLocked(&np.win, next), setCluster+metricRIF, derivs, np.ids)
 	}
 	e.cur = next
-	e.st.summaries += uint64(len(e.out))
+	e.outHint = len(e.out)
 }

@@ -125,7 +125,7 @@ func TestEnvelope(t *testing.T) {
 	}
 	e.Ingest(health("m1", "ci1", "np1", model.MetricPortsNotOpen, 0, 1))
 	out := tick(e, t0.UnixMilli()+60000)
-	out = append(out, e.faults...)
+	out = appendSummaries(out, e.faults)
 	for _, s := range out {
 		if err := pub.Publish(t.Context(), s); err != nil {
 			t.Fatal(err)
