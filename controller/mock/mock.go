@@ -155,7 +155,7 @@ type instance struct {
 }
 
 // placement is where instances run: the same for every instance of a cluster instance in a
-// partition, so they share one (Driver.placements), counted by its instances.
+// partition, so they share one (Driver.places), counted by its instances.
 type placement struct {
 	key placementKey
 	ts  *typeState
