@@ -157,7 +157,9 @@ func TestGuardAndPartitionMaxFixtures(t *testing.T) {
 	tr, _ := DecodeTrace(reps[1].Steps[0].Decision)
 	var parts []string
 	for _, s := range tr.Steps {
-		parts = append(parts, s.Partition)
+		for range s.Delta { // one step per partition, its Delta the starts there
+			parts = append(parts, s.Partition)
+		}
 	}
 	if strings.Join(parts, ",") != "p2,p2" {
 		t.Errorf("started in %v, want p2,p2 (p1 is at its partitionMax)", parts)

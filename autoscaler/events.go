@@ -260,6 +260,21 @@ func keepTopology(cl *model.Cluster) *topoCluster {
 	return tc
 }
 
+// forgetKnownLocked drops the members the autoscaler knows from tc: it never learns them again
+// (a member it forgets is terminated, topoGone), and the periodic complete topology of a steady
+// platform names only members it knows (issue 17: 64 B a member kept until the next topology).
+func (tc *topoCluster) forgetKnownLocked(a *Autoscaler) {
+	kept := slices.DeleteFunc(tc.members, func(m topoMember) bool { return a.members[m.id] != nil })
+	switch {
+	case len(kept) == 0:
+		tc.members = nil
+	case len(kept) < cap(kept)/2:
+		tc.members = slices.Clone(kept) // not the array sized for every member
+	default:
+		tc.members = kept
+	}
+}
+
 // completeTopologyLocked adopts clusters and learns members it does not know (after a restart,
 // §8.2 StratosServerRestartTestCase). It never forgets members: MemberTerminatedEvent does.
 func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bool {
@@ -283,6 +298,7 @@ func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bo
 				woke = a.adoptLocked(cl, now) || woke
 			}
 			a.learnMembersLocked(cl.ClusterID, tc, now)
+			tc.forgetKnownLocked(a)
 			// The tree's cluster instances take their status from the topology (a restart
 			// rebuilds the tree over running instances).
 			for id, ci := range cl.InstanceIDToInstanceContextMap {

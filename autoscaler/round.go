@@ -142,12 +142,22 @@ func (a *Autoscaler) Evaluate(ctx context.Context) int {
 	a.execute(ctx, work, decs)
 	clear(work)
 	clear(decs)
+	if cap(work) > maxSpareWork {
+		work = nil // the round that deployed N members had N starts: not kept for the rounds after
+	}
+	if cap(decs) > maxSpareWork {
+		decs = nil
+	}
 	a.mu.Lock()
 	a.spareWork, a.spareDecs = work[:0], decs[:0]
 	a.mu.Unlock()
 	a.metrics.round(n, time.Since(began))
 	return n
 }
+
+// maxSpareWork is the largest buffer of actions or decisions a round leaves to the next: a
+// deployment's first round starts every member (~200 B an action, issue 17), a steady round a few.
+const maxSpareWork = 1024
 
 // run is one policy's evaluation of an instance in a round: the enforced (or dry-run) policy,
 // or a shadow. It carries the state the checks and scaling share, and lives in the scratch so

@@ -268,6 +268,7 @@ func (r *run) start(ctx context.Context, check string, picks []int) int {
 	var denied [8]bool // by partition index; more partitions than that are asked each time
 	var asked [8]bool
 	n := 0
+	first := len(r.tr.Steps) // this call's steps: one per partition, its Delta the starts there
 	for _, pi := range picks {
 		ok := true
 		if pi < len(asked) {
@@ -284,7 +285,7 @@ func (r *run) start(ctx context.Context, check string, picks []int) int {
 		}
 		p := &in.parts[pi]
 		act := r.act || r.own && check == ActionMin
-		r.tr.Steps = append(r.tr.Steps, Step{Check: stepCheck(check), Action: verb(act, "start"), Partition: p.id, Delta: 1})
+		r.tr.addStart(first, Step{Check: stepCheck(check), Action: verb(act, "start"), Partition: p.id, Delta: 1})
 		n++
 		if !act {
 			continue

@@ -36,17 +36,18 @@ type stat3 struct{ avg, grad, sd float64 }
 
 func (s stat3) predict() float64 { return Predict(s.avg, s.grad, s.sd) }
 
-// member is one member in one list of one partition context.
+// member is one member in one list of one partition context. The small fields come last: 144 B a member, not 160 (a struct pads each to its next field's
+// alignment).
 type member struct {
 	id       string
 	in       *instance
 	part     int
-	list     list
 	since    time.Time // entered its list (initTime for pending, obsoleteInitTime for obsolete)
-	hasStats bool      // Stratos' MemberStatsContext exists
 	la, mc   stat3
 	asked    time.Time // a round last asked it to leave (cleanup, terminate) in its list; zero: not yet
 	seq      uint64    // joined its list after every member with a lower seq (joinLocked)
+	list     list
+	hasStats bool // Stratos' MemberStatsContext exists
 }
 
 // partition is a ClusterLevelPartitionContext: one partition of the deployment policy.

@@ -107,6 +107,9 @@ func RenderTrace(w io.Writer, d model.Decision) error {
 		if s.Member != "" {
 			p(" member %s", s.Member)
 		}
+		if s.Delta > 1 { // the starts in one partition share a step
+			p(" x%d", s.Delta)
+		}
 		if s.Forced {
 			p(" (forced)")
 		}

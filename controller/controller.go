@@ -126,16 +126,22 @@ type member struct {
 	m      *model.Member // the object in the cluster's MemberMap
 	driver string
 
-	graceful    bool      // a graceful termination is under way
-	deadline    time.Time // when a graceful termination turns forced
-	nextCleanup time.Time // when InstanceCleanupMemberEvent is sent again
-	starting    bool      // the driver's Start is in flight
-	exited      *Exit     // the driver reported the instance ended while Start was in flight
-	cancelled   bool      // terminated while Start was in flight
-	terminating bool      // the driver's Terminate is in flight
+	grace  *grace // a graceful termination under way; nil: none
+	exited *Exit  // the driver reported the instance ended while Start was in flight
 
 	rev uint64 // counts the changes of m (changed)
 	enc []byte // m's JSON at rev, for the complete topology; nil when stale
+
+	starting    bool // the driver's Start is in flight
+	cancelled   bool // terminated while Start was in flight
+	terminating bool // the driver's Terminate is in flight
+}
+
+// grace is a member's graceful termination: apart from the member, which needs it only while it
+// is being drained (issue 17: 48 B and the padding around it, 64 B a member).
+type grace struct {
+	deadline    time.Time // when the graceful termination turns forced
+	nextCleanup time.Time // when InstanceCleanupMemberEvent is sent again
 }
 
 // outItem is one entry of the ordered outbox.

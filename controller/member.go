@@ -62,6 +62,7 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	}
 	m.MemberStateManager.Identifier = id
 	m.PushStatus(model.MemberCreated)
+	shareStack(m)
 	if _, isNew := c.ensureInstanceLocked(cl, req.ClusterInstanceID, req.NetworkPartitionID, req.PartitionID); isNew {
 		c.putClusterLocked(cl)
 	}
@@ -154,6 +155,7 @@ func (c *Controller) initializedLocked(mem *member) {
 		c.stats.invalidTransitions.Add(1)
 		return
 	}
+	shareStack(m)
 	if cl := c.clusters[m.ClusterID]; cl != nil {
 		cl.indexMoveLocked(m, from)
 	}
@@ -304,11 +306,11 @@ func (c *Controller) TerminateMember(ctx context.Context, memberID string, force
 	}
 	if s := mem.m.Status(); !forced && (s == model.MemberActive || s == model.MemberInMaintenance) {
 		now := c.clock.Now()
-		if !mem.graceful {
-			mem.graceful, mem.deadline = true, now.Add(c.opts.GracefulTimeout)
+		if mem.grace == nil {
+			mem.grace = &grace{deadline: now.Add(c.opts.GracefulTimeout)}
 		}
 		if s == model.MemberActive {
-			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+			mem.grace.nextCleanup = now.Add(c.opts.CleanupInterval)
 			c.emitLocked(&model.InstanceCleanupMemberEvent{MemberID: memberID}, nil)
 		}
 		c.mu.Unlock()
@@ -439,6 +441,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		c.invalidTransition("member", memberID, err)
 		return
 	}
+	shareStack(m)
 	cl.indexMoveLocked(m, from)
 	mem.changed()
 	if to == model.MemberActive {
@@ -450,7 +453,7 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 	c.answeredLocked(cl, mem, to)
 	c.emitLocked(build(m, cl), c.memberRecord(m, cl.Spec.AppID, "topology.Member"+eventName(to)+"Event"))
 	c.markDirty(memberID)
-	if to == model.MemberReadyToShutDown && mem.graceful && !mem.terminating {
+	if to == model.MemberReadyToShutDown && mem.grace != nil && !mem.terminating {
 		mem.terminating = true
 		c.queueTermination(mem)
 	}
@@ -558,8 +561,8 @@ func (c *Controller) adopt(ctx context.Context) error {
 				c.initializedLocked(mem)
 				c.markDirty(m.MemberID)
 			}
-			if mem.graceful {
-				mem.nextCleanup = now
+			if mem.grace != nil {
+				mem.grace.nextCleanup = now
 			}
 		}
 		for _, st := range list {

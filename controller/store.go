@@ -100,7 +100,10 @@ func (c *Controller) load() error {
 				c.markDirty(string(k))
 				return nil
 			}
-			m := &member{m: r.Member, driver: r.Driver, graceful: r.Graceful, deadline: r.Deadline}
+			m := &member{m: r.Member, driver: r.Driver}
+			if r.Graceful {
+				m.grace = &grace{deadline: r.Deadline}
+			}
 			cl.Cluster.MemberMap[r.Member.MemberID] = r.Member
 			cl.indexAddLocked(r.Member)
 			c.members[r.Member.MemberID] = m
@@ -247,7 +250,11 @@ func (c *Controller) flush() {
 			vals[id] = nil
 			continue
 		}
-		b, err := json.Marshal(memberRecord{M: c.packMemberLocked(m.m), Driver: m.driver, Graceful: m.graceful, Deadline: m.deadline})
+		rec := memberRecord{M: c.packMemberLocked(m.m), Driver: m.driver}
+		if m.grace != nil {
+			rec.Graceful, rec.Deadline = true, m.grace.deadline
+		}
+		b, err := json.Marshal(rec)
 		if err != nil {
 			encErr = err
 			continue

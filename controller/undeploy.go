@@ -115,10 +115,10 @@ func (c *Controller) beginRemovalLocked(appID string) (ids, graceful []string, e
 			case mem.starting:
 				mem.cancelled = true // StartMember terminates it once the driver answers
 			case m.Status() == model.MemberActive || m.Status() == model.MemberInMaintenance:
-				if !mem.graceful {
-					mem.graceful, mem.deadline = true, now.Add(c.opts.GracefulTimeout)
+				if mem.grace == nil {
+					mem.grace = &grace{deadline: now.Add(c.opts.GracefulTimeout)}
 				}
-				mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+				mem.grace.nextCleanup = now.Add(c.opts.CleanupInterval)
 				graceful = append(graceful, mid)
 				if m.Status() == model.MemberActive {
 					cleanup[m.ClusterInstanceID] = true
@@ -307,15 +307,16 @@ func (c *Controller) checkGraceful() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, mem := range c.members {
-		if !mem.graceful || mem.terminating {
+		g := mem.grace
+		if g == nil || mem.terminating {
 			continue
 		}
 		switch {
-		case !now.Before(mem.deadline):
+		case !now.Before(g.deadline):
 			mem.terminating = true
 			expired = append(expired, mem)
-		case mem.m.Status() == model.MemberActive && !now.Before(mem.nextCleanup):
-			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+		case mem.m.Status() == model.MemberActive && !now.Before(g.nextCleanup):
+			g.nextCleanup = now.Add(c.opts.CleanupInterval)
 			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing {
 				if c.answeringLocked(cl, mem, now) {
 					continue
@@ -324,10 +325,10 @@ func (c *Controller) checkGraceful() {
 				continue
 			}
 			c.emitLocked(&model.InstanceCleanupMemberEvent{MemberID: mem.m.MemberID}, nil)
-		case mem.m.Status() == model.MemberInMaintenance && !now.Before(mem.nextCleanup):
+		case mem.m.Status() == model.MemberInMaintenance && !now.Before(g.nextCleanup):
 			// The agent answers MemberMaintenanceModeEvent with InstanceReadyToShutdownEvent; the
 			// event is sent again in case it was lost (a restart with it still in the outbox).
-			mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+			g.nextCleanup = now.Add(c.opts.CleanupInterval)
 			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing && c.answeringLocked(cl, mem, now) {
 				continue
 			}
@@ -351,11 +352,11 @@ func (c *Controller) checkGraceful() {
 // an interval from now, not an interval from the request, and asks no member of a removing
 // instance again while its members answer (answeringLocked).
 func (c *Controller) answeredLocked(cl *cluster, mem *member, to model.MemberStatus) {
-	if !mem.graceful || (to != model.MemberInMaintenance && to != model.MemberReadyToShutDown) {
+	if mem.grace == nil || (to != model.MemberInMaintenance && to != model.MemberReadyToShutDown) {
 		return
 	}
 	now := c.clock.Now()
-	mem.nextCleanup = now.Add(c.opts.CleanupInterval)
+	mem.grace.nextCleanup = now.Add(c.opts.CleanupInterval)
 	if cl.answered != nil {
 		cl.answered[mem.m.ClusterInstanceID] = now
 	}
@@ -372,6 +373,6 @@ func (c *Controller) answeringLocked(cl *cluster, mem *member, now time.Time) bo
 	if !ok || !now.Before(last.Add(c.opts.CleanupInterval)) {
 		return false
 	}
-	mem.nextCleanup = last.Add(c.opts.CleanupInterval)
+	mem.grace.nextCleanup = last.Add(c.opts.CleanupInterval) // only members under a graceful termination are asked
 	return true
 }

@@ -141,7 +141,7 @@ func New(o Options) (*LB, error) {
 	l.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			b := pr.In.Context().Value(routeKey{}).(*pick)
-			pr.SetURL(b.target)
+			pr.SetURL(&b.target)
 			pr.Out.Close = b.close
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()

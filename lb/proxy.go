@@ -21,17 +21,21 @@ type pick struct {
 	k      uint64 // the round-robin turn: which of the backend's targets
 	n      int    // how many targets a request tries at most: the route's size, or a Service's hosts
 	tried  int
-	target *url.URL
+	target url.URL
 	close  bool // the target is a Service's: do not keep the connection
 }
 
 // targetAt returns where the backend's request of turn k goes: the member's address, or the
 // Service's addresses in turn.
-func (b *backend) targetAt(k uint64) *url.URL {
+func (b *backend) targetAt(k uint64) url.URL {
 	if len(b.service) == 0 {
-		return b.target
+		u := url.URL{Scheme: "http", Host: b.host}
+		if b.https {
+			u.Scheme = "https"
+		}
+		return u
 	}
-	return b.service[k%uint64(len(b.service))]
+	return *b.service[k%uint64(len(b.service))]
 }
 
 // handler serves one proxy port: it finds the cluster by host, picks the next Active member round
@@ -111,7 +115,7 @@ func (f *failover) RoundTrip(r *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 		}
-		u := *p.target
+		u := p.target
 		u.Path, u.RawPath, u.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
 		r.URL = &u
 	}

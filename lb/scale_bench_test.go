@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"unsafe"
@@ -111,5 +112,45 @@ func TestMembersShareIDsAndPortMaps(t *testing.T) {
 	}
 	if _, _, got, _ := l.table.Load().ports[8280].only.backends.at(0); got != 100 {
 		t.Errorf("%d backends, want 100", got)
+	}
+}
+
+// liveHeap is the live heap after a collection.
+func liveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// maxMemberHeap bounds the live heap an Active member costs the load balancer (its member and
+// its backend in the route of its port; issue 17: ~650 B a member at 100 000, of which a
+// url.URL per backend was 160 B).
+const maxMemberHeap = 400
+
+// TestMemberHeap: a cluster of 20 000 Active members, each from its own events as decoded from
+// the bus, costs the load balancer at most maxMemberHeap bytes of live heap a member.
+func TestMemberHeap(t *testing.T) {
+	const n = 20000
+	l := lbWithMembers(t, 0)
+	events := make([][]model.Event, n)
+	for i := range events {
+		events[i] = memberCycle(fmt.Sprintf("php.c1%s", model.NewUUID()))[:4]
+	}
+	before := liveHeap()
+	for _, es := range events {
+		for _, e := range es {
+			l.apply(e)
+		}
+	}
+	after := liveHeap()
+	runtime.KeepAlive(events)
+	if _, _, got, _ := l.table.Load().ports[8280].only.backends.at(0); got != n {
+		t.Fatalf("%d backends, want %d", got, n)
+	}
+	per := (after - before) / n
+	t.Logf("%d B of live heap a member", per)
+	if per > maxMemberHeap {
+		t.Errorf("%d B of live heap a member, want at most %d", per, maxMemberHeap)
 	}
 }

@@ -99,7 +99,10 @@ type route struct {
 // instance its requests count against.
 type backend struct {
 	memberID string
-	target   *url.URL   // the member's own address; nil behind a Service
+	// host is the member's own address, host:port ("" behind a Service), and https its scheme:
+	// not a *url.URL, which cost 160 B a member and route (issue 17); targetAt makes the URL.
+	host     string
+	https    bool
 	service  []*url.URL // the addresses of the Service that fronts it: one connection per request (kube-proxy balances connections)
 	instance *instanceStats
 }
@@ -375,7 +378,7 @@ func (l *LB) backendOf(s *service, c *cluster, cs *clusterStats, m *member, prox
 		}
 		b.service = targets
 	} else {
-		b.target = &url.URL{Scheme: scheme, Host: net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value)))}
+		b.host, b.https = net.JoinHostPort(m.ip, strconv.Itoa(int(port.Value))), scheme == "https"
 	}
 	b.instance = cs.instance(m.instanceID, m.networkPartitionID)
 	return b, true

@@ -51,7 +51,7 @@ func (d *Driver) Handler() http.Handler {
 		d.mu.Lock()
 		out := make([]InstanceMetadata, 0, len(d.instances))
 		for _, in := range d.instances {
-			out = append(out, metadata(&in.rec, d.payloadLocked(in)))
+			out = append(out, metadata(in, d.payloadLocked(in)))
 		}
 		d.mu.Unlock()
 		slices.SortFunc(out, func(a, b InstanceMetadata) int { return strings.Compare(a.InstanceID, b.InstanceID) })
@@ -117,17 +117,11 @@ func (d *Driver) postInstance(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-func metadata(r *record, payload model.Payload) InstanceMetadata {
-	var private, public string
-	if len(r.Started.PrivateIPs) > 0 {
-		private = r.Started.PrivateIPs[0]
-	}
-	if len(r.Started.PublicIPs) > 0 {
-		public = r.Started.PublicIPs[0]
-	}
-	return InstanceMetadata{DefaultPrivateIP: private, DefaultPublicIP: public, InstanceID: r.Started.InstanceID, MemberID: r.Started.MemberID, ClusterID: r.ClusterID,
-		ClusterInstanceID: r.ClusterInstanceID, ServiceName: r.ServiceName, NetworkPartitionID: r.NetworkPartitionID,
-		PartitionID: r.PartitionID, PrivateIPs: slices.Clone(r.Started.PrivateIPs), PublicIPs: slices.Clone(r.Started.PublicIPs),
+func metadata(in *instance, payload model.Payload) InstanceMetadata {
+	st, at := in.addresses(), &in.at.key
+	return InstanceMetadata{DefaultPrivateIP: in.privateIP, DefaultPublicIP: in.publicIP, InstanceID: in.id, MemberID: in.id, ClusterID: at.ClusterID,
+		ClusterInstanceID: at.ClusterInstanceID, ServiceName: at.ServiceName, NetworkPartitionID: at.NetworkPartitionID,
+		PartitionID: at.PartitionID, PrivateIPs: st.PrivateIPs, PublicIPs: st.PublicIPs,
 		Payload: payload.String()}
 }
 
@@ -155,5 +149,5 @@ func (d *Driver) instanceMetadata(id string) (InstanceMetadata, bool) {
 	if !ok {
 		return InstanceMetadata{}, false
 	}
-	return metadata(&in.rec, d.payloadLocked(in)), true
+	return metadata(in, d.payloadLocked(in)), true
 }

@@ -110,6 +110,7 @@ type Driver struct {
 	instances map[string]*instance
 	due       dueHeap // the instances by next health publication (with Publish set)
 	types     map[string]*typeState
+	places    map[placementKey]*placement
 	report    func(controller.Exit)
 	buf       []model.HealthSample
 
@@ -138,15 +139,69 @@ type typeState struct {
 	start    time.Time
 }
 
-// instance is one simulated member.
+// instance is one simulated member: ~110 B besides its id, its addresses and its place, which
+// it shares with the other instances of its cluster instance and partition (issue 17: the whole
+// record of the start, ~350 B, was kept for each).
 type instance struct {
-	rec       record
-	ts        *typeState
-	next      time.Time // next health publication
-	started   bool      // InstanceStartedEvent sent
-	activated bool      // InstanceActivatedEvent sent
-	shutdown  bool      // InstanceReadyToShutdownEvent sent
-	gone      bool      // removed from Driver.instances: the health schedule drops it when it is due
+	id                  string        // the instance id, which is the member id
+	privateIP, publicIP string        // "" when none
+	at                  *placement    // shared
+	payload             model.Payload // nil with Options.DB: read from the state (payloadLocked)
+	next                time.Time     // next health publication
+	started             bool          // InstanceStartedEvent sent
+	activated           bool          // InstanceActivatedEvent sent
+	shutdown            bool          // InstanceReadyToShutdownEvent sent
+	gone                bool          // removed from Driver.instances: the health schedule drops it when it is due
+}
+
+// placement is where instances run: the same for every instance of a cluster instance in a
+// partition, so they share one (Driver.places), counted by its instances.
+type placement struct {
+	key placementKey
+	ts  *typeState
+	n   int // instances that refer to it
+}
+
+// placementKey is a placement's ids.
+type placementKey struct {
+	ClusterID, ClusterInstanceID, ServiceName, NetworkPartitionID, PartitionID, ApplicationID string
+}
+
+// placeLocked returns the shared placement of record r, with one more instance counted.
+func (d *Driver) placeLocked(r *record) *placement {
+	k := placementKey{ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID, ServiceName: r.ServiceName,
+		NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID, ApplicationID: r.ApplicationID}
+	p := d.places[k]
+	if p == nil {
+		p = &placement{key: k, ts: d.typeLocked(r.ServiceName, r.StartTime)}
+		d.places[k] = p
+	}
+	p.n++
+	return p
+}
+
+// newInstanceLocked makes the instance of record r.
+func (d *Driver) newInstanceLocked(r *record) *instance {
+	in := &instance{id: r.Started.InstanceID, at: d.placeLocked(r), payload: r.Payload}
+	if len(r.Started.PrivateIPs) > 0 {
+		in.privateIP = r.Started.PrivateIPs[0]
+	}
+	if len(r.Started.PublicIPs) > 0 {
+		in.publicIP = r.Started.PublicIPs[0]
+	}
+	return in
+}
+
+// addresses is what Start returned for the instance.
+func (in *instance) addresses() controller.Started {
+	st := controller.Started{InstanceID: in.id, MemberID: in.id}
+	if in.privateIP != "" {
+		st.PrivateIPs = []string{in.privateIP}
+	}
+	if in.publicIP != "" {
+		st.PublicIPs = []string{in.publicIP}
+	}
+	return st
 }
 
 // ErrInstanceExists is Start's error for a member id that already has an instance.
@@ -208,6 +263,7 @@ func New(o Options) (*Driver, error) {
 		instances:   map[string]*instance{},
 		bases:       map[string]*payloadBase{},
 		types:       map[string]*typeState{},
+		places:      map[placementKey]*placement{},
 		queueSignal: make(chan struct{}, 1),
 		kick:        make(chan struct{}, 1),
 		subscribed:  make(chan struct{}),
@@ -274,8 +330,9 @@ func (d *Driver) load() error {
 				return fmt.Errorf("instance %s: %w", k, err)
 			}
 			used[r.Base], r.Base = true, ""
-			in := &instance{rec: r, ts: d.typeLocked(r.ServiceName, r.StartTime), started: true, activated: true}
-			d.instances[r.Started.InstanceID] = in
+			in := d.newInstanceLocked(&r)
+			in.started, in.activated = true, true
+			d.instances[in.id] = in
 			d.scheduleLocked(in)
 			for _, ip := range r.Started.PrivateIPs {
 				if a, err := netip.ParseAddr(ip); err == nil && a.Is4() {
@@ -361,8 +418,9 @@ func (d *Driver) Start(ctx context.Context, in controller.Instance) (controller.
 	if _, dup := d.instances[st.InstanceID]; dup {
 		return controller.Started{}, fmt.Errorf("%w: %s", ErrInstanceExists, st.InstanceID)
 	}
-	inst := &instance{rec: r, ts: d.typeLocked(in.ServiceName, now), next: now}
-	d.instances[st.InstanceID] = inst
+	inst := d.newInstanceLocked(&r)
+	inst.next = now
+	d.instances[inst.id] = inst
 	d.scheduleLocked(inst)
 	select {
 	case d.kick <- struct{}{}:
@@ -425,24 +483,27 @@ func (d *Driver) forget(id string) {
 }
 
 // remove drops an instance and reports whether it existed.
-func (d *Driver) remove(id string) (record, bool) {
+func (d *Driver) remove(id string) bool {
 	d.mu.Lock()
 	in, ok := d.instances[id]
 	if ok {
 		in.gone = true
 		delete(d.instances, id)
+		if in.at.n--; in.at.n == 0 {
+			delete(d.places, in.at.key)
+		}
 	}
 	d.mu.Unlock()
 	if !ok {
-		return record{}, false
+		return false
 	}
 	d.forget(id)
-	return in.rec, true
+	return true
 }
 
 // Terminate removes an instance; its health stops. An unknown id is controller.ErrInstanceNotFound.
 func (d *Driver) Terminate(ctx context.Context, instanceID string) error {
-	if _, ok := d.remove(instanceID); !ok {
+	if !d.remove(instanceID) {
 		return fmt.Errorf("mock: terminate %s: %w", instanceID, controller.ErrInstanceNotFound)
 	}
 	return nil
@@ -454,7 +515,7 @@ func (d *Driver) List(ctx context.Context) ([]controller.Started, error) {
 	defer d.mu.Unlock()
 	out := make([]controller.Started, 0, len(d.instances))
 	for _, in := range d.instances {
-		out = append(out, cloneStarted(in.rec.Started))
+		out = append(out, in.addresses())
 	}
 	return out, nil
 }
@@ -462,7 +523,7 @@ func (d *Driver) List(ctx context.Context) ([]controller.Started, error) {
 // Kill removes an instance without reporting it, like a DELETE on Stratos' mock IaaS API: the
 // member goes silent and the CEP's fault detection has to notice.
 func (d *Driver) Kill(memberID string) error {
-	if _, ok := d.remove(memberID); !ok {
+	if !d.remove(memberID) {
 		return fmt.Errorf("mock: kill %s: %w", memberID, controller.ErrInstanceNotFound)
 	}
 	return nil
@@ -470,15 +531,14 @@ func (d *Driver) Kill(memberID string) error {
 
 // Crash removes an instance and reports it through Watch, like a process that exits.
 func (d *Driver) Crash(memberID string) error {
-	r, ok := d.remove(memberID)
-	if !ok {
+	if !d.remove(memberID) {
 		return fmt.Errorf("mock: crash %s: %w", memberID, controller.ErrInstanceNotFound)
 	}
 	d.mu.Lock()
 	report := d.report
 	d.mu.Unlock()
 	if report != nil {
-		report(controller.Exit{InstanceID: r.Started.InstanceID, MemberID: memberID, Time: d.clock.Now(), Reason: "crashed"})
+		report(controller.Exit{InstanceID: memberID, MemberID: memberID, Time: d.clock.Now(), Reason: "crashed"})
 	}
 	return nil
 }

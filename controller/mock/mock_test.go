@@ -268,7 +268,7 @@ func TestPersistedInstancesResume(t *testing.T) {
 	// With a state the payload is kept there only (issue 17: ~1 KB a member in memory) and
 	// read from it when asked for.
 	d1.mu.Lock()
-	if p := d1.instances["m2"].rec.Payload; p != nil {
+	if p := d1.instances["m2"].payload; p != nil {
 		t.Errorf("the driver keeps the payload in memory: %q", p.String())
 	}
 	d1.mu.Unlock()

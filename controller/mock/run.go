@@ -61,12 +61,13 @@ func (d *Driver) publishDue(ctx context.Context, now time.Time) {
 			in.next = now.Add(d.opts.Interval) // fell behind: no burst of catch-up samples
 		}
 		heap.Fix(&d.due, 0)
-		r := &in.rec
-		elapsed := now.Sub(in.ts.start)
+		at := &in.at.key
+		ts := in.at.ts
+		elapsed := now.Sub(ts.start)
 		// memory_consumption, then load_average, then the in-flight count (§2.6, §8.1).
 		for _, f := range [...]Factor{MemoryConsumption, LoadAverage, RequestsInFlight} {
-			for i := range in.ts.patterns {
-				p := &in.ts.patterns[i]
+			for i := range ts.patterns {
+				p := &ts.patterns[i]
 				if p.Factor != f {
 					continue
 				}
@@ -74,13 +75,13 @@ func (d *Driver) publishDue(ctx context.Context, now time.Time) {
 				if !ok {
 					continue
 				}
-				s := model.HealthSample{ClusterID: r.ClusterID, ClusterInstanceID: r.ClusterInstanceID,
-					NetworkPartitionID: r.NetworkPartitionID, Value: v, Timestamp: ms}
+				s := model.HealthSample{ClusterID: at.ClusterID, ClusterInstanceID: at.ClusterInstanceID,
+					NetworkPartitionID: at.NetworkPartitionID, Value: v, Timestamp: ms}
 				switch f {
 				case MemoryConsumption:
-					s.MemberID, s.PartitionID, s.Metric = r.Started.MemberID, r.PartitionID, model.MetricMemoryConsumption
+					s.MemberID, s.PartitionID, s.Metric = in.id, at.PartitionID, model.MetricMemoryConsumption
 				case LoadAverage:
-					s.MemberID, s.PartitionID, s.Metric = r.Started.MemberID, r.PartitionID, model.MetricLoadAverage
+					s.MemberID, s.PartitionID, s.Metric = in.id, at.PartitionID, model.MetricLoadAverage
 				default:
 					s.Metric = model.MetricRequestsInFlight
 				}
@@ -156,18 +157,18 @@ func (d *Driver) answerLocked(e model.Event, out []model.Event) []model.Event {
 	case *model.MemberInitializedEvent:
 		if in := d.instances[ev.MemberID]; in != nil && !in.started {
 			in.started = true
-			r := &in.rec
-			out = append(out, &model.InstanceStartedEvent{ApplicationID: r.ApplicationID, ServiceName: r.ServiceName,
-				ClusterID: r.ClusterID, MemberID: r.Started.MemberID, ClusterInstanceID: r.ClusterInstanceID,
-				NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID})
+			at := &in.at.key
+			out = append(out, &model.InstanceStartedEvent{ApplicationID: at.ApplicationID, ServiceName: at.ServiceName,
+				ClusterID: at.ClusterID, MemberID: in.id, ClusterInstanceID: at.ClusterInstanceID,
+				NetworkPartitionID: at.NetworkPartitionID, PartitionID: at.PartitionID})
 		}
 	case *model.MemberStartedEvent:
 		if in := d.instances[ev.MemberID]; in != nil && !in.activated {
 			in.activated = true
-			r := &in.rec
-			out = append(out, &model.InstanceActivatedEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID,
-				MemberID: r.Started.MemberID, InstanceID: r.Started.InstanceID, ClusterInstanceID: r.ClusterInstanceID,
-				NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID})
+			at := &in.at.key
+			out = append(out, &model.InstanceActivatedEvent{ServiceName: at.ServiceName, ClusterID: at.ClusterID,
+				MemberID: in.id, InstanceID: in.id, ClusterInstanceID: at.ClusterInstanceID,
+				NetworkPartitionID: at.NetworkPartitionID, PartitionID: at.PartitionID})
 		}
 	case *model.InstanceCleanupMemberEvent:
 		if in := d.instances[ev.MemberID]; in != nil {
@@ -175,15 +176,14 @@ func (d *Driver) answerLocked(e model.Event, out []model.Event) []model.Event {
 		}
 	case *model.InstanceCleanupClusterEvent:
 		for _, in := range d.instances {
-			if in.rec.ClusterID == ev.ClusterID && in.rec.ClusterInstanceID == ev.ClusterInstanceID {
+			if in.at.key.ClusterID == ev.ClusterID && in.at.key.ClusterInstanceID == ev.ClusterInstanceID {
 				out = in.maintenance(out)
 			}
 		}
 	case *model.MemberMaintenanceModeEvent:
 		if in := d.instances[ev.MemberID]; in != nil && !in.shutdown {
 			in.shutdown = true
-			r := &in.rec
-			e := model.InstanceReadyToShutdownEvent(instanceMaintenance(r))
+			e := model.InstanceReadyToShutdownEvent(in.maintenanceEvent())
 			out = append(out, &e)
 		}
 	}
@@ -194,13 +194,14 @@ func (in *instance) maintenance(out []model.Event) []model.Event {
 	if in.shutdown {
 		return out
 	}
-	e := instanceMaintenance(&in.rec)
+	e := in.maintenanceEvent()
 	return append(out, &e)
 }
 
-func instanceMaintenance(r *record) model.InstanceMaintenanceModeEvent {
-	return model.InstanceMaintenanceModeEvent{ServiceName: r.ServiceName, ClusterID: r.ClusterID, MemberID: r.Started.MemberID,
-		ClusterInstanceID: r.ClusterInstanceID, NetworkPartitionID: r.NetworkPartitionID, PartitionID: r.PartitionID}
+func (in *instance) maintenanceEvent() model.InstanceMaintenanceModeEvent {
+	at := &in.at.key
+	return model.InstanceMaintenanceModeEvent{ServiceName: at.ServiceName, ClusterID: at.ClusterID, MemberID: in.id,
+		ClusterInstanceID: at.ClusterInstanceID, NetworkPartitionID: at.NetworkPartitionID, PartitionID: at.PartitionID}
 }
 
 // scheduleLocked adds a new instance to the health schedule. Without Publish there is no

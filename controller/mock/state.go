@@ -235,21 +235,21 @@ func dropUnusedBases(tx *bbolt.Tx, used map[string]bool) error {
 // payloadLocked is an instance's payload. With Options.DB the driver keeps it only there: read
 // once, at the start of a member that runs for hours (issue 17: ~1 KB a member otherwise).
 func (d *Driver) payloadLocked(in *instance) model.Payload {
-	if in.rec.Payload != nil || d.opts.DB == nil {
-		return in.rec.Payload
+	if in.payload != nil || d.opts.DB == nil {
+		return in.payload
 	}
 	var r record
 	err := d.opts.DB.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket([]byte(bucketInstances)).Get([]byte(in.rec.Started.InstanceID))
+		v := tx.Bucket([]byte(bucketInstances)).Get([]byte(in.id))
 		if v == nil {
 			return nil // killed meanwhile
 		}
 		var err error
-		r, err = decodeRecord(in.rec.Started.InstanceID, v, tx.Bucket([]byte(bucketPayloads)))
+		r, err = decodeRecord(in.id, v, tx.Bucket([]byte(bucketPayloads)))
 		return err
 	})
 	if err != nil {
-		d.log.Warn("cannot read an instance's payload from the state", "instance_id", in.rec.Started.InstanceID, "error", err)
+		d.log.Warn("cannot read an instance's payload from the state", "instance_id", in.id, "error", err)
 	}
 	return r.Payload
 }

@@ -220,6 +220,9 @@ func decisionLine(d model.Decision, name func(memberID string) string) string {
 			n++
 		}
 		i += n
+		if s.Delta > 1 { // the starts in one partition share a step
+			n *= s.Delta
+		}
 		b.WriteString("; ")
 		if s.Check != s.Action {
 			b.WriteString(s.Check + ": ")
