@@ -444,8 +444,18 @@ func (c *Controller) emitLocked(ev model.Event, rec *model.LifecycleRecord) chan
 }
 
 func (c *Controller) emit(ev model.Event, rec *model.LifecycleRecord, wait bool) chan struct{} {
-	c.topoVersion.Add(1)
+	c.topologyChanged()
 	return c.enqueueOut(outItem{ev: ev, rec: rec}, wait)
+}
+
+// topologyChanged bumps the topology's version and drops the cached encoding of the complete
+// topology, stale from now on: at 100 000 members it is ~90 MB, which an undeploy, where nobody
+// asks for a complete topology, would otherwise keep to its end.
+func (c *Controller) topologyChanged() {
+	c.topoVersion.Add(1)
+	if c.topoCache.Load() != nil {
+		c.topoCache.Store(nil)
+	}
 }
 
 // enqueueOut appends it to the outbox, with a done channel closed once it is published when

@@ -24,7 +24,7 @@ func (c *Controller) serviceGone(g ServiceGone) {
 		return
 	}
 	c.putClusterLocked(cl)
-	c.topoVersion.Add(1) // the complete topology changed without an event
+	c.topologyChanged() // the complete topology changed without an event
 	c.log.Info("a cluster's kubernetes service is gone", "cluster_id", g.ClusterID, "service", g.ServiceID,
 		"kubernetes_cluster", g.KubernetesClusterID)
 }

@@ -145,7 +145,7 @@ func clusterRecordOf(cl *cluster) clusterRecord {
 // markDirty schedules members to be written (or deleted, when no longer in c.members) and
 // returns the generation a flush must reach to cover them. Any lock may be held.
 func (c *Controller) markDirty(ids ...string) uint64 {
-	c.topoVersion.Add(1) // a change without an event still changes the complete topology
+	c.topologyChanged() // a change without an event still changes the complete topology
 	c.dirtyMu.Lock()
 	for _, id := range ids {
 		c.dirty[id] = true

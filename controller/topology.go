@@ -135,7 +135,7 @@ func (c *Controller) topologyBody(t *topologyItem) ([]byte, error) {
 			return nil, fmt.Errorf("publish complete topology: %w", err)
 		}
 		t.body, t.parts = body, nil
-		if t.topic == "" {
+		if t.topic == "" && t.version == c.topoVersion.Load() { // a change since makes it stale
 			c.topoCache.Store(&topologyCache{version: t.version, body: body})
 		}
 	}
