@@ -328,7 +328,9 @@ func (c *Client) addSubscription(ctx context.Context, filter string, handler Han
 		// The connection dropped; the next one restores the subscription.
 		return nil
 	case len(refused) > 0:
-		c.removeSubs(filter)
+		c.mu.Lock()
+		c.dropLocked(filter, nil)
+		c.mu.Unlock()
 		return fmt.Errorf("subscribe %s: %w (code %#x)", filter, ErrSubscribeRejected, refused[filter])
 	}
 	return nil
@@ -388,10 +390,18 @@ func (c *Client) subscribe(ctx context.Context, pc mqtt.Client, filters map[stri
 	}
 }
 
-// Unsubscribe removes every handler of filter.
+// Unsubscribe removes every handler of filter, whichever consumer it belongs to.
 func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
-	pc := c.removeSubs(filter)
-	if pc == nil {
+	return c.unsubscribe(ctx, filter, nil)
+}
+
+// unsubscribe removes the handlers of filter that run from q (every one when q is nil) and tells
+// the broker once no handler of filter is left.
+func (c *Client) unsubscribe(ctx context.Context, filter string, q *queue) error {
+	c.mu.Lock()
+	others, pc := c.dropLocked(filter, q), c.conn
+	c.mu.Unlock()
+	if others || pc == nil {
 		return nil
 	}
 	t := pc.Unsubscribe(filter)
@@ -400,15 +410,31 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
 	}
-	return nil // an error means the connection dropped, which unsubscribes too
+	// An error of t means the connection dropped, which unsubscribes too. A consumer may have
+	// subscribed to filter while the UNSUBSCRIBE was on its way, after its own SUBSCRIBE:
+	// subscribe again for it.
+	c.mu.Lock()
+	again, pc := c.hasFilterLocked(filter), c.conn
+	c.mu.Unlock()
+	if again && pc != nil {
+		if _, err := c.subscribe(ctx, pc, map[string]byte{filter: c.qos}, nil); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
+		}
+	}
+	return nil
 }
 
-func (c *Client) removeSubs(filter string) mqtt.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.subList = slices.DeleteFunc(c.subList, func(s subscription) bool { return s.filter == filter })
+// dropLocked removes the handlers of filter that run from q (every one when q is nil) and
+// reports whether a handler of filter is left. c.mu must be held.
+func (c *Client) dropLocked(filter string, q *queue) bool {
+	c.subList = slices.DeleteFunc(c.subList, func(s subscription) bool { return s.filter == filter && (q == nil || s.q == q) })
 	c.subs.Store(new(slices.Clone(c.subList)))
-	return c.conn
+	return c.hasFilterLocked(filter)
+}
+
+// hasFilterLocked reports whether a subscription has filter. c.mu must be held.
+func (c *Client) hasFilterLocked(filter string) bool {
+	return slices.ContainsFunc(c.subList, func(s subscription) bool { return s.filter == filter })
 }
 
 // dispatch is paho's default publish handler: it queues a message for every matching handler,

@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,37 +16,7 @@ const DefaultTopologyAsk = 5 * time.Second
 // Unsubscribe leaves filter for this consumer's subscriptions only. The broker is told once no
 // other consumer of the client subscribes to filter; Client.Unsubscribe leaves it for all of them.
 func (k *Consumer) Unsubscribe(ctx context.Context, filter string) error {
-	c := k.Client
-	c.mu.Lock()
-	c.subList = slices.DeleteFunc(c.subList, func(s subscription) bool { return s.filter == filter && s.q == k.q })
-	c.subs.Store(new(slices.Clone(c.subList)))
-	others, pc := c.hasFilterLocked(filter), c.conn
-	c.mu.Unlock()
-	if others || pc == nil {
-		return nil
-	}
-	t := pc.Unsubscribe(filter)
-	select {
-	case <-t.Done():
-	case <-ctx.Done():
-		return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
-	}
-	// Another consumer may have subscribed to filter while the UNSUBSCRIBE was on its way, after
-	// its own SUBSCRIBE: subscribe again for it.
-	c.mu.Lock()
-	again, pc := c.hasFilterLocked(filter), c.conn
-	c.mu.Unlock()
-	if again && pc != nil {
-		if _, err := c.subscribe(ctx, pc, map[string]byte{filter: c.qos}, nil); err != nil && ctx.Err() != nil {
-			return fmt.Errorf("unsubscribe %s: %w", filter, ctx.Err())
-		}
-	}
-	return nil
-}
-
-// hasFilterLocked reports whether a subscription has filter. c.mu must be held.
-func (c *Client) hasFilterLocked(filter string) bool {
-	return slices.ContainsFunc(c.subList, func(s subscription) bool { return s.filter == filter })
+	return k.unsubscribe(ctx, filter, k.q)
 }
 
 // FollowTopology subscribes handler, on the consumer's queue, to topics (topology events other
