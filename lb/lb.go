@@ -90,13 +90,6 @@ type LB struct {
 
 	serveWG sync.WaitGroup // the Serve goroutines and port shutdowns
 
-	// The topology intake (intake.go): syncFree is the bus as a syncFree, nil when it is not one;
-	// awaiting is Run's (it is subscribed to the complete topology); answeredAt is the bus's
-	// connection count when the last complete topology came.
-	syncFree   syncFree
-	awaiting   bool
-	answeredAt atomic.Uint64
-
 	metrics *metrics
 }
 
@@ -175,12 +168,17 @@ func (l *LB) Run(ctx context.Context) error {
 	l.mu.Unlock()
 	defer l.shutdown()
 
-	if err := l.follow(ctx); err != nil {
+	busAsks, err := l.follow(ctx)
+	if err != nil {
 		return err
 	}
-	l.requestTopology(ctx)
-	req := time.NewTicker(l.opts.TopologyRequestInterval)
-	defer req.Stop()
+	var asking <-chan time.Time // until the first complete topology, when the bus does not ask
+	if !busAsks {
+		l.requestTopology(ctx)
+		req := time.NewTicker(l.opts.TopologyRequestInterval)
+		defer req.Stop()
+		asking = req.C
+	}
 	stats := time.NewTicker(l.opts.StatsInterval)
 	defer stats.Stop()
 	failing := false
@@ -188,14 +186,15 @@ func (l *LB) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-req.C:
-			ask, stop := l.topologyPending(ctx)
-			if stop {
-				req.Stop()
+		case <-asking:
+			l.mu.Lock()
+			ready := l.topologyReady
+			l.mu.Unlock()
+			if ready {
+				asking = nil
+				continue
 			}
-			if ask {
-				l.requestTopology(ctx)
-			}
+			l.requestTopology(ctx)
 		case <-stats.C:
 			err := l.publishStats(ctx)
 			switch {

@@ -47,6 +47,12 @@ func (k *Consumer) FollowTopology(ctx context.Context, topics []string, handler 
 	return nil
 }
 
+// FollowTopology is Consumer.FollowTopology for the subscriptions made on the Client itself (the
+// consumer "default"): a component that has the client to itself, such as `strata lb`.
+func (c *Client) FollowTopology(ctx context.Context, topics []string, handler EventHandler, ask time.Duration) error {
+	return c.Consumer(defaultConsumer).FollowTopology(ctx, topics, handler, ask)
+}
+
 // follower is one FollowTopology.
 type follower struct {
 	k       *Consumer
@@ -87,6 +93,7 @@ func (f *follower) run(ctx context.Context) {
 			f.request(ctx)
 		case answered != 1+f.k.connects.Load():
 			// Reconnected since the answer: events may have been missed meanwhile.
+			f.k.log.Info("reconnected to the broker; asking for the complete topology again", "consumer", f.k.q.name)
 			f.answered.Store(0)
 			if !awaiting {
 				if err := f.await(ctx); err != nil && ctx.Err() == nil {
