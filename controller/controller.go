@@ -352,36 +352,24 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer resync.Stop()
 	check := c.clock.NewTicker(min(c.opts.CleanupInterval, time.Second*10))
 	defer check.Stop()
-	var lastAnswer time.Time
-	var throttle <-chan time.Time
-	var throttleTicker clock.Ticker
+	answers := newThrottle(c.clock, c.opts.TopologyThrottle)
+	defer answers.stop()
 	for {
+		var asked []string
 		select {
 		case <-ctx.Done():
-			if throttleTicker != nil {
-				throttleTicker.Stop()
-			}
 			return nil
 		case <-resync.C():
 			last = c.periodicSync(last)
+			continue
 		case <-check.C():
 			c.checkGraceful()
+			continue
 		case <-c.topologyRequested:
-			now := c.clock.Now()
-			if now.Sub(lastAnswer) >= c.opts.TopologyThrottle {
-				lastAnswer = now
-				last = c.mark()
-				c.publishTopology()
-				continue
-			}
-			if throttle == nil { // answer when the interval since the last answer ends
-				throttleTicker = c.clock.NewTicker(lastAnswer.Add(c.opts.TopologyThrottle).Sub(now))
-				throttle = throttleTicker.C()
-			}
-		case <-throttle:
-			throttleTicker.Stop()
-			throttle, throttleTicker = nil, nil
-			lastAnswer = c.clock.Now()
+			asked = []string{""}
+		case <-answers.due():
+		}
+		if len(answers.take(asked...)) > 0 {
 			last = c.mark()
 			c.publishTopology()
 		}

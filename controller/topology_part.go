@@ -2,11 +2,11 @@ package controller
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/strata-paas/strata/internal/clock"
 	"github.com/strata-paas/strata/internal/model"
 )
 
@@ -69,58 +69,21 @@ func (c *Controller) answerParts(ctx context.Context) {
 	p.mu.Lock()
 	sig := p.signalLocked()
 	p.mu.Unlock()
-	last := map[string]time.Time{} // when each cluster was last answered, within the throttle
-	waiting := map[string]bool{}   // clusters asked within the throttle, answered when it ends
-	var timer clock.Ticker
-	var due <-chan time.Time
-	stopTimer := func() {
-		if timer != nil {
-			timer.Stop()
-			timer, due = nil, nil
-		}
-	}
-	defer stopTimer()
-	throttle := c.opts.TopologyThrottle
+	answers := newThrottle(c.clock, c.opts.TopologyThrottle)
+	defer answers.stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-sig:
-		case <-due:
+		case <-answers.due():
 		}
-		stopTimer()
 		p.mu.Lock()
-		for id := range p.requested {
-			waiting[id] = true
-		}
+		asked := slices.Collect(maps.Keys(p.requested))
 		clear(p.requested)
 		p.mu.Unlock()
-		now := c.clock.Now()
-		for id, t := range last {
-			if now.Sub(t) >= throttle {
-				delete(last, id)
-			}
-		}
-		var answer []string
-		var next time.Time
-		for id := range waiting {
-			t, ok := last[id]
-			if !ok {
-				answer = append(answer, id)
-				last[id] = now
-				delete(waiting, id)
-				continue
-			}
-			if n := t.Add(throttle); next.IsZero() || n.Before(next) {
-				next = n
-			}
-		}
-		if len(answer) > 0 {
+		if answer := answers.take(asked...); len(answer) > 0 {
 			c.publishClusterParts(answer)
-		}
-		if !next.IsZero() {
-			timer = c.clock.NewTicker(max(next.Sub(now), time.Millisecond))
-			due = timer.C()
 		}
 	}
 }
