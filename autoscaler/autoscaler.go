@@ -539,10 +539,12 @@ const TopologyRequestInterval = 5 * time.Second
 // CompleteTopologyRequestEvent every TopologyRequestInterval when ask is set (a follower of the
 // topology asks itself); false when ctx ended first.
 func (a *Autoscaler) awaitTopology(ctx context.Context, b eventBus, ask bool) bool {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	if !ask {
-		t.Stop()
+	var t *time.Timer
+	var tick <-chan time.Time // nil when the follower asks
+	if ask {
+		t = time.NewTimer(0)
+		defer t.Stop()
+		tick = t.C
 	}
 	for {
 		select {
@@ -550,7 +552,7 @@ func (a *Autoscaler) awaitTopology(ctx context.Context, b eventBus, ask bool) bo
 			return true
 		case <-ctx.Done():
 			return false
-		case <-t.C:
+		case <-tick:
 			if err := b.PublishEvent(ctx, &model.CompleteTopologyRequestEvent{}); err != nil {
 				a.stats.publishErrors.Add(1)
 			}
