@@ -371,12 +371,7 @@ func (e *Engine) deliver() {
 	}
 	if subs := e.subs.Load(); subs != nil {
 		for i := range e.out {
-			p := &e.out[i]
-			for j := range p.vals {
-				if p.mask&(1<<j) == 0 {
-					continue
-				}
-				s := p.summary(j)
+			for s := range e.out[i].summaries {
 				for _, f := range *subs {
 					f(s)
 				}
@@ -417,12 +412,8 @@ func (e *Engine) publishLoop(ctx context.Context) {
 		var failed int
 		var first error
 		for i := range batch {
-			p := &batch[i]
-			for j := range p.vals {
-				if p.mask&(1<<j) == 0 {
-					continue
-				}
-				if err := e.opt.Publisher.Publish(ctx, p.summary(j)); err != nil {
+			for s := range batch[i].summaries {
+				if err := e.opt.Publisher.Publish(ctx, s); err != nil {
 					failed++
 					if first == nil {
 						first = err

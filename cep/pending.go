@@ -78,6 +78,15 @@ func (p *pending) summary(i int) model.Summary {
 	return s
 }
 
+// summaries yields the summaries of p, in order.
+func (p *pending) summaries(yield func(model.Summary) bool) {
+	for i := range p.vals {
+		if p.mask&(1<<i) != 0 && !yield(p.summary(i)) {
+			return
+		}
+	}
+}
+
 // faultPending is a member fault with the names of n.
 func faultPending(n *ids) pending {
 	return pending{ids: n, set: setFault, mask: 1}
@@ -107,11 +116,8 @@ func weight(ps []pending) int {
 // appendSummaries appends the summaries of ps to dst, in order.
 func appendSummaries(dst []model.Summary, ps []pending) []model.Summary {
 	for i := range ps {
-		p := &ps[i]
-		for j := range p.vals {
-			if p.mask&(1<<j) != 0 {
-				dst = append(dst, p.summary(j))
-			}
+		for s := range ps[i].summaries {
+			dst = append(dst, s)
 		}
 	}
 	return dst
