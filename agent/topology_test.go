@@ -21,18 +21,25 @@ func (s *controllerSim) publishPart(clusterID string, topo *model.Topology) {
 	}
 }
 
+// runTopologyAgent runs the agent of testMember against the broker at url, asking for the
+// topology every interval, with LB_CLUSTER_ID lbCluster.
+func runTopologyAgent(t *testing.T, url string, interval time.Duration, lbCluster string) {
+	t.Helper()
+	runAgent(t, Config{
+		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
+		ClusterInstanceID: "app1-1", ExtensionsDir: t.TempDir(), BrokerURLs: []string{url},
+		BrokerUsername: memberUser, BrokerPassword: memberPassword, LBClusterID: lbCluster,
+		TopologyRequestInterval: interval, Logger: testLogger(t),
+	})
+}
+
 // TestAgentAsksForItsClusterPart: the agent asks for its own cluster's part of the topology and,
 // answered on the cluster's topic with its member Initialized, starts without ever asking for the
 // complete topology; a complete topology published meanwhile does not reach it.
 func TestAgentAsksForItsClusterPart(t *testing.T) {
 	url := startBroker(t)
 	cc := newControllerSim(t, url)
-	runAgent(t, Config{
-		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
-		ClusterInstanceID: "app1-1", ExtensionsDir: t.TempDir(), BrokerURLs: []string{url},
-		BrokerUsername: memberUser, BrokerPassword: memberPassword,
-		TopologyRequestInterval: time.Hour, Logger: testLogger(t),
-	})
+	runTopologyAgent(t, url, time.Hour, "")
 	req := next[*model.ClusterTopologyRequestEvent](cc, 20*time.Second)
 	if req.ClusterID != testCluster {
 		t.Errorf("the agent asked for the part of %q, want %q", req.ClusterID, testCluster)
@@ -63,12 +70,7 @@ func TestAgentAsksForItsClusterPart(t *testing.T) {
 func TestAgentFallsBackToCompleteTopology(t *testing.T) {
 	url := startBroker(t)
 	cc := newControllerSim(t, url)
-	runAgent(t, Config{
-		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
-		ClusterInstanceID: "app1-1", ExtensionsDir: t.TempDir(), BrokerURLs: []string{url},
-		BrokerUsername: memberUser, BrokerPassword: memberPassword,
-		TopologyRequestInterval: 100 * time.Millisecond, Logger: testLogger(t),
-	})
+	runTopologyAgent(t, url, 100*time.Millisecond, "")
 	parts := 0
 	deadline := time.After(20 * time.Second)
 	for done := false; !done; {
@@ -96,12 +98,7 @@ func TestAgentFallsBackToCompleteTopology(t *testing.T) {
 func TestAgentWithOtherLBClusterAsksForCompleteTopology(t *testing.T) {
 	url := startBroker(t)
 	cc := newControllerSim(t, url)
-	runAgent(t, Config{
-		ApplicationID: "app1", ServiceName: testService, ClusterID: testCluster, MemberID: testMember,
-		ClusterInstanceID: "app1-1", ExtensionsDir: t.TempDir(), BrokerURLs: []string{url},
-		BrokerUsername: memberUser, BrokerPassword: memberPassword, LBClusterID: "lb.haproxy.domain",
-		TopologyRequestInterval: time.Hour, Logger: testLogger(t),
-	})
+	runTopologyAgent(t, url, time.Hour, "lb.haproxy.domain")
 	select {
 	case e := <-cc.ch:
 		if _, ok := e.(*model.CompleteTopologyRequestEvent); !ok {
