@@ -50,6 +50,14 @@ const (
 	bucketMembers               = "members"
 )
 
+// Subscribers is what the controller asks the broker about a topic; *bus.Broker has it.
+type Subscribers interface {
+	// Subscriptions counts the subscriptions matching topic granted since the broker started.
+	Subscriptions(topic string) uint64
+	// Subscribed reports whether a message on topic would reach anyone now.
+	Subscribed(topic string) bool
+}
+
 // Options configure a Controller.
 type Options struct {
 	// Bus publishes the topology events and receives instance status, cluster status and
@@ -69,18 +77,13 @@ type Options struct {
 	Logger *slog.Logger
 	// SyncInterval is how often the complete topology is published (Stratos: 60 s).
 	SyncInterval time.Duration
-	// TopologySubscriptions, when set, counts the subscriptions matching the CompleteTopologyEvent's
-	// topic the broker has granted (the embedded broker's bus.Broker.Subscriptions). The periodic
-	// sync is then skipped while the topology has not changed, nobody has subscribed and no
-	// publication has failed since the last complete topology published. Nil: the complete
-	// topology is published every SyncInterval (an external broker, whose subscribers the
-	// controller cannot see).
-	TopologySubscriptions func() uint64
-	// TopologySubscribed, when set, reports whether anyone subscribes to the CompleteTopologyEvent
-	// now (the embedded broker's bus.Broker.Subscribed); while nobody does, the periodic sync is
-	// skipped, changes or not. The platform's own components take the complete topology only when
-	// they ask for one (bus.Consumer.FollowTopology) and follow the events meanwhile.
-	TopologySubscribed func() bool
+	// Broker, when set, is the embedded broker (*bus.Broker), whose subscribers the controller
+	// can see. The periodic sync is then skipped while nobody subscribes to the
+	// CompleteTopologyEvent (the platform's own components take it only when they ask for one,
+	// bus.Consumer.FollowTopology), and while the topology has not changed, no subscription to it
+	// was granted and no publication failed since the last one. Nil: the complete topology is
+	// published every SyncInterval (an external broker).
+	Broker Subscribers
 	// TopologyThrottle is the least time between two CompleteTopologyEvents sent in answer to
 	// requests: requests that arrive meanwhile share the next one (10 000 agents starting at once
 	// would otherwise each cost a full topology).

@@ -12,16 +12,15 @@ import (
 )
 
 // TestPeriodicTopologyOnlyWhenNew: with the broker's subscription count
-// (Options.TopologySubscriptions), the periodic CompleteTopologyEvent goes out only when the
+// (Options.Broker), the periodic CompleteTopologyEvent goes out only when the
 // topology changed or someone subscribed since the last one; otherwise it is skipped, counted, and
 // the bus does not carry it (issue 17: ~90 MB a minute at 100 000 members that told nobody
 // anything). A request is still answered.
 func TestPeriodicTopologyOnlyWhenNew(t *testing.T) {
 	e := newEnv(t)
-	var subs atomic.Uint64
-	e.opts.TopologySubscriptions = subs.Load
-	var nobody atomic.Bool
-	e.opts.TopologySubscribed = func() bool { return !nobody.Load() }
+	var broker fakeSubscribers
+	e.opts.Broker = &broker
+	subs, nobody := &broker.granted, &broker.nobody
 	c, _ := runController(t, e.opts)
 	seed(t, c)
 	sub, _ := runClient(t, e.url)
@@ -86,3 +85,12 @@ func TestPeriodicTopologyOnlyWhenNew(t *testing.T) {
 	nobody.Store(false)
 	sync("published")
 }
+
+// fakeSubscribers is a broker's view of the CompleteTopologyEvent's subscribers, set by the test.
+type fakeSubscribers struct {
+	granted atomic.Uint64
+	nobody  atomic.Bool
+}
+
+func (f *fakeSubscribers) Subscriptions(string) uint64 { return f.granted.Load() }
+func (f *fakeSubscribers) Subscribed(string) bool      { return !f.nobody.Load() }

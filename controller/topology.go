@@ -117,7 +117,7 @@ func (c *Controller) publishTopologyItem(ctx context.Context, t *topologyItem, u
 	}
 	topic := t.topic
 	if topic == "" {
-		topic = model.TopicOf(&model.CompleteTopologyEvent{})
+		topic = completeTopologyTopic
 	} else {
 		c.parts.answered.Add(1)
 	}

@@ -41,12 +41,9 @@ type platform struct {
 // when it tells a subscriber something.
 func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials, kubeClusters kubernetes.Clusters,
 	recorder controller.Recorder, mbURL, cepURL, modulesURL string, engine *cep.Engine, embedded *bus.Broker) (*platform, error) {
-	var topologySubs func() uint64
-	var topologySubscribed func() bool
-	if embedded != nil {
-		topic := model.TopicOf(&model.CompleteTopologyEvent{})
-		topologySubs = func() uint64 { return embedded.Subscriptions(topic) }
-		topologySubscribed = func() bool { return embedded.Subscribed(topic) }
+	var broker controller.Subscribers
+	if embedded != nil { // not a nil *bus.Broker in the interface
+		broker = embedded
 	}
 	var p platform
 	var err error
@@ -88,10 +85,9 @@ func newPlatform(o Options, db *bbolt.DB, client *bus.Client, creds *credentials
 		Logger:       o.Logger,
 		SyncInterval: o.SyncInterval,
 		// With the embedded broker, a periodic sync that would tell nobody anything is skipped.
-		TopologySubscriptions: topologySubs,
-		TopologySubscribed:    topologySubscribed,
-		GracefulTimeout:       o.GracefulTimeout,
-		CleanupInterval:       o.CleanupInterval,
+		Broker:          broker,
+		GracefulTimeout: o.GracefulTimeout,
+		CleanupInterval: o.CleanupInterval,
 		// As many terminations in flight as starts (startParallelism): each waits on the
 		// driver's state write.
 		TerminateParallelism: startParallelism,
