@@ -122,6 +122,13 @@ type Options struct {
 	Payload model.Payload
 }
 
+// StateTxKeys is the most keys one transaction on the state file writes or deletes: the
+// controller's flush and the mock driver's deletions. A transaction's cost in memory grows with
+// the pages it touches (bbolt holds a buffer for each dirty page until the commit, and the
+// encoded records wait for it); an undeploy of 100 000 members had transactions of tens of
+// thousands of members, ~150 MB of pages at once (issue 17).
+const StateTxKeys = 2048
+
 // StateOptions are the bbolt options of the controller's state file (DefaultStatePath), which
 // the mock driver shares; timeout bounds the wait for another process's lock. The free pages are
 // kept in a map and not written with every commit: bbolt's default, a sorted array written whole

@@ -196,13 +196,7 @@ func (c *Controller) flusher(ctx context.Context) {
 // flushChunk is how many members flush encodes before it lets others take mu.
 const flushChunk = 64
 
-// flushTx is the most members one of flush's transactions writes. A transaction's cost in
-// memory grows with the pages it touches (bbolt holds a buffer for each dirty page until the
-// commit, and the encoded records wait for it); an undeploy of 100 000 members had flushes of
-// tens of thousands of members, ~150 MB of pages at once (issue 17).
-const flushTx = 2048
-
-// flush writes every dirty member, in transactions of at most flushTx members.
+// flush writes every dirty member, in transactions of at most StateTxKeys members.
 func (c *Controller) flush() {
 	c.dirtyMu.Lock()
 	ids, gen := c.dirty, c.dirtyGen
@@ -210,7 +204,7 @@ func (c *Controller) flush() {
 	c.dirtyMu.Unlock()
 
 	var err, encErr error
-	vals := make(map[string][]byte, min(len(ids), flushTx))
+	vals := make(map[string][]byte, min(len(ids), StateTxKeys))
 	write := func() {
 		if len(vals) == 0 || err != nil {
 			clear(vals)
@@ -240,7 +234,7 @@ func (c *Controller) flush() {
 			// Let the starts and member events in: a flush during a large deployment encodes
 			// thousands of members, and held mu for all of them.
 			c.mu.Unlock()
-			if len(vals) >= flushTx {
+			if len(vals) >= StateTxKeys {
 				write()
 			}
 			c.mu.Lock()

@@ -435,9 +435,6 @@ func cloneStarted(s controller.Started) controller.Started {
 	return s
 }
 
-// forgetTx is the most instances one of forget's transactions deletes.
-const forgetTx = 2048
-
 // forget deletes an instance from the state. The deletions of concurrent terminations share
 // transactions: the caller that finds no write in progress writes every queued deletion, round
 // after round until none is left, and the others return at once. An undeploy of 50 000 members
@@ -457,9 +454,9 @@ func (d *Driver) forget(id string) {
 	}
 	d.forgetWriting = true
 	for len(d.forgetting) > 0 {
-		// At most forgetTx a transaction: a transaction holds a buffer for each page it
-		// touches until it commits (49 MB half-way through an undeploy of 100 000 members).
-		n := min(len(d.forgetting), forgetTx)
+		// At most controller.StateTxKeys a transaction: a transaction holds a buffer for each
+		// page it touches until it commits (49 MB half-way through an undeploy of 100 000 members).
+		n := min(len(d.forgetting), controller.StateTxKeys)
 		ids := slices.Clone(d.forgetting[:n])
 		if d.forgetting = d.forgetting[n:]; len(d.forgetting) == 0 {
 			d.forgetting = nil
