@@ -62,7 +62,6 @@ func (c *Controller) StartMember(ctx context.Context, req StartRequest) (model.M
 	}
 	m.MemberStateManager.Identifier = id
 	m.PushStatus(model.MemberCreated)
-	shareStack(m)
 	if _, isNew := c.ensureInstanceLocked(cl, req.ClusterInstanceID, req.NetworkPartitionID, req.PartitionID); isNew {
 		c.putClusterLocked(cl)
 	}
@@ -155,7 +154,6 @@ func (c *Controller) initializedLocked(mem *member) {
 		c.stats.invalidTransitions.Add(1)
 		return
 	}
-	shareStack(m)
 	if cl := c.clusters[m.ClusterID]; cl != nil {
 		cl.indexMoveLocked(m, from)
 	}
@@ -441,7 +439,6 @@ func (c *Controller) memberTransition(ctx context.Context, memberID, clusterID s
 		c.invalidTransition("member", memberID, err)
 		return
 	}
-	shareStack(m)
 	cl.indexMoveLocked(m, from)
 	mem.changed()
 	if to == model.MemberActive {

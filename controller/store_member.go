@@ -84,7 +84,7 @@ func (c *Controller) unpackMember(id string, s *storedMember) *model.Member {
 		PortMap: s.PortMap, MemberPublicIPs: s.MemberPublicIPs, MemberPrivateIPs: s.MemberPrivateIPs, Properties: s.Properties,
 		LbClusterID: s.LbClusterID, LoadBalancingIPType: s.LoadBalancingIPType,
 		MemberStateManager: model.StateManager[model.MemberStatus]{StateStack: s.States, Identifier: id}}
-	shareStack(m)
+	m.ShareStack()
 	if m.ClusterID == "" {
 		m.ClusterID, _ = model.MemberClusterID(id)
 	}
