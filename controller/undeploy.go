@@ -311,28 +311,29 @@ func (c *Controller) checkGraceful() {
 		if g == nil || mem.terminating {
 			continue
 		}
-		switch {
-		case !now.Before(g.deadline):
+		if !now.Before(g.deadline) {
 			mem.terminating = true
 			expired = append(expired, mem)
-		case mem.m.Status() == model.MemberActive && !now.Before(g.nextCleanup):
-			g.nextCleanup = now.Add(c.opts.CleanupInterval)
-			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing {
-				if c.answeringLocked(cl, mem, now) {
-					continue
-				}
-				instances[instanceKey{mem.m.ClusterID, mem.m.ClusterInstanceID}] = true
-				continue
-			}
-			c.emitLocked(&model.InstanceCleanupMemberEvent{MemberID: mem.m.MemberID}, nil)
-		case mem.m.Status() == model.MemberInMaintenance && !now.Before(g.nextCleanup):
+			continue
+		}
+		st := mem.m.Status()
+		if (st != model.MemberActive && st != model.MemberInMaintenance) || now.Before(g.nextCleanup) {
+			continue
+		}
+		g.nextCleanup = now.Add(c.opts.CleanupInterval)
+		cl := c.clusters[mem.m.ClusterID]
+		removing := cl != nil && cl.removing
+		switch {
+		case removing && c.answeringLocked(cl, mem, now):
+			// Its instance's members are answering: not asked again yet.
+		case st == model.MemberInMaintenance:
 			// The agent answers MemberMaintenanceModeEvent with InstanceReadyToShutdownEvent; the
 			// event is sent again in case it was lost (a restart with it still in the outbox).
-			g.nextCleanup = now.Add(c.opts.CleanupInterval)
-			if cl := c.clusters[mem.m.ClusterID]; cl != nil && cl.removing && c.answeringLocked(cl, mem, now) {
-				continue
-			}
 			c.emitLocked(maintenanceEvent(mem.m, ""), nil)
+		case removing:
+			instances[instanceKey{mem.m.ClusterID, mem.m.ClusterInstanceID}] = true
+		default:
+			c.emitLocked(&model.InstanceCleanupMemberEvent{MemberID: mem.m.MemberID}, nil)
 		}
 	}
 	keys := slices.SortedFunc(maps.Keys(instances), func(a, b instanceKey) int {
