@@ -36,8 +36,8 @@ type stat3 struct{ avg, grad, sd float64 }
 
 func (s stat3) predict() float64 { return Predict(s.avg, s.grad, s.sd) }
 
-// member is one member in one list of one partition context. The small fields come last: 144 B a member, not 160 (a struct pads each to its next field's
-// alignment).
+// member is one member in one list of one partition context. The small fields come last: 144 B
+// a member, not 160 (a struct pads each field to its next field's alignment).
 type member struct {
 	id       string
 	in       *instance
