@@ -38,9 +38,9 @@ func (s *idStarter) TerminateMember(context.Context, string, bool) error { retur
 // step per start and the last complete topology's members were kept after they served).
 const maxMemberHeap = 280
 
-// TestMemberHeap: a cluster instance deployed with 20 000 members (min = max), then a round
-// more and a complete topology, costs the autoscaler at most maxMemberHeap bytes of live heap a member: its member
-// record, its lists and the decisions of the rounds, not the round's work.
+// TestMemberHeap: a cluster instance deployed with 20 000 members (min = max), then a round more
+// and a complete topology, costs the autoscaler at most maxMemberHeap bytes of live heap a member:
+// its member record, its lists and the decisions of the rounds, not the round's work.
 func TestMemberHeap(t *testing.T) {
 	const n = 20000
 	st := &idStarter{ids: make([]string, n)}

@@ -159,10 +159,10 @@
 //
 // Goroutines: Run's (tickers), the worker (status events), the publisher (outbox), the flusher
 // (state writes), the part answerer (cluster parts of the topology), one per Watcher and one per
-// ServiceWatcher, and the callers of the API. Locks, in the order they may be
-// taken: Controller.mu (all state), then Controller.outMu (the outbox), Controller.dirtyMu
-// (the set of members to write) and Controller.termMu (the termination queue); the last three
-// are never held together; partAnswers.mu is a leaf, held alone. The terminators (TerminateParallelism goroutines) are Run's too. No lock is held while
-// calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt, except that bbolt is written
-// under mu by the API calls that must be durable before they return.
+// ServiceWatcher, and the callers of the API. Locks, in the order they may be taken: Controller.mu
+// (all state), then Controller.outMu (the outbox), Controller.dirtyMu (the set of members to write)
+// and Controller.termMu (the termination queue); the last three are never held together;
+// partAnswers.mu is a leaf, held alone. The terminators (TerminateParallelism goroutines) are Run's
+// too. No lock is held while calling a Driver, the Bus, the Recorder, the IssueFunc or bbolt,
+// except that bbolt is written under mu by the API calls that must be durable before they return.
 package controller

@@ -46,16 +46,18 @@
 //
 // Collector gives strata_lb_requests_total by result (proxied, no_cluster, no_member),
 // strata_lb_upstream_errors_total (502s), strata_lb_upstream_retries_total and
-// strata_lb_requests_in_flight, strata_lb_complete_topologies_total. The counters are resolved in New: a request counts with atomic
-// adds only, and nothing is logged per request.
+// strata_lb_requests_in_flight, strata_lb_complete_topologies_total. The counters are resolved in
+// New: a request counts with atomic adds only, and nothing is logged per request.
 //
 // # Goroutines and locks
 //
-// Run's goroutine (topology requests until a CompleteTopologyEvent comes, and on a *bus.Client
-// again after each reconnect; the statistics ticker), the bus consumer's goroutine (apply, see bus.Consumer), one Serve goroutine per proxy port and one per
-// port being shut down, plus net/http's per-connection goroutines serving requests. Requests
-// take no LB lock: they read the table through an atomic pointer, pick a member under their
-// route's backendSet read lock and count in-flight requests under their cluster instance's small
-// mutex. Lock order: LB.mu, then backendSet.mu, then clusterStats.mu, then instanceStats.mu; the
-// request path takes backendSet.mu (read) and instanceStats.mu, one after the other.
+// Run's goroutine (the statistics ticker, and topology requests until a CompleteTopologyEvent comes
+// on a bus that does not ask itself), the bus's follower goroutine (the requests of
+// bus.Consumer.FollowTopology), the bus consumer's goroutine (apply, see bus.Consumer), one Serve
+// goroutine per proxy port and one per port being shut down, plus net/http's per-connection
+// goroutines serving requests. Requests take no LB lock: they read the table through an atomic
+// pointer, pick a member under their route's backendSet read lock and count in-flight requests
+// under their cluster instance's small mutex. Lock order: LB.mu, then backendSet.mu, then
+// clusterStats.mu, then instanceStats.mu; the request path takes backendSet.mu (read) and
+// instanceStats.mu, one after the other.
 package lb
