@@ -16,14 +16,14 @@ import (
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
-// observer is a separate bus connection that counts activations and times complete topologies,
-// as an agent outside the platform would see them.
+// observer is a separate bus connection that counts activations, and a topology agent process
+// that times complete topologies, as an agent outside the platform would see them.
 type observer struct {
 	client        *bus.Client
 	activated     atomic.Int64
 	clusterActive atomic.Int64 // ClusterInstanceActivatedEvents
-	mu            sync.Mutex
-	topology      chan int // sizes of CompleteTopologyEvents
+	mu            sync.Mutex   // one complete topology asked for at a time
+	agent         *topologyAgent
 
 	lifeMu sync.Mutex
 	life   map[string]*lifecycle // by member id
@@ -56,7 +56,8 @@ func newObserver(t *testing.T, ctx context.Context, a *app.App) *observer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &observer{client: c, topology: make(chan int, 16), life: map[string]*lifecycle{}, more: make(chan struct{}, 1), app: a}
+	o := &observer{client: c, life: map[string]*lifecycle{}, more: make(chan struct{}, 1), app: a,
+		agent: startTopologyAgent(t, a.Addrs().Brokers[0], user, password)}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -144,33 +145,12 @@ func (o *observer) incomplete() (int, string) {
 	return n, first
 }
 
-// askTopology publishes a CompleteTopologyRequestEvent and returns how long the next
+// askTopology has the topology agent ask for a complete topology and returns how long the
 // CompleteTopologyEvent took to arrive, and its size.
 func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
 	t.Helper()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	// The observer takes complete topologies only while it asks for one: the harness runs in
-	// the platform's process, and each one it takes costs the broker a copy of the event for
-	// its connection and the observer the bytes it reads (3 x 93 MB at 100 000 members), which
-	// counted as the platform's memory with every periodic sync.
-	for len(o.topology) > 0 { // one that came late to the last request
-		<-o.topology
-	}
-	topic := model.TopicOf(&model.CompleteTopologyEvent{})
-	if err := o.client.Subscribe(t.Context(), topic, func(_ string, b []byte) {
-		select {
-		case o.topology <- len(b):
-		default:
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := o.client.Unsubscribe(t.Context(), topic); err != nil {
-			t.Error(err)
-		}
-	}()
 	// Where the time goes: when the controller took the request (its count of complete
 	// topologies grows), measured by polling, next to the answer's arrival.
 	published := o.app.Controller().Stats().TopologyPublished
@@ -193,14 +173,5 @@ func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
 			}
 		}
 	}()
-	if err := o.client.PublishEvent(t.Context(), &model.CompleteTopologyRequestEvent{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case size := <-o.topology:
-		return time.Since(start), size
-	case <-time.After(5 * time.Minute):
-		t.Fatal("no CompleteTopologyEvent within 5 minutes of a request")
-		return 0, 0
-	}
+	return o.agent.ask(t)
 }

@@ -335,7 +335,11 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return broker.Run(ctx) })
 	}
 	a.addrs.Brokers = brokerURLs
-	client, err := bus.New(bus.Options{URLs: brokerURLs, ClientID: "strata-up", Username: busUser, Password: busPassword, Logger: log})
+	opts := bus.Options{URLs: brokerURLs, ClientID: "strata-up", Username: busUser, Password: busPassword, Logger: log}
+	if embedded != nil {
+		opts.Local = embedded
+	}
+	client, err := bus.New(opts)
 	if err != nil {
 		return fmt.Errorf("--broker: %w", err)
 	}

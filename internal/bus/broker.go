@@ -165,6 +165,7 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	caps.MaximumSessionExpiryInterval = 3600
 	b.srv = mochi.New(&mochi.Options{
 		Capabilities:           caps,
+		InlineClient:           true, // PublishLocal
 		Logger:                 slog.New(quietHandler{log.Handler()}),
 		SysTopicResendInterval: 10,
 	})
@@ -245,6 +246,19 @@ func (b *Broker) Close() {
 func (b *Broker) Subscribed(topic string) bool {
 	s := b.srv.Topics.Subscribers(topic)
 	return len(s.Subscriptions) > 0 || len(s.Shared) > 0 || len(s.InlineSubscriptions) > 0
+}
+
+// PublishLocal publishes payload on topic from inside the process, to every subscriber as a
+// client's publication would reach them (the hooks decide it as the platform's own), without a
+// connection: the payload is not copied into a client's packet and read back by the broker. A
+// complete topology of 100 000 members is 94 MB; over the connection those two copies were live
+// with it while it went out (issue 17). At qos 1 or 2 the subscribers get it at their qos; it
+// needs no acknowledgement, being handed over when PublishLocal returns.
+func (b *Broker) PublishLocal(topic string, payload []byte, qos byte) error {
+	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
+		return fmt.Errorf("broker: publish %s: %w", topic, err)
+	}
+	return nil
 }
 
 // Stats returns the broker's counters.

@@ -98,8 +98,16 @@ type Options struct {
 	// restored and before queued messages are sent, so a caller can publish something first (a
 	// Complete*RequestEvent after a reconnect) or hold the flush back.
 	OnState func(State)
+	// Local, when set, is the broker of URLs running in this process: urgent messages
+	// (PublishUrgent) are handed to it directly, in their turn, rather than over the connection.
+	Local LocalBroker
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// LocalBroker is a broker in the client's process; *Broker is one.
+type LocalBroker interface {
+	PublishLocal(topic string, payload []byte, qos byte) error
 }
 
 // Handler receives a message. It runs on its consumer's goroutine (see Consumer), one message at

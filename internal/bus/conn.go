@@ -238,7 +238,13 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 			if m.topic == "" { // nothing waiting (a queued message always has a topic)
 				break
 			}
-			inflight = append(inflight, handed{pc.Publish(m.topic, m.qos, false, m.payload), urgent})
+			var tok mqtt.Token
+			if urgent && c.opts.Local != nil {
+				tok = localToken{c.opts.Local.PublishLocal(m.topic, m.payload, m.qos)}
+			} else {
+				tok = pc.Publish(m.topic, m.qos, false, m.payload)
+			}
+			inflight = append(inflight, handed{tok, urgent})
 		}
 		if len(inflight) == 0 {
 			select {
@@ -290,6 +296,17 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 		inflight = slices.Delete(inflight, 0, 1)
 	}
 }
+
+// localToken is the token of a message handed to Options.Local: done when made.
+type localToken struct{ err error }
+
+// doneChan is the channel of every localToken's Done.
+var doneChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (t localToken) Wait() bool                     { return true }
+func (t localToken) WaitTimeout(time.Duration) bool { return true }
+func (t localToken) Done() <-chan struct{}          { return doneChan }
+func (t localToken) Error() error                   { return t.err }
 
 // Subscribe adds handler for every message on topics matching filter ("+" and "#" wildcards). The
 // subscription is restored on every reconnect. When connected, Subscribe returns once the broker

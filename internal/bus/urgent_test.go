@@ -1,8 +1,11 @@
 package bus
 
 import (
+	"bytes"
+	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestPublishUrgentOvertakesTheOutbox: a message published with PublishUrgent goes out ahead of
@@ -70,5 +73,61 @@ func TestPublishUrgentOvertakesTheOutbox(t *testing.T) {
 				t.Errorf("stats %+v, want an empty outbox and 104 sent", st)
 			}
 		})
+	}
+}
+
+// TestPublishUrgentLocal: with Options.Local, an urgent message goes to the broker in the process
+// without a connection, after the urgent ones queued before it and before the ordinary messages
+// published after it, and costs the process two copies of it fewer than the connection: the
+// client's packet and the broker's read of it, with a 94 MB complete topology (issue 17). What
+// remains are the broker's two for the subscriber (its copy of the message and the packet it
+// writes) and the subscriber's two (paho reads the packet, then copies the payload out). Not parallel: it counts the bytes the whole process allocates.
+func TestPublishUrgentLocal(t *testing.T) {
+	b := runBroker(t, BrokerOptions{MaxPacketSize: 64 << 20})
+	ctx := ctxT(t)
+	ch := make(chan []byte, 2) // not collector's: its string is a copy
+	sub := runClient(t, Options{URLs: []string{b.URL()}})
+	if err := sub.Subscribe(ctx, "strata-test/local", func(_ string, p []byte) { ch <- p }); err != nil {
+		t.Fatal(err)
+	}
+	sub.waitFor(t, Connected)
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 24<<20/16)
+	copies := map[string]float64{}
+	for _, c := range []struct {
+		name  string
+		local LocalBroker
+	}{{"connection", nil}, {"local", b}} {
+		name, local := c.name, c.local
+		pub := runClient(t, Options{URLs: []string{b.URL()}, Local: local})
+		pub.waitFor(t, Connected)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := pub.PublishUrgent(ctx, "strata-test/local", payload, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Publish(ctx, "strata-test/local", []byte("after"), 1); err != nil {
+			t.Fatal(err)
+		}
+		var got [2][]byte
+		for i := range got {
+			select {
+			case got[i] = <-ch:
+			case <-time.After(wait):
+				t.Fatalf("%s: %d messages of 2 received", name, i)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		if !bytes.Equal(got[0], payload) || string(got[1]) != "after" {
+			t.Fatalf("%s: received %d and %q bytes, want the %d urgent ones, then after", name, len(got[0]), got[1], len(payload))
+		}
+		copies[name] = float64(after.TotalAlloc-before.TotalAlloc) / float64(len(payload))
+		if st := pub.Stats(); st.Sent != 2 || st.Outbox != 0 {
+			t.Errorf("%s: publisher stats %+v, want 2 sent and an empty outbox", name, st)
+		}
+	}
+	t.Logf("the process allocated %.1f times the payload over the connection, %.1f through the local broker", copies["connection"], copies["local"])
+	if copies["connection"]-copies["local"] < 1.9 {
+		t.Errorf("the local broker saved %.1f copies of the payload, want the client's packet and the broker's read (2)", copies["connection"]-copies["local"])
 	}
 }
