@@ -66,8 +66,9 @@
 //
 // Files: round.go (the round and the run of one policy on one instance), env.go (the inputs a
 // run decides on), checks.go (min, max, missing metrics, obsolete, terminating), scaling.go (the
-// rule loop, stabilization, scale up and down), governance.go, trace*.go (the explanation),
-// replay*.go (`strata policy replay`: inputs, drive, timeline).
+// rule loop, stabilization, scale up and down), events.go (the topology events), topology.go
+// (the last complete topology, kept current by the events), governance.go, trace*.go (the
+// explanation), replay*.go (`strata policy replay`: inputs, drive, timeline).
 //
 // # Member lists
 //

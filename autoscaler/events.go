@@ -43,6 +43,7 @@ func (a *Autoscaler) HandleEvent(e model.Event) {
 }
 
 func (a *Autoscaler) eventLocked(e model.Event, now time.Time) bool {
+	a.topoEventLocked(e) // first: what the event makes the tree create must not learn the older view
 	switch ev := e.(type) {
 	case *model.ClusterCreatedEvent:
 		return a.adoptLocked(ev.Cluster, now)
@@ -221,133 +222,6 @@ func (a *Autoscaler) adoptInstanceLocked(clusterID, instanceID, np string, now t
 	a.registerLocked(ClusterSpec{ClusterID: clusterID, InstanceID: instanceID, NetworkPartition: np,
 		Min: proto.min, Max: proto.max, AutoscalePolicy: c.autoscalePolicy, DeploymentPolicy: c.deploymentPolicy}, now)
 	return true
-}
-
-// topoCluster is what the autoscaler keeps of a cluster of the last complete topology: its
-// instances and, for each member, what learnMembersLocked reads. Not the decoded topology itself,
-// which holds every member's addresses, port map, properties and state stack (issue 17: ~2 KB a
-// member, kept until the next one).
-type topoCluster struct {
-	instances map[string]*model.ClusterInstance
-	members   []topoMember
-}
-
-// topoMember is a member of a topoCluster. The cluster instance and partition ids are shared by
-// the cluster's members, one string each.
-type topoMember struct {
-	id, instanceID, partitionID string
-	status                      model.MemberStatus
-}
-
-// keepTopology returns what the autoscaler keeps of a cluster of a complete topology.
-func keepTopology(cl *model.Cluster) *topoCluster {
-	tc := &topoCluster{instances: cl.InstanceIDToInstanceContextMap, members: make([]topoMember, 0, len(cl.MemberMap))}
-	shared := map[string]string{}
-	same := func(s string) string {
-		if v, ok := shared[s]; ok {
-			return v
-		}
-		shared[s] = s
-		return s
-	}
-	for _, m := range cl.MemberMap {
-		if m == nil {
-			continue
-		}
-		tc.members = append(tc.members, topoMember{id: m.MemberID, instanceID: same(m.ClusterInstanceID),
-			partitionID: same(m.PartitionID), status: m.Status()})
-	}
-	return tc
-}
-
-// forgetKnownLocked drops the members the autoscaler knows from tc: it never learns them again
-// (a member it forgets is terminated, topoGone), and the periodic complete topology of a steady
-// platform names only members it knows (issue 17: 64 B a member kept until the next topology).
-func (tc *topoCluster) forgetKnownLocked(a *Autoscaler) {
-	kept := slices.DeleteFunc(tc.members, func(m topoMember) bool { return a.members[m.id] != nil })
-	switch {
-	case len(kept) == 0:
-		tc.members = nil
-	case len(kept) < cap(kept)/2:
-		tc.members = slices.Clone(kept) // not the array sized for every member
-	default:
-		tc.members = kept
-	}
-}
-
-// completeTopologyLocked adopts clusters and learns members it does not know (after a restart,
-// §8.2 StratosServerRestartTestCase). It never forgets members: MemberTerminatedEvent does.
-func (a *Autoscaler) completeTopologyLocked(t *model.Topology, now time.Time) bool {
-	if t == nil {
-		return false
-	}
-	a.topo = map[string]*topoCluster{}
-	clear(a.topoGone)
-	woke := false
-	for _, s := range t.ServiceMap {
-		if s == nil {
-			continue
-		}
-		for _, cl := range s.ClusterIDClusterMap {
-			if cl == nil {
-				continue
-			}
-			tc := keepTopology(cl)
-			a.topo[cl.ClusterID] = tc
-			if a.clusters[cl.ClusterID] == nil {
-				woke = a.adoptLocked(cl, now) || woke
-			}
-			a.learnMembersLocked(cl.ClusterID, tc, now)
-			tc.forgetKnownLocked(a)
-			// The tree's cluster instances take their status from the topology (a restart
-			// rebuilds the tree over running instances).
-			for id, ci := range cl.InstanceIDToInstanceContextMap {
-				if ci == nil || a.tree.clusters[treeKey{cl.ClusterID, id}] == nil {
-					continue
-				}
-				if in := a.instanceLocked(cl.ClusterID, id); in != nil && in.status == model.ClusterCreated {
-					in.status = ci.Status()
-				}
-				a.clusterStatusLocked(cl.ClusterID, id, ci.Status(), now)
-				woke = true
-			}
-		}
-	}
-	return woke
-}
-
-// learnMembersLocked adds the members of a topology cluster that the autoscaler does not know to
-// the lists their status implies (members of instances it has no monitor for are left out).
-func (a *Autoscaler) learnMembersLocked(clusterID string, tc *topoCluster, now time.Time) {
-	for _, m := range tc.members {
-		if a.members[m.id] != nil || a.topoGone[m.id] {
-			continue
-		}
-		l := listPending
-		switch m.status {
-		case model.MemberActive:
-			l = listActive
-		case model.MemberInMaintenance:
-			l = listTerminationPending
-		case model.MemberReadyToShutDown, model.MemberSuspended:
-			l = listObsolete
-		case model.MemberTerminated:
-			continue
-		}
-		if mm := a.knowMemberLocked(clusterID, m.instanceID, m.partitionID, m.id, l, now); mm != nil && l == listActive {
-			mm.hasStats = true
-		}
-	}
-}
-
-// learnFromTopologyLocked learns the members of a cluster instance registered after the last
-// complete topology arrived: after a restart the manager may register its deployed clusters only
-// once the controller's topology has come and gone, and without its members the min check would
-// start duplicates of the ones still running.
-func (a *Autoscaler) learnFromTopologyLocked(clusterID string, now time.Time) {
-	if tc := a.topo[clusterID]; tc != nil {
-		a.learnMembersLocked(clusterID, tc, now)
-	}
 }
 
 // knowMemberLocked returns the member, adding it to list l when the autoscaler did not know it

@@ -194,15 +194,18 @@ func TestRunWaitsForCompleteTopology(t *testing.T) {
 
 // TestRegisterAfterCompleteTopology: a cluster registered after the complete topology went by
 // (the manager's resync after a restart) learns its running members from it, except those
-// terminated since, so the min check replaces only what is gone.
+// terminated since, or whose cluster instance was terminated since (the instance registered is
+// a new one with the same id), so the min check replaces only what is gone.
 func TestRegisterAfterCompleteTopology(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		terminated []string // MemberTerminatedEvents between the topology and the registration
+		instance   bool     // a ClusterInstanceTerminatedEvent of php-1 between them
 		wantStarts int
 	}{
 		{name: "both running", wantStarts: 0},
 		{name: "one terminated since", terminated: []string{"b"}, wantStarts: 1},
+		{name: "instance terminated since", instance: true, wantStarts: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSim(t, buildSet(t, scalingPolicies("round-robin", "enforce", "")), nil)
@@ -219,6 +222,9 @@ func TestRegisterAfterCompleteTopology(t *testing.T) {
 				"php": {ServiceName: "php", ClusterIDClusterMap: map[string]*model.Cluster{clusterID: cl}}}}})
 			for _, id := range tc.terminated {
 				s.a.HandleEvent(&model.MemberTerminatedEvent{ServiceName: "php", ClusterID: clusterID, ClusterInstanceID: "php-1", MemberID: id})
+			}
+			if tc.instance {
+				s.a.HandleEvent(&model.ClusterInstanceTerminatedEvent{ServiceName: "php", ClusterID: clusterID, InstanceID: "php-1"})
 			}
 			register(t, s.a, 2, 6)
 			s.advance(epoch.Add(10 * time.Second))

@@ -277,3 +277,115 @@ func TestTerminateDependentsTerminatesExactlyTheDependents(t *testing.T) {
 		t.Errorf("%d members run after the recovery, want 4", n)
 	}
 }
+
+// TestTerminateAllWithCompleteTopology: the complete topology the autoscaler last took may
+// show the group's cluster instances as they were before terminate-all terminated them: taken
+// while the recovery ran (agents ask for one whenever they start, and the autoscaler takes those
+// until it leaves the topic), or long before (the one it took at start, as after a restart, and
+// no other since). When the group instance is created again with the same cluster instance ids,
+// that snapshot is out of date: the new cluster instances start Created, start their members in
+// startup order and become Active with them, and so does the group instance.
+func TestTerminateAllWithCompleteTopology(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		during bool // taken once c began Terminating; else just before the fault, every instance Active
+	}{
+		{name: "taken during the recovery", during: true},
+		{name: "taken before the fault", during: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := deployTree(t, "terminate-all", nil)
+			if !tc.during {
+				w.a.HandleEvent(groupTopology(w, 0))
+			}
+			from := faultOne(t, w, "a")
+			if tc.during {
+				for i := 0; !told(w, from, "c", terminatingID); i++ {
+					if i == 1000 {
+						t.Fatal("c was not told to terminate after a's fault")
+					}
+					w.run(0)
+					w.clock.Set(w.clock.Now().Add(250 * time.Millisecond))
+				}
+				if told(w, from, "c", terminatedID) {
+					t.Fatal("c was Terminated in the step it began Terminating: no window for the complete topology")
+				}
+				w.a.HandleEvent(groupTopology(w, from))
+			}
+			snapshot := len(w.events)
+			w.run(5 * time.Minute)
+			activated := 0
+			for _, e := range published[*model.GroupInstanceActivatedEvent](w, from) {
+				if e.GroupID == "g" {
+					activated++
+				}
+			}
+			if activated != 1 {
+				t.Errorf("%d GroupInstanceActivatedEvent of g after the fault, want 1 (the group instance recreated)", activated)
+			}
+			for _, al := range []string{"a", "b", "c"} {
+				if !told(w, snapshot, al, activatedID) {
+					t.Errorf("%s's new cluster instance never became Active", al)
+				}
+			}
+			if n, _ := w.running(); n != 4 {
+				t.Errorf("%d members run after the recovery, want 4", n)
+			}
+		})
+	}
+}
+
+// told reports whether the autoscaler published, from index from on, an event of which id returns
+// the cluster of alias of groupApp.
+func told(w *depWorld, from int, alias string, id func(model.Event) string) bool {
+	for _, e := range published[model.Event](w, from) {
+		if id(e) == model.ClusterID("app", alias, "php") {
+			return true
+		}
+	}
+	return false
+}
+
+func terminatingID(e model.Event) string {
+	if ev, ok := e.(*model.ClusterStatusClusterTerminatingEvent); ok {
+		return ev.ClusterID
+	}
+	return ""
+}
+
+func terminatedID(e model.Event) string {
+	if ev, ok := e.(*model.ClusterStatusClusterTerminatedEvent); ok {
+		return ev.ClusterID
+	}
+	return ""
+}
+
+func activatedID(e model.Event) string {
+	if ev, ok := e.(*model.ClusterStatusClusterActivatedEvent); ok {
+		return ev.ClusterID
+	}
+	return ""
+}
+
+// groupTopology is the complete topology the controller of w publishes at this point, for the
+// cluster instances app-1 of groupApp: top Active, a, b and c Active or, once told to terminate
+// after the event at index from, Terminating, and absent once Terminated. Members are left out.
+func groupTopology(w *depWorld, from int) *model.CompleteTopologyEvent {
+	svc := &model.Service{ServiceName: "php", ClusterIDClusterMap: map[string]*model.Cluster{}}
+	for _, al := range []string{"top", "a", "b", "c"} {
+		cl := &model.Cluster{ClusterID: model.ClusterID("app", al, "php"), ServiceName: "php", AppID: "app", AutoscalePolicyName: "as",
+			DeploymentPolicyName: "dep", InstanceIDToInstanceContextMap: map[string]*model.ClusterInstance{}}
+		svc.ClusterIDClusterMap[cl.ClusterID] = cl
+		if told(w, from, al, terminatedID) {
+			continue
+		}
+		ci := &model.ClusterInstance{InstanceID: "app-1", NetworkPartitionID: "np1"}
+		ci.LifeCycleStateManager.Push(model.ClusterCreated)
+		ci.LifeCycleStateManager.Push(model.ClusterActive)
+		if told(w, from, al, terminatingID) {
+			ci.LifeCycleStateManager.Push(model.ClusterTerminating)
+		}
+		cl.InstanceIDToInstanceContextMap["app-1"] = ci
+	}
+	return &model.CompleteTopologyEvent{Topology: &model.Topology{ServiceMap: map[string]*model.Service{"php": svc}}}
+}

@@ -89,17 +89,6 @@ func (a *Autoscaler) newGroupInstanceLocked(node *childNode, id string, now time
 	return gi
 }
 
-// learnInstanceStatus takes a new cluster instance's status from its cluster in the last
-// complete topology (a restart rebuilds the tree over running cluster instances).
-func learnInstanceStatus(in *instance, tc *topoCluster) {
-	if in.status != model.ClusterCreated {
-		return
-	}
-	if ci := tc.instances[in.id]; ci != nil && ci.Status() != "" && ci.Status() != model.ClusterTerminated {
-		in.status = ci.Status()
-	}
-}
-
 // clusterStatusLocked takes a cluster instance's new status from the topology and lets it
 // flow up the tree.
 func (a *Autoscaler) clusterStatusLocked(clusterID, instanceID string, s model.ClusterStatus, now time.Time) {

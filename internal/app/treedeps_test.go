@@ -126,9 +126,68 @@ func since(r *itRun, class string, from int) int {
 // cartridge outside the group keeps its member.
 func TestTerminateAllInProcess(t *testing.T) {
 	t.Parallel()
+	checkTerminateAll(t, deployTerm(t, "terminate-all"), nil)
+}
+
+// TestTerminateAllWithCompleteTopologies: the recovery of TestTerminateAllInProcess while
+// complete topologies keep arriving, as they do in production where every cartridge agent asks
+// for one when it starts. The first request goes out as soon as the group's cluster instances
+// begin terminating, so that its answer shows them Terminating: a snapshot the autoscaler still
+// holds when the group instance is created again with the same cluster instance ids, which must
+// start afresh.
+func TestTerminateAllWithCompleteTopologies(t *testing.T) {
+	t.Parallel()
 	r := deployTerm(t, "terminate-all")
+	checkTerminateAll(t, r, askTopologiesAfter(t, r, "ClusterInstanceTerminatingEvent"))
+}
+
+// askTopologiesAfter returns a function that waits for the first event of class from the bus
+// sequence number it is given on, then asks for complete topologies every 150 ms for 9 s
+// (askTopologies).
+func askTopologiesAfter(t *testing.T, r *itRun, class string) func(from int) {
+	return func(from int) {
+		t.Helper()
+		r.bus.await(t, 60*time.Second, class, func(e itEvent) bool { return e.Seq >= from })
+		askTopologies(t, r, 150*time.Millisecond, 9*time.Second)
+	}
+}
+
+// askTopologies publishes a CompleteTopologyRequestEvent every interval for d, from now on, as
+// starting cartridge agents do, until d has passed or the test ends.
+func askTopologies(t *testing.T, r *itRun, every, d time.Duration) {
+	t.Helper()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		end := time.After(d)
+		for {
+			if err := r.bus.client.Publish(r.bus.ctx, "initializer/CompleteTopologyRequestEvent", []byte("{}"), 1); err != nil {
+				t.Errorf("publish CompleteTopologyRequestEvent: %v", err)
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-end:
+				return
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+// checkTerminateAll faults esb's member of a platform deployed by deployTerm with terminate-all,
+// calls during (if not nil) with the bus sequence number of the fault, and checks the recovery.
+func checkTerminateAll(t *testing.T, r *itRun, during func(from int)) {
+	t.Helper()
 	top := activeMembers(r.s, termCluster("my-top"))
 	_, from := faultMember(t, r, "my-esb")
+	if during != nil {
+		during(from)
+	}
 	r.bus.await(t, 120*time.Second, "GroupInstanceActivatedEvent", func(e itEvent) bool {
 		return e.Seq >= from && since(r, "GroupInstanceCreatedEvent", from) > 0
 	})
@@ -153,9 +212,27 @@ func TestTerminateAllInProcess(t *testing.T) {
 // TestTerminateNoneInProcess: with terminate-none, only the faulty member is replaced.
 func TestTerminateNoneInProcess(t *testing.T) {
 	t.Parallel()
+	checkTerminateNone(t, deployTerm(t, "terminate-none"), nil)
+}
+
+// TestTerminateNoneWithCompleteTopologies: TestTerminateNoneInProcess with complete topologies
+// asked for from esb's Inactive on.
+func TestTerminateNoneWithCompleteTopologies(t *testing.T) {
+	t.Parallel()
 	r := deployTerm(t, "terminate-none")
+	checkTerminateNone(t, r, askTopologiesAfter(t, r, "ClusterInstanceInactivateEvent"))
+}
+
+// checkTerminateNone faults esb's member of a platform deployed by deployTerm with
+// terminate-none, calls during (if not nil) with the bus sequence number of the fault, and checks
+// the recovery.
+func checkTerminateNone(t *testing.T, r *itRun, during func(from int)) {
+	t.Helper()
 	php := activeMembers(r.s, termCluster("my-php"))
 	killed, from := faultMember(t, r, "my-esb")
+	if during != nil {
+		during(from)
+	}
 	testenv.Eventually(t, 120*time.Second, "esb's member replaced", func() bool {
 		ids := activeMembers(r.s, termCluster("my-esb"))
 		return len(ids) == 1 && ids[0] != killed
@@ -175,9 +252,29 @@ func TestTerminateNoneInProcess(t *testing.T) {
 // (which follows it), not tomcat (no order) and not the group instance; esb and php start again.
 func TestTerminateDependentsInProcess(t *testing.T) {
 	t.Parallel()
+	checkTerminateDependents(t, deployTerm(t, "terminate-dependents"), nil)
+}
+
+// TestTerminateDependentsWithCompleteTopologies: TestTerminateDependentsInProcess with complete
+// topologies asked for from the first cluster instance Terminating on: esb and php are created
+// again with the instance ids they had, and must not take the status a snapshot showed of the
+// instances before them.
+func TestTerminateDependentsWithCompleteTopologies(t *testing.T) {
+	t.Parallel()
 	r := deployTerm(t, "terminate-dependents")
+	checkTerminateDependents(t, r, askTopologiesAfter(t, r, "ClusterInstanceTerminatingEvent"))
+}
+
+// checkTerminateDependents faults esb's member of a platform deployed by deployTerm with
+// terminate-dependents, calls during (if not nil) with the bus sequence number of the fault, and
+// checks the recovery.
+func checkTerminateDependents(t *testing.T, r *itRun, during func(from int)) {
+	t.Helper()
 	tomcat := activeMembers(r.s, termCluster("my-tomcat"))
 	_, from := faultMember(t, r, "my-esb")
+	if during != nil {
+		during(from)
+	}
 	testenv.Eventually(t, 120*time.Second, "esb and php Terminated and Active again", func() bool {
 		terminated := 0
 		for _, e := range r.bus.all("ClusterInstanceTerminatedEvent") {
