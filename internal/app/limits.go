@@ -3,6 +3,8 @@ package app
 import (
 	"flag"
 	"math"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/strata-paas/strata/internal/bus"
@@ -34,6 +36,22 @@ const (
 	DefaultThriftMaxConnsPerHost = 1000
 	DefaultThriftMaxFrame        = 16 << 20
 )
+
+// DefaultGCPercent is the Go collector's GOGC for the platform when the environment sets none:
+// the heap may grow by half of what was live at the last collection before the next, not by all
+// of it. Nearly all of what the platform holds lives as long as its members do, so collecting
+// more often costs little: at 100 000 mock members (the scale harness) the resident set peaked at
+// 1.3 GB instead of 1.8-2.6 GB, with every member Active in about the same time and 2.5 s of CPU a
+// minute once they were (issue 17).
+const DefaultGCPercent = 50
+
+// setGCPercent sets the collector's GOGC to DefaultGCPercent unless the environment sets GOGC
+// (GOGC=100 is Go's default, GOGC=off turns collection off): Run calls it.
+func setGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
+}
 
 // Flags registers a flag for every limit on fs.
 func (l *Limits) Flags(fs *flag.FlagSet) {

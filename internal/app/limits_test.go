@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"syscall"
@@ -196,5 +198,31 @@ func TestMQTTLoginsThrottled(t *testing.T) {
 	m := scrape(t, s)
 	if m["strata_logins_failed_total"] != 3 || m["strata_logins_throttled_total"] != 2 {
 		t.Errorf("failed %v, throttled %v; want 3 and 2", m["strata_logins_failed_total"], m["strata_logins_throttled_total"])
+	}
+}
+
+// TestGCPercent: the platform collects at DefaultGCPercent unless GOGC sets the collector's
+// target, which it then keeps (issue 17: the resident set at 100 000 members). Not parallel: it
+// changes the environment and the process's collector.
+func TestGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	gogc, set := os.LookupEnv("GOGC")
+	t.Cleanup(func() {
+		if set {
+			os.Setenv("GOGC", gogc)
+		} else {
+			os.Unsetenv("GOGC")
+		}
+	})
+	os.Unsetenv("GOGC")
+	setGCPercent()
+	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
+		t.Errorf("without GOGC the collector's percent is %d, want %d", got, DefaultGCPercent)
+	}
+	os.Setenv("GOGC", "100")
+	setGCPercent()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC=100 the collector's percent is %d, want the environment's 100", got)
 	}
 }
