@@ -40,9 +40,9 @@ const (
 // DefaultGCPercent is the Go collector's GOGC for the platform when the environment sets none:
 // the heap may grow by half of what was live at the last collection before the next, not by all
 // of it. Nearly all of what the platform holds lives as long as its members do, so collecting
-// more often costs little: at 100 000 mock members (the scale harness) the resident set peaked at
-// 1.3 GB instead of 1.8-2.6 GB, with every member Active in about the same time and 2.5 s of CPU a
-// minute once they were (issue 17).
+// more often costs little: at 100 000 mock members (the scale harness) the resident set peaked
+// at 1.3-1.5 GB instead of 1.8-2.6 GB, with every member Active in about the same time and
+// 2.1-2.7 s of CPU a minute once they were (issue 17).
 const DefaultGCPercent = 50
 
 // setGCPercent sets the collector's GOGC to DefaultGCPercent unless the environment sets GOGC
