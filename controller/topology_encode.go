@@ -110,7 +110,7 @@ func (c *Controller) encodeTopology(p *topologyParts) ([]byte, error) {
 			if mp.body != nil {
 				continue
 			}
-			b, err := json.Marshal(mp.clone)
+			b, err := mp.clone.MarshalJSON() // not json.Marshal: see model.Marshal
 			if err != nil {
 				return nil, fmt.Errorf("encode member %s: %w", mp.id, err)
 			}

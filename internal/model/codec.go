@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -31,11 +32,27 @@ func Marshal(e Event) ([]byte, error) {
 		}
 		return AppendSummary(nil, s)
 	}
-	b, err := json.Marshal(e)
+	var b []byte
+	var err error
+	if m, ok := e.(json.Marshaler); ok && !nilPointer(e) {
+		// This package's MarshalJSON methods write with encoding/json: calling one directly skips
+		// json.Marshal's second pass over its output (validating and compacting it), 60 % of
+		// encoding a member (issue 17). The bytes are the same.
+		b, err = m.MarshalJSON()
+	} else {
+		b, err = json.Marshal(e)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("marshal %s: %w", e.EventClass(), err)
 	}
 	return b, nil
+}
+
+// nilPointer reports whether v is a nil pointer, which json.Marshal writes as null and a
+// value receiver's MarshalJSON cannot be called on.
+func nilPointer(v any) bool {
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
 // marshalPlain encodes a value whose type has no MarshalJSON method; MarshalJSON methods that
