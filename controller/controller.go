@@ -396,18 +396,11 @@ func (c *Controller) Running() bool {
 	}
 }
 
-// waitReady waits until Run has adopted the drivers' instances.
+// waitReady waits until Run has adopted the drivers' instances. A call made before Run started
+// waits for it: the manager resumes an interrupted undeploy as the platform starts, concurrently
+// with the controller's Run, and failing it with ErrNotRunning left the application Undeploying
+// until the next restart.
 func (c *Controller) waitReady(ctx context.Context) error {
-	select {
-	case <-c.ready:
-		return nil
-	case <-c.stopped:
-		return ErrClosed
-	default:
-	}
-	if !c.running.Load() {
-		return ErrNotRunning
-	}
 	select {
 	case <-c.ready:
 		return nil

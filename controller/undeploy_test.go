@@ -234,3 +234,40 @@ func TestUndeployAsksAgainOnlyWhenStalled(t *testing.T) {
 		t.Fatal("RemoveApplicationClusters did not return once every member was ready to shut down")
 	}
 }
+
+// TestRemoveBeforeRun: a removal asked for before the controller's Run has started waits for it
+// and then succeeds. The platform's manager resumes an interrupted undeploy as the platform
+// starts, concurrently with the controller's Run; it failed with ErrNotRunning when it came
+// first, which left the application Undeploying until the next restart
+// (TestShutdownDuringUndeployResumes failed that way in 1 of 12 runs).
+func TestRemoveBeforeRun(t *testing.T) {
+	e := newEnv(t)
+	c, stop := runController(t, e.opts)
+	seed(t, c)
+	e.startActive(t, c)
+	stop()
+
+	o := e.opts
+	o.Logger = testLogger(t)
+	again, err := controller.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	removed := make(chan error, 1)
+	go func() { removed <- again.RemoveApplicationClusters(ctx, phpSpec.AppID) }()
+	select {
+	case err := <-removed:
+		t.Fatalf("the removal returned %v before Run started, want it to wait", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- again.Run(runCtx) }()
+	defer func() { stopRun(); <-done }()
+	if err := <-removed; err != nil {
+		t.Errorf("the removal asked for before Run: %v, want it done once Run started", err)
+	}
+}
