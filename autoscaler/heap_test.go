@@ -53,14 +53,14 @@ func TestMemberHeap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := liveHeap()
+	before := testenv.LiveHeap()
 	register(t, a, n, n)
 	a.Evaluate(context.Background())
 	testenv.Eventually(t, time.Minute, "every member started", func() bool { return a.Stats().Members == n })
 	clock.Set(clock.Now().Add(time.Minute))
 	a.Evaluate(context.Background())
 	a.HandleEvent(&model.CompleteTopologyEvent{Topology: topologyOf(st.ids)}) // the periodic one: every member known
-	after := liveHeap()
+	after := testenv.LiveHeap()
 	runtime.KeepAlive(st)
 	runtime.KeepAlive(a)
 	per := (after - before) / n
@@ -82,12 +82,4 @@ func topologyOf(ids []string) *model.Topology {
 	}
 	return &model.Topology{ServiceMap: map[string]*model.Service{"php": {ServiceName: "php",
 		ClusterIDClusterMap: map[string]*model.Cluster{cl.ClusterID: cl}}}}
-}
-
-// liveHeap is the live heap after a collection.
-func liveHeap() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }

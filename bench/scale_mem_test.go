@@ -84,16 +84,10 @@ func TestScaleMemory(t *testing.T) {
 		t.Skip("deploys thousands of members")
 	}
 	n := *scaleMemMembers
-	live := func() int64 {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return int64(ms.HeapAlloc)
-	}
 	var idle, least int64
 	runScale(t, n, 0, func(isIdle bool) {
 		if isIdle {
-			idle = live()
+			idle = testenv.LiveHeap()
 			return
 		}
 		least = math.MaxInt64
@@ -102,7 +96,7 @@ func TestScaleMemory(t *testing.T) {
 				mb(uint64(idle)), mb(uint64(least)), n, least/int64(n), maxHeapPerMember)
 		}()
 		testenv.Eventually(t, 30*time.Second, "the live heap per Active member to come under the bound", func() bool {
-			least = min(least, live()-idle)
+			least = min(least, testenv.LiveHeap()-idle)
 			return least/int64(n) <= maxHeapPerMember
 		})
 	})

@@ -9,6 +9,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // keptBySummaries runs windows of members members, each publishing its two health samples four
@@ -42,21 +43,15 @@ func keptBySummaries(tb testing.TB, members int) int64 {
 		e.deliver()
 		h.drain(ctx)
 	}
-	live := func() int64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return int64(ms.HeapAlloc)
-	}
 	now := time.Now().UnixMilli()
 	fill()
-	before := live()
+	before := testenv.LiveHeap()
 	for range 3 {
 		now += 60_000
 		end(now)
 		fill()
 	}
-	after := live()
+	after := testenv.LiveHeap()
 	runtime.KeepAlive(e) // the engine and the history loop's state are measured, not collected
 	runtime.KeepAlive(&h)
 	// Six per member, nine per cluster key (seven per key(ci), two per key(np)), three windows.

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // lbWithMembers returns a load balancer (not running: no ports) that knows one cluster of n
@@ -115,14 +116,6 @@ func TestMembersShareIDsAndPortMaps(t *testing.T) {
 	}
 }
 
-// liveHeap is the live heap after a collection.
-func liveHeap() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
-}
-
 // maxMemberHeap bounds the live heap an Active member costs the load balancer (its member and
 // its backend in the route of its port; issue 17: ~650 B a member at 100 000, of which a
 // url.URL per backend was 160 B).
@@ -137,13 +130,13 @@ func TestMemberHeap(t *testing.T) {
 	for i := range events {
 		events[i] = memberCycle(fmt.Sprintf("php.c1%s", model.NewUUID()))[:4]
 	}
-	before := liveHeap()
+	before := testenv.LiveHeap()
 	for _, es := range events {
 		for _, e := range es {
 			l.apply(e)
 		}
 	}
-	after := liveHeap()
+	after := testenv.LiveHeap()
 	runtime.KeepAlive(events)
 	if _, _, got, _ := l.table.Load().ports[8280].only.backends.at(0); got != n {
 		t.Fatalf("%d backends, want %d", got, n)

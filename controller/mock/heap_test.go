@@ -7,6 +7,7 @@ import (
 
 	"github.com/strata-paas/strata/controller"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // maxInstanceHeap bounds the live heap a running instance costs the driver (issue 17: ~450 B an
@@ -30,13 +31,13 @@ func TestInstanceHeap(t *testing.T) {
 		ins[i] = controller.Instance{MemberID: model.NewMemberID(clusterID), ClusterID: clusterID, ClusterInstanceID: "app1-1",
 			ServiceName: "php", NetworkPartitionID: "np1", PartitionID: "p1", Payload: payload}
 	}
-	before := liveHeap()
+	before := testenv.LiveHeap()
 	for _, in := range ins {
 		if _, err := d.Start(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
 	}
-	after := liveHeap()
+	after := testenv.LiveHeap()
 	runtime.KeepAlive(ins)
 	if got := d.Stats().Instances; got != n {
 		t.Fatalf("%d instances, want %d", got, n)
@@ -46,12 +47,4 @@ func TestInstanceHeap(t *testing.T) {
 	if per > maxInstanceHeap {
 		t.Errorf("%d B of live heap an instance, want at most %d", per, maxInstanceHeap)
 	}
-}
-
-// liveHeap is the live heap after a collection.
-func liveHeap() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }

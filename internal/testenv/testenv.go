@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -376,4 +377,13 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 func Chromium(t testing.TB) string {
 	t.Helper()
 	return Program(t, "chromium", "chromium-browser", "google-chrome")
+}
+
+// LiveHeap is the live heap after a collection: what a test's structures cost is the difference
+// of two readings around building them (runtime.KeepAlive them after the second).
+func LiveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }
