@@ -163,7 +163,7 @@ func askTopologies(t *testing.T, r *itRun, every, d time.Duration) {
 		defer tick.Stop()
 		end := time.After(d)
 		for {
-			if err := r.bus.client.Publish(r.bus.ctx, "initializer/CompleteTopologyRequestEvent", []byte("{}"), 1); err != nil {
+			if err := r.bus.client.PublishEvent(r.bus.ctx, model.CompleteTopologyRequestEvent{}); err != nil {
 				t.Errorf("publish CompleteTopologyRequestEvent: %v", err)
 				return
 			}
