@@ -242,6 +242,8 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 
 	peaks.in("undeploy")
 	stopProfile := profileUndeploy(t)
+	before := a.Broker().Stats()
+	writes := a.Controller().Stats().StateWrites
 	start = time.Now()
 	if code, resp := scaleCall(t, client, http.MethodPost, api+"/applications/"+scaleApp+"/undeploy", ""); code != http.StatusAccepted {
 		t.Fatalf("undeploy = %d %s, want 202", code, resp)
@@ -253,6 +255,10 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	testenv.Eventually(t, deadline, "every member to be terminated", func() bool { return a.Controller().Stats().Members == 0 })
 	f.Undeploy = time.Since(start)
 	stopProfile()
+	after := a.Broker().Stats()
+	t.Logf("undeploy: the broker received %.1f messages a member and sent %.1f; the controller wrote its state in %d transactions",
+		float64(after.MessagesReceived-before.MessagesReceived)/float64(n), float64(after.MessagesSent-before.MessagesSent)/float64(n),
+		a.Controller().Stats().StateWrites-writes)
 	hwm = append(hwm, phaseHWM(t, "undeploy"))
 	t.Logf("peak RSS after each phase: %s", strings.Join(hwm, ", "))
 	f.PeakRSS = peakRSS(t)

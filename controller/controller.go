@@ -159,7 +159,7 @@ type stats struct {
 	topologySyncsSkipped                       atomic.Uint64
 	adoptTerminated, orphansTerminated, exited atomic.Uint64
 	starts, startFailures, terminations        atomic.Uint64
-	terminationErrors                          atomic.Uint64
+	terminationErrors, stateWrites             atomic.Uint64
 }
 
 // Stats are the controller's counters, for metrics.
@@ -182,6 +182,7 @@ type Stats struct {
 	StartFailures      uint64 // StartMember calls that failed (bad request or driver error)
 	Terminations       uint64 // members dropped from the topology (MemberTerminatedEvent)
 	TerminationErrors  uint64 // queued terminations the driver failed
+	StateWrites        uint64 // transactions the flusher wrote members' state in
 }
 
 // New opens the state and returns a controller that is not running yet.
@@ -290,6 +291,7 @@ func (c *Controller) Stats() Stats {
 	s.StartFailures = c.stats.startFailures.Load()
 	s.Terminations = c.stats.terminations.Load()
 	s.TerminationErrors = c.stats.terminationErrors.Load()
+	s.StateWrites = c.stats.stateWrites.Load()
 	return s
 }
 

@@ -30,6 +30,7 @@ var (
 		counter("topology_published_total", "Complete topology events published.", func(s *Stats) uint64 { return s.TopologyPublished }),
 		counter("topology_syncs_skipped_total", "Periodic complete topology events not published: the topology had not changed and nobody had subscribed since the last one.", func(s *Stats) uint64 { return s.TopologySkipped }),
 		counter("members_adopted_total", "Members adopted from the drivers after a restart.", func(s *Stats) uint64 { return s.Adopted }),
+		counter("state_writes_total", "Transactions the controller wrote members' state in (each ends with an fdatasync).", func(s *Stats) uint64 { return s.StateWrites }),
 		counter("instances_exited_total", "Instances a driver reported as ended on their own.", func(s *Stats) uint64 { return s.Exited }),
 	}
 )

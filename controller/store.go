@@ -182,12 +182,27 @@ func (c *Controller) persist(ctx context.Context, ids ...string) error {
 	}
 }
 
+// flushLinger is how long the flusher lets changes gather before it writes them. Without it a
+// deployment or an undeploy wrote a transaction for every few members (14 on average during an
+// undeploy of 20 000 members, 520 transactions and fdatasyncs a second, the flusher busy 6.5 s
+// of the 8): each transaction rewrites the pages from the root to every changed member and
+// waits for the disk. A member's persist waits this long more.
+const flushLinger = 10 * time.Millisecond
+
 func (c *Controller) flusher(ctx context.Context) {
+	linger := time.NewTimer(flushLinger)
+	defer linger.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.dirtySignal:
+		}
+		linger.Reset(flushLinger)
+		select {
+		case <-ctx.Done():
+			return // Run flushes what is left
+		case <-linger.C:
 		}
 		c.flush()
 	}
@@ -210,6 +225,7 @@ func (c *Controller) flush() {
 			clear(vals)
 			return
 		}
+		c.stats.stateWrites.Add(1)
 		err = c.db.Update(func(tx *bbolt.Tx) error {
 			b := tx.Bucket([]byte(bucketMembers))
 			for id, v := range vals {
