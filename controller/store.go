@@ -215,7 +215,7 @@ const flushChunk = 64
 func (c *Controller) flush() {
 	c.dirtyMu.Lock()
 	ids, gen := c.dirty, c.dirtyGen
-	c.dirty = make(map[string]bool, len(ids))
+	c.dirty = map[string]bool{} // not the size of the last flush: kept while nothing changes
 	c.dirtyMu.Unlock()
 
 	var err, encErr error
