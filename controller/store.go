@@ -225,7 +225,6 @@ func (c *Controller) flush() {
 			clear(vals)
 			return
 		}
-		c.stats.stateWrites.Add(1)
 		err = c.db.Update(func(tx *bbolt.Tx) error {
 			b := tx.Bucket([]byte(bucketMembers))
 			for id, v := range vals {
@@ -241,6 +240,9 @@ func (c *Controller) flush() {
 			}
 			return nil
 		})
+		if err == nil {
+			c.stats.stateWrites.Add(1)
+		}
 		clear(vals)
 	}
 	c.mu.Lock()
