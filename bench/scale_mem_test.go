@@ -72,8 +72,9 @@ var scaleMemMembers = flag.Int("scale.memmembers", 1000, "members of TestScaleMe
 // heap is at most half of that, the rest is the GC's headroom, bbolt's mmap and the runtime.
 // Measured at 1 000 members: ~6.8 KB once the members' records in the controller, the mock, the
 // autoscaler and the load balancer were cut (~7.7 KB at the first sample), ~5.7 KB after, and
-// 6 190–6 280 B before the controller's flusher gathered 10 ms of changes into a transaction,
-// 6 250–6 320 B since (three runs each: bigger transactions, about 60 B a member more).
+// 6 190–6 260 B with the controller's state written as it changed, 6 230–6 320 B since its flusher
+// gathers 10 ms of changes into a transaction (five runs each; bbolt's free list held under 1.2 KB
+// in both).
 const maxHeapPerMember = 6400
 
 // TestScaleMemory is the memory guard of issue 17: the scale harness with -scale.memmembers
