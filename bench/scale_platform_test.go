@@ -34,6 +34,7 @@ func startScalePlatform(t *testing.T, dataDir string, lb bool) (*app.App, contex
 	if lb {
 		opts.LB, opts.LBHost = true, "127.0.0.1"
 	}
+	app.SetDefaultGCPercent() // the collector's setting of strata up, which the figures are of
 	a, err := app.New(opts)
 	if err != nil {
 		t.Fatal(err)

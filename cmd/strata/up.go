@@ -141,6 +141,7 @@ func stopOnSignal(log *slog.Logger) (context.Context, func()) {
 // up runs the platform of cfg until ctx ends, and the demo on it with --demo.
 // A value on reload (SIGHUP) reloads the policy directory.
 func up(ctx context.Context, cfg upConfig, log *slog.Logger, stdout io.Writer, reload <-chan struct{}) error {
+	app.SetDefaultGCPercent()
 	a, err := app.New(cfg.options(log, stdout, reload))
 	if err != nil {
 		return err

@@ -247,7 +247,6 @@ func (r *resources) close() {
 // Options.Reload reloads the policy directory.
 func (a *App) Run(ctx context.Context) error {
 	cfg, log := a.opts, a.opts.Logger
-	setGCPercent()
 	var res resources
 	defer res.close()
 	stopped := ctx

@@ -45,9 +45,10 @@ const (
 // 2.1-2.7 s of CPU a minute once they were (issue 17).
 const DefaultGCPercent = 50
 
-// setGCPercent sets the collector's GOGC to DefaultGCPercent unless the environment sets GOGC
-// (GOGC=100 is Go's default, GOGC=off turns collection off): Run calls it.
-func setGCPercent() {
+// SetDefaultGCPercent sets the collector's GOGC to DefaultGCPercent unless the environment sets
+// GOGC (GOGC=100 is Go's default, GOGC=off turns collection off). It changes the whole process,
+// so the program that runs the platform calls it (strata up, the scale harness), not Run.
+func SetDefaultGCPercent() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(DefaultGCPercent)
 	}

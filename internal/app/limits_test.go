@@ -216,12 +216,12 @@ func TestGCPercent(t *testing.T) {
 		}
 	})
 	os.Unsetenv("GOGC")
-	setGCPercent()
+	SetDefaultGCPercent()
 	if got := debug.SetGCPercent(100); got != DefaultGCPercent {
 		t.Errorf("without GOGC the collector's percent is %d, want %d", got, DefaultGCPercent)
 	}
 	os.Setenv("GOGC", "100")
-	setGCPercent()
+	SetDefaultGCPercent()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC=100 the collector's percent is %d, want the environment's 100", got)
 	}
