@@ -2,13 +2,13 @@ package cep
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/internal/databridge"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // workload is a set of samples like one window of a cluster: health stats of members spread over
@@ -192,9 +192,7 @@ func TestState100kMembers(t *testing.T) {
 // their events, and returns the heap it holds in MiB.
 func load100k(tb testing.TB) (float64, *Engine) {
 	const members, perInstance = 100_000, 100
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	before := testenv.LiveHeap()
 	e := newTestEngine(tb, Options{})
 	func() {
 		samples := workload(members, perInstance)
@@ -212,12 +210,11 @@ func load100k(tb testing.TB) (float64, *Engine) {
 			}
 		}
 	}()
-	runtime.GC()
-	runtime.ReadMemStats(&after)
+	after := testenv.LiveHeap()
 	if n := e.Stats().Members; n != members {
 		tb.Fatalf("members = %d, want %d", n, members)
 	}
-	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (1 << 20), e
+	return float64(after-before) / (1 << 20), e
 }
 
 // TestCanonicalStreams: the stream definitions and event builders of the databridge package (what
