@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -14,6 +15,9 @@ import (
 // progressChunk is how much of a write progressConn hands the socket under one deadline.
 const progressChunk = 256 << 10
 
+// readBuffer is the size of progressConn's read buffer.
+const readBuffer = 32 << 10
+
 // progressConn turns paho's write deadline into a progress deadline. Paho sets the deadline to
 // now + writeTimeout before it writes each packet, so a packet that takes longer than that to go
 // out as a whole fails and the connection is dropped, however steadily it was going: a complete
@@ -21,10 +25,25 @@ const progressChunk = 256 << 10
 // always give, and the connection then drops and sends it again, for ever. progressConn writes in
 // chunks and moves the deadline before each, so a write fails only when the peer took nothing
 // for the timeout.
+//
+// Reads go through a buffer: paho reads a packet's fixed header a byte at a time, which on a
+// bare socket is three read calls for every message (an undeploy of 100 000 members spent 7 s of
+// CPU there, issue 17). Only paho's receiving goroutine reads.
 type progressConn struct {
 	net.Conn
+	r       *bufio.Reader
 	timeout time.Duration
 	armed   atomic.Bool // paho asked for a write deadline
+}
+
+// newProgressConn wraps conn.
+func newProgressConn(conn net.Conn, timeout time.Duration) *progressConn {
+	return &progressConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer), timeout: timeout}
+}
+
+// Read reads from the buffer.
+func (c *progressConn) Read(b []byte) (int, error) {
+	return c.r.Read(b)
 }
 
 // SetWriteDeadline records whether paho wants a deadline; Write sets its own.
@@ -81,6 +100,6 @@ func openConn(timeout time.Duration) mqtt.OpenConnectionFunc {
 		if err != nil {
 			return nil, err
 		}
-		return &progressConn{Conn: conn, timeout: timeout}, nil
+		return newProgressConn(conn, timeout), nil
 	}
 }
