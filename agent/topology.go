@@ -145,6 +145,9 @@ func (a *Agent) onCompleteTopology(ctx context.Context, ev *model.CompleteTopolo
 	}
 	a.mu.Lock()
 	first := !a.topologyReady
+	// The agent adopts the event's topology and updates it with later member events: the bus
+	// shares an event among the subscriptions a message reaches, and only one of the agent's
+	// matches any topic (topology/# or the member events and, as a fallback, the complete one).
 	a.topology, a.topologyReady = ev.Topology, true
 	_, _, self := a.findSelfLocked()
 	// Initialized is the PCA's condition. Starting and Active mean this agent was restarted in a

@@ -115,9 +115,14 @@ type LocalBroker interface {
 // consumers' do not. It must not modify payload, which other consumers' handlers may be reading.
 type Handler func(topic string, payload []byte)
 
+// handle is a subscription's handler as the queues call it: with the message's shared event when
+// the subscription decodes (subscribeEvents), nil for a Handler's.
+type handle func(topic string, payload []byte, shared *decoded)
+
 type subscription struct {
 	filter  string
-	handler Handler
+	handler handle
+	decodes bool   // an event subscription: dispatch gives its deliveries a shared *decoded
 	q       *queue // the consumer's queue the handler runs from
 }
 
@@ -138,8 +143,8 @@ type Stats struct {
 	Superseded   uint64 // PublishLatest messages replaced by a newer one before they were sent
 	Received     uint64 // messages received from the broker
 	DecodeErrors uint64 // events that model.Unmarshal could not decode
-	// SharedDecodes counts the complete topologies a subscription took from another's decoding
-	// (sharedDecode).
+	// SharedDecodes counts the events an event subscription took from another's decoding of the
+	// same message (decoded).
 	SharedDecodes uint64
 	// Queues are the consumers' queues by name (Consumer; "default" for subscriptions made on the
 	// Client itself).
@@ -167,7 +172,6 @@ type Client struct {
 	running atomic.Bool
 	ready   chan struct{} // capacity 1: a message was queued
 	subs    atomic.Pointer[[]subscription]
-	shared  sharedDecode // the last complete topology decoded, for the other subscriptions
 	// topologyAsked is when a follower (FollowTopology) last asked for the complete topology,
 	// in ns since the epoch.
 	topologyAsked atomic.Int64

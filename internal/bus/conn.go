@@ -314,23 +314,28 @@ func (t localToken) Error() error                   { return t.err }
 // Several handlers may share a filter. A message matching several filters reaches each matching
 // handler; a broker may also deliver it once per matching filter.
 func (c *Client) Subscribe(ctx context.Context, filter string, handler Handler) error {
-	return c.addSubscription(ctx, filter, handler, c.consumerQueue(defaultConsumer))
+	return c.subscribeRaw(ctx, filter, handler, c.consumerQueue(defaultConsumer))
+}
+
+// subscribeRaw is Subscribe, with handler called from q.
+func (c *Client) subscribeRaw(ctx context.Context, filter string, handler Handler, q *queue) error {
+	if handler == nil {
+		return fmt.Errorf("subscribe %s: nil handler", filter)
+	}
+	return c.addSubscription(ctx, filter, func(topic string, payload []byte, _ *decoded) { handler(topic, payload) }, false, q)
 }
 
 // addSubscription is Subscribe, with handler called from q.
-func (c *Client) addSubscription(ctx context.Context, filter string, handler Handler, q *queue) error {
+func (c *Client) addSubscription(ctx context.Context, filter string, handler handle, decodes bool, q *queue) error {
 	if err := validFilter(filter); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
-	}
-	if handler == nil {
-		return fmt.Errorf("subscribe %s: nil handler", filter)
 	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return fmt.Errorf("subscribe %s: %w", filter, ErrClosed)
 	}
-	c.subList = append(c.subList, subscription{filter: filter, handler: handler, q: q})
+	c.subList = append(c.subList, subscription{filter: filter, handler: handler, decodes: decodes, q: q})
 	c.subs.Store(new(slices.Clone(c.subList)))
 	pc := c.conn
 	c.mu.Unlock()
@@ -459,9 +464,18 @@ func (c *Client) hasFilterLocked(filter string) bool {
 func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 	topic, payload := m.Topic(), m.Payload()
 	c.received.Add(1)
+	var shared *decoded
 	for _, s := range *c.subs.Load() {
-		if match(s.filter, topic) {
-			s.q.push(delivery{handler: s.handler, topic: topic, payload: payload}, c.stopQueues)
+		if !match(s.filter, topic) {
+			continue
 		}
+		d := delivery{handler: s.handler, topic: topic, payload: payload}
+		if s.decodes {
+			if shared == nil {
+				shared = new(decoded)
+			}
+			d.shared = shared
+		}
+		s.q.push(d, c.stopQueues)
 	}
 }

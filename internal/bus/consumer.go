@@ -29,7 +29,7 @@ func (c *Client) Consumer(name string) *Consumer {
 
 // Subscribe is Client.Subscribe, with handler called from the consumer's queue.
 func (k *Consumer) Subscribe(ctx context.Context, filter string, handler Handler) error {
-	return k.addSubscription(ctx, filter, handler, k.q)
+	return k.subscribeRaw(ctx, filter, handler, k.q)
 }
 
 // SubscribeEvents is Client.SubscribeEvents, with handler called from the consumer's queue.
@@ -91,9 +91,10 @@ func (c *Client) queueStats() map[string]QueueStats {
 
 // delivery is one message for one handler.
 type delivery struct {
-	handler Handler
+	handler handle
 	topic   string
 	payload []byte
+	shared  *decoded // the message's event, for an event subscription
 }
 
 // queue is a consumer's FIFO of deliveries. push is called from the connection's receive
@@ -157,7 +158,7 @@ func (q *queue) run(stop <-chan struct{}) {
 			default:
 			}
 			d := &batch[i]
-			d.handler(d.topic, d.payload)
+			d.handler(d.topic, d.payload, d.shared)
 			*d = delivery{}
 			q.handled.Add(1)
 			if q.depth.Add(-1) < int64(q.limit) && q.waitingForSpace.Load() {

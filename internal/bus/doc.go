@@ -57,9 +57,9 @@
 // model.TopicOf(e) except for health summaries, which go to model.SummaryTopic in the §1.4
 // envelope, where the Stratos CEP puts them.
 // SubscribeEvents decodes each message with model.Unmarshal(topic, body); a message that does not
-// decode is counted in Stats.DecodeErrors and logged once per topic. A complete topology that
-// reaches several subscriptions of a client at once is decoded once, and they share the event
-// (handlers must not modify events; Stats.SharedDecodes).
+// decode is counted in Stats.DecodeErrors and logged once per topic. A message that reaches several
+// event subscriptions of a client is decoded once, by the first to handle it, and they share the
+// event (handlers must not modify events; Stats.SharedDecodes).
 //
 // # Broker
 //

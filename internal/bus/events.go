@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"unsafe"
-	"weak"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -59,51 +57,32 @@ func summaryKey(e model.Event) string {
 
 // EventHandler receives a decoded event: a pointer to the event type, e.g.
 // *model.MemberActivatedEvent or *model.Summary. It runs like a Handler. The event is the
-// handler's to keep but not to modify: a CompleteTopologyEvent is shared by the handlers of one
-// Client that it reaches at once (sharedDecode).
+// handler's to keep but not to modify, nor anything it holds (maps, slices, the topology's
+// pointers): every event subscription of the Client that a message reaches shares one decoded
+// event (decoded).
 type EventHandler func(topic string, e model.Event)
 
-// sharedDecodeMin is the size from which a message may be decoded once for every subscription
-// of the client it reaches.
-const sharedDecodeMin = 256 << 10
-
-// sharedDecode is the last CompleteTopologyEvent a Client decoded, weakly held, with a weak
-// pointer to the bytes it came from. The controller's complete topology (~880 B a member, ~4 KB
-// a member decoded: 400 MB at 100 000 members) reaches the CEP, the autoscaler and the load
-// balancer of `strata up` at the same moment on one connection, and each decoded its own copy
-// (issue 17). Now a subscription whose message is the one decoded last takes that event while
-// another still holds it. Weak pointers keep neither the bytes nor the event alive, and a weak
-// pointer to new bytes never equals one to freed bytes at the same address.
-type sharedDecode struct {
-	mu    sync.Mutex // held while decoding, so that the others wait for the event
-	topic string
-	from  weak.Pointer[byte]
-	ev    weak.Pointer[model.CompleteTopologyEvent]
+// decoded is one message's event, decoded by the first of the client's event subscriptions that
+// handles it and shared with the others, which wait for it. A member event reached four to six
+// consumers of `strata up`, each decoding its own copy (10 decodings a member in an undeploy, 1.2
+// GB of garbage at 100 000 members), and a complete topology three (~400 MB each at 100 000
+// members; issue 17). The deliveries hold it: it is garbage once the last has been handled.
+type decoded struct {
+	once sync.Once
+	e    model.Event
+	err  error
 }
 
-// decode is model.Unmarshal, sharing a large CompleteTopologyEvent (see sharedDecode).
-func (c *Client) decode(topic string, payload []byte) (model.Event, error) {
-	if len(payload) < sharedDecodeMin || topic != completeTopologyTopic {
-		return model.Unmarshal(topic, payload)
-	}
-	s := &c.shared
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	from := weak.Make(unsafe.SliceData(payload))
-	if s.topic == topic && s.from == from {
-		if ev := s.ev.Value(); ev != nil {
-			c.sharedDecodes.Add(1)
-			return ev, nil
-		}
-	}
-	e, err := model.Unmarshal(topic, payload)
-	if ev, ok := e.(*model.CompleteTopologyEvent); ok && err == nil {
-		s.topic, s.from, s.ev = topic, from, weak.Make(ev)
-	}
-	return e, err
+// event returns the message's event, decoding it on the first call; reused reports that an
+// earlier call decoded it.
+func (d *decoded) event(topic string, payload []byte) (e model.Event, reused bool, err error) {
+	reused = true
+	d.once.Do(func() {
+		reused = false
+		d.e, d.err = model.Unmarshal(topic, payload)
+	})
+	return d.e, reused, d.err
 }
-
-var completeTopologyTopic = model.TopicOf(&model.CompleteTopologyEvent{})
 
 // SubscribeEvents subscribes to filter (for example "topology/#") and hands every message that
 // model.Unmarshal decodes to handler. A message that does not decode (an unknown class, bad JSON)
@@ -117,14 +96,17 @@ func (c *Client) subscribeEvents(ctx context.Context, filter string, handler Eve
 	if handler == nil {
 		return fmt.Errorf("subscribe %s: nil handler", filter)
 	}
-	return c.addSubscription(ctx, filter, func(topic string, payload []byte) {
-		e, err := c.decode(topic, payload)
+	return c.addSubscription(ctx, filter, func(topic string, payload []byte, shared *decoded) {
+		e, reused, err := shared.event(topic, payload)
+		if reused {
+			c.sharedDecodes.Add(1)
+		}
 		if err != nil {
 			c.decodeError(topic, err)
 			return
 		}
 		handler(topic, e)
-	}, q)
+	}, true, q)
 }
 
 func (c *Client) decodeError(topic string, err error) {

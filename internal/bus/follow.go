@@ -10,6 +10,8 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
+var completeTopologyTopic = model.TopicOf(&model.CompleteTopologyEvent{})
+
 // DefaultTopologyAsk is how often FollowTopology asks for the complete topology until one comes.
 const DefaultTopologyAsk = 5 * time.Second
 
