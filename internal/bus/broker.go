@@ -261,6 +261,27 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte) error {
 	return nil
 }
 
+// SubscribeLocal subscribes deliver to filter from inside the process (LocalBroker), as mochi's
+// inline client: the subscriptions of one id are one subscriber, which gets a message once.
+// deliver runs in the publisher's goroutine.
+func (b *Broker) SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, fromLocal bool)) error {
+	err := b.srv.Subscribe(filter, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
+		deliver(pk.TopicName, pk.Payload, pk.Origin == mochi.InlineClientId)
+	})
+	if err != nil {
+		return fmt.Errorf("broker: subscribe %s: %w", filter, err)
+	}
+	return nil
+}
+
+// UnsubscribeLocal ends a subscription of SubscribeLocal.
+func (b *Broker) UnsubscribeLocal(id int, filter string) error {
+	if err := b.srv.Unsubscribe(filter, id); err != nil {
+		return fmt.Errorf("broker: unsubscribe %s: %w", filter, err)
+	}
+	return nil
+}
+
 // Stats returns the broker's counters.
 func (b *Broker) Stats() BrokerStats {
 	i := b.srv.Info

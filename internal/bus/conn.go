@@ -127,7 +127,7 @@ func (c *Client) pahoOptions(lost func(error)) *mqtt.ClientOptions {
 	o.SetWriteTimeout(c.writeTimeout)
 	o.SetCustomOpenConnectionFn(openConn(c.writeTimeout))
 	o.SetOrderMatters(true)
-	o.SetDefaultPublishHandler(c.dispatch)
+	o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.dispatch(m.Topic(), m.Payload(), true) })
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost(err) })
 	return o
 }
@@ -135,6 +135,9 @@ func (c *Client) pahoOptions(lost func(error)) *mqtt.ClientOptions {
 // session runs one connection: connect, restore subscriptions, report Connected, send the outbox
 // until the connection drops or ctx ends. connected reports whether it got as far as Connected.
 func (c *Client) session(ctx context.Context) (connected bool, err error) {
+	if c.opts.Local != nil {
+		return true, c.localSession(ctx)
+	}
 	lost := make(chan struct{})
 	var lostErr error
 	var once sync.Once
@@ -187,11 +190,53 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	defer c.setState(Disconnected)
 	c.log.Info("connected", "urls", c.urls)
 
-	err = c.send(ctx, pc, lost)
+	err = c.send(ctx, func(m outMsg) mqtt.Token { return pc.Publish(m.topic, m.qos, false, m.payload) }, lost)
 	if errors.Is(err, errConnLost) {
 		err = fmt.Errorf("%w: %w", err, lostErr)
 	}
 	return true, err
+}
+
+// localSession is session on Options.Local: it subscribes there, reports Connected and sends the
+// outbox until ctx ends, then ends the subscriptions.
+func (c *Client) localSession(ctx context.Context) error {
+	c.setLocal(true)
+	defer c.setLocal(false)
+	c.connects.Add(1)
+	c.setState(Connected)
+	defer c.setState(Disconnected)
+	c.log.Info("connected to the broker in the process")
+	return c.send(ctx, func(m outMsg) mqtt.Token {
+		return localToken{c.opts.Local.PublishLocal(m.topic, m.payload, m.qos)}
+	}, nil)
+}
+
+// setLocal makes (on) or ends every subscription on Options.Local.
+func (c *Client) setLocal(on bool) {
+	c.localMu.Lock()
+	defer c.localMu.Unlock()
+	c.mu.Lock()
+	c.local = on
+	filters := map[string]bool{}
+	for _, s := range c.subList {
+		filters[s.filter] = true
+	}
+	c.mu.Unlock()
+	for _, f := range slices.Sorted(maps.Keys(filters)) {
+		if err := c.localSubscription(f, on); err != nil {
+			c.log.Error("broker refused subscription", "filter", f, "error", err)
+		}
+	}
+}
+
+// localSubscription makes or ends the client's subscription to filter on Options.Local.
+func (c *Client) localSubscription(filter string, on bool) error {
+	if on {
+		return c.opts.Local.SubscribeLocal(c.localID, filter, func(topic string, payload []byte, fromLocal bool) {
+			c.dispatch(topic, payload, !fromLocal)
+		})
+	}
+	return c.opts.Local.UnsubscribeLocal(c.localID, filter)
 }
 
 func (c *Client) setState(s State) {
@@ -205,11 +250,12 @@ func (c *Client) setState(s State) {
 	}
 }
 
-// send hands the outbox to paho in order, urgent messages first (each one at the next hand-over),
-// keeping up to sendWindow messages in flight, and removes a message from the outbox only once
-// paho reports it sent. It returns when the connection drops or a publish fails (the
-// unacknowledged messages stay queued for the next connection) or when ctx ends.
-func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{}) error {
+// send hands the outbox to publish (paho, or Options.Local) in order, urgent messages first (each
+// one at the next hand-over), keeping up to sendWindow messages in flight, and removes a message
+// from the outbox only once its token reports it sent. It returns when the connection drops (lost
+// closes) or a publish fails (the unacknowledged messages stay queued for the next connection) or
+// when ctx ends.
+func (c *Client) send(ctx context.Context, publish func(outMsg) mqtt.Token, lost <-chan struct{}) error {
 	// inflight are the tokens of the messages handed over, in order: urgent[:urgentOut] and
 	// queue[head : head+queueOut], each marked with the FIFO it came from.
 	type handed struct {
@@ -238,13 +284,7 @@ func (c *Client) send(ctx context.Context, pc mqtt.Client, lost <-chan struct{})
 			if m.topic == "" { // nothing waiting (a queued message always has a topic)
 				break
 			}
-			var tok mqtt.Token
-			if urgent && c.opts.Local != nil {
-				tok = localToken{c.opts.Local.PublishLocal(m.topic, m.payload, m.qos)}
-			} else {
-				tok = pc.Publish(m.topic, m.qos, false, m.payload)
-			}
-			inflight = append(inflight, handed{tok, urgent})
+			inflight = append(inflight, handed{publish(m), urgent})
 		}
 		if len(inflight) == 0 {
 			select {
@@ -330,15 +370,29 @@ func (c *Client) addSubscription(ctx context.Context, filter string, handler han
 	if err := validFilter(filter); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
+	c.localMu.Lock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		c.localMu.Unlock()
 		return fmt.Errorf("subscribe %s: %w", filter, ErrClosed)
 	}
 	c.subList = append(c.subList, subscription{filter: filter, handler: handler, decodes: decodes, q: q})
 	c.subs.Store(new(slices.Clone(c.subList)))
-	pc := c.conn
+	pc, local := c.conn, c.local
 	c.mu.Unlock()
+	if local {
+		err := c.localSubscription(filter, true)
+		c.localMu.Unlock()
+		if err != nil {
+			c.mu.Lock()
+			c.dropLocked(filter, nil)
+			c.mu.Unlock()
+			return fmt.Errorf("subscribe %s: %w: %w", filter, ErrSubscribeRejected, err)
+		}
+		return nil
+	}
+	c.localMu.Unlock()
 	if pc == nil {
 		return nil
 	}
@@ -420,9 +474,19 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 // unsubscribe removes the handlers of filter that run from q (every one when q is nil) and tells
 // the broker once no handler of filter is left.
 func (c *Client) unsubscribe(ctx context.Context, filter string, q *queue) error {
+	c.localMu.Lock()
 	c.mu.Lock()
-	others, pc := c.dropLocked(filter, q), c.conn
+	others, pc, local := c.dropLocked(filter, q), c.conn, c.local
 	c.mu.Unlock()
+	if local && !others {
+		err := c.localSubscription(filter, false)
+		c.localMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("unsubscribe %s: %w", filter, err)
+		}
+		return nil
+	}
+	c.localMu.Unlock()
 	if others || pc == nil {
 		return nil
 	}
@@ -459,10 +523,12 @@ func (c *Client) hasFilterLocked(filter string) bool {
 	return slices.ContainsFunc(c.subList, func(s subscription) bool { return s.filter == filter })
 }
 
-// dispatch is paho's default publish handler: it queues a message for every matching handler,
-// on the handler's consumer's queue. Paho calls it in arrival order, one message at a time.
-func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
-	topic, payload := m.Topic(), m.Payload()
+// dispatch queues a message for every matching handler, on the handler's consumer's queue. Paho
+// calls it in arrival order, one message at a time; Options.Local in each publisher's goroutine.
+// A full queue holds it back until there is room when wait is set, and takes the message anyway
+// when not: Options.Local's own publications are handed over by the client's sender, which a
+// consumer publishing into its own full queue would otherwise wait for, for ever.
+func (c *Client) dispatch(topic string, payload []byte, wait bool) {
 	c.received.Add(1)
 	var shared *decoded
 	for _, s := range *c.subs.Load() {
@@ -476,6 +542,6 @@ func (c *Client) dispatch(_ mqtt.Client, m mqtt.Message) {
 			}
 			d.shared = shared
 		}
-		s.q.push(d, c.stopQueues)
+		s.q.push(d, wait, c.stopQueues)
 	}
 }

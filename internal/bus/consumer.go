@@ -44,7 +44,7 @@ func (c *Client) consumerQueue(name string) *queue {
 	if q := c.queues[name]; q != nil {
 		return q
 	}
-	q := &queue{name: name, limit: c.queueLimit, signal: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+	q := &queue{name: name, limit: c.queueLimit, signal: make(chan struct{}, 1)}
 	c.queues[name] = q
 	if c.queuesRunning && !c.closed {
 		c.queueWG.Go(func() { q.run(c.stopQueues) })
@@ -97,40 +97,49 @@ type delivery struct {
 	shared  *decoded // the message's event, for an event subscription
 }
 
-// queue is a consumer's FIFO of deliveries. push is called from the connection's receive
-// goroutine only (paho delivers in order, one message at a time); run drains it.
+// queue is a consumer's FIFO of deliveries. push is called from paho's receive goroutine, or
+// from the goroutines of Options.Local's publishers; run drains it.
 type queue struct {
 	name  string
 	limit int
 
 	mu     sync.Mutex
 	items  []delivery
+	room   chan struct{} // closed when depth falls below limit; nil while nobody waits
 	signal chan struct{} // capacity 1: items were pushed
-	space  chan struct{} // capacity 1: depth fell below limit
 
-	depth           atomic.Int64 // pushed and not yet handled
-	handled, full   atomic.Uint64
-	waitingForSpace atomic.Bool
+	depth         atomic.Int64 // pushed and not yet handled
+	waiting       atomic.Int64 // pushes waiting for room
+	handled, full atomic.Uint64
 }
 
 // push appends d; when limit deliveries are waiting it waits for room (the connection's
-// receiving waits with it, so nothing is dropped) until stop closes.
-func (q *queue) push(d delivery, stop <-chan struct{}) {
+// receiving waits with it, so nothing is dropped) until stop closes, or, without wait, goes over
+// the limit.
+func (q *queue) push(d delivery, wait bool, stop <-chan struct{}) {
+	q.mu.Lock()
 	if q.depth.Load() >= int64(q.limit) {
 		q.full.Add(1)
-		q.waitingForSpace.Store(true)
-		for q.depth.Load() >= int64(q.limit) {
-			select {
-			case <-q.space:
-			case <-stop:
-				q.waitingForSpace.Store(false)
-				return
+		if wait {
+			q.waiting.Add(1) // before depth is read again: run wakes us if it fell meanwhile
+			for q.depth.Load() >= int64(q.limit) {
+				if q.room == nil {
+					q.room = make(chan struct{})
+				}
+				room := q.room
+				q.mu.Unlock()
+				select {
+				case <-room:
+				case <-stop:
+					q.waiting.Add(-1)
+					return
+				}
+				q.mu.Lock()
 			}
+			q.waiting.Add(-1)
 		}
-		q.waitingForSpace.Store(false)
 	}
 	q.depth.Add(1)
-	q.mu.Lock()
 	q.items = append(q.items, d)
 	q.mu.Unlock()
 	select {
@@ -161,11 +170,13 @@ func (q *queue) run(stop <-chan struct{}) {
 			d.handler(d.topic, d.payload, d.shared)
 			*d = delivery{}
 			q.handled.Add(1)
-			if q.depth.Add(-1) < int64(q.limit) && q.waitingForSpace.Load() {
-				select {
-				case q.space <- struct{}{}:
-				default:
+			if q.depth.Add(-1) < int64(q.limit) && q.waiting.Load() > 0 {
+				q.mu.Lock()
+				if q.room != nil {
+					close(q.room)
+					q.room = nil
 				}
+				q.mu.Unlock()
 			}
 		}
 	}

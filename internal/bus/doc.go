@@ -17,7 +17,8 @@
 // delays only itself, not the others nor the connection's acknowledgements (issue 17: with one
 // shared ordered chain, the load balancer's work held a complete-topology request for 43 s).
 // Subscriptions made on the Client itself share the consumer "default". A queue holds up to
-// Options.QueueLimit messages (65536); a full one holds the receiving back rather than drop.
+// Options.QueueLimit messages (65536); a full one holds the receiving back rather than drop
+// (except the client's own messages on a local broker, below).
 // Stats.Queues reports each queue's depth, handled count and how often it was full.
 //
 // Publish appends to the outbox and returns. Run's sender hands up to 128 messages at a time to
@@ -38,6 +39,14 @@
 // room, so a producer of values faster than the broker (the CEP's health summaries, which
 // PublishEvent keys by kind and member) holds one message per value, and nothing is lost but
 // superseded values.
+//
+// Local broker. A client given the broker of its own process (Options.Local: `strata up` and its
+// embedded broker) opens no connection: Run subscribes on the broker as mochi's inline client,
+// reports Connected and hands the outbox to the broker directly, and the broker hands each
+// matching message to dispatch in the publisher's goroutine. Nothing is encoded, copied into a
+// packet, written, read or acknowledged on the way. A message the client published itself goes
+// into a full consumer queue anyway rather than wait: the sender would wait for a handler that
+// may be waiting for room in the outbox (Stats.Queues counts it as full).
 //
 // Connections. Run makes a new paho connection for every attempt (paho's own auto-reconnect and
 // store are off) over a socket it opens itself (netconn.go: paho's proxy settings from the
@@ -89,15 +98,16 @@
 //
 // A Client runs these goroutines: the caller's Run goroutine (connect, resubscribe, the sender,
 // OnState callbacks), paho's goroutines for the current connection, one of which calls dispatch
-// one message at a time in arrival order, and, while Run runs, one goroutine per consumer that
-// calls its handlers. A handler that blocks stalls only its consumer (until its queue is full);
-// Run returns once every running handler has returned. A handler that publishes should pass a
-// ctx with a deadline.
+// one message at a time in arrival order (on a local broker, each publisher's goroutine calls
+// it), and, while Run runs, one goroutine per consumer that calls its handlers. A handler that
+// blocks stalls only its consumer (until its queue is full); Run returns once every running
+// handler has returned. A handler that publishes should pass a ctx with a deadline.
 //
-// Client.mu guards the outbox, the subscription list, the consumers, the current connection and
-// the state. It is never held while calling paho, a Handler or OnState. dispatch reads the
-// subscriptions from an atomic copy and takes only the matching queues' locks (queue.mu, a
-// leaf), each for an append. A Broker runs mochi's goroutines
+// Client.localMu serialises the subscriptions made and ended on a local broker and is taken
+// before Client.mu, which guards the outbox, the subscription list, the consumers, the current
+// connection and the state. Client.mu is never held while calling paho, the local broker, a
+// Handler or OnState. dispatch reads the subscriptions from an atomic copy and takes only the
+// matching queues' locks (queue.mu, a leaf), each for an append. A Broker runs mochi's goroutines
 // plus, per listener, an accept loop and one goroutine per connection (mochi's). The broker's
 // listener.mu guards its set of connections and is never held while calling into mochi; mochi's
 // locks are internal to it.

@@ -1,0 +1,121 @@
+package bus
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestLocalClient: a client given the broker of its process (Options.Local) opens no connection,
+// yet publishes to and receives from the broker's other clients like a connected one: a message
+// matching two of its filters reaches each of their handlers once, its own publications reach
+// its subscriptions, and a subscription it ends gets nothing more (issue 17: the platform spent a
+// third of an undeploy's CPU carrying its messages to itself over loopback).
+func TestLocalClient(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, BrokerOptions{})
+	ctx := ctxT(t)
+	local := runClient(t, Options{URLs: []string{b.URL()}, Local: b})
+	all, allCh := collector(16)
+	one, oneCh := collector(16)
+	if err := local.Consumer("x").Subscribe(ctx, "strata-test/#", all); err != nil {
+		t.Fatal(err)
+	}
+	local.waitFor(t, Connected)
+	if err := local.Consumer("y").Subscribe(ctx, "strata-test/b", one); err != nil { // after Connected
+		t.Fatal(err)
+	}
+	remote := runClient(t, Options{URLs: []string{b.URL()}})
+	heard, heardCh := collector(16)
+	if err := remote.Subscribe(ctx, "strata-test/#", heard); err != nil {
+		t.Fatal(err)
+	}
+	remote.waitFor(t, Connected)
+	if n := b.Stats().ClientsConnected; n != 1 {
+		t.Errorf("%d clients connected to the broker, want the remote one", n)
+	}
+
+	expect := func(name string, ch chan received, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case got := <-ch:
+				if got := got.topic + " " + got.payload; got != w {
+					t.Errorf("%s got %q, want %q", name, got, w)
+				}
+			case <-time.After(wait):
+				t.Fatalf("%s got nothing, want %q", name, w)
+			}
+		}
+		select {
+		case got := <-ch:
+			t.Errorf("%s got %q too", name, got.topic+" "+got.payload)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := remote.Publish(ctx, "strata-test/b", []byte("from remote"), 1); err != nil {
+		t.Fatal(err)
+	}
+	expect("strata-test/#", allCh, "strata-test/b from remote")
+	expect("strata-test/b", oneCh, "strata-test/b from remote")
+	expect("the remote client", heardCh, "strata-test/b from remote")
+	if err := local.Publish(ctx, "strata-test/c", []byte("from local"), 1); err != nil {
+		t.Fatal(err)
+	}
+	expect("strata-test/#", allCh, "strata-test/c from local")
+	expect("the remote client", heardCh, "strata-test/c from local")
+
+	if err := local.Consumer("x").Unsubscribe(ctx, "strata-test/#"); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Publish(ctx, "strata-test/b", []byte("again"), 1); err != nil {
+		t.Fatal(err)
+	}
+	expect("strata-test/b", oneCh, "strata-test/b again")
+	expect("strata-test/# after its unsubscription", allCh)
+	if st := local.Stats(); st.Sent != 1 || st.Received != 3 || st.Connects != 1 {
+		t.Errorf("local client stats %+v, want 1 sent, 3 received, 1 connect", st)
+	}
+}
+
+// TestLocalClientPublishesIntoAFullQueue: a handler that publishes, on a local client, more
+// messages into its own consumer than its queue holds does not wait for itself: the client's
+// sender hands them to the full queue anyway rather than wait for room, which only that handler
+// could make, while the handler waits for the outbox that the sender drains.
+func TestLocalClientPublishesIntoAFullQueue(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, BrokerOptions{})
+	ctx := ctxT(t)
+	c := runClient(t, Options{URLs: []string{b.URL()}, Local: b, QueueLimit: 4, OutboxLimit: 2})
+	const n = 50
+	got := make(chan string, n+1)
+	k := c.Consumer("echo")
+	if err := k.Subscribe(ctx, "strata-test/echo/#", func(topic string, _ []byte) {
+		got <- topic
+		if topic != "strata-test/echo/start" {
+			return
+		}
+		for i := range n {
+			if err := k.Publish(ctx, fmt.Sprint("strata-test/echo/", i), nil, 1); err != nil {
+				t.Errorf("publish %d: %v", i, err)
+				return
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, Connected)
+	if err := c.Publish(ctx, "strata-test/echo/start", nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n + 1 {
+		select {
+		case <-got:
+		case <-time.After(wait):
+			t.Fatalf("%d messages of %d handled: the handler and the sender wait for each other", i, n+1)
+		}
+	}
+	if q := c.Stats().Queues["echo"]; q.Full == 0 {
+		t.Errorf("queue stats %+v: the queue was never full, so the test proves nothing", q)
+	}
+}
