@@ -84,7 +84,7 @@ func (l lossFigures) zero() bool {
 }
 
 func (f scaleFigures) String() string {
-	return fmt.Sprintf("| %d | %.1f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms (a page of 1 000: %d–%d ms) | %.1f s | %s |\nsteady window: %s",
+	return fmt.Sprintf("| %d | %.2f s | %d MB | %.1f s/min | %d KB, answered in %.2f s (%.2f s during deploy) | %d–%d ms (a page of 1 000: %d–%d ms) | %.2f s | %s |\nsteady window: %s",
 		f.Members, f.Deploy.Seconds(), f.PeakRSS>>20, f.SteadyCPU.Seconds(), f.TopologySize>>10, f.TopologyAnswer.Seconds(),
 		f.DuringDeploy.Seconds(), f.RuntimeMin.Milliseconds(), f.RuntimeMax.Milliseconds(), f.PageMin.Milliseconds(),
 		f.PageMax.Milliseconds(), f.Undeploy.Seconds(), f.Loss, f.Steady)
