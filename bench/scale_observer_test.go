@@ -38,13 +38,18 @@ type observer struct {
 // bus client's outbox and consumer queues (depth, times full) at the answer.
 func (o *observer) trace(a *app.App) string {
 	st := a.Bus().Stats()
+	return fmt.Sprintf("request reached the controller after %v; outbox %d, superseded %d; consumer queues: %s",
+		time.Duration(o.reached.Load()), st.Outbox, st.Superseded, queues(st))
+}
+
+// queues is each consumer queue's depth and how often it was full, by name.
+func queues(st bus.Stats) string {
 	var qs []string
 	for name, q := range st.Queues {
 		qs = append(qs, fmt.Sprintf("%s %d/%d full", name, q.Depth, q.Full))
 	}
 	slices.Sort(qs)
-	return fmt.Sprintf("request reached the controller after %v; outbox %d, superseded %d; consumer queues: %s",
-		time.Duration(o.reached.Load()), st.Outbox, st.Superseded, strings.Join(qs, ", "))
+	return strings.Join(qs, ", ")
 }
 
 // lifecycle is what the observer saw of one member.
