@@ -106,11 +106,8 @@ type Options struct {
 }
 
 // LocalBroker is a broker in the client's process; *Broker is one. A client given one
-// (Options.Local) hands it every message and takes its subscriptions' messages from it, in the
-// publisher's goroutine, with no packet encoded, written, read or decoded and no
-// acknowledgement: an undeploy of 100 000 members spent a third of its CPU carrying the
-// platform's messages to itself over a loopback connection (issue 17). Its Run reports Connected
-// at once and never disconnects.
+// (Options.Local) publishes and subscribes through it and opens no connection (the package
+// doc's Local broker).
 type LocalBroker interface {
 	// PublishLocal publishes payload on topic to every subscriber, as a client's publication.
 	PublishLocal(topic string, payload []byte, qos byte) error

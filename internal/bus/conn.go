@@ -370,11 +370,13 @@ func (c *Client) addSubscription(ctx context.Context, filter string, handler han
 	if err := validFilter(filter); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	c.localMu.Lock()
+	if c.opts.Local != nil {
+		c.localMu.Lock()
+		defer c.localMu.Unlock()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		c.localMu.Unlock()
 		return fmt.Errorf("subscribe %s: %w", filter, ErrClosed)
 	}
 	c.subList = append(c.subList, subscription{filter: filter, handler: handler, decodes: decodes, q: q})
@@ -382,9 +384,7 @@ func (c *Client) addSubscription(ctx context.Context, filter string, handler han
 	pc, local := c.conn, c.local
 	c.mu.Unlock()
 	if local {
-		err := c.localSubscription(filter, true)
-		c.localMu.Unlock()
-		if err != nil {
+		if err := c.localSubscription(filter, true); err != nil {
 			c.mu.Lock()
 			c.dropLocked(filter, nil)
 			c.mu.Unlock()
@@ -392,7 +392,6 @@ func (c *Client) addSubscription(ctx context.Context, filter string, handler han
 		}
 		return nil
 	}
-	c.localMu.Unlock()
 	if pc == nil {
 		return nil
 	}
@@ -474,20 +473,22 @@ func (c *Client) Unsubscribe(ctx context.Context, filter string) error {
 // unsubscribe removes the handlers of filter that run from q (every one when q is nil) and tells
 // the broker once no handler of filter is left.
 func (c *Client) unsubscribe(ctx context.Context, filter string, q *queue) error {
-	c.localMu.Lock()
+	if c.opts.Local != nil {
+		c.localMu.Lock()
+		defer c.localMu.Unlock()
+	}
 	c.mu.Lock()
 	others, pc, local := c.dropLocked(filter, q), c.conn, c.local
 	c.mu.Unlock()
-	if local && !others {
-		err := c.localSubscription(filter, false)
-		c.localMu.Unlock()
-		if err != nil {
+	switch {
+	case others:
+		return nil
+	case local:
+		if err := c.localSubscription(filter, false); err != nil {
 			return fmt.Errorf("unsubscribe %s: %w", filter, err)
 		}
 		return nil
-	}
-	c.localMu.Unlock()
-	if others || pc == nil {
+	case pc == nil:
 		return nil
 	}
 	t := pc.Unsubscribe(filter)
