@@ -66,7 +66,7 @@ var (
 	busDepthDesc = prometheus.NewDesc("strata_bus_consumer_queue_depth",
 		"Messages waiting in an in-process consumer's queue of the platform's bus client.", []string{"consumer"}, nil)
 	busFullDesc = prometheus.NewDesc("strata_bus_consumer_queue_full_total",
-		"Times a consumer's queue was full and the bus connection's receiving waited for room.", []string{"consumer"}, nil)
+		"Messages that found a consumer's queue full: a publisher waited for room, or one of the platform's own went over the limit.", []string{"consumer"}, nil)
 	busHandledDesc = prometheus.NewDesc("strata_bus_consumer_messages_total",
 		"Messages an in-process consumer of the platform's bus client has handled.", []string{"consumer"}, nil)
 )

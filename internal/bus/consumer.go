@@ -71,7 +71,9 @@ func (c *Client) startQueues() (stop func()) {
 type QueueStats struct {
 	Depth   int    // messages waiting, including the one being handled
 	Handled uint64 // messages handed to a handler
-	Full    uint64 // times the queue was full and the connection's receiving waited for room
+	// Full counts the messages that found the queue full: the receiving waited for room, or (on a
+	// local broker) one of the client's own messages went over the limit.
+	Full uint64
 }
 
 // queueStats returns every consumer's figures by name.
