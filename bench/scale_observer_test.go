@@ -32,14 +32,16 @@ type observer struct {
 
 	app     *app.App
 	reached atomic.Int64 // the last request reached the controller after this many ns (0: unknown)
+	encoded atomic.Int64 // ns the controller spent encoding complete topologies during the last request
 }
 
-// trace describes the last topology request: when the controller took it, and the platform's
-// bus client's outbox and consumer queues (depth, times full) at the answer.
+// trace describes the last topology request: when the controller took it, how long it spent
+// encoding the answer, and the platform's bus client's outbox and consumer queues (depth, times
+// full) at the answer.
 func (o *observer) trace(a *app.App) string {
 	st := a.Bus().Stats()
-	return fmt.Sprintf("request reached the controller after %v; outbox %d, superseded %d; consumer queues: %s",
-		time.Duration(o.reached.Load()), st.Outbox, st.Superseded, queues(st))
+	return fmt.Sprintf("request reached the controller after %v, which encoded for %v; outbox %d, superseded %d; consumer queues: %s",
+		time.Duration(o.reached.Load()), time.Duration(o.encoded.Load()), st.Outbox, st.Superseded, queues(st))
 }
 
 // queues is each consumer queue's depth and how often it was full, by name.
@@ -158,7 +160,8 @@ func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
 	defer o.mu.Unlock()
 	// Where the time goes: when the controller took the request (its count of complete
 	// topologies grows), measured by polling, next to the answer's arrival.
-	published := o.app.Controller().Stats().TopologyPublished
+	before := o.app.Controller().Stats()
+	published := before.TopologyPublished
 	o.reached.Store(0)
 	start := time.Now()
 	stopWatch := make(chan struct{})
@@ -178,5 +181,7 @@ func (o *observer) askTopology(t *testing.T) (time.Duration, int) {
 			}
 		}
 	}()
-	return o.agent.ask(t)
+	answer, size := o.agent.ask(t)
+	o.encoded.Store(int64(o.app.Controller().Stats().TopologyEncodeTime - before.TopologyEncodeTime))
+	return answer, size
 }

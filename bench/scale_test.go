@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ var (
 	scaleCPU     = flag.String("scale.cpuprofile", "", "write a CPU profile of TestScale's steady window (every member Active) to this file")
 	scaleAllocs  = flag.String("scale.allocprofile", "", "write the allocation profile at the end of TestScale's steady window to this file, and at its start to this file + \".base\" (go tool pprof -base)")
 	scaleHeap    = flag.String("scale.heapprofile", "", "write a heap profile to this file when every member is Active (TestScale), and log the memory figures then")
+	scaleAsks    = flag.Int("scale.asks", 1, "complete topologies TestScale asks for, 2 s apart, once every member is Active; the table has the first, the log every one")
 )
 
 // scaleDefault is TestScale's size in the normal suite: small enough to take seconds.
@@ -233,8 +235,14 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	hwm = append(hwm, phaseHWM(t, "steady"))
 	peaks.in("complete topology")
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
+	t.Logf("every member Active: answered in %v; %s", f.TopologyAnswer, obs.trace(a))
+	for range *scaleAsks - 1 {
+		time.Sleep(2 * time.Second)
+		cycles := gcCycles()
+		answer, _ := obs.askTopology(t)
+		t.Logf("asked again: answered in %v, %d collections meanwhile; %s", answer, gcCycles()-cycles, obs.trace(a))
+	}
 	hwm = append(hwm, phaseHWM(t, "complete topology"))
-	t.Logf("every member Active: %s", obs.trace(a))
 	f.RuntimeMin, f.RuntimeMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime")
 	hwm = append(hwm, phaseHWM(t, "GET runtime"))
 	f.PageMin, f.PageMax = timeGets(t, client, api+"/applications/"+scaleApp+"/runtime?limit=1000")
@@ -458,4 +466,11 @@ func scaleCall(t *testing.T, client *http.Client, method, url, body string) (int
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// gcCycles is how many collections the process has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

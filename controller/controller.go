@@ -160,6 +160,7 @@ type stats struct {
 	adoptTerminated, orphansTerminated, exited atomic.Uint64
 	starts, startFailures, terminations        atomic.Uint64
 	terminationErrors, stateWrites             atomic.Uint64
+	topologyEncodes, topologyEncodeNanos       atomic.Uint64
 }
 
 // Stats are the controller's counters, for metrics.
@@ -168,21 +169,23 @@ type Stats struct {
 	Clusters           int
 	Published          uint64 // events handed to the bus
 	PublishErrors      uint64
-	RecordsDropped     uint64 // lifecycle records the Recorder refused
-	StatusEvents       uint64 // instance and cluster status events handled
-	InvalidTransitions uint64 // status events refused by a lifecycle machine
-	UnknownMembers     uint64 // status events for members the controller does not have
-	TopologyPublished  uint64 // CompleteTopologyEvents
-	TopologySkipped    uint64 // periodic CompleteTopologyEvents not published: nothing new for anyone
-	Adopted            uint64 // members adopted from the drivers after a restart
-	AdoptTerminated    uint64 // members whose instance was gone after a restart
-	OrphansTerminated  uint64 // instances no member owned after a restart
-	Exited             uint64 // instances a driver reported as ended on their own
-	Starts             uint64 // members whose instance a driver started
-	StartFailures      uint64 // StartMember calls that failed (bad request or driver error)
-	Terminations       uint64 // members dropped from the topology (MemberTerminatedEvent)
-	TerminationErrors  uint64 // queued terminations the driver failed
-	StateWrites        uint64 // transactions the flusher wrote members' state in
+	RecordsDropped     uint64        // lifecycle records the Recorder refused
+	StatusEvents       uint64        // instance and cluster status events handled
+	InvalidTransitions uint64        // status events refused by a lifecycle machine
+	UnknownMembers     uint64        // status events for members the controller does not have
+	TopologyPublished  uint64        // CompleteTopologyEvents
+	TopologySkipped    uint64        // periodic CompleteTopologyEvents not published: nothing new for anyone
+	Adopted            uint64        // members adopted from the drivers after a restart
+	AdoptTerminated    uint64        // members whose instance was gone after a restart
+	OrphansTerminated  uint64        // instances no member owned after a restart
+	Exited             uint64        // instances a driver reported as ended on their own
+	Starts             uint64        // members whose instance a driver started
+	StartFailures      uint64        // StartMember calls that failed (bad request or driver error)
+	Terminations       uint64        // members dropped from the topology (MemberTerminatedEvent)
+	TerminationErrors  uint64        // queued terminations the driver failed
+	StateWrites        uint64        // transactions the flusher wrote members' state in
+	TopologyEncodes    uint64        // CompleteTopologyEvents encoded: the others came from the cache
+	TopologyEncodeTime time.Duration // spent encoding them, all together
 }
 
 // New opens the state and returns a controller that is not running yet.
@@ -292,6 +295,8 @@ func (c *Controller) Stats() Stats {
 	s.Terminations = c.stats.terminations.Load()
 	s.TerminationErrors = c.stats.terminationErrors.Load()
 	s.StateWrites = c.stats.stateWrites.Load()
+	s.TopologyEncodes = c.stats.topologyEncodes.Load()
+	s.TopologyEncodeTime = time.Duration(c.stats.topologyEncodeNanos.Load())
 	return s
 }
 

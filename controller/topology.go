@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/strata-paas/strata/internal/model"
 )
@@ -130,9 +131,14 @@ func (c *Controller) publishTopologyItem(ctx context.Context, t *topologyItem, u
 // topologyBody returns t's encoding, encoding and caching it when t holds parts.
 func (c *Controller) topologyBody(t *topologyItem) ([]byte, error) {
 	if t.body == nil {
+		start := time.Now() // the real time it took, whatever the controller's clock
 		body, err := c.encodeTopology(t.parts)
 		if err != nil {
 			return nil, fmt.Errorf("publish complete topology: %w", err)
+		}
+		if t.topic == "" {
+			c.stats.topologyEncodes.Add(1)
+			c.stats.topologyEncodeNanos.Add(uint64(time.Since(start)))
 		}
 		t.body, t.parts = body, nil
 		if t.topic == "" && t.version == c.topoVersion.Load() { // a change since makes it stale

@@ -86,6 +86,10 @@ func TestCompleteTopologyEncodedOncePerChange(t *testing.T) {
 	if b.events != 0 || b.raw != 12 {
 		t.Errorf("published %d events and %d encoded messages, want 0 and 12", b.events, b.raw)
 	}
+	if st := c.Stats(); st.TopologyEncodes != 1 || st.TopologyEncodeTime <= 0 {
+		t.Errorf("12 complete topologies of an unchanged topology counted %d encodings taking %v, want 1 taking some time",
+			st.TopologyEncodes, st.TopologyEncodeTime)
+	}
 
 	c.mu.Lock()
 	c.clusters["c1"].Cluster.MemberMap["m-000000"].PushStatus(model.MemberInMaintenance)
@@ -105,6 +109,9 @@ func TestCompleteTopologyEncodedOncePerChange(t *testing.T) {
 	}
 	if st := got.(*model.CompleteTopologyEvent).Topology.ServiceMap["php"].ClusterIDClusterMap["c1"].MemberMap["m-000000"].Status(); st != model.MemberInMaintenance {
 		t.Errorf("after a change the complete topology has the member %s, want %s", st, model.MemberInMaintenance)
+	}
+	if n := c.Stats().TopologyEncodes; n != 2 {
+		t.Errorf("after a change %d complete topologies were encoded, want 2", n)
 	}
 }
 
