@@ -13,10 +13,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // DefaultBrokerAddr is where `strata up` listens when no address is given.
@@ -96,6 +99,9 @@ type Broker struct {
 	subs      *subscriptionHook
 	running   atomic.Bool
 	closeOnce atomic.Bool
+	// events holds the event of each PublishLocal call in progress, by its payload's first byte,
+	// for the SubscribeLocal deliveries the call makes.
+	events sync.Map
 }
 
 // NewBroker validates the options and binds every listener. Run serves them; if Run is never
@@ -253,8 +259,15 @@ func (b *Broker) Subscribed(topic string) bool {
 // connection: the payload is not copied into a client's packet and read back by the broker. A
 // complete topology of 100 000 members is 94 MB; over the connection those two copies were live
 // with it while it went out (issue 17). At qos 1 or 2 the subscribers get it at their qos; it
-// needs no acknowledgement, being handed over when PublishLocal returns.
-func (b *Broker) PublishLocal(topic string, payload []byte, qos byte) error {
+// needs no acknowledgement, being handed over when PublishLocal returns. ev, when not nil, is the
+// event payload encodes, which the SubscribeLocal deliveries get with it: mochi delivers to them
+// during the call, with the payload it was given.
+func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.Event) error {
+	if ev != nil && len(payload) > 0 {
+		key := unsafe.SliceData(payload)
+		b.events.Store(key, ev)
+		defer b.events.Delete(key)
+	}
 	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
 		return fmt.Errorf("broker: publish %s: %w", topic, err)
 	}
@@ -264,9 +277,16 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte) error {
 // SubscribeLocal subscribes deliver to filter from inside the process (LocalBroker), as mochi's
 // inline client: the subscriptions of one id are one subscriber, which gets a message once.
 // deliver runs in the publisher's goroutine.
-func (b *Broker) SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, fromLocal bool)) error {
+func (b *Broker) SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, ev model.Event, fromLocal bool)) error {
 	err := b.srv.Subscribe(filter, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
-		deliver(pk.TopicName, pk.Payload, pk.Origin == mochi.InlineClientId)
+		local := pk.Origin == mochi.InlineClientId
+		var ev model.Event
+		if local && len(pk.Payload) > 0 {
+			if v, ok := b.events.Load(unsafe.SliceData(pk.Payload)); ok {
+				ev = v.(model.Event)
+			}
+		}
+		deliver(pk.TopicName, pk.Payload, ev, local)
 	})
 	if err != nil {
 		return fmt.Errorf("broker: subscribe %s: %w", filter, err)

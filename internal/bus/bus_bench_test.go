@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 func BenchmarkMatch(b *testing.B) {
@@ -79,4 +82,62 @@ func BenchmarkPublishFlush(b *testing.B) {
 	if err := pub.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkLocalEvents publishes member events from one client on the broker of its process to
+// the event subscriptions of another (the platform's consumers in `strata up`), waiting until
+// every event has been handled: what an event costs the process end to end.
+func BenchmarkLocalEvents(b *testing.B) {
+	br := runBroker(b, BrokerOptions{})
+	ctx := context.Background()
+	var got atomic.Int64
+	arrived := make(chan struct{}, 1)
+	sub := runClient(b, Options{URLs: []string{br.URL()}, Local: br})
+	topic := model.TopicOf(&model.MemberTerminatedEvent{})
+	for range 3 { // three consumers, as the controller, the autoscaler and the load balancer
+		if err := sub.SubscribeEvents(ctx, topic, func(string, model.Event) {
+			got.Add(1)
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pub := runClient(b, Options{URLs: []string{br.URL()}, Local: br})
+	sub.waitFor(b, Connected)
+	pub.waitFor(b, Connected)
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	n := int64(0)
+	for b.Loop() {
+		e := &model.MemberTerminatedEvent{ServiceName: "php", ClusterID: "app.my-php.php.domain",
+			ClusterInstanceID: "app-1", MemberID: fmt.Sprintf("app.my-php.php.domain%036d", n),
+			NetworkPartitionID: "network-partition-1", PartitionID: "partition-1",
+			Properties: model.Properties{"MIN_COUNT": "1"}, GroupID: "g1"}
+		if err := pub.PublishEvent(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	timeout := time.After(wait)
+	for got.Load() < 3*n {
+		select {
+		case <-arrived:
+		case <-timeout:
+			b.Fatalf("%d of %d handled", got.Load(), 3*n)
+		}
+	}
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(n), "cpu-ns/op")
+}
+
+// processCPU is the CPU time the process has used, user and system, in ns: what a benchmark
+// whose work runs on several goroutines costs, where sec/op is only its wall time.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

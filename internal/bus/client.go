@@ -15,6 +15,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // Errors returned by the client. Compare with errors.Is.
@@ -109,11 +111,13 @@ type Options struct {
 // (Options.Local) publishes and subscribes through it and opens no connection (the package
 // doc's Local broker).
 type LocalBroker interface {
-	// PublishLocal publishes payload on topic to every subscriber, as a client's publication.
-	PublishLocal(topic string, payload []byte, qos byte) error
+	// PublishLocal publishes payload on topic to every subscriber, as a client's publication;
+	// ev, when not nil, is the event payload encodes, handed to the SubscribeLocal deliveries.
+	PublishLocal(topic string, payload []byte, qos byte, ev model.Event) error
 	// SubscribeLocal hands deliver the messages on the topics matching filter, once a message
-	// however many of id's filters it matches. fromLocal reports a message of PublishLocal.
-	SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, fromLocal bool)) error
+	// however many of id's filters it matches. fromLocal reports a message of PublishLocal, ev the
+	// event it was given.
+	SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, ev model.Event, fromLocal bool)) error
 	// UnsubscribeLocal ends id's subscription to filter.
 	UnsubscribeLocal(id int, filter string) error
 }
@@ -141,7 +145,8 @@ type outMsg struct {
 	topic   string
 	payload []byte
 	qos     byte
-	key     string // PublishLatest's key; empty for the others
+	key     string      // PublishLatest's key; empty for the others
+	ev      model.Event // PublishEvent's event, with Options.Local (localEvent)
 }
 
 // Stats are the client's counters, for metrics. State and Outbox are gauges; the rest only grow.
@@ -154,8 +159,8 @@ type Stats struct {
 	Superseded   uint64 // PublishLatest messages replaced by a newer one before they were sent
 	Received     uint64 // messages received from the broker
 	DecodeErrors uint64 // events that model.Unmarshal could not decode
-	// SharedDecodes counts the events an event subscription took from another's decoding of the
-	// same message (decoded).
+	// SharedDecodes counts the events an event subscription took without decoding them: from
+	// another's decoding of the same message, or the publisher's own event (decoded).
 	SharedDecodes uint64
 	// Queues are the consumers' queues by name (Consumer; "default" for subscriptions made on the
 	// Client itself).

@@ -12,6 +12,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // errConnLost ends a session whose connection dropped.
@@ -127,7 +129,7 @@ func (c *Client) pahoOptions(lost func(error)) *mqtt.ClientOptions {
 	o.SetWriteTimeout(c.writeTimeout)
 	o.SetCustomOpenConnectionFn(openConn(c.writeTimeout))
 	o.SetOrderMatters(true)
-	o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.dispatch(m.Topic(), m.Payload(), true) })
+	o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.dispatch(m.Topic(), m.Payload(), nil, true) })
 	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost(err) })
 	return o
 }
@@ -207,7 +209,7 @@ func (c *Client) localSession(ctx context.Context) error {
 	defer c.setState(Disconnected)
 	c.log.Info("connected to the broker in the process")
 	return c.send(ctx, func(m outMsg) mqtt.Token {
-		return localToken{c.opts.Local.PublishLocal(m.topic, m.payload, m.qos)}
+		return localToken{c.opts.Local.PublishLocal(m.topic, m.payload, m.qos, m.ev)}
 	}, nil)
 }
 
@@ -232,8 +234,8 @@ func (c *Client) setLocal(on bool) {
 // localSubscription makes or ends the client's subscription to filter on Options.Local.
 func (c *Client) localSubscription(filter string, on bool) error {
 	if on {
-		return c.opts.Local.SubscribeLocal(c.localID, filter, func(topic string, payload []byte, fromLocal bool) {
-			c.dispatch(topic, payload, !fromLocal)
+		return c.opts.Local.SubscribeLocal(c.localID, filter, func(topic string, payload []byte, ev model.Event, fromLocal bool) {
+			c.dispatch(topic, payload, ev, !fromLocal)
 		})
 	}
 	return c.opts.Local.UnsubscribeLocal(c.localID, filter)
@@ -528,10 +530,14 @@ func (c *Client) hasFilterLocked(filter string) bool {
 // calls it in arrival order, one message at a time; Options.Local in each publisher's goroutine.
 // A full queue holds it back until there is room when wait is set, and takes the message anyway
 // when not: Options.Local's own publications are handed over by the client's sender, which a
-// consumer publishing into its own full queue would otherwise wait for, for ever.
-func (c *Client) dispatch(topic string, payload []byte, wait bool) {
+// consumer publishing into its own full queue would otherwise wait for, for ever. ev, when not
+// nil, is the message's event as its publisher in the process made it: nobody decodes it.
+func (c *Client) dispatch(topic string, payload []byte, ev model.Event, wait bool) {
 	c.received.Add(1)
 	var shared *decoded
+	if ev != nil {
+		shared = known(ev)
+	}
 	for _, s := range *c.subs.Load() {
 		if !match(s.filter, topic) {
 			continue

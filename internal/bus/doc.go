@@ -70,7 +70,9 @@
 // SubscribeEvents decodes each message with model.Unmarshal(topic, body); a message that does not
 // decode is counted in Stats.DecodeErrors and logged once per topic. A message that reaches several
 // event subscriptions of a client is decoded once, by the first to handle it, and they share the
-// event (handlers must not modify events; Stats.SharedDecodes).
+// event (handlers must not modify events; Stats.SharedDecodes). An event that a client on the
+// broker of its process (Options.Local) publishes as a pointer reaches that process's
+// subscriptions as it is, not decoded at all; its publisher must not modify it afterwards.
 //
 // # Broker
 //
