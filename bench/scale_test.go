@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -313,22 +312,14 @@ func measureSteady(t *testing.T, a *app.App, steady time.Duration) (time.Duratio
 		writeAllocs(t, *scaleAllocs+".base")
 		defer writeAllocs(t, *scaleAllocs)
 	}
-	var before, after syscall.Rusage
 	var mBefore, mAfter runtime.MemStats
 	runtime.ReadMemStats(&mBefore)
 	sBefore, cBefore, tBefore := a.Mock().Stats(), a.CEP().Stats(), a.Controller().Stats()
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
+	cpu0, start := testenv.CPUTime(), time.Now()
 	time.Sleep(steady) // a measuring window, not a synchronisation
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
-		t.Fatal(err)
-	}
-	elapsed := time.Since(start)
+	cpu, elapsed := testenv.CPUTime()-cpu0, time.Since(start)
 	sAfter, cAfter, tAfter := a.Mock().Stats(), a.CEP().Stats(), a.Controller().Stats()
 	runtime.ReadMemStats(&mAfter)
-	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	return time.Duration(float64(cpu) * float64(time.Minute) / float64(elapsed)), steadyWork{
 		Window:    elapsed,
 		Samples:   sAfter.Samples - sBefore.Samples,

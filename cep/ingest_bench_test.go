@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // BenchmarkIngest measures the §3.2 plan set per event: partitioning by member, key(ci) and
@@ -42,7 +44,7 @@ func BenchmarkIngest(b *testing.B) {
 				i, n := 0, 0
 				runtime.GC() // the set-up's garbage is not the loop's cost
 				b.ReportAllocs()
-				start, cpu0 := time.Now(), cpuTime()
+				start, cpu0 := time.Now(), testenv.CPUTime()
 				for b.Loop() {
 					e.Ingest(samples[i])
 					if i++; i == len(samples) {
@@ -83,7 +85,7 @@ func BenchmarkHandleEvents(b *testing.B) {
 			i, n := 0, 0
 			runtime.GC()
 			b.ReportAllocs()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), testenv.CPUTime()
 			for b.Loop() {
 				if i+size > len(evs) {
 					i = 0
@@ -114,7 +116,7 @@ func BenchmarkState100kMembers(b *testing.B) {
 // reportRate reports events per wall-clock second and per CPU-second of the process (GC included).
 func reportRate(b *testing.B, n int, start time.Time, cpu0 time.Duration) {
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
-	if cpu := cpuTime() - cpu0; cpu > 0 {
+	if cpu := testenv.CPUTime() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(n)/cpu.Seconds(), "events/cpu-s")
 	}
 }

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/history"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 	"github.com/strata-paas/strata/manager"
 )
 
@@ -101,22 +101,13 @@ func BenchmarkPages(b *testing.B) {
 				b.Fatalf("GET %s = %d, want 200 with %q:\n%.2000s", p.path, rec.Code, p.want, rec.Body.String())
 			}
 			b.ReportAllocs()
-			cpu := cpuTime()
+			cpu := testenv.CPUTime()
 			for b.Loop() {
 				get()
 			}
 			// On a shared machine the wall time (ns/op) includes waiting for a core; the
 			// process's CPU time per page is the server's own cost.
-			b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/page")
+			b.ReportMetric(float64((testenv.CPUTime()-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/page")
 		})
 	}
-}
-
-// cpuTime is the CPU time the process has used (user and system).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -3,12 +3,12 @@ package mock
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/cep"
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // BenchmarkMockHealth measures one health tick of n simulated instances (every instance due, two
@@ -54,7 +54,7 @@ func BenchmarkMockHealth(b *testing.B) {
 				now := clock.Now()
 				d.publishDue(ctx, now) // warm up: connect, define the stream, size the buffer
 				b.ReportAllocs()
-				cpu0 := cpuTime()
+				cpu0 := testenv.CPUTime()
 				start := time.Now()
 				ticks := 0
 				for b.Loop() {
@@ -63,7 +63,7 @@ func BenchmarkMockHealth(b *testing.B) {
 					ticks++
 				}
 				wall := time.Since(start)
-				cpu := cpuTime() - cpu0
+				cpu := testenv.CPUTime() - cpu0
 				if s := d.Stats(); s.PublishErrors != 0 {
 					b.Fatalf("publish errors: %+v", s)
 				}
@@ -74,14 +74,6 @@ func BenchmarkMockHealth(b *testing.B) {
 			})
 		}
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkMockTickNoneDue is a health tick (or a new instance's kick) of n instances of which

@@ -5,11 +5,11 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 func BenchmarkMatch(b *testing.B) {
@@ -26,17 +26,10 @@ func BenchmarkRoundTrip(b *testing.B) {
 	for _, qos := range []byte{0, 1} {
 		b.Run(fmt.Sprintf("qos%d", qos), func(b *testing.B) {
 			br := runBroker(b, BrokerOptions{})
-			var got atomic.Int64
-			arrived := make(chan struct{}, 1)
+			got := newArrivals()
 			sub := runClient(b, Options{URLs: []string{br.URL()}})
 			ctx := context.Background()
-			if err := sub.Subscribe(ctx, "bench/#", func(string, []byte) {
-				got.Add(1)
-				select {
-				case arrived <- struct{}{}:
-				default:
-				}
-			}); err != nil {
+			if err := sub.Subscribe(ctx, "bench/#", func(string, []byte) { got.add() }); err != nil {
 				b.Fatal(err)
 			}
 			sub.waitFor(b, Connected)
@@ -52,14 +45,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 				n++
 			}
-			timeout := time.After(wait)
-			for got.Load() < n {
-				select {
-				case <-arrived:
-				case <-timeout:
-					b.Fatalf("%d of %d arrived", got.Load(), n)
-				}
-			}
+			got.await(b, n)
 		})
 	}
 }
@@ -90,18 +76,11 @@ func BenchmarkPublishFlush(b *testing.B) {
 func BenchmarkLocalEvents(b *testing.B) {
 	br := runBroker(b, BrokerOptions{})
 	ctx := context.Background()
-	var got atomic.Int64
-	arrived := make(chan struct{}, 1)
+	got := newArrivals()
 	sub := runClient(b, Options{URLs: []string{br.URL()}, Local: br})
 	topic := model.TopicOf(&model.MemberTerminatedEvent{})
 	for range 3 { // three consumers, as the controller, the autoscaler and the load balancer
-		if err := sub.SubscribeEvents(ctx, topic, func(string, model.Event) {
-			got.Add(1)
-			select {
-			case arrived <- struct{}{}:
-			default:
-			}
-		}); err != nil {
+		if err := sub.SubscribeEvents(ctx, topic, func(string, model.Event) { got.add() }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -109,7 +88,7 @@ func BenchmarkLocalEvents(b *testing.B) {
 	sub.waitFor(b, Connected)
 	pub.waitFor(b, Connected)
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu0 := testenv.CPUTime()
 	n := int64(0)
 	for b.Loop() {
 		e := &model.MemberTerminatedEvent{ServiceName: "php", ClusterID: "app.my-php.php.domain",
@@ -121,23 +100,34 @@ func BenchmarkLocalEvents(b *testing.B) {
 		}
 		n++
 	}
-	timeout := time.After(wait)
-	for got.Load() < 3*n {
-		select {
-		case <-arrived:
-		case <-timeout:
-			b.Fatalf("%d of %d handled", got.Load(), 3*n)
-		}
-	}
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(n), "cpu-ns/op")
+	got.await(b, 3*n)
+	b.ReportMetric(float64(testenv.CPUTime()-cpu0)/float64(n), "cpu-ns/op")
 }
 
-// processCPU is the CPU time the process has used, user and system, in ns: what a benchmark
-// whose work runs on several goroutines costs, where sec/op is only its wall time.
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+// arrivals counts the messages a benchmark's handlers took, for it to wait for all of them.
+type arrivals struct {
+	n       atomic.Int64
+	arrived chan struct{} // capacity 1: n grew
+}
+
+func newArrivals() *arrivals { return &arrivals{arrived: make(chan struct{}, 1)} }
+
+func (a *arrivals) add() {
+	a.n.Add(1)
+	select {
+	case a.arrived <- struct{}{}:
+	default:
 	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// await waits until n messages have arrived, failing b after the package's wait.
+func (a *arrivals) await(b *testing.B, n int64) {
+	timeout := time.After(wait)
+	for a.n.Load() < n {
+		select {
+		case <-a.arrived:
+		case <-timeout:
+			b.Fatalf("%d of %d arrived", a.n.Load(), n)
+		}
+	}
 }
