@@ -149,11 +149,36 @@ func (p *proc) waitHTTP(t *testing.T, url string) {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			t.Fatalf("strata exited before serving %s: %v\n%s", url, err, p.out.String())
+			t.Fatalf("strata exited before serving %s: %v\n%s%s", url, err, p.out.String(), portHolders(p.out.String()))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	t.Fatalf("%s did not answer within 30 s", url)
+}
+
+// portInUse finds the port of a listener that could not bind in strata's output.
+var portInUse = regexp.MustCompile(`127\.0\.0\.1:(\d+): address already in use`)
+
+// portHolders describes the sockets on the port strata could not bind, when its output says
+// so: FreePort's ports are free when handed out and locked against other test binaries, yet CI
+// once saw one taken (TestUpAnswersCompleteTopologyRequest, 2026-12-07), by something unknown.
+func portHolders(out string) string {
+	m := portInUse.FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	ss, err := exec.Command("ss", "-tanp").Output()
+	if err != nil {
+		return fmt.Sprintf("(ss -tanp: %v)\n", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "sockets on port %s (ss -tanp):\n", m[1])
+	for _, l := range strings.Split(string(ss), "\n") {
+		if strings.Contains(l, ":"+m[1]+" ") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
 
 // exitCode waits for the process to end and returns its exit status.
