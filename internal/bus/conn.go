@@ -535,9 +535,6 @@ func (c *Client) hasFilterLocked(filter string) bool {
 func (c *Client) dispatch(topic string, payload []byte, ev model.Event, wait bool) {
 	c.received.Add(1)
 	var shared *decoded
-	if ev != nil {
-		shared = known(ev)
-	}
 	for _, s := range *c.subs.Load() {
 		if !match(s.filter, topic) {
 			continue
@@ -545,7 +542,7 @@ func (c *Client) dispatch(topic string, payload []byte, ev model.Event, wait boo
 		d := delivery{handler: s.handler, topic: topic, payload: payload}
 		if s.decodes {
 			if shared == nil {
-				shared = new(decoded)
+				shared = newDecoded(ev)
 			}
 			d.shared = shared
 		}

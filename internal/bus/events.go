@@ -78,26 +78,31 @@ func summaryKey(e model.Event) string {
 type EventHandler func(topic string, e model.Event)
 
 // decoded is one message's event, decoded by the first of the client's event subscriptions that
-// handles it and shared with the others, which wait for it, or its publisher's own (known). A member event reached four to six
-// consumers of `strata up`, each decoding its own copy (10 decodings a member in an undeploy, 1.2
-// GB of garbage at 100 000 members), and a complete topology three (~400 MB each at 100 000
-// members; issue 17). The deliveries hold it: it is garbage once the last has been handled.
+// handles it and shared with the others, which wait for it, or its publisher's own (newDecoded).
+// A member event reached four to six consumers of `strata up`, each decoding its own copy (10
+// decodings a member in an undeploy, 1.2 GB of garbage at 100 000 members), and a complete
+// topology three (~400 MB each at 100 000 members; issue 17). The deliveries hold it: it is
+// garbage once the last has been handled.
 type decoded struct {
 	once sync.Once
 	e    model.Event
 	err  error
 }
 
-// known is the decoded event of a message whose publisher in the process handed over e: in an
-// undeploy of 100 000 members `strata up` decoded 500 000 events it had just encoded (issue 17).
-func known(e model.Event) *decoded {
-	d := &decoded{e: e}
-	d.once.Do(func() {})
+// newDecoded is a message's decoded event, to be decoded or, when its publisher in the process
+// handed it over (e not nil), e itself: in an undeploy of 100 000 members `strata up` decoded
+// 500 000 events it had just encoded (issue 17).
+func newDecoded(e model.Event) *decoded {
+	d := new(decoded)
+	if e != nil {
+		d.e = e
+		d.once.Do(func() {})
+	}
 	return d
 }
 
-// event returns the message's event, decoding it on the first call; reused reports that it was
-// known or an earlier call decoded it.
+// event returns the message's event, decoding it on the first call; reused reports that its
+// publisher handed it over or an earlier call decoded it.
 func (d *decoded) event(topic string, payload []byte) (e model.Event, reused bool, err error) {
 	reused = true
 	d.once.Do(func() {
