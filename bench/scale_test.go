@@ -236,7 +236,7 @@ func runScale(t *testing.T, n int, steady time.Duration, atPeak func(idle bool))
 	f.TopologyAnswer, f.TopologySize = obs.askTopology(t)
 	t.Logf("every member Active: answered in %v; %s", f.TopologyAnswer, obs.trace(a))
 	for range *scaleAsks - 1 {
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // spacing between asks, as agents' requests come; not a synchronisation
 		cycles := gcCycles()
 		answer, _ := obs.askTopology(t)
 		t.Logf("asked again: answered in %v, %d collections meanwhile; %s", answer, gcCycles()-cycles, obs.trace(a))

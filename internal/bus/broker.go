@@ -99,7 +99,8 @@ type Broker struct {
 	subs      *subscriptionHook
 	running   atomic.Bool
 	closeOnce atomic.Bool
-	// events holds the event of each PublishLocal call in progress, by its payload's first byte,
+	// events holds the event of each PublishLocal call in progress, keyed by the address of its
+	// payload's first byte (mochi hands the inline subscribers that same slice during the call),
 	// for the SubscribeLocal deliveries the call makes.
 	events sync.Map
 }
