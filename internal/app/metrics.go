@@ -14,8 +14,10 @@ func brokerMetrics(b *bus.Broker) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_broker_clients_connected", Help: "MQTT clients connected to the embedded broker."},
 			func() float64 { return float64(b.Stats().ClientsConnected) }),
-		counter("strata_broker_messages_received_total", "PUBLISH packets the embedded broker received.",
+		counter("strata_broker_messages_received_total", "PUBLISH packets the embedded broker received from clients, and the platform's own publications some client subscribed to.",
 			func(s bus.BrokerStats) int64 { return s.MessagesReceived }),
+		counter("strata_broker_messages_local_total", "The platform's own publications no MQTT client subscribed to, handed to its components without the broker.",
+			func(s bus.BrokerStats) int64 { return s.LocalOnly }),
 		counter("strata_broker_messages_sent_total", "PUBLISH packets the embedded broker sent.",
 			func(s bus.BrokerStats) int64 { return s.MessagesSent }),
 		counter("strata_broker_messages_dropped_total", "Messages dropped because a subscriber's buffer was full.",

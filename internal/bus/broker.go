@@ -13,13 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // DefaultBrokerAddr is where `strata up` listens when no address is given.
@@ -77,7 +74,8 @@ type BrokerOptions struct {
 // BrokerStats are the embedded broker's counters, for metrics.
 type BrokerStats struct {
 	ClientsConnected int64
-	MessagesReceived int64 // PUBLISH packets received from clients
+	MessagesReceived int64 // PUBLISH packets received from clients, and local publications some client subscribed to
+	LocalOnly        int64 // local publications (PublishLocal) no client subscribed to: the process's alone
 	MessagesSent     int64 // PUBLISH packets sent to clients
 	MessagesDropped  int64 // messages dropped because a subscriber's buffer was full
 	InflightDropped  int64 // QoS 1/2 messages dropped because a subscriber's inflight quota was full
@@ -99,10 +97,7 @@ type Broker struct {
 	subs      *subscriptionHook
 	running   atomic.Bool
 	closeOnce atomic.Bool
-	// events holds the event of each PublishLocal call in progress, keyed by the address of its
-	// payload's first byte (mochi hands the inline subscribers that same slice during the call),
-	// for the SubscribeLocal deliveries the call makes.
-	events sync.Map
+	local     localBroker // SubscribeLocal and PublishLocal (local.go)
 }
 
 // NewBroker validates the options and binds every listener. Run serves them; if Run is never
@@ -188,6 +183,10 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		b.Close()
 		return nil, fmt.Errorf("broker: add subscription hook: %w", err)
 	}
+	if err := b.fromClients(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("broker: subscribe to the clients' publications: %w", err)
+	}
 	for i, ln := range b.lns {
 		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, limits: limits, conns: map[net.Conn]struct{}{}, ended: b.auth.forget}
 		if err := b.srv.AddListener(l); err != nil {
@@ -247,60 +246,11 @@ func (b *Broker) Close() {
 }
 
 // Subscribed reports whether a message published on topic now would reach anyone: a
-// subscription of a connected client, or of a persistent session that keeps it while away. A
-// publisher of many messages that nobody may want (the CEP's health summaries) asks it before
-// it encodes and sends them; the broker would drop them unread.
+// subscription in the process, of a connected client, or of a persistent session that keeps it
+// while away. A publisher of many messages that nobody may want (the CEP's health summaries)
+// asks it before it encodes and sends them; the broker would drop them unread.
 func (b *Broker) Subscribed(topic string) bool {
-	s := b.srv.Topics.Subscribers(topic)
-	return len(s.Subscriptions) > 0 || len(s.Shared) > 0 || len(s.InlineSubscriptions) > 0
-}
-
-// PublishLocal publishes payload on topic from inside the process, to every subscriber as a
-// client's publication would reach them (the hooks decide it as the platform's own), without a
-// connection: the payload is not copied into a client's packet and read back by the broker. A
-// complete topology of 100 000 members is 94 MB; over the connection those two copies were live
-// with it while it went out (issue 17). At qos 1 or 2 the subscribers get it at their qos; it
-// needs no acknowledgement, being handed over when PublishLocal returns. ev, when not nil, is the
-// event payload encodes, which the SubscribeLocal deliveries get with it: mochi delivers to them
-// during the call, with the payload it was given.
-func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.Event) error {
-	if ev != nil && len(payload) > 0 {
-		key := unsafe.SliceData(payload)
-		b.events.Store(key, ev)
-		defer b.events.Delete(key)
-	}
-	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
-		return fmt.Errorf("broker: publish %s: %w", topic, err)
-	}
-	return nil
-}
-
-// SubscribeLocal subscribes deliver to filter from inside the process (LocalBroker), as mochi's
-// inline client: the subscriptions of one id are one subscriber, which gets a message once.
-// deliver runs in the publisher's goroutine.
-func (b *Broker) SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, ev model.Event, fromLocal bool)) error {
-	err := b.srv.Subscribe(filter, id, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
-		local := pk.Origin == mochi.InlineClientId
-		var ev model.Event
-		if local && len(pk.Payload) > 0 {
-			if v, ok := b.events.Load(unsafe.SliceData(pk.Payload)); ok {
-				ev = v.(model.Event)
-			}
-		}
-		deliver(pk.TopicName, pk.Payload, ev, local)
-	})
-	if err != nil {
-		return fmt.Errorf("broker: subscribe %s: %w", filter, err)
-	}
-	return nil
-}
-
-// UnsubscribeLocal ends a subscription of SubscribeLocal.
-func (b *Broker) UnsubscribeLocal(id int, filter string) error {
-	if err := b.srv.Unsubscribe(filter, id); err != nil {
-		return fmt.Errorf("broker: unsubscribe %s: %w", filter, err)
-	}
-	return nil
+	return len(b.local.subs.Load().index.matching(topic)) > 0 || b.remoteSubscribed(topic)
 }
 
 // Stats returns the broker's counters.
@@ -309,6 +259,7 @@ func (b *Broker) Stats() BrokerStats {
 	return BrokerStats{
 		ClientsConnected: atomic.LoadInt64(&i.ClientsConnected),
 		MessagesReceived: atomic.LoadInt64(&i.MessagesReceived),
+		LocalOnly:        b.local.localOut.Load(),
 		MessagesSent:     atomic.LoadInt64(&i.MessagesSent),
 		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),

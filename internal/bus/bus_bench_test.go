@@ -72,12 +72,19 @@ func BenchmarkPublishFlush(b *testing.B) {
 
 // BenchmarkLocalEvents publishes member events from one client on the broker of its process to
 // the event subscriptions of another (the platform's consumers in `strata up`), waiting until
-// every event has been handled: what an event costs the process end to end.
+// every event has been handled: what an event costs the process end to end. The subscriber
+// holds as many subscriptions as the platform's client (88 in `strata up`), most of them on
+// other topics.
 func BenchmarkLocalEvents(b *testing.B) {
 	br := runBroker(b, BrokerOptions{})
 	ctx := context.Background()
 	got := newArrivals()
 	sub := runClient(b, Options{URLs: []string{br.URL()}, Local: br})
+	for i := range 85 {
+		if err := sub.Subscribe(ctx, fmt.Sprintf("topology/Other%dEvent", i), func(string, []byte) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	topic := model.TopicOf(&model.MemberTerminatedEvent{})
 	for range 3 { // three consumers, as the controller, the autoscaler and the load balancer
 		if err := sub.SubscribeEvents(ctx, topic, func(string, model.Event) { got.add() }); err != nil {

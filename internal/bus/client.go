@@ -115,9 +115,8 @@ type LocalBroker interface {
 	// ev, when not nil, is the event payload encodes, handed to the SubscribeLocal deliveries.
 	PublishLocal(topic string, payload []byte, qos byte, ev model.Event) error
 	// SubscribeLocal hands deliver the messages on the topics matching filter, once a message
-	// however many of id's filters it matches. fromLocal reports a message of PublishLocal, ev the
-	// event it was given.
-	SubscribeLocal(id int, filter string, deliver func(topic string, payload []byte, ev model.Event, fromLocal bool)) error
+	// however many of id's filters it matches.
+	SubscribeLocal(id int, filter string, deliver LocalDeliver) error
 	// UnsubscribeLocal ends id's subscription to filter.
 	UnsubscribeLocal(id int, filter string) error
 }
@@ -139,6 +138,18 @@ type subscription struct {
 	handler handle
 	decodes bool   // an event subscription: dispatch gives its deliveries a shared *decoded
 	q       *queue // the consumer's queue the handler runs from
+}
+
+// subscriptions are a client's subscriptions as of one change, with which of them match each
+// topic: dispatch looks a topic up instead of matching it against every filter (the platform's
+// client has 88 subscriptions).
+type subscriptions struct {
+	list  []subscription
+	index *topicIndex // over the filters of list
+}
+
+func newSubscriptions(list []subscription) *subscriptions {
+	return &subscriptions{list: list, index: indexOf(list, func(s *subscription) string { return s.filter })}
 }
 
 type outMsg struct {
@@ -186,8 +197,8 @@ type Client struct {
 	writeTimeout time.Duration // writeTimeout; tests shorten it
 
 	running atomic.Bool
-	ready   chan struct{} // capacity 1: a message was queued
-	subs    atomic.Pointer[[]subscription]
+	ready   chan struct{}                 // capacity 1: a message was queued
+	subs    atomic.Pointer[subscriptions] // a copy of subList for dispatch
 	// topologyAsked is when a follower (FollowTopology) last asked for the complete topology,
 	// in ns since the epoch.
 	topologyAsked atomic.Int64
@@ -288,7 +299,7 @@ func New(o Options) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.log = c.log.With("component", "bus", "client_id", c.clientID)
-	c.subs.Store(&[]subscription{})
+	c.subs.Store(newSubscriptions(nil))
 	if o.Local != nil {
 		c.localID = int(localIDs.Add(1))
 	}

@@ -382,7 +382,7 @@ func (c *Client) addSubscription(ctx context.Context, filter string, handler han
 		return fmt.Errorf("subscribe %s: %w", filter, ErrClosed)
 	}
 	c.subList = append(c.subList, subscription{filter: filter, handler: handler, decodes: decodes, q: q})
-	c.subs.Store(new(slices.Clone(c.subList)))
+	c.subs.Store(newSubscriptions(slices.Clone(c.subList)))
 	pc, local := c.conn, c.local
 	c.mu.Unlock()
 	if local {
@@ -517,7 +517,7 @@ func (c *Client) unsubscribe(ctx context.Context, filter string, q *queue) error
 // reports whether a handler of filter is left. c.mu must be held.
 func (c *Client) dropLocked(filter string, q *queue) bool {
 	c.subList = slices.DeleteFunc(c.subList, func(s subscription) bool { return s.filter == filter && (q == nil || s.q == q) })
-	c.subs.Store(new(slices.Clone(c.subList)))
+	c.subs.Store(newSubscriptions(slices.Clone(c.subList)))
 	return c.hasFilterLocked(filter)
 }
 
@@ -535,10 +535,9 @@ func (c *Client) hasFilterLocked(filter string) bool {
 func (c *Client) dispatch(topic string, payload []byte, ev model.Event, wait bool) {
 	c.received.Add(1)
 	var shared *decoded
-	for _, s := range *c.subs.Load() {
-		if !match(s.filter, topic) {
-			continue
-		}
+	subs := c.subs.Load()
+	for _, i := range subs.index.matching(topic) {
+		s := &subs.list[i]
 		d := delivery{handler: s.handler, topic: topic, payload: payload}
 		if s.decodes {
 			if shared == nil {

@@ -41,11 +41,15 @@
 // superseded values.
 //
 // Local broker. A client given the broker of its own process (Options.Local: `strata up` and its
-// embedded broker) opens no connection: Run subscribes on the broker as mochi's inline client,
-// reports Connected and hands the outbox to the broker directly, and the broker hands each
-// matching message to dispatch in the publisher's goroutine; Run never disconnects. Nothing is
-// encoded, copied into a packet, written, read or acknowledged on the way: over a loopback
-// connection, that took a third of the CPU of an undeploy of 100 000 members (issue 17). A
+// embedded broker) opens no connection: Run subscribes on the broker (Broker.SubscribeLocal),
+// reports Connected and hands the outbox to the broker directly (Broker.PublishLocal), and the
+// broker hands each matching message to dispatch in the publisher's goroutine; Run never
+// disconnects. Nothing is encoded, copied into a packet, written, read or acknowledged on the
+// way: over a loopback connection, that took a third of the CPU of an undeploy of 100 000
+// members (issue 17). The broker keeps the process's subscriptions itself and gives a local
+// publication to mochi only when a connected client or a persistent session has a matching
+// subscription; BrokerStats.LocalOnly counts the others. dispatch looks each topic up in the
+// subscriptions' index, which remembers which filters match it. A
 // message the client published itself goes into a full consumer queue anyway rather than wait:
 // the sender would wait for a handler that may be waiting for room in the outbox (Stats.Queues
 // counts it as full).

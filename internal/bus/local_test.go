@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // TestLocalClient: a client given the broker of its process (Options.Local) opens no connection,
@@ -38,22 +41,7 @@ func TestLocalClient(t *testing.T) {
 		t.Errorf("%d clients connected to the broker, want the remote one", n)
 	}
 
-	// expect takes the next messages of ch: a message delivered twice, or after its
-	// subscription ended, shows as the wrong one at the next expect (each handler gets one
-	// publisher's messages in order).
-	expect := func(name string, ch chan received, want ...string) {
-		t.Helper()
-		for _, w := range want {
-			select {
-			case got := <-ch:
-				if got := got.topic + " " + got.payload; got != w {
-					t.Errorf("%s got %q, want %q", name, got, w)
-				}
-			case <-time.After(wait):
-				t.Fatalf("%s got nothing, want %q", name, w)
-			}
-		}
-	}
+	expect := func(name string, ch chan received, want ...string) { t.Helper(); expectMessages(t, name, ch, want...) }
 	if err := remote.Publish(ctx, "strata-test/b", []byte("from remote"), 1); err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +74,27 @@ func TestLocalClient(t *testing.T) {
 	expect("strata-test/b", oneCh, "strata-test/b again", "strata-test/end .")
 	expect("strata-test/# after its unsubscription", allCh, "strata-test/end .")
 	expect("the remote client", heardCh, "strata-test/b again", "strata-test/end .")
-	if st := local.Stats(); st.Sent != 1 || st.Received != 4 || st.Connects != 1 {
-		t.Errorf("local client stats %+v, want 1 sent, 4 received, 1 connect", st)
+	// The sender counts a message sent once the broker has handed it to every subscriber.
+	testenv.Eventually(t, wait, "the local client's message to be counted as sent", func() bool { return local.Stats().Sent == 1 })
+	if st := local.Stats(); st.Received != 4 || st.Connects != 1 {
+		t.Errorf("local client stats %+v, want 4 received, 1 connect", st)
+	}
+}
+
+// expectMessages takes the next messages of ch, "topic payload" each: a message delivered twice,
+// or after its subscription ended, shows as the wrong one at the next call (each handler gets
+// one publisher's messages in order).
+func expectMessages(t *testing.T, name string, ch chan received, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		select {
+		case got := <-ch:
+			if got := got.topic + " " + got.payload; got != w {
+				t.Errorf("%s got %q, want %q", name, got, w)
+			}
+		case <-time.After(wait):
+			t.Fatalf("%s got nothing, want %q", name, w)
+		}
 	}
 }
 
@@ -206,4 +213,86 @@ func TestLocalEventsAreNotDecoded(t *testing.T) {
 			t.Errorf("%s: the subscription got %#v, want a decoded *MemberActivatedEvent", p.name, e)
 		}
 	}
+}
+
+// TestLocalPublicationsReachClientsOnlyWhenSubscribed: a publication of the process on a topic
+// no connected client subscribed to goes to the process's subscribers without mochi (issue 17:
+// mochi spent 10 µs and built four maps for each of the platform's messages to itself). Once a
+// client subscribes, it gets them; a persistent session gets them while its client is away; an
+// unsubscribed topic is the process's alone again. The clients' publications, retained ones
+// included, reach the process's subscribers once.
+//
+// (mochi does not hand the session the messages it kept when its client comes back, whoever
+// published them; Strata's clients use clean sessions.)
+func TestLocalPublicationsReachClientsOnlyWhenSubscribed(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, BrokerOptions{})
+	ctx := ctxT(t)
+	local := runClient(t, Options{URLs: []string{b.URL()}, Local: b})
+	all, allCh := collector(16)
+	if err := local.Consumer("all").Subscribe(ctx, "strata-test/#", all); err != nil {
+		t.Fatal(err)
+	}
+	local.waitFor(t, Connected)
+	expect := func(name string, ch chan received, want string) { t.Helper(); expectMessages(t, name, ch, want) }
+	publish := func(topic string) {
+		t.Helper()
+		if err := local.Publish(ctx, topic, []byte("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+		expect("the process", allCh, topic+" x")
+	}
+	// The process's subscribers get a message before the broker's clients do.
+	stats := func(wantLocal, wantReceived int64) {
+		t.Helper()
+		testenv.Eventually(t, wait, fmt.Sprintf("LocalOnly %d and MessagesReceived %d", wantLocal, wantReceived), func() bool {
+			s := b.Stats()
+			return s.LocalOnly == wantLocal && s.MessagesReceived == wantReceived
+		})
+	}
+
+	publish("strata-test/a")
+	stats(1, 0)
+
+	remote := make(chan received, 16)
+	persistent := func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			remote <- received{m.Topic(), string(m.Payload())}
+		})
+	}
+	c, err := mqttClient(t, b.URL(), "strata-test-session", "", "", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered(t, c.Subscribe("strata-test/+", 1, nil))
+	publish("strata-test/b")
+	expect("the client", remote, "strata-test/b x")
+	stats(1, 1)
+
+	c.Disconnect(100)
+	testenv.Eventually(t, wait, "the client to be gone", func() bool { return b.Stats().ClientsConnected == 0 })
+	publish("strata-test/c") // for the session, which keeps the subscription
+	stats(1, 2)
+	c, err = mqttClient(t, b.URL(), "strata-test-session", "", "", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered(t, c.Unsubscribe("strata-test/+"))
+	publish("strata-test/d")
+	stats(2, 2)
+
+	publishQoS1(t, c, "strata-test/e", []byte("y"))
+	expect("the process", allCh, "strata-test/e y")
+	tok := c.Publish("strata-test/r", 1, true, []byte("kept"))
+	answered(t, tok)
+	expect("the process", allCh, "strata-test/r kept")
+	retained, retainedCh := collector(4)
+	if err := local.Consumer("late").Subscribe(ctx, "strata-test/r", retained); err != nil {
+		t.Fatal(err)
+	}
+	expect("a later subscription", retainedCh, "strata-test/r kept")
+	// The client's other matching subscription gets it too, as over a connection.
+	expect("the process", allCh, "strata-test/r kept")
+	publish("strata-test/f") // the last: anything delivered twice would show before it
+	stats(3, 4)
 }
