@@ -57,7 +57,8 @@
 // size and the time to answer a CompleteTopologyRequestEvent (also asked when half the members
 // are Active: it must be answered within 2 s; -scale.asks=N asks N times, 2 s apart, and logs
 // each answer with the controller's time encoding it), the GET runtime time of the whole view and of
-// one page of 1 000 members (five calls each, min–max) and undeploy → no member left. Its last
+// one page of 1 000 members (five calls each, min–max) and undeploy → no member left (and →
+// the observer, a subscribed client, has every MemberTerminatedEvent). Its last
 // column is the loss, which must be nothing at every size: the embedded broker's drops (a
 // subscriber's buffer or in-flight store full) and refusals, the Publish calls the platform's and
 // the observer's clients refused, the controller's failed publications, the CEP summaries shed

@@ -6,7 +6,9 @@
 //   - on its MemberStartedEvent it publishes InstanceActivatedEvent (no port check, no artifacts);
 //   - on InstanceCleanupMemberEvent (its member id) or InstanceCleanupClusterEvent (its cluster
 //     and cluster instance) it publishes InstanceMaintenanceModeEvent, unless it has already
-//     answered ready-to-shutdown;
+//     answered ready-to-shutdown; to a cluster's clean-up, the instances answer in the order of
+//     their ids, which the controller then terminates them in: the state loses its keys in
+//     order, a few pages a transaction;
 //   - on its MemberMaintenanceModeEvent it publishes InstanceReadyToShutdownEvent;
 //   - every Interval (15 s), starting at once, it publishes health statistics: memory_consumption
 //     and load_average (cartridge_agent_health_stats) and, when configured, the cluster's

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,6 +156,34 @@ func TestLifecycleAnswers(t *testing.T) {
 	// Deliver one more answered event so the unanswered ones above are known to be processed.
 	step(&model.MemberStartedEvent{MemberID: "m2"}, &model.InstanceActivatedEvent{ServiceName: svc, ClusterID: cl, MemberID: "m2",
 		InstanceID: "m2", ClusterInstanceID: ci, NetworkPartitionID: np, PartitionID: "p1"})
+}
+
+// TestClusterCleanupInIDOrder: the mock answers a cluster's clean-up in the order of its
+// instances' ids, whatever order they started in. The controller terminates the members in the
+// order of the answers, so the members and instances leave the state in the order of its keys:
+// at 100 000 members, in random order, each state transaction rewrote a page per key, and the
+// undeploy took 8.7-9.3 s instead of 4.0-4.7 s (issue 17).
+func TestClusterCleanupInIDOrder(t *testing.T) {
+	b := newFakeBus()
+	d := runDriver(t, Options{Bus: b, Clock: newFakeClock()})
+	var ids []string
+	for _, i := range rand.Perm(40) {
+		id := fmt.Sprintf("m%02d", i)
+		ids = append(ids, id)
+		startInstance(t, d, id, "php")
+	}
+	testenv.Eventually(t, wait, "the driver to subscribe", func() bool {
+		return b.subscribed(model.TopicOf(model.InstanceCleanupClusterEvent{}))
+	})
+	b.deliver(&model.InstanceCleanupClusterEvent{ClusterID: "app1.php.domain", ClusterInstanceID: "app1-1"})
+	var got []string
+	for _, e := range b.waitPublished(t, len(ids)) {
+		got = append(got, e.(*model.InstanceMaintenanceModeEvent).MemberID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(got, ids) {
+		t.Errorf("maintenance events for %v, want them in the order of the ids", got)
+	}
 }
 
 func TestHealthOverThrift(t *testing.T) {

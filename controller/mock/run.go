@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,10 +177,18 @@ func (d *Driver) answerLocked(e model.Event, out []model.Event) []model.Event {
 			out = in.maintenance(out)
 		}
 	case *model.InstanceCleanupClusterEvent:
+		// In the order of the instances' ids, which the controller then terminates them in: the
+		// members and the instances leave the state in the order of its keys, each transaction
+		// rewriting a few pages instead of a page per key.
+		var ins []*instance
 		for _, in := range d.instances {
-			if in.at.key.ClusterID == ev.ClusterID && in.at.key.ClusterInstanceID == ev.ClusterInstanceID {
-				out = in.maintenance(out)
+			if in.at.key.ClusterID == ev.ClusterID && in.at.key.ClusterInstanceID == ev.ClusterInstanceID && !in.shutdown {
+				ins = append(ins, in)
 			}
+		}
+		slices.SortFunc(ins, func(a, b *instance) int { return strings.Compare(a.id, b.id) })
+		for _, in := range ins {
+			out = in.maintenance(out)
 		}
 	case *model.MemberMaintenanceModeEvent:
 		if in := d.instances[ev.MemberID]; in != nil && !in.shutdown {
