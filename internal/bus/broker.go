@@ -259,7 +259,7 @@ func (b *Broker) Stats() BrokerStats {
 	return BrokerStats{
 		ClientsConnected: atomic.LoadInt64(&i.ClientsConnected),
 		MessagesReceived: atomic.LoadInt64(&i.MessagesReceived),
-		LocalOnly:        b.local.localOut.Load(),
+		LocalOnly:        b.local.localOnly.Load(),
 		MessagesSent:     atomic.LoadInt64(&i.MessagesSent),
 		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
 		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),

@@ -109,8 +109,8 @@ type localBroker struct {
 	subs atomic.Pointer[localSubs]
 	// remote holds, per topic, whether a connected client or a persistent session has a
 	// subscription matching it, as of a generation of the subscription hook: gen<<1 | yes.
-	remote   atomic.Pointer[map[string]*atomic.Uint64]
-	localOut atomic.Int64 // local publications no connected client subscribed to
+	remote    atomic.Pointer[map[string]*atomic.Uint64]
+	localOnly atomic.Int64 // local publications no connected client subscribed to
 }
 
 // PublishLocal publishes payload on topic from inside the process: the process's subscribers
@@ -127,7 +127,7 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.E
 	}
 	b.local.subs.Load().deliver(topic, payload, ev, true)
 	if !b.remoteSubscribed(topic) {
-		b.local.localOut.Add(1)
+		b.local.localOnly.Add(1)
 		return nil
 	}
 	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
