@@ -30,6 +30,8 @@ func brokerMetrics(b *bus.Broker) []prometheus.Collector {
 			func(s bus.BrokerStats) int64 { return s.PublishRefused }),
 		counter("strata_broker_subscribe_refused_total", "Subscriptions the broker's ACL refused.",
 			func(s bus.BrokerStats) int64 { return s.SubscribeRefused }),
+		counter("strata_broker_away_dropped_total", "Messages not kept for a persistent session whose client is away: Complete* events, and any over 1 000 kept.",
+			func(s bus.BrokerStats) int64 { return s.AwayDropped }),
 		counter("strata_broker_packets_too_large_total", "Client connections ended for a packet over the client's size limit.",
 			func(s bus.BrokerStats) int64 { return s.PacketsTooLarge }),
 	}

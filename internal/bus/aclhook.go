@@ -7,6 +7,8 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/strata-paas/strata/internal/model"
 )
 
 // clientIdentity is the identity of one connection, with whether a refusal was logged for it.
@@ -70,6 +72,15 @@ func (h *authHook) identOf(cl *mochi.Client) *clientIdentity {
 	return v.(*clientIdentity)
 }
 
+// ownerOf returns the identity of the owner of a client id's session, or nil.
+func (h *authHook) ownerOf(id string) *clientIdentity {
+	v, ok := h.owners.Load(id)
+	if !ok {
+		return nil
+	}
+	return v.(*clientIdentity)
+}
+
 // forget drops a connection's identity once mochi is done with the connection; the listener calls
 // it, so nothing is left behind whichever way the connection ended.
 func (h *authHook) forget(c net.Conn) { h.idents.Delete(c) }
@@ -85,10 +96,32 @@ func (h *authHook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
 // OnClientExpired releases the client id of an expired persistent session.
 func (h *authHook) OnClientExpired(cl *mochi.Client) { h.owners.Delete(cl.ID) }
 
+// AwayKept is how many messages the broker keeps for a persistent session while its client is
+// away (Mosquitto's max_queued_messages default); more are dropped and counted in
+// BrokerStats.AwayDropped.
+const AwayKept = 1000
+
+// notKeptAway are the topics of the Complete* events, which a session whose client is away does
+// not keep: a complete topology of 100 000 members is 94 MB, they repeat every minute, and an
+// agent asks for them when it connects.
+var notKeptAway = map[string]bool{
+	model.TopicOf(&model.CompleteTopologyEvent{}):     true,
+	model.TopicOf(&model.CompleteApplicationsEvent{}): true,
+	model.TopicOf(&model.CompleteTenantEvent{}):       true,
+}
+
 // OnACLCheck decides subscriptions (and deliveries) by topic. Publications are decided with their
-// body in OnPublish; here only an identity without any access is refused.
+// body in OnPublish; here only an identity without any access is refused. A delivery to a
+// persistent session whose client is away is decided by the identity of the session's owner, up
+// to AwayKept messages and no Complete* event.
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	ci := h.identOf(cl)
+	if ci == nil && !write {
+		if ci = h.ownerOf(cl.ID); ci != nil && (notKeptAway[topic] || cl.State.Inflight.Len() >= AwayKept) {
+			h.awayDropped.Add(1)
+			return false
+		}
+	}
 	if ci == nil {
 		return false
 	}

@@ -237,3 +237,52 @@ func TestBrokerDisconnectIdentity(t *testing.T) {
 		t.Errorf("platform client %+v, want still connected", st)
 	}
 }
+
+// TestPersistentSessionKeepsWhatCameWhileAway: a client of a persistent session
+// (CleanSession=false) gets, when it comes back, the QoS 1 messages published while it was away:
+// up to AwayKept of them, and no Complete* event (a complete topology is 94 MB at 100 000
+// members). The broker decided each delivery by the identity of the client's connection, which a
+// client that is away does not have, and so dropped every message kept for a session.
+func TestPersistentSessionKeepsWhatCameWhileAway(t *testing.T) {
+	t.Parallel()
+	var alive atomic.Bool
+	alive.Store(true)
+	b := aclBroker(t, &testenv.Buffer{}, &alive)
+	got := make(chan string, 2*AwayKept)
+	persistent := func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m.Topic() })
+	}
+	user := "member." + aclMember
+	m, err := mqttClient(t, b.URL(), "agent-1", user, "member", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered(t, m.Subscribe("topology/#", 1, nil))
+	m.Disconnect(100)
+	testenv.Eventually(t, wait, "the member's client to be gone", func() bool { return b.Stats().ClientsConnected == 0 })
+
+	platform, err := mqttClient(t, b.URL(), "strata-up", "strata", "internal", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishQoS1(t, platform, "topology/CompleteTopologyEvent", []byte(`{}`))
+	for range AwayKept + 2 {
+		publishQoS1(t, platform, "topology/MemberActivatedEvent", []byte(`{"memberId":"m1"}`))
+	}
+	if n := b.Stats().AwayDropped; n != 3 {
+		t.Errorf("AwayDropped = %d, want 3: the complete topology and the two messages over AwayKept", n)
+	}
+	if _, err := mqttClient(t, b.URL(), "agent-1", user, "member", persistent); err != nil {
+		t.Fatal(err)
+	}
+	for i := range AwayKept {
+		select {
+		case topic := <-got:
+			if topic != "topology/MemberActivatedEvent" {
+				t.Fatalf("message %d for the member is on %s, want topology/MemberActivatedEvent", i, topic)
+			}
+		case <-time.After(wait):
+			t.Fatalf("the member's session kept %d messages of %d published while its client was away", i, AwayKept)
+		}
+	}
+}

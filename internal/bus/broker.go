@@ -83,6 +83,7 @@ type BrokerStats struct {
 	PublishRefused   int64 // publications Decide refused (dropped; QoS 1/2 acknowledged)
 	SubscribeRefused int64 // subscriptions Decide refused
 	PacketsTooLarge  int64 // connections ended for a packet over the client's limit
+	AwayDropped      int64 // messages not kept for a persistent session whose client is away (AwayKept)
 }
 
 // Broker is an embedded MQTT 3.1.1/5 broker (mochi-mqtt) for `strata up`. NewBroker binds its
@@ -267,6 +268,7 @@ func (b *Broker) Stats() BrokerStats {
 		PublishRefused:   b.auth.publishRefused.Load(),
 		SubscribeRefused: b.auth.subscribeRefused.Load(),
 		PacketsTooLarge:  b.limits.tooBig.Load(),
+		AwayDropped:      b.auth.awayDropped.Load(),
 	}
 }
 
@@ -287,6 +289,7 @@ type authHook struct {
 	limits         *packetLimits // sets a client's packet limit once it is identified
 
 	publishRefused, subscribeRefused atomic.Int64
+	awayDropped                      atomic.Int64
 }
 
 func (h *authHook) ID() string { return "strata-auth" }
