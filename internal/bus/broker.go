@@ -74,7 +74,7 @@ type BrokerOptions struct {
 // BrokerStats are the embedded broker's counters, for metrics.
 type BrokerStats struct {
 	ClientsConnected int64
-	MessagesReceived int64 // PUBLISH packets received from clients, and local publications some client subscribed to
+	MessagesReceived int64 // PUBLISH packets from clients, and local publications a client subscribed to
 	LocalOnly        int64 // local publications (PublishLocal) no client subscribed to: the process's alone
 	MessagesSent     int64 // PUBLISH packets sent to clients
 	MessagesDropped  int64 // messages dropped because a subscriber's buffer was full

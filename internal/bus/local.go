@@ -211,8 +211,10 @@ func (b *Broker) SubscribeLocal(id int, filter string, deliver LocalDeliver) err
 func (b *Broker) UnsubscribeLocal(id int, filter string) error {
 	b.local.mu.Lock()
 	defer b.local.mu.Unlock()
-	subs := b.local.subs.Load().subs
-	b.local.subs.Store(newLocalSubs(slices.DeleteFunc(slices.Clone(subs), func(s localSub) bool { return s.id == id && s.filter == filter })))
+	subs := slices.DeleteFunc(slices.Clone(b.local.subs.Load().subs), func(s localSub) bool {
+		return s.id == id && s.filter == filter
+	})
+	b.local.subs.Store(newLocalSubs(subs))
 	return nil
 }
 
