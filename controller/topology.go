@@ -136,13 +136,13 @@ func (c *Controller) topologyBody(t *topologyItem) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("publish complete topology: %w", err)
 		}
-		if t.topic == "" {
+		t.body, t.parts = body, nil
+		if t.topic == "" { // the complete topology
 			c.stats.topologyEncodes.Add(1)
 			c.stats.topologyEncodeNanos.Add(uint64(time.Since(start)))
-		}
-		t.body, t.parts = body, nil
-		if t.topic == "" && t.version == c.topoVersion.Load() { // a change since makes it stale
-			c.topoCache.Store(&topologyCache{version: t.version, body: body})
+			if t.version == c.topoVersion.Load() { // a change since makes it stale
+				c.topoCache.Store(&topologyCache{version: t.version, body: body})
+			}
 		}
 	}
 	return t.body, nil

@@ -182,7 +182,7 @@ func (d *Driver) answerLocked(e model.Event, out []model.Event) []model.Event {
 		// rewriting a few pages instead of a page per key.
 		var ins []*instance
 		for _, in := range d.instances {
-			if in.at.key.ClusterID == ev.ClusterID && in.at.key.ClusterInstanceID == ev.ClusterInstanceID && !in.shutdown {
+			if in.at.key.ClusterID == ev.ClusterID && in.at.key.ClusterInstanceID == ev.ClusterInstanceID {
 				ins = append(ins, in)
 			}
 		}

@@ -3,7 +3,6 @@ package bus
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,13 +30,39 @@ const maxCachedTopics = 1024
 // goroutine. fromLocal reports a message of PublishLocal, and ev the event it was given with it.
 type LocalDeliver func(topic string, payload []byte, ev model.Event, fromLocal bool)
 
-// topicIndex answers which of a fixed list of filters match a topic, remembering the answer
-// for up to maxCachedTopics topics. It is immutable but for that memory, and safe for
-// concurrent use.
+// memo remembers a value per topic, computed on the first lookup, for up to maxCachedTopics
+// topics. Lookups take no lock; an addition copies the map.
+type memo[V any] struct {
+	mu sync.Mutex // serialises additions
+	m  atomic.Pointer[map[string]V]
+}
+
+// get returns topic's value, computing it when not remembered.
+func (x *memo[V]) get(topic string, compute func() V) V {
+	if m := x.m.Load(); m != nil {
+		if v, ok := (*m)[topic]; ok {
+			return v
+		}
+	}
+	v := compute()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old := x.m.Load(); old == nil || len(*old) < maxCachedTopics {
+		next := make(map[string]V)
+		if old != nil {
+			maps.Copy(next, *old)
+		}
+		next[topic] = v
+		x.m.Store(&next)
+	}
+	return v
+}
+
+// topicIndex answers which of a fixed list of filters match a topic, remembering the answers.
+// It is safe for concurrent use.
 type topicIndex struct {
 	filters []string
-	mu      sync.Mutex                         // serialises additions to cache
-	cache   atomic.Pointer[map[string][]int32] // topic → indices of the filters matching it
+	matches memo[[]int32] // topic → indices of the filters matching it
 }
 
 // indexOf indexes the filters of list's elements.
@@ -46,31 +71,21 @@ func indexOf[T any](list []T, filter func(*T) string) *topicIndex {
 	for i := range list {
 		x.filters[i] = filter(&list[i])
 	}
-	x.cache.Store(&map[string][]int32{})
 	return x
 }
 
 // matching returns the indices of the filters matching topic, in order. The caller must not
 // modify it.
 func (x *topicIndex) matching(topic string) []int32 {
-	if m, ok := (*x.cache.Load())[topic]; ok {
-		return m
-	}
-	var m []int32
-	for i, f := range x.filters {
-		if match(f, topic) {
-			m = append(m, int32(i))
+	return x.matches.get(topic, func() []int32 {
+		var m []int32
+		for i, f := range x.filters {
+			if match(f, topic) {
+				m = append(m, int32(i))
+			}
 		}
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old := *x.cache.Load(); len(old) < maxCachedTopics {
-		next := make(map[string][]int32, len(old)+1)
-		maps.Copy(next, old)
-		next[topic] = m
-		x.cache.Store(&next)
-	}
-	return m
+		return m
+	})
 }
 
 // localSub is one SubscribeLocal subscription.
@@ -105,12 +120,19 @@ func (l *localSubs) deliver(topic string, payload []byte, ev model.Event, fromLo
 
 // localBroker is the Broker's in-process side.
 type localBroker struct {
-	mu   sync.Mutex // serialises changes to subs, and additions to remote
+	mu   sync.Mutex // serialises changes to subs
 	subs atomic.Pointer[localSubs]
 	// remote holds, per topic, whether a connected client or a persistent session has a
-	// subscription matching it, as of a generation of the subscription hook: gen<<1 | yes.
-	remote    atomic.Pointer[map[string]*atomic.Uint64]
+	// subscription matching it, as of one generation of the subscription hook.
+	remote    atomic.Pointer[remoteAnswers]
 	localOnly atomic.Int64 // local publications no connected client subscribed to
+}
+
+// remoteAnswers are remoteSubscribed's answers while the clients' subscriptions are those of
+// generation gen.
+type remoteAnswers struct {
+	gen     uint64
+	answers memo[bool]
 }
 
 // PublishLocal publishes payload on topic from inside the process: the process's subscribers
@@ -137,50 +159,20 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.E
 }
 
 // remoteSubscribed reports whether a connected client or a persistent session has a subscription
-// matching topic. The answer is kept per topic until a subscription changes; the hook counts the
-// changes once mochi has made them, so an answer computed before a change is never used after it.
+// matching topic. The answers are kept until a subscription changes: the hook counts the changes
+// once mochi has made them, and an answer is kept with the count read before computing it, so it
+// is never used after a change.
 func (b *Broker) remoteSubscribed(topic string) bool {
 	gen := b.subs.gen.Load()
-	known := (*b.local.remote.Load())[topic]
-	if known != nil {
-		if a := known.Load(); a>>1 == gen {
-			return a&1 == 1
-		}
+	r := b.local.remote.Load()
+	if r == nil || r.gen != gen {
+		r = &remoteAnswers{gen: gen}
+		b.local.remote.Store(r)
 	}
-	s := b.srv.Topics.Subscribers(topic)
-	yes := len(s.Subscriptions) > 0 || len(s.Shared) > 0
-	a := gen << 1
-	if yes {
-		a |= 1
-	}
-	if known == nil {
-		known = b.local.rememberTopic(topic)
-	}
-	if known != nil {
-		known.Store(a)
-	}
-	return yes
-}
-
-// rememberTopic adds topic to the remote answers, unless maxCachedTopics are known, and
-// returns its answer's place (nil when not kept).
-func (l *localBroker) rememberTopic(topic string) *atomic.Uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	old := *l.remote.Load()
-	if a, ok := old[topic]; ok {
-		return a
-	}
-	if len(old) >= maxCachedTopics {
-		return nil
-	}
-	next := make(map[string]*atomic.Uint64, len(old)+1)
-	maps.Copy(next, old)
-	a := new(atomic.Uint64)
-	a.Store(math.MaxUint64) // no generation yet
-	next[topic] = a
-	l.remote.Store(&next)
-	return a
+	return r.answers.get(topic, func() bool {
+		s := b.srv.Topics.Subscribers(topic)
+		return len(s.Subscriptions) > 0 || len(s.Shared) > 0
+	})
 }
 
 // SubscribeLocal subscribes deliver to filter from inside the process: the subscriptions of one id
@@ -222,7 +214,6 @@ func (b *Broker) UnsubscribeLocal(id int, filter string) error {
 // connected clients publish.
 func (b *Broker) fromClients() error {
 	b.local.subs.Store(newLocalSubs(nil))
-	b.local.remote.Store(&map[string]*atomic.Uint64{})
 	return b.srv.Subscribe("#", 0, func(_ *mochi.Client, _ packets.Subscription, pk packets.Packet) {
 		if pk.Origin == mochi.InlineClientId {
 			return // PublishLocal delivered it

@@ -41,18 +41,17 @@ func TestLocalClient(t *testing.T) {
 		t.Errorf("%d clients connected to the broker, want the remote one", n)
 	}
 
-	expect := func(name string, ch chan received, want ...string) { t.Helper(); expectMessages(t, name, ch, want...) }
 	if err := remote.Publish(ctx, "strata-test/b", []byte("from remote"), 1); err != nil {
 		t.Fatal(err)
 	}
-	expect("strata-test/#", allCh, "strata-test/b from remote")
-	expect("strata-test/b", oneCh, "strata-test/b from remote")
-	expect("the remote client", heardCh, "strata-test/b from remote")
+	expectMessages(t, "strata-test/#", allCh, "strata-test/b from remote")
+	expectMessages(t, "strata-test/b", oneCh, "strata-test/b from remote")
+	expectMessages(t, "the remote client", heardCh, "strata-test/b from remote")
 	if err := local.Publish(ctx, "strata-test/c", []byte("from local"), 1); err != nil {
 		t.Fatal(err)
 	}
-	expect("strata-test/#", allCh, "strata-test/c from local")
-	expect("the remote client", heardCh, "strata-test/c from local")
+	expectMessages(t, "strata-test/#", allCh, "strata-test/c from local")
+	expectMessages(t, "the remote client", heardCh, "strata-test/c from local")
 
 	if err := local.Consumer("x").Unsubscribe(ctx, "strata-test/#"); err != nil {
 		t.Fatal(err)
@@ -71,9 +70,9 @@ func TestLocalClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	expect("strata-test/b", oneCh, "strata-test/b again", "strata-test/end .")
-	expect("strata-test/# after its unsubscription", allCh, "strata-test/end .")
-	expect("the remote client", heardCh, "strata-test/b again", "strata-test/end .")
+	expectMessages(t, "strata-test/b", oneCh, "strata-test/b again", "strata-test/end .")
+	expectMessages(t, "strata-test/# after its unsubscription", allCh, "strata-test/end .")
+	expectMessages(t, "the remote client", heardCh, "strata-test/b again", "strata-test/end .")
 	// The sender counts a message sent once the broker has handed it to every subscriber.
 	testenv.Eventually(t, wait, "the local client's message to be counted as sent", func() bool { return local.Stats().Sent == 1 })
 	if st := local.Stats(); st.Received != 4 || st.Connects != 1 {
@@ -232,13 +231,12 @@ func TestLocalPublicationsReachClientsOnlyWhenSubscribed(t *testing.T) {
 		t.Fatal(err)
 	}
 	local.waitFor(t, Connected)
-	expect := func(name string, ch chan received, want string) { t.Helper(); expectMessages(t, name, ch, want) }
 	publish := func(topic string) {
 		t.Helper()
 		if err := local.Publish(ctx, topic, []byte("x"), 1); err != nil {
 			t.Fatal(err)
 		}
-		expect("the process", allCh, topic+" x")
+		expectMessages(t, "the process", allCh, topic+" x")
 	}
 	// The process's subscribers get a message before the broker's clients do.
 	stats := func(wantLocal, wantReceived int64) {
@@ -264,7 +262,7 @@ func TestLocalPublicationsReachClientsOnlyWhenSubscribed(t *testing.T) {
 	}
 	answered(t, c.Subscribe("strata-test/+", 1, nil))
 	publish("strata-test/b")
-	expect("the client", remote, "strata-test/b x")
+	expectMessages(t, "the client", remote, "strata-test/b x")
 	stats(1, 1)
 
 	c.Disconnect(100)
@@ -290,17 +288,17 @@ func TestLocalPublicationsReachClientsOnlyWhenSubscribed(t *testing.T) {
 	stats(2, 2)
 
 	publishQoS1(t, c, "strata-test/e", []byte("y"))
-	expect("the process", allCh, "strata-test/e y")
+	expectMessages(t, "the process", allCh, "strata-test/e y")
 	tok := c.Publish("strata-test/r", 1, true, []byte("kept"))
 	answered(t, tok)
-	expect("the process", allCh, "strata-test/r kept")
+	expectMessages(t, "the process", allCh, "strata-test/r kept")
 	retained, retainedCh := collector(4)
 	if err := local.Consumer("late").Subscribe(ctx, "strata-test/r", retained); err != nil {
 		t.Fatal(err)
 	}
-	expect("a later subscription", retainedCh, "strata-test/r kept")
+	expectMessages(t, "a later subscription", retainedCh, "strata-test/r kept")
 	// The client's other matching subscription gets it too, as over a connection.
-	expect("the process", allCh, "strata-test/r kept")
+	expectMessages(t, "the process", allCh, "strata-test/r kept")
 	publish("strata-test/f") // the last: anything delivered twice would show before it
 	stats(3, 4)
 }
