@@ -112,15 +112,18 @@ var notKeptAway = map[string]bool{
 
 // OnACLCheck decides subscriptions (and deliveries) by topic. Publications are decided with their
 // body in OnPublish; here only an identity without any access is refused. A delivery to a
-// persistent session whose client is away is decided by the identity of the session's owner, up
-// to AwayKept messages and no Complete* event.
+// persistent session whose client is away (closed: its connection's identity may not be
+// forgotten yet) is decided by the identity of the session's owner, up to AwayKept messages and
+// no Complete* event.
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
-	ci := h.identOf(cl)
-	if ci == nil && !write {
+	var ci *clientIdentity
+	if !write && cl.Closed() { // a delivery to a session whose client is away
 		if ci = h.ownerOf(cl.ID); ci != nil && (notKeptAway[topic] || cl.State.Inflight.Len() >= AwayKept) {
 			h.awayDropped.Add(1)
 			return false
 		}
+	} else {
+		ci = h.identOf(cl)
 	}
 	if ci == nil {
 		return false

@@ -22,8 +22,8 @@ import (
 // delivers the connected clients' publications to the process through one inline subscription
 // on "#".
 
-// maxCachedTopics bounds how many topics a topicIndex remembers: the platform uses a few dozen,
-// and a client may publish on any number, which are then matched each time.
+// maxCachedTopics bounds how many topics a memo remembers: the platform uses a few dozen, and a
+// client may publish on any number, whose answers are then computed each time.
 const maxCachedTopics = 1024
 
 // LocalDeliver receives the messages of a SubscribeLocal subscription, in the publisher's
