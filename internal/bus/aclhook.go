@@ -34,9 +34,15 @@ func newAuthHook(o BrokerOptions, limits *packetLimits, log *slog.Logger) *authH
 
 // admit finishes an authenticated CONNECT: the will message must be one the identity may publish,
 // and the client id must not belong to a client of another identity (taking its session over
-// would disconnect it, or inherit its subscriptions). It records the identity for Decide.
+// would disconnect it, or inherit its subscriptions) nor be the broker's inline client's (whose
+// publications are the process's own). It records the identity for Decide.
 func (h *authHook) admit(cl *mochi.Client, pk packets.Packet, id Identity) bool {
 	ci := &clientIdentity{id: id, key: id.key()}
+	if cl.ID == mochi.InlineClientId {
+		h.rejected.Add(1)
+		h.refuse(cl, ci, refusedConnect, "", "the client id is the broker's own")
+		return false
+	}
 	if pk.Connect.WillFlag {
 		d := Decide(id, Request{Publish: true, Topic: pk.Connect.WillTopic, Body: pk.Connect.WillPayload, Retain: pk.Connect.WillRetain})
 		if !d.Allow {

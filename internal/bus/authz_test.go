@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
 
 	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
@@ -207,6 +208,11 @@ func TestBrokerConnectChecks(t *testing.T) {
 	}
 	if st := platform.Stats(); st.State != Connected || st.Connects != 1 {
 		t.Errorf("platform client %+v, want connected once", st)
+	}
+	// Nor the id of the broker's own inline client, through which the process publishes: the
+	// process took the publications of a client with that id for its own, and never got them.
+	if _, err := mqttClient(t, b.URL(), mochi.InlineClientId, "member."+aclMember, "member", nil); err == nil {
+		t.Error("a member took over the broker's inline client id")
 	}
 	own := statusBody(t, model.InstanceReadyToShutdownEvent{ServiceName: "php", ClusterID: aclCluster, MemberID: aclMember})
 	if _, err := mqttClient(t, b.URL(), "agent-will", "member."+aclMember, "member", func(o *mqtt.ClientOptions) {
