@@ -7,8 +7,6 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/strata-paas/strata/internal/model"
 )
 
 // clientIdentity is the identity of one connection, with whether a refusal was logged for it.
@@ -107,15 +105,6 @@ func (h *authHook) OnClientExpired(cl *mochi.Client) { h.owners.Delete(cl.ID) }
 // BrokerStats.AwayDropped.
 const AwayKept = 1000
 
-// notKeptAway are the topics of the Complete* events, which a session whose client is away does
-// not keep: a complete topology of 100 000 members is 94 MB, they repeat every minute, and an
-// agent asks for them when it connects.
-var notKeptAway = map[string]bool{
-	model.TopicOf(&model.CompleteTopologyEvent{}):     true,
-	model.TopicOf(&model.CompleteApplicationsEvent{}): true,
-	model.TopicOf(&model.CompleteTenantEvent{}):       true,
-}
-
 // OnACLCheck decides subscriptions (and deliveries) by topic. Publications are decided with their
 // body in OnPublish; here only an identity without any access is refused. A delivery to a
 // persistent session whose client is away (closed: its connection's identity may not be
@@ -124,7 +113,7 @@ var notKeptAway = map[string]bool{
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	var ci *clientIdentity
 	if !write && cl.Closed() { // a delivery to a session whose client is away
-		if ci = h.ownerOf(cl.ID); ci != nil && (notKeptAway[topic] || cl.State.Inflight.Len() >= AwayKept) {
+		if ci = h.ownerOf(cl.ID); ci != nil && (completeStates[topic] || cl.State.Inflight.Len() >= AwayKept) {
 			h.awayDropped.Add(1)
 			return false
 		}

@@ -96,6 +96,7 @@ type Broker struct {
 	auth      *authHook
 	limits    *packetLimits
 	subs      *subscriptionHook
+	latest    *latestStates // the complete states given to mochi by reference (complete.go)
 	running   atomic.Bool
 	closeOnce atomic.Bool
 	local     localBroker // SubscribeLocal and PublishLocal (local.go)
@@ -179,6 +180,11 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 	if err := b.srv.AddHook(&packetIDHook{stashed: map[string]packets.Packet{}}, nil); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
+	}
+	b.latest = &latestStates{srv: b.srv}
+	if err := b.srv.AddHook(b.latest, nil); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("broker: add complete states hook: %w", err)
 	}
 	if err := b.srv.AddHook(b.subs, nil); err != nil {
 		b.Close()

@@ -138,3 +138,29 @@ func (a *arrivals) await(b *testing.B, n int64) {
 		}
 	}
 }
+
+// BenchmarkCompleteTopology publishes a complete topology of 16 MiB (about 18 000 members) from
+// the process to four subscribed clients, waiting until each has read it: what the broker spends
+// on the way. The subscribers read through a small buffer, so their side costs nothing more.
+func BenchmarkCompleteTopology(b *testing.B) {
+	br := runBroker(b, BrokerOptions{})
+	topic := model.TopicOf(&model.CompleteTopologyEvent{})
+	payload := state(16<<20, 0)
+	var subs []*rawSubscriber
+	for i := range 4 {
+		subs = append(subs, subscribeRaw(b, br.Addrs()[0].String(), fmt.Sprint("agent-", i), topic))
+		subs[i].start()
+	}
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := br.PublishLocal(topic, payload, 1, nil); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range subs {
+			if m := s.next(b); m.size != len(payload) {
+				b.Fatalf("a subscriber got %d bytes, want %d", m.size, len(payload))
+			}
+		}
+	}
+}

@@ -162,7 +162,7 @@ func mqttString(b []byte, s string) []byte {
 
 // connectAs opens an MQTT 3.1.1 session with a username and password (anonymous with user "")
 // and fails the test unless the broker accepts it.
-func connectAs(t *testing.T, addr, clientID, user, password string) net.Conn {
+func connectAs(t testing.TB, addr, clientID, user, password string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

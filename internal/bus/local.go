@@ -152,7 +152,11 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.E
 		b.local.localOnly.Add(1)
 		return nil
 	}
-	if err := b.srv.Publish(topic, payload, false, qos); err != nil {
+	publish := b.srv.Publish
+	if completeStates[topic] {
+		publish = b.latest.publish
+	}
+	if err := publish(topic, payload, false, qos); err != nil {
 		return fmt.Errorf("broker: publish %s: %w", topic, err)
 	}
 	return nil
