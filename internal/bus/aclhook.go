@@ -43,6 +43,9 @@ func (h *authHook) admit(cl *mochi.Client, pk packets.Packet, id Identity) bool 
 	}
 	if pk.Connect.WillFlag {
 		d := Decide(id, Request{Publish: true, Topic: pk.Connect.WillTopic, Body: pk.Connect.WillPayload, Retain: pk.Connect.WillRetain})
+		if isStandIn(pk.Connect.WillPayload) {
+			d = deny(standInRefused)
+		}
 		if !d.Allow {
 			h.rejected.Add(1)
 			h.refuse(cl, ci, refusedConnect, pk.Connect.WillTopic, "will message: "+d.Reason)
@@ -145,6 +148,10 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 // credential was revoked (Alive says it is gone) is disconnected.
 func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	ci := h.identOf(cl)
+	if ci != nil && isStandIn(pk.Payload) { // the process's alone, whoever the client
+		h.refuse(cl, ci, refusedPublish, pk.TopicName, standInRefused)
+		return pk, packets.CodeSuccessIgnore
+	}
 	if ci == nil || ci.id.Role == RoleInternal {
 		return pk, nil
 	}
@@ -162,6 +169,9 @@ func (h *authHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packe
 	}
 	return pk, packets.CodeSuccessIgnore
 }
+
+// standInRefused is why a client may not publish a payload that starts as a stand-in does.
+const standInRefused = "the payload starts as the broker's stand-in for a complete state"
 
 // What a refusal refused.
 const (

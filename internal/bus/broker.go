@@ -77,7 +77,7 @@ type BrokerStats struct {
 	MessagesReceived int64 // PUBLISH packets from clients, and local publications a client subscribed to
 	LocalOnly        int64 // local publications (PublishLocal) no client subscribed to: the process's alone
 	MessagesSent     int64 // PUBLISH packets sent to clients
-	MessagesDropped  int64 // messages dropped because a subscriber's buffer was full
+	MessagesDropped  int64 // messages dropped: a subscriber's buffer was full, or a complete state exceeded its maximum packet size
 	InflightDropped  int64 // QoS 1/2 messages dropped because a subscriber's inflight quota was full
 	AuthRejected     int64 // connections refused for missing or wrong credentials
 	PublishRefused   int64 // publications Decide refused (dropped; QoS 1/2 acknowledged)
@@ -96,7 +96,7 @@ type Broker struct {
 	auth      *authHook
 	limits    *packetLimits
 	subs      *subscriptionHook
-	latest    *latestStates // the complete states given to mochi by reference (complete.go)
+	latest    *latestStates // the complete states, written from one copy (complete.go)
 	running   atomic.Bool
 	closeOnce atomic.Bool
 	local     localBroker // SubscribeLocal and PublishLocal (local.go)
@@ -182,10 +182,6 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: add packet id hook: %w", err)
 	}
 	b.latest = &latestStates{srv: b.srv}
-	if err := b.srv.AddHook(b.latest, nil); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("broker: add complete states hook: %w", err)
-	}
 	if err := b.srv.AddHook(b.subs, nil); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("broker: add subscription hook: %w", err)
@@ -195,7 +191,8 @@ func NewBroker(o BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("broker: subscribe to the clients' publications: %w", err)
 	}
 	for i, ln := range b.lns {
-		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, limits: limits, conns: map[net.Conn]struct{}{}, ended: b.auth.forget}
+		l := &listener{id: "l" + strconv.Itoa(i), ln: ln, srv: b.srv, log: log, limits: limits, states: b.latest,
+			conns: map[net.Conn]struct{}{}, ended: b.auth.forget}
 		if err := b.srv.AddListener(l); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("broker: add listener: %w", err)
@@ -268,7 +265,7 @@ func (b *Broker) Stats() BrokerStats {
 		MessagesReceived: atomic.LoadInt64(&i.MessagesReceived),
 		LocalOnly:        b.local.localOnly.Load(),
 		MessagesSent:     atomic.LoadInt64(&i.MessagesSent),
-		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped),
+		MessagesDropped:  atomic.LoadInt64(&i.MessagesDropped) + b.latest.dropped.Load(),
 		InflightDropped:  atomic.LoadInt64(&i.InflightDropped),
 		AuthRejected:     b.auth.rejected.Load(),
 		PublishRefused:   b.auth.publishRefused.Load(),
@@ -434,6 +431,7 @@ type listener struct {
 	// ended is called with each connection once mochi is done with it.
 	ended  func(net.Conn)
 	limits *packetLimits
+	states *latestStates
 
 	mu     sync.Mutex // guards conns and closed; wg.Add happens under it while !closed
 	conns  map[net.Conn]struct{}
@@ -460,7 +458,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		_ = c.SetDeadline(time.Now().Add(connectDeadline))
-		c = l.limits.wrap(c)
+		c = l.limits.wrap(c, l.states)
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()

@@ -140,21 +140,6 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-// mqttLength appends an MQTT variable-length integer.
-func mqttLength(b []byte, n int) []byte {
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
-}
-
 // mqttString appends a length-prefixed string.
 func mqttString(b []byte, s string) []byte {
 	return append(append(b, byte(len(s)>>8), byte(len(s))), s...)

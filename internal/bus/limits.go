@@ -30,6 +30,11 @@ type limitConn struct {
 	tooBig  func()       // counts a refusal
 	pending error        // returned by the next Read: the bytes before the refused packet went out first
 
+	// What Write needs (complete.go), set by identify before anything but a CONNACK is written.
+	states  *latestStates
+	version atomic.Uint32 // the client's MQTT version
+	sendMax atomic.Uint32 // the client's maximum packet size (MQTT 5); 0: none
+
 	state  int8  // 0: at a packet's first byte; 1: in its remaining length; 2: in its body
 	length int64 // remaining length decoded so far
 	shift  uint  // of the next length digit
@@ -37,8 +42,8 @@ type limitConn struct {
 	body   int64 // body bytes still to pass
 }
 
-func newLimitConn(c net.Conn, limit int64, tooBig func()) *limitConn {
-	lc := &limitConn{Conn: c, tooBig: tooBig}
+func newLimitConn(c net.Conn, limit int64, tooBig func(), states *latestStates) *limitConn {
+	lc := &limitConn{Conn: c, tooBig: tooBig, states: states}
 	lc.limit.Store(limit)
 	return lc
 }
@@ -125,18 +130,25 @@ func newPacketLimits(o BrokerOptions) (*packetLimits, error) {
 	return &packetLimits{def: int64(o.MaxPacketSize), forUser: o.PacketLimit}, nil
 }
 
-// wrap puts a new connection under the default limit; a nil l (a bare listener) leaves it be.
-func (l *packetLimits) wrap(c net.Conn) net.Conn {
+// wrap puts a new connection under the default limit, writing the states' stand-ins as the
+// states; a nil l (a bare listener) leaves it be.
+func (l *packetLimits) wrap(c net.Conn, states *latestStates) net.Conn {
 	if l == nil {
 		return c
 	}
-	return newLimitConn(c, l.def, func() { l.tooBig.Add(1) })
+	return newLimitConn(c, l.def, func() { l.tooBig.Add(1) }, states)
 }
 
-// identify sets an authenticated client's limit by its username.
+// identify sets an authenticated client's limit by its username, and tells its connection the
+// client's MQTT version and maximum packet size.
 func (l *packetLimits) identify(cl *mochi.Client, user string) {
 	lc, ok := cl.Net.Conn.(*limitConn)
-	if !ok || l == nil || l.forUser == nil {
+	if !ok || l == nil {
+		return
+	}
+	lc.version.Store(uint32(cl.Properties.ProtocolVersion))
+	lc.sendMax.Store(cl.Properties.Props.MaximumPacketSize)
+	if l.forUser == nil {
 		return
 	}
 	if n := l.forUser(user); n > 0 {
