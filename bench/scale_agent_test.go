@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // runTopologyAgent connects to the broker and, for each line read from in, asks for a complete
 // topology and writes "SIZE NANOSECONDS" to out: the size of the CompleteTopologyEvent that came
 // and how long after the request. It takes complete topologies only while it asks for one: each
-// one costs the broker a copy for its connection, with every periodic sync.
+// one costs its connection 94 MB of writing at 100 000 members, with every periodic sync.
 func runTopologyAgent(spec string, in io.Reader, out io.Writer) error {
 	f := strings.Fields(spec)
 	if len(f) != 3 {
