@@ -21,6 +21,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/strata-paas/strata/internal/model"
 	"github.com/strata-paas/strata/internal/testenv"
 )
 
@@ -198,6 +199,18 @@ func TestBrokerTLS(t *testing.T) {
 	}
 	if r := take(t, ch, 1); r[0].payload != "secret" {
 		t.Errorf("got %v", r)
+	}
+	// A complete state goes out through the TLS connection as the state (complete.go).
+	topic := model.TopicOf(&model.CompleteTopologyEvent{})
+	if err := c.Subscribe(ctx, topic, handler); err != nil {
+		t.Fatal(err)
+	}
+	payload := state(256<<10, 6)
+	if err := b.PublishLocal(topic, payload, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := take(t, ch, 1); r[0].payload != string(payload) {
+		t.Errorf("got %d bytes on %s, want the state", len(r[0].payload), r[0].topic)
 	}
 }
 
