@@ -77,7 +77,7 @@ type BrokerStats struct {
 	MessagesReceived int64 // PUBLISH packets from clients, and local publications a client subscribed to
 	LocalOnly        int64 // local publications (PublishLocal) no client subscribed to: the process's alone
 	MessagesSent     int64 // PUBLISH packets sent to clients
-	MessagesDropped  int64 // messages dropped: a subscriber's buffer was full, or a complete state exceeded its maximum packet size
+	MessagesDropped  int64 // dropped: a subscriber's buffer was full, or a complete state over its packet size
 	InflightDropped  int64 // QoS 1/2 messages dropped because a subscriber's inflight quota was full
 	AuthRejected     int64 // connections refused for missing or wrong credentials
 	PublishRefused   int64 // publications Decide refused (dropped; QoS 1/2 acknowledged)

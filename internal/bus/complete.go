@@ -57,7 +57,7 @@ func (h *latestStates) publish(topic string, payload []byte, retain bool, qos by
 func isStandIn(payload []byte) bool { return bytes.HasPrefix(payload, []byte(standInPrefix)) }
 
 // maxStandIn bounds the size of a PUBLISH packet that can carry a stand-in: its topic twice,
-// a packet id and MQTT 5 properties (mochi adds a topic alias, at most).
+// a packet id and MQTT 5 properties (mochi adds a few bytes: the message expiry, a topic alias).
 const maxStandIn = 1 << 10
 
 // Write writes b, mochi's encoding of whole packets (it writes each packet, or the packets it
