@@ -116,7 +116,7 @@ const AwayKept = 1000
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	var ci *clientIdentity
 	if !write && cl.Closed() { // a delivery to a session whose client is away
-		if ci = h.ownerOf(cl.ID); ci != nil && (completeStates[topic] || cl.State.Inflight.Len() >= AwayKept) {
+		if ci = h.ownerOf(cl.ID); ci != nil && (isCompleteState(topic) || cl.State.Inflight.Len() >= AwayKept) {
 			h.awayDropped.Add(1)
 			return false
 		}

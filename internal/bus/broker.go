@@ -230,9 +230,17 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("broker: serve: %w", err)
 	}
 	b.log.Info("broker listening", "addrs", b.Addrs())
-	<-ctx.Done()
-	b.Close()
-	return nil
+	forget := time.NewTicker(forgetInterval)
+	defer forget.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			b.Close()
+			return nil
+		case <-forget.C:
+			b.latest.forgetUnsubscribed()
+		}
+	}
 }
 
 // Close stops the broker; Run calls it when ctx ends. It is needed only when Run is never called.

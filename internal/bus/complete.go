@@ -3,8 +3,10 @@ package bus
 import (
 	"bytes"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -12,12 +14,17 @@ import (
 	"github.com/strata-paas/strata/internal/model"
 )
 
-// completeStates are the topics of the Complete* events: each message is a whole state, which a
-// newer one on the same topic replaces entirely.
-var completeStates = map[string]bool{
+// completeEvents are the topics of the Complete* events.
+var completeEvents = map[string]bool{
 	model.TopicOf(&model.CompleteTopologyEvent{}):     true,
 	model.TopicOf(&model.CompleteApplicationsEvent{}): true,
 	model.TopicOf(&model.CompleteTenantEvent{}):       true,
+}
+
+// isCompleteState reports whether each message on topic is a whole state, which a newer one on
+// the topic replaces entirely: the Complete* events, and a cluster's part of the topology.
+func isCompleteState(topic string) bool {
+	return completeEvents[topic] || strings.HasPrefix(topic, model.ClusterTopologyPrefix)
 }
 
 // latestStates hands the complete states the process publishes to its clients without copying
@@ -31,19 +38,27 @@ var completeStates = map[string]bool{
 // a subscriber's queue goes out as the newer one, in its own place in that queue (the messages
 // queued after it, older than the newer state, still follow it, as after an urgent publication).
 // A client may not publish a stand-in itself (authHook).
+//
+// The broker keeps the latest Complete* events as it would retained messages. A cluster's part
+// is kept while a client subscribes to its topic (an agent does while it asks for it), and
+// forgotten by forgetUnsubscribed, so that the parts of clusters long gone are not kept for
+// ever; a stand-in of a part forgotten meanwhile is not written.
 type latestStates struct {
 	srv     *mochi.Server
 	mu      sync.Mutex   // orders the publications: the last stored is the last queued
 	states  sync.Map     // topic -> []byte, the latest state handed to mochi
 	used    atomic.Bool  // a stand-in was published: connections look for them
-	dropped atomic.Int64 // stand-ins not written: the state exceeded the client's maximum packet size
+	dropped atomic.Int64 // stand-ins not written: over the client's maximum packet size, or forgotten
 }
+
+// forgetInterval is how often the broker forgets the clusters' parts nobody subscribes to.
+const forgetInterval = time.Minute
 
 // standInPrefix starts the payload of a stand-in, which goes on with the topic: a NUL, so no
 // event's JSON.
 const standInPrefix = "\x00strata: the latest state of "
 
-// publish hands payload, a state on one of completeStates' topics, to mochi's subscribers, as
+// publish hands payload, a state on a topic of isCompleteState, to mochi's subscribers, as
 // mochi.Server.Publish does.
 func (h *latestStates) publish(topic string, payload []byte, retain bool, qos byte) error {
 	h.mu.Lock()
@@ -51,6 +66,22 @@ func (h *latestStates) publish(topic string, payload []byte, retain bool, qos by
 	h.states.Store(topic, payload)
 	h.used.Store(true)
 	return h.srv.Publish(topic, []byte(standInPrefix+topic), retain, qos)
+}
+
+// forgetUnsubscribed forgets the clusters' parts whose topic no client subscribes to.
+func (h *latestStates) forgetUnsubscribed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.states.Range(func(k, _ any) bool {
+		topic := k.(string)
+		if completeEvents[topic] {
+			return true
+		}
+		if s := h.srv.Topics.Subscribers(topic); len(s.Subscriptions)+len(s.Shared) == 0 {
+			h.states.Delete(topic)
+		}
+		return true
+	})
 }
 
 // isStandIn reports whether a payload is a stand-in, which only the process may publish.
@@ -75,13 +106,13 @@ func (c *limitConn) Write(b []byte) (int, error) {
 			break
 		}
 		if pkt := b[i : i+size]; pkt[0]>>4 == packets.Publish && size <= maxStandIn {
-			if at, state := c.standIn(pkt, hdr); state != nil {
+			if at, state, ok := c.standIn(pkt, hdr); ok {
 				out = append(out, b[done:i])
 				done = i + size
 				remaining := at - hdr + len(state)
 				fixed := mqttLength([]byte{pkt[0]}, remaining)
-				if limit := c.sendMax.Load(); limit > 0 && len(fixed)+remaining > int(limit) {
-					c.states.dropped.Add(1) // [MQTT-3.1.2-24]
+				if limit := c.sendMax.Load(); state == nil || limit > 0 && len(fixed)+remaining > int(limit) {
+					c.states.dropped.Add(1) // forgotten, or [MQTT-3.1.2-24]
 				} else {
 					out = append(out, fixed, pkt[hdr:at], state)
 				}
@@ -99,12 +130,13 @@ func (c *limitConn) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// standIn returns, if the payload of a PUBLISH packet is a stand-in, where it starts and the
-// latest state it stands in for. hdr is the length of the fixed header.
-func (c *limitConn) standIn(pkt []byte, hdr int) (int, []byte) {
+// standIn reports whether the payload of a PUBLISH packet is a stand-in, and returns where it
+// starts and the latest state it stands in for (nil if forgotten). hdr is the length of the
+// fixed header.
+func (c *limitConn) standIn(pkt []byte, hdr int) (int, []byte, bool) {
 	at := hdr + 2
 	if len(pkt) < at {
-		return 0, nil
+		return 0, nil, false
 	}
 	at += int(pkt[hdr])<<8 | int(pkt[hdr+1]) // the topic
 	if pkt[0]&0x06 != 0 {
@@ -113,18 +145,16 @@ func (c *limitConn) standIn(pkt []byte, hdr int) (int, []byte) {
 	if c.version.Load() == 5 {
 		props, n := varint(pkt[min(at, len(pkt)):])
 		if n == 0 {
-			return 0, nil
+			return 0, nil, false
 		}
 		at += n + props
 	}
 	if at >= len(pkt) || !isStandIn(pkt[at:]) {
-		return 0, nil
+		return 0, nil, false
 	}
-	state, ok := c.states.states.Load(string(pkt[at+len(standInPrefix):]))
-	if !ok {
-		return 0, nil
-	}
-	return at, state.([]byte)
+	state, _ := c.states.states.Load(string(pkt[at+len(standInPrefix):]))
+	b, _ := state.([]byte)
+	return at, b, true
 }
 
 // framing decodes the fixed header at the start of b: its length and the packet's, or 0 and 0

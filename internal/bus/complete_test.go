@@ -9,12 +9,14 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/strata-paas/strata/internal/model"
+	"github.com/strata-paas/strata/internal/testenv"
 )
 
 // rawSubscriber is an MQTT subscriber that reads each PUBLISH through a small buffer, keeping
@@ -174,34 +176,38 @@ func state(size int, seed byte) []byte {
 }
 
 // TestCompleteStatesAreNotCopiedPerSubscriber: the broker writes a complete state (a Complete*
-// event) that the process publishes to each subscriber from the one copy it was given: what it
-// allocates to deliver 8 MiB to four subscribers is a fraction of one copy, where mochi copied it
-// twice for each (issue 17: at 100 000 members a complete topology is 94 MB, and every copy of it
-// was fresh memory, often a collection, on the way to the subscriber).
+// event, or a cluster's part of the topology) that the process publishes to each subscriber from
+// the one copy it was given: what it allocates to deliver two states of 8 MiB to four subscribers
+// is a fraction of one copy, where mochi copied each twice for each subscriber (issue 17: at
+// 100 000 members a complete topology is 94 MB, and every copy of it was fresh memory, often a
+// collection, on the way to the subscriber).
 func TestCompleteStatesAreNotCopiedPerSubscriber(t *testing.T) {
 	b := runBroker(t, BrokerOptions{})
-	topic := model.TopicOf(&model.CompleteTopologyEvent{})
 	const subscribers, size = 4, 8 << 20
 	var subs []*rawSubscriber
 	for i := range subscribers {
-		subs = append(subs, subscribeRaw(t, b.Addrs()[0].String(), fmt.Sprint("agent-", i), "topology/#"))
+		subs = append(subs, subscribeRaw(t, b.Addrs()[0].String(), fmt.Sprint("agent-", i), "#"))
 		subs[i].start()
 	}
-	payload := state(size, 0)
+	topics := []string{model.TopicOf(&model.CompleteTopologyEvent{}), model.ClusterTopologyTopic("app.php.domain")}
+	payloads := [][]byte{state(size, 0), state(size, 1)}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	if err := b.PublishLocal(topic, payload, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range subs {
-		if m := s.next(t); m.topic != topic || m.sum != sha256.Sum256(payload) {
-			t.Errorf("subscriber %d got %d bytes on %s, not the state published", i, m.size, m.topic)
+	for i, topic := range topics {
+		payload := payloads[i]
+		if err := b.PublishLocal(topic, payload, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		for j, s := range subs {
+			if m := s.next(t); m.topic != topic || m.sum != sha256.Sum256(payload) {
+				t.Errorf("subscriber %d got %d bytes on %s, not the state published on %s", j, m.size, m.topic, topic)
+			}
 		}
 	}
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > size/4 {
-		t.Errorf("the broker allocated %d KiB to hand a state of %d KiB to %d subscribers, want < %d KiB",
+		t.Errorf("the broker allocated %d KiB to hand two states of %d KiB to %d subscribers, want < %d KiB",
 			got>>10, size>>10, subscribers, size>>12)
 	}
 }
@@ -311,3 +317,66 @@ func TestClientsMayNotPublishStandIns(t *testing.T) {
 		t.Error("a will whose payload is a stand-in was accepted")
 	}
 }
+
+// TestClusterPartsForgottenWithoutSubscribers: the broker keeps a cluster's part while a client
+// subscribes to its topic, and forgets it once none does (the Complete* events it keeps, as
+// retained messages); a stand-in of a part forgotten meanwhile is not written, and the packets
+// written with it still are.
+func TestClusterPartsForgottenWithoutSubscribers(t *testing.T) {
+	t.Parallel()
+	b := runBroker(t, BrokerOptions{})
+	part := model.ClusterTopologyTopic("app.php.domain")
+	complete := model.TopicOf(&model.CompleteTopologyEvent{})
+	agent := subscribeRaw(t, b.Addrs()[0].String(), "agent", "#")
+	agent.start()
+	for _, topic := range []string{part, complete} {
+		if err := b.PublishLocal(topic, state(1<<10, 7), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		if m := agent.next(t); m.topic != topic {
+			t.Fatalf("the agent got %s, want %s", m.topic, topic)
+		}
+	}
+	kept := func(topic string) bool { _, ok := b.latest.states.Load(topic); return ok }
+	b.latest.forgetUnsubscribed()
+	if !kept(part) || !kept(complete) {
+		t.Fatalf("a state a client subscribes to was forgotten (part kept %v, complete topology kept %v)", kept(part), kept(complete))
+	}
+	agent.in.(io.Closer).Close()
+	testenv.Eventually(t, wait, "the agent to be gone", func() bool { return b.Stats().ClientsConnected == 0 })
+	b.latest.forgetUnsubscribed()
+	if kept(part) || !kept(complete) {
+		t.Errorf("with no subscriber: part kept %v, want false; complete topology kept %v, want true", kept(part), kept(complete))
+	}
+
+	// A stand-in of the forgotten part, between two other packets of one write.
+	w := &bufConn{}
+	c := newLimitConn(w, 1<<20, nil, b.latest)
+	before := publishPacket("strata-test/before", "before")
+	after := publishPacket("strata-test/after", "after")
+	dropped := b.Stats().MessagesDropped
+	in := slices.Concat(before, publishPacket(part, standInPrefix+part), after)
+	if n, err := c.Write(in); n != len(in) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(in))
+	}
+	if got, want := w.b.Bytes(), slices.Concat(before, after); !bytes.Equal(got, want) {
+		t.Errorf("wrote %q, want %q", got, want)
+	}
+	if d := b.Stats().MessagesDropped - dropped; d != 1 {
+		t.Errorf("%d messages dropped, want the stand-in of the forgotten part", d)
+	}
+}
+
+// publishPacket is an MQTT 3.1.1 PUBLISH packet at QoS 0.
+func publishPacket(topic, payload string) []byte {
+	body := append(mqttString(nil, topic), payload...)
+	return append(mqttLength([]byte{0x30}, len(body)), body...)
+}
+
+// bufConn is a connection that only collects what is written to it.
+type bufConn struct {
+	net.Conn
+	b bytes.Buffer
+}
+
+func (c *bufConn) Write(p []byte) (int, error) { return c.b.Write(p) }

@@ -153,7 +153,7 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.E
 		return nil
 	}
 	publish := b.srv.Publish
-	if completeStates[topic] {
+	if isCompleteState(topic) {
 		publish = b.latest.publish
 	}
 	if err := publish(topic, payload, false, qos); err != nil {
