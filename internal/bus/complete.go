@@ -87,10 +87,6 @@ func (h *latestStates) forgetUnsubscribed() {
 // isStandIn reports whether a payload is a stand-in, which only the process may publish.
 func isStandIn(payload []byte) bool { return bytes.HasPrefix(payload, []byte(standInPrefix)) }
 
-// maxStandIn bounds the size of a PUBLISH packet that can carry a stand-in: its topic twice,
-// a packet id and MQTT 5 properties (mochi adds a few bytes: the message expiry, a topic alias).
-const maxStandIn = 1 << 10
-
 // Write writes b, mochi's encoding of whole packets (it writes each packet, or the packets it
 // buffered, with one Write), with the latest state in place of each stand-in (latestStates):
 // the packet's fixed header, its variable header, then the state, in one writev.
@@ -105,7 +101,7 @@ func (c *limitConn) Write(b []byte) (int, error) {
 		if size == 0 {
 			break
 		}
-		if pkt := b[i : i+size]; pkt[0]>>4 == packets.Publish && size <= maxStandIn {
+		if pkt := b[i : i+size]; pkt[0]>>4 == packets.Publish {
 			if at, state, ok := c.standIn(pkt, hdr); ok {
 				out = append(out, b[done:i])
 				done = i + size

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,16 +326,18 @@ func TestClientsMayNotPublishStandIns(t *testing.T) {
 func TestClusterPartsForgottenWithoutSubscribers(t *testing.T) {
 	t.Parallel()
 	b := runBroker(t, BrokerOptions{})
-	part := model.ClusterTopologyTopic("app.php.domain")
+	// A cluster id so long that the stand-in's packet is larger than most states.
+	part := model.ClusterTopologyTopic(strings.Repeat("app.php.domain.", 40))
 	complete := model.TopicOf(&model.CompleteTopologyEvent{})
 	agent := subscribeRaw(t, b.Addrs()[0].String(), "agent", "#")
 	agent.start()
 	for _, topic := range []string{part, complete} {
-		if err := b.PublishLocal(topic, state(1<<10, 7), 1, nil); err != nil {
+		payload := state(1<<10, 7)
+		if err := b.PublishLocal(topic, payload, 1, nil); err != nil {
 			t.Fatal(err)
 		}
-		if m := agent.next(t); m.topic != topic {
-			t.Fatalf("the agent got %s, want %s", m.topic, topic)
+		if m := agent.next(t); m.topic != topic || m.sum != sha256.Sum256(payload) {
+			t.Fatalf("the agent got %d bytes on %s, want the state on %s", m.size, m.topic, topic)
 		}
 	}
 	kept := func(topic string) bool { _, ok := b.latest.states.Load(topic); return ok }
