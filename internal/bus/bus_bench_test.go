@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,3 +166,28 @@ func BenchmarkCompleteTopology(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConnWrite writes a PUBLISH packet of a member event through a client's broker-side
+// connection, before any complete state was published (written as it is) and after (each
+// PUBLISH is looked at for a stand-in): what the stand-ins cost the rest of the traffic.
+func BenchmarkConnWrite(b *testing.B) {
+	pkt := publishPacket(model.TopicOf(&model.MemberActivatedEvent{}), strings.Repeat("x", 400))
+	for _, used := range []bool{false, true} {
+		b.Run(fmt.Sprint("standins=", used), func(b *testing.B) {
+			states := &latestStates{}
+			states.used.Store(used)
+			c := newLimitConn(discardConn{}, DefaultMaxPacketSize, nil, states)
+			b.SetBytes(int64(len(pkt)))
+			for b.Loop() {
+				if _, err := c.Write(pkt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// discardConn is a connection that drops what is written to it.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error) { return len(p), nil }

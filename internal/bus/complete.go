@@ -74,10 +74,7 @@ func (h *latestStates) forgetUnsubscribed() {
 	defer h.mu.Unlock()
 	h.states.Range(func(k, _ any) bool {
 		topic := k.(string)
-		if completeEvents[topic] {
-			return true
-		}
-		if s := h.srv.Topics.Subscribers(topic); len(s.Subscriptions)+len(s.Shared) == 0 {
+		if !completeEvents[topic] && !clientsSubscribe(h.srv, topic) {
 			h.states.Delete(topic)
 		}
 		return true

@@ -173,10 +173,14 @@ func (b *Broker) remoteSubscribed(topic string) bool {
 		r = &remoteAnswers{gen: gen}
 		b.local.remote.Store(r)
 	}
-	return r.answers.get(topic, func() bool {
-		s := b.srv.Topics.Subscribers(topic)
-		return len(s.Subscriptions) > 0 || len(s.Shared) > 0
-	})
+	return r.answers.get(topic, func() bool { return clientsSubscribe(b.srv, topic) })
+}
+
+// clientsSubscribe reports whether a connected client or a persistent session, not the process
+// (mochi's inline client), has a subscription matching topic.
+func clientsSubscribe(srv *mochi.Server, topic string) bool {
+	s := srv.Topics.Subscribers(topic)
+	return len(s.Subscriptions) > 0 || len(s.Shared) > 0
 }
 
 // SubscribeLocal subscribes deliver to filter from inside the process: the subscriptions of one id
