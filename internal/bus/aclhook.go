@@ -112,7 +112,7 @@ const AwayKept = 1000
 // body in OnPublish; here only an identity without any access is refused. A delivery to a
 // persistent session whose client is away (closed: its connection's identity may not be
 // forgotten yet) is decided by the identity of the session's owner, up to AwayKept messages and
-// no Complete* event.
+// no complete state (isCompleteState).
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	var ci *clientIdentity
 	if !write && cl.Closed() { // a delivery to a session whose client is away

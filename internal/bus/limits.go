@@ -22,7 +22,8 @@ var errPacketTooLarge = errors.New("bus: packet larger than the client's limit")
 // the client's limit, before mochi allocates a buffer for the body (mochi reads a whole packet
 // into memory, twice over, before any hook sees it). It follows the MQTT framing of the bytes it
 // passes on: a packet is its type byte, a variable-length remaining length and that many bytes.
-// Only mochi's read goroutine reads; the limit is raised by the auth hook on that same goroutine
+// What mochi writes to it goes out with the latest complete state in place of each stand-in
+// (Write, complete.go). Only mochi's read goroutine reads; the limit is raised by the auth hook on that same goroutine
 // once the client's identity is known, so the atomic is only for the race detector's peace.
 type limitConn struct {
 	net.Conn

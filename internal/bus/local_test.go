@@ -220,7 +220,6 @@ func TestLocalEventsAreNotDecoded(t *testing.T) {
 // client subscribes, it gets them; a persistent session gets them while its client is away; an
 // unsubscribed topic is the process's alone again. The clients' publications, retained ones
 // included, reach the process's subscribers once.
-
 func TestLocalPublicationsReachClientsOnlyWhenSubscribed(t *testing.T) {
 	t.Parallel()
 	b := runBroker(t, BrokerOptions{})
