@@ -58,14 +58,13 @@ const forgetInterval = time.Minute
 // event's JSON.
 const standInPrefix = "\x00strata: the latest state of "
 
-// publish hands payload, a state on a topic of isCompleteState, to mochi's subscribers, as
-// mochi.Server.Publish does.
-func (h *latestStates) publish(topic string, payload []byte, retain bool, qos byte) error {
+// publish hands payload, a state on a topic of isCompleteState, to mochi's subscribers.
+func (h *latestStates) publish(topic string, payload []byte, qos byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.states.Store(topic, payload)
 	h.used.Store(true)
-	return h.srv.Publish(topic, []byte(standInPrefix+topic), retain, qos)
+	return h.srv.Publish(topic, []byte(standInPrefix+topic), false, qos)
 }
 
 // forgetUnsubscribed forgets the clusters' parts whose topic no client subscribes to.
@@ -88,7 +87,7 @@ func isStandIn(payload []byte) bool { return bytes.HasPrefix(payload, []byte(sta
 // buffered, with one Write), with the latest state in place of each stand-in (latestStates):
 // the packet's fixed header, its variable header, then the state, in one writev.
 func (c *limitConn) Write(b []byte) (int, error) {
-	if c.states == nil || !c.states.used.Load() {
+	if !c.states.used.Load() {
 		return c.Conn.Write(b)
 	}
 	var out net.Buffers

@@ -31,7 +31,8 @@ type limitConn struct {
 	tooBig  func()       // counts a refusal
 	pending error        // returned by the next Read: the bytes before the refused packet went out first
 
-	// What Write needs (complete.go), set by identify before anything but a CONNACK is written.
+	// What Write needs (complete.go): the broker's states, and, set by identify before anything
+	// but a CONNACK is written, the client's version and limit.
 	states  *latestStates
 	version atomic.Uint32 // the client's MQTT version
 	sendMax atomic.Uint32 // the client's maximum packet size (MQTT 5); 0: none

@@ -152,11 +152,13 @@ func (b *Broker) PublishLocal(topic string, payload []byte, qos byte, ev model.E
 		b.local.localOnly.Add(1)
 		return nil
 	}
-	publish := b.srv.Publish
+	var err error
 	if isCompleteState(topic) {
-		publish = b.latest.publish
+		err = b.latest.publish(topic, payload, qos)
+	} else {
+		err = b.srv.Publish(topic, payload, false, qos)
 	}
-	if err := publish(topic, payload, false, qos); err != nil {
+	if err != nil {
 		return fmt.Errorf("broker: publish %s: %w", topic, err)
 	}
 	return nil
